@@ -1,0 +1,148 @@
+# HyperMesh — kernel-bypass service-mesh appliance.
+#
+# Targets:
+#   make [all]        build libraries, binaries, test binaries and benches under build/
+#   make setup        Debian packages, wolfSSL + ngtcp2 from source into build/deps,
+#                     hugepages (scripts/setup.sh; safe to run twice)
+#   make test         setup, build, then every Criterion unit test and every
+#                     integration test (tests/run.sh); prints one summary line
+#   make fuzz         build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
+#   make bench        run the benchmarks under perf/ (each beside its reference)
+#   make run          bring up a node on a DPDK virtual device and carry traffic
+#   make format       clang-format every C source and header
+#   make clean        remove build/ except the cached dependency prefix build/deps
+#   make help         this text
+#
+# Variables: BUILD (default build), CC (default gcc), SANITIZE=1 (ASan+UBSan),
+#            FUZZ_SECONDS, V=1 (show commands)
+
+BUILD ?= build
+CC ?= gcc
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+SANITIZE ?= 0
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+PKGS := libdpdk hwloc libbpf libpcap
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -fno-strict-aliasing
+CPPFLAGS += -I. -Icommon -Imfn -Idataplane $(PKG_CFLAGS) -D_GNU_SOURCE
+LDLIBS += $(PKG_LIBS) -lm -lpthread
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# ---- libraries: one per folder; a folder's main.c files are binaries ----
+COMMON_SRCS := $(wildcard common/*.c)
+MFN_SRCS := $(wildcard mfn/*.c)
+DP_SRCS := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_COMMON := $(BUILD)/lib/libhmcommon.a
+LIB_MFN := $(BUILD)/lib/libhmmfn.a
+LIB_DP := $(BUILD)/lib/libhmdp.a
+# Link order: dependents first (dataplane → mfn → common).
+ALL_LIBS := $(LIB_DP) $(LIB_MFN) $(LIB_COMMON)
+
+BIN_DATAPLANE := $(BUILD)/bin/hmesh-dataplane
+BINS := $(BIN_DATAPLANE)
+
+# ---- tests: tests/<module>/test_*.c, one Criterion binary each ----
+TEST_SRCS := $(wildcard tests/*/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+
+# ---- benches: perf/*.c, one binary each ----
+PERF_SRCS := $(wildcard perf/*.c)
+PERF_BINS := $(patsubst perf/%.c,$(BUILD)/perf/%,$(PERF_SRCS))
+
+# ---- fuzz targets: fuzz/fuzz_<name>.c plus the sources named in FUZZ_SRCS_<name> ----
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SRCS_parse := dataplane/dp_parse.c
+FUZZ_SRCS_config := common/hm_config.c common/hm_log.c dataplane/dp_config.c
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I. -Icommon -Imfn -Idataplane $(PKG_CFLAGS) -D_GNU_SOURCE
+FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+.PHONY: all setup test fuzz fuzz-build bench run format clean help libs
+.DEFAULT_GOAL := all
+
+all: libs $(BINS) $(TEST_BINS) $(PERF_BINS)
+
+libs: $(ALL_LIBS)
+
+help:
+	@sed -n '1,/^$$/p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+
+setup:
+	bash scripts/setup.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB_COMMON): $(call obj,$(COMMON_SRCS))
+$(LIB_MFN): $(call obj,$(MFN_SRCS))
+$(LIB_DP): $(call obj,$(DP_SRCS))
+$(ALL_LIBS):
+	@mkdir -p $(@D)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN_DATAPLANE): $(call obj,dataplane/main.c) $(ALL_LIBS)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(ALL_LIBS)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LDLIBS) $(CRITERION_LIBS)
+
+$(BUILD)/perf/%: $(BUILD)/obj/perf/%.o $(ALL_LIBS)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LDLIBS)
+
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*)
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+
+test: setup
+	$(MAKE) all
+	bash tests/run.sh $(BUILD)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: setup
+	$(MAKE) fuzz-build
+	bash scripts/fuzz.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+bench: setup
+	$(MAKE) all
+	bash perf/run.sh $(BUILD)
+
+run: setup
+	$(MAKE) all
+	bash scripts/run-node.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	find $(BUILD) -mindepth 1 -maxdepth 1 ! -name deps ! -name deps-src -exec rm -rf {} +
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
