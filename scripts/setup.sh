@@ -37,7 +37,7 @@ pkgs=(
 	collectd-core collectd-dev libprotobuf-c1 libmicrohttpd12
 	prometheus libmicrohttpd-dev libjansson-dev libnghttp3-dev
 	ngtcp2-client ngtcp2-server
-	iproute2 tcpdump python3-scapy
+	iproute2 python3 curl
 )
 
 step "Debian packages"
@@ -72,8 +72,6 @@ add_deb_src() {
 	done
 	# one-line format
 	if [ -f /etc/apt/sources.list ]; then
-		awk '$1=="deb" && /debian/ { $1="Types: deb-src\nURIs:"; u=$0; }
-		     $1=="deb" && /debian/ {}' /etc/apt/sources.list >/dev/null
 		grep -E '^deb[[:space:]]' /etc/apt/sources.list | grep debian |
 			sed -E 's/^deb[[:space:]]/deb-src /' >"$tmp.list" || true
 		[ -s "$tmp.list" ] && cp "$tmp.list" /etc/apt/sources.list.d/hmesh-deb-src.list
@@ -167,6 +165,15 @@ if ((do_huge)); then
 	else
 		echo "hugetlbfs already mounted on /dev/hugepages"
 	fi
+fi
+
+step "bpffs for AF_XDP"
+if mountpoint -q /sys/fs/bpf; then
+	echo "bpffs already mounted"
+else
+	mkdir -p /sys/fs/bpf
+	mount -t bpf bpf /sys/fs/bpf
+	echo "mounted bpffs on /sys/fs/bpf"
 fi
 
 step "done"

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "dp_config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp_parse.h"
+
+static const char *const dp_layout_names[] = { "auto", "rtc", "pipeline", NULL };
+
+/* "1,3-5" → ids; empty text is an empty list (meaning: choose automatically). */
+static int parse_lcore_list(const char *text, void *field, char *why, size_t whylen)
+{
+	struct dp_lcore_list *l = field;
+	const char *p = text;
+
+	memset(l, 0, sizeof(*l));
+	while (*p) {
+		char *end;
+		unsigned long a, b;
+
+		a = strtoul(p, &end, 10);
+		if (end == p)
+			goto bad;
+		b = a;
+		if (*end == '-') {
+			p = end + 1;
+			b = strtoul(p, &end, 10);
+			if (end == p || b < a)
+				goto bad;
+		}
+		if (b >= 1024) {
+			snprintf(why, whylen, "lcore id %lu above 1023", b);
+			return -EINVAL;
+		}
+		for (unsigned long i = a; i <= b; i++) {
+			for (uint16_t j = 0; j < l->n; j++) {
+				if (l->id[j] == i) {
+					snprintf(why, whylen, "lcore %lu listed twice", i);
+					return -EINVAL;
+				}
+			}
+			if (l->n == DP_LCORE_LIST_MAX) {
+				snprintf(why, whylen, "more than %d lcores", DP_LCORE_LIST_MAX);
+				return -EINVAL;
+			}
+			l->id[l->n++] = (uint16_t)i;
+		}
+		if (*end == ',')
+			end++;
+		else if (*end != '\0')
+			goto bad;
+		p = end;
+	}
+	return 0;
+bad:
+	snprintf(why, whylen, "expected a list like \"1,3-5\"");
+	return -EINVAL;
+}
+
+static int format_lcore_list(const void *field, char *buf, size_t buflen)
+{
+	const struct dp_lcore_list *l = field;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (uint16_t i = 0; i < l->n; i++) {
+		int m = snprintf(buf + n, buflen - n, "%s%u", i ? "," : "", l->id[i]);
+
+		if (m < 0 || (size_t)m >= buflen - n)
+			return -ENOSPC;
+		n += (size_t)m;
+	}
+	return 0;
+}
+
+static int parse_port_list(const char *text, void *field, char *why, size_t whylen)
+{
+	struct dp_port_list *l = field;
+	const char *p = text;
+
+	memset(l, 0, sizeof(*l));
+	while (*p) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+
+		if (end == p || v == 0 || v > 65535) {
+			snprintf(why, whylen, "ports must be 1..65535, comma-separated");
+			return -EINVAL;
+		}
+		if (l->n == DP_PARSE_PORTS_MAX) {
+			snprintf(why, whylen, "more than %d ports", DP_PARSE_PORTS_MAX);
+			return -EINVAL;
+		}
+		l->port[l->n++] = (uint16_t)v;
+		if (*end == ',')
+			end++;
+		else if (*end != '\0') {
+			snprintf(why, whylen, "ports must be 1..65535, comma-separated");
+			return -EINVAL;
+		}
+		p = end;
+	}
+	return 0;
+}
+
+static int format_port_list(const void *field, char *buf, size_t buflen)
+{
+	const struct dp_port_list *l = field;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (uint8_t i = 0; i < l->n; i++) {
+		int m = snprintf(buf + n, buflen - n, "%s%u", i ? "," : "", l->port[i]);
+
+		if (m < 0 || (size_t)m >= buflen - n)
+			return -ENOSPC;
+		n += (size_t)m;
+	}
+	return 0;
+}
+
+static int parse_mac(const char *text, void *field, char *why, size_t whylen)
+{
+	struct dp_mac *mac = field;
+	unsigned int b[6];
+	char tail;
+
+	memset(mac, 0, sizeof(*mac));
+	if (text[0] == '\0')
+		return 0;
+	if (sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != 6 ||
+	    strlen(text) != 17) {
+		snprintf(why, whylen, "expected a MAC address like 02:00:00:00:00:01");
+		return -EINVAL;
+	}
+	for (int i = 0; i < 6; i++)
+		mac->b[i] = (uint8_t)b[i];
+	mac->set = true;
+	return 0;
+}
+
+static int format_mac(const void *field, char *buf, size_t buflen)
+{
+	const struct dp_mac *m = field;
+	int n;
+
+	if (!m->set)
+		n = snprintf(buf, buflen, "%s", "");
+	else
+		n = snprintf(buf, buflen, "%02x:%02x:%02x:%02x:%02x:%02x", m->b[0], m->b[1], m->b[2],
+			     m->b[3], m->b[4], m->b[5]);
+	return (n < 0 || (size_t)n >= buflen) ? -ENOSPC : 0;
+}
+
+#define F(member) HM_CFG_FIELD(struct dp_config, member)
+#define LCORES(name_, member, help_)                                                               \
+	{ .name = name_, .type = HM_CFG_CUSTOM, .def = "", F(member), .parse = parse_lcore_list,  \
+	  .format = format_lcore_list, .help = help_ }
+
+static const struct hm_cfg_key dp_config_keys[] = {
+	{ .name = "rx_burst", .type = HM_CFG_U32, .def = "32", F(rx_burst), .min = 1,
+	  .max = DP_BURST_MAX, .help = "packets per rte_eth_rx_burst and per ring dequeue" },
+	{ .name = "ring_size", .type = HM_CFG_U32, .def = "1024", F(ring_size), .min = 64,
+	  .max = 65536, .validate = hm_cfg_validate_pow2,
+	  .help = "entries of each RX→worker and worker→TX ring (power of two)" },
+	{ .name = "mbufs", .type = HM_CFG_U32, .def = "16383", F(mbufs), .min = 1023,
+	  .max = 4194303, .help = "mbufs in each per-socket pool (2^n - 1 is the most efficient)" },
+	{ .name = "mbuf_cache", .type = HM_CFG_U32, .def = "256", F(mbuf_cache), .min = 0,
+	  .max = 512, .help = "per-lcore mempool cache size" },
+	{ .name = "rx_desc", .type = HM_CFG_U32, .def = "1024", F(rx_desc), .min = 64,
+	  .max = 16384, .help = "RX descriptors per queue" },
+	{ .name = "tx_desc", .type = HM_CFG_U32, .def = "1024", F(tx_desc), .min = 64,
+	  .max = 16384, .help = "TX descriptors per queue" },
+	{ .name = "short_dcid_len", .type = HM_CFG_U32, .def = "8", F(short_dcid_len), .min = 0,
+	  .max = DP_QUIC_CID_MAX,
+	  .help = "DCID length of short-header packets (the length this mesh issues CIDs with)" },
+	{ .name = "stoq_ports", .type = HM_CFG_CUSTOM, .def = "", F(stoq_ports),
+	  .parse = parse_port_list, .format = format_port_list,
+	  .help = "UDP destination ports carried (comma-separated); empty carries every port" },
+	{ .name = "layout", .type = HM_CFG_ENUM, .def = "auto", F(layout),
+	  .enum_names = dp_layout_names,
+	  .help = "lcore roles: rtc (run to completion), pipeline (RX → rings → workers), auto" },
+	LCORES("rx_lcores", rx_lcores, "pipeline: lcores that poll RX queues (empty: auto)"),
+	LCORES("worker_lcores", worker_lcores, "pipeline: lcores that run the MFN (empty: auto)"),
+	LCORES("tx_lcores", tx_lcores,
+	       "pipeline: lcores that transmit (empty: workers transmit themselves)"),
+	{ .name = "tx_port", .type = HM_CFG_I32, .def = "-1", F(tx_port), .min = -1,
+	  .max = DP_PORTS_MAX - 1,
+	  .help = "port packets leave by until the MFN picks one; -1 = the port they came in on" },
+	{ .name = "next_hop_mac", .type = HM_CFG_CUSTOM, .def = "", F(next_hop_mac),
+	  .parse = parse_mac, .format = format_mac,
+	  .help = "destination MAC written on TX; empty = the packet's source MAC (reflect)" },
+	{ .name = "tx_vlan", .type = HM_CFG_U32, .def = "0", F(tx_vlan), .min = 0, .max = 4094,
+	  .help = "encapsulate: push an 802.1Q tag with this VLAN id on TX (0 = none)" },
+	{ .name = "rss", .type = HM_CFG_BOOL, .def = "true", F(rss),
+	  .help = "spread flows over RX queues with RSS where the PMD supports it" },
+	{ .name = "promiscuous", .type = HM_CFG_BOOL, .def = "true", F(promiscuous),
+	  .help = "put ports in promiscuous mode" },
+	{ .name = "stats_interval", .type = HM_CFG_U32, .def = "0", F(stats_interval), .min = 0,
+	  .max = 3600, .runtime = true,
+	  .help = "seconds between counter lines on stdout (0 = only at exit)" },
+	{ .name = "gen_packets", .type = HM_CFG_U32, .def = "0", F(gen_packets), .min = 0,
+	  .max = 1048576,
+	  .help = "generator: QUIC packets injected on gen_port at start (for loopback ports "
+		  "such as net_ring); 0 = off" },
+	{ .name = "gen_size", .type = HM_CFG_U32, .def = "64", F(gen_size), .min = 64,
+	  .max = 1514, .help = "generator: frame size in bytes" },
+	{ .name = "gen_flows", .type = HM_CFG_U32, .def = "1024", F(gen_flows), .min = 1,
+	  .max = 16777216, .help = "generator: distinct flows (DCIDs and source ports)" },
+	{ .name = "gen_initial_pct", .type = HM_CFG_U32, .def = "10", F(gen_initial_pct),
+	  .min = 0, .max = 100, .help = "generator: percent of Initial (long header) packets" },
+	{ .name = "gen_port", .type = HM_CFG_U32, .def = "0", F(gen_port), .min = 0,
+	  .max = DP_PORTS_MAX - 1, .help = "generator: port the packets are injected on" },
+};
+
+#undef LCORES
+#undef F
+
+const struct hm_cfg_table dp_config_table = {
+	.what = "dataplane config",
+	.keys = dp_config_keys,
+	.n_keys = sizeof(dp_config_keys) / sizeof(dp_config_keys[0]),
+	.obj_size = sizeof(struct dp_config),
+};
+
+int dp_config_defaults(struct dp_config *cfg, char *err, size_t errlen)
+{
+	return hm_cfg_defaults(&dp_config_table, cfg, err, errlen);
+}
+
+static bool list_has(const struct dp_lcore_list *l, uint16_t id)
+{
+	for (uint16_t i = 0; i < l->n; i++)
+		if (l->id[i] == id)
+			return true;
+	return false;
+}
+
+int dp_config_check(const struct dp_config *cfg, char *err, size_t errlen)
+{
+	const struct {
+		const char *name;
+		const struct dp_lcore_list *l;
+	} roles[] = {
+		{ "rx_lcores", &cfg->rx_lcores },
+		{ "worker_lcores", &cfg->worker_lcores },
+		{ "tx_lcores", &cfg->tx_lcores },
+	};
+
+	for (size_t a = 0; a < 3; a++)
+		for (size_t b = a + 1; b < 3; b++)
+			for (uint16_t i = 0; i < roles[a].l->n; i++)
+				if (list_has(roles[b].l, roles[a].l->id[i])) {
+					snprintf(err, errlen, "lcore %u is in both \"%s\" and \"%s\"",
+						 roles[a].l->id[i], roles[a].name, roles[b].name);
+					return -EINVAL;
+				}
+	if (cfg->layout == DP_LAYOUT_RTC &&
+	    (cfg->rx_lcores.n || cfg->worker_lcores.n || cfg->tx_lcores.n)) {
+		snprintf(err, errlen,
+			 "\"layout\" is rtc: rx_lcores, worker_lcores and tx_lcores apply to the "
+			 "pipeline layout only");
+		return -EINVAL;
+	}
+	if ((cfg->rx_lcores.n == 0) != (cfg->worker_lcores.n == 0)) {
+		snprintf(err, errlen, "\"rx_lcores\" and \"worker_lcores\" must be set together");
+		return -EINVAL;
+	}
+	if (cfg->mbuf_cache > cfg->mbufs / 1.5) {
+		snprintf(err, errlen, "\"mbuf_cache\" is %u: must be at most mbufs / 1.5 (%u)",
+			 cfg->mbuf_cache, (unsigned int)(cfg->mbufs / 1.5));
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_config — hmesh-dataplane configuration: one table of keys (name, type,
+ * default, bounds, validation, help) that loads the config file, takes
+ * --set overrides, prints --help and the running values. See
+ * common/hm_config.h for the file format and the error rules.
+ *
+ * Threading: loaded once on the main lcore before any worker starts; the
+ * lcores only read it afterwards.
+ */
+#ifndef DP_CONFIG_H
+#define DP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hm_config.h"
+
+#define DP_LCORE_LIST_MAX 64
+#define DP_PORTS_MAX 16
+#define DP_BURST_MAX 512
+
+enum dp_layout {
+	DP_LAYOUT_AUTO = 0,	/* chosen from the lcore count and hwloc */
+	DP_LAYOUT_RTC = 1,	/* every lcore: RX → parse → MFN → TX */
+	DP_LAYOUT_PIPELINE = 2, /* RX lcores → rings → worker lcores (→ TX lcores) */
+};
+
+/* A parsed list of lcore ids ("1,3-5"). */
+struct dp_lcore_list {
+	uint16_t n;
+	uint16_t id[DP_LCORE_LIST_MAX];
+};
+
+/* A parsed list of UDP ports, host byte order. */
+struct dp_port_list {
+	uint8_t n;
+	uint16_t port[16];
+};
+
+struct dp_mac {
+	bool set;
+	uint8_t b[6];
+};
+
+struct dp_config {
+	uint32_t rx_burst;
+	uint32_t ring_size;
+	uint32_t mbufs;
+	uint32_t mbuf_cache;
+	uint32_t rx_desc;
+	uint32_t tx_desc;
+	uint32_t short_dcid_len;
+	struct dp_port_list stoq_ports;
+	int layout; /* enum dp_layout */
+	struct dp_lcore_list rx_lcores;
+	struct dp_lcore_list worker_lcores;
+	struct dp_lcore_list tx_lcores;
+	int32_t tx_port;
+	struct dp_mac next_hop_mac;
+	uint32_t tx_vlan;
+	bool rss;
+	bool promiscuous;
+	uint32_t stats_interval;
+	uint32_t gen_packets;
+	uint32_t gen_size;
+	uint32_t gen_flows;
+	uint32_t gen_initial_pct;
+	uint32_t gen_port;
+};
+
+extern const struct hm_cfg_table dp_config_table;
+
+/* Fill @cfg with defaults. Returns 0 or -EINVAL (message in @err). */
+int dp_config_defaults(struct dp_config *cfg, char *err, size_t errlen);
+
+/*
+ * Checks across keys that the per-key validators cannot see (e.g. the same
+ * lcore in two roles). Returns 0 or -EINVAL naming the keys in @err.
+ */
+int dp_config_check(const struct dp_config *cfg, char *err, size_t errlen);
+
+#endif /* DP_CONFIG_H */

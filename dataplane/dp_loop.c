@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The lcore loops: the packet path. Everything here runs once per burst or
+ * per packet, so: bursts everywhere, prefetch ahead, counters in the lcore's
+ * own block, no allocation, lock, syscall or log line (STYLE §6).
+ */
+#include <rte_branch_prediction.h>
+#include <rte_ethdev.h>
+#include <rte_hash_crc.h>
+#include <rte_prefetch.h>
+
+#include "dp_app.h"
+#include "dp_stats.h"
+
+/* How many packets ahead the data is prefetched (l3fwd uses 3). */
+#define DP_PREFETCH_AHEAD 3
+
+static inline void count_quic(struct dp_lcore_stats *st, const struct dp_pkt_info *pi)
+{
+	switch (pi->quic_type) {
+	case DP_QUIC_SHORT:
+		st->c[DP_C_QUIC_SHORT]++;
+		break;
+	case DP_QUIC_VERSION_NEG:
+	case DP_QUIC_UNKNOWN_VERSION:
+		st->c[DP_C_QUIC_VN]++;
+		break;
+	default:
+		st->c[DP_C_QUIC_LONG]++;
+	}
+	if (unlikely(pi->flags & DP_PKT_F_FRAGMENT))
+		st->c[DP_C_IP4_FRAGMENTS]++;
+}
+
+/*
+ * Parse a received burst in place: packets that parse stay in pkts[] (in
+ * order) with their info pointer in info[]; the others are counted by reason
+ * and freed. Returns how many stayed.
+ */
+static uint16_t rx_parse(const struct dp_app *app, struct dp_lcore_stats *st,
+			 struct rte_mbuf **pkts, uint16_t n, struct dp_pkt_info **info)
+{
+	struct rte_mbuf *drop[DP_BURST_MAX];
+	uint16_t kept = 0, nd = 0;
+	uint64_t bytes = 0;
+
+	for (uint16_t i = 0; i < n && i < DP_PREFETCH_AHEAD; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct dp_pkt_info *pi = &dp_mbuf_priv(m)->info;
+		enum dp_parse_result r;
+
+		if (i + DP_PREFETCH_AHEAD < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
+		bytes += m->pkt_len;
+		r = dp_parse_frame(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len,
+				   &app->parse_cfg, pi);
+		if (likely(r == DP_PARSE_OK)) {
+			st->parse[DP_PARSE_OK]++;
+			count_quic(st, pi);
+			info[kept] = pi;
+			pkts[kept++] = m;
+		} else {
+			/* The parser sees the first segment only: say so rather than
+			 * blaming the packet for a truncation that is ours. */
+			if (unlikely(m->nb_segs > 1))
+				st->drop[DP_D_MULTISEG]++;
+			else
+				st->parse[r]++;
+			drop[nd++] = m;
+		}
+	}
+	st->c[DP_C_RX_PACKETS] += n;
+	st->c[DP_C_RX_BYTES] += bytes;
+	if (nd)
+		rte_pktmbuf_free_bulk(drop, nd);
+	return kept;
+}
+
+/*
+ * Rewrite and transmit a decided burst on this lcore's own TX queue of
+ * each destination port. Ethernet: source = the output port's MAC;
+ * destination = next_hop_mac, or the packet's source (reflect) when unset.
+ */
+static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp_lcore_stats *st,
+			 struct rte_mbuf **pkts, const uint16_t *out_ports, uint16_t n)
+{
+	const struct dp_config *c = &app->cfg;
+	struct rte_mbuf *drop[DP_BURST_MAX];
+	uint16_t nd = 0;
+	uint16_t used[DP_PORTS_MAX];
+	uint16_t n_used = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		uint16_t port = out_ports[i];
+		struct rte_ether_hdr *eth;
+		struct dp_txbuf *b;
+		int idx;
+
+		if (unlikely(port == DP_PORT_DROP)) {
+			st->drop[DP_D_MFN_DROP]++;
+			drop[nd++] = m;
+			continue;
+		}
+		idx = port < RTE_MAX_ETHPORTS ? app->port_index[port] : -1;
+		if (unlikely(idx < 0)) {
+			st->drop[DP_D_NO_PORT]++;
+			drop[nd++] = m;
+			continue;
+		}
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		if (c->next_hop_mac.set)
+			memcpy(&eth->dst_addr, c->next_hop_mac.b, RTE_ETHER_ADDR_LEN);
+		else
+			rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+		rte_ether_addr_copy(&app->ports[idx].mac, &eth->src_addr);
+		if (unlikely(c->tx_vlan)) {
+			m->vlan_tci = (uint16_t)c->tx_vlan;
+			if (rte_vlan_insert(&m) != 0) {
+				st->drop[DP_D_VLAN_PUSH]++;
+				drop[nd++] = m;
+				continue;
+			}
+			st->c[DP_C_VLAN_PUSHED]++;
+		}
+		b = &l->txb[idx];
+		if (b->n == 0)
+			used[n_used++] = (uint16_t)idx;
+		b->m[b->n++] = m;
+	}
+	for (uint16_t u = 0; u < n_used; u++) {
+		struct dp_txbuf *b = &l->txb[used[u]];
+		uint64_t bytes = 0;
+		uint16_t sent;
+
+		for (uint16_t i = 0; i < b->n; i++)
+			bytes += b->m[i]->pkt_len;
+		sent = rte_eth_tx_burst(app->ports[used[u]].port_id, l->txq, b->m, b->n);
+		if (unlikely(sent < b->n)) {
+			for (uint16_t i = sent; i < b->n; i++)
+				bytes -= b->m[i]->pkt_len;
+			st->drop[DP_D_TX_FULL] += b->n - sent;
+			rte_pktmbuf_free_bulk(&b->m[sent], b->n - sent);
+		}
+		st->c[DP_C_TX_PACKETS] += sent;
+		st->c[DP_C_TX_BYTES] += bytes;
+		b->n = 0;
+	}
+	if (nd)
+		rte_pktmbuf_free_bulk(drop, nd);
+}
+
+static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
+{
+	struct dp_lcore_stats *st = &dp_stats[l->lcore_id];
+	const uint16_t burst = (uint16_t)app->cfg.rx_burst;
+	struct rte_mbuf *pkts[DP_BURST_MAX];
+	struct dp_pkt_info *info[DP_BURST_MAX];
+	uint16_t out[DP_BURST_MAX];
+
+	while (likely(!app->stop_rx)) {
+		for (uint16_t q = 0; q < l->n_rxq; q++) {
+			uint16_t n = rte_eth_rx_burst(l->rxq[q].port, l->rxq[q].queue, pkts, burst);
+
+			st->c[DP_C_RX_POLLS]++;
+			if (n == 0) {
+				st->c[DP_C_RX_EMPTY_POLLS]++;
+				continue;
+			}
+			n = rx_parse(app, st, pkts, n, info);
+			if (n == 0)
+				continue;
+			app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
+			st->c[DP_C_MFN_PACKETS] += n;
+			tx_burst_out(app, l, st, pkts, out, n);
+		}
+		if (app->pipe->quiescent)
+			app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
+	}
+	return 0;
+}
+
+/*
+ * Which worker gets a packet: QUIC-aware, by DCID when there is one, so a
+ * connection stays on one worker across NAT rebinding (RFC 9000 §9); by
+ * the NIC's RSS hash or a CRC of the 5-tuple otherwise.
+ */
+static inline uint32_t flow_hash(const struct rte_mbuf *m, const struct dp_pkt_info *pi)
+{
+	const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t h;
+
+	if (pi->dcid_len)
+		return rte_hash_crc(frame + pi->dcid_off, pi->dcid_len, 0x9e3779b9);
+	if (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
+		return m->hash.rss;
+	h = rte_hash_crc(pi->src, 16, 0x9e3779b9);
+	h = rte_hash_crc(pi->dst, 16, h);
+	return rte_hash_crc_4byte((uint32_t)pi->sport << 16 | pi->dport, h);
+}
+
+static int loop_rx(struct dp_app *app, struct dp_lcore *l)
+{
+	struct dp_lcore_stats *st = &dp_stats[l->lcore_id];
+	const uint16_t burst = (uint16_t)app->cfg.rx_burst;
+	struct rte_mbuf *pkts[DP_BURST_MAX], *sorted[DP_BURST_MAX];
+	struct dp_pkt_info *info[DP_BURST_MAX];
+	uint8_t dest[DP_BURST_MAX];
+	uint16_t count[DP_MAX_WORKERS], start[DP_MAX_WORKERS];
+	const uint16_t nw = l->n_out;
+
+	while (likely(!app->stop_rx)) {
+		for (uint16_t q = 0; q < l->n_rxq; q++) {
+			uint16_t n = rte_eth_rx_burst(l->rxq[q].port, l->rxq[q].queue, pkts, burst);
+
+			st->c[DP_C_RX_POLLS]++;
+			if (n == 0) {
+				st->c[DP_C_RX_EMPTY_POLLS]++;
+				continue;
+			}
+			n = rx_parse(app, st, pkts, n, info);
+			if (n == 0)
+				continue;
+			if (nw == 1) {
+				uint16_t e = (uint16_t)rte_ring_enqueue_burst(l->out_ring[0],
+									    (void **)pkts, n, NULL);
+				st->c[DP_C_RING_ENQ] += e;
+				if (unlikely(e < n)) {
+					st->drop[DP_D_RING_FULL_WORKER] += n - e;
+					rte_pktmbuf_free_bulk(&pkts[e], n - e);
+				}
+				continue;
+			}
+			/* Counting sort by worker: one enqueue burst per worker. */
+			memset(count, 0, sizeof(count[0]) * nw);
+			for (uint16_t i = 0; i < n; i++) {
+				dest[i] = (uint8_t)(flow_hash(pkts[i], info[i]) % nw);
+				count[dest[i]]++;
+			}
+			start[0] = 0;
+			for (uint16_t w = 1; w < nw; w++)
+				start[w] = start[w - 1] + count[w - 1];
+			for (uint16_t i = 0; i < n; i++)
+				sorted[start[dest[i]]++] = pkts[i];
+			for (uint16_t w = 0, off = 0; w < nw; off += count[w], w++) {
+				uint16_t e;
+
+				if (count[w] == 0)
+					continue;
+				e = (uint16_t)rte_ring_enqueue_burst(l->out_ring[w],
+								     (void **)&sorted[off],
+								     count[w], NULL);
+				st->c[DP_C_RING_ENQ] += e;
+				if (unlikely(e < count[w])) {
+					st->drop[DP_D_RING_FULL_WORKER] += count[w] - e;
+					rte_pktmbuf_free_bulk(&sorted[off + e], count[w] - e);
+				}
+			}
+		}
+	}
+	__atomic_fetch_sub(&app->rx_running, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int loop_worker(struct dp_app *app, struct dp_lcore *l)
+{
+	struct dp_lcore_stats *st = &dp_stats[l->lcore_id];
+	const uint16_t burst = (uint16_t)app->cfg.rx_burst;
+	struct rte_mbuf *pkts[DP_BURST_MAX];
+	struct dp_pkt_info *info[DP_BURST_MAX];
+	uint16_t out[DP_BURST_MAX];
+
+	for (;;) {
+		uint16_t n = (uint16_t)rte_ring_dequeue_burst(l->in_ring, (void **)pkts, burst, NULL);
+
+		st->c[DP_C_RX_POLLS]++;
+		if (n == 0) {
+			st->c[DP_C_RX_EMPTY_POLLS]++;
+			/* Drain: leave only once RX has stopped and the ring is empty. */
+			if (__atomic_load_n(&app->rx_running, __ATOMIC_ACQUIRE) == 0 &&
+			    rte_ring_empty(l->in_ring))
+				break;
+			if (app->pipe->quiescent)
+				app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
+			continue;
+		}
+		st->c[DP_C_RING_DEQ] += n;
+		for (uint16_t i = 0; i < n; i++)
+			info[i] = &dp_mbuf_priv(pkts[i])->info;
+		app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
+		st->c[DP_C_MFN_PACKETS] += n;
+		if (l->transmits) {
+			tx_burst_out(app, l, st, pkts, out, n);
+		} else {
+			uint16_t e;
+
+			for (uint16_t i = 0; i < n; i++)
+				dp_mbuf_priv(pkts[i])->out_port = out[i];
+			e = (uint16_t)rte_ring_enqueue_burst(l->out_ring[0], (void **)pkts, n, NULL);
+			st->c[DP_C_RING_ENQ] += e;
+			if (unlikely(e < n)) {
+				st->drop[DP_D_RING_FULL_TX] += n - e;
+				rte_pktmbuf_free_bulk(&pkts[e], n - e);
+			}
+		}
+		if (app->pipe->quiescent)
+			app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
+	}
+	__atomic_fetch_sub(&app->worker_running, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int loop_tx(struct dp_app *app, struct dp_lcore *l)
+{
+	struct dp_lcore_stats *st = &dp_stats[l->lcore_id];
+	const uint16_t burst = (uint16_t)app->cfg.rx_burst;
+	struct rte_mbuf *pkts[DP_BURST_MAX];
+	uint16_t out[DP_BURST_MAX];
+
+	for (;;) {
+		uint16_t n = (uint16_t)rte_ring_dequeue_burst(l->in_ring, (void **)pkts, burst, NULL);
+
+		st->c[DP_C_RX_POLLS]++;
+		if (n == 0) {
+			st->c[DP_C_RX_EMPTY_POLLS]++;
+			if (__atomic_load_n(&app->worker_running, __ATOMIC_ACQUIRE) == 0 &&
+			    rte_ring_empty(l->in_ring))
+				break;
+			continue;
+		}
+		st->c[DP_C_RING_DEQ] += n;
+		for (uint16_t i = 0; i < n; i++)
+			out[i] = dp_mbuf_priv(pkts[i])->out_port;
+		tx_burst_out(app, l, st, pkts, out, n);
+	}
+	return 0;
+}
+
+int dp_lcore_main(void *arg)
+{
+	struct dp_app *app = arg;
+	struct dp_lcore *l = &app->lcores[rte_lcore_id()];
+
+	switch (l->role) {
+	case DP_ROLE_RTC:
+		return loop_rtc(app, l);
+	case DP_ROLE_RX:
+		return loop_rx(app, l);
+	case DP_ROLE_WORKER:
+		return loop_worker(app, l);
+	case DP_ROLE_TX:
+		return loop_tx(app, l);
+	case DP_ROLE_NONE:
+		break;
+	}
+	return 0;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_pipeline — the interface between the dataplane's lcore loops and the
+ * decision logic that picks each packet's destination (the MFN layers).
+ * An ops table (STYLE §8) so the pass-through and the MFN implementations
+ * swap without touching the loops.
+ */
+#ifndef DP_PIPELINE_H
+#define DP_PIPELINE_H
+
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+
+#include "dp_parse.h"
+
+struct dp_app;
+
+/* out_ports[] value meaning "drop this packet" (counted as mfn_drop). */
+#define DP_PORT_DROP UINT16_MAX
+
+struct dp_pipeline_ops {
+	const char *name;
+	/*
+	 * Build the pipeline's state; main lcore, after ports are up and before
+	 * any lcore runs. Returns 0 or a negative errno (logged by the callee).
+	 */
+	int (*create)(const struct dp_app *app, void **ctx);
+	/*
+	 * Decide a burst: write out_ports[i] for each of the @n packets, or
+	 * DP_PORT_DROP. Called on worker and RTC lcores concurrently, one call
+	 * per burst; must not block, allocate or log.
+	 */
+	void (*process)(void *ctx, unsigned int lcore_id, struct rte_mbuf **pkts,
+			struct dp_pkt_info *const *info, uint16_t *out_ports, uint16_t n);
+	/* Once per loop iteration on the same lcores (RCU quiescent state). May be NULL. */
+	void (*quiescent)(void *ctx, unsigned int lcore_id);
+	/* Main lcore, after every lcore has returned. destroy(NULL) is a no-op. */
+	void (*destroy)(void *ctx);
+};
+
+/* Forwards every packet to tx_port (or back out of its input port when -1). */
+extern const struct dp_pipeline_ops dp_pipeline_passthrough;
+
+#endif /* DP_PIPELINE_H */

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_stats — per-lcore counters of the dataplane.
+ *
+ * Each lcore owns one cache-line-aligned block and is its only writer:
+ * updates are plain relaxed stores (no lock, no atomic read-modify-write),
+ * once per burst. Readers (the main lcore's telemetry callbacks and the
+ * final report) sum across lcores; a 64-bit aligned store is never torn on
+ * the platforms DPDK supports, so a reader sees each counter either before
+ * or after an update.
+ *
+ * Every counter and every drop reason has one name, generated from the
+ * X-macro lists below (STYLE §7) into the enum, the telemetry keys and the
+ * metric names.
+ */
+#ifndef DP_STATS_H
+#define DP_STATS_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_lcore.h>
+
+#include "dp_parse.h"
+
+/* Plain counters: X(ENUM, name, description). */
+#define DP_COUNTERS(X)                                                                             \
+	X(RX_PACKETS, rx_packets, "packets received from ports")                                   \
+	X(RX_BYTES, rx_bytes, "bytes received from ports")                                         \
+	X(TX_PACKETS, tx_packets, "packets transmitted")                                           \
+	X(TX_BYTES, tx_bytes, "bytes transmitted")                                                 \
+	X(RX_POLLS, rx_polls, "RX polls (rx_burst or ring dequeue calls)")                         \
+	X(RX_EMPTY_POLLS, rx_empty_polls, "RX polls that returned nothing")                        \
+	X(RING_ENQ, ring_enqueued, "packets enqueued to the next stage's ring")                    \
+	X(RING_DEQ, ring_dequeued, "packets dequeued from the previous stage's ring")              \
+	X(MFN_PACKETS, mfn_packets, "packets through the MFN pipeline")                            \
+	X(QUIC_LONG, quic_long, "QUIC long-header packets (Initial, 0-RTT, Handshake, Retry)")     \
+	X(QUIC_SHORT, quic_short, "QUIC short-header packets")                                     \
+	X(QUIC_VN, quic_version_negotiation, "version negotiation or unknown-version packets")     \
+	X(IP4_FRAGMENTS, ip_first_fragments, "first fragments parsed (flagged, not dropped)")      \
+	X(VLAN_PUSHED, tx_vlan_pushed, "802.1Q tags pushed on TX")
+
+/* Drop reasons outside the parser: X(ENUM, name, description). */
+#define DP_DROPS(X)                                                                                \
+	X(RING_FULL_WORKER, ring_full_worker, "RX → worker ring full (backpressure)")              \
+	X(RING_FULL_TX, ring_full_tx, "worker → TX ring full (backpressure)")                      \
+	X(TX_FULL, tx_full, "TX queue did not take the packet")                                     \
+	X(MFN_DROP, mfn_drop, "the MFN pipeline decided to drop")                                   \
+	X(NO_PORT, no_tx_port, "destination port does not exist")                                   \
+	X(VLAN_PUSH, vlan_push_failed, "no headroom to push the TX VLAN tag")                      \
+	X(MULTISEG, multiseg, "headers not in the first segment")
+
+enum dp_counter {
+#define DP_X(e, n, d) DP_C_##e,
+	DP_COUNTERS(DP_X)
+#undef DP_X
+	DP_C__COUNT
+};
+
+enum dp_drop {
+#define DP_X(e, n, d) DP_D_##e,
+	DP_DROPS(DP_X)
+#undef DP_X
+	DP_D__COUNT
+};
+
+/*
+ * One lcore's counters. parse[DP_PARSE_OK] counts parsed packets; every
+ * other parse[] slot is a drop reason, as is every drop[] slot.
+ */
+struct dp_lcore_stats {
+	uint64_t c[DP_C__COUNT];
+	uint64_t drop[DP_D__COUNT];
+	uint64_t parse[DP_PARSE__COUNT];
+} __rte_cache_aligned;
+
+/* All lcores' blocks, indexed by lcore id. */
+extern struct dp_lcore_stats dp_stats[RTE_MAX_LCORE];
+
+/* Add on the owning lcore: a relaxed store, never a locked RMW. */
+static inline void dp_stat_add(uint64_t *ctr, uint64_t v)
+{
+	__atomic_store_n(ctr, *ctr + v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t dp_stat_read(const uint64_t *ctr)
+{
+	return __atomic_load_n(ctr, __ATOMIC_RELAXED);
+}
+
+const char *dp_counter_name(enum dp_counter c);
+const char *dp_drop_name(enum dp_drop d);
+
+/* Sum every lcore's block into @out (any lcore, lock-free, racy-consistent per value). */
+void dp_stats_sum(struct dp_lcore_stats *out);
+
+/* Total packets dropped for any reason in @s. */
+uint64_t dp_stats_drops_total(const struct dp_lcore_stats *s);
+
+/* Zero every block (only while no lcore is running). */
+void dp_stats_reset(void);
+
+#endif /* DP_STATS_H */

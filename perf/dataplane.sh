@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Per-core forwarding rate of hmesh-dataplane beside dpdk-testpmd
+# --forward-mode=macswap, same vdev, same core, same packets in flight, in
+# one run; printed as a table and one JSON line per figure.
+#
+# Closed loop on net_ring0 (what the port transmits it receives): both
+# programs inject IN_FLIGHT packets once, then forward them round and round
+# on lcore 1 (lcore 0 is the main lcore in both). No generator competes for
+# the core, so the figure is the cost of the forwarding path itself:
+#   testpmd macswap: rx_burst, swap MACs, tx_burst.
+#   hmesh-dataplane: rx_burst, parse Ethernet/IPv4/UDP/QUIC, MFN pipeline,
+#                    rewrite MACs, tx_burst, per-lcore counters.
+# A net_null row measures the parse-and-drop path: net_null delivers
+# zero-filled frames, which the dataplane drops as not_ip.
+#
+# Usage: perf/dataplane.sh [-d SECONDS] [-s "64 1200"] [-n IN_FLIGHT] [-m MFN_MODE]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${HMESH_BUILD:-$top/build}
+bin=$build/bin/hmesh-dataplane
+dur=5
+sizes="64 1200"
+inflight=512
+extra=()
+
+while getopts "d:s:n:x:h" o; do
+	case $o in
+	d) dur=$OPTARG ;;
+	s) sizes=$OPTARG ;;
+	n) inflight=$OPTARG ;;
+	x) extra+=(--set "$OPTARG") ;;
+	h) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) exit 2 ;;
+	esac
+done
+[[ -x "$bin" ]] || { echo "perf/dataplane.sh: $bin not built (make all)" >&2; exit 1; }
+command -v dpdk-testpmd >/dev/null || { echo "perf/dataplane.sh: dpdk-testpmd missing (make setup)" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bursts=$((inflight / 32))
+
+# testpmd: interactive, so the rate is read between two "show port stats"
+# calls that bracket exactly $dur seconds of steady forwarding.
+testpmd_pps() { # $1 = vdev, $2 = size
+	{
+		sleep 2
+		echo "set txpkts $2"
+		echo "start tx_first $bursts"
+		sleep 1
+		echo "show port stats 0"
+		sleep "$dur"
+		echo "show port stats 0"
+		echo "stop"
+		sleep 0.5
+		echo "quit"
+	} | dpdk-testpmd -l 0-1 --no-pci --file-prefix="hmp-tp-$$" --log-level='*:warning' \
+		--vdev="$1" -- -i --forward-mode=macswap --nb-cores=1 --mbuf-size=2176 \
+		>"$tmp/tp.log" 2>&1 || true
+	grep -oE 'Rx-pps: +[0-9]+' "$tmp/tp.log" | tail -n1 | awk '{print $2}'
+}
+
+hmesh_pps() { # $1 = vdev, $2 = size
+	"$bin" -l 0-1 --no-pci --file-prefix="hmp-hm-$$" --log-level='*:warning' --vdev="$1" -- \
+		--set gen_packets="$inflight" --set gen_size="$2" --set gen_flows=4096 \
+		--set gen_initial_pct=10 --set stoq_ports=443 ${extra[@]+"${extra[@]}"} \
+		--duration "$((dur + 1))" >"$tmp/hm.log" 2>&1 || { cat "$tmp/hm.log" >&2; return 1; }
+	python3 -c '
+import json, sys
+s = json.loads(open(sys.argv[1]).read().split("stats-json: ")[1].splitlines()[0])
+print(int(s["rx_packets"] / s["seconds"]))' "$tmp/hm.log"
+}
+
+printf '\n%-34s %6s %14s %14s %7s\n' "benchmark (1 forwarding core)" "size" "hmesh Mpps" "testpmd Mpps" "ratio"
+json=()
+for size in $sizes; do
+	tp=$(testpmd_pps net_ring0 "$size")
+	hm=$(hmesh_pps net_ring0 "$size")
+	[[ -n "$tp" && "$tp" -gt 0 ]] || { cat "$tmp/tp.log" >&2; echo "testpmd gave no rate" >&2; exit 1; }
+	ratio=$(awk -v a="$hm" -v b="$tp" 'BEGIN{printf "%.3f", a/b}')
+	printf '%-34s %6s %14.2f %14.2f %7s\n' "net_ring loop, parse+MFN+TX" "$size" \
+		"$(awk -v a="$hm" 'BEGIN{print a/1e6}')" "$(awk -v a="$tp" 'BEGIN{print a/1e6}')" "$ratio"
+	json+=("{\"bench\":\"dataplane_forward\",\"vdev\":\"net_ring\",\"size\":$size,\"metric\":\"pps_per_core\",\"value\":$hm,\"ref\":$tp,\"ref_name\":\"testpmd_macswap\",\"ratio\":$ratio}")
+done
+# Parse-and-drop path on net_null (64 B zero frames).
+tp=$(testpmd_pps net_null0 64)
+hm=$(hmesh_pps net_null0 64)
+ratio=$(awk -v a="$hm" -v b="$tp" 'BEGIN{printf "%.3f", a/b}')
+printf '%-34s %6s %14.2f %14.2f %7s\n' "net_null, parse+drop (not_ip)" 64 \
+	"$(awk -v a="$hm" 'BEGIN{print a/1e6}')" "$(awk -v a="$tp" 'BEGIN{print a/1e6}')" "$ratio"
+json+=("{\"bench\":\"dataplane_drop\",\"vdev\":\"net_null\",\"size\":64,\"metric\":\"pps_per_core\",\"value\":$hm,\"ref\":$tp,\"ref_name\":\"testpmd_macswap\",\"ratio\":$ratio}")
+echo
+printf '%s\n' "${json[@]}"

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Bring up one HyperMesh node on this machine and show it carrying traffic.
+#
+#   scripts/run-node.sh [BUILD] [--duration SECONDS]
+#
+# A "client" network namespace is joined to the node's port by a veth pair.
+# hmesh-dataplane drives its end with net_af_xdp (net_af_packet where AF_XDP
+# cannot attach; it says so), parses every packet to the QUIC header and
+# sends it back toward the client (reflect mode until the MFN and the
+# backends are configured). The client sends QUIC-shaped UDP datagrams from
+# real sockets; a live line shows packets, rates and drops read from DPDK
+# telemetry. Ctrl-C (or the duration) tears everything down.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$top/build
+dur=0
+for a in "$@"; do
+	case "$a" in
+	--duration) shift; dur=$1 ;;
+	--duration=*) dur=${a#*=} ;;
+	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) ;;
+	*) [[ "$a" =~ ^[0-9]+$ ]] || build=$a ;;
+	esac
+done
+bin=$build/bin/hmesh-dataplane
+ns=hmesh-client
+dp_if=hmesh-dp0
+cl_if=hmesh-cl0
+prefix=hmesh-node
+tmp=$(mktemp -d)
+pids=()
+
+teardown() {
+	echo
+	echo "==> tearing down"
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	[[ -f "$tmp/dp.log" ]] && sed -n '/^counters after/,$p' "$tmp/dp.log" | grep -v stats-json
+	ip link del "$dp_if" 2>/dev/null || true
+	ip netns del "$ns" 2>/dev/null || true
+	rm -rf "$tmp" "/var/run/dpdk/$prefix"
+	echo "==> done"
+}
+trap teardown EXIT
+trap 'exit 0' INT TERM
+
+echo "==> network: namespace $ns, veth $dp_if <-> $cl_if"
+ip link del "$dp_if" 2>/dev/null || true
+ip netns del "$ns" 2>/dev/null || true
+ip netns add "$ns"
+ip link add "$dp_if" type veth peer name "$cl_if"
+ip link set "$cl_if" netns "$ns"
+sysctl -qw "net.ipv6.conf.$dp_if.disable_ipv6=1"
+ip link set "$dp_if" up
+ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$cl_if.disable_ipv6=1"
+ip netns exec "$ns" ip addr add 10.77.0.2/24 dev "$cl_if"
+ip netns exec "$ns" ip link set "$cl_if" up
+ip netns exec "$ns" ip neigh add 10.77.0.1 lladdr "$(cat /sys/class/net/$dp_if/address)" dev "$cl_if"
+
+start_dp() { # $1 = vdev
+	"$bin" -l 0-1 --no-pci --file-prefix="$prefix" --log-level='*:warning' --vdev="$1" -- \
+		--set stoq_ports=4433 --set mbufs=8191 >"$tmp/dp.log" 2>&1 &
+	dp_pid=$!
+	for _ in $(seq 100); do
+		grep -q forwarding "$tmp/dp.log" && return 0
+		kill -0 "$dp_pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+echo "==> hmesh-dataplane on net_af_xdp,iface=$dp_if"
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+if ! start_dp "net_af_xdp0,iface=$dp_if"; then
+	echo "    AF_XDP could not attach ($(grep -m1 -iE 'error|fail' "$tmp/dp.log" || echo 'no reason given'));"
+	echo "    falling back to net_af_packet"
+	start_dp "net_af_packet0,iface=$dp_if" || { cat "$tmp/dp.log"; exit 1; }
+fi
+pids+=("$dp_pid")
+sed -n '/^layout:/,/^hmesh-dataplane: forwarding/p' "$tmp/dp.log"
+
+echo "==> client: QUIC-shaped datagrams from 10.77.0.2 to 10.77.0.1:4433 (64 flows)"
+ip netns exec "$ns" python3 -c '
+import socket, struct, time
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(64)]
+n = 0
+while True:
+    for i, s in enumerate(socks):
+        if n % 50 == 0:   # an Initial now and then (RFC 9000 17.2.2), padded to 1200
+            p = bytes([0xC3]) + struct.pack("!I", 1) + bytes([8]) + bytes([i]) * 8 + bytes([8]) + b"c" * 8 + b"\0" + struct.pack("!H", 0x4000 | 1170) + bytes(1170)
+        else:             # 1-RTT short header with an 8-byte DCID
+            p = bytes([0x43]) + bytes([i]) * 8 + bytes(400)
+        try:
+            s.sendto(p, ("10.77.0.1", 4433))
+        except OSError:
+            pass
+        n += 1
+    time.sleep(0.001)
+' &
+pids+=("$!")
+
+echo "==> live (telemetry /hmesh/stats every 2 s; Ctrl-C to stop)"
+start=$(date +%s)
+last_rx=0
+while :; do
+	sleep 2
+	kill -0 "$dp_pid" 2>/dev/null || { cat "$tmp/dp.log"; exit 1; }
+	line=$(echo /hmesh/stats | dpdk-telemetry.py -f "$prefix" 2>/dev/null | grep -m1 '^{' || true)
+	[[ -n "$line" ]] && python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])["/hmesh/stats"]; last = int(sys.argv[2])
+print(f"  rx {s[\"rx_packets\"]:>10}  tx {s[\"tx_packets\"]:>10}  {(s[\"rx_packets\"] - last) / 2:>9.0f} pps"
+      f"  {s[\"rx_bytes\"] * 8 / 1e9:.3f} Gbit total  QUIC long/short {s[\"quic_long\"]}/{s[\"quic_short\"]}"
+      f"  drops {s[\"drops_total\"]}")' "$line" "$last_rx" && last_rx=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["/hmesh/stats"]["rx_packets"])' "$line")
+	if [[ "$dur" != 0 ]] && (($(date +%s) - start >= dur)); then break; fi
+done

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# hmesh-dataplane on net_pcap: a pcap of QUIC and malformed frames written
+# here goes in, the output pcap is read back; packet counts, drop reasons,
+# rewritten Ethernet addresses, untouched payloads and the optional VLAN
+# encapsulation are checked. Then the same through the pipeline layout.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+bin=${HMESH_BUILD:-$top/build}/bin/hmesh-dataplane
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+export PYTHONPATH="$here"
+
+python3 - "$tmp/in.pcap" <<'PY'
+import sys
+from pkt import *
+c = mac("02:00:00:00:00:01"); s = mac("02:00:00:00:00:02")
+good, bad = [], []
+for i in range(40):
+    dcid = bytes([i, 1, 2, 3, 4, 5, 6, 7])
+    good.append(eth(s, c, ETH_IP4, ipv4_udp([10,0,0,i], [10,100,0,1], 40000+i, 4433, quic_short(dcid, 100))))
+for i in range(10):
+    good.append(eth(s, c, ETH_IP4, ipv4_udp([10,0,1,i], [10,100,0,1], 50000+i, 4433, quic_initial(bytes([i]*8), bytes([9]*8)))))
+# drops, each with a known reason
+bad.append(eth(s, c, 0x0806, bytes(28)))                                              # not_ip
+bad.append(eth(s, c, ETH_IP4, ipv4_udp([10,0,0,1],[10,0,0,2],1,4433,quic_short(b"x"*8))[:15]))  # ip4_truncated
+bad.append(eth(s, c, ETH_IP4, ipv4_udp([10,0,0,1],[10,0,0,2],1,53,quic_short(b"x"*8))))        # udp_port
+l = bytes([0xC3]) + struct.pack("!I", 1) + bytes([21]) + bytes(21) + b"\x00" + bytes(40)
+bad.append(eth(s, c, ETH_IP4, ipv4_udp([10,0,0,1],[10,0,0,2],1,4433,l)))                       # quic_cid_too_long
+bad.append(eth(s, c, ETH_IP4, ipv4_udp([10,0,0,1],[10,0,0,2],1,4433,bytes([0x03])+bytes(20)))) # quic_fixed_bit
+frames = []
+for i, g in enumerate(good):
+    frames.append(g)
+    if i % 10 == 0 and bad:
+        frames.append(bad.pop())
+frames += bad
+write_pcap(sys.argv[1], frames)
+PY
+
+run() { # $1 = name, rest = extra app args
+	local name=$1
+	shift
+	"$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-pcap-$$-$name" --log-level='*:warning' \
+		--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/out-$name.pcap" -- \
+		--duration 2 --set stoq_ports=4433 "$@" >"$tmp/$name.log" 2>&1 || {
+		cat "$tmp/$name.log"
+		echo "FAIL: hmesh-dataplane exited with an error ($name)"
+		exit 1
+	}
+}
+
+check() { # $1 = name, $2 = expected VLAN or "" ; $3 = expected dst mac
+	python3 - "$tmp" "$1" "$2" "$3" <<'PY'
+import json, sys
+from pkt import *
+tmp, name, vlan, dst = sys.argv[1:5]
+log = open(f"{tmp}/{name}.log").read()
+stats = json.loads(log.split("stats-json: ")[1].splitlines()[0])
+inp = read_pcap(f"{tmp}/in.pcap")
+out = read_pcap(f"{tmp}/out-{name}.pcap")
+def fail(msg):
+    print(log); sys.exit(f"FAIL ({name}): {msg}")
+if stats["rx_packets"] != len(inp): fail(f"rx {stats['rx_packets']} != {len(inp)} frames in")
+if stats["parsed"] != 50 or len(out) != 50: fail(f"parsed {stats['parsed']}, out {len(out)}, want 50")
+if stats["tx_packets"] != 50: fail(f"tx_packets {stats['tx_packets']}")
+if stats["quic_short"] != 40 or stats["quic_long"] != 10: fail("QUIC type counters")
+want = {"not_ip": 1, "ip4_truncated": 1, "udp_port": 1, "quic_cid_too_long": 1, "quic_fixed_bit": 1}
+for k, v in stats["drops"].items():
+    if v != want.get(k, 0): fail(f"drop {k} = {v}, want {want.get(k, 0)}")
+if stats["drops_total"] != 5: fail("drops_total")
+good = [f for f in inp if f[12:14] == b"\x08\x00" and len(f) > 60 and f[14+9] == 17
+        and f[14+22:14+24] == b"\x11\x51"]
+good = [f for f in good if (f[42] & 0x40) and not (f[42] == 0xC3 and f[47] == 21)]
+if len(good) != 50: fail(f"test bug: {len(good)} good input frames")
+for i, (a, b) in enumerate(zip(good, out)):
+    exp_dst = mac(dst) if dst else a[6:12]
+    if b[0:6] != exp_dst: fail(f"frame {i}: dst {b[0:6].hex()} want {exp_dst.hex()}")
+    if b[6:12] == a[6:12] and not dst: fail(f"frame {i}: source MAC not rewritten")
+    if vlan:
+        if b[12:14] != b"\x81\x00" or int.from_bytes(b[14:16], "big") & 0xFFF != int(vlan):
+            fail(f"frame {i}: no VLAN {vlan} tag")
+        if b[16:] != a[12:]: fail(f"frame {i}: payload changed under VLAN push")
+    elif b[12:] != a[12:]: fail(f"frame {i}: bytes after the MACs changed")
+print(f"ok ({name}): {len(inp)} in, {len(out)} out, drops by reason as expected")
+PY
+}
+
+run rtc
+check rtc "" ""
+run nexthop --set next_hop_mac=02:aa:bb:cc:dd:ee
+check nexthop "" 02:aa:bb:cc:dd:ee
+run vlan --set tx_vlan=100
+check vlan 100 ""
+# A bad config key is refused, naming the key, before any port starts.
+if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-pcap-$$-bad" --log-level='*:warning' \
+	--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/bad.pcap" -- --set ring_size=1000 \
+	>"$tmp/bad.log" 2>&1; then
+	echo "FAIL: ring_size=1000 accepted"
+	exit 1
+fi
+grep -q '"ring_size" is 1000: must be a power of two' "$tmp/bad.log" || {
+	cat "$tmp/bad.log"
+	echo "FAIL: error does not name the key"
+	exit 1
+}
+echo "PASS: dataplane on net_pcap"
