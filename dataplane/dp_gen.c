@@ -69,7 +69,7 @@ uint16_t dp_gen_frame(const struct dp_config *cfg, uint32_t flow, bool initial, 
 	udp->src_port = rte_cpu_to_be_16((uint16_t)(GEN_SRC_PORT_BASE + flow % 40000));
 	udp->dst_port = rte_cpu_to_be_16(cfg->stoq_ports.n ? cfg->stoq_ports.port[0]
 							   : GEN_DST_PORT_DEFAULT);
-	udp->dgram_len = rte_cpu_to_be_16(payload);
+	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(payload + sizeof(*udp)));
 	udp->dgram_cksum = 0; /* optional over IPv4 (RFC 768) */
 
 	if (initial) {

@@ -10,55 +10,54 @@
 #include <rte_prefetch.h>
 
 #include "dp_app.h"
+#include "dp_parse_impl.h"
 #include "dp_stats.h"
 
 /* How many packets ahead the data is prefetched (l3fwd uses 3). */
 #define DP_PREFETCH_AHEAD 3
 
-static inline void count_quic(struct dp_lcore_stats *st, const struct dp_pkt_info *pi)
-{
-	switch (pi->quic_type) {
-	case DP_QUIC_SHORT:
-		st->c[DP_C_QUIC_SHORT]++;
-		break;
-	case DP_QUIC_VERSION_NEG:
-	case DP_QUIC_UNKNOWN_VERSION:
-		st->c[DP_C_QUIC_VN]++;
-		break;
-	default:
-		st->c[DP_C_QUIC_LONG]++;
-	}
-	if (unlikely(pi->flags & DP_PKT_F_FRAGMENT))
-		st->c[DP_C_IP4_FRAGMENTS]++;
-}
-
 /*
  * Parse a received burst in place: packets that parse stay in pkts[] (in
  * order) with their info pointer in info[]; the others are counted by reason
  * and freed. Returns how many stayed.
+ *
+ * @scratch: where results go when the burst is decided on this lcore (RTC):
+ * a stack array that stays in L1. NULL when the packets cross a ring: then
+ * the result travels in the mbuf's private area.
+ *
+ * Counters are summed in locals and stored once per burst: a per-packet
+ * increment in memory is a store-to-load dependency chain that costs more
+ * than the parse of a short header.
  */
-static uint16_t rx_parse(const struct dp_app *app, struct dp_lcore_stats *st,
-			 struct rte_mbuf **pkts, uint16_t n, struct dp_pkt_info **info)
+static inline uint16_t rx_parse(const struct dp_app *app, struct dp_lcore_stats *st,
+				uint16_t port, struct rte_mbuf **pkts, uint16_t n,
+				struct dp_pkt_info *scratch, struct dp_pkt_info **info)
 {
 	struct rte_mbuf *drop[DP_BURST_MAX];
+	const struct dp_parse_cfg *pcfg = &app->parse_cfg;
 	uint16_t kept = 0, nd = 0;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, n_short = 0, n_vn = 0, n_frag = 0;
 
 	for (uint16_t i = 0; i < n && i < DP_PREFETCH_AHEAD; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
-		struct dp_pkt_info *pi = &dp_mbuf_priv(m)->info;
+		struct dp_pkt_info *pi = scratch ? &scratch[kept] : &dp_mbuf_priv(m)->info;
 		enum dp_parse_result r;
 
 		if (i + DP_PREFETCH_AHEAD < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
 		bytes += m->pkt_len;
-		r = dp_parse_frame(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len,
-				   &app->parse_cfg, pi);
+		/* Not every PMD stamps the input port (net_ring does not); the
+		 * pipeline and "tx_port = -1" rely on it. */
+		m->port = port;
+		r = dp_parse_frame_impl(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, pcfg,
+					pi);
 		if (likely(r == DP_PARSE_OK)) {
-			st->parse[DP_PARSE_OK]++;
-			count_quic(st, pi);
+			n_short += pi->quic_type == DP_QUIC_SHORT;
+			n_vn += pi->quic_type >= DP_QUIC_VERSION_NEG &&
+				pi->quic_type != DP_QUIC_SHORT;
+			n_frag += (pi->flags & DP_PKT_F_FRAGMENT) != 0;
 			info[kept] = pi;
 			pkts[kept++] = m;
 		} else {
@@ -73,29 +72,97 @@ static uint16_t rx_parse(const struct dp_app *app, struct dp_lcore_stats *st,
 	}
 	st->c[DP_C_RX_PACKETS] += n;
 	st->c[DP_C_RX_BYTES] += bytes;
+	st->parse[DP_PARSE_OK] += kept;
+	st->c[DP_C_QUIC_SHORT] += n_short;
+	st->c[DP_C_QUIC_VN] += n_vn;
+	st->c[DP_C_QUIC_LONG] += kept - n_short - n_vn;
+	st->c[DP_C_IP4_FRAGMENTS] += n_frag;
 	if (nd)
 		rte_pktmbuf_free_bulk(drop, nd);
 	return kept;
 }
 
+/* Send @n packets on this lcore's queue of ports[idx]; count, free what the queue refused. */
+static inline void tx_send(const struct dp_app *app, const struct dp_lcore *l,
+			   struct dp_lcore_stats *st, int idx, struct rte_mbuf **m, uint16_t n,
+			   uint64_t bytes)
+{
+	uint16_t sent = rte_eth_tx_burst(app->ports[idx].port_id, l->txq, m, n);
+
+	if (unlikely(sent < n)) {
+		for (uint16_t i = sent; i < n; i++)
+			bytes -= m[i]->pkt_len;
+		st->drop[DP_D_TX_FULL] += n - sent;
+		rte_pktmbuf_free_bulk(&m[sent], n - sent);
+	}
+	st->c[DP_C_TX_PACKETS] += sent;
+	st->c[DP_C_TX_BYTES] += bytes;
+}
+
 /*
- * Rewrite and transmit a decided burst on this lcore's own TX queue of
- * each destination port. Ethernet: source = the output port's MAC;
- * destination = next_hop_mac, or the packet's source (reflect) when unset.
+ * Ethernet rewrite: source = the output port's MAC; destination =
+ * next_hop_mac, or the packet's own source (reflect) when unset; then the
+ * optional 802.1Q push. Returns false when the packet must be dropped.
+ */
+static inline bool tx_rewrite(const struct dp_app *app, struct dp_lcore_stats *st,
+			      struct rte_mbuf **mp, int idx)
+{
+	const struct dp_config *c = &app->cfg;
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(*mp, struct rte_ether_hdr *);
+
+	if (c->next_hop_mac.set)
+		memcpy(&eth->dst_addr, c->next_hop_mac.b, RTE_ETHER_ADDR_LEN);
+	else
+		rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(&app->ports[idx].mac, &eth->src_addr);
+	if (unlikely(c->tx_vlan)) {
+		(*mp)->vlan_tci = (uint16_t)c->tx_vlan;
+		if (rte_vlan_insert(mp) != 0) {
+			st->drop[DP_D_VLAN_PUSH]++;
+			return false;
+		}
+		st->c[DP_C_VLAN_PUSHED]++;
+	}
+	return true;
+}
+
+/*
+ * Rewrite and transmit a decided burst on this lcore's own TX queue of each
+ * destination port. A burst that goes to one port (the common case: one
+ * uplink, or reflect) is sent as it is; mixed bursts are grouped by port.
  */
 static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp_lcore_stats *st,
 			 struct rte_mbuf **pkts, const uint16_t *out_ports, uint16_t n)
 {
-	const struct dp_config *c = &app->cfg;
 	struct rte_mbuf *drop[DP_BURST_MAX];
-	uint16_t nd = 0;
+	uint16_t nd = 0, k = 0;
 	uint16_t used[DP_PORTS_MAX];
 	uint16_t n_used = 0;
+	uint64_t bytes = 0;
+	bool one_port = true;
+	int idx0;
 
+	for (uint16_t i = 1; i < n; i++)
+		one_port &= out_ports[i] == out_ports[0];
+	idx0 = out_ports[0] < RTE_MAX_ETHPORTS ? app->port_index[out_ports[0]] : -1;
+	if (likely(one_port && idx0 >= 0)) {
+		for (uint16_t i = 0; i < n; i++) {
+			if (likely(tx_rewrite(app, st, &pkts[i], idx0))) {
+				bytes += pkts[i]->pkt_len;
+				pkts[k++] = pkts[i];
+			} else {
+				drop[nd++] = pkts[i];
+			}
+		}
+		if (k)
+			tx_send(app, l, st, idx0, pkts, k, bytes);
+		if (nd)
+			rte_pktmbuf_free_bulk(drop, nd);
+		return;
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		uint16_t port = out_ports[i];
-		struct rte_ether_hdr *eth;
 		struct dp_txbuf *b;
 		int idx;
 
@@ -110,20 +177,9 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 			drop[nd++] = m;
 			continue;
 		}
-		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-		if (c->next_hop_mac.set)
-			memcpy(&eth->dst_addr, c->next_hop_mac.b, RTE_ETHER_ADDR_LEN);
-		else
-			rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
-		rte_ether_addr_copy(&app->ports[idx].mac, &eth->src_addr);
-		if (unlikely(c->tx_vlan)) {
-			m->vlan_tci = (uint16_t)c->tx_vlan;
-			if (rte_vlan_insert(&m) != 0) {
-				st->drop[DP_D_VLAN_PUSH]++;
-				drop[nd++] = m;
-				continue;
-			}
-			st->c[DP_C_VLAN_PUSHED]++;
+		if (unlikely(!tx_rewrite(app, st, &m, idx))) {
+			drop[nd++] = m;
+			continue;
 		}
 		b = &l->txb[idx];
 		if (b->n == 0)
@@ -132,20 +188,11 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 	}
 	for (uint16_t u = 0; u < n_used; u++) {
 		struct dp_txbuf *b = &l->txb[used[u]];
-		uint64_t bytes = 0;
-		uint16_t sent;
 
+		bytes = 0;
 		for (uint16_t i = 0; i < b->n; i++)
 			bytes += b->m[i]->pkt_len;
-		sent = rte_eth_tx_burst(app->ports[used[u]].port_id, l->txq, b->m, b->n);
-		if (unlikely(sent < b->n)) {
-			for (uint16_t i = sent; i < b->n; i++)
-				bytes -= b->m[i]->pkt_len;
-			st->drop[DP_D_TX_FULL] += b->n - sent;
-			rte_pktmbuf_free_bulk(&b->m[sent], b->n - sent);
-		}
-		st->c[DP_C_TX_PACKETS] += sent;
-		st->c[DP_C_TX_BYTES] += bytes;
+		tx_send(app, l, st, used[u], b->m, b->n, bytes);
 		b->n = 0;
 	}
 	if (nd)
@@ -158,6 +205,7 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 	const uint16_t burst = (uint16_t)app->cfg.rx_burst;
 	struct rte_mbuf *pkts[DP_BURST_MAX];
 	struct dp_pkt_info *info[DP_BURST_MAX];
+	struct dp_pkt_info scratch[DP_BURST_MAX];
 	uint16_t out[DP_BURST_MAX];
 
 	while (likely(!app->stop_rx)) {
@@ -169,7 +217,7 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 				st->c[DP_C_RX_EMPTY_POLLS]++;
 				continue;
 			}
-			n = rx_parse(app, st, pkts, n, info);
+			n = rx_parse(app, st, l->rxq[q].port, pkts, n, scratch, info);
 			if (n == 0)
 				continue;
 			app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
@@ -220,7 +268,7 @@ static int loop_rx(struct dp_app *app, struct dp_lcore *l)
 				st->c[DP_C_RX_EMPTY_POLLS]++;
 				continue;
 			}
-			n = rx_parse(app, st, pkts, n, info);
+			n = rx_parse(app, st, l->rxq[q].port, pkts, n, NULL, info);
 			if (n == 0)
 				continue;
 			if (nw == 1) {

@@ -111,7 +111,7 @@ struct dp_pkt_info {
 	uint32_t version;   /* host order; 0 for short header and VN */
 	uint16_t token_len; /* Initial only; capped at 65535 */
 	uint16_t sport, dport;	/* network byte order */
-	uint8_t src[16], dst[16]; /* IPv4 uses the first 4 bytes, rest zero */
+	uint8_t src[16], dst[16]; /* IPv4: the first 4 bytes; the rest unspecified */
 };
 
 /*

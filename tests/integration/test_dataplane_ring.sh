@@ -18,7 +18,7 @@ trap cleanup EXIT
 run() { # $1 = label, $2 = lcores, rest = app args
 	local label=$1 lcores=$2 prefix="hmt-ring-$$-$1"
 	shift 2
-	"$bin" -l "$lcores" --no-pci --file-prefix="$prefix" --log-level='*:warning' \
+	"$bin" --lcores="$lcores" --no-pci --file-prefix="$prefix" --log-level='*:warning' \
 		--vdev=net_ring0 -- --set gen_packets=256 --set gen_flows=64 "$@" \
 		>"$tmp/$label.log" 2>&1 &
 	dp_pid=$!
@@ -67,16 +67,16 @@ if s["drops_total"] != 0: fail(f"drops on a clean loop: {s['drops']}")
 if s["rx_packets"] != s["tx_packets"] + s["drops_total"]:
     fail(f"rx {s['rx_packets']} != tx {s['tx_packets']} + drops {s['drops_total']}")
 if s["quic_long"] == 0 or s["quic_short"] == 0: fail("generator mix missing a QUIC type")
-m = re.search(r"layout: (\S+)", log)
+m = re.search(r"layout: ([a-z-]+)", log)
 print(f"ok ({label}): layout {m.group(1) if m else '?'}, {s['rx_packets']} packets, "
       f"{s['rx_packets'] / s['seconds'] / 1e6:.1f} Mpps, telemetry live")
 PY
 }
 
-run rtc 0-1
+run rtc 0@0,1@1
 grep -q 'layout: run-to-completion' "$tmp/rtc.log" || { cat "$tmp/rtc.log"; exit 1; }
 # Three lcores on this two-core machine: main, one RX, one worker (+TX).
-run pipeline 0-2 --set layout=pipeline
+run pipeline 0@0,1@1,2@1 --set layout=pipeline
 grep -q 'layout: pipeline' "$tmp/pipeline.log" || { cat "$tmp/pipeline.log"; exit 1; }
 grep -Eq '^  [0-9]+ +rx ' "$tmp/pipeline.log" && grep -Eq '^  [0-9]+ +worker ' "$tmp/pipeline.log" || {
 	cat "$tmp/pipeline.log"
@@ -84,6 +84,6 @@ grep -Eq '^  [0-9]+ +rx ' "$tmp/pipeline.log" && grep -Eq '^  [0-9]+ +worker ' "
 	exit 1
 }
 # A separate TX stage: main, RX, worker, TX.
-run pipeline_tx 0-3 --set rx_lcores=1 --set worker_lcores=2 --set tx_lcores=3
+run pipeline_tx 0@0,1@1,2@1,3@0 --set rx_lcores=1 --set worker_lcores=2 --set tx_lcores=3
 grep -q 'hmesh_t3' "$tmp/pipeline_tx.log" || { cat "$tmp/pipeline_tx.log"; exit 1; }
 echo "PASS: dataplane on net_ring (rtc, pipeline, pipeline with TX lcore)"

@@ -59,6 +59,9 @@ import socket, sys, time
 from pkt import quic_short, quic_initial
 ifname, n = sys.argv[1], int(sys.argv[2])
 raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+# Replies are read after all sends: the buffer must hold them all
+# (SO_RCVBUFFORCE = 33 lifts the rmem_max cap; we run as root).
+raw.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)
 raw.bind((ifname, 0))
 raw.settimeout(0.2)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

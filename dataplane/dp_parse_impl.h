@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_parse_impl — the parser's implementation as always-inline functions,
+ * private to dataplane/. dp_parse.c wraps them as the public API; the lcore
+ * loops include this header so the per-packet parse is inlined into the RX
+ * loop (measured: the call and the lost constant propagation of the config
+ * cost about a third of the parse time).
+ *
+ * Straight-line on the common path (untagged IPv4 without options, UDP,
+ * QUIC); every field is read only after checking that the bytes it occupies
+ * lie inside the frame (or inside the length the outer header claims,
+ * whichever is shorter), so a lying length can only make the parse fail.
+ */
+#ifndef DP_PARSE_IMPL_H
+#define DP_PARSE_IMPL_H
+
+#include <stdbool.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+
+#include "dp_parse.h"
+
+static inline uint16_t dp_rd16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return rte_be_to_cpu_16(v);
+}
+
+static inline uint32_t dp_rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return rte_be_to_cpu_32(v);
+}
+
+#define DP_ETH_HLEN 14
+#define DP_ETHER_IPV4 0x0800
+#define DP_ETHER_IPV6 0x86dd
+#define DP_ETHER_VLAN 0x8100
+#define DP_ETHER_QINQ 0x88a8
+#define DP_IPPROTO_UDP_ 17
+
+/*
+ * RFC 9000 §16: variable-length integer; the two high bits of the first
+ * byte give its length (1, 2, 4 or 8 bytes). Returns the bytes consumed,
+ * or 0 when it runs past @len.
+ */
+static inline uint32_t dp_quic_varint(const uint8_t *p, uint32_t len, uint64_t *v)
+{
+	uint32_t n;
+	uint64_t x;
+
+	if (len < 1)
+		return 0;
+	n = 1u << (p[0] >> 6);
+	if (n > len)
+		return 0;
+	x = p[0] & 0x3f;
+	for (uint32_t i = 1; i < n; i++)
+		x = (x << 8) | p[i];
+	*v = x;
+	return n;
+}
+
+static inline __attribute__((always_inline)) enum dp_parse_result
+dp_parse_quic_impl(const uint8_t *q, uint32_t len, uint16_t base,
+				   uint8_t short_dcid_len, struct dp_pkt_info *info)
+{
+	uint32_t off;
+	uint8_t b0;
+
+	if (len == 0)
+		return DP_PARSE_QUIC_EMPTY;
+	b0 = q[0];
+	info->flags &= (uint8_t)~DP_PKT_F_TOKEN;
+	info->token_len = 0;
+	info->scid_len = 0;
+	info->scid_off = 0;
+
+	if (!(b0 & 0x80)) {
+		/* RFC 9000 §17.3.1: 1-RTT, fixed bit set, DCID of the length we issue. */
+		if (!(b0 & 0x40))
+			return DP_PARSE_QUIC_FIXED_BIT;
+		if (len < 1u + short_dcid_len)
+			return DP_PARSE_QUIC_SHORT_TRUNC;
+		info->quic_type = DP_QUIC_SHORT;
+		info->version = 0;
+		info->dcid_len = short_dcid_len;
+		info->dcid_off = (uint16_t)(base + 1);
+		return DP_PARSE_OK;
+	}
+
+	/* RFC 8999 §5.1 invariants: flags, version, DCID len + DCID, SCID len + SCID. */
+	if (len < 6)
+		return DP_PARSE_QUIC_LONG_TRUNC;
+	info->version = dp_rd32(q + 1);
+	info->dcid_len = q[5];
+	if (info->dcid_len > DP_QUIC_CID_MAX)
+		return DP_PARSE_QUIC_CID_LEN;
+	off = 6u + info->dcid_len;
+	if (len < off + 1)
+		return DP_PARSE_QUIC_LONG_TRUNC;
+	info->dcid_off = (uint16_t)(base + 6);
+	info->scid_len = q[off];
+	if (info->scid_len > DP_QUIC_CID_MAX)
+		return DP_PARSE_QUIC_CID_LEN;
+	if (len < off + 1 + info->scid_len)
+		return DP_PARSE_QUIC_LONG_TRUNC;
+	info->scid_off = (uint16_t)(base + off + 1);
+	off += 1u + info->scid_len;
+
+	if (info->version == 0) {
+		/* RFC 9000 §17.2.1: Version Negotiation; the fixed bit is unused. */
+		info->quic_type = DP_QUIC_VERSION_NEG;
+		return DP_PARSE_OK;
+	}
+	/* RFC 9000 §17.2: the fixed bit of a v1 long header is 1. */
+	if (info->version == DP_QUIC_V1 && !(b0 & 0x40))
+		return DP_PARSE_QUIC_FIXED_BIT;
+	if (info->version != DP_QUIC_V1) {
+		info->quic_type = DP_QUIC_UNKNOWN_VERSION;
+		return DP_PARSE_OK;
+	}
+	info->quic_type = (b0 >> 4) & 0x03; /* RFC 9000 Table 5 */
+	if (info->quic_type == DP_QUIC_INITIAL) {
+		/* RFC 9000 §17.2.2: Token Length (varint), then the token. */
+		uint64_t tlen;
+		uint32_t n = dp_quic_varint(q + off, len - off, &tlen);
+
+		if (n == 0 || tlen > len - off - n)
+			return DP_PARSE_QUIC_TOKEN;
+		info->token_len = tlen > UINT16_MAX ? UINT16_MAX : (uint16_t)tlen;
+		if (tlen)
+			info->flags |= DP_PKT_F_TOKEN;
+	}
+	return DP_PARSE_OK;
+}
+
+/* RFC 8200 §4: extension headers we walk to reach UDP. */
+static inline bool dp_ip6_is_ext(uint8_t nh)
+{
+	return nh == 0 || nh == 43 || nh == 60 || nh == 44 || nh == 51;
+}
+
+static inline __attribute__((always_inline)) enum dp_parse_result
+dp_parse_frame_impl(const uint8_t *f, uint32_t len,
+				    const struct dp_parse_cfg *cfg, struct dp_pkt_info *info)
+{
+	uint32_t off = DP_ETH_HLEN, end, l4_len;
+	uint16_t etype;
+	uint8_t proto;
+
+	info->n_vlan = 0;
+	info->flags = 0;
+	if (len < DP_ETH_HLEN)
+		return DP_PARSE_ETH_TRUNC;
+	etype = dp_rd16(f + 12);
+	while (etype == DP_ETHER_VLAN || etype == DP_ETHER_QINQ) {
+		if (info->n_vlan == DP_VLAN_MAX)
+			return DP_PARSE_VLAN_DEPTH;
+		if (len < off + 4)
+			return DP_PARSE_VLAN_TRUNC;
+		info->vlan_tci[info->n_vlan++] = dp_rd16(f + off);
+		etype = dp_rd16(f + off + 2);
+		off += 4;
+	}
+	info->l3_off = (uint16_t)off;
+
+	if (etype == DP_ETHER_IPV4) {
+		const uint8_t *ip = f + off;
+		uint32_t ihl, tot;
+		uint16_t frag;
+
+		if (len < off + 20)
+			return DP_PARSE_IP4_TRUNC;
+		ihl = (ip[0] & 0x0f) * 4u;
+		if ((ip[0] >> 4) != 4 || ihl < 20)
+			return DP_PARSE_IP4_HDR;
+		if (len < off + ihl)
+			return DP_PARSE_IP4_TRUNC;
+		tot = dp_rd16(ip + 2);
+		/* Use the IP length, not the frame's: Ethernet pads short frames. */
+		if (tot < ihl || tot > len - off)
+			return DP_PARSE_IP4_LEN;
+		if (ihl > 20)
+			info->flags |= DP_PKT_F_IP4_OPTIONS;
+		frag = dp_rd16(ip + 6);
+		if (frag & 0x1fff)
+			return DP_PARSE_IP4_FRAG;
+		if (frag & 0x2000)
+			info->flags |= DP_PKT_F_FRAGMENT;
+		proto = ip[9];
+		info->ip_version = 4;
+		memcpy(info->src, ip + 12, 4);
+		memcpy(info->dst, ip + 16, 4);
+		end = off + tot;
+		off += ihl;
+	} else if (etype == DP_ETHER_IPV6) {
+		const uint8_t *ip = f + off;
+		unsigned int n_ext = 0;
+
+		if (len < off + 40)
+			return DP_PARSE_IP6_TRUNC;
+		if ((ip[0] >> 4) != 6)
+			return DP_PARSE_NOT_IP; /* EtherType said IPv6, the header does not */
+		end = off + 40u + dp_rd16(ip + 4);
+		if (end > len)
+			return DP_PARSE_IP6_LEN;
+		proto = ip[6];
+		info->ip_version = 6;
+		memcpy(info->src, ip + 8, 16);
+		memcpy(info->dst, ip + 24, 16);
+		off += 40;
+		while (dp_ip6_is_ext(proto)) {
+			uint32_t hlen;
+
+			if (++n_ext > DP_IP6_EXT_MAX)
+				return DP_PARSE_IP6_EXT_DEPTH;
+			info->flags |= DP_PKT_F_IP6_EXT;
+			if (end < off + 8)
+				return DP_PARSE_IP6_EXT_TRUNC;
+			if (proto == 44) {
+				/* RFC 8200 §4.5: fragment header, 8 bytes. */
+				uint16_t fo = dp_rd16(f + off + 2);
+
+				if (fo & 0xfff8)
+					return DP_PARSE_IP6_FRAG;
+				if (fo & 1)
+					info->flags |= DP_PKT_F_FRAGMENT;
+				hlen = 8;
+			} else if (proto == 51) {
+				hlen = (f[off + 1] + 2u) * 4u; /* RFC 4302 §2.2 */
+			} else {
+				hlen = (f[off + 1] + 1u) * 8u;
+			}
+			if (end < off + hlen)
+				return DP_PARSE_IP6_EXT_TRUNC;
+			proto = f[off];
+			off += hlen;
+		}
+	} else {
+		return DP_PARSE_NOT_IP;
+	}
+
+	if (proto != DP_IPPROTO_UDP_)
+		return DP_PARSE_NOT_UDP;
+	info->l4_off = (uint16_t)off;
+	if (end < off + 8)
+		return DP_PARSE_UDP_TRUNC;
+	l4_len = dp_rd16(f + off + 4);
+	if (l4_len < 8 || l4_len > end - off)
+		return DP_PARSE_UDP_LEN;
+	memcpy(&info->sport, f + off, 2);
+	memcpy(&info->dport, f + off + 2, 2);
+	if (cfg->n_stoq_ports) {
+		bool ok = false;
+
+		for (uint8_t i = 0; i < cfg->n_stoq_ports; i++)
+			ok |= cfg->stoq_ports[i] == info->dport;
+		if (!ok)
+			return DP_PARSE_UDP_PORT;
+	}
+	off += 8;
+	info->quic_off = (uint16_t)off;
+	info->quic_len = (uint16_t)(l4_len - 8);
+	return dp_parse_quic_impl(f + off, info->quic_len, (uint16_t)off, cfg->short_dcid_len, info);
+}
+
+#endif /* DP_PARSE_IMPL_H */
