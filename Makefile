@@ -14,6 +14,7 @@
 #   make help         this text
 #
 # Variables: BUILD (default build), CC (default gcc), SANITIZE=1 (ASan+UBSan),
+#            ARGS (make run ARGS="--duration 20"),
 #            FUZZ_SECONDS, V=1 (show commands)
 
 BUILD ?= build
@@ -137,7 +138,7 @@ bench: setup
 
 run: setup
 	$(MAKE) all
-	bash scripts/run-node.sh $(BUILD)
+	bash scripts/run-node.sh $(BUILD) $(ARGS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -14,15 +14,17 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build
 dur=0
-for a in "$@"; do
-	case "$a" in
-	--duration) shift; dur=$1 ;;
-	--duration=*) dur=${a#*=} ;;
+while (($#)); do
+	case "$1" in
+	--duration) dur=${2:?--duration needs seconds}; shift ;;
+	--duration=*) dur=${1#*=} ;;
 	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	-*) ;;
-	*) [[ "$a" =~ ^[0-9]+$ ]] || build=$a ;;
+	-*) echo "run-node.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+	*) build=$1 ;;
 	esac
+	shift
 done
+[[ "$dur" =~ ^[0-9]+$ ]] || { echo "run-node.sh: --duration is '$dur': must be whole seconds" >&2; exit 2; }
 bin=$build/bin/hmesh-dataplane
 ns=hmesh-client
 dp_if=hmesh-dp0
@@ -106,11 +108,17 @@ while :; do
 	sleep 2
 	kill -0 "$dp_pid" 2>/dev/null || { cat "$tmp/dp.log"; exit 1; }
 	line=$(echo /hmesh/stats | dpdk-telemetry.py -f "$prefix" 2>/dev/null | grep -m1 '^{' || true)
-	[[ -n "$line" ]] && python3 -c '
+	if [[ -n "$line" ]]; then
+		read -r rx summary < <(python3 -c '
 import json, sys
-s = json.loads(sys.argv[1])["/hmesh/stats"]; last = int(sys.argv[2])
-print(f"  rx {s[\"rx_packets\"]:>10}  tx {s[\"tx_packets\"]:>10}  {(s[\"rx_packets\"] - last) / 2:>9.0f} pps"
-      f"  {s[\"rx_bytes\"] * 8 / 1e9:.3f} Gbit total  QUIC long/short {s[\"quic_long\"]}/{s[\"quic_short\"]}"
-      f"  drops {s[\"drops_total\"]}")' "$line" "$last_rx" && last_rx=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["/hmesh/stats"]["rx_packets"])' "$line")
+s = json.loads(sys.argv[1])["/hmesh/stats"]
+rate = (s["rx_packets"] - int(sys.argv[2])) / 2
+gbit = s["rx_bytes"] * 8 / 1e9
+print(s["rx_packets"], "rx %d tx %d  %.0f pps  %.3f Gbit total  QUIC long/short %d/%d  drops %d" % (
+    s["rx_packets"], s["tx_packets"], rate, gbit, s["quic_long"], s["quic_short"], s["drops_total"]))
+' "$line" "$last_rx")
+		echo "  $summary"
+		last_rx=$rx
+	fi
 	if [[ "$dur" != 0 ]] && (($(date +%s) - start >= dur)); then break; fi
 done
