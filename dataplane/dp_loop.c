@@ -199,6 +199,42 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 		rte_pktmbuf_free_bulk(drop, nd);
 }
 
+/* Enqueue a burst to the next stage; what the ring refuses is dropped as @why. */
+static inline void ring_send(struct dp_lcore_stats *st, struct rte_ring *r,
+			     struct rte_mbuf **pkts, uint16_t n, enum dp_drop why)
+{
+	uint16_t e = (uint16_t)rte_ring_enqueue_burst(r, (void **)pkts, n, NULL);
+
+	st->c[DP_C_RING_ENQ] += e;
+	if (unlikely(e < n)) {
+		st->drop[why] += n - e;
+		rte_pktmbuf_free_bulk(&pkts[e], n - e);
+	}
+}
+
+/*
+ * Dequeue a burst from this lcore's input ring. Returns the packets taken,
+ * 0 when the ring is empty for now, -1 when the stage should leave: its
+ * producers (@upstream_running of them) have all stopped and the ring is
+ * drained, so no packet is left behind at shutdown.
+ */
+static inline int ring_recv(struct dp_lcore *l, struct dp_lcore_stats *st,
+			    struct rte_mbuf **pkts, uint16_t burst, const uint32_t *upstream_running)
+{
+	uint16_t n = (uint16_t)rte_ring_dequeue_burst(l->in_ring, (void **)pkts, burst, NULL);
+
+	st->c[DP_C_RX_POLLS]++;
+	if (n == 0) {
+		st->c[DP_C_RX_EMPTY_POLLS]++;
+		if (__atomic_load_n(upstream_running, __ATOMIC_ACQUIRE) == 0 &&
+		    rte_ring_empty(l->in_ring))
+			return -1;
+		return 0;
+	}
+	st->c[DP_C_RING_DEQ] += n;
+	return n;
+}
+
 static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 {
 	struct dp_lcore_stats *st = &dp_stats[l->lcore_id];
@@ -272,13 +308,7 @@ static int loop_rx(struct dp_app *app, struct dp_lcore *l)
 			if (n == 0)
 				continue;
 			if (nw == 1) {
-				uint16_t e = (uint16_t)rte_ring_enqueue_burst(l->out_ring[0],
-									    (void **)pkts, n, NULL);
-				st->c[DP_C_RING_ENQ] += e;
-				if (unlikely(e < n)) {
-					st->drop[DP_D_RING_FULL_WORKER] += n - e;
-					rte_pktmbuf_free_bulk(&pkts[e], n - e);
-				}
+				ring_send(st, l->out_ring[0], pkts, n, DP_D_RING_FULL_WORKER);
 				continue;
 			}
 			/* Counting sort by worker: one enqueue burst per worker. */
@@ -292,20 +322,10 @@ static int loop_rx(struct dp_app *app, struct dp_lcore *l)
 				start[w] = start[w - 1] + count[w - 1];
 			for (uint16_t i = 0; i < n; i++)
 				sorted[start[dest[i]]++] = pkts[i];
-			for (uint16_t w = 0, off = 0; w < nw; off += count[w], w++) {
-				uint16_t e;
-
-				if (count[w] == 0)
-					continue;
-				e = (uint16_t)rte_ring_enqueue_burst(l->out_ring[w],
-								     (void **)&sorted[off],
-								     count[w], NULL);
-				st->c[DP_C_RING_ENQ] += e;
-				if (unlikely(e < count[w])) {
-					st->drop[DP_D_RING_FULL_WORKER] += count[w] - e;
-					rte_pktmbuf_free_bulk(&sorted[off + e], count[w] - e);
-				}
-			}
+			for (uint16_t w = 0, off = 0; w < nw; off += count[w], w++)
+				if (count[w])
+					ring_send(st, l->out_ring[w], &sorted[off], count[w],
+						  DP_D_RING_FULL_WORKER);
 		}
 	}
 	__atomic_fetch_sub(&app->rx_running, 1, __ATOMIC_RELEASE);
@@ -321,20 +341,17 @@ static int loop_worker(struct dp_app *app, struct dp_lcore *l)
 	uint16_t out[DP_BURST_MAX];
 
 	for (;;) {
-		uint16_t n = (uint16_t)rte_ring_dequeue_burst(l->in_ring, (void **)pkts, burst, NULL);
+		int r = ring_recv(l, st, pkts, burst, &app->rx_running);
+		uint16_t n;
 
-		st->c[DP_C_RX_POLLS]++;
-		if (n == 0) {
-			st->c[DP_C_RX_EMPTY_POLLS]++;
-			/* Drain: leave only once RX has stopped and the ring is empty. */
-			if (__atomic_load_n(&app->rx_running, __ATOMIC_ACQUIRE) == 0 &&
-			    rte_ring_empty(l->in_ring))
-				break;
+		if (r < 0)
+			break;
+		if (r == 0) {
 			if (app->pipe->quiescent)
 				app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
 			continue;
 		}
-		st->c[DP_C_RING_DEQ] += n;
+		n = (uint16_t)r;
 		for (uint16_t i = 0; i < n; i++)
 			info[i] = &dp_mbuf_priv(pkts[i])->info;
 		app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
@@ -342,16 +359,9 @@ static int loop_worker(struct dp_app *app, struct dp_lcore *l)
 		if (l->transmits) {
 			tx_burst_out(app, l, st, pkts, out, n);
 		} else {
-			uint16_t e;
-
 			for (uint16_t i = 0; i < n; i++)
 				dp_mbuf_priv(pkts[i])->out_port = out[i];
-			e = (uint16_t)rte_ring_enqueue_burst(l->out_ring[0], (void **)pkts, n, NULL);
-			st->c[DP_C_RING_ENQ] += e;
-			if (unlikely(e < n)) {
-				st->drop[DP_D_RING_FULL_TX] += n - e;
-				rte_pktmbuf_free_bulk(&pkts[e], n - e);
-			}
+			ring_send(st, l->out_ring[0], pkts, n, DP_D_RING_FULL_TX);
 		}
 		if (app->pipe->quiescent)
 			app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
@@ -368,20 +378,14 @@ static int loop_tx(struct dp_app *app, struct dp_lcore *l)
 	uint16_t out[DP_BURST_MAX];
 
 	for (;;) {
-		uint16_t n = (uint16_t)rte_ring_dequeue_burst(l->in_ring, (void **)pkts, burst, NULL);
+		int n = ring_recv(l, st, pkts, burst, &app->worker_running);
 
-		st->c[DP_C_RX_POLLS]++;
-		if (n == 0) {
-			st->c[DP_C_RX_EMPTY_POLLS]++;
-			if (__atomic_load_n(&app->worker_running, __ATOMIC_ACQUIRE) == 0 &&
-			    rte_ring_empty(l->in_ring))
-				break;
-			continue;
-		}
-		st->c[DP_C_RING_DEQ] += n;
-		for (uint16_t i = 0; i < n; i++)
+		if (n < 0)
+			break;
+		for (int i = 0; i < n; i++)
 			out[i] = dp_mbuf_priv(pkts[i])->out_port;
-		tx_burst_out(app, l, st, pkts, out, n);
+		if (n)
+			tx_burst_out(app, l, st, pkts, out, (uint16_t)n);
 	}
 	return 0;
 }
