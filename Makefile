@@ -8,6 +8,9 @@
 #                     integration test (tests/run.sh); prints one summary line
 #   make fuzz         build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
 #   make bench        run the benchmarks under perf/ (each beside its reference)
+#   make bench-check  repeat the benchmarks, compare ratios with perf/baseline.json
+#                     (Mann-Whitney U + Kolmogorov-Smirnov); fails on a regression
+#   make bench-baseline  measure and write perf/baseline.json on purpose
 #   make run          bring up a node on a DPDK virtual device and carry traffic
 #   make format       clang-format every C source and header
 #   make clean        remove build/ except the cached dependency prefix build/deps
@@ -36,7 +39,7 @@ CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcrit
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -fno-strict-aliasing
-CPPFLAGS += -I. -Icommon -Imfn -Idataplane $(PKG_CFLAGS) -D_GNU_SOURCE
+CPPFLAGS += -I. -Icommon -Imfn -Idataplane -Iperf/lib $(PKG_CFLAGS) -D_GNU_SOURCE
 LDLIBS += $(PKG_LIBS) -lm -lpthread
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -47,17 +50,20 @@ endif
 COMMON_SRCS := $(wildcard common/*.c)
 MFN_SRCS := $(wildcard mfn/*.c)
 DP_SRCS := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c))
+PERFLIB_SRCS := $(wildcard perf/lib/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIB_COMMON := $(BUILD)/lib/libhmcommon.a
 LIB_MFN := $(BUILD)/lib/libhmmfn.a
 LIB_DP := $(BUILD)/lib/libhmdp.a
+LIB_PERF := $(BUILD)/lib/libhmperf.a
 # Link order: dependents first (dataplane → mfn → common).
-ALL_LIBS := $(LIB_DP) $(LIB_MFN) $(LIB_COMMON)
+ALL_LIBS := $(LIB_DP) $(LIB_MFN) $(LIB_COMMON) $(LIB_PERF)
 
 BIN_DATAPLANE := $(BUILD)/bin/hmesh-dataplane
-BINS := $(BIN_DATAPLANE)
+BIN_BENCH_CHECK := $(BUILD)/bin/hmesh-bench-check
+BINS := $(BIN_DATAPLANE) $(BIN_BENCH_CHECK)
 
 # ---- tests: tests/<module>/test_*.c, one Criterion binary each ----
 TEST_SRCS := $(wildcard tests/*/test_*.c)
@@ -75,7 +81,7 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-saniti
 	-I. -Icommon -Imfn -Idataplane $(PKG_CFLAGS) -D_GNU_SOURCE
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
-.PHONY: all setup test fuzz fuzz-build bench run format clean help libs
+.PHONY: all setup test fuzz fuzz-build bench bench-check bench-baseline run format clean help libs
 .DEFAULT_GOAL := all
 
 all: libs $(BINS) $(TEST_BINS) $(PERF_BINS)
@@ -96,6 +102,7 @@ $(BUILD)/obj/%.o: %.c
 $(LIB_COMMON): $(call obj,$(COMMON_SRCS))
 $(LIB_MFN): $(call obj,$(MFN_SRCS))
 $(LIB_DP): $(call obj,$(DP_SRCS))
+$(LIB_PERF): $(call obj,$(PERFLIB_SRCS))
 $(ALL_LIBS):
 	@mkdir -p $(@D)
 	@echo "  AR      $@"
@@ -105,6 +112,11 @@ $(BIN_DATAPLANE): $(call obj,dataplane/main.c) $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LDLIBS)
+
+$(BIN_BENCH_CHECK): $(call obj,perf/tools/bench_check.c) $(ALL_LIBS)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LDLIBS) -ljansson
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
@@ -135,6 +147,14 @@ fuzz: setup
 bench: setup
 	$(MAKE) all
 	bash perf/run.sh $(BUILD)
+
+bench-check: setup
+	$(MAKE) all
+	bash perf/check.sh $(BUILD)
+
+bench-baseline: setup
+	$(MAKE) all
+	bash perf/check.sh $(BUILD) --refresh
 
 run: setup
 	$(MAKE) all
