@@ -6,6 +6,8 @@
  * packets then circulate through RX → parse → MFN → TX for as long as the
  * dataplane runs: a closed loop that measures the forwarding path without
  * a generator competing for the cores (testpmd's --tx-first does the same).
+ * Packets are spread over the port's TX queues: on net_ring, TX queue q
+ * loops back to RX queue q, so every RTC lcore gets its share.
  */
 #include <errno.h>
 #include <string.h>
@@ -106,6 +108,7 @@ int dp_gen_inject(struct dp_app *app)
 	struct rte_mempool *pool = dp_pool_for_socket(app, port->socket);
 	struct rte_mbuf *burst[32];
 	uint32_t made = 0, sent = 0;
+	uint16_t nq = RTE_MIN(port->n_txq, port->n_rxq), q = 0;
 
 	while (made < c->gen_packets) {
 		uint16_t n = (uint16_t)RTE_MIN(32u, c->gen_packets - made), s;
@@ -128,8 +131,9 @@ int dp_gen_inject(struct dp_app *app)
 			burst[i]->data_len = burst[i]->pkt_len = len;
 		}
 		made += n;
-		/* Main lcore, before the lcores start: TX queue 0 has no other user. */
-		s = rte_eth_tx_burst(port->port_id, 0, burst, n);
+		/* Main lcore, before the lcores start: no queue has another user yet. */
+		s = rte_eth_tx_burst(port->port_id, q, burst, n);
+		q = (uint16_t)((q + 1) % (nq ? nq : 1));
 		sent += s;
 		if (s < n) {
 			rte_pktmbuf_free_bulk(&burst[s], n - s);

@@ -53,9 +53,17 @@ static void hw_topology(struct dp_app *app)
 		return;
 	}
 	RTE_LCORE_FOREACH(id) {
-		hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(topo, rte_lcore_to_cpu_id((int)id));
-		hwloc_obj_t core, pkg;
+		/* The lcore's cpuset, not rte_lcore_to_cpu_id(): with --lcores an
+		 * lcore id need not be a CPU number. The first CPU places it. */
+		rte_cpuset_t cs = rte_lcore_cpuset(id);
+		hwloc_obj_t pu = NULL, core, pkg;
 
+		for (unsigned int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+			if (CPU_ISSET(cpu, &cs)) {
+				pu = hwloc_get_pu_obj_by_os_index(topo, cpu);
+				break;
+			}
+		}
 		if (!pu)
 			continue;
 		core = hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_CORE, pu);

@@ -81,8 +81,8 @@ testpmd_pps() { # $1 = vdev, $2 = size
 	grep -oE 'Rx-pps: +[0-9]+' "$tmp/tp.log" | tail -n1 | awk '{print $2}'
 }
 
-hmesh_pps() { # $1 = vdev, $2 = size
-	"$bin" -l 0-1 --no-pci --file-prefix="hmp-hm-$$" --log-level='*:warning' --vdev="$1" -- \
+hmesh_pps() { # $1 = vdev, $2 = size, $3 = EAL lcore map (default 0-1)
+	"$bin" --lcores="${3:-0-1}" --no-pci --file-prefix="hmp-hm-$$" --log-level='*:warning' --vdev="$1" -- \
 		--set gen_packets="$inflight" --set gen_size="$2" --set gen_flows=4096 \
 		--set gen_initial_pct=10 --set stoq_ports=443 ${extra[@]+"${extra[@]}"} \
 		--duration "$((dur + 1))" >"$tmp/hm.log" 2>&1 || { cat "$tmp/hm.log" >&2; return 1; }
@@ -122,5 +122,14 @@ ratio=$(awk -v a="$hm" -v b="$tp" 'BEGIN{printf "%.3f", a/b}')
 printf '%-34s %6s %14.2f %14.2f %7s\n' "net_null, parse+drop (not_ip)" 64 \
 	"$(awk -v a="$hm" 'BEGIN{print a/1e6}')" "$(awk -v a="$tp" 'BEGIN{print a/1e6}')" "$ratio"
 json+=("{\"bench\":\"dataplane_drop\",\"vdev\":\"net_null\",\"size\":64,\"metric\":\"pps_per_core\",\"value\":$hm,\"ref\":$tp,\"ref_name\":\"testpmd_macswap\",\"ratio\":$ratio}")
+# Scaling: one and two run-to-completion lcores on net_ring (each owns one
+# queue; the generator fills both). With two lcores on this 2-CPU machine the
+# main lcore shares CPU 0 with the first one (it sleeps between 50 ms ticks).
+one=$(hmesh_pps net_ring0 64 "0@0,1@1")
+two=$(hmesh_pps net_ring0 64 "0@0,1@0,2@1")
+eff=$(awk -v a="$two" -v b="$one" 'BEGIN{printf "%.3f", a/(2*b)}')
+printf '%-34s %6s %14.2f %14.2f %7s\n' "scaling: 2 lcores vs 2 x 1 lcore" 64 \
+	"$(awk -v a="$two" 'BEGIN{print a/1e6}')" "$(awk -v a="$one" 'BEGIN{print 2*a/1e6}')" "$eff"
+json+=("{\"bench\":\"dataplane_scaling\",\"vdev\":\"net_ring\",\"size\":64,\"metric\":\"efficiency_2_lcores\",\"value\":$two,\"ref\":$((2 * one)),\"ref_name\":\"2x_one_lcore\",\"ratio\":$eff}")
 echo
 printf '%s\n' "${json[@]}"
