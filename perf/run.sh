@@ -26,7 +26,7 @@ run() {
 	fi
 }
 for s in "$top"/perf/*.sh; do
-	[[ "$(basename "$s")" == run.sh ]] && continue
+	case "$(basename "$s")" in run.sh | check.sh) continue ;; esac
 	run "$(basename "$s" .sh)" bash "$s"
 done
 for b in "$build"/perf/*; do
