@@ -11,6 +11,7 @@
 #   make bench-check  repeat the benchmarks, compare ratios with perf/baseline.json
 #                     (Mann-Whitney U + Kolmogorov-Smirnov); fails on a regression
 #   make bench-baseline  measure and write perf/baseline.json on purpose
+#   make bench-plot   PNG charts in perf/plots/ from the last make bench
 #   make run          bring up a node on a DPDK virtual device and carry traffic
 #   make format       clang-format every C source and header
 #   make clean        remove build/ except the cached dependency prefix build/deps
@@ -81,7 +82,7 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-saniti
 	-I. -Icommon -Imfn -Idataplane $(PKG_CFLAGS) -D_GNU_SOURCE
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
-.PHONY: all setup test fuzz fuzz-build bench bench-check bench-baseline run format clean help libs
+.PHONY: all setup test fuzz fuzz-build bench bench-check bench-baseline bench-plot run format clean help libs
 .DEFAULT_GOAL := all
 
 all: libs $(BINS) $(TEST_BINS) $(PERF_BINS)
@@ -151,6 +152,9 @@ bench: setup
 bench-check: setup
 	$(MAKE) all
 	bash perf/check.sh $(BUILD)
+
+bench-plot:
+	bash perf/plot.sh $(BUILD)
 
 bench-baseline: setup
 	$(MAKE) all
