@@ -199,6 +199,22 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 		rte_pktmbuf_free_bulk(drop, nd);
 }
 
+/* Poll RX queue @q of this lcore and parse what came; returns the packets kept. */
+static inline uint16_t rx_poll(const struct dp_app *app, const struct dp_lcore *l,
+			       struct dp_lcore_stats *st, uint16_t q, uint16_t burst,
+			       struct rte_mbuf **pkts, struct dp_pkt_info *scratch,
+			       struct dp_pkt_info **info)
+{
+	uint16_t n = rte_eth_rx_burst(l->rxq[q].port, l->rxq[q].queue, pkts, burst);
+
+	st->c[DP_C_RX_POLLS]++;
+	if (n == 0) {
+		st->c[DP_C_RX_EMPTY_POLLS]++;
+		return 0;
+	}
+	return rx_parse(app, st, l->rxq[q].port, pkts, n, scratch, info);
+}
+
 /* Enqueue a burst to the next stage; what the ring refuses is dropped as @why. */
 static inline void ring_send(struct dp_lcore_stats *st, struct rte_ring *r,
 			     struct rte_mbuf **pkts, uint16_t n, enum dp_drop why)
@@ -246,14 +262,8 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 
 	while (likely(!app->stop_rx)) {
 		for (uint16_t q = 0; q < l->n_rxq; q++) {
-			uint16_t n = rte_eth_rx_burst(l->rxq[q].port, l->rxq[q].queue, pkts, burst);
+			uint16_t n = rx_poll(app, l, st, q, burst, pkts, scratch, info);
 
-			st->c[DP_C_RX_POLLS]++;
-			if (n == 0) {
-				st->c[DP_C_RX_EMPTY_POLLS]++;
-				continue;
-			}
-			n = rx_parse(app, st, l->rxq[q].port, pkts, n, scratch, info);
 			if (n == 0)
 				continue;
 			app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
@@ -297,14 +307,8 @@ static int loop_rx(struct dp_app *app, struct dp_lcore *l)
 
 	while (likely(!app->stop_rx)) {
 		for (uint16_t q = 0; q < l->n_rxq; q++) {
-			uint16_t n = rte_eth_rx_burst(l->rxq[q].port, l->rxq[q].queue, pkts, burst);
+			uint16_t n = rx_poll(app, l, st, q, burst, pkts, NULL, info);
 
-			st->c[DP_C_RX_POLLS]++;
-			if (n == 0) {
-				st->c[DP_C_RX_EMPTY_POLLS]++;
-				continue;
-			}
-			n = rx_parse(app, st, l->rxq[q].port, pkts, n, NULL, info);
 			if (n == 0)
 				continue;
 			if (nw == 1) {

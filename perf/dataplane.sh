@@ -94,14 +94,20 @@ print(int(s["rx_packets"] / s["seconds"]))' "$tmp/hm.log"
 
 printf '\n%-34s %6s %14s %14s %7s\n' "benchmark (1 forwarding core)" "size" "hmesh Mpps" "testpmd Mpps" "ratio"
 json=()
+# One table row and one JSON line: $1 label, $2 bench, $3 vdev, $4 size,
+# $5 metric, $6 value, $7 reference value, $8 reference name.
+row() {
+	local ratio
+	[[ -n "$6" && -n "$7" && "$7" -gt 0 ]] || { cat "$tmp/tp.log" "$tmp/hm.log" >&2; echo "no rate for $1" >&2; exit 1; }
+	ratio=$(awk -v a="$6" -v b="$7" 'BEGIN{printf "%.3f", a/b}')
+	printf '%-34s %6s %14.2f %14.2f %7s\n' "$1" "$4" \
+		"$(awk -v a="$6" 'BEGIN{print a/1e6}')" "$(awk -v a="$7" 'BEGIN{print a/1e6}')" "$ratio"
+	json+=("{\"bench\":\"$2\",\"vdev\":\"$3\",\"size\":$4,\"metric\":\"$5\",\"value\":$6,\"ref\":$7,\"ref_name\":\"$8\",\"ratio\":$ratio}")
+}
 for size in $sizes; do
 	tp=$(testpmd_pps net_ring0 "$size")
 	hm=$(hmesh_pps net_ring0 "$size")
-	[[ -n "$tp" && "$tp" -gt 0 ]] || { cat "$tmp/tp.log" >&2; echo "testpmd gave no rate" >&2; exit 1; }
-	ratio=$(awk -v a="$hm" -v b="$tp" 'BEGIN{printf "%.3f", a/b}')
-	printf '%-34s %6s %14.2f %14.2f %7s\n' "net_ring loop, parse+MFN+TX" "$size" \
-		"$(awk -v a="$hm" 'BEGIN{print a/1e6}')" "$(awk -v a="$tp" 'BEGIN{print a/1e6}')" "$ratio"
-	json+=("{\"bench\":\"dataplane_forward\",\"vdev\":\"net_ring\",\"size\":$size,\"metric\":\"pps_per_core\",\"value\":$hm,\"ref\":$tp,\"ref_name\":\"testpmd_macswap\",\"ratio\":$ratio}")
+	row "net_ring loop, parse+MFN+TX" dataplane_forward net_ring "$size" pps_per_core "$hm" "$tp" testpmd_macswap
 done
 # Fresh packet memory per RX: net_pcap replaying a QUIC pcap forever.
 for size in $sizes; do
@@ -109,27 +115,17 @@ for size in $sizes; do
 	vdev="net_pcap0,rx_pcap=$tmp/q$size.pcap,infinite_rx=1"
 	tp=$(testpmd_pps "$vdev" "$size")
 	hm=$(hmesh_pps "$vdev" "$size")
-	[[ -n "$tp" && "$tp" -gt 0 ]] || { cat "$tmp/tp.log" >&2; echo "testpmd gave no rate" >&2; exit 1; }
-	ratio=$(awk -v a="$hm" -v b="$tp" 'BEGIN{printf "%.3f", a/b}')
-	printf '%-34s %6s %14.2f %14.2f %7s\n' "net_pcap replay, parse+MFN+TX" "$size" \
-		"$(awk -v a="$hm" 'BEGIN{print a/1e6}')" "$(awk -v a="$tp" 'BEGIN{print a/1e6}')" "$ratio"
-	json+=("{\"bench\":\"dataplane_forward\",\"vdev\":\"net_pcap_infinite\",\"size\":$size,\"metric\":\"pps_per_core\",\"value\":$hm,\"ref\":$tp,\"ref_name\":\"testpmd_macswap\",\"ratio\":$ratio}")
+	row "net_pcap replay, parse+MFN+TX" dataplane_forward net_pcap_infinite "$size" pps_per_core "$hm" "$tp" testpmd_macswap
 done
 # Parse-and-drop path on net_null (64 B zero frames).
 tp=$(testpmd_pps net_null0 64)
 hm=$(hmesh_pps net_null0 64)
-ratio=$(awk -v a="$hm" -v b="$tp" 'BEGIN{printf "%.3f", a/b}')
-printf '%-34s %6s %14.2f %14.2f %7s\n' "net_null, parse+drop (not_ip)" 64 \
-	"$(awk -v a="$hm" 'BEGIN{print a/1e6}')" "$(awk -v a="$tp" 'BEGIN{print a/1e6}')" "$ratio"
-json+=("{\"bench\":\"dataplane_drop\",\"vdev\":\"net_null\",\"size\":64,\"metric\":\"pps_per_core\",\"value\":$hm,\"ref\":$tp,\"ref_name\":\"testpmd_macswap\",\"ratio\":$ratio}")
+row "net_null, parse+drop (not_ip)" dataplane_drop net_null 64 pps_per_core "$hm" "$tp" testpmd_macswap
 # Scaling: one and two run-to-completion lcores on net_ring (each owns one
 # queue; the generator fills both). With two lcores on this 2-CPU machine the
 # main lcore shares CPU 0 with the first one (it sleeps between 50 ms ticks).
 one=$(hmesh_pps net_ring0 64 "0@0,1@1")
 two=$(hmesh_pps net_ring0 64 "0@0,1@0,2@1")
-eff=$(awk -v a="$two" -v b="$one" 'BEGIN{printf "%.3f", a/(2*b)}')
-printf '%-34s %6s %14.2f %14.2f %7s\n' "scaling: 2 lcores vs 2 x 1 lcore" 64 \
-	"$(awk -v a="$two" 'BEGIN{print a/1e6}')" "$(awk -v a="$one" 'BEGIN{print 2*a/1e6}')" "$eff"
-json+=("{\"bench\":\"dataplane_scaling\",\"vdev\":\"net_ring\",\"size\":64,\"metric\":\"efficiency_2_lcores\",\"value\":$two,\"ref\":$((2 * one)),\"ref_name\":\"2x_one_lcore\",\"ratio\":$eff}")
+row "scaling: 2 lcores vs 2 x 1 lcore" dataplane_scaling net_ring 64 efficiency_2_lcores "$two" "$((2 * one))" 2x_one_lcore
 echo
 printf '%s\n' "${json[@]}"
