@@ -21,11 +21,11 @@
 
 #include "hm_stattest.h"
 
-#define MAX_FIG 256
+#define MAX_FIG 512
 #define MAX_SAMPLES 256
 
 struct fig {
-	char key[128];
+	char key[192];
 	double v[MAX_SAMPLES];
 	size_t n;
 };
@@ -56,25 +56,26 @@ static int load_results(const char *path, struct fig *figs, size_t *n)
 	while (fgets(line, sizeof(line), f)) {
 		json_error_t e;
 		json_t *o;
-		const char *bench = NULL, *vdev = "";
+		const char *bench = NULL, *vdev = "", *metric = "";
 		json_int_t size = 0;
 		double ratio = -1;
-		char key[128];
+		char key[192];
 		struct fig *fg;
 
 		lineno++;
 		if (line[0] != '{')
 			continue;
 		o = json_loads(line, 0, &e);
-		if (!o || json_unpack(o, "{s:s, s?s, s?I, s:F}", "bench", &bench, "vdev", &vdev,
-				      "size", &size, "ratio", &ratio)) {
+		if (!o || json_unpack(o, "{s:s, s?s, s?I, s?s, s:F}", "bench", &bench, "vdev", &vdev,
+				      "size", &size, "metric", &metric, "ratio", &ratio)) {
 			fprintf(stderr, "bench-check: %s:%d: not a bench figure line\n", path,
 				lineno);
 			json_decref(o);
 			fclose(f);
 			return -EINVAL;
 		}
-		snprintf(key, sizeof(key), "%s/%s/%lld", bench, vdev, (long long)size);
+		/* One figure = bench, device, size and metric: a bench may print several. */
+		snprintf(key, sizeof(key), "%s/%s/%lld/%s", bench, vdev, (long long)size, metric);
 		fg = find(figs, n, key, 1);
 		if (fg && fg->n < MAX_SAMPLES)
 			fg->v[fg->n++] = ratio;
@@ -220,7 +221,7 @@ int main(int argc, char **argv)
 	}
 	printf("baseline: %s (%s), margin %.0f%%\n", bpath,
 	       json_string_value(json_object_get(root, "machine")) ?: "?", margin * 100);
-	printf("%-40s %8s %8s %8s %9s %9s  %s\n", "figure", "base", "now", "change", "p(MWU)",
+	printf("%-52s %8s %8s %8s %9s %9s  %s\n", "figure", "base", "now", "change", "p(MWU)",
 	       "p(KS)", "verdict");
 	for (size_t i = 0; i < nbase; i++) {
 		struct fig *c = find(cur, &ncur, base[i].key, 0);
@@ -231,7 +232,7 @@ int main(int argc, char **argv)
 		const char *verdict;
 
 		if (!c || c->n == 0) {
-			printf("%-40s %8.3f %8s %8s %9s %9s  missing\n", base[i].key,
+			printf("%-52s %8.3f %8s %8s %9s %9s  missing\n", base[i].key,
 			       median(base[i].v, base[i].n), "-", "-", "-", "-");
 			missing = 1;
 			continue;
@@ -248,7 +249,7 @@ int main(int argc, char **argv)
 		verdict = (mw.p_less < 0.05 && ks.p < 0.05) ? "REGRESSED" : "ok";
 		if (verdict[0] == 'R')
 			regress = 1;
-		printf("%-40s %8.3f %8.3f %+7.1f%% %9.4f %9.4f  %s\n", base[i].key, mb, mc,
+		printf("%-52s %8.3f %8.3f %+7.1f%% %9.4f %9.4f  %s\n", base[i].key, mb, mc,
 		       (mc / mb - 1) * 100, mw.p_less, ks.p, verdict);
 	}
 	json_decref(root);

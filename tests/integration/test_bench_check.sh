@@ -22,7 +22,7 @@ PY
 }
 gen "$tmp/base.jsonl" 1.0 1
 "$bin" --refresh --baseline "$tmp/baseline.json" --results "$tmp/base.jsonl" --margin 0.10 --machine test >/dev/null
-python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["version"]==1 and len(b["figures"])==2 and len(b["figures"]["demo/net_x/64"])==8' "$tmp/baseline.json"
+python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["version"]==1 and len(b["figures"])==2 and len(b["figures"]["demo/net_x/64/"])==8' "$tmp/baseline.json"
 
 gen "$tmp/same.jsonl" 1.0 2
 "$bin" --baseline "$tmp/baseline.json" --results "$tmp/same.jsonl" >"$tmp/out" || { cat "$tmp/out"; echo "FAIL: unchanged flagged"; exit 1; }
