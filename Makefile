@@ -16,6 +16,7 @@
 #   make format       clang-format every C source and header
 #   make clean        remove build/ except the cached dependency prefix build/deps
 #   make help         this text
+#   make stoq         the STOQ library, hmesh-stoq, tests/stoq and perf/bench_aesgcm only
 #
 # Variables: BUILD (default build), CC (default gcc), SANITIZE=1 (ASan+UBSan),
 #            ARGS (make run ARGS="--duration 20"),
@@ -65,6 +66,7 @@ ALL_LIBS := $(LIB_DP) $(LIB_MFN) $(LIB_COMMON) $(LIB_PERF)
 BIN_DATAPLANE := $(BUILD)/bin/hmesh-dataplane
 BIN_BENCH_CHECK := $(BUILD)/bin/hmesh-bench-check
 BINS := $(BIN_DATAPLANE) $(BIN_BENCH_CHECK)
+BINS += $(BUILD)/bin/hmesh-stoq
 
 # ---- tests: tests/<module>/test_*.c, one Criterion binary each ----
 TEST_SRCS := $(wildcard tests/*/test_*.c)
@@ -128,6 +130,49 @@ $(BUILD)/perf/%: $(BUILD)/obj/perf/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LDLIBS)
+
+# ==== STOQ (stoq/): QUIC on ngtcp2 + wolfSSL, HTTP/3 on nghttp3 ==========
+# wolfSSL and ngtcp2 come from the setup script's prefix (always build/deps,
+# also for BUILD=build-asan); nghttp3 from Debian. Only stoq objects, the
+# hmesh-stoq tool, tests/stoq/ and perf/bench_aesgcm see these flags.
+STOQ_DEPS ?= $(abspath build/deps)
+STOQ_PC := PKG_CONFIG_PATH=$(STOQ_DEPS)/lib/pkgconfig pkg-config
+STOQ_PKGS := libngtcp2 libngtcp2_crypto_wolfssl wolfssl libnghttp3
+STOQ_CFLAGS := $(shell $(STOQ_PC) --cflags $(STOQ_PKGS) 2>/dev/null)
+STOQ_LIBS := $(shell $(STOQ_PC) --libs $(STOQ_PKGS) 2>/dev/null) -Wl,-rpath,$(STOQ_DEPS)/lib
+STOQ_SRCS := $(filter-out stoq/main.c,$(wildcard stoq/*.c))
+LIB_STOQ := $(BUILD)/lib/libhmstoq.a
+BIN_STOQ := $(BUILD)/bin/hmesh-stoq
+
+$(call obj,$(STOQ_SRCS) stoq/main.c $(wildcard tests/stoq/*.c) perf/bench_aesgcm.c): \
+	CPPFLAGS += -Istoq $(STOQ_CFLAGS)
+
+$(LIB_STOQ): $(call obj,$(STOQ_SRCS))
+	@mkdir -p $(@D)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN_STOQ): $(call obj,stoq/main.c) $(LIB_STOQ) $(LIB_COMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_COMMON) $(STOQ_LIBS) -lm -lpthread
+
+# More specific than $(BUILD)/tests/%, so make picks it for tests/stoq/.
+$(BUILD)/tests/stoq/%: $(BUILD)/obj/tests/stoq/%.o $(LIB_STOQ) $(LIB_COMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_COMMON) $(STOQ_LIBS) -lm -lpthread \
+		$(CRITERION_LIBS)
+
+$(BUILD)/perf/bench_aesgcm: $(call obj,perf/bench_aesgcm.c)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STOQ_LIBS)
+
+stoq: $(LIB_STOQ) $(BIN_STOQ) $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/stoq/test_*.c)) \
+	$(BUILD)/perf/bench_aesgcm
+.PHONY: stoq
+# ==== end STOQ ============================================================
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*)

@@ -37,7 +37,7 @@ pkgs=(
 	collectd-core collectd-dev libprotobuf-c1 libmicrohttpd12
 	prometheus libmicrohttpd-dev libjansson-dev libnghttp3-dev
 	ngtcp2-client ngtcp2-server
-	iproute2 python3 curl gnuplot-nox
+	iproute2 python3 curl gnuplot-nox nftables
 )
 
 step "Debian packages"

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# STOQ goodput on loopback: hmesh-stoq server + client against Debian's
+# gtlsserver + gtlsclient (ngtcp2 + GnuTLS) moving the same files, in one
+# stream and in 16 concurrent streams, with server and client sharing one
+# core and on two cores; printed side by side as a ratio. Then wolfCrypt
+# AES-128-GCM on one core as the crypto ceiling and the fraction of it
+# reached (the server seals every byte once).
+#
+#   perf/stoq.sh [--size BYTES | --gb] [--reps N]
+#   default 256 MiB per transfer (--gb: 1 GiB), best of N=1 runs each
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${HMESH_BUILD:-$top/build}
+bin=$build/bin/hmesh-stoq
+aes=$build/perf/bench_aesgcm
+size=$((256 << 20))
+reps=1
+while (($#)); do
+	case $1 in
+	--size) size=$2; shift ;;
+	--gb) size=$((1 << 30)) ;;
+	--reps) reps=$2; shift ;;
+	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+	*) echo "perf/stoq.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+for t in "$bin" "$aes"; do [[ -x "$t" ]] || { echo "perf/stoq.sh: build $t first (make stoq)" >&2; exit 2; }; done
+command -v gtlsserver >/dev/null && command -v gtlsclient >/dev/null ||
+	{ echo "perf/stoq.sh: needs ngtcp2-server and ngtcp2-client" >&2; exit 2; }
+
+tmp=$(mktemp -d /dev/shm/hmesh-stoq-perf.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+bash "$top/stoq/stoq-cert.sh" "$tmp/pki" >/dev/null
+mkdir -p "$tmp/root"
+# Files in /dev/shm so the disk is not what is measured.
+head -c "$size" /dev/urandom >"$tmp/root/one.bin"
+for i in $(seq 0 15); do head -c $((size / 16)) /dev/urandom >"$tmp/root/part$i.bin"; done
+port=$((30000 + $$ % 20000))
+gport=$((port + 1))
+
+start_servers() { # $1 = taskset cpu list for the servers
+	"${pin[@]}" taskset -c "$1" "$bin" server --listen "127.0.0.1:$port" --root "$tmp/root" \
+		--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn &
+	pids+=($!)
+	# gtlsserver at its defaults, except flow-control windows as large as ours
+	taskset -c "$1" gtlsserver -q -d "$tmp/root" --max-window=64M --max-stream-window=16M \
+		127.0.0.1 "$gport" "$tmp/pki/key.pem" "$tmp/pki/cert.pem" >/dev/null 2>&1 &
+	pids+=($!)
+	sleep 0.5
+}
+stop_servers() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	pids=()
+}
+pin=()
+
+# Goodput in Gbit/s of the best of $reps runs of a command fetching $1 bytes.
+measure() {
+	local bytes=$1 best=0 t0 t1 g
+	shift
+	for _ in $(seq "$reps"); do
+		t0=$(date +%s.%N)
+		"$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; echo 0; return; }
+		t1=$(date +%s.%N)
+		g=$(awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.3f", b * 8 / (z - a) / 1e9 }')
+		if (($(echo "$g > $best" | bc))); then best=$g; fi
+	done
+	echo "$best"
+}
+
+urls() { # $1 = port, $2 = streams
+	if (($2 == 1)); then echo "https://localhost:$1/one.bin"; else
+		for i in $(seq 0 15); do echo "https://localhost:$1/part$i.bin"; done
+	fi
+}
+
+best_stoq=0
+echo "STOQ goodput on loopback, $((size >> 20)) MiB per run (process start and handshake included)"
+printf "%-22s %12s %12s %8s\n" "case" "hmesh-stoq" "gtls" "ratio"
+for cores in 1 2; do
+	if ((cores == 1)); then scpu=0 ccpu=0; else scpu=0 ccpu=1; fi
+	start_servers "$scpu"
+	for streams in 1 16; do
+		mapfile -t su < <(urls "$port" "$streams")
+		mapfile -t gu < <(urls "$gport" "$streams")
+		s=$(measure "$size" taskset -c "$ccpu" "$bin" client --insecure --parallel 16 "${su[@]}")
+		g=$(measure "$size" taskset -c "$ccpu" gtlsclient -q --exit-on-all-streams-close \
+			--max-window=64M --max-stream-window=16M 127.0.0.1 "$gport" "${gu[@]}")
+		r=$(awk -v s="$s" -v g="$g" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
+		name="${streams}stream_${cores}core"
+		printf "%-22s %9s Gb/s %7s Gb/s %8s\n" "$name" "$s" "$g" "$r"
+		echo "{\"bench\":\"stoq_goodput\",\"metric\":\"gbps_$name\",\"value\":$s,\"ref\":$g,\"ratio\":$r}"
+		if (($(echo "$s > $best_stoq" | bc))); then best_stoq=$s; fi
+	done
+	stop_servers
+done
+
+ceil=$("$aes" 1 | sed -n 's/.*one core: \([0-9.]*\) Gbit.*/\1/p')
+frac=$(awk -v s="$best_stoq" -v c="$ceil" 'BEGIN { printf "%.4f", s / c }')
+echo "crypto ceiling: wolfCrypt AES-128-GCM $ceil Gbit/s on one core (QUIC-sized packets)"
+echo "best STOQ goodput $best_stoq Gbit/s = $(awk -v f="$frac" 'BEGIN { printf "%.1f", f * 100 }')% of that ceiling (server on one core)"
+echo "{\"bench\":\"stoq_goodput\",\"metric\":\"fraction_of_aesgcm_ceiling\",\"value\":$frac,\"ref\":$ceil,\"ratio\":$frac}"

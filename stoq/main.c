@@ -1,0 +1,750 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * hmesh-stoq — STOQ (QUIC + HTTP/3) server, client and benchmark.
+ *
+ *   hmesh-stoq server --listen ADDR:PORT --root DIR --cert F --key F [--config F]
+ *   hmesh-stoq client URL... [--parallel N] [--download DIR]
+ *   hmesh-stoq bench [--connections C] [--streams S] [--bytes B]
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hm_config.h"
+#include "hm_log.h"
+#include "stoq.h"
+
+#define LOG "hmesh-stoq"
+
+static volatile int g_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage:\n"
+		"  hmesh-stoq server --listen ADDR:PORT --root DIR --cert F --key F [--config F]\n"
+		"  hmesh-stoq client URL... [--parallel N] [--download DIR] [--ca F | --insecure]\n"
+		"  hmesh-stoq bench [--connections C] [--streams S] [--bytes B] [--cert F --key F]\n"
+		"\n"
+		"Common options:\n"
+		"  --config F        load \"key = value\" lines (keys below)\n"
+		"  --set KEY=VALUE   set one key (repeatable; applied after --config)\n"
+		"  --log-level L     err, warn, info, debug\n"
+		"  -h, --help        this text\n"
+		"Client options:\n"
+		"  --parallel N      requests in flight at once (default 16)\n"
+		"  --download DIR    save each body as DIR/<last path segment>\n"
+		"  --ca F            verify the server against these CA certificates\n"
+		"  --insecure        do not verify the server certificate\n"
+		"  --alpn S          offer ALPN S instead of h3 (for testing refusals)\n"
+		"  --quic-version X  first Initial's version, hex (for testing negotiation)\n"
+		"  --range A-B       ask for bytes A..B of every URL\n"
+		"Bench options:\n"
+		"  --connections C   concurrent connections (default 1)\n"
+		"  --streams S       concurrent GETs per connection (default 1)\n"
+		"  --bytes B         bytes per GET (default 64M; suffixes K, M, G)\n"
+		"  --requests R      GETs per stream slot (default 1)\n"
+		"\nConfiguration keys:\n");
+	hm_cfg_print_help(&stoq_config_table, out);
+}
+
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	uint64_t v = strtoull(s, &end, 10);
+
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; break;
+	case 'm': case 'M': v <<= 20; break;
+	case 'g': case 'G': v <<= 30; break;
+	default: break;
+	}
+	return v;
+}
+
+/* Options shared by all subcommands, collected before the config is built. */
+struct common_opts {
+	const char *config;
+	const char *sets[64];
+	int n_sets;
+	const char *cert, *key, *ca, *alpn, *quic_version;
+	bool insecure;
+};
+
+static int build_config(struct stoq_config *cfg, const struct common_opts *o)
+{
+	char err[512];
+
+	if (stoq_config_defaults(cfg) < 0)
+		return -EINVAL;
+	if (o->config && hm_cfg_load_file(&stoq_config_table, cfg, o->config, err, sizeof(err)) < 0)
+		goto bad;
+#define SET(k, v)                                                                                  \
+	if ((v) && hm_cfg_set(&stoq_config_table, cfg, k, v, false, err, sizeof(err)) < 0)           \
+		goto bad;
+	SET("cert", o->cert);
+	SET("key", o->key);
+	SET("ca", o->ca);
+	SET("alpn", o->alpn);
+	if (o->quic_version) {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%lu", strtoul(o->quic_version, NULL, 16));
+		if (hm_cfg_set(&stoq_config_table, cfg, "quic_version", buf, false, err,
+			       sizeof(err)) < 0)
+			goto bad;
+	}
+	if (o->insecure)
+		SET("verify_peer", "false");
+#undef SET
+	for (int i = 0; i < o->n_sets; i++) {
+		char kv[512], *eq;
+
+		snprintf(kv, sizeof(kv), "%s", o->sets[i]);
+		eq = strchr(kv, '=');
+		if (!eq) {
+			snprintf(err, sizeof(err), "--set %s: expected KEY=VALUE", o->sets[i]);
+			goto bad;
+		}
+		*eq = '\0';
+		if (hm_cfg_set(&stoq_config_table, cfg, kv, eq + 1, false, err, sizeof(err)) < 0)
+			goto bad;
+	}
+	if (stoq_config_check(cfg, err, sizeof(err)) < 0)
+		goto bad;
+	return 0;
+bad:
+	HM_ERR(LOG, "%s", err);
+	return -EINVAL;
+}
+
+enum {
+	OPT_CONFIG = 256, OPT_SET, OPT_LOG, OPT_LISTEN, OPT_ROOT, OPT_CERT, OPT_KEY, OPT_CA,
+	OPT_INSECURE, OPT_ALPN, OPT_QVER, OPT_PARALLEL, OPT_DOWNLOAD, OPT_CONNS, OPT_STREAMS,
+	OPT_BYTES, OPT_REQUESTS, OPT_RANGE,
+};
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "set", required_argument, NULL, OPT_SET },
+	{ "log-level", required_argument, NULL, OPT_LOG },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "root", required_argument, NULL, OPT_ROOT },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "alpn", required_argument, NULL, OPT_ALPN },
+	{ "quic-version", required_argument, NULL, OPT_QVER },
+	{ "parallel", required_argument, NULL, OPT_PARALLEL },
+	{ "download", required_argument, NULL, OPT_DOWNLOAD },
+	{ "connections", required_argument, NULL, OPT_CONNS },
+	{ "streams", required_argument, NULL, OPT_STREAMS },
+	{ "bytes", required_argument, NULL, OPT_BYTES },
+	{ "requests", required_argument, NULL, OPT_REQUESTS },
+	{ "range", required_argument, NULL, OPT_RANGE },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct args {
+	struct common_opts c;
+	const char *listen, *root, *download, *range;
+	unsigned parallel, conns, streams, requests;
+	uint64_t bytes;
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	int ch;
+	enum hm_log_level lvl;
+
+	a->parallel = 16;
+	a->conns = 1;
+	a->streams = 1;
+	a->requests = 1;
+	a->bytes = 64ull << 20;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_CONFIG: a->c.config = optarg; break;
+		case OPT_SET:
+			if (a->c.n_sets < 64)
+				a->c.sets[a->c.n_sets++] = optarg;
+			break;
+		case OPT_LOG:
+			if (hm_log_level_parse(optarg, &lvl) < 0) {
+				HM_ERR(LOG, "--log-level %s: expected err, warn, info or debug", optarg);
+				return -EINVAL;
+			}
+			hm_log_set_level(lvl);
+			break;
+		case OPT_LISTEN: a->listen = optarg; break;
+		case OPT_ROOT: a->root = optarg; break;
+		case OPT_CERT: a->c.cert = optarg; break;
+		case OPT_KEY: a->c.key = optarg; break;
+		case OPT_CA: a->c.ca = optarg; break;
+		case OPT_INSECURE: a->c.insecure = true; break;
+		case OPT_ALPN: a->c.alpn = optarg; break;
+		case OPT_QVER: a->c.quic_version = optarg; break;
+		case OPT_PARALLEL: a->parallel = (unsigned)strtoul(optarg, NULL, 10); break;
+		case OPT_DOWNLOAD: a->download = optarg; break;
+		case OPT_CONNS: a->conns = (unsigned)strtoul(optarg, NULL, 10); break;
+		case OPT_STREAMS: a->streams = (unsigned)strtoul(optarg, NULL, 10); break;
+		case OPT_BYTES: a->bytes = parse_size(optarg); break;
+		case OPT_REQUESTS: a->requests = (unsigned)strtoul(optarg, NULL, 10); break;
+		case OPT_RANGE: a->range = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (!a->parallel || !a->conns || !a->streams || !a->requests) {
+		HM_ERR(LOG, "--parallel, --connections, --streams and --requests must be >= 1");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void print_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[64] = "?";
+	int port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+		port = ntohs(s->sin_port);
+		snprintf(buf, len, "%s:%d", host, port);
+	} else {
+		const struct sockaddr_in6 *s = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+		port = ntohs(s->sin6_port);
+		snprintf(buf, len, "[%s]:%d", host, port);
+	}
+}
+
+/* ---------------------------------------------------------------- server */
+
+static int cmd_server(int argc, char **argv)
+{
+	struct args a = { 0 };
+	struct stoq_config cfg;
+	struct sockaddr_storage addr, local;
+	socklen_t alen, llen;
+	struct stoq_endpoint *ep;
+	struct stoq_endpoint_stats st;
+	struct stoq_io *io;
+	char buf[80];
+
+	if (parse_args(argc, argv, &a) < 0)
+		return 2;
+	if (!a.listen || !a.root || !a.c.cert || !a.c.key) {
+		HM_ERR(LOG, "server needs --listen, --root, --cert and --key");
+		return 2;
+	}
+	if (build_config(&cfg, &a.c) < 0)
+		return 2;
+	if (stoq_addr_parse(a.listen, &addr, &alen) < 0) {
+		HM_ERR(LOG, "--listen %s: expected ADDR:PORT", a.listen);
+		return 2;
+	}
+	io = stoq_io_create(&stoq_io_udp_ops, (struct sockaddr *)&addr, alen);
+	if (!io) {
+		HM_ERR(LOG, "cannot bind %s: %s", a.listen, strerror(errno));
+		return 1;
+	}
+	llen = stoq_io_local(io, &local);
+	ep = stoq_endpoint_create(&cfg, true, a.root, (struct sockaddr *)&local, llen);
+	if (!ep) {
+		stoq_io_destroy(io);
+		return 1;
+	}
+	print_addr(&local, buf, sizeof(buf));
+	HM_INFO(LOG, "serving %s on %s (h3; udp gso=%s gro=%s)", a.root, buf,
+		stoq_io_has_gso(io) ? "on" : "off", stoq_io_has_gro(io) ? "on" : "off");
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	stoq_endpoint_run(ep, io, NULL, NULL, &g_stop);
+	stoq_endpoint_stats(ep, &st);
+	HM_INFO(LOG,
+		"stopped: %" PRIu64 " handshakes, %" PRIu64 " requests, rx %" PRIu64
+		" dgrams, tx %" PRIu64 " dgrams, %" PRIu64 " VN, %" PRIu64 " Retry, %" PRIu64
+		" resets, %" PRIu64 " dropped",
+		st.handshakes, st.requests_done, st.rx_dgrams, st.tx_dgrams, st.vn_sent,
+		st.retries_sent, st.resets_sent, st.dropped);
+	stoq_endpoint_destroy(ep);
+	stoq_io_destroy(io);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- client */
+
+struct get {
+	struct client *cl;
+	const char *path;
+	int fd;
+	int status;
+	uint64_t bytes, t_start, t_end;
+	bool started, done;
+};
+
+struct client {
+	struct stoq_endpoint *ep;
+	struct stoq_conn **conns;
+	unsigned n_conns;
+	struct get *gets;
+	unsigned n_gets, next, in_flight, finished, parallel;
+	int64_t range_start, range_end;
+	uint64_t t_hs_done;
+	unsigned hs_done;
+};
+
+static int get_on_data(void *arg, const uint8_t *data, size_t len)
+{
+	struct get *g = arg;
+
+	for (size_t off = 0; g->fd >= 0 && off < len;) {
+		ssize_t w = write(g->fd, data + off, len - off);
+
+		if (w < 0)
+			return -errno;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+static void get_on_done(void *arg, int status, uint64_t bytes)
+{
+	struct get *g = arg;
+
+	if (g->done)
+		return;
+	g->done = true;
+	g->status = status;
+	g->bytes = bytes;
+	g->t_end = stoq_now();
+	g->cl->in_flight--;
+	g->cl->finished++;
+}
+
+static const struct stoq_request_ops get_ops = {
+	.on_data = get_on_data,
+	.on_done = get_on_done,
+};
+
+/* Called by the run loop after each burst: top up requests, say when all are done. */
+static bool client_step(void *arg)
+{
+	struct client *cl = arg;
+	bool all_closed = true;
+
+	for (unsigned i = 0; i < cl->n_conns; i++) {
+		if (!stoq_conn_is_closed(cl->conns[i]))
+			all_closed = false;
+	}
+	while (cl->next < cl->n_gets && cl->in_flight < cl->parallel) {
+		struct get *g = &cl->gets[cl->next];
+		struct stoq_conn *c = cl->conns[cl->next % cl->n_conns];
+
+		g->t_start = stoq_now();
+		g->started = true;
+		cl->next++;
+		cl->in_flight++;
+		if (stoq_conn_get(c, g->path, cl->range_start, cl->range_end, &get_ops, g) < 0)
+			get_on_done(g, -EPIPE, 0);
+	}
+	return cl->finished == cl->n_gets || all_closed;
+}
+
+struct url {
+	char scheme[8], host[256], port[8];
+	const char *path;
+};
+
+static int parse_url(const char *u, struct url *out)
+{
+	const char *p = u, *hs, *he, *ps;
+
+	if (strncmp(p, "https://", 8) != 0)
+		return -EINVAL;
+	hs = p + 8;
+	ps = strchr(hs, '/');
+	if (!ps)
+		return -EINVAL;
+	if (*hs == '[') {
+		he = strchr(hs, ']');
+		if (!he || he > ps)
+			return -EINVAL;
+		snprintf(out->host, sizeof(out->host), "%.*s", (int)(he - hs - 1), hs + 1);
+		he++;
+	} else {
+		he = hs;
+		while (he < ps && *he != ':')
+			he++;
+		snprintf(out->host, sizeof(out->host), "%.*s", (int)(he - hs), hs);
+	}
+	if (*he == ':')
+		snprintf(out->port, sizeof(out->port), "%.*s", (int)(ps - he - 1), he + 1);
+	else
+		snprintf(out->port, sizeof(out->port), "443");
+	out->path = ps;
+	return 0;
+}
+
+static int cmd_client(int argc, char **argv)
+{
+	struct args a = { 0 };
+	struct stoq_config cfg;
+	struct client cl = { 0 };
+	struct url u0, u;
+	struct sockaddr_storage remote, any = { 0 }, local;
+	socklen_t rlen, llen;
+	struct stoq_io *io = NULL;
+	struct stoq_conn *c;
+	char hostport[300];
+	int rc = 1, nurl;
+	uint64_t t0, bytes = 0;
+	double secs;
+
+	if (parse_args(argc, argv, &a) < 0)
+		return 2;
+	nurl = argc - optind;
+	if (nurl < 1) {
+		HM_ERR(LOG, "client needs at least one URL (https://HOST:PORT/PATH)");
+		return 2;
+	}
+	if (build_config(&cfg, &a.c) < 0)
+		return 2;
+	cl.range_start = 0;
+	cl.range_end = -1;
+	if (a.range && sscanf(a.range, "%" SCNd64 "-%" SCNd64, &cl.range_start, &cl.range_end) != 2) {
+		HM_ERR(LOG, "--range %s: expected A-B", a.range);
+		return 2;
+	}
+	if (parse_url(argv[optind], &u0) < 0) {
+		HM_ERR(LOG, "%s: expected https://HOST:PORT/PATH", argv[optind]);
+		return 2;
+	}
+	cl.gets = calloc((size_t)nurl, sizeof(*cl.gets));
+	if (!cl.gets)
+		return 1;
+	for (int i = 0; i < nurl; i++) {
+		if (parse_url(argv[optind + i], &u) < 0 || strcmp(u.host, u0.host) ||
+		    strcmp(u.port, u0.port)) {
+			HM_ERR(LOG, "%s: every URL must be https:// on the same host and port as %s",
+			       argv[optind + i], argv[optind]);
+			goto out;
+		}
+		cl.gets[i].cl = &cl;
+		cl.gets[i].path = u.path;
+		cl.gets[i].fd = -1;
+		if (a.download) {
+			char name[STOQ_PATH_MAX + 1024];
+			const char *base = strrchr(u.path, '/') + 1;
+
+			snprintf(name, sizeof(name), "%s/%.*s", a.download,
+				 (int)strcspn(base, "?#"), *base ? base : "index.html");
+			cl.gets[i].fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (cl.gets[i].fd < 0) {
+				HM_ERR(LOG, "%s: %s", name, strerror(errno));
+				goto out;
+			}
+		}
+	}
+	cl.n_gets = (unsigned)nurl;
+	cl.parallel = a.parallel;
+	snprintf(hostport, sizeof(hostport), "%s%s%s:%s", strchr(u0.host, ':') ? "[" : "",
+		 u0.host, strchr(u0.host, ':') ? "]" : "", u0.port);
+	if (stoq_addr_parse(hostport, &remote, &rlen) < 0) {
+		HM_ERR(LOG, "cannot resolve %s", hostport);
+		goto out;
+	}
+	any.ss_family = remote.ss_family;
+	io = stoq_io_create(&stoq_io_udp_ops, (struct sockaddr *)&any,
+			    remote.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							 : sizeof(struct sockaddr_in));
+	if (!io) {
+		HM_ERR(LOG, "socket: %s", strerror(errno));
+		goto out;
+	}
+	llen = stoq_io_local(io, &local);
+	cl.ep = stoq_endpoint_create(&cfg, false, NULL, (struct sockaddr *)&local, llen);
+	if (!cl.ep)
+		goto out;
+	t0 = stoq_now();
+	c = stoq_conn_connect(cl.ep, (struct sockaddr *)&remote, rlen, u0.host, t0);
+	if (!c) {
+		HM_ERR(LOG, "cannot start a connection to %s: %s", hostport, strerror(errno));
+		goto out;
+	}
+	cl.conns = &c;
+	cl.n_conns = 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	stoq_endpoint_run(cl.ep, io, client_step, &cl, &g_stop);
+	secs = (double)(stoq_now() - t0) / 1e9;
+	rc = 0;
+	if (stoq_conn_last_error(c)[0]) {
+		HM_ERR(LOG, "%s: %s", hostport, stoq_conn_last_error(c));
+		rc = 1;
+	}
+	for (unsigned i = 0; i < cl.n_gets; i++) {
+		struct get *g = &cl.gets[i];
+
+		bytes += g->bytes;
+		if (!g->done || (g->status != 200 && g->status != 206)) {
+			if (!stoq_conn_last_error(c)[0] || g->status > 0)
+				HM_ERR(LOG, "GET %s: %s %d", g->path,
+				       g->status > 0 ? "HTTP status" : "failed", g->status);
+			rc = 1;
+		}
+	}
+	HM_INFO(LOG, "%u requests, %" PRIu64 " bytes in %.3f s (%.1f Mbit/s)", cl.n_gets, bytes,
+		secs, secs > 0 ? (double)bytes * 8 / secs / 1e6 : 0.0);
+	/* Say goodbye so the server frees its state now rather than at idle timeout. */
+	if (!stoq_conn_is_closed(c)) {
+		struct stoq_dgram out[16];
+		size_t n;
+
+		stoq_conn_close(c, stoq_now());
+		n = stoq_endpoint_send(cl.ep, out, 16, stoq_now());
+		stoq_io_udp_ops.send_burst(io, out, n);
+	}
+out:
+	/* The endpoint first: tearing it down still reports to the gets. */
+	stoq_endpoint_destroy(cl.ep);
+	stoq_io_destroy(io);
+	for (unsigned i = 0; cl.gets && i < (unsigned)nurl; i++)
+		if (cl.gets[i].fd >= 0)
+			close(cl.gets[i].fd);
+	free(cl.gets);
+	return rc;
+}
+
+/* ----------------------------------------------------------------- bench */
+
+struct server_thread {
+	struct stoq_endpoint *ep;
+	struct stoq_io *io;
+	volatile int stop;
+};
+
+static void *server_main(void *arg)
+{
+	struct server_thread *s = arg;
+
+	stoq_endpoint_run(s->ep, s->io, NULL, NULL, &s->stop);
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool bench_step(void *arg)
+{
+	struct client *cl = arg;
+
+	unsigned hs = 0;
+
+	for (unsigned i = 0; i < cl->n_conns; i++)
+		hs += stoq_conn_is_established(cl->conns[i]);
+	if (hs > cl->hs_done) {
+		cl->hs_done = hs;
+		cl->t_hs_done = stoq_now();
+	}
+	return client_step(cl);
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	struct args a = { 0 };
+	struct stoq_config scfg, ccfg;
+	struct server_thread srv = { 0 };
+	struct client cl = { 0 };
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_storage slocal, clocal;
+	socklen_t sl, cll;
+	struct stoq_io *cio = NULL;
+	char dir[] = "/tmp/hmesh-stoq-bench-XXXXXX", file[64];
+	uint64_t *lat = NULL, t0, t1, bytes = 0;
+	unsigned n, failed = 0;
+	pthread_t th;
+	int fd, rc = 1;
+	double secs;
+
+	if (parse_args(argc, argv, &a) < 0)
+		return 2;
+	if (!a.c.cert)
+		a.c.cert = "build/stoq/cert.pem";
+	if (!a.c.key)
+		a.c.key = "build/stoq/key.pem";
+	if (build_config(&scfg, &a.c) < 0)
+		return 2;
+	a.c.insecure = true;
+	if (build_config(&ccfg, &a.c) < 0)
+		return 2;
+	if (!mkdtemp(dir)) {
+		HM_ERR(LOG, "mkdtemp: %s", strerror(errno));
+		return 1;
+	}
+	snprintf(file, sizeof(file), "%s/blob", dir);
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || ftruncate(fd, 0) < 0)
+		goto out_rmdir;
+	{
+		/* Incompressible-looking bytes (xorshift), written in 1 MiB blocks. */
+		static uint64_t blk[1 << 17];
+		uint64_t x = 0x9e3779b97f4a7c15ull;
+
+		for (uint64_t left = a.bytes; left;) {
+			size_t len = left < sizeof(blk) ? (size_t)left : sizeof(blk);
+
+			for (size_t i = 0; i < sizeof(blk) / 8; i++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				blk[i] = x;
+			}
+			if (write(fd, blk, len) != (ssize_t)len) {
+				close(fd);
+				goto out_unlink;
+			}
+			left -= len;
+		}
+		close(fd);
+	}
+	srv.io = stoq_io_create(&stoq_io_udp_ops, (struct sockaddr *)&lo, sizeof(lo));
+	if (!srv.io)
+		goto out_unlink;
+	sl = stoq_io_local(srv.io, &slocal);
+	srv.ep = stoq_endpoint_create(&scfg, true, dir, (struct sockaddr *)&slocal, sl);
+	if (!srv.ep)
+		goto out_srv_io;
+	cio = stoq_io_create(&stoq_io_udp_ops, (struct sockaddr *)&lo, sizeof(lo));
+	if (!cio)
+		goto out_srv_ep;
+	cll = stoq_io_local(cio, &clocal);
+	cl.ep = stoq_endpoint_create(&ccfg, false, NULL, (struct sockaddr *)&clocal, cll);
+	if (!cl.ep)
+		goto out_cio;
+	if (pthread_create(&th, NULL, server_main, &srv) != 0)
+		goto out_cep;
+	n = a.conns * a.streams * a.requests;
+	cl.n_gets = n;
+	cl.parallel = a.conns * a.streams;
+	cl.range_start = 0;
+	cl.range_end = -1;
+	cl.gets = calloc(n, sizeof(*cl.gets));
+	cl.conns = calloc(a.conns, sizeof(*cl.conns));
+	lat = calloc(n, sizeof(*lat));
+	if (!cl.gets || !cl.conns || !lat)
+		goto out_join;
+	for (unsigned i = 0; i < n; i++) {
+		cl.gets[i].cl = &cl;
+		cl.gets[i].path = "/blob";
+		cl.gets[i].fd = -1;
+	}
+	t0 = stoq_now();
+	for (unsigned i = 0; i < a.conns; i++) {
+		cl.conns[i] = stoq_conn_connect(cl.ep, (struct sockaddr *)&slocal, sl, "localhost", t0);
+		if (!cl.conns[i])
+			goto out_join;
+		cl.n_conns++;
+	}
+	signal(SIGINT, on_signal);
+	stoq_endpoint_run(cl.ep, cio, bench_step, &cl, &g_stop);
+	t1 = stoq_now();
+	secs = (double)(t1 - t0) / 1e9;
+	for (unsigned i = 0; i < n; i++) {
+		struct get *g = &cl.gets[i];
+
+		if (!g->done || g->status != 200 || g->bytes != a.bytes)
+			failed++;
+		bytes += g->bytes;
+		lat[i] = g->done ? g->t_end - g->t_start : t1 - g->t_start;
+	}
+	for (unsigned i = 0; i < cl.n_conns; i++)
+		if (stoq_conn_last_error(cl.conns[i])[0])
+			HM_ERR(LOG, "connection %u: %s", i, stoq_conn_last_error(cl.conns[i]));
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	{
+		double gbps = (double)bytes * 8 / secs / 1e9;
+		double hs = cl.hs_done && cl.t_hs_done > t0 ?
+				    cl.hs_done / ((double)(cl.t_hs_done - t0) / 1e9) :
+				    0;
+		double p50 = (double)lat[n / 2] / 1e6, p99 = (double)lat[(n * 99) / 100] / 1e6;
+
+		printf("hmesh-stoq bench: %u connections x %u streams x %u requests of %" PRIu64
+		       " bytes, cc=%d pacing=%d\n",
+		       a.conns, a.streams, a.requests, a.bytes, ccfg.cc, ccfg.pacing);
+		printf("  goodput      %.3f Gbit/s (%" PRIu64 " bytes in %.3f s)\n", gbps, bytes,
+		       secs);
+		printf("  handshakes/s %.1f (%u handshakes)\n", hs, cl.hs_done);
+		printf("  latency      p50 %.3f ms  p99 %.3f ms\n", p50, p99);
+		printf("  failed       %u of %u requests\n", failed, n);
+		printf("{\"bench\":\"stoq_bench\",\"metric\":\"goodput_gbps\",\"value\":%.4f}\n", gbps);
+		printf("{\"bench\":\"stoq_bench\",\"metric\":\"handshakes_per_s\",\"value\":%.2f}\n", hs);
+		printf("{\"bench\":\"stoq_bench\",\"metric\":\"latency_p50_ms\",\"value\":%.3f}\n", p50);
+		printf("{\"bench\":\"stoq_bench\",\"metric\":\"latency_p99_ms\",\"value\":%.3f}\n", p99);
+	}
+	rc = failed ? 1 : 0;
+out_join:
+	srv.stop = 1;
+	pthread_join(th, NULL);
+	free(lat);
+	free(cl.gets);
+	free(cl.conns);
+out_cep:
+	stoq_endpoint_destroy(cl.ep);
+out_cio:
+	stoq_io_destroy(cio);
+out_srv_ep:
+	stoq_endpoint_destroy(srv.ep);
+out_srv_io:
+	stoq_io_destroy(srv.io);
+out_unlink:
+	unlink(file);
+out_rmdir:
+	rmdir(dir);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "server"))
+		return cmd_server(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "client"))
+		return cmd_client(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bench"))
+		return cmd_bench(argc - 1, argv + 1);
+	HM_ERR(LOG, "unknown subcommand \"%s\" (server, client, bench)", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * stoq — the STOQ transport: QUIC v1 (RFC 9000/9001/9002) through ngtcp2,
+ * TLS 1.3 through wolfSSL (ngtcp2_crypto_wolfssl), HTTP/3 (RFC 9114) through
+ * nghttp3 as the application mapping, ALPN "h3".
+ *
+ * Layers, one way (STYLE §1, §9):
+ *
+ *   struct stoq_endpoint   protocol core with no I/O and no clock: feed it
+ *                          received datagrams and a timestamp, ask it for the
+ *                          datagrams to send and the next timer deadline.
+ *                          It owns its connections, their TLS sessions and
+ *                          their HTTP/3 sessions.
+ *   struct stoq_io         packet I/O back end chosen by an ops table
+ *                          (STYLE §8): kernel UDP (recvmmsg/sendmmsg, UDP GSO
+ *                          and GRO, ECN); a DPDK mbuf back end is not written
+ *                          yet (the ops table is where it plugs in).
+ *   stoq_endpoint_run()    the driver loop joining the two with poll(2).
+ *
+ * The HTTP/3 application is built in: a server serves files under a root
+ * directory (GET with Range, HEAD, PUT into the root); a client issues GETs
+ * and hands response bodies to a callback.
+ *
+ * Time: every timestamp is nanoseconds on a monotonic clock chosen by the
+ * caller (stoq_now() reads CLOCK_MONOTONIC; tests use a simulated clock).
+ *
+ * Threading: an endpoint and everything it owns belong to one thread. Two
+ * endpoints may run in two threads.
+ *
+ * Errors: actions return 0 or a negative errno; constructors return NULL and
+ * set errno; burst functions return how many datagrams they handled.
+ */
+#ifndef STOQ_H
+#define STOQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "hm_config.h"
+
+/* ---------------------------------------------------------------------- */
+/* Configuration (STYLE §10): one table, stoq_config_table.                */
+
+enum stoq_cc {
+	STOQ_CC_CUBIC, /* RFC 8312 / RFC 9438; ngtcp2's default */
+	STOQ_CC_BBR,   /* BBR v1 as in ngtcp2 0.12 */
+	STOQ_CC_BBR2,  /* BBR v2 as in ngtcp2 0.12 */
+	STOQ_CC_RENO,  /* RFC 9002 §7 NewReno */
+};
+
+#define STOQ_PATH_MAX 256
+#define STOQ_CID_KEY_LEN 16
+#define STOQ_CID_MAX_LEN_CFG 20 /* RFC 9000 §17.2: at most 20 octets */
+
+/* A 16-byte AES-128 key given in hex, or unset. */
+struct stoq_key16 {
+	bool set;
+	uint8_t b[STOQ_CID_KEY_LEN];
+};
+
+/*
+ * Every knob of an endpoint. Fill with stoq_config_defaults(), then
+ * hm_cfg_load_file()/hm_cfg_set() with stoq_config_table, then
+ * stoq_config_check() for the rules that join two keys. Key names are the
+ * member names; `hmesh-stoq server --help` prints them with bounds.
+ */
+struct stoq_config {
+	/* flow control (RFC 9000 §4) */
+	uint32_t max_streams_bidi;	   /* peer may open this many request streams */
+	uint64_t initial_max_data;	   /* connection window at start */
+	uint64_t initial_max_stream_data; /* per-stream window at start */
+	uint64_t max_window;		   /* auto-tuned connection window ceiling */
+	uint64_t max_stream_window;	   /* auto-tuned stream window ceiling */
+	/* recovery and congestion control (RFC 9002) */
+	int cc;		  /* enum stoq_cc */
+	bool pacing;	  /* pace by ngtcp2's send quantum and tx time */
+	uint32_t idle_timeout_ms;
+	uint32_t max_ack_delay_ms;
+	uint32_t ack_delay_exponent;
+	uint32_t handshake_timeout_ms;
+	/* connection IDs (RFC 9000 §5.1; QUIC-LB draft §3) */
+	uint32_t active_connection_id_limit;
+	uint32_t server_id;	 /* this node's id, carried in every CID it issues */
+	uint32_t server_id_len; /* octets of server id in a CID */
+	uint32_t cid_len;	 /* total CID length: 1 + server_id_len + nonce */
+	uint32_t cid_config_id; /* QUIC-LB config rotation bits (0..6) */
+	struct stoq_key16 cid_key; /* set: CIDs are AES-128 single-pass encrypted */
+	/* address validation and resets (RFC 9000 §8.1, §10.3) */
+	bool retry;			 /* server: Retry every Initial without a token */
+	uint32_t retry_token_lifetime_ms;
+	/* TLS and 0-RTT (RFC 9001 §4.6) */
+	bool early_data;
+	char cert[STOQ_PATH_MAX]; /* PEM chain; server */
+	char key[STOQ_PATH_MAX];  /* PEM private key; server */
+	char ca[STOQ_PATH_MAX];	  /* PEM CA bundle for verify_peer; empty = system */
+	bool verify_peer;	  /* client: verify the server's certificate and name */
+	char alpn[32];		  /* client: ALPN offered (tests use a wrong one) */
+	uint32_t quic_version;	  /* client: version of the first Initial */
+	/* datagrams */
+	uint32_t max_udp_payload;
+	uint32_t gso_segments; /* datagrams per GSO send (1 = no GSO) */
+};
+
+extern const struct hm_cfg_table stoq_config_table;
+
+/* Defaults for every key. Returns 0 (or -EINVAL on a broken table). */
+int stoq_config_defaults(struct stoq_config *cfg);
+
+/*
+ * Rules between keys, after all keys are set: server_id must fit
+ * server_id_len octets; cid_len must leave a nonce of at least 4 octets
+ * (QUIC-LB draft §3.2); cid_key needs server_id_len + nonce == 16 (single
+ * pass). Returns 0 or -EINVAL with one line in @err naming the key.
+ */
+int stoq_config_check(const struct stoq_config *cfg, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------- */
+/* Connection IDs that route (QUIC-LB, draft-ietf-quic-load-balancers-19). */
+
+/*
+ * Layout: first octet = config rotation (3 bits) | length self-encoding
+ * (cid_len - 1, 5 bits); then server_id_len octets of server id (big
+ * endian); then a nonce. With cid_key set the 16 octets after the first are
+ * AES-128-ECB encrypted in one pass, so the server id is hidden from
+ * observers but any node holding the key decodes it without state.
+ */
+
+/* Write a new CID of cfg->cid_len octets into @out from @nonce (random). */
+int stoq_cid_encode(const struct stoq_config *cfg, uint32_t server_id, const uint8_t *nonce,
+		    uint8_t *out, size_t outlen);
+
+/*
+ * Read the server id out of @cid. Returns 0, or -EINVAL when the length,
+ * the config rotation bits or the length self-encoding do not match @cfg.
+ */
+int stoq_cid_decode(const struct stoq_config *cfg, const uint8_t *cid, size_t len,
+		    uint32_t *server_id);
+
+/* ---------------------------------------------------------------------- */
+/* Endpoints: the I/O-free protocol core.                                  */
+
+struct stoq_endpoint;
+struct stoq_conn;
+
+/* One datagram in or out. @len may hold several GSO segments of @segsize. */
+struct stoq_dgram {
+	uint8_t *data;
+	size_t len;
+	size_t segsize; /* 0 or len: one datagram */
+	uint8_t ecn;	/* IP ECN codepoint (RFC 3168), low 2 bits */
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+};
+
+/* Per-request events for a client's GET. */
+struct stoq_request_ops {
+	/* Body bytes in order. Return 0, or negative to reset the stream. */
+	int (*on_data)(void *arg, const uint8_t *data, size_t len);
+	/* The response is complete (@status > 0) or failed (@status = -errno). */
+	void (*on_done)(void *arg, int status, uint64_t bytes);
+};
+
+/* Counters of one endpoint (read with stoq_endpoint_stats()). */
+struct stoq_endpoint_stats {
+	uint64_t rx_dgrams, tx_dgrams, rx_bytes, tx_bytes;
+	uint64_t handshakes;	 /* completed */
+	uint64_t conns_closed;	 /* any reason */
+	uint64_t retries_sent;	 /* Retry packets */
+	uint64_t vn_sent;	 /* Version Negotiation packets */
+	uint64_t resets_sent;	 /* Stateless Reset packets */
+	uint64_t dropped;	 /* datagrams that matched no connection and were refused */
+	uint64_t requests_done; /* HTTP/3 requests completed (both roles) */
+};
+
+/*
+ * Create an endpoint. A server needs cfg->cert and cfg->key and serves
+ * @root (NULL: serves nothing, refuses every request with 404). The config
+ * is copied. Local address @local is the one the back end is bound to (used
+ * as the local half of every path). Returns NULL and sets errno (EINVAL for
+ * a bad config or unreadable cert/key; the reason goes to the log).
+ */
+struct stoq_endpoint *stoq_endpoint_create(const struct stoq_config *cfg, bool server,
+					   const char *root, const struct sockaddr *local,
+					   socklen_t local_len);
+void stoq_endpoint_destroy(struct stoq_endpoint *ep);
+
+/*
+ * Feed one received datagram (possibly GRO-coalesced: @segsize). Creates a
+ * server connection for a valid Initial, answers with Version Negotiation,
+ * Retry or Stateless Reset where RFC 9000 says so. Returns 0; datagrams that
+ * are refused are counted, not errors.
+ */
+int stoq_endpoint_recv(struct stoq_endpoint *ep, const struct stoq_dgram *d, uint64_t now);
+
+/*
+ * Produce up to @max datagrams to send into @out; their buffers belong to the
+ * endpoint and stay valid until the next call into it. Returns how many;
+ * call again until it returns 0.
+ */
+size_t stoq_endpoint_send(struct stoq_endpoint *ep, struct stoq_dgram *out, size_t max,
+			  uint64_t now);
+
+/* The earliest deadline (ns) of any connection timer, UINT64_MAX if none. */
+uint64_t stoq_endpoint_next_timer(struct stoq_endpoint *ep);
+
+/* Run expired timers (loss detection, idle, pacing, close) at @now. */
+void stoq_endpoint_on_timer(struct stoq_endpoint *ep, uint64_t now);
+
+/* Number of live connections. */
+size_t stoq_endpoint_conn_count(const struct stoq_endpoint *ep);
+
+void stoq_endpoint_stats(const struct stoq_endpoint *ep, struct stoq_endpoint_stats *out);
+
+/*
+ * Client: start a connection to @remote, SNI and certificate name @host.
+ * Returns the connection (owned by the endpoint) or NULL with errno.
+ */
+struct stoq_conn *stoq_conn_connect(struct stoq_endpoint *ep, const struct sockaddr *remote,
+				    socklen_t remote_len, const char *host, uint64_t now);
+
+/*
+ * Client: queue GET @path (with "Range: bytes=@range_start-@range_end" when
+ * @range_end >= @range_start, inclusive; pass 0, -1 for the whole file).
+ * Requests wait for the handshake and for stream credit (max_streams_bidi
+ * of the server). @ops/@arg receive the body. Returns 0, -ENOMEM, -EPIPE if
+ * the connection is closing.
+ */
+int stoq_conn_get(struct stoq_conn *c, const char *path, int64_t range_start, int64_t range_end,
+		  const struct stoq_request_ops *ops, void *arg);
+
+bool stoq_conn_is_established(const struct stoq_conn *c);
+/* True once the connection is closed, drained or failed (see last_error). */
+bool stoq_conn_is_closed(const struct stoq_conn *c);
+/* Requests queued or in flight. */
+size_t stoq_conn_pending(const struct stoq_conn *c);
+/* Human-readable reason of the failure, "" when none (e.g. "TLS alert 120 ..."). */
+const char *stoq_conn_last_error(const struct stoq_conn *c);
+/* Nanoseconds from connect to handshake completion (0 until then). */
+uint64_t stoq_conn_handshake_ns(const struct stoq_conn *c);
+/* Copy the source CIDs this end issued; returns how many (at most @max). */
+size_t stoq_conn_scids(const struct stoq_conn *c, uint8_t (*out)[20], size_t *lens, size_t max);
+/* Close gracefully (HTTP/3 GOAWAY then CONNECTION_CLOSE). */
+void stoq_conn_close(struct stoq_conn *c, uint64_t now);
+
+/* The first connection of an endpoint (tests; servers). NULL if none. */
+struct stoq_conn *stoq_endpoint_first_conn(struct stoq_endpoint *ep);
+
+/* ---------------------------------------------------------------------- */
+/* Packet I/O back ends (STYLE §8).                                        */
+
+struct stoq_io;
+
+struct stoq_io_ops {
+	const char *name;
+	/* Bind to @addr. Returns 0 or negative errno. */
+	int (*open)(struct stoq_io *io, const struct sockaddr *addr, socklen_t len);
+	/* Up to @max datagrams; each d[i].data must point at 65536 bytes. */
+	size_t (*recv_burst)(struct stoq_io *io, struct stoq_dgram *d, size_t max);
+	/* Returns how many were sent (the rest should be retried later). */
+	size_t (*send_burst)(struct stoq_io *io, const struct stoq_dgram *d, size_t n);
+	/* A descriptor for poll(2) readiness, or -1. */
+	int (*pollfd)(struct stoq_io *io);
+	void (*close)(struct stoq_io *io);
+};
+
+/* Kernel UDP sockets: recvmmsg/sendmmsg, UDP_SEGMENT, UDP_GRO, IP_RECVTOS. */
+extern const struct stoq_io_ops stoq_io_udp_ops;
+
+/*
+ * Create and bind a back end. Returns NULL with errno. stoq_io_local()
+ * returns the bound address (port filled when 0 was asked for).
+ */
+struct stoq_io *stoq_io_create(const struct stoq_io_ops *ops, const struct sockaddr *addr,
+			       socklen_t len);
+void stoq_io_destroy(struct stoq_io *io);
+socklen_t stoq_io_local(const struct stoq_io *io, struct sockaddr_storage *out);
+/* Whether UDP GSO / GRO were enabled on the socket. */
+bool stoq_io_has_gso(const struct stoq_io *io);
+bool stoq_io_has_gro(const struct stoq_io *io);
+
+/*
+ * Drive @ep over @io until @done(@arg) returns true (checked after every
+ * burst) or *@stop becomes nonzero. Returns 0.
+ */
+int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)(void *arg),
+		      void *arg, volatile int *stop);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t stoq_now(void);
+
+/* Parse "ADDR:PORT", "[V6]:PORT" or "HOST:PORT" (numeric or resolved). */
+int stoq_addr_parse(const char *text, struct sockaddr_storage *out, socklen_t *len);
+
+#endif /* STOQ_H */

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * stoq_cid.c — connection IDs that carry the server id, after
+ * draft-ietf-quic-load-balancers-19 ("QUIC-LB").
+ *
+ * §2.3 first octet: 3 config rotation bits, then 5 bits that either hold
+ * random bits or the CID length minus one ("length self-encoding"); we
+ * self-encode so a load balancer can find the end of short-header DCIDs.
+ * §5.2 plaintext: server id then nonce, in the clear.
+ * §5.4.1 single-pass encryption: when server id + nonce are exactly 16
+ * octets, AES-128-ECB over those 16 octets.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "stoq_priv.h"
+
+int stoq_cid_aes_init(struct stoq_cid_aes *a, const struct stoq_config *cfg)
+{
+	memset(a, 0, sizeof(*a));
+	if (!cfg->cid_key.set)
+		return 0;
+	if (wc_AesInit(&a->enc, NULL, INVALID_DEVID) != 0)
+		return -EINVAL;
+	if (wc_AesInit(&a->dec, NULL, INVALID_DEVID) != 0)
+		goto err_free_enc;
+	if (wc_AesSetKey(&a->enc, cfg->cid_key.b, 16, NULL, AES_ENCRYPTION) != 0 ||
+	    wc_AesSetKey(&a->dec, cfg->cid_key.b, 16, NULL, AES_DECRYPTION) != 0)
+		goto err_free_dec;
+	a->on = true;
+	return 0;
+
+err_free_dec:
+	wc_AesFree(&a->dec);
+err_free_enc:
+	wc_AesFree(&a->enc);
+	return -EINVAL;
+}
+
+void stoq_cid_aes_fini(struct stoq_cid_aes *a)
+{
+	if (!a->on)
+		return;
+	wc_AesFree(&a->enc);
+	wc_AesFree(&a->dec);
+	a->on = false;
+}
+
+int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes *a,
+			uint32_t server_id, const uint8_t *nonce, uint8_t *out, size_t outlen)
+{
+	size_t sidlen = cfg->server_id_len, len = cfg->cid_len;
+	size_t noncelen = len - 1 - sidlen;
+	uint8_t plain[STOQ_CID_MAX];
+
+	if (outlen < len || len > STOQ_CID_MAX || len < 1 + sidlen + 4)
+		return -EINVAL;
+	plain[0] = (uint8_t)((cfg->cid_config_id & 7) << 5 | ((len - 1) & 0x1f));
+	for (size_t i = 0; i < sidlen; i++)
+		plain[1 + i] = (uint8_t)(server_id >> (8 * (sidlen - 1 - i)));
+	memcpy(plain + 1 + sidlen, nonce, noncelen);
+	out[0] = plain[0];
+	if (a && a->on) {
+		/* The first octet stays clear so the rotation bits and length are readable. */
+		if (wc_AesEncryptDirect((Aes *)&a->enc, out + 1, plain + 1) != 0)
+			return -EINVAL;
+	} else {
+		memcpy(out + 1, plain + 1, len - 1);
+	}
+	return 0;
+}
+
+int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes *a,
+			const uint8_t *cid, size_t len, uint32_t *server_id)
+{
+	size_t sidlen = cfg->server_id_len;
+	uint8_t plain[STOQ_CID_MAX];
+	uint32_t id = 0;
+
+	if (len != cfg->cid_len || len > STOQ_CID_MAX)
+		return -EINVAL;
+	if ((cid[0] >> 5) != cfg->cid_config_id || (size_t)(cid[0] & 0x1f) != len - 1)
+		return -EINVAL;
+	if (a && a->on) {
+		if (wc_AesDecryptDirect((Aes *)&a->dec, plain + 1, cid + 1) != 0)
+			return -EINVAL;
+	} else {
+		memcpy(plain + 1, cid + 1, len - 1);
+	}
+	for (size_t i = 0; i < sidlen; i++)
+		id = id << 8 | plain[1 + i];
+	*server_id = id;
+	return 0;
+}
+
+int stoq_cid_encode(const struct stoq_config *cfg, uint32_t server_id, const uint8_t *nonce,
+		    uint8_t *out, size_t outlen)
+{
+	struct stoq_cid_aes a;
+	int rc = stoq_cid_aes_init(&a, cfg);
+
+	if (rc < 0)
+		return rc;
+	rc = stoq_cid_encode_aes(cfg, &a, server_id, nonce, out, outlen);
+	stoq_cid_aes_fini(&a);
+	return rc;
+}
+
+int stoq_cid_decode(const struct stoq_config *cfg, const uint8_t *cid, size_t len,
+		    uint32_t *server_id)
+{
+	struct stoq_cid_aes a;
+	int rc = stoq_cid_aes_init(&a, cfg);
+
+	if (rc < 0)
+		return rc;
+	rc = stoq_cid_decode_aes(cfg, &a, cid, len, server_id);
+	stoq_cid_aes_fini(&a);
+	return rc;
+}

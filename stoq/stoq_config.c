@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* stoq_config.c — the STOQ key table (STYLE §10) and the rules between keys. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "stoq.h"
+
+static const char *const stoq_cc_names[] = { "cubic", "bbr", "bbr2", "reno", NULL };
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+static int parse_key16(const char *text, void *field, char *why, size_t whylen)
+{
+	struct stoq_key16 *k = field;
+
+	memset(k, 0, sizeof(*k));
+	if (text[0] == '\0')
+		return 0;
+	if (strlen(text) != 2 * STOQ_CID_KEY_LEN) {
+		snprintf(why, whylen, "must be 32 hex digits (an AES-128 key) or empty");
+		return -EINVAL;
+	}
+	for (int i = 0; i < STOQ_CID_KEY_LEN; i++) {
+		int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			snprintf(why, whylen, "must be 32 hex digits (an AES-128 key) or empty");
+			return -EINVAL;
+		}
+		k->b[i] = (uint8_t)(hi << 4 | lo);
+	}
+	k->set = true;
+	return 0;
+}
+
+static int format_key16(const void *field, char *buf, size_t buflen)
+{
+	const struct stoq_key16 *k = field;
+
+	if (buflen < 2 * STOQ_CID_KEY_LEN + 1)
+		return -ENOSPC;
+	buf[0] = '\0';
+	/* Never print key material: say only whether one is set. */
+	if (k->set)
+		snprintf(buf, buflen, "(set)");
+	return 0;
+}
+
+#define F(member) HM_CFG_FIELD(struct stoq_config, member)
+
+static const struct hm_cfg_key stoq_config_keys[] = {
+	{ .name = "max_streams_bidi", .type = HM_CFG_U32, .def = "100", F(max_streams_bidi),
+	  .min = 1, .max = 1u << 20,
+	  .help = "concurrent request streams the peer may open (RFC 9000 §4.6)" },
+	{ .name = "initial_max_data", .type = HM_CFG_U64, .def = "16777216", F(initial_max_data),
+	  .min = 16384, .max = 1ull << 40, .help = "connection flow-control window at start, bytes" },
+	{ .name = "initial_max_stream_data", .type = HM_CFG_U64, .def = "6291456",
+	  F(initial_max_stream_data), .min = 4096, .max = 1ull << 40,
+	  .help = "per-stream flow-control window at start, bytes" },
+	{ .name = "max_window", .type = HM_CFG_U64, .def = "67108864", F(max_window), .min = 0,
+	  .max = 1ull << 40,
+	  .help = "ceiling of the auto-tuned connection window, bytes (0 = no auto-tuning)" },
+	{ .name = "max_stream_window", .type = HM_CFG_U64, .def = "16777216",
+	  F(max_stream_window), .min = 0, .max = 1ull << 40,
+	  .help = "ceiling of the auto-tuned stream window, bytes (0 = no auto-tuning)" },
+	{ .name = "cc", .type = HM_CFG_ENUM, .def = "cubic", F(cc), .enum_names = stoq_cc_names,
+	  .help = "congestion control: cubic, bbr, bbr2, reno" },
+	{ .name = "pacing", .type = HM_CFG_BOOL, .def = "true", F(pacing),
+	  .help = "pace packets by the congestion controller's rate (RFC 9002 §7.7)" },
+	{ .name = "idle_timeout_ms", .type = HM_CFG_U32, .def = "30000", F(idle_timeout_ms),
+	  .min = 0, .max = 600000, .help = "max_idle_timeout, ms (0 = none; RFC 9000 §10.1)" },
+	{ .name = "max_ack_delay_ms", .type = HM_CFG_U32, .def = "25", F(max_ack_delay_ms),
+	  .min = 1, .max = 16383, .help = "max_ack_delay, ms (< 2^14 per RFC 9000 §18.2)" },
+	{ .name = "ack_delay_exponent", .type = HM_CFG_U32, .def = "3", F(ack_delay_exponent),
+	  .min = 0, .max = 20,
+	  .help = "ack_delay_exponent (<= 20 per RFC 9000 §18.2)" },
+	{ .name = "handshake_timeout_ms", .type = HM_CFG_U32, .def = "10000",
+	  F(handshake_timeout_ms), .min = 100, .max = 600000,
+	  .help = "give up a handshake after this long, ms" },
+	{ .name = "active_connection_id_limit", .type = HM_CFG_U32, .def = "8",
+	  F(active_connection_id_limit), .min = 2, .max = 64,
+	  .help = "CIDs the peer may issue us (>= 2 per RFC 9000 §18.2)" },
+	{ .name = "server_id", .type = HM_CFG_U32, .def = "1", F(server_id), .min = 0,
+	  .max = UINT32_MAX, .help = "this node's id, encoded in every CID it issues (QUIC-LB)" },
+	{ .name = "server_id_len", .type = HM_CFG_U32, .def = "2", F(server_id_len), .min = 1,
+	  .max = 4, .help = "octets of server id in a CID" },
+	{ .name = "cid_len", .type = HM_CFG_U32, .def = "8", F(cid_len), .min = 6,
+	  .max = STOQ_CID_MAX_LEN_CFG,
+	  .help = "length of CIDs this node issues: 1 + server_id_len + nonce (nonce >= 4)" },
+	{ .name = "cid_config_id", .type = HM_CFG_U32, .def = "0", F(cid_config_id), .min = 0,
+	  .max = 6, .help = "QUIC-LB config rotation codepoint (7 means unroutable)" },
+	{ .name = "cid_key", .type = HM_CFG_CUSTOM, .def = "", F(cid_key), .parse = parse_key16,
+	  .format = format_key16,
+	  .help = "AES-128 key (32 hex digits) to encrypt CIDs; needs server_id_len + nonce = 16" },
+	{ .name = "retry", .type = HM_CFG_BOOL, .def = "false", F(retry),
+	  .help = "server: validate client addresses with Retry (RFC 9000 §8.1.2)" },
+	{ .name = "retry_token_lifetime_ms", .type = HM_CFG_U32, .def = "10000",
+	  F(retry_token_lifetime_ms), .min = 100, .max = 600000,
+	  .help = "how long a Retry token stays valid, ms" },
+	{ .name = "early_data", .type = HM_CFG_BOOL, .def = "false", F(early_data),
+	  .help = "server: accept 0-RTT early data from resumed clients (RFC 9001 §4.6)" },
+	{ .name = "cert", .type = HM_CFG_STR, .def = "", F(cert),
+	  .help = "server: PEM certificate chain" },
+	{ .name = "key", .type = HM_CFG_STR, .def = "", F(key), .help = "server: PEM private key" },
+	{ .name = "ca", .type = HM_CFG_STR, .def = "", F(ca),
+	  .help = "client: PEM CA certificates to verify the server with (empty = system CAs)" },
+	{ .name = "verify_peer", .type = HM_CFG_BOOL, .def = "true", F(verify_peer),
+	  .help = "client: verify the server certificate and host name" },
+	{ .name = "alpn", .type = HM_CFG_STR, .def = "h3", F(alpn),
+	  .help = "client: ALPN protocol offered (the server only accepts h3)" },
+	{ .name = "quic_version", .type = HM_CFG_U32, .def = "1", F(quic_version), .min = 0,
+	  .max = UINT32_MAX, .help = "client: QUIC version of the first Initial (1 = QUIC v1)" },
+	{ .name = "max_udp_payload", .type = HM_CFG_U32, .def = "1452", F(max_udp_payload),
+	  .min = 1200, .max = 1452, .help = "largest UDP payload sent, bytes (RFC 9000 §14)" },
+	{ .name = "gso_segments", .type = HM_CFG_U32, .def = "64", F(gso_segments), .min = 1,
+	  .max = 64, .help = "packets per UDP GSO send (1 = one sendmmsg entry per packet)" },
+};
+
+#undef F
+
+const struct hm_cfg_table stoq_config_table = {
+	.what = "stoq config",
+	.keys = stoq_config_keys,
+	.n_keys = sizeof(stoq_config_keys) / sizeof(stoq_config_keys[0]),
+	.obj_size = sizeof(struct stoq_config),
+};
+
+int stoq_config_defaults(struct stoq_config *cfg)
+{
+	char err[256];
+
+	return hm_cfg_defaults(&stoq_config_table, cfg, err, sizeof(err));
+}
+
+int stoq_config_check(const struct stoq_config *cfg, char *err, size_t errlen)
+{
+	uint32_t nonce;
+
+	if (cfg->server_id_len < 4 && cfg->server_id >> (8 * cfg->server_id_len)) {
+		snprintf(err, errlen, "\"server_id\" is %u: does not fit server_id_len %u octets",
+			 cfg->server_id, cfg->server_id_len);
+		return -EINVAL;
+	}
+	if (cfg->cid_len < 1 + cfg->server_id_len + 4) {
+		snprintf(err, errlen,
+			 "\"cid_len\" is %u: must leave a nonce of >= 4 octets after 1 + "
+			 "server_id_len (%u)",
+			 cfg->cid_len, cfg->server_id_len);
+		return -EINVAL;
+	}
+	nonce = cfg->cid_len - 1 - cfg->server_id_len;
+	if (cfg->cid_key.set && cfg->server_id_len + nonce != 16) {
+		snprintf(err, errlen,
+			 "\"cid_key\" is set: single-pass encryption needs server_id_len + nonce "
+			 "= 16, i.e. cid_len 17 (cid_len is %u)",
+			 cfg->cid_len);
+		return -EINVAL;
+	}
+	if (cfg->initial_max_stream_data > cfg->initial_max_data) {
+		snprintf(err, errlen,
+			 "\"initial_max_stream_data\" is %llu: larger than initial_max_data %llu",
+			 (unsigned long long)cfg->initial_max_stream_data,
+			 (unsigned long long)cfg->initial_max_data);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * stoq_io_udp.c — the kernel UDP back end: one non-blocking socket,
+ * recvmmsg/sendmmsg bursts, UDP GSO (UDP_SEGMENT, Linux 4.18) to hand the
+ * kernel a train of equal-size packets in one call, UDP GRO (Linux 5.0) to
+ * receive a train in one buffer, and the ECN codepoints of RFC 3168 in and
+ * out (IP_RECVTOS / IP_TOS, IPV6_RECVTCLASS / IPV6_TCLASS) for RFC 9000
+ * §13.4.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hm_log.h"
+#include "stoq_priv.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+#define IO_RX_BURST 32
+#define IO_TX_MSGS (STOQ_TX_BATCH * STOQ_GSO_MAX)
+#define IO_CTL 64
+
+struct stoq_io {
+	const struct stoq_io_ops *ops;
+	int fd;
+	struct sockaddr_storage local;
+	socklen_t local_len;
+	bool gso, gro;
+	struct mmsghdr rmsg[IO_RX_BURST];
+	struct iovec riov[IO_RX_BURST];
+	uint8_t rctl[IO_RX_BURST][IO_CTL];
+	struct mmsghdr smsg[IO_TX_MSGS];
+	struct iovec siov[IO_TX_MSGS];
+	uint8_t sctl[IO_TX_MSGS][IO_CTL];
+	uint16_t sown[IO_TX_MSGS]; /* which input datagram each message came from */
+	uint64_t tx_errors;
+};
+
+static void sockopt_int(int fd, int level, int name, int v)
+{
+	(void)setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+static int udp_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t len)
+{
+	int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int v, rc;
+	socklen_t vl = sizeof(v);
+
+	if (fd < 0)
+		return -errno;
+	/* Bursts of 64-packet trains need deep socket buffers; FORCE works as root. */
+	sockopt_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
+	sockopt_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, 8 << 20);
+	sockopt_int(fd, SOL_SOCKET, SO_RCVBUF, 8 << 20);
+	sockopt_int(fd, SOL_SOCKET, SO_SNDBUF, 8 << 20);
+	if (addr->sa_family == AF_INET) {
+		sockopt_int(fd, IPPROTO_IP, IP_RECVTOS, 1);
+		/* RFC 9000 §14: QUIC datagrams must not be fragmented. */
+		sockopt_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
+	} else {
+		sockopt_int(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, 1);
+		sockopt_int(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO);
+	}
+	if (bind(fd, addr, len) < 0) {
+		rc = -errno;
+		goto err_close;
+	}
+	io->local_len = sizeof(io->local);
+	if (getsockname(fd, (struct sockaddr *)&io->local, &io->local_len) < 0) {
+		rc = -errno;
+		goto err_close;
+	}
+	io->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &vl) == 0;
+	v = 1;
+	io->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &v, sizeof(v)) == 0;
+	if (getenv("STOQ_NO_GSO"))
+		io->gso = false;
+	io->fd = fd;
+	return 0;
+
+err_close:
+	close(fd);
+	return rc;
+}
+
+static size_t udp_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t max)
+{
+	int n;
+
+	if (max > IO_RX_BURST)
+		max = IO_RX_BURST;
+	for (size_t i = 0; i < max; i++) {
+		struct msghdr *m = &io->rmsg[i].msg_hdr;
+
+		io->riov[i].iov_base = d[i].data;
+		io->riov[i].iov_len = 65536;
+		memset(m, 0, sizeof(*m));
+		m->msg_name = &d[i].remote;
+		m->msg_namelen = sizeof(d[i].remote);
+		m->msg_iov = &io->riov[i];
+		m->msg_iovlen = 1;
+		m->msg_control = io->rctl[i];
+		m->msg_controllen = IO_CTL;
+	}
+	n = recvmmsg(io->fd, io->rmsg, (unsigned int)max, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		struct msghdr *m = &io->rmsg[i].msg_hdr;
+
+		d[i].len = io->rmsg[i].msg_len;
+		d[i].remote_len = m->msg_namelen;
+		d[i].segsize = 0;
+		d[i].ecn = 0;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm)) {
+			if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_TOS)
+				d[i].ecn = *(uint8_t *)CMSG_DATA(cm) & 3;
+			else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_TCLASS) {
+				int t;
+
+				memcpy(&t, CMSG_DATA(cm), sizeof(t));
+				d[i].ecn = (uint8_t)(t & 3);
+			} else if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+				int seg;
+
+				memcpy(&seg, CMSG_DATA(cm), sizeof(seg));
+				d[i].segsize = (size_t)seg;
+			}
+		}
+	}
+	return (size_t)n;
+}
+
+static size_t fill_msg(struct stoq_io *io, size_t k, const struct stoq_dgram *d, uint8_t *data,
+		       size_t len, bool gso)
+{
+	struct msghdr *m = &io->smsg[k].msg_hdr;
+	struct cmsghdr *cm;
+	size_t ctl = 0;
+
+	io->siov[k].iov_base = data;
+	io->siov[k].iov_len = len;
+	memset(m, 0, sizeof(*m));
+	m->msg_name = (void *)&d->remote;
+	m->msg_namelen = d->remote_len;
+	m->msg_iov = &io->siov[k];
+	m->msg_iovlen = 1;
+	m->msg_control = io->sctl[k];
+	m->msg_controllen = IO_CTL;
+	memset(io->sctl[k], 0, IO_CTL);
+	cm = CMSG_FIRSTHDR(m);
+	if (gso) {
+		uint16_t seg = (uint16_t)d->segsize;
+
+		cm->cmsg_level = SOL_UDP;
+		cm->cmsg_type = UDP_SEGMENT;
+		cm->cmsg_len = CMSG_LEN(sizeof(seg));
+		memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+		ctl += CMSG_SPACE(sizeof(seg));
+		cm = CMSG_NXTHDR(m, cm);
+	}
+	if (d->ecn) {
+		int tos = d->ecn;
+
+		cm->cmsg_level = d->remote.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+		cm->cmsg_type = d->remote.ss_family == AF_INET6 ? IPV6_TCLASS : IP_TOS;
+		cm->cmsg_len = CMSG_LEN(sizeof(tos));
+		memcpy(CMSG_DATA(cm), &tos, sizeof(tos));
+		ctl += CMSG_SPACE(sizeof(tos));
+	}
+	m->msg_controllen = ctl;
+	if (!ctl)
+		m->msg_control = NULL;
+	return k + 1;
+}
+
+static size_t udp_send_burst(struct stoq_io *io, const struct stoq_dgram *d, size_t n)
+{
+	size_t k = 0, sent = 0;
+	int r;
+
+	for (size_t i = 0; i < n && i < STOQ_TX_BATCH; i++) {
+		size_t seg = d[i].segsize && d[i].segsize < d[i].len ? d[i].segsize : d[i].len;
+
+		if (seg == d[i].len || io->gso) {
+			io->sown[k] = (uint16_t)i;
+			k = fill_msg(io, k, &d[i], d[i].data, d[i].len, seg != d[i].len);
+			continue;
+		}
+		/* No GSO: one message per packet of the train. */
+		for (size_t off = 0; off < d[i].len && k < IO_TX_MSGS; off += seg) {
+			io->sown[k] = (uint16_t)i;
+			k = fill_msg(io, k, &d[i], d[i].data + off,
+				     d[i].len - off < seg ? d[i].len - off : seg, false);
+		}
+	}
+	while (sent < k) {
+		r = sendmmsg(io->fd, io->smsg + sent, (unsigned int)(k - sent), 0);
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			if (errno == EIO && io->gso) {
+				/* The device cannot segment: fall back for good. */
+				io->gso = false;
+				HM_WARN(STOQ_LOG, "UDP GSO failed (EIO); sending without it");
+			}
+			/* Other errors (e.g. ECONNREFUSED, EMSGSIZE) lose the packet: QUIC
+			 * recovers it like any loss (RFC 9002 §6). */
+			io->tx_errors++;
+			sent++;
+			continue;
+		}
+		sent += (size_t)r;
+	}
+	if (sent == k)
+		return n < STOQ_TX_BATCH ? n : STOQ_TX_BATCH;
+	/* Only whole input datagrams count as sent; a split one is resent whole. */
+	return sent ? io->sown[sent] : 0;
+}
+
+static int udp_pollfd(struct stoq_io *io)
+{
+	return io->fd;
+}
+
+static void udp_close(struct stoq_io *io)
+{
+	if (io->fd >= 0)
+		close(io->fd);
+	io->fd = -1;
+}
+
+const struct stoq_io_ops stoq_io_udp_ops = {
+	.name = "udp",
+	.open = udp_open,
+	.recv_burst = udp_recv_burst,
+	.send_burst = udp_send_burst,
+	.pollfd = udp_pollfd,
+	.close = udp_close,
+};
+
+struct stoq_io *stoq_io_create(const struct stoq_io_ops *ops, const struct sockaddr *addr,
+			       socklen_t len)
+{
+	struct stoq_io *io = calloc(1, sizeof(*io));
+	int rc;
+
+	if (!io) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	io->ops = ops;
+	io->fd = -1;
+	rc = ops->open(io, addr, len);
+	if (rc < 0) {
+		free(io);
+		errno = -rc;
+		return NULL;
+	}
+	return io;
+}
+
+void stoq_io_destroy(struct stoq_io *io)
+{
+	if (!io)
+		return;
+	io->ops->close(io);
+	free(io);
+}
+
+socklen_t stoq_io_local(const struct stoq_io *io, struct sockaddr_storage *out)
+{
+	*out = io->local;
+	return io->local_len;
+}
+
+bool stoq_io_has_gso(const struct stoq_io *io)
+{
+	return io->gso;
+}
+
+bool stoq_io_has_gro(const struct stoq_io *io)
+{
+	return io->gro;
+}
+
+const struct stoq_io_ops *stoq_io_ops_of(const struct stoq_io *io)
+{
+	return io->ops;
+}

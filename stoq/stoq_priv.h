@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * stoq_priv.h — STOQ internals shared by the stoq/ sources and tests/stoq/. Not part
+ * of the API: callers outside the module use stoq.h only.
+ */
+#ifndef STOQ_PRIV_H
+#define STOQ_PRIV_H
+
+#include <limits.h>
+
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <ngtcp2/ngtcp2_crypto_wolfssl.h>
+#include <nghttp3/nghttp3.h>
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/aes.h>
+#include <wolfssl/wolfcrypt/hmac.h>
+#include <wolfssl/wolfcrypt/random.h>
+
+#include "stoq.h"
+
+#define STOQ_LOG "stoq"
+#define STOQ_CID_MAX NGTCP2_MAX_CIDLEN
+#define STOQ_CID_BUCKETS 4096
+#define STOQ_TX_BATCH 16   /* datagrams (each up to gso_segments packets) per send call */
+#define STOQ_GSO_MAX 64	   /* UDP_SEGMENT allows 64 segments per send */
+#define STOQ_PEND_MAX 32   /* queued stateless packets (VN, Retry, Reset) */
+#define STOQ_TOKEN_LEN 64  /* our Retry token: see stoq_token.c */
+#define STOQ_RESET_KEY_LEN 32
+
+/* Keys for tokens and stateless resets; one set per endpoint. */
+struct stoq_token_keys {
+	Aes gcm;		/* AES-128-GCM for Retry tokens */
+	uint8_t reset_key[STOQ_RESET_KEY_LEN]; /* HMAC-SHA256 key for reset tokens */
+	WC_RNG *rng;
+};
+
+int stoq_token_keys_init(struct stoq_token_keys *k, WC_RNG *rng);
+void stoq_token_keys_fini(struct stoq_token_keys *k);
+
+/*
+ * Retry token (RFC 9000 §8.1.2): binds the client address, the Retry's
+ * source CID and the original DCID, and expires @lifetime_ns after @now.
+ * Returns the token length or negative errno.
+ */
+int stoq_token_retry_make(struct stoq_token_keys *k, const struct sockaddr *remote,
+			  socklen_t rlen, const uint8_t *retry_scid, size_t scidlen,
+			  const uint8_t *odcid, size_t odcidlen, uint64_t now, uint64_t lifetime_ns,
+			  uint8_t *out, size_t outlen);
+/*
+ * Check a Retry token; on success writes the original DCID. Returns 0,
+ * -EBADMSG when tampered/foreign, -ETIMEDOUT when expired.
+ */
+int stoq_token_retry_check(struct stoq_token_keys *k, const struct sockaddr *remote,
+			   socklen_t rlen, const uint8_t *retry_scid, size_t scidlen,
+			   const uint8_t *token, size_t tokenlen, uint64_t now, uint8_t *odcid,
+			   size_t *odcidlen);
+/* Stateless reset token for @cid (RFC 9000 §10.3.2): HMAC-SHA256 truncated. */
+int stoq_token_reset(const struct stoq_token_keys *k, const uint8_t *cid, size_t cidlen,
+		     uint8_t out[NGTCP2_STATELESS_RESET_TOKENLEN]);
+
+/* AES contexts for CID encryption, prepared once from cfg->cid_key. */
+struct stoq_cid_aes {
+	bool on;
+	Aes enc, dec;
+};
+int stoq_cid_aes_init(struct stoq_cid_aes *a, const struct stoq_config *cfg);
+void stoq_cid_aes_fini(struct stoq_cid_aes *a);
+int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes *a,
+			uint32_t server_id, const uint8_t *nonce, uint8_t *out, size_t outlen);
+int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes *a,
+			const uint8_t *cid, size_t len, uint32_t *server_id);
+
+enum stoq_method { STOQ_M_OTHER, STOQ_M_GET, STOQ_M_HEAD, STOQ_M_PUT };
+
+/* One HTTP/3 request stream, either role. */
+struct stoq_req {
+	struct stoq_req *next; /* client: queue of requests waiting for a stream */
+	struct stoq_req *lnext, *lprev; /* every request of the connection */
+	struct stoq_conn *conn;
+	int64_t stream_id;
+	/* request */
+	char path[STOQ_PATH_MAX];
+	enum stoq_method method;
+	bool has_range;
+	int64_t range_start, range_end; /* inclusive; range_end -1 = to the end */
+	/* server response body: a read-only mapping of the file */
+	uint8_t *map;
+	size_t map_len;
+	size_t body_off, body_len;
+	bool body_given;
+	int put_fd;
+	char put_tmp[PATH_MAX + 32];
+	uint64_t put_bytes;
+	char hdr_buf[96]; /* content-length / content-range values */
+	char hdr_buf2[96];
+	/* client */
+	const struct stoq_request_ops *ops;
+	void *arg;
+	int status;
+	uint64_t bytes;
+	bool done;
+};
+
+struct stoq_conn {
+	struct stoq_endpoint *ep;
+	struct stoq_conn *next, *prev;
+	ngtcp2_conn *q;
+	ngtcp2_crypto_conn_ref ref;
+	WOLFSSL *ssl;
+	nghttp3_conn *h3;
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+	bool server;
+	bool established;
+	bool closing;  /* we sent CONNECTION_CLOSE */
+	bool draining; /* peer closed, or idle/handshake timeout */
+	bool dead;     /* may be freed */
+	uint64_t t_start, t_hs, close_deadline;
+	uint8_t close_pkt[1500];
+	size_t close_len;
+	bool close_resend;
+	char err[256];
+	uint32_t vn_versions[8];
+	size_t n_vn;
+	struct stoq_req *queue_head, *queue_tail;
+	struct stoq_req *reqs; /* all, for teardown */
+	char authority[300];
+	size_t n_queued, n_active;
+};
+
+struct stoq_cid_entry {
+	struct stoq_cid_entry *next;
+	struct stoq_conn *conn;
+	uint8_t len;
+	uint8_t cid[STOQ_CID_MAX];
+};
+
+struct stoq_pending {
+	uint8_t data[1500];
+	size_t len;
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+};
+
+struct stoq_endpoint {
+	struct stoq_config cfg;
+	bool server;
+	char root[PATH_MAX];
+	int root_fd;
+	struct sockaddr_storage local;
+	socklen_t local_len;
+	WOLFSSL_CTX *ctx;
+	WC_RNG rng;
+	struct stoq_cid_aes cid_aes;
+	struct stoq_token_keys keys;
+	struct stoq_conn *conns;
+	size_t n_conns;
+	struct stoq_cid_entry *buckets[STOQ_CID_BUCKETS];
+	uint8_t *txbuf;
+	size_t txslot; /* bytes per out datagram slot */
+	struct stoq_pending pend[STOQ_PEND_MAX];
+	unsigned n_pend;
+	struct stoq_endpoint_stats st;
+};
+
+/* stoq_conn.c: CID table */
+int stoq_cid_table_add(struct stoq_endpoint *ep, const uint8_t *cid, size_t len,
+		       struct stoq_conn *c);
+void stoq_cid_table_del(struct stoq_endpoint *ep, const uint8_t *cid, size_t len);
+struct stoq_conn *stoq_cid_table_find(struct stoq_endpoint *ep, const uint8_t *cid, size_t len);
+
+/* stoq_h3.c: the HTTP/3 application on a connection */
+int stoq_h3_setup(struct stoq_conn *c);
+int stoq_h3_recv_stream(struct stoq_conn *c, int64_t stream_id, const uint8_t *data, size_t len,
+			bool fin);
+void stoq_h3_stream_close(struct stoq_conn *c, int64_t stream_id, uint64_t app_error);
+void stoq_h3_conn_free(struct stoq_conn *c);
+int stoq_h3_start_requests(struct stoq_conn *c);
+void stoq_req_free(struct stoq_req *r);
+void stoq_conn_set_error(struct stoq_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* stoq_io_udp.c: the ops of any back end (the first member of every stoq_io) */
+const struct stoq_io_ops *stoq_io_ops_of(const struct stoq_io *io);
+
+#endif /* STOQ_PRIV_H */
