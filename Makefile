@@ -41,7 +41,7 @@ CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcrit
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -fno-strict-aliasing
-CPPFLAGS += -I. -Icommon -Imfn -Idataplane -Iperf/lib $(PKG_CFLAGS) -D_GNU_SOURCE
+CPPFLAGS += -I. -Icommon -Imfn -Idataplane -Itelemetry -Iperf/lib $(PKG_CFLAGS) -D_GNU_SOURCE
 LDLIBS += $(PKG_LIBS) -lm -lpthread
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -53,6 +53,9 @@ COMMON_SRCS := $(wildcard common/*.c)
 MFN_SRCS := $(wildcard mfn/*.c)
 DP_SRCS := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c))
 PERFLIB_SRCS := $(wildcard perf/lib/*.c)
+# telemetry/*.c is the stats-segment library every process links;
+# hmesh_stat.c is the reader tool, telemetry/collectd/ the collectd plugin.
+TELEM_SRCS := $(filter-out telemetry/hmesh_stat.c,$(wildcard telemetry/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -60,8 +63,9 @@ LIB_COMMON := $(BUILD)/lib/libhmcommon.a
 LIB_MFN := $(BUILD)/lib/libhmmfn.a
 LIB_DP := $(BUILD)/lib/libhmdp.a
 LIB_PERF := $(BUILD)/lib/libhmperf.a
-# Link order: dependents first (dataplane → mfn → common).
-ALL_LIBS := $(LIB_DP) $(LIB_MFN) $(LIB_COMMON) $(LIB_PERF)
+LIB_TELEM := $(BUILD)/lib/libhmtelem.a
+# Link order: dependents first (dataplane → mfn → telemetry → common).
+ALL_LIBS := $(LIB_DP) $(LIB_MFN) $(LIB_TELEM) $(LIB_COMMON) $(LIB_PERF)
 
 BIN_DATAPLANE := $(BUILD)/bin/hmesh-dataplane
 BIN_BENCH_CHECK := $(BUILD)/bin/hmesh-bench-check
@@ -106,6 +110,7 @@ $(LIB_COMMON): $(call obj,$(COMMON_SRCS))
 $(LIB_MFN): $(call obj,$(MFN_SRCS))
 $(LIB_DP): $(call obj,$(DP_SRCS))
 $(LIB_PERF): $(call obj,$(PERFLIB_SRCS))
+$(LIB_TELEM): $(call obj,$(TELEM_SRCS))
 $(ALL_LIBS):
 	@mkdir -p $(@D)
 	@echo "  AR      $@"
@@ -173,6 +178,89 @@ stoq: $(LIB_STOQ) $(BIN_STOQ) $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard t
 	$(BUILD)/perf/bench_aesgcm
 .PHONY: stoq
 # ==== end STOQ ============================================================
+
+# ==== telemetry (telemetry/): hmesh-stat reader and the collectd plugin ====
+BIN_STAT := $(BUILD)/bin/hmesh-stat
+BINS += $(if $(wildcard telemetry/hmesh_stat.c),$(BIN_STAT))
+
+$(BIN_STAT): $(call obj,telemetry/hmesh_stat.c) $(LIB_TELEM) $(LIB_COMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_TELEM) $(LIB_COMMON) -lm -lpthread
+# ==== end telemetry ========================================================
+
+# ==== control plane (controlplane/ minus consensus): hmesh-controld ========
+CTL_LIBS := $(shell pkg-config --libs libmicrohttpd jansson 2>/dev/null)
+CTL_SRCS := $(filter-out controlplane/main.c controlplane/consensus%.c controlplane/bft_%.c,\
+	$(wildcard controlplane/*.c))
+LIB_CTL := $(BUILD)/lib/libhmctl.a
+BIN_CONTROLD := $(BUILD)/bin/hmesh-controld
+BINS += $(if $(wildcard controlplane/main.c),$(BIN_CONTROLD))
+
+$(call obj,$(CTL_SRCS) controlplane/main.c $(wildcard tests/controlplane/*.c)): \
+	CPPFLAGS += -Icontrolplane $(STOQ_CFLAGS)
+
+$(LIB_CTL): $(call obj,$(CTL_SRCS))
+	@mkdir -p $(@D)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN_CONTROLD): $(call obj,controlplane/main.c) $(LIB_CTL) $(LIB_TELEM) $(LIB_COMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_CTL) $(LIB_TELEM) $(LIB_COMMON) $(CTL_LIBS) \
+		$(STOQ_LIBS) -lm -lpthread
+
+$(BUILD)/tests/controlplane/%: $(BUILD)/obj/tests/controlplane/%.o $(LIB_CTL) $(LIB_TELEM) $(LIB_COMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_CTL) $(LIB_TELEM) $(LIB_COMMON) $(CTL_LIBS) \
+		$(STOQ_LIBS) -lm -lpthread $(CRITERION_LIBS)
+# ==== end control plane ====================================================
+
+# ==== consensus (controlplane/consensus*.c, bft_*.c): BFT log, Ed25519 ======
+BFT_SRCS := $(wildcard controlplane/consensus*.c controlplane/bft_*.c)
+LIB_BFT := $(BUILD)/lib/libhmbft.a
+
+$(call obj,$(BFT_SRCS) $(wildcard tests/consensus/*.c)): CPPFLAGS += -Icontrolplane $(STOQ_CFLAGS)
+
+$(LIB_BFT): $(call obj,$(BFT_SRCS))
+	@mkdir -p $(@D)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/consensus/%: $(BUILD)/obj/tests/consensus/%.o $(LIB_BFT) $(LIB_COMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_BFT) $(LIB_COMMON) $(STOQ_LIBS) -lm -lpthread \
+		$(CRITERION_LIBS)
+# ==== end consensus ========================================================
+
+# ==== runtime (runtime/): containers from OCI bundles, hmesh-run ============
+RT_LIBS := $(shell pkg-config --libs jansson libseccomp libcap 2>/dev/null)
+RT_SRCS := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+LIB_RT := $(BUILD)/lib/libhmrt.a
+BIN_RUN := $(BUILD)/bin/hmesh-run
+BINS += $(if $(wildcard runtime/main.c),$(BIN_RUN))
+
+$(call obj,$(RT_SRCS) runtime/main.c $(wildcard tests/runtime/*.c)): CPPFLAGS += -Iruntime
+
+$(LIB_RT): $(call obj,$(RT_SRCS))
+	@mkdir -p $(@D)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN_RUN): $(call obj,runtime/main.c) $(LIB_RT) $(LIB_TELEM) $(LIB_COMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_RT) $(LIB_TELEM) $(LIB_COMMON) $(RT_LIBS) -lm -lpthread
+
+$(BUILD)/tests/runtime/%: $(BUILD)/obj/tests/runtime/%.o $(LIB_RT) $(LIB_TELEM) $(LIB_COMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_RT) $(LIB_TELEM) $(LIB_COMMON) $(RT_LIBS) -lm -lpthread \
+		$(CRITERION_LIBS)
+# ==== end runtime ==========================================================
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*)

@@ -167,7 +167,7 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 		int idx;
 
 		if (unlikely(port == DP_PORT_DROP)) {
-			st->drop[DP_D_MFN_DROP]++;
+			/* The pipeline counted the reason (dp_pipeline.h). */
 			drop[nd++] = m;
 			continue;
 		}

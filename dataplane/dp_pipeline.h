@@ -16,7 +16,11 @@
 
 struct dp_app;
 
-/* out_ports[] value meaning "drop this packet" (counted as mfn_drop). */
+/*
+ * out_ports[] value meaning "drop this packet". The pipeline counts the
+ * reason itself (one of the mfn_* drop reasons of dp_stats.h) so that every
+ * dropped packet is counted exactly once.
+ */
 #define DP_PORT_DROP UINT16_MAX
 
 struct dp_pipeline_ops {

@@ -38,14 +38,30 @@
 	X(QUIC_SHORT, quic_short, "QUIC short-header packets")                                     \
 	X(QUIC_VN, quic_version_negotiation, "version negotiation or unknown-version packets")     \
 	X(IP4_FRAGMENTS, ip_first_fragments, "first fragments parsed (flagged, not dropped)")      \
-	X(VLAN_PUSHED, tx_vlan_pushed, "802.1Q tags pushed on TX")
+	X(VLAN_PUSHED, tx_vlan_pushed, "802.1Q tags pushed on TX")                                 \
+	X(MFN_L1_HIT, mfn_l1_hits, "L1 IFR flow-table hits")                                       \
+	X(MFN_L1_MISS, mfn_l1_misses, "L1 IFR misses (new or expired flows)")                      \
+	X(MFN_L1_BLOOM_NEG, mfn_l1_bloom_negatives, "L1 misses answered by the Bloom filter alone") \
+	X(MFN_L1_INSERT, mfn_l1_inserts, "flows inserted into L1 after an L3 decision")            \
+	X(MFN_L1_INSERT_FAIL, mfn_l1_insert_failed, "L1 inserts refused (table full); flow forwarded uncached") \
+	X(MFN_L2_NEW_FLOWS, mfn_l2_new_flows, "new flows classified by L2 DSR")                    \
+	X(MFN_L2_ADMIT, mfn_l2_admitted, "new flows L2 DSR admitted")                              \
+	X(MFN_L3_DECISIONS, mfn_l3_decisions, "backend decisions made by L3 ALM")                  \
+	X(MFN_L3_REMOTE, mfn_l3_remote, "L3 decisions whose backend is on another mesh node")     \
+	X(MFN_NS_L1, mfn_l1_ns, "nanoseconds spent in L1 (per burst, summed)")                     \
+	X(MFN_NS_L2, mfn_l2_ns, "nanoseconds spent in L2 (per new flow, summed)")                  \
+	X(MFN_NS_L3, mfn_l3_ns, "nanoseconds spent in L3 (per new flow, summed)")
 
 /* Drop reasons outside the parser: X(ENUM, name, description). */
 #define DP_DROPS(X)                                                                                \
 	X(RING_FULL_WORKER, ring_full_worker, "RX → worker ring full (backpressure)")              \
 	X(RING_FULL_TX, ring_full_tx, "worker → TX ring full (backpressure)")                      \
 	X(TX_FULL, tx_full, "TX queue did not take the packet")                                     \
-	X(MFN_DROP, mfn_drop, "the MFN pipeline decided to drop")                                   \
+	X(MFN_NO_SERVICE, mfn_no_service, "destination port is no configured service")             \
+	X(MFN_NO_BACKEND, mfn_no_backend, "the service has no healthy backend")                    \
+	X(MFN_L2_RETRY, mfn_l2_retry, "L2 DSR asked for a Retry challenge (dataplane does not send Retry)") \
+	X(MFN_L2_RATELIMIT, mfn_l2_rate_limited, "L2 DSR rate-limited the source")                 \
+	X(MFN_L2_DROP, mfn_l2_dropped, "L2 DSR classified the flow as an attack and dropped it")   \
 	X(NO_PORT, no_tx_port, "destination port does not exist")                                   \
 	X(VLAN_PUSH, vlan_push_failed, "no headroom to push the TX VLAN tag")                      \
 	X(MULTISEG, multiseg, "headers not in the first segment")

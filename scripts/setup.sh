@@ -38,6 +38,7 @@ pkgs=(
 	prometheus libmicrohttpd-dev libjansson-dev libnghttp3-dev
 	ngtcp2-client ngtcp2-server
 	iproute2 python3 curl gnuplot-nox nftables
+	libseccomp-dev libcap-dev busybox-static crun runc
 )
 
 step "Debian packages"
