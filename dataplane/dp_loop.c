@@ -260,6 +260,8 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 	struct dp_pkt_info scratch[DP_BURST_MAX];
 	uint16_t out[DP_BURST_MAX];
 
+	if (app->pipe->lcore_enter)
+		app->pipe->lcore_enter(app->pipe_ctx, l->lcore_id);
 	while (likely(!app->stop_rx)) {
 		for (uint16_t q = 0; q < l->n_rxq; q++) {
 			uint16_t n = rx_poll(app, l, st, q, burst, pkts, scratch, info);
@@ -273,6 +275,8 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 		if (app->pipe->quiescent)
 			app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
 	}
+	if (app->pipe->lcore_exit)
+		app->pipe->lcore_exit(app->pipe_ctx, l->lcore_id);
 	return 0;
 }
 
@@ -344,6 +348,8 @@ static int loop_worker(struct dp_app *app, struct dp_lcore *l)
 	struct dp_pkt_info *info[DP_BURST_MAX];
 	uint16_t out[DP_BURST_MAX];
 
+	if (app->pipe->lcore_enter)
+		app->pipe->lcore_enter(app->pipe_ctx, l->lcore_id);
 	for (;;) {
 		int r = ring_recv(l, st, pkts, burst, &app->rx_running);
 		uint16_t n;
@@ -370,6 +376,8 @@ static int loop_worker(struct dp_app *app, struct dp_lcore *l)
 		if (app->pipe->quiescent)
 			app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
 	}
+	if (app->pipe->lcore_exit)
+		app->pipe->lcore_exit(app->pipe_ctx, l->lcore_id);
 	__atomic_fetch_sub(&app->worker_running, 1, __ATOMIC_RELEASE);
 	return 0;
 }

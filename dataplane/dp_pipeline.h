@@ -39,11 +39,27 @@ struct dp_pipeline_ops {
 			struct dp_pkt_info *const *info, uint16_t *out_ports, uint16_t n);
 	/* Once per loop iteration on the same lcores (RCU quiescent state). May be NULL. */
 	void (*quiescent)(void *ctx, unsigned int lcore_id);
+	/*
+	 * When a processing lcore starts and stops its loop (RCU: online and
+	 * offline, so a grace period never waits for an lcore that is not
+	 * running). May be NULL.
+	 */
+	void (*lcore_enter)(void *ctx, unsigned int lcore_id);
+	void (*lcore_exit)(void *ctx, unsigned int lcore_id);
+	/*
+	 * Main lcore, from its control loop, every few milliseconds: the
+	 * pipeline's writer-side work (table inserts requested by workers,
+	 * ageing, control requests). @now_ns is CLOCK_MONOTONIC. May be NULL.
+	 */
+	void (*main_poll)(void *ctx, uint64_t now_ns);
 	/* Main lcore, after every lcore has returned. destroy(NULL) is a no-op. */
 	void (*destroy)(void *ctx);
 };
 
 /* Forwards every packet to tx_port (or back out of its input port when -1). */
 extern const struct dp_pipeline_ops dp_pipeline_passthrough;
+
+/* The MFN: L1 IFR -> (miss) L2 DSR -> L3 ALM -> insert into L1; dp_mfn.c. */
+extern const struct dp_pipeline_ops dp_pipeline_mfn;
 
 #endif /* DP_PIPELINE_H */

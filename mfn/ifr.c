@@ -340,9 +340,9 @@ void mfn_ifr_destroy(struct mfn_ifr *ifr)
 	rte_free(ifr);
 }
 
-uint64_t mfn_ifr_lookup_bulk(const struct mfn_ifr *ifr, const struct mfn_flow_key *const *keys,
-			     unsigned int n, struct mfn_ifr_entry **entries,
-			     struct mfn_ifr_burst_stats *st)
+uint64_t mfn_ifr_lookup_bulk(const struct mfn_ifr *ifr, struct mfn_ifr_reader *rd,
+			     const struct mfn_flow_key *const *keys, unsigned int n,
+			     struct mfn_ifr_entry **entries, struct mfn_ifr_burst_stats *st)
 {
 	const void *ckeys[MFN_IFR_BULK_MAX];
 	hash_sig_t sig[MFN_IFR_BULK_MAX];
@@ -351,17 +351,18 @@ uint64_t mfn_ifr_lookup_bulk(const struct mfn_ifr *ifr, const struct mfn_flow_ke
 	void *data[MFN_IFR_BULK_MAX];
 	uint64_t chit = 0, hits = 0;
 	unsigned int m = 0;
+	const bool filter = ifr->bloom != NULL && (rd == NULL || rd->miss_q8 >= MFN_IFR_FILTER_MISS_Q8);
 
 	RTE_ASSERT(n <= MFN_IFR_BULK_MAX);
 	for (unsigned int i = 0; i < n; i++) {
 		sig[i] = ifr_hash(keys[i], &bh[i]);
-		if (ifr->bloom != NULL)
+		if (filter)
 			rte_prefetch0(&ifr->bloom[ifr_bloom_block(ifr, bh[i]) * IFR_BLOCK_WORDS]);
 	}
 	/* Compact the keys the filter cannot rule out; only they reach the table. */
 	for (unsigned int i = 0; i < n; i++) {
 		entries[i] = NULL;
-		if (ifr->bloom != NULL && !ifr_bloom_maybe(ifr, bh[i]))
+		if (filter && !ifr_bloom_maybe(ifr, bh[i]))
 			continue;
 		ckeys[m] = keys[i];
 		sig[m] = sig[i];
@@ -374,6 +375,11 @@ uint64_t mfn_ifr_lookup_bulk(const struct mfn_ifr *ifr, const struct mfn_flow_ke
 			entries[cidx[j]] = data[j];
 			hits |= 1ull << cidx[j];
 		}
+	}
+	if (rd != NULL && n > 0) {
+		uint32_t miss_q8 = (uint32_t)(n - (unsigned int)__builtin_popcountll(hits)) * 256 / n;
+
+		rd->miss_q8 = (rd->miss_q8 * 7 + miss_q8) / 8;
 	}
 	if (st != NULL) {
 		unsigned int nh = (unsigned int)__builtin_popcountll(hits);
@@ -389,7 +395,7 @@ struct mfn_ifr_entry *mfn_ifr_lookup(const struct mfn_ifr *ifr, const struct mfn
 {
 	struct mfn_ifr_entry *e;
 
-	mfn_ifr_lookup_bulk(ifr, &key, 1, &e, NULL);
+	mfn_ifr_lookup_bulk(ifr, NULL, &key, 1, &e, NULL);
 	return e;
 }
 

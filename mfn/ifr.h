@@ -99,6 +99,19 @@ struct mfn_ifr_entry {
 	uint64_t bytes;
 } __attribute__((aligned(64)));
 
+/*
+ * Per-reader (per-lcore) state of the filter policy. The filter costs one
+ * cache line per key and saves a table probe (two or three lines) per key
+ * that is absent, so it pays only when misses are common: a reader consults
+ * it while the moving average of its miss fraction (weight 1/8 per burst) is
+ * at least MFN_IFR_FILTER_MISS_Q8 / 256, and skips it on hit-heavy traffic.
+ * A flood of unknown keys turns it back on within a few bursts. Zero-init.
+ */
+#define MFN_IFR_FILTER_MISS_Q8 96 /* 37.5 %: the break-even measured by perf/ifr_bench */
+struct mfn_ifr_reader {
+	uint32_t miss_q8; /* EWMA of the miss fraction x 256 */
+};
+
 /* Reader-side counters of one lookup burst; the caller adds them to its per-lcore stats. */
 struct mfn_ifr_burst_stats {
 	uint32_t hits;
@@ -135,10 +148,12 @@ void mfn_ifr_destroy(struct mfn_ifr *ifr);
  * Readers: look up @n (<= MFN_IFR_BULK_MAX) keys. entries[i] is the flow's
  * entry or NULL; the return value is a bit mask of hits (bit i for key i).
  * The entries stay valid until the caller's next quiescent state.
+ * @rd: the calling lcore's filter policy state, or NULL to always consult
+ * the filter. @st (may be NULL): counters of this call are added to it.
  */
-uint64_t mfn_ifr_lookup_bulk(const struct mfn_ifr *ifr, const struct mfn_flow_key *const *keys,
-			     unsigned int n, struct mfn_ifr_entry **entries,
-			     struct mfn_ifr_burst_stats *st);
+uint64_t mfn_ifr_lookup_bulk(const struct mfn_ifr *ifr, struct mfn_ifr_reader *rd,
+			     const struct mfn_flow_key *const *keys, unsigned int n,
+			     struct mfn_ifr_entry **entries, struct mfn_ifr_burst_stats *st);
 
 /* Single-key form of the above (control path, tests). */
 struct mfn_ifr_entry *mfn_ifr_lookup(const struct mfn_ifr *ifr, const struct mfn_flow_key *key);

@@ -33,6 +33,31 @@ def ipv4_udp(src, dst, sport, dport, payload, ip_len_delta=0):
     return hdr + udp
 
 
+def udp_csum(src, dst, udp):
+    """RFC 768 / RFC 8200 §8.1 checksum of a UDP datagram with its pseudo-header."""
+    proto_len = struct.pack("!BBH", 0, 17, len(udp)) if len(src) == 4 else \
+        struct.pack("!IxxxB", len(udp), 17)
+    c = csum(bytes(src) + bytes(dst) + proto_len + udp)
+    return c or 0xFFFF
+
+
+def ipv4_udp_ck(src, dst, sport, dport, payload):
+    """IPv4/UDP with a real UDP checksum (ipv4_udp leaves it 0)."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    udp = udp[:6] + struct.pack("!H", udp_csum(src, dst, udp)) + udp[8:]
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0x4000, 64, 17, 0,
+                      bytes(src), bytes(dst))
+    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    return hdr + udp
+
+
+def ipv6_udp(src, dst, sport, dport, payload):
+    """IPv6/UDP, checksum mandatory (RFC 8200 §8.1)."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    udp = udp[:6] + struct.pack("!H", udp_csum(src, dst, udp)) + udp[8:]
+    return struct.pack("!IHBB16s16s", 0x60000000, len(udp), 17, 64, bytes(src), bytes(dst)) + udp
+
+
 def eth(dst, src, etype, payload, vlan=None):
     if vlan is not None:
         return dst + src + struct.pack("!HHH", ETH_VLAN, vlan, etype) + payload

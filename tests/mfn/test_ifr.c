@@ -159,7 +159,7 @@ Test(ifr, bulk_lookup_reports_hits_misses_and_filter_negatives)
 			want |= 1ull << i;
 		}
 	}
-	mask = mfn_ifr_lookup_bulk(ifr, kp, 64, e, &st);
+	mask = mfn_ifr_lookup_bulk(ifr, NULL, kp, 64, e, &st);
 	cr_expect_eq(mask, want);
 	for (unsigned int i = 0; i < 64; i++) {
 		if (want & (1ull << i))
@@ -188,7 +188,7 @@ static double measured_fpr(struct mfn_ifr *ifr, uint64_t first, unsigned int que
 			key_n(&k[i], first + q + i);
 			kp[i] = &k[i];
 		}
-		cr_assert_eq(mfn_ifr_lookup_bulk(ifr, kp, 64, e, &st), 0);
+		cr_assert_eq(mfn_ifr_lookup_bulk(ifr, NULL, kp, 64, e, &st), 0);
 	}
 	return (double)(st.misses - st.bloom_negatives) / (double)st.misses;
 }
@@ -386,6 +386,7 @@ Test(ifr, deleted_entry_is_not_reused_before_grace_period)
 
 struct reader_arg {
 	struct mfn_ifr *ifr;
+	struct mfn_ifr_reader rd;
 	atomic_bool stop;
 	uint64_t lookups, wrong, missing;
 };
@@ -407,7 +408,7 @@ static void *reader(void *p)
 		for (unsigned int base = 0; base < STABLE; base += 64) {
 			for (unsigned int i = 0; i < 64; i++)
 				key_n(&k[i], base + i);
-			uint64_t m = mfn_ifr_lookup_bulk(a->ifr, kp, 64, e, NULL);
+			uint64_t m = mfn_ifr_lookup_bulk(a->ifr, &a->rd, kp, 64, e, NULL);
 
 			a->lookups += 64;
 			a->missing += 64 - (unsigned int)__builtin_popcountll(m);
@@ -470,4 +471,36 @@ Test(ifr, readers_never_miss_stable_flows_while_writer_churns, .timeout = 120)
 	cr_expect_eq(a.missing, 0, "stable flows missed %" PRIu64 " times", a.missing);
 	cr_expect_eq(a.wrong, 0, "%" PRIu64 " lookups returned another flow's entry", a.wrong);
 	mfn_ifr_destroy(a.ifr);
+}
+
+/* The reader consults the filter only while misses are common (mfn_ifr_reader). */
+Test(ifr, filter_policy_follows_the_miss_rate)
+{
+	struct mfn_ifr *ifr = mk("policy", 4096, 0.01, 1000);
+	struct mfn_ifr_reader rd = {0};
+	struct mfn_flow_key k[32];
+	const struct mfn_flow_key *kp[32];
+	struct mfn_ifr_entry *e[32];
+	struct mfn_ifr_burst_stats st = {0};
+
+	for (unsigned int i = 0; i < 32; i++) {
+		key_n(&k[i], i);
+		kp[i] = &k[i];
+		cr_assert_eq(mfn_ifr_insert(ifr, &k[i], 0, 0, 0), 0);
+	}
+	/* All hits: the filter stays off. */
+	for (int b = 0; b < 20; b++)
+		cr_assert_eq(mfn_ifr_lookup_bulk(ifr, &rd, kp, 32, e, &st), UINT32_MAX);
+	cr_expect_lt(rd.miss_q8, MFN_IFR_FILTER_MISS_Q8);
+	/* A flood of unknown keys: the first bursts probe the table, then the filter answers. */
+	memset(&st, 0, sizeof(st));
+	for (int b = 0; b < 20; b++) {
+		for (unsigned int i = 0; i < 32; i++)
+			key_n(&k[i], 100000 + (uint64_t)b * 32 + i);
+		cr_assert_eq(mfn_ifr_lookup_bulk(ifr, &rd, kp, 32, e, &st), 0);
+	}
+	cr_expect_geq(rd.miss_q8, MFN_IFR_FILTER_MISS_Q8);
+	cr_expect_gt(st.bloom_negatives, 15 * 32 * 9 / 10, "filter answered %u of 640", st.bloom_negatives);
+	cr_expect_lt(st.bloom_negatives, 20 * 32, "the first flood burst must have probed the table");
+	mfn_ifr_destroy(ifr);
 }
