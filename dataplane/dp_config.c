@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "dp_config.h"
+#include "dp_mfn.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,30 @@
 #include "dp_parse.h"
 
 static const char *const dp_layout_names[] = { "auto", "rtc", "pipeline", NULL };
+static const char *const dp_mfn_key_names[] = { "tuple", "cid", NULL };
+static const char *const dp_mfn_rewrite_names[] = { "none", "dnat", NULL };
+
+/* mfn_static is checked at load (syntax, ids, addresses), applied at start. */
+static int validate_mfn_static(const struct hm_cfg_key *key, const void *obj, char *why,
+			       size_t whylen)
+{
+	const char *text = (const char *)obj + key->offset;
+
+	return dp_mfn_static_apply(NULL, text, why, whylen);
+}
+
+static int validate_prime(const struct hm_cfg_key *key, const void *obj, char *why, size_t whylen)
+{
+	uint32_t v = *(const uint32_t *)((const char *)obj + key->offset);
+
+	for (uint32_t d = 2; (uint64_t)d * d <= v; d++)
+		if (v % d == 0) {
+			snprintf(why, whylen, "must be prime (Maglev table size), %" PRIu32
+					      " = %" PRIu32 " x %" PRIu32, v, d, v / d);
+			return -EINVAL;
+		}
+	return 0;
+}
 
 /* "1,3-5" → ids; empty text is an empty list (meaning: choose automatically). */
 static int parse_lcore_list(const char *text, void *field, char *why, size_t whylen)
@@ -216,6 +242,50 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	  .min = 0, .max = 100, .help = "generator: percent of Initial (long header) packets" },
 	{ .name = "gen_port", .type = HM_CFG_U32, .def = "0", F(gen_port), .min = 0,
 	  .max = DP_PORTS_MAX - 1, .help = "generator: port the packets are injected on" },
+	{ .name = "mfn", .type = HM_CFG_BOOL, .def = "false", F(mfn),
+	  .help = "run the MFN pipeline (L1 IFR, L2 DSR, L3 ALM, L4 CPE); false forwards every "
+		  "packet to tx_port unchanged" },
+	{ .name = "mfn_flow_key", .type = HM_CFG_ENUM, .def = "tuple", F(mfn_flow_key),
+	  .enum_names = dp_mfn_key_names,
+	  .help = "L1 flow key: tuple (UDP 5-tuple) or cid (QUIC DCID, 5-tuple without one)" },
+	{ .name = "mfn_flows", .type = HM_CFG_U32, .def = "1048576", F(mfn_flows), .min = 1024,
+	  .max = 1u << 30, .help = "L1 IFR capacity in flows" },
+	{ .name = "mfn_bloom_fpr", .type = HM_CFG_DOUBLE, .def = "0.01", F(mfn_bloom_fpr),
+	  .dmin = 0.0, .dmax = 0.5,
+	  .help = "L1 Bloom filter false-positive target at capacity; 0 = no filter" },
+	{ .name = "mfn_idle_timeout_ms", .type = HM_CFG_U32, .def = "30000",
+	  F(mfn_idle_timeout_ms), .min = 10, .max = 86400000,
+	  .help = "L1 flows idle this long are removed" },
+	{ .name = "mfn_services", .type = HM_CFG_U32, .def = "256", F(mfn_services), .min = 1,
+	  .max = DP_MFN_SERVICES_MAX, .help = "service ids 0..mfn_services-1" },
+	{ .name = "mfn_backends", .type = HM_CFG_U32, .def = "4096", F(mfn_backends), .min = 1,
+	  .max = 1u << 20, .help = "backend ids 0..mfn_backends-1" },
+	{ .name = "mfn_nodes", .type = HM_CFG_U32, .def = "64", F(mfn_nodes), .min = 1,
+	  .max = MFN_ALM_NODES_MAX, .help = "mesh node ids 0..mfn_nodes-1" },
+	{ .name = "mfn_table_size", .type = HM_CFG_U32, .def = "65537", F(mfn_table_size),
+	  .min = 101, .max = 16777213, .validate = validate_prime,
+	  .help = "L3 Maglev lookup table size per service (prime, >= 100 x backends)" },
+	{ .name = "mfn_link_half_life_ms", .type = HM_CFG_U32, .def = "10000",
+	  F(mfn_link_half_life_ms), .min = 1, .max = 86400000,
+	  .help = "L3 half-life of the link RTT and loss averages" },
+	{ .name = "mfn_node_id", .type = HM_CFG_U32, .def = "0", F(mfn_node_id), .min = 0,
+	  .max = 4095, .help = "this node's id in the mesh graph (< mfn_nodes)" },
+	{ .name = "mfn_dsr", .type = HM_CFG_BOOL, .def = "true", F(mfn_dsr),
+	  .help = "classify new flows with L2 DSR (false: admit every new flow)" },
+	{ .name = "mfn_rewrite", .type = HM_CFG_ENUM, .def = "dnat", F(mfn_rewrite),
+	  .enum_names = dp_mfn_rewrite_names,
+	  .help = "none: forward unchanged; dnat: destination address and port := the backend's" },
+	{ .name = "mfn_rate_limit", .type = HM_CFG_U32, .def = "100", F(mfn_rate_limit),
+	  .min = 1, .max = 10000000,
+	  .help = "new flows per second per source that L2's rate-limit action lets through" },
+	{ .name = "mfn_cpe_interval_ms", .type = HM_CFG_U32, .def = "1000",
+	  F(mfn_cpe_interval_ms), .min = 10, .max = 3600000,
+	  .help = "L4 CPE sampling interval of the per-service rates" },
+	{ .name = "mfn_static", .type = HM_CFG_STR, .def = "", F(mfn_static),
+	  .validate = validate_mfn_static,
+	  .help = "services and backends at start: SVC@UDPPORT=ADDR:PORT[*WEIGHT][#NODE],...;..." },
+	{ .name = "ctl_socket", .type = HM_CFG_STR, .def = "", F(ctl_socket),
+	  .help = "Unix socket of the control channel (hm_ctlmsg.h); empty = none" },
 };
 
 #undef LCORES

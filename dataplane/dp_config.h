@@ -67,6 +67,24 @@ struct dp_config {
 	uint32_t gen_flows;
 	uint32_t gen_initial_pct;
 	uint32_t gen_port;
+	/* MFN pipeline (dp_mfn.h) */
+	bool mfn;
+	int mfn_flow_key; /* enum dp_mfn_key_mode */
+	uint32_t mfn_flows;
+	double mfn_bloom_fpr;
+	uint32_t mfn_idle_timeout_ms;
+	uint32_t mfn_services;
+	uint32_t mfn_backends;
+	uint32_t mfn_nodes;
+	uint32_t mfn_table_size;
+	uint32_t mfn_link_half_life_ms;
+	uint32_t mfn_node_id;
+	bool mfn_dsr;
+	int mfn_rewrite; /* enum dp_mfn_rewrite */
+	uint32_t mfn_rate_limit;
+	uint32_t mfn_cpe_interval_ms;
+	char mfn_static[1024];
+	char ctl_socket[108]; /* sun_path */
 };
 
 extern const struct hm_cfg_table dp_config_table;

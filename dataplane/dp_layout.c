@@ -24,6 +24,9 @@
 
 #include "dp_app.h"
 
+/* The dataplane's log type, registered at load time (every binary linking libhmdp). */
+RTE_LOG_REGISTER(dp_logtype, hmesh.dataplane, INFO);
+
 const char *dp_role_name(enum dp_role r)
 {
 	static const char *const names[] = {

@@ -46,6 +46,8 @@
 	X(MFN_L1_INSERT_FAIL, mfn_l1_insert_failed, "L1 inserts refused (table full); flow forwarded uncached") \
 	X(MFN_L2_NEW_FLOWS, mfn_l2_new_flows, "new flows classified by L2 DSR")                    \
 	X(MFN_L2_ADMIT, mfn_l2_admitted, "new flows L2 DSR admitted")                              \
+	X(MFN_L2_RETRY, mfn_l2_retry, "new flows L2 DSR wants address-validated (forwarded; the backend's STOQ server sends Retry)") \
+	X(MFN_L2_RATE_PASS, mfn_l2_rate_limit_passed, "new flows L2 rate-limited that were within their source's rate") \
 	X(MFN_L3_DECISIONS, mfn_l3_decisions, "backend decisions made by L3 ALM")                  \
 	X(MFN_L3_REMOTE, mfn_l3_remote, "L3 decisions whose backend is on another mesh node")     \
 	X(MFN_NS_L1, mfn_l1_ns, "nanoseconds spent in L1 (per burst, summed)")                     \
@@ -59,7 +61,7 @@
 	X(TX_FULL, tx_full, "TX queue did not take the packet")                                     \
 	X(MFN_NO_SERVICE, mfn_no_service, "destination port is no configured service")             \
 	X(MFN_NO_BACKEND, mfn_no_backend, "the service has no healthy backend")                    \
-	X(MFN_L2_RETRY, mfn_l2_retry, "L2 DSR asked for a Retry challenge (dataplane does not send Retry)") \
+	X(MFN_AF_MISMATCH, mfn_af_mismatch, "backend address family differs from the packet's (DNAT impossible)") \
 	X(MFN_L2_RATELIMIT, mfn_l2_rate_limited, "L2 DSR rate-limited the source")                 \
 	X(MFN_L2_DROP, mfn_l2_dropped, "L2 DSR classified the flow as an attack and dropped it")   \
 	X(NO_PORT, no_tx_port, "destination port does not exist")                                   \

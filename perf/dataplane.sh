@@ -81,10 +81,13 @@ testpmd_pps() { # $1 = vdev, $2 = size
 	grep -oE 'Rx-pps: +[0-9]+' "$tmp/tp.log" | tail -n1 | awk '{print $2}'
 }
 
-hmesh_pps() { # $1 = vdev, $2 = size, $3 = EAL lcore map (default 0-1)
-	"$bin" --lcores="${3:-0-1}" --no-pci --file-prefix="hmp-hm-$$" --log-level='*:warning' --vdev="$1" -- \
-		--set gen_packets="$inflight" --set gen_size="$2" --set gen_flows=4096 \
-		--set gen_initial_pct=10 --set stoq_ports=443 ${extra[@]+"${extra[@]}"} \
+hmesh_pps() { # $1 = vdev, $2 = size, $3 = EAL lcore map (default 0-1), rest = app args
+	local vdev=$1 size=$2 lcores=${3:-0-1}
+	shift 2
+	shift || true
+	"$bin" --lcores="$lcores" --no-pci --file-prefix="hmp-hm-$$" --log-level='*:warning' --vdev="$vdev" -- \
+		--set gen_packets="$inflight" --set gen_size="$size" --set gen_flows=4096 \
+		--set gen_initial_pct=10 --set stoq_ports=443 ${extra[@]+"${extra[@]}"} "$@" \
 		--duration "$((dur + 1))" >"$tmp/hm.log" 2>&1 || { cat "$tmp/hm.log" >&2; return 1; }
 	python3 -c '
 import json, sys
@@ -116,6 +119,16 @@ for size in $sizes; do
 	tp=$(testpmd_pps "$vdev" "$size")
 	hm=$(hmesh_pps "$vdev" "$size")
 	row "net_pcap replay, parse+MFN+TX" dataplane_forward net_pcap_infinite "$size" pps_per_core "$hm" "$tp" testpmd_macswap
+done
+# The MFN on vs off, same binary, same loop: L1 bulk lookup of every packet
+# (all 4096 generator flows are known after the first lap), per-flow
+# counters, DNAT rewrite with checksum updates; L2/L3 run once per flow. The
+# backends share the generator's destination so the rewritten packets loop.
+mfn_static="1@443=10.100.0.1:443,10.100.0.1:443*2,10.100.0.1:443#0"
+for size in $sizes; do
+	off=$(hmesh_pps net_ring0 "$size")
+	on=$(hmesh_pps net_ring0 "$size" 0-1 --set mfn=true --set "mfn_static=$mfn_static")
+	row "net_ring loop, MFN on vs off" dataplane_mfn net_ring "$size" pps_per_core "$on" "$off" hmesh_mfn_off
 done
 # Parse-and-drop path on net_null (64 B zero frames).
 tp=$(testpmd_pps net_null0 64)

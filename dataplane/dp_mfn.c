@@ -1,0 +1,1029 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_mfn — the MFN pipeline behind dp_pipeline_ops: every burst is looked up
+ * in L1 (IFR); a flow L1 does not know is classified by L2 (DSR), placed by
+ * L3 (ALM), and registered in L1 by the main lcore; L4 (CPE) forecasts each
+ * service's load from the per-service counters on the main lcore.
+ *
+ * Threads
+ *   Processing lcores (RTC or worker) call process(): they only read the
+ *   shared tables (IFR, ALM, the port → service map) and write their own
+ *   struct dp_mfn_lcore. They hand new flows to the main lcore through an
+ *   SP/SC ring each; the main lcore is the one writer of the IFR and ALM
+ *   (STYLE §6: per-lcore data instead of locks). Each processing lcore is a
+ *   reader on one QSBR variable: online in lcore_enter, a quiescent state
+ *   per loop iteration, offline in lcore_exit.
+ *   Until the main lcore has registered a new flow (within a millisecond),
+ *   the lcore remembers its decision in a small direct-mapped "pending"
+ *   table, so the flow's next packets neither run L2 again (which would
+ *   count the same DCID twice as a replay) nor move.
+ *
+ * Forwarding: the destination of a packet is its flow's backend. With
+ * mfn_rewrite = dnat the worker rewrites the destination address and UDP
+ * port to the backend's (RFC 1624 incremental checksum updates, IPv4 header
+ * and UDP; IPv6 UDP); the TX stage then sets the next-hop MAC as for every
+ * packet.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <rte_telemetry.h>
+
+#include "alm.h"
+#include "cpe.h"
+#include "dp_app.h"
+#include "dp_mfn.h"
+#include "dp_stats.h"
+#include "dsr.h"
+#include "ifr.h"
+
+#define DP_MFN_PENDING 1024 /* per lcore, power of two */
+#define DP_MFN_RL_BUCKETS 4096
+#define DP_MFN_INS_RING 4096
+#define DP_MFN_PRED_H DP_MFN_PRED_MAX
+
+/* A new flow handed to the main lcore for registration in L1. */
+struct dp_mfn_ins {
+	struct mfn_flow_key key;
+	uint64_t decision;
+	uint32_t service;
+	uint32_t _pad;
+};
+
+struct dp_mfn_pending {
+	struct mfn_flow_key key;
+	uint64_t decision;
+	uint32_t service;
+	uint32_t gen; /* ALM generation the decision was made in; 0 = empty */
+};
+
+struct dp_mfn_bucket {
+	uint64_t tokens_x1000; /* fixed point */
+	uint64_t last_tsc;
+};
+
+struct dp_mfn_svc_ctr {
+	uint64_t flows, packets, bytes;
+};
+
+/* A service's latest forecast, published by the main lcore under a seqlock. */
+struct dp_mfn_pred {
+	uint32_t seq; /* odd while being written */
+	uint8_t state; /* 0 unknown, 1 last-value (warming up), 2 model */
+	uint64_t t_ns;
+	struct mfn_cpe_forecast f[DP_MFN_PRED_H];
+};
+
+struct dp_mfn_lcore {
+	struct mfn_dsr *dsr;
+	struct rte_ring *ins;
+	struct dp_mfn_pending *pending;
+	struct dp_mfn_bucket *rl;
+	struct dp_mfn_svc_ctr *svc; /* mfn_services entries */
+	struct mfn_ifr_reader rd;   /* L1 filter policy of this lcore */
+	bool used;
+} __rte_cache_aligned;
+
+struct dp_mfn;
+/* The running pipeline (one per process), for the telemetry callbacks. */
+static struct dp_mfn *dp_mfn_the;
+
+struct dp_mfn {
+	const struct dp_app *app;
+	struct rte_rcu_qsbr *qsv;
+	struct mfn_ifr *ifr;
+	struct mfn_alm *alm;
+	struct mfn_cpe *cpe;
+	uint32_t alm_gen; /* bumped by every ALM commit: invalidates pending decisions */
+	/* UDP destination port (host order) → service id + 1; 0: no service. */
+	uint32_t *svc_by_port;
+	uint32_t n_services;
+	uint64_t tsc_hz;
+	uint64_t ns_per_tsc_q32; /* ns = tsc * this >> 32 */
+	uint64_t rl_rate_x1000, rl_burst_x1000;
+	uint64_t next_age_ns, next_cpe_ns;
+	uint64_t cpe_prev[3 * DP_MFN_SERVICES_MAX];
+	struct dp_mfn_pred *pred; /* n_services entries */
+	struct dp_mfn_lcore lc[RTE_MAX_LCORE];
+};
+
+struct dp_mfn *dp_mfn_get(void)
+{
+	return dp_mfn_the;
+}
+
+static inline uint64_t tsc_to_ns(const struct dp_mfn *m, uint64_t tsc)
+{
+	return (uint64_t)(((unsigned __int128)tsc * m->ns_per_tsc_q32) >> 32);
+}
+
+/* ---- destination rewrite -------------------------------------------------- */
+
+/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), over 16-bit words. */
+static inline uint16_t csum_replace(uint16_t hc, const uint16_t *old, const uint16_t *new_,
+				    unsigned int words)
+{
+	uint32_t s = (uint16_t)~hc;
+
+	for (unsigned int i = 0; i < words; i++) {
+		s += (uint16_t)~old[i];
+		s += new_[i];
+	}
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+/*
+ * Rewrite destination address and port to @b's. Returns false (and the
+ * packet is dropped by the caller) when the families differ.
+ */
+static inline bool dnat(struct rte_mbuf *mb, const struct dp_pkt_info *pi,
+			const struct mfn_alm_backend *b)
+{
+	uint8_t *f = rte_pktmbuf_mtod(mb, uint8_t *);
+	uint8_t *udp = f + pi->l4_off;
+	uint16_t new_port = rte_cpu_to_be_16(b->port);
+	uint16_t uck, old_port;
+
+	memcpy(&old_port, udp + 2, 2);
+	memcpy(&uck, udp + 6, 2);
+	if (pi->ip_version == 4) {
+		uint8_t *ip = f + pi->l3_off;
+		uint16_t old_a[2], new_a[2], ipck;
+
+		if (b->family != AF_INET)
+			return false;
+		memcpy(old_a, ip + 16, 4);
+		memcpy(new_a, b->addr, 4);
+		memcpy(&ipck, ip + 10, 2);
+		ipck = csum_replace(ipck, old_a, new_a, 2);
+		memcpy(ip + 10, &ipck, 2);
+		memcpy(ip + 16, b->addr, 4);
+		/* RFC 768: a zero UDP checksum over IPv4 means "none"; keep it so. */
+		if (uck != 0) {
+			uck = csum_replace(uck, old_a, new_a, 2);
+			uck = csum_replace(uck, &old_port, &new_port, 1);
+			if (uck == 0)
+				uck = 0xffff;
+		}
+	} else {
+		uint8_t *ip = f + pi->l3_off;
+		uint16_t old_a[8], new_a[8];
+
+		if (b->family != AF_INET6)
+			return false;
+		memcpy(old_a, ip + 24, 16);
+		memcpy(new_a, b->addr, 16);
+		memcpy(ip + 24, b->addr, 16);
+		/* RFC 8200 §8.1: the UDP checksum is mandatory over IPv6. */
+		uck = csum_replace(uck, old_a, new_a, 8);
+		uck = csum_replace(uck, &old_port, &new_port, 1);
+		if (uck == 0)
+			uck = 0xffff;
+	}
+	memcpy(udp + 2, &new_port, 2);
+	memcpy(udp + 6, &uck, 2);
+	return true;
+}
+
+/* ---- the packet path ------------------------------------------------------ */
+
+static inline void key_of(const struct dp_mfn *m, struct rte_mbuf *mb, const struct dp_pkt_info *pi,
+			  struct mfn_flow_key *k)
+{
+	if (m->app->cfg.mfn_flow_key == DP_MFN_KEY_CID && pi->dcid_len > 0)
+		mfn_key_from_cid(k, rte_pktmbuf_mtod(mb, const uint8_t *) + pi->dcid_off,
+				 pi->dcid_len);
+	else
+		mfn_key_from_tuple(k, pi->ip_version, pi->src, pi->dst, pi->sport, pi->dport);
+}
+
+static inline uint32_t key_hash(const struct mfn_flow_key *k)
+{
+	return rte_hash_crc(k, sizeof(*k), 0x6a09e667);
+}
+
+static const uint8_t dsr_pkt_of[] = {
+	[DP_QUIC_INITIAL] = MFN_DSR_PKT_INITIAL,
+	[DP_QUIC_0RTT] = MFN_DSR_PKT_0RTT,
+	[DP_QUIC_HANDSHAKE] = MFN_DSR_PKT_HANDSHAKE,
+	[DP_QUIC_RETRY] = MFN_DSR_PKT_RETRY,
+	[DP_QUIC_VERSION_NEG] = MFN_DSR_PKT_VN,
+	[DP_QUIC_SHORT] = MFN_DSR_PKT_SHORT,
+	[DP_QUIC_UNKNOWN_VERSION] = MFN_DSR_PKT_UNKNOWN,
+};
+
+static void dsr_obs_of(struct rte_mbuf *mb, const struct dp_pkt_info *pi, uint64_t now_ns,
+		       struct mfn_dsr_obs *o)
+{
+	o->ts_ns = now_ns;
+	o->version = pi->version;
+	o->udp_len = pi->quic_len;
+	o->token_len = pi->token_len;
+	o->pkt_type = pi->quic_type < RTE_DIM(dsr_pkt_of) ? dsr_pkt_of[pi->quic_type]
+							   : MFN_DSR_PKT_UNKNOWN;
+	o->has_token = (pi->flags & DP_PKT_F_TOKEN) != 0;
+	o->dcid_len = pi->dcid_len;
+	o->scid_len = pi->scid_len;
+	memcpy(o->dcid, rte_pktmbuf_mtod(mb, const uint8_t *) + pi->dcid_off, pi->dcid_len);
+	o->ip_version = pi->ip_version;
+	memcpy(o->src, pi->src, 16);
+}
+
+/* Token bucket per source (hashed); true when the packet may pass. */
+static inline bool rate_ok(const struct dp_mfn *m, struct dp_mfn_lcore *lc,
+			   const struct dp_pkt_info *pi, uint64_t tsc)
+{
+	/* Per source prefix, as L2 keeps its history: /24 for IPv4, /48 for IPv6. */
+	uint32_t h = rte_hash_crc(pi->src, pi->ip_version == 4 ? 3 : 6, 0x3c6ef372);
+	struct dp_mfn_bucket *b = &lc->rl[h & (DP_MFN_RL_BUCKETS - 1)];
+	uint64_t dt = tsc - b->last_tsc;
+
+	b->last_tsc = tsc;
+	b->tokens_x1000 += dt * m->rl_rate_x1000 / m->tsc_hz;
+	if (b->tokens_x1000 > m->rl_burst_x1000)
+		b->tokens_x1000 = m->rl_burst_x1000;
+	if (b->tokens_x1000 < 1000)
+		return false;
+	b->tokens_x1000 -= 1000;
+	return true;
+}
+
+/*
+ * A flow L1 does not know: L2 then L3. Returns the decision or 0 with
+ * @drop set to the reason's counter index.
+ */
+static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcore_stats *st,
+		       struct rte_mbuf *mb, const struct dp_pkt_info *pi,
+		       const struct mfn_flow_key *k, uint32_t service, uint64_t tsc,
+		       uint64_t *decision, int *drop)
+{
+	struct mfn_alm_decision d;
+	uint64_t t0 = rte_rdtsc();
+	int rc;
+
+	if (lc->dsr != NULL) {
+		struct mfn_dsr_obs o;
+		struct mfn_dsr_verdict v;
+
+		dsr_obs_of(mb, pi, tsc_to_ns(m, tsc), &o);
+		rc = mfn_dsr_classify(lc->dsr, &o, &v);
+		st->c[DP_C_MFN_L2_NEW_FLOWS]++;
+		switch (rc < 0 ? MFN_DSR_ADMIT : v.action) {
+		case MFN_DSR_ADMIT:
+			st->c[DP_C_MFN_L2_ADMIT]++;
+			break;
+		case MFN_DSR_RETRY:
+			/*
+			 * The dataplane does not originate Retry packets: the
+			 * flow goes to its backend, whose STOQ server validates
+			 * the address with Retry (RFC 9000 §8.1.2).
+			 */
+			st->c[DP_C_MFN_L2_RETRY]++;
+			break;
+		case MFN_DSR_RATE_LIMIT:
+			if (!rate_ok(m, lc, pi, tsc)) {
+				*drop = DP_D_MFN_L2_RATELIMIT;
+				goto out;
+			}
+			st->c[DP_C_MFN_L2_RATE_PASS]++;
+			break;
+		default:
+			*drop = DP_D_MFN_L2_DROP;
+			goto out;
+		}
+		uint64_t t1 = rte_rdtsc();
+
+		st->c[DP_C_MFN_NS_L2] += tsc_to_ns(m, t1 - t0);
+		t0 = t1;
+	}
+	rc = mfn_alm_pick(m->alm, service, key_hash(k), &d);
+	st->c[DP_C_MFN_NS_L3] += tsc_to_ns(m, rte_rdtsc() - t0);
+	if (rc < 0) {
+		*drop = rc == -ENOENT ? DP_D_MFN_NO_SERVICE : DP_D_MFN_NO_BACKEND;
+		return false;
+	}
+	st->c[DP_C_MFN_L3_DECISIONS]++;
+	st->c[DP_C_MFN_L3_REMOTE] += d.node != m->app->cfg.mfn_node_id;
+	*decision = MFN_IFR_DECISION(d.backend, d.node, 0);
+	return true;
+out:
+	st->c[DP_C_MFN_NS_L2] += tsc_to_ns(m, rte_rdtsc() - t0);
+	return false;
+}
+
+static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rte_mbuf **pkts,
+			      struct dp_pkt_info *const *info, uint16_t *out, uint16_t n)
+{
+	struct dp_mfn_lcore *lc = &m->lc[lcore_id];
+	struct dp_lcore_stats *st = &dp_stats[lcore_id];
+	struct mfn_flow_key keys[MFN_IFR_BULK_MAX];
+	const struct mfn_flow_key *kp[MFN_IFR_BULK_MAX];
+	struct mfn_ifr_entry *e[MFN_IFR_BULK_MAX];
+	struct dp_mfn_ins ins[MFN_IFR_BULK_MAX];
+	struct mfn_ifr_burst_stats bst = {0};
+	const uint16_t tx_port = (uint16_t)m->app->cfg.tx_port;
+	const bool to_input = m->app->cfg.tx_port < 0;
+	const bool rewrite = m->app->cfg.mfn_rewrite == DP_MFN_REWRITE_DNAT;
+	const uint32_t gen = __atomic_load_n(&m->alm_gen, __ATOMIC_ACQUIRE);
+	uint64_t tsc = rte_rdtsc(), hits;
+	unsigned int n_ins = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		key_of(m, pkts[i], info[i], &keys[i]);
+		kp[i] = &keys[i];
+	}
+	hits = mfn_ifr_lookup_bulk(m->ifr, &lc->rd, kp, n, e, &bst);
+	st->c[DP_C_MFN_L1_HIT] += bst.hits;
+	st->c[DP_C_MFN_L1_MISS] += bst.misses;
+	st->c[DP_C_MFN_L1_BLOOM_NEG] += bst.bloom_negatives;
+	st->c[DP_C_MFN_NS_L1] += tsc_to_ns(m, rte_rdtsc() - tsc);
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *mb = pkts[i];
+		const struct dp_pkt_info *pi = info[i];
+		struct mfn_alm_backend b;
+		uint64_t decision;
+		uint32_t service;
+		int drop = -1;
+
+		if (hits & (1ull << i)) {
+			decision = mfn_ifr_entry_decision(e[i]);
+			service = e[i]->service;
+			mfn_ifr_entry_touch(e[i], mb->pkt_len, tsc);
+		} else {
+			uint32_t ph = key_hash(&keys[i]) & (DP_MFN_PENDING - 1);
+			struct dp_mfn_pending *p = &lc->pending[ph];
+			uint32_t sv = __atomic_load_n(&m->svc_by_port[rte_be_to_cpu_16(pi->dport)],
+						      __ATOMIC_RELAXED);
+
+			if (sv == 0) {
+				st->drop[DP_D_MFN_NO_SERVICE]++;
+				out[i] = DP_PORT_DROP;
+				continue;
+			}
+			service = sv - 1;
+			if (p->gen == gen && memcmp(&p->key, &keys[i], sizeof(p->key)) == 0) {
+				decision = p->decision;
+			} else {
+				if (!decide_new(m, lc, st, mb, pi, &keys[i], service, tsc, &decision,
+						&drop)) {
+					st->drop[drop]++;
+					out[i] = DP_PORT_DROP;
+					continue;
+				}
+				p->key = keys[i];
+				p->decision = decision;
+				p->service = service;
+				p->gen = gen;
+				ins[n_ins].key = keys[i];
+				ins[n_ins].decision = decision;
+				ins[n_ins++].service = service;
+				if (service < m->n_services)
+					lc->svc[service].flows++;
+			}
+		}
+		if (mfn_alm_backend_get(m->alm, MFN_IFR_DECISION_BACKEND(decision), &b) < 0) {
+			/* Deleted since; the main lcore is removing its flows from L1. */
+			st->drop[DP_D_MFN_NO_BACKEND]++;
+			out[i] = DP_PORT_DROP;
+			continue;
+		}
+		if (rewrite && !dnat(mb, pi, &b)) {
+			st->drop[DP_D_MFN_AF_MISMATCH]++;
+			out[i] = DP_PORT_DROP;
+			continue;
+		}
+		if (service < m->n_services) {
+			lc->svc[service].packets++;
+			lc->svc[service].bytes += mb->pkt_len;
+		}
+		out[i] = to_input ? mb->port : tx_port;
+	}
+	if (n_ins) {
+		unsigned int q = rte_ring_sp_enqueue_burst_elem(lc->ins, ins, sizeof(ins[0]), n_ins,
+							       NULL);
+
+		/* Not a drop: the packets go on; the flows are registered later. */
+		st->c[DP_C_MFN_L1_INSERT_FAIL] += n_ins - q;
+	}
+}
+
+static void mfn_process(void *ctx, unsigned int lcore_id, struct rte_mbuf **pkts,
+			struct dp_pkt_info *const *info, uint16_t *out, uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i += MFN_IFR_BULK_MAX) {
+		uint16_t c = n - i < MFN_IFR_BULK_MAX ? n - i : MFN_IFR_BULK_MAX;
+
+		mfn_process_chunk(ctx, lcore_id, pkts + i, info + i, out + i, c);
+	}
+}
+
+static void mfn_quiescent(void *ctx, unsigned int lcore_id)
+{
+	struct dp_mfn *m = ctx;
+
+	rte_rcu_qsbr_quiescent(m->qsv, lcore_id);
+}
+
+static void mfn_lcore_enter(void *ctx, unsigned int lcore_id)
+{
+	struct dp_mfn *m = ctx;
+
+	rte_rcu_qsbr_thread_online(m->qsv, lcore_id);
+}
+
+static void mfn_lcore_exit(void *ctx, unsigned int lcore_id)
+{
+	struct dp_mfn *m = ctx;
+
+	rte_rcu_qsbr_thread_offline(m->qsv, lcore_id);
+}
+
+/* ---- the main lcore: writer of L1 and L3, L4 each interval ----------------- */
+
+static void drain_inserts(struct dp_mfn *m)
+{
+	struct dp_lcore_stats *st = &dp_stats[rte_lcore_id()];
+	struct dp_mfn_ins ins[64];
+
+	for (unsigned int l = 0; l < RTE_MAX_LCORE; l++) {
+		unsigned int n;
+
+		if (!m->lc[l].used)
+			continue;
+		while ((n = rte_ring_sc_dequeue_burst_elem(m->lc[l].ins, ins, sizeof(ins[0]), 64,
+							   NULL)) > 0) {
+			for (unsigned int i = 0; i < n; i++) {
+				int rc = mfn_ifr_insert(m->ifr, &ins[i].key, ins[i].service,
+							ins[i].decision, rte_rdtsc());
+
+				if (rc == 0)
+					st->c[DP_C_MFN_L1_INSERT]++;
+				else if (rc < 0)
+					st->c[DP_C_MFN_L1_INSERT_FAIL]++;
+			}
+		}
+	}
+}
+
+static void publish_prediction(struct dp_mfn *m, uint32_t s, uint64_t now_ns)
+{
+	struct mfn_cpe_forecast f[DP_MFN_PRED_H];
+	struct dp_mfn_pred *p = &m->pred[s];
+
+	if (mfn_cpe_predict(m->cpe, s, DP_MFN_PRED_H, f) < 0)
+		return;
+	__atomic_store_n(&p->seq, p->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy(p->f, f, sizeof(f));
+	p->t_ns = now_ns;
+	p->state = mfn_cpe_ready(m->cpe, s) ? 2 : 1;
+	__atomic_store_n(&p->seq, p->seq + 1, __ATOMIC_RELEASE);
+}
+
+int dp_mfn_prediction(const struct dp_mfn *m, uint32_t service, struct mfn_cpe_forecast *out,
+		      unsigned int *horizon, uint64_t *t_ns, bool *model)
+{
+	const struct dp_mfn_pred *p;
+	uint32_t s0;
+
+	if (service >= m->n_services)
+		return -EINVAL;
+	p = &m->pred[service];
+	do {
+		s0 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+		if (s0 & 1)
+			continue;
+		if (p->state == 0)
+			return -ENOENT;
+		memcpy(out, p->f, sizeof(p->f));
+		*t_ns = p->t_ns;
+		*model = p->state == 2;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while ((s0 & 1) || __atomic_load_n(&p->seq, __ATOMIC_RELAXED) != s0);
+	*horizon = DP_MFN_PRED_H;
+	return 0;
+}
+
+static void cpe_tick(struct dp_mfn *m, uint64_t now_ns)
+{
+	double secs = (double)m->app->cfg.mfn_cpe_interval_ms / 1000.0;
+
+	for (uint32_t s = 0; s < m->n_services; s++) {
+		uint64_t sum[3] = {0, 0, 0};
+		double rate[3];
+		bool seen = false;
+
+		for (unsigned int l = 0; l < RTE_MAX_LCORE; l++) {
+			if (!m->lc[l].used)
+				continue;
+			sum[0] += m->lc[l].svc[s].flows;
+			sum[1] += m->lc[l].svc[s].packets;
+			sum[2] += m->lc[l].svc[s].bytes;
+		}
+		for (int k = 0; k < 3; k++) {
+			rate[k] = (double)(sum[k] - m->cpe_prev[3 * s + k]) / secs;
+			seen |= sum[k] != 0;
+			m->cpe_prev[3 * s + k] = sum[k];
+		}
+		/* Services that never carried traffic are not modelled. */
+		if (!seen && m->pred[s].state == 0)
+			continue;
+		if (mfn_cpe_observe(m->cpe, s, now_ns, rate[0], rate[1], rate[2]) < 0)
+			continue;
+		publish_prediction(m, s, now_ns);
+	}
+}
+
+static void mfn_main_poll(void *ctx, uint64_t now_ns)
+{
+	struct dp_mfn *m = ctx;
+
+	drain_inserts(m);
+	if (now_ns >= m->next_age_ns) {
+		/* 4096 slots every 10 ms sweeps a million flows in ~2.5 s. */
+		mfn_ifr_age(m->ifr, rte_rdtsc(), 4096);
+		m->next_age_ns = now_ns + 10 * 1000 * 1000;
+	}
+	if (now_ns >= m->next_cpe_ns) {
+		if (m->next_cpe_ns != 0)
+			cpe_tick(m, now_ns);
+		m->next_cpe_ns = now_ns + (uint64_t)m->app->cfg.mfn_cpe_interval_ms * 1000000;
+	}
+}
+
+/* ---- state changes (main lcore: static config and the control socket) ------ */
+
+int dp_mfn_service_set(struct dp_mfn *m, uint32_t service, uint16_t udp_port)
+{
+	int rc;
+
+	if (service >= m->n_services) {
+		DP_LOG(ERR, "service %" PRIu32 ": ids are 0..%" PRIu32, service, m->n_services - 1);
+		return -EINVAL;
+	}
+	if (udp_port == 0) {
+		DP_LOG(ERR, "service %" PRIu32 ": UDP port 0", service);
+		return -EINVAL;
+	}
+	rc = mfn_alm_service_set(m->alm, service);
+	if (rc < 0)
+		return rc;
+	/* One service per port; a port moving to another service is a change of owner. */
+	for (uint32_t p = 0; p < 65536; p++)
+		if (m->svc_by_port[p] == service + 1 && p != udp_port)
+			__atomic_store_n(&m->svc_by_port[p], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->svc_by_port[udp_port], service + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int dp_mfn_service_del(struct dp_mfn *m, uint32_t service)
+{
+	int rc;
+
+	if (service >= m->n_services)
+		return -EINVAL;
+	for (uint32_t p = 0; p < 65536; p++)
+		if (m->svc_by_port[p] == service + 1)
+			__atomic_store_n(&m->svc_by_port[p], 0, __ATOMIC_RELAXED);
+	rc = mfn_alm_service_del(m->alm, service);
+	return rc;
+}
+
+int dp_mfn_backend_set(struct dp_mfn *m, const struct mfn_alm_backend *b)
+{
+	return mfn_alm_backend_set(m->alm, b);
+}
+
+int dp_mfn_backend_del(struct dp_mfn *m, uint32_t backend)
+{
+	int rc = mfn_alm_backend_del(m->alm, backend);
+
+	if (rc == 0)
+		mfn_ifr_delete_backend(m->ifr, backend);
+	return rc;
+}
+
+int dp_mfn_commit(struct dp_mfn *m)
+{
+	int rc = mfn_alm_commit(m->alm);
+
+	if (rc == 0)
+		__atomic_fetch_add(&m->alm_gen, 1, __ATOMIC_RELEASE);
+	return rc;
+}
+
+struct mfn_ifr *dp_mfn_ifr(struct dp_mfn *m)
+{
+	return m->ifr;
+}
+
+struct mfn_alm *dp_mfn_alm(struct dp_mfn *m)
+{
+	return m->alm;
+}
+
+struct mfn_cpe *dp_mfn_cpe(struct dp_mfn *m)
+{
+	return m->cpe;
+}
+
+/*
+ * mfn_static: "SVC@PORT=BACKEND[,BACKEND...][;...]" with
+ * BACKEND = ADDR:PORT[*WEIGHT][#NODE], ADDR = a.b.c.d or [v6]. Backend ids
+ * are given in order of appearance from 0. @m NULL: only check the syntax.
+ */
+int dp_mfn_static_apply(struct dp_mfn *m, const char *text, char *why, size_t whylen)
+{
+	char buf[DP_MFN_STATIC_MAX];
+	char *save_svc = NULL;
+	uint32_t next_backend = 0;
+
+	if (strlen(text) >= sizeof(buf)) {
+		snprintf(why, whylen, "longer than %zu characters", sizeof(buf) - 1);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (char *svc = strtok_r(buf, ";", &save_svc); svc; svc = strtok_r(NULL, ";", &save_svc)) {
+		char *eq = strchr(svc, '='), *at = strchr(svc, '@'), *end, *save_b = NULL;
+		unsigned long id, port;
+
+		while (*svc == ' ')
+			svc++;
+		if (*svc == '\0')
+			continue;
+		if (!eq || !at || at > eq) {
+			snprintf(why, whylen, "\"%s\": expected SERVICE@PORT=ADDR:PORT,...", svc);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		*at = '\0';
+		id = strtoul(svc, &end, 10);
+		if (*end != '\0' || end == svc || id >= DP_MFN_SERVICES_MAX) {
+			snprintf(why, whylen, "service id \"%s\": must be 0..%d", svc,
+				 DP_MFN_SERVICES_MAX - 1);
+			return -EINVAL;
+		}
+		port = strtoul(at + 1, &end, 10);
+		if (*end != '\0' || port < 1 || port > 65535) {
+			snprintf(why, whylen, "service %lu port \"%s\": must be 1..65535", id, at + 1);
+			return -EINVAL;
+		}
+		if (m && dp_mfn_service_set(m, (uint32_t)id, (uint16_t)port) < 0) {
+			snprintf(why, whylen, "service %lu: refused (see log)", id);
+			return -EINVAL;
+		}
+		for (char *be = strtok_r(eq + 1, ",", &save_b); be; be = strtok_r(NULL, ",", &save_b)) {
+			struct mfn_alm_backend b = {.id = next_backend++, .service = (uint32_t)id,
+						    .weight = 1, .healthy = true};
+			char *colon, *star = strchr(be, '*'), *hash = strchr(be, '#');
+			char addr[64];
+
+			if (hash) {
+				*hash = '\0';
+				b.node = (uint16_t)strtoul(hash + 1, &end, 10);
+				if (*end != '\0') {
+					snprintf(why, whylen, "backend \"%s\": bad #NODE", be);
+					return -EINVAL;
+				}
+			} else {
+				b.node = m ? (uint16_t)m->app->cfg.mfn_node_id : 0;
+			}
+			if (star) {
+				*star = '\0';
+				b.weight = (uint32_t)strtoul(star + 1, &end, 10);
+				if (*end != '\0' || b.weight == 0) {
+					snprintf(why, whylen, "backend \"%s\": *WEIGHT must be >= 1", be);
+					return -EINVAL;
+				}
+			}
+			colon = strrchr(be, ':');
+			if (!colon || colon == be || (size_t)(colon - be) >= sizeof(addr)) {
+				snprintf(why, whylen, "backend \"%s\": expected ADDR:PORT", be);
+				return -EINVAL;
+			}
+			memcpy(addr, be, (size_t)(colon - be));
+			addr[colon - be] = '\0';
+			port = strtoul(colon + 1, &end, 10);
+			if (*end != '\0' || port < 1 || port > 65535) {
+				snprintf(why, whylen, "backend \"%s\": port must be 1..65535", be);
+				return -EINVAL;
+			}
+			b.port = (uint16_t)port;
+			if (addr[0] == '[' && addr[strlen(addr) - 1] == ']') {
+				addr[strlen(addr) - 1] = '\0';
+				b.family = AF_INET6;
+				if (inet_pton(AF_INET6, addr + 1, b.addr) != 1) {
+					snprintf(why, whylen, "backend \"%s\": bad IPv6 address", be);
+					return -EINVAL;
+				}
+			} else {
+				b.family = AF_INET;
+				if (inet_pton(AF_INET, addr, b.addr) != 1) {
+					snprintf(why, whylen, "backend \"%s\": bad IPv4 address", be);
+					return -EINVAL;
+				}
+			}
+			if (m && dp_mfn_backend_set(m, &b) < 0) {
+				snprintf(why, whylen, "backend \"%s\": refused (see log)", be);
+				return -EINVAL;
+			}
+		}
+	}
+	if (m && dp_mfn_commit(m) < 0) {
+		snprintf(why, whylen, "L3 tables could not be built (see log)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- telemetry: /hmesh/mfn and /hmesh/mfn/predictions -------------------- */
+
+static int tel_mfn(const char *cmd __rte_unused, const char *params __rte_unused,
+		   struct rte_tel_data *d)
+{
+	const struct dp_mfn *m = dp_mfn_the;
+	struct mfn_ifr_stats is;
+	struct mfn_alm_stats as;
+	char buf[32];
+
+	if (m == NULL)
+		return -ENOENT;
+	/* Writer-side counters read racily from this thread: each is a single aligned word. */
+	mfn_ifr_stats_get(m->ifr, &is);
+	mfn_alm_stats_get(m->alm, &as);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "l1_flows", is.flows);
+	rte_tel_data_add_dict_u64(d, "l1_capacity", m->app->cfg.mfn_flows);
+	rte_tel_data_add_dict_u64(d, "l1_inserts", is.inserts);
+	rte_tel_data_add_dict_u64(d, "l1_updates", is.updates);
+	rte_tel_data_add_dict_u64(d, "l1_deletes", is.deletes);
+	rte_tel_data_add_dict_u64(d, "l1_aged", is.aged);
+	rte_tel_data_add_dict_u64(d, "l1_insert_full", is.insert_full);
+	rte_tel_data_add_dict_u64(d, "l1_bloom_bits", is.bloom_bits);
+	snprintf(buf, sizeof(buf), "%.6g", is.bloom_fpr_expected);
+	rte_tel_data_add_dict_string(d, "l1_bloom_fpr_expected", buf);
+	rte_tel_data_add_dict_u64(d, "l3_services", as.services);
+	rte_tel_data_add_dict_u64(d, "l3_backends", as.backends);
+	rte_tel_data_add_dict_u64(d, "l3_rebuilds", as.rebuilds);
+	rte_tel_data_add_dict_u64(d, "l3_last_rebuild_ns", as.last_rebuild_ns);
+	rte_tel_data_add_dict_u64(d, "l3_generation", __atomic_load_n(&m->alm_gen, __ATOMIC_RELAXED));
+	return 0;
+}
+
+/* /hmesh/mfn/predictions,SERVICE: the next intervals' new flows/s, packets/s, bytes/s. */
+static int tel_predictions(const char *cmd __rte_unused, const char *params,
+			   struct rte_tel_data *d)
+{
+	static const char *const names[MFN_CPE_NMETRIC] = {"flows_per_s", "packets_per_s",
+							   "bytes_per_s"};
+	const struct dp_mfn *m = dp_mfn_the;
+	struct mfn_cpe_forecast f[DP_MFN_PRED_MAX];
+	unsigned int h;
+	uint64_t t_ns;
+	bool model;
+	char *end;
+	unsigned long svc;
+
+	if (m == NULL || params == NULL || *params == '\0')
+		return -EINVAL;
+	svc = strtoul(params, &end, 10);
+	if (*end != '\0' || svc >= m->n_services)
+		return -EINVAL;
+	if (dp_mfn_prediction(m, (uint32_t)svc, f, &h, &t_ns, &model) < 0)
+		return -ENOENT;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "service", svc);
+	rte_tel_data_add_dict_u64(d, "interval_ms", m->app->cfg.mfn_cpe_interval_ms);
+	rte_tel_data_add_dict_string(d, "model", model ? "holt_winters" : "last_value");
+	for (int k = 0; k < MFN_CPE_NMETRIC; k++) {
+		struct rte_tel_data *a = rte_tel_data_alloc();
+
+		if (a == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+		for (unsigned int i = 0; i < h; i++)
+			rte_tel_data_add_array_u64(a, (uint64_t)(f[i].v[k] + 0.5));
+		rte_tel_data_add_dict_container(d, names[k], a, 0);
+	}
+	return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+
+static void mfn_destroy(void *ctx)
+{
+	struct dp_mfn *m = ctx;
+
+	if (m == NULL)
+		return;
+	for (unsigned int l = 0; l < RTE_MAX_LCORE; l++) {
+		mfn_dsr_destroy(m->lc[l].dsr);
+		rte_ring_free(m->lc[l].ins);
+		rte_free(m->lc[l].pending);
+		rte_free(m->lc[l].rl);
+		rte_free(m->lc[l].svc);
+	}
+	mfn_cpe_destroy(m->cpe);
+	mfn_alm_destroy(m->alm);
+	mfn_ifr_destroy(m->ifr);
+	rte_free(m->svc_by_port);
+	rte_free(m->pred);
+	rte_free(m->qsv);
+	rte_free(m);
+	if (dp_mfn_the == m)
+		dp_mfn_the = NULL;
+}
+
+static int lcore_init(struct dp_mfn *m, unsigned int l, int socket)
+{
+	const struct dp_config *c = &m->app->cfg;
+	struct dp_mfn_lcore *lc = &m->lc[l];
+	char name[RTE_RING_NAMESIZE], err[256];
+
+	snprintf(name, sizeof(name), "mfn_ins_%u", l);
+	lc->ins = rte_ring_create_elem(name, sizeof(struct dp_mfn_ins), DP_MFN_INS_RING, socket,
+				       RING_F_SP_ENQ | RING_F_SC_DEQ);
+	lc->pending = rte_zmalloc_socket("mfn_pending", DP_MFN_PENDING * sizeof(*lc->pending),
+					 RTE_CACHE_LINE_SIZE, socket);
+	lc->rl = rte_zmalloc_socket("mfn_rl", DP_MFN_RL_BUCKETS * sizeof(*lc->rl),
+				    RTE_CACHE_LINE_SIZE, socket);
+	lc->svc = rte_zmalloc_socket("mfn_svc", m->n_services * sizeof(*lc->svc),
+				     RTE_CACHE_LINE_SIZE, socket);
+	if (!lc->ins || !lc->pending || !lc->rl || !lc->svc) {
+		DP_LOG(ERR, "mfn: no memory for lcore %u", l);
+		return -ENOMEM;
+	}
+	if (c->mfn_dsr) {
+		struct mfn_dsr_config dc;
+
+		if (mfn_dsr_config_defaults(&dc, err, sizeof(err)) < 0) {
+			DP_LOG(ERR, "mfn: L2 DSR defaults: %s", err);
+			return -EINVAL;
+		}
+		dc.seed ^= l;
+		lc->dsr = mfn_dsr_create(&dc);
+		if (lc->dsr == NULL) {
+			DP_LOG(ERR, "mfn: L2 DSR for lcore %u: %s", l, strerror(errno));
+			return -errno;
+		}
+	}
+	if (rte_rcu_qsbr_thread_register(m->qsv, l) != 0) {
+		DP_LOG(ERR, "mfn: RCU registration of lcore %u failed", l);
+		return -EINVAL;
+	}
+	lc->used = true;
+	return 0;
+}
+
+static int mfn_create(const struct dp_app *app, void **ctx)
+{
+	const struct dp_config *c = &app->cfg;
+	struct mfn_ifr_params ip = {0};
+	struct mfn_alm_params ap = {0};
+	struct mfn_cpe_config cc;
+	struct dp_mfn *m;
+	char err[256];
+	size_t qsz;
+	int rc = -ENOMEM;
+
+	m = rte_zmalloc("dp_mfn", sizeof(*m), RTE_CACHE_LINE_SIZE);
+	if (m == NULL) {
+		DP_LOG(ERR, "mfn: no memory");
+		return -ENOMEM;
+	}
+	m->app = app;
+	m->n_services = c->mfn_services;
+	m->tsc_hz = rte_get_tsc_hz();
+	m->ns_per_tsc_q32 = (uint64_t)(((unsigned __int128)1000000000ull << 32) / m->tsc_hz);
+	m->rl_rate_x1000 = (uint64_t)c->mfn_rate_limit * 1000;
+	m->rl_burst_x1000 = (uint64_t)c->mfn_rate_limit * 1000 / 4 + 1000;
+	m->alm_gen = 1;
+	qsz = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
+	m->qsv = rte_zmalloc("dp_mfn_qsv", qsz, RTE_CACHE_LINE_SIZE);
+	m->svc_by_port = rte_zmalloc("dp_mfn_ports", 65536 * sizeof(uint32_t), RTE_CACHE_LINE_SIZE);
+	m->pred = rte_zmalloc("dp_mfn_pred", m->n_services * sizeof(*m->pred), RTE_CACHE_LINE_SIZE);
+	if (!m->qsv || !m->svc_by_port || !m->pred ||
+	    rte_rcu_qsbr_init(m->qsv, RTE_MAX_LCORE) != 0) {
+		DP_LOG(ERR, "mfn: no memory for the RCU variable or the port map");
+		goto err;
+	}
+
+	ip.name = "dp";
+	ip.capacity = c->mfn_flows;
+	ip.bloom_fpr = c->mfn_bloom_fpr;
+	ip.idle_timeout_ms = c->mfn_idle_timeout_ms;
+	ip.qsv = m->qsv;
+	ip.socket_id = SOCKET_ID_ANY;
+	m->ifr = mfn_ifr_create(&ip);
+	if (m->ifr == NULL) {
+		rc = -rte_errno;
+		DP_LOG(ERR, "mfn: L1 IFR: %s", rte_strerror(rte_errno));
+		goto err;
+	}
+
+	ap.max_services = c->mfn_services;
+	ap.max_backends = c->mfn_backends;
+	ap.max_nodes = (uint16_t)c->mfn_nodes;
+	ap.table_size = c->mfn_table_size;
+	ap.half_life_ms = c->mfn_link_half_life_ms;
+	ap.local_node = (uint16_t)c->mfn_node_id;
+	ap.qsv = m->qsv;
+	ap.socket_id = SOCKET_ID_ANY;
+	rc = mfn_alm_create(&ap, &m->alm);
+	if (rc < 0) {
+		DP_LOG(ERR, "mfn: L3 ALM: %s", strerror(-rc));
+		goto err;
+	}
+
+	if (mfn_cpe_config_defaults(&cc, err, sizeof(err)) < 0) {
+		DP_LOG(ERR, "mfn: L4 CPE defaults: %s", err);
+		rc = -EINVAL;
+		goto err;
+	}
+	cc.max_services = c->mfn_services;
+	cc.interval_ms = c->mfn_cpe_interval_ms;
+	if (mfn_cpe_config_check(&cc, err, sizeof(err)) < 0) {
+		DP_LOG(ERR, "mfn: L4 CPE: %s", err);
+		rc = -EINVAL;
+		goto err;
+	}
+	m->cpe = mfn_cpe_create(&cc);
+	if (m->cpe == NULL) {
+		rc = -errno;
+		DP_LOG(ERR, "mfn: L4 CPE: %s", strerror(errno));
+		goto err;
+	}
+
+	for (unsigned int l = 0; l < RTE_MAX_LCORE; l++) {
+		enum dp_role r = app->lcores[l].role;
+
+		if (r != DP_ROLE_RTC && r != DP_ROLE_WORKER)
+			continue;
+		rc = lcore_init(m, l, app->lcores[l].socket);
+		if (rc < 0)
+			goto err;
+	}
+	if (c->mfn_static[0] != '\0') {
+		rc = dp_mfn_static_apply(m, c->mfn_static, err, sizeof(err));
+		if (rc < 0) {
+			DP_LOG(ERR, "\"mfn_static\": %s", err);
+			goto err;
+		}
+	}
+	dp_mfn_the = m;
+	/* Registration fails only when the name is taken (a second create): harmless. */
+	rte_telemetry_register_cmd("/hmesh/mfn", tel_mfn,
+				   "MFN layer state: L1 flows and table counters, L3 tables. No parameters");
+	rte_telemetry_register_cmd("/hmesh/mfn/predictions", tel_predictions,
+				   "L4 forecast of one service. Parameter: service id");
+	*ctx = m;
+	return 0;
+err:
+	mfn_destroy(m);
+	return rc;
+}
+
+void dp_mfn_lcore_counters(const struct dp_mfn *m, uint32_t service, uint64_t *flows,
+			   uint64_t *packets, uint64_t *bytes)
+{
+	*flows = *packets = *bytes = 0;
+	if (service >= m->n_services)
+		return;
+	for (unsigned int l = 0; l < RTE_MAX_LCORE; l++) {
+		if (!m->lc[l].used)
+			continue;
+		*flows += m->lc[l].svc[service].flows;
+		*packets += m->lc[l].svc[service].packets;
+		*bytes += m->lc[l].svc[service].bytes;
+	}
+}
+
+const struct dp_pipeline_ops dp_pipeline_mfn = {
+	.name = "mfn",
+	.create = mfn_create,
+	.process = mfn_process,
+	.quiescent = mfn_quiescent,
+	.lcore_enter = mfn_lcore_enter,
+	.lcore_exit = mfn_lcore_exit,
+	.main_poll = mfn_main_poll,
+	.destroy = mfn_destroy,
+};
