@@ -16,20 +16,25 @@ leak:librte_
 leak:libhwloc
 SUPP
 # lcores, layout, vdevs, extra: net_null exercises parse-and-drop (its frames
-# are zero-filled), net_ring with the generator the whole forwarding path.
+# are zero-filled), net_ring with the generator the whole forwarding path,
+# with and without the MFN pipeline.
 for spec in "0@0,1@1 rtc net_null0,net_null1 tx_port=1" \
 	"0@0,1@1,2@1 pipeline net_null0,net_null1 tx_port=1" \
 	"0@0,1@1 rtc net_ring0 gen_packets=256" \
-	"0@0,1@1,2@1 pipeline net_ring0 gen_packets=256"; do
+	"0@0,1@1,2@1 pipeline net_ring0 gen_packets=256" \
+	"0@0,1@1 rtc net_ring0 gen_packets=256 mfn=true mfn_flows=65536 mfn_static=1@443=10.100.0.1:443,10.100.0.1:443*2" \
+	"0@0,1@1,2@1 pipeline net_ring0 gen_packets=256 mfn=true mfn_flows=65536 mfn_static=1@443=10.100.0.1:443,10.100.0.1:443*2"; do
 	set -- $spec
 	vdevs=()
 	for v in ${3//,/ }; do vdevs+=(--vdev="$v"); done
+	sets=()
+	for kv in "${@:4}"; do sets+=(--set "$kv"); done
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0" \
 		"$build/bin/hmesh-dataplane" --lcores="$1" --no-pci --no-huge -m 512 \
 		--file-prefix="hmt-asan-$$" --log-level='*:warning' "${vdevs[@]}" -- \
-		--set layout="$2" --set mbufs=8191 --set "$4" --duration 2 >"$tmp/run.log" 2>&1 || {
+		--set layout="$2" --set mbufs=8191 --set stoq_ports=443 "${sets[@]}" --duration 2 >"$tmp/run.log" 2>&1 || {
 		cat "$tmp/run.log"
 		echo "FAIL: sanitizer run ($2) exited with an error"
 		exit 1
@@ -40,6 +45,6 @@ for spec in "0@0,1@1 rtc net_null0,net_null1 tx_port=1" \
 		exit 1
 	fi
 	grep -q 'stats-json' "$tmp/run.log" || { cat "$tmp/run.log"; exit 1; }
-	echo "ok ($2 on $3): clean ASan/UBSan/LSan run"
+	echo "ok ($2 on $3${5:+, MFN}): clean ASan/UBSan/LSan run"
 done
 echo "PASS: dataplane sanitizer run"
