@@ -284,8 +284,6 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	{ .name = "mfn_static", .type = HM_CFG_STR, .def = "", F(mfn_static),
 	  .validate = validate_mfn_static,
 	  .help = "services and backends at start: SVC@UDPPORT=ADDR:PORT[*WEIGHT][#NODE],...;..." },
-	{ .name = "ctl_socket", .type = HM_CFG_STR, .def = "", F(ctl_socket),
-	  .help = "Unix socket of the control channel (hm_ctlmsg.h); empty = none" },
 };
 
 #undef LCORES

@@ -84,7 +84,6 @@ struct dp_config {
 	uint32_t mfn_rate_limit;
 	uint32_t mfn_cpe_interval_ms;
 	char mfn_static[1024];
-	char ctl_socket[108]; /* sun_path */
 };
 
 extern const struct hm_cfg_table dp_config_table;

@@ -50,7 +50,8 @@
 	X(MFN_L2_RATE_PASS, mfn_l2_rate_limit_passed, "new flows L2 rate-limited that were within their source's rate") \
 	X(MFN_L3_DECISIONS, mfn_l3_decisions, "backend decisions made by L3 ALM")                  \
 	X(MFN_L3_REMOTE, mfn_l3_remote, "L3 decisions whose backend is on another mesh node")     \
-	X(MFN_NS_L1, mfn_l1_ns, "nanoseconds spent in L1 (per burst, summed)")                     \
+	X(MFN_NS_L1, mfn_l1_ns, "nanoseconds spent in L1 by the timed bursts (one in 8), summed")  \
+	X(MFN_L1_TIMED, mfn_l1_timed_packets, "packets of the bursts whose L1 time is in mfn_l1_ns") \
 	X(MFN_NS_L2, mfn_l2_ns, "nanoseconds spent in L2 (per new flow, summed)")                  \
 	X(MFN_NS_L3, mfn_l3_ns, "nanoseconds spent in L3 (per new flow, summed)")
 

@@ -497,9 +497,12 @@ int mfn_ifr_delete(struct mfn_ifr *ifr, const struct mfn_flow_key *key)
 	return rc < 0 ? -ENOENT : 0;
 }
 
-unsigned int mfn_ifr_age(struct mfn_ifr *ifr, uint64_t now, unsigned int budget)
+unsigned int mfn_ifr_age(struct mfn_ifr *ifr, uint64_t now, unsigned int budget, bool *swept)
 {
 	unsigned int removed = 0;
+
+	if (swept != NULL)
+		*swept = false;
 
 	for (unsigned int i = 0; i < budget; i++) {
 		const void *key;
@@ -509,6 +512,9 @@ unsigned int mfn_ifr_age(struct mfn_ifr *ifr, uint64_t now, unsigned int budget)
 
 		if (rte_hash_iterate(ifr->h, &key, &data, &ifr->age_next) < 0) {
 			ifr->age_next = 0; /* wrapped: the next call starts a new sweep */
+			ifr->st.sweeps++;
+			if (swept != NULL)
+				*swept = true;
 			break;
 		}
 		e = data;

@@ -126,6 +126,7 @@ struct mfn_ifr_stats {
 	uint64_t updates;      /* decision replaced on an existing key */
 	uint64_t deletes;      /* mfn_ifr_delete */
 	uint64_t aged;         /* removed by mfn_ifr_age */
+	uint64_t sweeps;       /* whole-table passes completed by mfn_ifr_age */
 	uint64_t insert_full;  /* inserts refused: table full */
 	uint64_t bloom_bits;   /* filter size in bits (0: no filter) */
 	uint64_t bloom_saturated; /* counters stuck at 255: their bits are never cleared */
@@ -184,13 +185,18 @@ int mfn_ifr_insert(struct mfn_ifr *ifr, const struct mfn_flow_key *key, uint32_t
 int mfn_ifr_delete(struct mfn_ifr *ifr, const struct mfn_flow_key *key);
 
 /*
- * Writer: visit up to @budget table slots from where the previous call
- * stopped (wrapping around), removing flows whose last_seen is older than
- * idle_timeout_ms before @now. Bounded work per call keeps the control path's
- * pauses short; call it often enough to cover the table once per timeout.
- * Returns the number of flows removed.
+ * Writer: visit up to @budget flows from where the previous call stopped,
+ * removing those whose last_seen is older than idle_timeout_ms before @now.
+ * When the cursor reaches the end of the table the sweep is over: *@swept
+ * (if not NULL) is set and the next call starts a new sweep from the top.
+ *
+ * Each call also scans the empty slots between the flows it visits, so a
+ * whole sweep costs one pass over the table however few flows it holds.
+ * Callers pace whole sweeps in time (a fraction of the idle timeout) rather
+ * than calling this continuously: a sparse million-slot table swept every
+ * 10 ms costs a core. Returns the number of flows removed.
  */
-unsigned int mfn_ifr_age(struct mfn_ifr *ifr, uint64_t now, unsigned int budget);
+unsigned int mfn_ifr_age(struct mfn_ifr *ifr, uint64_t now, unsigned int budget, bool *swept);
 
 /*
  * Writer: remove every flow whose decision names @backend (a backend was

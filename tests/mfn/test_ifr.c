@@ -298,13 +298,20 @@ Test(ifr, idle_flows_age_out_and_touched_ones_stay)
 		mfn_ifr_entry_touch(mfn_ifr_lookup(ifr, &k), 100, t0 + hz / 200);
 	}
 	/* Bounded sweeps: each call visits at most 700 flows. */
+	int first_sweep_end = -1;
+
 	for (int round = 0; round < 20; round++) {
-		unsigned int r = mfn_ifr_age(ifr, t0 + 12 * hz / 1000, 700);
+		bool swept;
+		unsigned int r = mfn_ifr_age(ifr, t0 + 12 * hz / 1000, 700, &swept);
 
 		cr_assert_leq(r, 700);
 		removed += r;
+		if (swept && first_sweep_end < 0)
+			first_sweep_end = round;
 	}
 	cr_expect_eq(removed, 2500);
+	/* 5000 flows, 700 per call: the 8th call reaches the end of the table. */
+	cr_expect_eq(first_sweep_end, 7, "first sweep ended in round %d", first_sweep_end);
 	for (uint32_t i = 0; i < 5000; i++) {
 		key_n(&k, i);
 		if (i % 2 == 0)
