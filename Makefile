@@ -83,16 +83,15 @@ PERF_BINS := $(patsubst perf/%.c,$(BUILD)/perf/%,$(PERF_SRCS))
 # ---- fuzz targets: fuzz/fuzz_<name>.c plus the sources named in FUZZ_SRCS_<name> ----
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SRCS_parse := dataplane/dp_parse.c
-FUZZ_SRCS_config := common/hm_config.c common/hm_log.c dataplane/dp_config.c
+FUZZ_SRCS_config := common/hm_config.c common/hm_log.c dataplane/dp_config.c telemetry/hm_stats.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-I. -Icommon -Imfn -Idataplane $(PKG_CFLAGS) -D_GNU_SOURCE
+	-I. -Icommon -Imfn -Idataplane -Itelemetry $(PKG_CFLAGS) -D_GNU_SOURCE
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 .PHONY: all setup test fuzz fuzz-build bench bench-check bench-baseline bench-plot run format clean help libs
 .DEFAULT_GOAL := all
 
-all: libs $(BINS) $(TEST_BINS) $(PERF_BINS)
-
+# all: at the end of the file, after every section has added to BINS.
 libs: $(ALL_LIBS)
 
 help:
@@ -187,6 +186,19 @@ $(BIN_STAT): $(call obj,telemetry/hmesh_stat.c) $(LIB_TELEM) $(LIB_COMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_TELEM) $(LIB_COMMON) -lm -lpthread
+
+# collectd plugin: a shared object with its own PIC copy of the segment reader.
+COLLECTD_PLUGIN := $(BUILD)/lib/collectd/hmesh.so
+COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include -I/usr/include/collectd -Itelemetry -Icommon
+BINS += $(if $(wildcard telemetry/collectd/hmesh.c),$(COLLECTD_PLUGIN))
+
+$(COLLECTD_PLUGIN): telemetry/collectd/hmesh.c telemetry/hm_stats.c telemetry/hm_stats.h \
+		common/hm_log.c common/hm_log.h
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -shared \
+		-D_GNU_SOURCE $(COLLECTD_CFLAGS) -o $@ telemetry/collectd/hmesh.c telemetry/hm_stats.c \
+		common/hm_log.c -lm
 # ==== end telemetry ========================================================
 
 # ==== control plane (controlplane/ minus consensus): hmesh-controld ========
@@ -302,5 +314,7 @@ format:
 
 clean:
 	find $(BUILD) -mindepth 1 -maxdepth 1 ! -name deps ! -name deps-src -exec rm -rf {} +
+
+all: libs $(BINS) $(TEST_BINS) $(PERF_BINS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "dp_config.h"
+#include "hm_stats.h"
 #include "dp_mfn.h"
 
 #include <errno.h>
@@ -14,6 +15,19 @@
 static const char *const dp_layout_names[] = { "auto", "rtc", "pipeline", NULL };
 static const char *const dp_mfn_key_names[] = { "tuple", "cid", NULL };
 static const char *const dp_mfn_rewrite_names[] = { "none", "dnat", NULL };
+
+/* A segment name is a file name under /dev/shm: the same rule as hm_stats_path(). */
+static int validate_stats_segment(const struct hm_cfg_key *key __attribute__((unused)), const void *obj,
+				  char *why, size_t why_len)
+{
+	const char *v = ((const struct dp_config *)obj)->stats_segment;
+	char path[256];
+
+	if (*v == '\0' || strcmp(v, "off") == 0 || hm_stats_path(v, path, sizeof(path)) == 0)
+		return 0;
+	snprintf(why, why_len, "must be 1-63 characters of [A-Za-z0-9_.-], not starting with '.'");
+	return -EINVAL;
+}
 
 /* mfn_static is checked at load (syntax, ids, addresses), applied at start. */
 static int validate_mfn_static(const struct hm_cfg_key *key, const void *obj, char *why,
@@ -284,6 +298,10 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	{ .name = "mfn_static", .type = HM_CFG_STR, .def = "", F(mfn_static),
 	  .validate = validate_mfn_static,
 	  .help = "services and backends at start: SVC@UDPPORT=ADDR:PORT[*WEIGHT][#NODE],...;..." },
+	{ .name = "stats_segment", .type = HM_CFG_STR, .def = "", F(stats_segment),
+	  .validate = validate_stats_segment,
+	  .help = "stats segment name (/dev/shm/hmesh-NAME); empty = dataplane, or "
+		  "dataplane-PREFIX with a non-default --file-prefix; off = none" },
 };
 
 #undef LCORES

@@ -73,6 +73,7 @@ struct dp_config {
 	uint32_t mfn_flows;
 	double mfn_bloom_fpr;
 	uint32_t mfn_idle_timeout_ms;
+	char stats_segment[64]; /* "", "off" or a name */
 	uint32_t mfn_services;
 	uint32_t mfn_backends;
 	uint32_t mfn_nodes;

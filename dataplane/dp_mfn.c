@@ -284,7 +284,7 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 		       uint64_t *decision, int *drop)
 {
 	struct mfn_alm_decision d;
-	uint64_t t0 = rte_rdtsc();
+	uint64_t t0 = rte_rdtsc(), ns;
 	int rc;
 
 	if (lc->dsr != NULL) {
@@ -319,11 +319,15 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 		}
 		uint64_t t1 = rte_rdtsc();
 
-		st->c[DP_C_MFN_NS_L2] += tsc_to_ns(m, t1 - t0);
+		ns = tsc_to_ns(m, t1 - t0);
+		st->c[DP_C_MFN_NS_L2] += ns;
+		hm_stats_hist_add(st->hist[DP_H_MFN_L2], ns);
 		t0 = t1;
 	}
 	rc = mfn_alm_pick(m->alm, service, key_hash(k), &d);
-	st->c[DP_C_MFN_NS_L3] += tsc_to_ns(m, rte_rdtsc() - t0);
+	ns = tsc_to_ns(m, rte_rdtsc() - t0);
+	st->c[DP_C_MFN_NS_L3] += ns;
+	hm_stats_hist_add(st->hist[DP_H_MFN_L3], ns);
 	if (rc < 0) {
 		*drop = rc == -ENOENT ? DP_D_MFN_NO_SERVICE : DP_D_MFN_NO_BACKEND;
 		return false;
@@ -333,7 +337,9 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 	*decision = MFN_IFR_DECISION(d.backend, d.node, 0);
 	return true;
 out:
-	st->c[DP_C_MFN_NS_L2] += tsc_to_ns(m, rte_rdtsc() - t0);
+	ns = tsc_to_ns(m, rte_rdtsc() - t0);
+	st->c[DP_C_MFN_NS_L2] += ns;
+	hm_stats_hist_add(st->hist[DP_H_MFN_L2], ns);
 	return false;
 }
 
@@ -366,8 +372,11 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 	st->c[DP_C_MFN_L1_MISS] += bst.misses;
 	st->c[DP_C_MFN_L1_BLOOM_NEG] += bst.bloom_negatives;
 	if (timed) {
-		st->c[DP_C_MFN_NS_L1] += tsc_to_ns(m, rte_rdtsc() - t0);
+		uint64_t ns = tsc_to_ns(m, rte_rdtsc() - t0);
+
+		st->c[DP_C_MFN_NS_L1] += ns;
 		st->c[DP_C_MFN_L1_TIMED] += n;
+		hm_stats_hist_add(st->hist[DP_H_MFN_L1], ns / n);
 	}
 
 	for (uint16_t i = 0; i < n; i++) {

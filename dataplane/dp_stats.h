@@ -21,7 +21,9 @@
 #include <rte_common.h>
 #include <rte_lcore.h>
 
+#include "dp_config.h"
 #include "dp_parse.h"
+#include "hm_stats.h"
 
 /* Plain counters: X(ENUM, name, description). */
 #define DP_COUNTERS(X)                                                                             \
@@ -84,17 +86,80 @@ enum dp_drop {
 };
 
 /*
+ * Latency histograms (hm_stats log-linear buckets of nanoseconds):
+ * X(ENUM, labels, description). All are one metric, mfn_layer_seconds,
+ * told apart by the layer label.
+ */
+#define DP_HISTS(X)                                                                                \
+	X(MFN_L1, "layer=l1", "L1 lookup time per packet of a timed burst")                        \
+	X(MFN_L2, "layer=l2", "L2 classification time per new flow")                             \
+	X(MFN_L3, "layer=l3", "L3 decision time per new flow")
+
+enum dp_hist {
+#define DP_X(e, l, d) DP_H_##e,
+	DP_HISTS(DP_X)
+#undef DP_X
+	DP_H__COUNT
+};
+
+/* Ethdev counters copied by the main lcore: X(ENUM, name, rte_eth_stats field, description). */
+#define DP_PORT_STATS(X)                                                                           \
+	X(IPACKETS, port_rx_packets, ipackets, "packets the port received")                       \
+	X(IBYTES, port_rx_bytes, ibytes, "bytes the port received")                                \
+	X(OPACKETS, port_tx_packets, opackets, "packets the port transmitted")                    \
+	X(OBYTES, port_tx_bytes, obytes, "bytes the port transmitted")                             \
+	X(IMISSED, port_rx_missed, imissed, "packets the port dropped: RX queue full")             \
+	X(IERRORS, port_rx_errors, ierrors, "erroneous packets received")                          \
+	X(OERRORS, port_tx_errors, oerrors, "packets the port failed to transmit")                 \
+	X(NOMBUF, port_rx_nombuf, rx_nombuf, "RX mbuf allocation failures (mempool exhausted)")
+
+enum dp_port_stat {
+#define DP_X(e, n, f, d) DP_P_##e,
+	DP_PORT_STATS(DP_X)
+#undef DP_X
+	DP_P__COUNT
+};
+
+/*
  * One lcore's counters. parse[DP_PARSE_OK] counts parsed packets; every
  * other parse[] slot is a drop reason, as is every drop[] slot.
+ *
+ * The blocks live in the stats segment (/dev/shm/hmesh-dataplane, see
+ * hm_stats.h) when it is open, so hmesh-stat and collectd read the very
+ * words the lcores write: no copy, no extra store on the packet path.
  */
 struct dp_lcore_stats {
 	uint64_t c[DP_C__COUNT];
 	uint64_t drop[DP_D__COUNT];
 	uint64_t parse[DP_PARSE__COUNT];
+	uint64_t hist[DP_H__COUNT][HM_STATS_HIST_WORDS];
+	uint64_t port[DP_PORTS_MAX][DP_P__COUNT]; /* main lcore's block only */
 } __rte_cache_aligned;
 
-/* All lcores' blocks, indexed by lcore id. */
-extern struct dp_lcore_stats dp_stats[RTE_MAX_LCORE];
+/* All lcores' blocks, indexed by lcore id: the segment's, or private memory. */
+extern struct dp_lcore_stats *dp_stats;
+
+/*
+ * Create stats segment @name (hm_stats_create) holding every lcore's block
+ * and describe each counter, drop reason and histogram in its directory;
+ * dp_stats then points into it. Call before any lcore counts. Returns 0 or
+ * a negative errno (logged).
+ */
+int dp_stats_segment_open(const char *name);
+
+/* Label lcore @lcore_id's block ("lcore=3,role=rx"). */
+void dp_stats_segment_label(unsigned int lcore_id, const char *role);
+
+struct dp_app;
+
+/* After the ports are up: describe the port counters (port=N) in the segment. */
+int dp_stats_segment_ports(const struct dp_app *app);
+
+/* Main lcore: copy every port's ethdev counters into its block. */
+void dp_stats_ports_update(const struct dp_app *app);
+
+/* Copy the blocks back to private memory and remove the segment. */
+void dp_stats_segment_close(void);
 
 /* Add on the owning lcore: a relaxed store, never a locked RMW. */
 static inline void dp_stat_add(uint64_t *ctr, uint64_t v)

@@ -180,7 +180,7 @@ static double now_s(void)
  */
 static void control_loop(struct dp_app *app, const struct dp_opts *o, double t0)
 {
-	double next_stats = t0 + app->cfg.stats_interval;
+	double next_stats = t0 + app->cfg.stats_interval, next_ports = t0;
 	const bool busy = app->pipe->main_poll != NULL;
 	const struct timespec tick = { .tv_sec = 0, .tv_nsec = (busy ? 1 : 50) * 1000 * 1000 };
 
@@ -189,6 +189,11 @@ static void control_loop(struct dp_app *app, const struct dp_opts *o, double t0)
 
 		if (app->pipe->main_poll)
 			app->pipe->main_poll(app->pipe_ctx, (uint64_t)(t * 1e9));
+		if (t >= next_ports) {
+			/* Reads NIC registers on real ports: a few times a second is plenty. */
+			dp_stats_ports_update(app);
+			next_ports = t + 0.2;
+		}
 
 		if (o->duration > 0 && t - t0 >= o->duration)
 			break;
@@ -206,6 +211,32 @@ static void control_loop(struct dp_app *app, const struct dp_opts *o, double t0)
 	}
 	if (dp_signalled)
 		DP_LOG(INFO, "signal %d: stopping RX, draining rings", (int)dp_signalled);
+}
+
+/*
+ * The stats segment's name: stats_segment, or "dataplane" with the EAL's
+ * default file prefix and "dataplane-PREFIX" otherwise, so that dataplanes
+ * started side by side (tests, benches) each have their own.
+ */
+static int open_stats_segment(struct dp_app *app)
+{
+	const char *v = app->cfg.stats_segment, *prefix;
+	char name[HM_STATS_PROCESS_MAX];
+
+	if (strcmp(v, "off") == 0)
+		return 0;
+	if (*v != '\0')
+		return dp_stats_segment_open(v);
+	prefix = strrchr(rte_eal_get_runtime_dir(), '/');
+	prefix = prefix ? prefix + 1 : "rte";
+	if (strcmp(prefix, "rte") == 0)
+		snprintf(name, sizeof(name), "dataplane");
+	else if ((size_t)snprintf(name, sizeof(name), "dataplane-%s", prefix) >= sizeof(name)) {
+		DP_LOG(ERR, "--file-prefix \"%s\" is too long for a stats segment name: "
+			    "set stats_segment", prefix);
+		return -ENAMETOOLONG;
+	}
+	return dp_stats_segment_open(name);
 }
 
 int main(int argc, char **argv)
@@ -251,11 +282,19 @@ int main(int argc, char **argv)
 		app->parse_cfg.stoq_ports[i] = rte_cpu_to_be_16(app->cfg.stoq_ports.port[i]);
 	memset(app->port_index, -1, sizeof(app->port_index));
 
-	if (dp_layout_init(app))
+	if (open_stats_segment(app))
 		goto out_eal;
+	if (dp_layout_init(app))
+		goto out_stats;
+	for (unsigned int l = 0; l < RTE_MAX_LCORE; l++)
+		if (app->lcores[l].role != DP_ROLE_NONE)
+			dp_stats_segment_label(l, dp_role_name(app->lcores[l].role));
+	dp_stats_segment_label(rte_get_main_lcore(), "main");
 	for (uint16_t i = 0; i < app->n_ports; i++)
 		app->port_index[app->ports[i].port_id] = (int8_t)i;
 	if (dp_ports_init(app))
+		goto out_ports;
+	if (dp_stats_segment_ports(app))
 		goto out_ports;
 	if (dp_layout_rings_init(app))
 		goto out_layout;
@@ -292,6 +331,7 @@ int main(int argc, char **argv)
 	app->stop_rx = true;
 	rte_eal_mp_wait_lcore();
 	t1 = now_s();
+	dp_stats_ports_update(app);
 	dp_stats_print(app, stdout, t1 - t0);
 	rc = 0;
 
@@ -303,6 +343,8 @@ out_layout:
 	dp_layout_fini(app);
 out_ports:
 	dp_ports_fini(app);
+out_stats:
+	dp_stats_segment_close();
 out_eal:
 	rte_eal_cleanup();
 	return rc;
