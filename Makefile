@@ -83,6 +83,7 @@ PERF_BINS := $(patsubst perf/%.c,$(BUILD)/perf/%,$(PERF_SRCS))
 # ---- fuzz targets: fuzz/fuzz_<name>.c plus the sources named in FUZZ_SRCS_<name> ----
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SRCS_parse := dataplane/dp_parse.c
+FUZZ_SRCS_ctlmsg := common/hm_ctlmsg.c
 FUZZ_SRCS_config := common/hm_config.c common/hm_log.c dataplane/dp_config.c telemetry/hm_stats.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I. -Icommon -Imfn -Idataplane -Itelemetry $(PKG_CFLAGS) -D_GNU_SOURCE

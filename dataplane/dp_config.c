@@ -29,6 +29,25 @@ static int validate_stats_segment(const struct hm_cfg_key *key __attribute__((un
 	return -EINVAL;
 }
 
+/* An absolute path that fits sun_path; the socket itself is created at start. */
+static int validate_ctl_socket(const struct hm_cfg_key *key __attribute__((unused)),
+			       const void *obj, char *why, size_t why_len)
+{
+	const char *v = ((const struct dp_config *)obj)->ctl_socket;
+
+	if (*v == '\0')
+		return 0;
+	if (v[0] != '/') {
+		snprintf(why, why_len, "must be an absolute path");
+		return -EINVAL;
+	}
+	if (strlen(v) >= 108) {
+		snprintf(why, why_len, "must be shorter than 108 bytes (sun_path)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* mfn_static is checked at load (syntax, ids, addresses), applied at start. */
 static int validate_mfn_static(const struct hm_cfg_key *key, const void *obj, char *why,
 			       size_t whylen)
@@ -298,6 +317,10 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	{ .name = "mfn_static", .type = HM_CFG_STR, .def = "", F(mfn_static),
 	  .validate = validate_mfn_static,
 	  .help = "services and backends at start: SVC@UDPPORT=ADDR:PORT[*WEIGHT][#NODE],...;..." },
+	{ .name = "ctl_socket", .type = HM_CFG_STR, .def = "", F(ctl_socket),
+	  .validate = validate_ctl_socket,
+	  .help = "Unix socket path of the control channel (hm_ctlmsg.h) for hmesh-controld; "
+		  "empty = none" },
 	{ .name = "stats_segment", .type = HM_CFG_STR, .def = "", F(stats_segment),
 	  .validate = validate_stats_segment,
 	  .help = "stats segment name (/dev/shm/hmesh-NAME); empty = dataplane, or "

@@ -74,6 +74,7 @@ struct dp_config {
 	double mfn_bloom_fpr;
 	uint32_t mfn_idle_timeout_ms;
 	char stats_segment[64]; /* "", "off" or a name */
+	char ctl_socket[108];	/* sun_path; "" = no control socket */
 	uint32_t mfn_services;
 	uint32_t mfn_backends;
 	uint32_t mfn_nodes;

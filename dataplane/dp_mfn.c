@@ -120,7 +120,8 @@ struct dp_mfn {
 	uint64_t now_tsc;
 	/* UDP destination port (host order) → service id + 1; 0: no service. */
 	uint32_t *svc_by_port;
-	uint32_t n_services;
+	uint32_t n_services, n_backends;
+	uint8_t *purge; /* backends deleted since the last commit: purge their L1 flows */
 	uint64_t tsc_hz;
 	uint64_t ns_per_tsc_q32; /* ns = tsc * this >> 32 */
 	uint64_t rl_rate_x1000, rl_burst_x1000;
@@ -274,6 +275,26 @@ static inline bool rate_ok(const struct dp_mfn *m, struct dp_mfn_lcore *lc,
 	return true;
 }
 
+/* L3: the backend for flow @k of @service; @t0 is when the decision began (TSC). */
+static bool l3_decide(struct dp_mfn *m, struct dp_lcore_stats *st, const struct mfn_flow_key *k,
+		      uint32_t service, uint64_t t0, uint64_t *decision, int *drop)
+{
+	struct mfn_alm_decision d;
+	int rc = mfn_alm_pick(m->alm, service, key_hash(k), &d);
+	uint64_t ns = tsc_to_ns(m, rte_rdtsc() - t0);
+
+	st->c[DP_C_MFN_NS_L3] += ns;
+	hm_stats_hist_add(st->hist[DP_H_MFN_L3], ns);
+	if (rc < 0) {
+		*drop = rc == -ENOENT ? DP_D_MFN_NO_SERVICE : DP_D_MFN_NO_BACKEND;
+		return false;
+	}
+	st->c[DP_C_MFN_L3_DECISIONS]++;
+	st->c[DP_C_MFN_L3_REMOTE] += d.node != m->app->cfg.mfn_node_id;
+	*decision = MFN_IFR_DECISION(d.backend, d.node, 0);
+	return true;
+}
+
 /*
  * A flow L1 does not know: L2 then L3. Returns the decision or 0 with
  * @drop set to the reason's counter index.
@@ -283,7 +304,6 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 		       const struct mfn_flow_key *k, uint32_t service, uint64_t tsc,
 		       uint64_t *decision, int *drop)
 {
-	struct mfn_alm_decision d;
 	uint64_t t0 = rte_rdtsc(), ns;
 	int rc;
 
@@ -324,18 +344,7 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 		hm_stats_hist_add(st->hist[DP_H_MFN_L2], ns);
 		t0 = t1;
 	}
-	rc = mfn_alm_pick(m->alm, service, key_hash(k), &d);
-	ns = tsc_to_ns(m, rte_rdtsc() - t0);
-	st->c[DP_C_MFN_NS_L3] += ns;
-	hm_stats_hist_add(st->hist[DP_H_MFN_L3], ns);
-	if (rc < 0) {
-		*drop = rc == -ENOENT ? DP_D_MFN_NO_SERVICE : DP_D_MFN_NO_BACKEND;
-		return false;
-	}
-	st->c[DP_C_MFN_L3_DECISIONS]++;
-	st->c[DP_C_MFN_L3_REMOTE] += d.node != m->app->cfg.mfn_node_id;
-	*decision = MFN_IFR_DECISION(d.backend, d.node, 0);
-	return true;
+	return l3_decide(m, st, k, service, t0, decision, drop);
 out:
 	ns = tsc_to_ns(m, rte_rdtsc() - t0);
 	st->c[DP_C_MFN_NS_L2] += ns;
@@ -423,11 +432,30 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 					lc->svc[service].flows++;
 			}
 		}
-		if (mfn_alm_backend_get(m->alm, MFN_IFR_DECISION_BACKEND(decision), &b) < 0) {
-			/* Deleted since; the main lcore is removing its flows from L1. */
-			st->drop[DP_D_MFN_NO_BACKEND]++;
-			out[i] = DP_PORT_DROP;
-			continue;
+		if (unlikely(mfn_alm_backend_get(m->alm, MFN_IFR_DECISION_BACKEND(decision), &b) <
+			     0)) {
+			/*
+			 * The backend left after this flow was decided (the main
+			 * lcore purges its flows from L1 after the commit): decide
+			 * again with L3 (L2 admitted the flow already) and register
+			 * the new decision, so the flow moves instead of dropping.
+			 */
+			if (!l3_decide(m, st, &keys[i], service, rte_rdtsc(), &decision, &drop) ||
+			    mfn_alm_backend_get(m->alm, MFN_IFR_DECISION_BACKEND(decision), &b) < 0) {
+				st->drop[drop >= 0 ? drop : DP_D_MFN_NO_BACKEND]++;
+				out[i] = DP_PORT_DROP;
+				continue;
+			}
+			struct dp_mfn_pending *p =
+				&lc->pending[key_hash(&keys[i]) & (DP_MFN_PENDING - 1)];
+
+			p->key = keys[i];
+			p->decision = decision;
+			p->service = service;
+			p->gen = gen;
+			ins[n_ins].key = keys[i];
+			ins[n_ins].decision = decision;
+			ins[n_ins++].service = service;
 		}
 		if (rewrite && !dnat(mb, pi, &b)) {
 			st->drop[DP_D_MFN_AF_MISMATCH]++;
@@ -643,6 +671,14 @@ int dp_mfn_service_del(struct dp_mfn *m, uint32_t service)
 		if (m->svc_by_port[p] == service + 1)
 			__atomic_store_n(&m->svc_by_port[p], 0, __ATOMIC_RELAXED);
 	rc = mfn_alm_service_del(m->alm, service);
+	if (rc == 0)
+		for (uint32_t b = 0; b < m->n_backends; b++) {
+			struct mfn_alm_backend r;
+
+			/* Its backends are deleting now: staged() no longer sees them. */
+			if (mfn_alm_backend_get(m->alm, b, &r) == 0 && r.service == service)
+				m->purge[b] = 1;
+		}
 	return rc;
 }
 
@@ -655,18 +691,32 @@ int dp_mfn_backend_del(struct dp_mfn *m, uint32_t backend)
 {
 	int rc = mfn_alm_backend_del(m->alm, backend);
 
+	/* Its L1 flows go after the commit: before it, L3 could pick it again. */
 	if (rc == 0)
-		mfn_ifr_delete_backend(m->ifr, backend);
+		m->purge[backend] = 1;
 	return rc;
 }
 
 int dp_mfn_commit(struct dp_mfn *m)
 {
 	int rc = mfn_alm_commit(m->alm);
+	unsigned int moved = 0;
 
-	if (rc == 0)
-		__atomic_fetch_add(&m->alm_gen, 1, __ATOMIC_RELEASE);
-	return rc;
+	if (rc < 0)
+		return rc;
+	__atomic_fetch_add(&m->alm_gen, 1, __ATOMIC_RELEASE);
+	for (uint32_t b = 0; b < m->n_backends; b++) {
+		if (!m->purge[b])
+			continue;
+		m->purge[b] = 0;
+		/* Set again before the commit: still a backend, its flows stay. */
+		if (mfn_alm_backend_staged(m->alm, b, NULL) == 0)
+			continue;
+		moved += mfn_ifr_delete_backend(m->ifr, b);
+	}
+	if (moved)
+		DP_LOG(INFO, "mfn: %u flows of removed backends will be decided again", moved);
+	return 0;
 }
 
 struct mfn_ifr *dp_mfn_ifr(struct dp_mfn *m)
@@ -887,6 +937,7 @@ static void mfn_destroy(void *ctx)
 	mfn_ifr_destroy(m->ifr);
 	rte_free(m->svc_by_port);
 	rte_free(m->pred);
+	rte_free(m->purge);
 	rte_free(m->qsv);
 	rte_free(m);
 	if (dp_mfn_the == m)
@@ -952,6 +1003,7 @@ static int mfn_create(const struct dp_app *app, void **ctx)
 	}
 	m->app = app;
 	m->n_services = c->mfn_services;
+	m->n_backends = c->mfn_backends;
 	m->tsc_hz = rte_get_tsc_hz();
 	m->ns_per_tsc_q32 = (uint64_t)(((unsigned __int128)1000000000ull << 32) / m->tsc_hz);
 	m->rl_rate_x1000 = (uint64_t)c->mfn_rate_limit * 1000;
@@ -963,7 +1015,8 @@ static int mfn_create(const struct dp_app *app, void **ctx)
 	m->qsv = rte_zmalloc("dp_mfn_qsv", qsz, RTE_CACHE_LINE_SIZE);
 	m->svc_by_port = rte_zmalloc("dp_mfn_ports", 65536 * sizeof(uint32_t), RTE_CACHE_LINE_SIZE);
 	m->pred = rte_zmalloc("dp_mfn_pred", m->n_services * sizeof(*m->pred), RTE_CACHE_LINE_SIZE);
-	if (!m->qsv || !m->svc_by_port || !m->pred ||
+	m->purge = rte_zmalloc("dp_mfn_purge", m->n_backends, 0);
+	if (!m->qsv || !m->svc_by_port || !m->pred || !m->purge ||
 	    rte_rcu_qsbr_init(m->qsv, RTE_MAX_LCORE) != 0) {
 		DP_LOG(ERR, "mfn: no memory for the RCU variable or the port map");
 		goto err;

@@ -25,6 +25,7 @@
 #include <rte_launch.h>
 
 #include "dp_app.h"
+#include "dp_ctl.h"
 #include "dp_stats.h"
 
 struct dp_app dp_app;
@@ -178,10 +179,12 @@ static double now_s(void)
  * periodic counter line. A 1 ms tick when there is such work, so a new flow
  * is registered in L1 within about a millisecond; 50 ms otherwise.
  */
-static void control_loop(struct dp_app *app, const struct dp_opts *o, double t0)
+static void control_loop(struct dp_app *app, const struct dp_opts *o, double t0,
+			 struct dp_ctl *ctl)
 {
 	double next_stats = t0 + app->cfg.stats_interval, next_ports = t0;
-	const bool busy = app->pipe->main_poll != NULL;
+	/* 1 ms: the MFN's main-lcore work, and control requests answered promptly. */
+	const bool busy = app->pipe->main_poll != NULL || ctl != NULL;
 	const struct timespec tick = { .tv_sec = 0, .tv_nsec = (busy ? 1 : 50) * 1000 * 1000 };
 
 	while (!dp_signalled) {
@@ -189,6 +192,8 @@ static void control_loop(struct dp_app *app, const struct dp_opts *o, double t0)
 
 		if (app->pipe->main_poll)
 			app->pipe->main_poll(app->pipe_ctx, (uint64_t)(t * 1e9));
+		if (ctl != NULL)
+			dp_ctl_poll(ctl);
 		if (t >= next_ports) {
 			/* Reads NIC registers on real ports: a few times a second is plenty. */
 			dp_stats_ports_update(app);
@@ -243,6 +248,7 @@ int main(int argc, char **argv)
 {
 	struct dp_app *app = &dp_app;
 	struct dp_opts opts = { 0 };
+	struct dp_ctl *ctl = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[512];
 	double t0, t1;
@@ -315,6 +321,11 @@ int main(int argc, char **argv)
 	}
 	if (app->cfg.gen_packets && dp_gen_inject(app))
 		goto out_pipe;
+	if (app->cfg.ctl_socket[0] != '\0') {
+		ctl = dp_ctl_open(app, app->cfg.ctl_socket);
+		if (ctl == NULL)
+			goto out_pipe;
+	}
 
 	app->rx_running = app->n_rx;
 	app->worker_running = app->n_workers;
@@ -327,7 +338,7 @@ int main(int argc, char **argv)
 	}
 	printf("hmesh-dataplane: forwarding (Ctrl-C to stop)\n");
 	fflush(stdout);
-	control_loop(app, &opts, t0);
+	control_loop(app, &opts, t0, ctl);
 	app->stop_rx = true;
 	rte_eal_mp_wait_lcore();
 	t1 = now_s();
@@ -336,6 +347,7 @@ int main(int argc, char **argv)
 	rc = 0;
 
 out_pipe:
+	dp_ctl_close(ctl);
 	if (app->pipe && app->pipe_ctx)
 		app->pipe->destroy(app->pipe_ctx);
 	app->pipe_ctx = NULL;

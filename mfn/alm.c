@@ -265,6 +265,27 @@ int mfn_alm_backend_del(struct mfn_alm *alm, uint32_t backend_id)
 	return 0;
 }
 
+bool mfn_alm_service_staged(const struct mfn_alm *alm, uint32_t service)
+{
+	return service < alm->p.max_services && alm->svc_exists[service] &&
+	       !alm->svc_deleting[service];
+}
+
+int mfn_alm_backend_staged(const struct mfn_alm *alm, uint32_t backend_id,
+			   struct mfn_alm_backend *out)
+{
+	const struct alm_wb *w;
+
+	if (backend_id >= alm->p.max_backends)
+		return -ENOENT;
+	w = &alm->wb[backend_id];
+	if (!w->used || w->deleting)
+		return -ENOENT;
+	if (out != NULL)
+		*out = w->b;
+	return 0;
+}
+
 static struct alm_link *link_of(struct mfn_alm *alm, uint16_t a, uint16_t b)
 {
 	if (a > b) {

@@ -109,6 +109,11 @@ int mfn_alm_service_set(struct mfn_alm *alm, uint32_t service); /* create if abs
 int mfn_alm_service_del(struct mfn_alm *alm, uint32_t service); /* and its backends */
 int mfn_alm_backend_set(struct mfn_alm *alm, const struct mfn_alm_backend *b);
 int mfn_alm_backend_del(struct mfn_alm *alm, uint32_t backend_id);
+/* Writer: does @service exist (set, not deleted) in the staged state? */
+bool mfn_alm_service_staged(const struct mfn_alm *alm, uint32_t service);
+/* Writer: the staged record of a backend that is set and not deleted. 0 or -ENOENT. */
+int mfn_alm_backend_staged(const struct mfn_alm *alm, uint32_t backend_id,
+			   struct mfn_alm_backend *out);
 /* Bring a link up or down (creating it); a != b. */
 int mfn_alm_link_set(struct mfn_alm *alm, uint16_t a, uint16_t b, bool up);
 /* One measurement of a link's RTT and loss fraction (0..1) at @now_ns; brings it up. */

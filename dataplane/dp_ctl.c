@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "dp_ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rte_malloc.h>
+
+#include "alm.h"
+#include "dp_app.h"
+#include "dp_mfn.h"
+#include "hm_ctlmsg.h"
+#include "ifr.h"
+
+#define DP_CTL_CLIENTS 4
+#define DP_CTL_BUF     4096
+
+struct dp_ctl_client {
+	int fd; /* -1: free */
+	size_t rx_len, tx_len;
+	uint8_t rx[DP_CTL_BUF];
+	uint8_t tx[DP_CTL_BUF];
+};
+
+struct dp_ctl {
+	struct dp_app *app;
+	int lfd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	/* Mark and sweep of a full-state push: what was set since SYNC_BEGIN. */
+	bool syncing;
+	uint8_t *seen_svc, *seen_be;
+	struct dp_ctl_client cl[DP_CTL_CLIENTS];
+};
+
+struct dp_ctl *dp_ctl_open(struct dp_app *app, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct dp_ctl *c;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		DP_LOG(ERR, "\"ctl_socket\" is %s: longer than %zu bytes", path,
+		       sizeof(sa.sun_path) - 1);
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->app = app;
+	c->seen_svc = calloc(app->cfg.mfn_services, 1);
+	c->seen_be = calloc(app->cfg.mfn_backends, 1);
+	if (c->seen_svc == NULL || c->seen_be == NULL)
+		goto err_free;
+	for (int i = 0; i < DP_CTL_CLIENTS; i++)
+		c->cl[i].fd = -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->lfd < 0) {
+		DP_LOG(ERR, "ctl_socket %s: socket: %s", path, strerror(errno));
+		goto err_free;
+	}
+	unlink(path); /* a stale socket of an earlier run */
+	if (bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->lfd, 8) < 0) {
+		DP_LOG(ERR, "ctl_socket %s: %s", path, strerror(errno));
+		goto err_close;
+	}
+	chmod(path, 0600);
+	DP_LOG(INFO, "control socket %s", path);
+	return c;
+
+err_close:
+	close(c->lfd);
+err_free:
+	free(c->seen_svc);
+	free(c->seen_be);
+	free(c);
+	return NULL;
+}
+
+static void drop_client(struct dp_ctl_client *k)
+{
+	close(k->fd);
+	k->fd = -1;
+	k->rx_len = k->tx_len = 0;
+}
+
+static void reply(struct dp_ctl_client *k, const struct hm_ctl_msg *q, int status, const char *fmt,
+		  ...) __attribute__((format(printf, 4, 5)));
+
+/* Queue the reply to @q (NULL: to a message that could not be decoded). */
+static void reply(struct dp_ctl_client *k, const struct hm_ctl_msg *q, int status, const char *fmt,
+		  ...)
+{
+	struct hm_ctl_msg r = {.type = HM_CTL_REPLY_BIT | (q ? q->type : HM_CTL_HELLO),
+			       .seq = q ? q->seq : 0};
+	va_list ap;
+	int n;
+
+	r.u.reply.status = status;
+	va_start(ap, fmt);
+	vsnprintf(r.u.reply.text, sizeof(r.u.reply.text), fmt, ap);
+	va_end(ap);
+	n = hm_ctl_encode(&r, k->tx + k->tx_len, sizeof(k->tx) - k->tx_len);
+	if (n < 0) {
+		/* The controller stopped reading replies: it cannot follow any more. */
+		DP_LOG(WARNING, "control client not reading its replies: closing it");
+		drop_client(k);
+		return;
+	}
+	k->tx_len += (size_t)n;
+}
+
+/* Remove what a full-state push did not mention. */
+static int sync_end(struct dp_ctl *c, struct dp_mfn *m, unsigned int *removed)
+{
+	struct mfn_alm *alm = dp_mfn_alm(m);
+	int rc;
+
+	*removed = 0;
+	for (uint32_t b = 0; b < c->app->cfg.mfn_backends; b++)
+		if (!c->seen_be[b] && mfn_alm_backend_staged(alm, b, NULL) == 0) {
+			rc = dp_mfn_backend_del(m, b);
+			if (rc < 0)
+				return rc;
+			(*removed)++;
+		}
+	for (uint32_t s = 0; s < c->app->cfg.mfn_services; s++)
+		if (!c->seen_svc[s] && mfn_alm_service_staged(alm, s)) {
+			rc = dp_mfn_service_del(m, s);
+			if (rc < 0)
+				return rc;
+			(*removed)++;
+		}
+	return 0;
+}
+
+static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl_msg *q)
+{
+	struct dp_mfn *m = dp_mfn_get();
+	struct mfn_alm_backend b;
+	unsigned int n;
+	int rc = 0;
+
+	if (q->type & HM_CTL_REPLY_BIT) {
+		reply(k, q, -EBADMSG, "a reply is not a request");
+		return;
+	}
+	if (q->type == HM_CTL_HELLO) {
+		reply(k, q, 0, "hmesh-dataplane pid %d mfn %s", (int)getpid(), m ? "on" : "off");
+		return;
+	}
+	if (m == NULL) {
+		reply(k, q, -ENOTSUP, "%s: the MFN pipeline is off (mfn = false)",
+		      hm_ctl_type_name(q->type));
+		return;
+	}
+	switch (q->type) {
+	case HM_CTL_SYNC_BEGIN:
+		memset(c->seen_svc, 0, c->app->cfg.mfn_services);
+		memset(c->seen_be, 0, c->app->cfg.mfn_backends);
+		c->syncing = true;
+		break;
+	case HM_CTL_SYNC_END:
+		if (!c->syncing) {
+			reply(k, q, -EINVAL, "SYNC_END without SYNC_BEGIN");
+			return;
+		}
+		c->syncing = false;
+		rc = sync_end(c, m, &n);
+		if (rc == 0) {
+			reply(k, q, 0, "%u objects removed", n);
+			return;
+		}
+		break;
+	case HM_CTL_SERVICE_SET:
+		if (q->u.service.id >= c->app->cfg.mfn_services) {
+			reply(k, q, -EINVAL, "service %u: ids are 0..%u", q->u.service.id,
+			      c->app->cfg.mfn_services - 1);
+			return;
+		}
+		rc = dp_mfn_service_set(m, q->u.service.id, q->u.service.port);
+		if (rc == 0)
+			c->seen_svc[q->u.service.id] = 1;
+		break;
+	case HM_CTL_SERVICE_DEL:
+		rc = dp_mfn_service_del(m, q->u.service.id);
+		break;
+	case HM_CTL_BACKEND_SET:
+		if (q->u.backend.id >= c->app->cfg.mfn_backends) {
+			reply(k, q, -EINVAL, "backend %u: ids are 0..%u", q->u.backend.id,
+			      c->app->cfg.mfn_backends - 1);
+			return;
+		}
+		memset(&b, 0, sizeof(b));
+		b.id = q->u.backend.id;
+		b.service = q->u.backend.service;
+		b.node = q->u.backend.node;
+		b.weight = q->u.backend.weight;
+		b.healthy = q->u.backend.healthy;
+		b.family = q->u.backend.family == 4 ? AF_INET : AF_INET6;
+		memcpy(b.addr, q->u.backend.addr, 16);
+		b.port = q->u.backend.port;
+		rc = dp_mfn_backend_set(m, &b);
+		if (rc == 0)
+			c->seen_be[b.id] = 1;
+		break;
+	case HM_CTL_BACKEND_DEL:
+		rc = dp_mfn_backend_del(m, q->u.backend.id);
+		break;
+	case HM_CTL_LINK_SET:
+		rc = mfn_alm_link_set(dp_mfn_alm(m), q->u.link.a, q->u.link.b, q->u.link.up);
+		break;
+	case HM_CTL_COMMIT:
+		rc = dp_mfn_commit(m);
+		break;
+	case HM_CTL_FLOWS_CLEAR: {
+		struct mfn_ifr_stats st;
+
+		mfn_ifr_stats_get(dp_mfn_ifr(m), &st);
+		mfn_ifr_clear(dp_mfn_ifr(m));
+		reply(k, q, 0, "%" PRIu64 " flows cleared", st.flows);
+		return;
+	}
+	}
+	if (rc < 0)
+		reply(k, q, rc, "%s: %s (the dataplane log has the field)",
+		      hm_ctl_type_name(q->type), strerror(-rc));
+	else
+		reply(k, q, 0, "ok");
+}
+
+static void serve(struct dp_ctl *c, struct dp_ctl_client *k)
+{
+	for (;;) {
+		ssize_t r = recv(k->fd, k->rx + k->rx_len, sizeof(k->rx) - k->rx_len, MSG_DONTWAIT);
+
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			drop_client(k);
+			return;
+		}
+		if (r < 0)
+			break;
+		k->rx_len += (size_t)r;
+		size_t off = 0;
+
+		while (off < k->rx_len) {
+			struct hm_ctl_msg q;
+			int n = hm_ctl_decode(k->rx + off, k->rx_len - off, &q);
+
+			if (n == 0)
+				break;
+			if (n < 0) {
+				DP_LOG(WARNING,
+				       "control client sent a malformed message (%s): closing it",
+				       strerror(-n));
+				reply(k, NULL, n, "malformed message: %s", strerror(-n));
+				if (k->fd >= 0 && k->tx_len)
+					(void)!send(k->fd, k->tx, k->tx_len,
+						    MSG_DONTWAIT | MSG_NOSIGNAL);
+				if (k->fd >= 0)
+					drop_client(k);
+				return;
+			}
+			apply(c, k, &q);
+			if (k->fd < 0)
+				return;
+			off += (size_t)n;
+		}
+		memmove(k->rx, k->rx + off, k->rx_len - off);
+		k->rx_len -= off;
+	}
+	if (k->tx_len) {
+		ssize_t w = send(k->fd, k->tx, k->tx_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (w < 0 && errno != EAGAIN) {
+			drop_client(k);
+			return;
+		}
+		if (w > 0) {
+			memmove(k->tx, k->tx + w, k->tx_len - (size_t)w);
+			k->tx_len -= (size_t)w;
+		}
+	}
+}
+
+void dp_ctl_poll(struct dp_ctl *c)
+{
+	int fd;
+
+	while ((fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		int i;
+
+		for (i = 0; i < DP_CTL_CLIENTS && c->cl[i].fd >= 0; i++)
+			;
+		if (i == DP_CTL_CLIENTS) {
+			DP_LOG(WARNING, "control socket: %d clients already; refusing another",
+			       DP_CTL_CLIENTS);
+			close(fd);
+			continue;
+		}
+		c->cl[i].fd = fd;
+		c->cl[i].rx_len = c->cl[i].tx_len = 0;
+	}
+	for (int i = 0; i < DP_CTL_CLIENTS; i++)
+		if (c->cl[i].fd >= 0)
+			serve(c, &c->cl[i]);
+}
+
+void dp_ctl_close(struct dp_ctl *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < DP_CTL_CLIENTS; i++)
+		if (c->cl[i].fd >= 0)
+			drop_client(&c->cl[i]);
+	close(c->lfd);
+	unlink(c->path);
+	free(c->seen_svc);
+	free(c->seen_be);
+	free(c);
+}
