@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctl_model — hmesh-controld's desired state: services, backends and mesh
+ * links, each with a version for optimistic concurrency, and the revision
+ * of the last change applied.
+ *
+ * Every change is a record (struct ctl_change, JSON on disk and in the
+ * log) built by ctl_model_prepare_*() from a REST body, which validates it
+ * against the current state without touching it; ctl_model_apply() then
+ * applies a record and cannot fail. Replaying the log at start uses the
+ * same apply, so what was acknowledged is what comes back.
+ *
+ * Not thread-safe: the caller (ctl_rest, ctl_sync) holds the model lock.
+ */
+#ifndef CTL_MODEL_H
+#define CTL_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define CTL_NAME_MAX 64
+
+struct ctl_limits {
+	uint32_t max_services; /* the dataplane's mfn_services */
+	uint32_t max_backends; /* mfn_backends */
+	uint32_t max_nodes;    /* mfn_nodes */
+};
+
+enum ctl_kind { CTL_SERVICE = 1, CTL_BACKEND = 2, CTL_LINK = 3 };
+
+struct ctl_service {
+	bool used;
+	uint32_t id; /* the dataplane's service id */
+	char name[CTL_NAME_MAX];
+	uint16_t port;
+	uint64_t version;
+};
+
+struct ctl_backend {
+	bool used;
+	uint32_t id;
+	uint32_t service; /* service id */
+	uint8_t family;	  /* 4 or 6 */
+	uint8_t addr[16];
+	uint16_t port;
+	uint16_t node;
+	uint32_t weight;
+	bool healthy;
+	uint64_t version;
+};
+
+struct ctl_link {
+	uint16_t a, b; /* a < b */
+	bool up;
+	uint64_t version;
+};
+
+struct ctl_model {
+	struct ctl_limits lim;
+	uint64_t revision;
+	struct ctl_service *svc; /* max_services, indexed by id */
+	struct ctl_backend *be;	 /* max_backends, indexed by id */
+	struct ctl_link *links;
+	uint32_t n_links, cap_links;
+};
+
+/* A validated change: ready to be logged, then applied. */
+struct ctl_change {
+	uint64_t rev;
+	bool del;
+	enum ctl_kind kind;
+	union {
+		struct ctl_service s;
+		struct ctl_backend b;
+		struct ctl_link l;
+	} o;
+};
+
+/* A REST-level error: HTTP status, message, the field at fault (may be ""). */
+struct ctl_err {
+	int status;
+	char field[48];
+	char msg[200];
+};
+
+int ctl_model_init(struct ctl_model *m, const struct ctl_limits *lim);
+void ctl_model_fini(struct ctl_model *m);
+
+/*
+ * Build a change from a JSON body. @existing is NULL for create (POST) or
+ * the name/id/key of the object for update (PUT) and delete. For update
+ * and delete, a "version" in the body (or @if_version > 0) must equal the
+ * object's, else 409. Returns 0, or -1 with @e filled (400 naming the
+ * field, 404, 409).
+ */
+int ctl_model_prepare_service(const struct ctl_model *m, const json_t *body, const char *existing,
+			      bool del, uint64_t if_version, struct ctl_change *c,
+			      struct ctl_err *e);
+int ctl_model_prepare_backend(const struct ctl_model *m, const json_t *body, const char *existing,
+			      bool del, uint64_t if_version, struct ctl_change *c,
+			      struct ctl_err *e);
+int ctl_model_prepare_link(const struct ctl_model *m, const json_t *body, const char *existing,
+			   bool del, uint64_t if_version, struct ctl_change *c, struct ctl_err *e);
+
+/* Apply a prepared (or replayed) change; sets the revision to c->rev. */
+void ctl_model_apply(struct ctl_model *m, const struct ctl_change *c);
+
+/* JSON views (new references). */
+json_t *ctl_service_json(const struct ctl_service *s);
+json_t *ctl_backend_json(const struct ctl_model *m, const struct ctl_backend *b);
+json_t *ctl_link_json(const struct ctl_link *l);
+
+/* Lookups: NULL when absent. */
+const struct ctl_service *ctl_model_service_by_name(const struct ctl_model *m, const char *name);
+const struct ctl_link *ctl_model_link(const struct ctl_model *m, uint16_t a, uint16_t b);
+
+/* A change as one JSON object (the log record) and back. */
+json_t *ctl_change_json(const struct ctl_model *m, const struct ctl_change *c);
+/* Returns 0, or -1 with the reason in @e (a corrupt or foreign record). */
+int ctl_change_from_json(const struct ctl_model *m, const json_t *j, struct ctl_change *c,
+			 struct ctl_err *e);
+
+/* The whole model as JSON (snapshot) and back into an initialised model. */
+json_t *ctl_model_json(const struct ctl_model *m);
+int ctl_model_load_json(struct ctl_model *m, const json_t *j, struct ctl_err *e);
+
+#endif /* CTL_MODEL_H */

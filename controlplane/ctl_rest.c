@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "ctl_rest.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "hm_log.h"
+
+#define MOD	   "controld"
+#define TOKENS_MAX 64
+
+struct token {
+	char tok[128];
+	bool rw;
+};
+
+struct ctl_rest {
+	struct ctl_node *n;
+	struct MHD_Daemon *d;
+	struct token tokens[TOKENS_MAX];
+	size_t n_tokens;
+	double bucket; /* write tokens (rate limit) */
+	struct timespec last;
+	pthread_mutex_t rl_lock;
+};
+
+static int err(json_t **out, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int err(json_t **out, int status, const char *field, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	*out = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", status, "message", msg, "field",
+			 field ? field : "");
+	return status;
+}
+
+static int load_tokens(struct ctl_rest *r, const char *path)
+{
+	char line[256];
+	unsigned int no = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		hm_log(HM_LOG_ERR, MOD, "--tokens %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char mode[8], tok[160];
+		int n;
+
+		no++;
+		n = sscanf(line, "%7s %159s", mode, tok);
+		if (n <= 0 || mode[0] == '#')
+			continue;
+		if (n != 2 || (strcmp(mode, "rw") && strcmp(mode, "ro")) || strlen(tok) < 16 ||
+		    strlen(tok) >= sizeof(r->tokens[0].tok) || r->n_tokens == TOKENS_MAX) {
+			hm_log(HM_LOG_ERR, MOD,
+			       "--tokens %s line %u: want \"rw|ro TOKEN\" with a token of 16-127 "
+			       "characters (at most %d tokens)",
+			       path, no, TOKENS_MAX);
+			fclose(f);
+			return -EINVAL;
+		}
+		snprintf(r->tokens[r->n_tokens].tok, sizeof(r->tokens[0].tok), "%s", tok);
+		r->tokens[r->n_tokens++].rw = mode[1] == 'w';
+	}
+	fclose(f);
+	if (r->n_tokens == 0) {
+		hm_log(HM_LOG_ERR, MOD, "--tokens %s: no token in the file", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Constant time in the token's length: no timing oracle on the secret. */
+static bool token_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = la != lb;
+
+	for (size_t i = 0; i < la; i++)
+		d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+	return d == 0;
+}
+
+/* 0: allowed; else the status. */
+static int authorize(struct ctl_rest *r, const char *token, bool write, json_t **out)
+{
+	if (r->n_tokens == 0)
+		return 0;
+	if (token == NULL)
+		return err(out, 401, "", "a bearer token is required (Authorization: Bearer ...)");
+	for (size_t i = 0; i < r->n_tokens; i++)
+		if (token_eq(token, r->tokens[i].tok)) {
+			if (write && !r->tokens[i].rw)
+				return err(out, 403, "", "this token is read-only");
+			return 0;
+		}
+	return err(out, 401, "", "unknown token");
+}
+
+static bool rate_ok(struct ctl_rest *r)
+{
+	struct timespec now;
+	double rate = r->n->cfg.write_rate;
+	bool ok;
+
+	if (rate == 0)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&r->rl_lock);
+	r->bucket += ((double)(now.tv_sec - r->last.tv_sec) +
+		      (double)(now.tv_nsec - r->last.tv_nsec) / 1e9) *
+		     rate;
+	if (r->bucket > rate)
+		r->bucket = rate; /* a burst of one second's worth */
+	r->last = now;
+	ok = r->bucket >= 1;
+	if (ok)
+		r->bucket -= 1;
+	pthread_mutex_unlock(&r->rl_lock);
+	return ok;
+}
+
+static uint64_t query_version(const char *query)
+{
+	const char *v = query ? strstr(query, "version=") : NULL;
+
+	return v ? strtoull(v + 8, NULL, 10) : 0;
+}
+
+static const char *query_param(const char *query, const char *key, char *buf, size_t len)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = query; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+
+		if (seg > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			snprintf(buf, len, "%.*s", (int)(seg - kl - 1), p + kl + 1);
+			return buf;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* ---- reads ------------------------------------------------------------------- */
+
+static json_t *list(struct ctl_node *n, const char *coll, const char *query)
+{
+	struct ctl_model *m = &n->model;
+	json_t *items = json_array();
+	char svc[CTL_NAME_MAX];
+	const char *only = query_param(query, "service", svc, sizeof(svc));
+
+	if (strcmp(coll, "services") == 0) {
+		for (uint32_t i = 0; i < m->lim.max_services; i++)
+			if (m->svc[i].used)
+				json_array_append_new(items, ctl_service_json(&m->svc[i]));
+	} else if (strcmp(coll, "backends") == 0) {
+		const struct ctl_service *s = only ? ctl_model_service_by_name(m, only) : NULL;
+
+		for (uint32_t i = 0; i < m->lim.max_backends; i++)
+			if (m->be[i].used && (!only || (s && m->be[i].service == s->id)))
+				json_array_append_new(items, ctl_backend_json(m, &m->be[i]));
+	} else if (strcmp(coll, "links") == 0) {
+		for (uint32_t i = 0; i < m->n_links; i++)
+			json_array_append_new(items, ctl_link_json(&m->links[i]));
+	} else if (strcmp(coll, "nodes") == 0) {
+		/* The mesh graph's vertices: this node, link ends, backends' nodes. */
+		uint32_t *be = calloc(m->lim.max_nodes, sizeof(*be));
+		uint8_t *seen = calloc(m->lim.max_nodes, 1);
+
+		if (be && seen) {
+			seen[n->cfg.node_id] = 1;
+			for (uint32_t i = 0; i < m->n_links; i++)
+				seen[m->links[i].a] = seen[m->links[i].b] = 1;
+			for (uint32_t i = 0; i < m->lim.max_backends; i++)
+				if (m->be[i].used) {
+					seen[m->be[i].node] = 1;
+					be[m->be[i].node]++;
+				}
+			for (uint32_t i = 0; i < m->lim.max_nodes; i++)
+				if (seen[i])
+					json_array_append_new(items, json_pack("{s:i, s:b, s:i}",
+									       "id", i, "local",
+									       i == n->cfg.node_id,
+									       "backends", be[i]));
+		}
+		free(be);
+		free(seen);
+	} else if (strcmp(coll, "routes") == 0) {
+		/* What the dataplane does with a new flow: port → service → healthy backends. */
+		for (uint32_t i = 0; i < m->lim.max_services; i++) {
+			json_t *b;
+
+			if (!m->svc[i].used)
+				continue;
+			b = json_array();
+			for (uint32_t k = 0; k < m->lim.max_backends; k++)
+				if (m->be[k].used && m->be[k].service == i && m->be[k].healthy)
+					json_array_append_new(b, json_integer(k));
+			json_array_append_new(items,
+					      json_pack("{s:i, s:s, s:s, s:o}", "port",
+							m->svc[i].port, "service", m->svc[i].name,
+							"policy", "maglev", "backends", b));
+		}
+	}
+	return json_pack("{s:o, s:I}", "items", items, "revision", (json_int_t)m->revision);
+}
+
+static int get_item(struct ctl_node *n, const char *coll, const char *item, json_t **out)
+{
+	struct ctl_model *m = &n->model;
+
+	if (strcmp(coll, "services") == 0) {
+		const struct ctl_service *s = ctl_model_service_by_name(m, item);
+
+		if (s == NULL)
+			return err(out, 404, "name", "no service \"%s\"", item);
+		*out = ctl_service_json(s);
+		return 200;
+	}
+	if (strcmp(coll, "backends") == 0) {
+		char *end;
+		unsigned long id = strtoul(item, &end, 10);
+
+		if (*end || id >= m->lim.max_backends || !m->be[id].used)
+			return err(out, 404, "id", "no backend \"%s\"", item);
+		*out = ctl_backend_json(m, &m->be[id]);
+		return 200;
+	}
+	for (uint32_t i = 0; i < m->n_links; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "%u-%u", m->links[i].a, m->links[i].b);
+		if (strcmp(key, item) == 0) {
+			*out = ctl_link_json(&m->links[i]);
+			return 200;
+		}
+	}
+	return err(out, 404, "", "no link \"%s\" (A-B with A < B)", item);
+}
+
+static json_t *health(struct ctl_node *n)
+{
+	const bool want_dp = n->cfg.dataplane_socket[0] != '\0';
+
+	return json_pack("{s:s, s:I, s:I, s:{s:b, s:b, s:I, s:I, s:I, s:I, s:s, s:s}}", "status",
+			 !want_dp || (n->dp.connected && n->dp.synced_revision == n->model.revision)
+			     ? "ok"
+			     : "degraded",
+			 "revision", (json_int_t)n->model.revision, "node_id",
+			 (json_int_t)n->cfg.node_id, "dataplane", "configured", want_dp,
+			 "connected", n->dp.connected, "synced_revision",
+			 (json_int_t)n->dp.synced_revision, "full_syncs", (json_int_t)n->dp.syncs,
+			 "deltas", (json_int_t)n->dp.deltas, "errors", (json_int_t)n->dp.errors,
+			 "hello", n->dp.hello, "last_error", n->dp.last_error);
+}
+
+static json_t *cluster(struct ctl_node *n)
+{
+	char addr[96];
+
+	snprintf(addr, sizeof(addr), "%s:%u", n->cfg.listen_addr, n->cfg.listen_port);
+	/* One member until the consensus issue lands: it is the leader and its log is the log. */
+	return json_pack("{s:s, s:[{s:i, s:s}], s:i, s:i, s:I, s:b}", "mode", "single-node",
+			 "members", "node_id", n->cfg.node_id, "address", addr, "leader",
+			 n->cfg.node_id, "view", 0, "commit_index", (json_int_t)n->model.revision,
+			 "quorum", 1);
+}
+
+static json_t *config(struct ctl_node *n)
+{
+	return json_pack("{s:i, s:s, s:s, s:i, s:{s:I, s:I, s:I}}", "node_id", n->cfg.node_id,
+			 "state_dir", n->cfg.state_dir, "dataplane_socket", n->cfg.dataplane_socket,
+			 "write_rate", n->cfg.write_rate, "limits", "mfn_services",
+			 (json_int_t)n->cfg.lim.max_services, "mfn_backends",
+			 (json_int_t)n->cfg.lim.max_backends, "mfn_nodes",
+			 (json_int_t)n->cfg.lim.max_nodes);
+}
+
+/* ---- writes ------------------------------------------------------------------ */
+
+static int write_op(struct ctl_rest *r, const char *method, const char *coll, const char *item,
+		    const char *query, json_t *body, json_t **out)
+{
+	struct ctl_node *n = r->n;
+	struct ctl_change c;
+	struct ctl_err e;
+	bool del = strcmp(method, "DELETE") == 0;
+	uint64_t ifv = query_version(query);
+	int rc, status;
+
+	pthread_mutex_lock(&n->lock);
+	if (strcmp(coll, "services") == 0)
+		rc = ctl_model_prepare_service(&n->model, body, item, del, ifv, &c, &e);
+	else if (strcmp(coll, "backends") == 0)
+		rc = ctl_model_prepare_backend(&n->model, body, item, del, ifv, &c, &e);
+	else
+		rc = ctl_model_prepare_link(&n->model, body, item, del, ifv, &c, &e);
+	if (rc < 0) {
+		pthread_mutex_unlock(&n->lock);
+		return err(out, e.status, e.field, "%s", e.msg);
+	}
+	rc = ctl_store_append(n->store, &n->model, &c);
+	if (rc < 0) {
+		pthread_mutex_unlock(&n->lock);
+		return err(out, 503, "", "the change could not be made durable: %s; not applied",
+			   strerror(-rc));
+	}
+	ctl_model_apply(&n->model, &c);
+	ctl_store_maybe_compact(n->store, &n->model);
+	pthread_cond_broadcast(&n->changed);
+	status = del ? 204 : item ? 200 : 201;
+	*out = NULL;
+	if (!del)
+		*out = c.kind == CTL_SERVICE   ? ctl_service_json(&c.o.s)
+		       : c.kind == CTL_BACKEND ? ctl_backend_json(&n->model, &c.o.b)
+					       : ctl_link_json(&c.o.l);
+	pthread_mutex_unlock(&n->lock);
+	return status;
+}
+
+int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, const char *query,
+		    const char *token, const char *content_type, const char *body, size_t body_len,
+		    json_t **out)
+{
+	static const char *const colls[] = {"services", "backends", "links",  "nodes", "routes",
+					    "health",	"cluster",  "config", NULL};
+	char coll[16], item[96];
+	const char *rest, *slash;
+	bool write = strcmp(method, "GET") && strcmp(method, "HEAD");
+	bool is_coll = false, writable;
+	json_t *j = NULL;
+	int st;
+
+	*out = NULL;
+	if (strncmp(url, "/v1/", 4) != 0)
+		return err(out, 404, "", "no such resource (the API is under /v1/)");
+	rest = url + 4;
+	slash = strchr(rest, '/');
+	if ((size_t)(slash ? slash - rest : (ptrdiff_t)strlen(rest)) >= sizeof(coll))
+		return err(out, 404, "", "no such resource");
+	snprintf(coll, sizeof(coll), "%.*s", (int)(slash ? slash - rest : (ptrdiff_t)strlen(rest)),
+		 rest);
+	for (const char *const *c = colls; *c; c++)
+		is_coll |= strcmp(coll, *c) == 0;
+	if (!is_coll)
+		return err(out, 404, "", "no resource /v1/%s", coll);
+	item[0] = '\0';
+	if (slash) {
+		if (strchr(slash + 1, '/') || strlen(slash + 1) >= sizeof(item) || !slash[1])
+			return err(out, 404, "", "no such resource");
+		snprintf(item, sizeof(item), "%s", slash + 1);
+	}
+	writable = !strcmp(coll, "services") || !strcmp(coll, "backends") || !strcmp(coll, "links");
+	st = authorize(r, token, write, out);
+	if (st)
+		return st;
+	if (!write) {
+		pthread_mutex_lock(&r->n->lock);
+		if (item[0] && writable)
+			st = get_item(r->n, coll, item, out);
+		else if (item[0])
+			st = err(out, 404, "", "/v1/%s has no items", coll);
+		else if (!strcmp(coll, "health"))
+			*out = health(r->n), st = 200;
+		else if (!strcmp(coll, "cluster"))
+			*out = cluster(r->n), st = 200;
+		else if (!strcmp(coll, "config"))
+			*out = config(r->n), st = 200;
+		else
+			*out = list(r->n, coll, query), st = 200;
+		pthread_mutex_unlock(&r->n->lock);
+		return st;
+	}
+	if (!writable || (strcmp(method, "POST") == 0) != (item[0] == '\0') ||
+	    (strcmp(method, "POST") && strcmp(method, "PUT") && strcmp(method, "DELETE")))
+		return err(out, 405, "", "%s is not allowed on %s", method, url);
+	if (!rate_ok(r))
+		return err(out, 429, "", "more than %u writes per second", r->n->cfg.write_rate);
+	if (strcmp(method, "DELETE") != 0 || body_len > 0) {
+		json_error_t je;
+
+		if (content_type == NULL || strncasecmp(content_type, "application/json", 16) != 0)
+			return err(out, 415, "", "the body must be application/json");
+		j = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &je);
+		if (j == NULL)
+			return err(out, 400, "", "the body is not JSON: %s (line %d, column %d)",
+				   je.text, je.line, je.column);
+	}
+	st = write_op(r, method, coll, item[0] ? item : NULL, query, j, out);
+	json_decref(j);
+	return st;
+}
+
+/* ---- libmicrohttpd glue ------------------------------------------------------ */
+
+struct req {
+	char *body;
+	size_t len;
+	bool too_large;
+};
+
+static enum MHD_Result answer(struct MHD_Connection *con, int status, json_t *j)
+{
+	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+
+	if (j && txt == NULL)
+		return MHD_NO;
+	resp =
+	    MHD_create_response_from_buffer(txt ? strlen(txt) : 0, txt ? txt : (char *)"",
+					    txt ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		free(txt);
+		return MHD_NO;
+	}
+	if (txt)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	rc = MHD_queue_response(con, (unsigned int)status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	char *q = cls;
+	size_t l = strlen(q);
+
+	(void)kind;
+	snprintf(q + l, 512 - l, "%s%s=%s", l ? "&" : "", key, value ? value : "");
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct ctl_rest *r = cls;
+	struct req *q = *con_cls;
+	const char *auth, *token = NULL;
+	char query[512] = "";
+	json_t *out = NULL;
+	int st;
+
+	(void)version;
+	if (q == NULL) {
+		q = calloc(1, sizeof(*q));
+		if (q == NULL)
+			return MHD_NO;
+		*con_cls = q;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (q->len + *upload_size > CTL_REST_BODY_MAX) {
+			q->too_large = true;
+		} else if (!q->too_large) {
+			char *nb = realloc(q->body, q->len + *upload_size + 1);
+
+			if (nb == NULL)
+				return MHD_NO;
+			q->body = nb;
+			memcpy(q->body + q->len, upload, *upload_size);
+			q->len += *upload_size;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (q->too_large) {
+		st = err(&out, 413, "", "the body is larger than %d bytes", CTL_REST_BODY_MAX);
+	} else {
+		auth = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+						   MHD_HTTP_HEADER_AUTHORIZATION);
+		if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+			token = auth + 7;
+		MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, collect_query, query);
+		st = ctl_rest_handle(
+		    r, method, url, query, token,
+		    MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+		    q->body, q->len, &out);
+	}
+	enum MHD_Result rc = answer(con, st, out);
+
+	json_decref(out);
+	return rc;
+}
+
+static void on_done(void *cls, struct MHD_Connection *con, void **con_cls,
+		    enum MHD_RequestTerminationCode toe)
+{
+	struct req *q = *con_cls;
+
+	(void)cls;
+	(void)con;
+	(void)toe;
+	if (q) {
+		free(q->body);
+		free(q);
+	}
+	*con_cls = NULL;
+}
+
+struct ctl_rest *ctl_rest_new_detached(struct ctl_node *n)
+{
+	struct ctl_rest *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->n = n;
+	pthread_mutex_init(&r->rl_lock, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &r->last);
+	r->bucket = n->cfg.write_rate;
+	return r;
+}
+
+struct ctl_rest *ctl_rest_start(struct ctl_node *n)
+{
+	struct ctl_rest *r = ctl_rest_new_detached(n);
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+
+	if (r == NULL)
+		return NULL;
+	if (n->cfg.tokens_file[0] && load_tokens(r, n->cfg.tokens_file) < 0)
+		goto err;
+	if (inet_pton(AF_INET, n->cfg.listen_addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(n->cfg.listen_port);
+	} else if (inet_pton(AF_INET6, n->cfg.listen_addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(n->cfg.listen_port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		hm_log(HM_LOG_ERR, MOD, "--listen %s: not an IPv4 or IPv6 address",
+		       n->cfg.listen_addr);
+		goto err;
+	}
+	r->d = MHD_start_daemon(
+	    flags, n->cfg.listen_port, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
+	if (r->d == NULL) {
+		hm_log(HM_LOG_ERR, MOD, "--listen %s:%u: cannot listen (in use, or no permission)",
+		       n->cfg.listen_addr, n->cfg.listen_port);
+		goto err;
+	}
+	return r;
+err:
+	pthread_mutex_destroy(&r->rl_lock);
+	free(r);
+	return NULL;
+}
+
+void ctl_rest_stop(struct ctl_rest *r)
+{
+	if (r == NULL)
+		return;
+	if (r->d)
+		MHD_stop_daemon(r->d);
+	pthread_mutex_destroy(&r->rl_lock);
+	free(r);
+}

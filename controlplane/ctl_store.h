@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctl_store — hmesh-controld's durable state: a snapshot of the model and a
+ * log of the changes made since, in a state directory.
+ *
+ *   DIR/snapshot.json   the model at some revision (written to a temporary
+ *                       file, fsynced, renamed, directory fsynced)
+ *   DIR/changes.log     one change per line: JSON, a tab, CRC-32C of the
+ *                       JSON as 8 hex digits
+ *
+ * ctl_store_append() returns only when the record is on stable storage
+ * (fdatasync), so a change acknowledged over REST survives kill -9 and
+ * power loss. At open the snapshot is loaded and the log replayed; a torn
+ * last line (the process died mid-write, before acknowledging) fails its
+ * CRC and is cut off; a bad line followed by good ones is corruption and
+ * refuses to start rather than lose later changes silently. After
+ * CTL_STORE_COMPACT_EVERY appends, ctl_store_maybe_compact() writes the
+ * model as the snapshot and empties the log.
+ *
+ * When the consensus issue lands, the replicated log replaces
+ * ctl_store_append() (append = commit through the cluster); the REST layer
+ * only sees "prepare, append, apply".
+ */
+#ifndef CTL_STORE_H
+#define CTL_STORE_H
+
+#include "ctl_model.h"
+
+#define CTL_STORE_COMPACT_EVERY 1000
+
+struct ctl_store;
+
+/*
+ * Open (creating) @dir and bring @m (initialised, empty) to the stored
+ * state. Returns 0 and *@out, or a negative errno with the reason logged
+ * (-EBADMSG for a corrupt snapshot or log).
+ */
+int ctl_store_open(const char *dir, struct ctl_model *m, struct ctl_store **out);
+void ctl_store_close(struct ctl_store *s);
+
+/* Write @c durably. 0 or a negative errno (nothing acknowledged then). */
+int ctl_store_append(struct ctl_store *s, const struct ctl_model *m, const struct ctl_change *c);
+
+/* Snapshot @m and empty the log. 0 or a negative errno (the log is kept then). */
+int ctl_store_compact(struct ctl_store *s, const struct ctl_model *m);
+/* After applying a change: compact when COMPACT_EVERY records have piled up. */
+int ctl_store_maybe_compact(struct ctl_store *s, const struct ctl_model *m);
+
+/* Records replayed at open, and appended since. */
+uint64_t ctl_store_replayed(const struct ctl_store *s);
+
+#endif /* CTL_STORE_H */

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctl_sync — keeps the dataplane's tables equal to the model.
+ *
+ * On every connection (first start, dataplane restart, controld restart)
+ * it pushes the whole state between SYNC_BEGIN and SYNC_END, so anything
+ * the dataplane holds that the model does not is removed and what is
+ * unchanged keeps its flows; then COMMIT. After that it sends deltas: the
+ * difference between the model and a private copy of what was last
+ * committed. A refusal from the dataplane is recorded (/v1/health) and the
+ * next round pushes the full state again. While the dataplane is away the
+ * thread retries every second; the dataplane forwards with its last state.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_node.h"
+#include "hm_ctlmsg.h"
+#include "hm_log.h"
+
+#define MOD "controld"
+
+struct sync {
+	struct ctl_node *n;
+	int fd;
+	uint32_t seq;
+	bool full;		 /* the next push is a full one */
+	struct ctl_model shadow; /* what the dataplane has committed */
+};
+
+static void set_error(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_error(struct sync *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&s->n->lock);
+	va_start(ap, fmt);
+	vsnprintf(s->n->dp.last_error, sizeof(s->n->dp.last_error), fmt, ap);
+	va_end(ap);
+	s->n->dp.errors++;
+	hm_log(HM_LOG_WARN, MOD, "dataplane: %s", s->n->dp.last_error);
+	pthread_mutex_unlock(&s->n->lock);
+}
+
+/* One request, one reply. Returns the reply status, or -EPIPE/-ETIMEDOUT/-EPROTO. */
+static int request(struct sync *s, struct hm_ctl_msg *q, char *text, size_t text_len)
+{
+	uint8_t buf[HM_CTL_MSG_MAX];
+	size_t have = 0;
+	int n;
+
+	q->seq = ++s->seq;
+	n = hm_ctl_encode(q, buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	if (send(s->fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+		return -EPIPE;
+	for (;;) {
+		struct pollfd p = {.fd = s->fd, .events = POLLIN};
+		struct hm_ctl_msg r;
+		ssize_t got;
+
+		if (poll(&p, 1, 3000) != 1)
+			return -ETIMEDOUT;
+		got = recv(s->fd, buf + have, sizeof(buf) - have, 0);
+		if (got <= 0)
+			return -EPIPE;
+		have += (size_t)got;
+		n = hm_ctl_decode(buf, have, &r);
+		if (n < 0)
+			return -EPROTO;
+		if (n == 0)
+			continue;
+		if (!(r.type & HM_CTL_REPLY_BIT) || r.seq != q->seq)
+			return -EPROTO;
+		if (text)
+			snprintf(text, text_len, "%s", r.u.reply.text);
+		if (r.u.reply.status < 0)
+			set_error(s, "%s refused: %s", hm_ctl_type_name(q->type), r.u.reply.text);
+		return r.u.reply.status;
+	}
+}
+
+static int send_service(struct sync *s, const struct ctl_service *v, bool del)
+{
+	struct hm_ctl_msg q = {.type = del ? HM_CTL_SERVICE_DEL : HM_CTL_SERVICE_SET};
+
+	q.u.service.id = v->id;
+	q.u.service.port = v->port;
+	return request(s, &q, NULL, 0);
+}
+
+static int send_backend(struct sync *s, const struct ctl_backend *b, bool del)
+{
+	struct hm_ctl_msg q = {.type = del ? HM_CTL_BACKEND_DEL : HM_CTL_BACKEND_SET};
+
+	q.u.backend.id = b->id;
+	q.u.backend.service = b->service;
+	q.u.backend.node = b->node;
+	q.u.backend.weight = b->weight;
+	q.u.backend.healthy = b->healthy;
+	q.u.backend.family = b->family;
+	memcpy(q.u.backend.addr, b->addr, 16);
+	q.u.backend.port = b->port;
+	return request(s, &q, NULL, 0);
+}
+
+static int send_link(struct sync *s, const struct ctl_link *l, bool up)
+{
+	struct hm_ctl_msg q = {.type = HM_CTL_LINK_SET};
+
+	q.u.link.a = l->a;
+	q.u.link.b = l->b;
+	q.u.link.up = up;
+	return request(s, &q, NULL, 0);
+}
+
+static int simple(struct sync *s, enum hm_ctl_type t)
+{
+	struct hm_ctl_msg q = {.type = t};
+
+	return request(s, &q, NULL, 0);
+}
+
+static bool backend_differs(const struct ctl_backend *a, const struct ctl_backend *b)
+{
+	return a->service != b->service || a->family != b->family ||
+	       memcmp(a->addr, b->addr, 16) != 0 || a->port != b->port || a->node != b->node ||
+	       a->weight != b->weight || a->healthy != b->healthy;
+}
+
+/*
+ * Push @cur (a private copy of the model): everything when @s->full, else
+ * what differs from the shadow. Returns 0 or the first error.
+ */
+static int push(struct sync *s, const struct ctl_model *cur)
+{
+	const struct ctl_model *old = &s->shadow;
+	const struct ctl_limits *lim = &cur->lim;
+	int rc = 0;
+
+	if (s->full && (rc = simple(s, HM_CTL_SYNC_BEGIN)) < 0)
+		return rc;
+	for (uint32_t i = 0; i < lim->max_services && rc >= 0; i++)
+		if (cur->svc[i].used &&
+		    (s->full || !old->svc[i].used || old->svc[i].port != cur->svc[i].port))
+			rc = send_service(s, &cur->svc[i], false);
+	for (uint32_t i = 0; i < lim->max_backends && rc >= 0; i++) {
+		const struct ctl_backend *b = &cur->be[i], *o = &old->be[i];
+
+		if (b->used && (s->full || !o->used || backend_differs(b, o)))
+			rc = send_backend(s, b, false);
+		/* A deleted service took its backends with it in the dataplane. */
+		else if (!s->full && !b->used && o->used && cur->svc[o->service].used &&
+			 cur->svc[o->service].id == old->svc[o->service].id)
+			rc = send_backend(s, o, true);
+	}
+	for (uint32_t i = 0; i < lim->max_services && rc >= 0; i++)
+		if (!s->full && old->svc[i].used && !cur->svc[i].used)
+			rc = send_service(s, &old->svc[i], true);
+	for (uint32_t i = 0; i < cur->n_links && rc >= 0; i++) {
+		const struct ctl_link *l = &cur->links[i], *o = ctl_model_link(old, l->a, l->b);
+
+		if (s->full || o == NULL || o->up != l->up)
+			rc = send_link(s, l, l->up);
+	}
+	for (uint32_t i = 0; i < old->n_links && rc >= 0; i++)
+		if (!s->full && ctl_model_link(cur, old->links[i].a, old->links[i].b) == NULL)
+			rc = send_link(s, &old->links[i], false);
+	if (rc >= 0 && s->full)
+		rc = simple(s, HM_CTL_SYNC_END);
+	if (rc >= 0)
+		rc = simple(s, HM_CTL_COMMIT);
+	return rc < 0 ? rc : 0;
+}
+
+/* A private copy of the model, taken under the lock. */
+static int copy_model(struct ctl_model *dst, const struct ctl_model *src)
+{
+	if (dst->svc == NULL && ctl_model_init(dst, &src->lim) < 0)
+		return -ENOMEM;
+	memcpy(dst->svc, src->svc, src->lim.max_services * sizeof(*src->svc));
+	memcpy(dst->be, src->be, src->lim.max_backends * sizeof(*src->be));
+	if (dst->cap_links < src->n_links) {
+		struct ctl_link *l = realloc(dst->links, src->n_links * sizeof(*l));
+
+		if (l == NULL)
+			return -ENOMEM;
+		dst->links = l;
+		dst->cap_links = src->n_links;
+	}
+	if (src->n_links)
+		memcpy(dst->links, src->links, src->n_links * sizeof(*src->links));
+	dst->n_links = src->n_links;
+	dst->revision = src->revision;
+	return 0;
+}
+
+static int connect_dp(struct sync *s)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct hm_ctl_msg q = {.type = HM_CTL_HELLO};
+	char hello[HM_CTL_TEXT_MAX + 1];
+	int rc;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s->n->cfg.dataplane_socket);
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return -errno;
+	if (connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(s->fd);
+		s->fd = -1;
+		return rc;
+	}
+	rc = request(s, &q, hello, sizeof(hello));
+	if (rc < 0) {
+		close(s->fd);
+		s->fd = -1;
+		return rc;
+	}
+	pthread_mutex_lock(&s->n->lock);
+	snprintf(s->n->dp.hello, sizeof(s->n->dp.hello), "%s", hello);
+	s->n->dp.connected = true;
+	pthread_mutex_unlock(&s->n->lock);
+	hm_log(HM_LOG_INFO, MOD, "dataplane connected: %s", hello);
+	s->full = true;
+	return 0;
+}
+
+static void disconnect(struct sync *s, int why)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	pthread_mutex_lock(&s->n->lock);
+	if (s->n->dp.connected)
+		hm_log(HM_LOG_WARN, MOD, "dataplane channel lost (%s); retrying every second",
+		       strerror(-why));
+	s->n->dp.connected = false;
+	pthread_mutex_unlock(&s->n->lock);
+}
+
+static void *sync_main(void *arg)
+{
+	struct sync *s = arg;
+	struct ctl_node *n = s->n;
+	struct ctl_model cur = {0};
+	bool warned = false;
+
+	while (!n->stop) {
+		struct timespec until;
+		int rc;
+
+		if (s->fd < 0) {
+			rc = connect_dp(s);
+			if (rc < 0) {
+				if (!warned)
+					hm_log(HM_LOG_WARN, MOD,
+					       "dataplane %s: %s; retrying every second",
+					       n->cfg.dataplane_socket, strerror(-rc));
+				warned = true;
+				sleep(1);
+				continue;
+			}
+			warned = false;
+		}
+		pthread_mutex_lock(&n->lock);
+		rc = copy_model(&cur, &n->model);
+		pthread_mutex_unlock(&n->lock);
+		if (rc == 0 && (s->full || cur.revision != s->shadow.revision)) {
+			bool was_full = s->full;
+
+			rc = push(s, &cur);
+			if (rc == 0) {
+				copy_model(&s->shadow, &cur);
+				s->full = false;
+				pthread_mutex_lock(&n->lock);
+				n->dp.synced_revision = cur.revision;
+				if (was_full)
+					n->dp.syncs++;
+				else
+					n->dp.deltas++;
+				pthread_mutex_unlock(&n->lock);
+			} else if (rc == -EPIPE || rc == -ETIMEDOUT || rc == -EPROTO) {
+				disconnect(s, rc);
+				continue;
+			} else {
+				/* Refused (already recorded): start from scratch next time. */
+				s->full = true;
+			}
+		} else if (rc == 0) {
+			/* Idle: a HELLO notices a restarted dataplane within a second. */
+			struct hm_ctl_msg q = {.type = HM_CTL_HELLO};
+
+			rc = request(s, &q, NULL, 0);
+			if (rc < 0) {
+				disconnect(s, rc);
+				continue;
+			}
+		}
+		pthread_mutex_lock(&n->lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		if (!n->stop && n->model.revision == cur.revision && !s->full)
+			pthread_cond_timedwait(&n->changed, &n->lock, &until);
+		pthread_mutex_unlock(&n->lock);
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	ctl_model_fini(&cur);
+	ctl_model_fini(&s->shadow);
+	free(s);
+	return NULL;
+}
+
+int ctl_sync_start(struct ctl_node *n, pthread_t *thr)
+{
+	struct sync *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (s == NULL)
+		return -ENOMEM;
+	s->n = n;
+	s->fd = -1;
+	s->full = true;
+	rc = ctl_model_init(&s->shadow, &n->cfg.lim);
+	if (rc == 0)
+		rc = -pthread_create(thr, NULL, sync_main, s);
+	if (rc < 0) {
+		ctl_model_fini(&s->shadow);
+		free(s);
+	}
+	return rc;
+}

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * hmesh-controld — the node's control plane: the REST API over the desired
+ * state (durable log + snapshot), pushed to hmesh-dataplane over its control
+ * socket.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl_node.h"
+#include "ctl_rest.h"
+#include "hm_log.h"
+
+#define MOD "controld"
+
+static volatile sig_atomic_t quit;
+
+static void on_signal(int sig)
+{
+	quit = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: hmesh-controld [options]\n\n"
+		"  --listen ADDR:PORT        REST API address (default 127.0.0.1:8080; IPv6 as\n"
+		"                            [::1]:8080). Without --tokens only a loopback\n"
+		"                            address is accepted.\n"
+		"  --state-dir DIR           durable state: snapshot.json + changes.log\n"
+		"                            (default /var/lib/hmesh/controld)\n"
+		"  --dataplane-socket PATH   the dataplane's ctl_socket; empty = none (default)\n"
+		"  --tokens FILE             bearer tokens, lines \"rw TOKEN\" or \"ro TOKEN\"\n"
+		"  --node-id N               this node's mesh node id (default 0)\n"
+		"  --mfn-services N          the dataplane's mfn_services (default 256)\n"
+		"  --mfn-backends N          the dataplane's mfn_backends (default 4096)\n"
+		"  --mfn-nodes N             the dataplane's mfn_nodes (default 64)\n"
+		"  --write-rate N            REST writes per second, 0 = unlimited (default 200)\n"
+		"  --log-level LEVEL         err, warn, info, debug (default info)\n"
+		"  -h, --help                this text\n\n"
+		"REST API: controlplane/openapi.json. TLS: terminate it in front (see README).\n");
+}
+
+static int parse_u32(const char *flag, const char *v, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long x;
+
+	errno = 0;
+	x = strtoul(v, &end, 10);
+	if (errno || *v == '\0' || *end || x < min || x > max) {
+		fprintf(stderr, "hmesh-controld: %s \"%s\": must be an integer in %u..%u\n", flag,
+			v, min, max);
+		return -1;
+	}
+	*out = (uint32_t)x;
+	return 0;
+}
+
+static int parse_listen(const char *v, struct ctl_settings *c)
+{
+	const char *colon = strrchr(v, ':');
+	uint32_t port;
+	size_t alen;
+
+	if (colon == NULL)
+		goto bad;
+	alen = (size_t)(colon - v);
+	if (v[0] == '[') {
+		if (alen < 3 || v[alen - 1] != ']')
+			goto bad;
+		snprintf(c->listen_addr, sizeof(c->listen_addr), "%.*s", (int)(alen - 2), v + 1);
+	} else {
+		snprintf(c->listen_addr, sizeof(c->listen_addr), "%.*s", (int)alen, v);
+	}
+	if (parse_u32("--listen port", colon + 1, 1, 65535, &port) < 0)
+		return -1;
+	c->listen_port = (uint16_t)port;
+	return 0;
+bad:
+	fprintf(stderr, "hmesh-controld: --listen \"%s\": want ADDR:PORT or [IPv6]:PORT\n", v);
+	return -1;
+}
+
+static bool loopback(const char *a)
+{
+	return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"listen", required_argument, NULL, 'l'},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"dataplane-socket", required_argument, NULL, 'd'},
+	    {"tokens", required_argument, NULL, 't'},
+	    {"node-id", required_argument, NULL, 'n'},
+	    {"mfn-services", required_argument, NULL, 'S'},
+	    {"mfn-backends", required_argument, NULL, 'B'},
+	    {"mfn-nodes", required_argument, NULL, 'N'},
+	    {"write-rate", required_argument, NULL, 'r'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	static struct ctl_node node = {
+	    .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .changed = PTHREAD_COND_INITIALIZER,
+	};
+	struct ctl_settings *c = &node.cfg;
+	struct sigaction sa = {.sa_handler = on_signal};
+	enum hm_log_level lvl;
+	struct ctl_rest *rest = NULL;
+	pthread_t sync_thr;
+	bool sync_started = false;
+	uint32_t v;
+	int o, rc = 1;
+
+	snprintf(c->listen_addr, sizeof(c->listen_addr), "127.0.0.1");
+	c->listen_port = 8080;
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hmesh/controld");
+	c->write_rate = 200;
+	c->lim = (struct ctl_limits){.max_services = 256, .max_backends = 4096, .max_nodes = 64};
+	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (o) {
+		case 'l':
+			if (parse_listen(optarg, c) < 0)
+				return 2;
+			break;
+		case 's':
+			if (strlen(optarg) >= sizeof(c->state_dir) || !*optarg) {
+				fprintf(stderr, "hmesh-controld: --state-dir: 1..%zu bytes\n",
+					sizeof(c->state_dir) - 1);
+				return 2;
+			}
+			snprintf(c->state_dir, sizeof(c->state_dir), "%s", optarg);
+			break;
+		case 'd':
+			if (strlen(optarg) >= sizeof(c->dataplane_socket)) {
+				fprintf(stderr,
+					"hmesh-controld: --dataplane-socket \"%s\": longer "
+					"than %zu bytes\n",
+					optarg, sizeof(c->dataplane_socket) - 1);
+				return 2;
+			}
+			snprintf(c->dataplane_socket, sizeof(c->dataplane_socket), "%s", optarg);
+			break;
+		case 't':
+			snprintf(c->tokens_file, sizeof(c->tokens_file), "%s", optarg);
+			break;
+		case 'n':
+			if (parse_u32("--node-id", optarg, 0, 255, &v) < 0)
+				return 2;
+			c->node_id = (uint16_t)v;
+			break;
+		case 'S':
+			if (parse_u32("--mfn-services", optarg, 1, 65536, &c->lim.max_services) < 0)
+				return 2;
+			break;
+		case 'B':
+			if (parse_u32("--mfn-backends", optarg, 1, 1u << 20, &c->lim.max_backends) <
+			    0)
+				return 2;
+			break;
+		case 'N':
+			if (parse_u32("--mfn-nodes", optarg, 1, 256, &c->lim.max_nodes) < 0)
+				return 2;
+			break;
+		case 'r':
+			if (parse_u32("--write-rate", optarg, 0, 1000000, &c->write_rate) < 0)
+				return 2;
+			break;
+		case 'L':
+			if (hm_log_level_parse(optarg, &lvl) < 0) {
+				fprintf(stderr,
+					"hmesh-controld: --log-level \"%s\": err, warn, info "
+					"or debug\n",
+					optarg);
+				return 2;
+			}
+			hm_log_set_level(lvl);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hmesh-controld: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (c->node_id >= c->lim.max_nodes) {
+		fprintf(stderr, "hmesh-controld: --node-id %u: must be < --mfn-nodes %u\n",
+			c->node_id, c->lim.max_nodes);
+		return 2;
+	}
+	if (!c->tokens_file[0] && !loopback(c->listen_addr)) {
+		fprintf(stderr,
+			"hmesh-controld: --listen %s without --tokens would let anyone on "
+			"the network change the node; give --tokens or a loopback address\n",
+			c->listen_addr);
+		return 2;
+	}
+	if (ctl_model_init(&node.model, &c->lim) < 0) {
+		hm_log(HM_LOG_ERR, MOD, "out of memory for the model");
+		return 1;
+	}
+	if (ctl_store_open(c->state_dir, &node.model, &node.store) < 0)
+		goto out;
+	hm_log(HM_LOG_INFO, MOD, "state %s: revision %" PRIu64 " (%" PRIu64 " changes replayed)",
+	       c->state_dir, node.model.revision, ctl_store_replayed(node.store));
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (c->dataplane_socket[0]) {
+		if (ctl_sync_start(&node, &sync_thr) < 0) {
+			hm_log(HM_LOG_ERR, MOD, "cannot start the dataplane channel thread");
+			goto out;
+		}
+		sync_started = true;
+	}
+	rest = ctl_rest_start(&node);
+	if (rest == NULL)
+		goto out;
+	hm_log(HM_LOG_INFO, MOD, "REST API on %s:%u", c->listen_addr, c->listen_port);
+	printf("hmesh-controld: ready\n");
+	fflush(stdout);
+	while (!quit)
+		pause();
+	hm_log(HM_LOG_INFO, MOD, "signal %d: stopping", (int)quit);
+	rc = 0;
+out:
+	ctl_rest_stop(rest);
+	if (sync_started) {
+		pthread_mutex_lock(&node.lock);
+		node.stop = true;
+		pthread_cond_broadcast(&node.changed);
+		pthread_mutex_unlock(&node.lock);
+		pthread_join(sync_thr, NULL);
+	}
+	ctl_store_close(node.store);
+	ctl_model_fini(&node.model);
+	return rc;
+}
