@@ -84,9 +84,13 @@ PERF_BINS := $(patsubst perf/%.c,$(BUILD)/perf/%,$(PERF_SRCS))
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SRCS_parse := dataplane/dp_parse.c
 FUZZ_SRCS_ctlmsg := common/hm_ctlmsg.c
-FUZZ_SRCS_config := common/hm_config.c common/hm_log.c dataplane/dp_config.c telemetry/hm_stats.c
+FUZZ_SRCS_rest := controlplane/ctl_rest.c controlplane/ctl_model.c controlplane/ctl_store.c \
+	common/hm_log.c
+FUZZ_LIBS_rest := -lmicrohttpd -ljansson
+FUZZ_SRCS_config := common/hm_config.c common/hm_log.c dataplane/dp_config.c telemetry/hm_stats.c \
+	dataplane/dp_mfn_static.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-I. -Icommon -Imfn -Idataplane -Itelemetry $(PKG_CFLAGS) -D_GNU_SOURCE
+	-I. -Icommon -Imfn -Idataplane -Itelemetry -Icontrolplane $(PKG_CFLAGS) -D_GNU_SOURCE
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 .PHONY: all setup test fuzz fuzz-build bench bench-check bench-baseline bench-plot run format clean help libs
@@ -279,7 +283,7 @@ $(BUILD)/tests/runtime/%: $(BUILD)/obj/tests/runtime/%.o $(LIB_RT) $(LIB_TELEM) 
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*)
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS) $(FUZZ_LIBS_$*)
 
 test: setup
 	$(MAKE) all

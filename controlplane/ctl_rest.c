@@ -44,6 +44,14 @@ static int err(json_t **out, int status, const char *field, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/*
+	 * Messages quote what the client sent (a path, a field name): keep them
+	 * printable ASCII so that they are valid JSON strings (jansson refuses
+	 * invalid UTF-8, which would leave the error without a body).
+	 */
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
 	*out = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", status, "message", msg, "field",
 			 field ? field : "");
 	return status;

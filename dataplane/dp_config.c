@@ -54,7 +54,7 @@ static int validate_mfn_static(const struct hm_cfg_key *key, const void *obj, ch
 {
 	const char *text = (const char *)obj + key->offset;
 
-	return dp_mfn_static_apply(NULL, text, why, whylen);
+	return dp_mfn_static_parse(text, NULL, NULL, why, whylen);
 }
 
 static int validate_prime(const struct hm_cfg_key *key, const void *obj, char *why, size_t whylen)

@@ -59,12 +59,23 @@ int dp_mfn_backend_del(struct dp_mfn *m, uint32_t backend);
 /* Rebuild and publish the L3 tables. 0 or a negative errno. */
 int dp_mfn_commit(struct dp_mfn *m);
 
+/* What dp_mfn_static_parse() calls for each service and backend it reads. */
+struct dp_mfn_static_ops {
+	int (*service)(void *ctx, uint32_t id, uint16_t udp_port);
+	int (*backend)(void *ctx, const struct mfn_alm_backend *b);
+	uint16_t default_node; /* for backends without #NODE */
+};
+
 /*
- * Apply (or with @m NULL only check) an mfn_static text:
+ * Parse an mfn_static text (dp_mfn_static.c):
  *   SERVICE@UDPPORT=ADDR:PORT[*WEIGHT][#NODE][,...][;SERVICE@...]
  * ADDR is a.b.c.d or [IPv6]; backends are numbered 0, 1, ... in order.
- * Returns 0 or -EINVAL with the reason in @why.
+ * @ops NULL: only check it. Returns 0 or -EINVAL with the reason in @why.
  */
+int dp_mfn_static_parse(const char *text, const struct dp_mfn_static_ops *ops, void *ctx,
+			char *why, size_t whylen);
+
+/* Parse and apply an mfn_static text to @m, then commit. 0 or -EINVAL (@why). */
 int dp_mfn_static_apply(struct dp_mfn *m, const char *text, char *why, size_t whylen);
 
 struct mfn_ifr *dp_mfn_ifr(struct dp_mfn *m);
