@@ -5,11 +5,14 @@
 #
 # A "client" network namespace is joined to the node's port by a veth pair.
 # hmesh-dataplane drives its end with net_af_xdp (net_af_packet where AF_XDP
-# cannot attach; it says so), parses every packet to the QUIC header and
-# sends it back toward the client (reflect mode until the MFN and the
-# backends are configured). The client sends QUIC-shaped UDP datagrams from
-# real sockets; a live line shows packets, rates and drops read from DPDK
-# telemetry. Ctrl-C (or the duration) tears everything down.
+# cannot attach; it says so) with the MFN pipeline on; hmesh-controld
+# (REST on 127.0.0.1:8080, state in a temporary directory) configures it over
+# the control socket: a service on UDP port 4433 with two backends, created
+# with curl. The client sends QUIC-shaped UDP datagrams from real sockets;
+# each flow is decided once (L2, L3), then found in L1, rewritten to its
+# backend and sent back out of the port. A live line shows packets, rates,
+# MFN hits and decisions and drops from DPDK telemetry. Ctrl-C (or the
+# duration) tears everything down.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build
@@ -26,6 +29,8 @@ while (($#)); do
 done
 [[ "$dur" =~ ^[0-9]+$ ]] || { echo "run-node.sh: --duration is '$dur': must be whole seconds" >&2; exit 2; }
 bin=$build/bin/hmesh-dataplane
+ctld=$build/bin/hmesh-controld
+api=http://127.0.0.1:8080
 ns=hmesh-client
 dp_if=hmesh-dp0
 cl_if=hmesh-cl0
@@ -62,7 +67,8 @@ ip netns exec "$ns" ip neigh add 10.77.0.1 lladdr "$(cat /sys/class/net/$dp_if/a
 
 start_dp() { # $1 = vdev
 	"$bin" -l 0-1 --no-pci --file-prefix="$prefix" --log-level='*:warning' --vdev="$1" -- \
-		--set stoq_ports=4433 --set mbufs=8191 >"$tmp/dp.log" 2>&1 &
+		--set stoq_ports=4433 --set mbufs=8191 --set mfn=true \
+		--set ctl_socket="$tmp/dp.sock" >"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
 	for _ in $(seq 100); do
 		grep -q forwarding "$tmp/dp.log" && return 0
@@ -81,15 +87,44 @@ fi
 pids+=("$dp_pid")
 sed -n '/^layout:/,/^hmesh-dataplane: forwarding/p' "$tmp/dp.log"
 
+echo "==> hmesh-controld on $api (state $tmp/state)"
+"$ctld" --listen 127.0.0.1:8080 --state-dir "$tmp/state" --dataplane-socket "$tmp/dp.sock" \
+	>"$tmp/cd.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 50); do curl -sf "$api/v1/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "$api/v1/health" >/dev/null || { cat "$tmp/cd.log"; exit 1; }
+echo "==> configuring with curl: service echo on UDP 4433, two backends"
+for body in '{"name":"echo","port":4433}'; do
+	echo "    POST /v1/services $body"
+	curl -sf -X POST -H 'Content-Type: application/json' "$api/v1/services" -d "$body" >/dev/null
+done
+for body in '{"service":"echo","address":"10.77.0.11","port":5001}' \
+	'{"service":"echo","address":"10.77.0.12","port":5002,"weight":200}'; do
+	echo "    POST /v1/backends $body"
+	curl -sf -X POST -H 'Content-Type: application/json' "$api/v1/backends" -d "$body" >/dev/null
+done
+for _ in $(seq 50); do
+	curl -sf "$api/v1/health" | grep -q '"status":"ok"' && break
+	sleep 0.1
+done
+echo "    $(curl -sf "$api/v1/health")"
+
 echo "==> client: QUIC-shaped datagrams from 10.77.0.2 to 10.77.0.1:4433 (64 flows)"
 ip netns exec "$ns" python3 -c '
 import socket, struct, time
 socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(64)]
-n = 0
+def initial(i):  # RFC 9000 17.2.2, padded to 1200
+    return bytes([0xC3]) + struct.pack("!I", 1) + bytes([8]) + bytes([i]) * 8 + bytes([8]) + b"c" * 8 + b"\0" + struct.pack("!H", 0x4000 | 1170) + bytes(1170)
+# Connections open as real clients do, with an Initial, a few dozen a second
+# (L2 rate-limits bursts of new flows from one /24).
+for i, s in enumerate(socks):
+    s.sendto(initial(i), ("10.77.0.1", 4433))
+    time.sleep(0.02)
+n = 1
 while True:
     for i, s in enumerate(socks):
-        if n % 50 == 0:   # an Initial now and then (RFC 9000 17.2.2), padded to 1200
-            p = bytes([0xC3]) + struct.pack("!I", 1) + bytes([8]) + bytes([i]) * 8 + bytes([8]) + b"c" * 8 + b"\0" + struct.pack("!H", 0x4000 | 1170) + bytes(1170)
+        if n % 50 == 0:   # an Initial now and then
+            p = initial(i)
         else:             # 1-RTT short header with an 8-byte DCID
             p = bytes([0x43]) + bytes([i]) * 8 + bytes(400)
         try:
@@ -114,8 +149,9 @@ import json, sys
 s = json.loads(sys.argv[1])["/hmesh/stats"]
 rate = (s["rx_packets"] - int(sys.argv[2])) / 2
 gbit = s["rx_bytes"] * 8 / 1e9
-print(s["rx_packets"], "rx %d tx %d  %.0f pps  %.3f Gbit total  QUIC long/short %d/%d  drops %d" % (
-    s["rx_packets"], s["tx_packets"], rate, gbit, s["quic_long"], s["quic_short"], s["drops_total"]))
+print(s["rx_packets"], "rx %d tx %d  %.0f pps  %.3f Gbit  QUIC long/short %d/%d  L1 hits %d  L3 decisions %d  drops %d" % (
+    s["rx_packets"], s["tx_packets"], rate, gbit, s["quic_long"], s["quic_short"],
+    s["mfn_l1_hits"], s["mfn_l3_decisions"], s["drops_total"]))
 ' "$line" "$last_rx")
 		echo "  $summary"
 		last_rx=$rx
