@@ -52,11 +52,13 @@
 #include "dsr.h"
 #include "ifr.h"
 
-#define DP_MFN_PENDING 1024 /* per lcore, power of two */
-#define DP_MFN_TIME_EVERY 8 /* one burst in this many has its L1 time measured; power of two */
+#define DP_MFN_PENDING	  1024 /* per lcore, power of two */
+#define DP_MFN_TIME_EVERY 8    /* one burst in this many has its L1 time measured; power of two */
 #define DP_MFN_RL_BUCKETS 4096
-#define DP_MFN_INS_RING 4096
-#define DP_MFN_PRED_H DP_MFN_PRED_MAX
+#define DP_MFN_FB	  1024 /* handshake-feedback slots per lcore, power of two */
+#define DP_MFN_FB_TTL_S	  10   /* a handshake not seen by then is not waited for */
+#define DP_MFN_INS_RING	  4096
+#define DP_MFN_PRED_H	  DP_MFN_PRED_MAX
 
 /* A new flow handed to the main lcore for registration in L1. */
 struct dp_mfn_ins {
@@ -73,6 +75,19 @@ struct dp_mfn_pending {
 	uint32_t gen; /* ALM generation the decision was made in; 0 = empty */
 };
 
+/*
+ * A flow L2 let through on its Initial, waiting to be seen completing its
+ * handshake (a 1-RTT packet) so the reservoir learns "ordinary client" from
+ * real outcomes (mfn_dsr_feedback). Per lcore, by flow hash; entries not
+ * confirmed within DP_MFN_FB_TTL_S are dropped by a one-slot-per-burst sweep.
+ */
+struct dp_mfn_fb {
+	struct mfn_flow_key key;
+	struct mfn_dsr_vec vec;
+	bool used;
+	uint64_t tsc;
+};
+
 struct dp_mfn_bucket {
 	uint64_t tokens_x1000; /* fixed point */
 	uint64_t last_tsc;
@@ -84,7 +99,7 @@ struct dp_mfn_svc_ctr {
 
 /* A service's latest forecast, published by the main lcore under a seqlock. */
 struct dp_mfn_pred {
-	uint32_t seq; /* odd while being written */
+	uint32_t seq;  /* odd while being written */
 	uint8_t state; /* 0 unknown, 1 last-value (warming up), 2 model */
 	uint64_t t_ns;
 	struct mfn_cpe_forecast f[DP_MFN_PRED_H];
@@ -94,10 +109,12 @@ struct dp_mfn_lcore {
 	struct mfn_dsr *dsr;
 	struct rte_ring *ins;
 	struct dp_mfn_pending *pending;
+	struct dp_mfn_fb *fb;
+	uint32_t fb_live, fb_sweep;
 	struct dp_mfn_bucket *rl;
 	struct dp_mfn_svc_ctr *svc; /* mfn_services entries */
 	struct mfn_ifr_reader rd;   /* L1 filter policy of this lcore */
-	uint32_t chunks;            /* bursts seen; every DP_MFN_TIME_EVERY-th is timed */
+	uint32_t chunks;	    /* bursts seen; every DP_MFN_TIME_EVERY-th is timed */
 	bool used;
 } __rte_cache_aligned;
 
@@ -230,13 +247,10 @@ static inline uint32_t key_hash(const struct mfn_flow_key *k)
 }
 
 static const uint8_t dsr_pkt_of[] = {
-	[DP_QUIC_INITIAL] = MFN_DSR_PKT_INITIAL,
-	[DP_QUIC_0RTT] = MFN_DSR_PKT_0RTT,
-	[DP_QUIC_HANDSHAKE] = MFN_DSR_PKT_HANDSHAKE,
-	[DP_QUIC_RETRY] = MFN_DSR_PKT_RETRY,
-	[DP_QUIC_VERSION_NEG] = MFN_DSR_PKT_VN,
-	[DP_QUIC_SHORT] = MFN_DSR_PKT_SHORT,
-	[DP_QUIC_UNKNOWN_VERSION] = MFN_DSR_PKT_UNKNOWN,
+    [DP_QUIC_INITIAL] = MFN_DSR_PKT_INITIAL,	     [DP_QUIC_0RTT] = MFN_DSR_PKT_0RTT,
+    [DP_QUIC_HANDSHAKE] = MFN_DSR_PKT_HANDSHAKE,     [DP_QUIC_RETRY] = MFN_DSR_PKT_RETRY,
+    [DP_QUIC_VERSION_NEG] = MFN_DSR_PKT_VN,	     [DP_QUIC_SHORT] = MFN_DSR_PKT_SHORT,
+    [DP_QUIC_UNKNOWN_VERSION] = MFN_DSR_PKT_UNKNOWN,
 };
 
 static void dsr_obs_of(struct rte_mbuf *mb, const struct dp_pkt_info *pi, uint64_t now_ns,
@@ -246,8 +260,8 @@ static void dsr_obs_of(struct rte_mbuf *mb, const struct dp_pkt_info *pi, uint64
 	o->version = pi->version;
 	o->udp_len = pi->quic_len;
 	o->token_len = pi->token_len;
-	o->pkt_type = pi->quic_type < RTE_DIM(dsr_pkt_of) ? dsr_pkt_of[pi->quic_type]
-							   : MFN_DSR_PKT_UNKNOWN;
+	o->pkt_type =
+	    pi->quic_type < RTE_DIM(dsr_pkt_of) ? dsr_pkt_of[pi->quic_type] : MFN_DSR_PKT_UNKNOWN;
 	o->has_token = (pi->flags & DP_PKT_F_TOKEN) != 0;
 	o->dcid_len = pi->dcid_len;
 	o->scid_len = pi->scid_len;
@@ -337,6 +351,15 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 			*drop = DP_D_MFN_L2_DROP;
 			goto out;
 		}
+		if (rc == 0 && pi->quic_type == DP_QUIC_INITIAL) {
+			struct dp_mfn_fb *f = &lc->fb[key_hash(k) & (DP_MFN_FB - 1)];
+
+			lc->fb_live += !f->used;
+			f->used = true;
+			f->key = *k;
+			f->vec = v.vec;
+			f->tsc = tsc;
+		}
 		uint64_t t1 = rte_rdtsc();
 
 		ns = tsc_to_ns(m, t1 - t0);
@@ -350,6 +373,31 @@ out:
 	st->c[DP_C_MFN_NS_L2] += ns;
 	hm_stats_hist_add(st->hist[DP_H_MFN_L2], ns);
 	return false;
+}
+
+/* A 1-RTT packet of a flow L2 admitted on its Initial: the handshake completed. */
+static void handshake_seen(struct dp_mfn_lcore *lc, struct dp_lcore_stats *st,
+			   const struct mfn_flow_key *k)
+{
+	struct dp_mfn_fb *f = &lc->fb[key_hash(k) & (DP_MFN_FB - 1)];
+
+	if (!f->used || memcmp(&f->key, k, sizeof(*k)) != 0)
+		return;
+	f->used = false;
+	lc->fb_live--;
+	if (mfn_dsr_feedback(lc->dsr, &f->vec, MFN_DSR_OUT_HANDSHAKE_DONE) == 0)
+		st->c[DP_C_MFN_L2_FEEDBACK]++;
+}
+
+/* One feedback slot per burst: forget flows whose handshake never came. */
+static inline void fb_sweep(struct dp_mfn *m, struct dp_mfn_lcore *lc, uint64_t now)
+{
+	struct dp_mfn_fb *f = &lc->fb[lc->fb_sweep++ & (DP_MFN_FB - 1)];
+
+	if (f->used && now - f->tsc > DP_MFN_FB_TTL_S * m->tsc_hz) {
+		f->used = false;
+		lc->fb_live--;
+	}
 }
 
 static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rte_mbuf **pkts,
@@ -415,8 +463,8 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 			if (p->gen == gen && memcmp(&p->key, &keys[i], sizeof(p->key)) == 0) {
 				decision = p->decision;
 			} else {
-				if (!decide_new(m, lc, st, mb, pi, &keys[i], service, tsc, &decision,
-						&drop)) {
+				if (!decide_new(m, lc, st, mb, pi, &keys[i], service, tsc,
+						&decision, &drop)) {
 					st->drop[drop]++;
 					out[i] = DP_PORT_DROP;
 					continue;
@@ -432,6 +480,8 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 					lc->svc[service].flows++;
 			}
 		}
+		if (unlikely(lc->fb_live != 0) && pi->quic_type == DP_QUIC_SHORT)
+			handshake_seen(lc, st, &keys[i]);
 		if (unlikely(mfn_alm_backend_get(m->alm, MFN_IFR_DECISION_BACKEND(decision), &b) <
 			     0)) {
 			/*
@@ -441,13 +491,14 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 			 * the new decision, so the flow moves instead of dropping.
 			 */
 			if (!l3_decide(m, st, &keys[i], service, rte_rdtsc(), &decision, &drop) ||
-			    mfn_alm_backend_get(m->alm, MFN_IFR_DECISION_BACKEND(decision), &b) < 0) {
+			    mfn_alm_backend_get(m->alm, MFN_IFR_DECISION_BACKEND(decision), &b) <
+				0) {
 				st->drop[drop >= 0 ? drop : DP_D_MFN_NO_BACKEND]++;
 				out[i] = DP_PORT_DROP;
 				continue;
 			}
 			struct dp_mfn_pending *p =
-				&lc->pending[key_hash(&keys[i]) & (DP_MFN_PENDING - 1)];
+			    &lc->pending[key_hash(&keys[i]) & (DP_MFN_PENDING - 1)];
 
 			p->key = keys[i];
 			p->decision = decision;
@@ -468,9 +519,11 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 		}
 		out[i] = to_input ? mb->port : tx_port;
 	}
+	if (lc->fb_live != 0)
+		fb_sweep(m, lc, tsc);
 	if (n_ins) {
-		unsigned int q = rte_ring_sp_enqueue_burst_elem(lc->ins, ins, sizeof(ins[0]), n_ins,
-							       NULL);
+		unsigned int q =
+		    rte_ring_sp_enqueue_burst_elem(lc->ins, ins, sizeof(ins[0]), n_ins, NULL);
 
 		/* Not a drop: the packets go on; the flows are registered later. */
 		st->c[DP_C_MFN_L1_INSERT_FAIL] += n_ins - q;
@@ -747,9 +800,9 @@ static int static_backend(void *ctx, const struct mfn_alm_backend *b)
 int dp_mfn_static_apply(struct dp_mfn *m, const char *text, char *why, size_t whylen)
 {
 	const struct dp_mfn_static_ops ops = {
-		.service = static_service,
-		.backend = static_backend,
-		.default_node = (uint16_t)m->app->cfg.mfn_node_id,
+	    .service = static_service,
+	    .backend = static_backend,
+	    .default_node = (uint16_t)m->app->cfg.mfn_node_id,
 	};
 	int rc = dp_mfn_static_parse(text, &ops, m, why, whylen);
 
@@ -793,13 +846,13 @@ static int tel_mfn(const char *cmd __rte_unused, const char *params __rte_unused
 	rte_tel_data_add_dict_u64(d, "l3_backends", as.backends);
 	rte_tel_data_add_dict_u64(d, "l3_rebuilds", as.rebuilds);
 	rte_tel_data_add_dict_u64(d, "l3_last_rebuild_ns", as.last_rebuild_ns);
-	rte_tel_data_add_dict_u64(d, "l3_generation", __atomic_load_n(&m->alm_gen, __ATOMIC_RELAXED));
+	rte_tel_data_add_dict_u64(d, "l3_generation",
+				  __atomic_load_n(&m->alm_gen, __ATOMIC_RELAXED));
 	return 0;
 }
 
 /* /hmesh/mfn/predictions,SERVICE: the next intervals' new flows/s, packets/s, bytes/s. */
-static int tel_predictions(const char *cmd __rte_unused, const char *params,
-			   struct rte_tel_data *d)
+static int tel_predictions(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
 {
 	static const char *const names[MFN_CPE_NMETRIC] = {"flows_per_s", "packets_per_s",
 							   "bytes_per_s"};
@@ -837,7 +890,6 @@ static int tel_predictions(const char *cmd __rte_unused, const char *params,
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-
 static void mfn_destroy(void *ctx)
 {
 	struct dp_mfn *m = ctx;
@@ -848,6 +900,7 @@ static void mfn_destroy(void *ctx)
 		mfn_dsr_destroy(m->lc[l].dsr);
 		rte_ring_free(m->lc[l].ins);
 		rte_free(m->lc[l].pending);
+		rte_free(m->lc[l].fb);
 		rte_free(m->lc[l].rl);
 		rte_free(m->lc[l].svc);
 	}
@@ -884,6 +937,13 @@ static int lcore_init(struct dp_mfn *m, unsigned int l, int socket)
 	}
 	if (c->mfn_dsr) {
 		struct mfn_dsr_config dc;
+
+		lc->fb = rte_zmalloc_socket("mfn_fb", DP_MFN_FB * sizeof(*lc->fb),
+					    RTE_CACHE_LINE_SIZE, socket);
+		if (lc->fb == NULL) {
+			DP_LOG(ERR, "mfn: no memory for lcore %u", l);
+			return -ENOMEM;
+		}
 
 		if (mfn_dsr_config_defaults(&dc, err, sizeof(err)) < 0) {
 			DP_LOG(ERR, "mfn: L2 DSR defaults: %s", err);
@@ -1005,8 +1065,9 @@ static int mfn_create(const struct dp_app *app, void **ctx)
 	}
 	dp_mfn_the = m;
 	/* Registration fails only when the name is taken (a second create): harmless. */
-	rte_telemetry_register_cmd("/hmesh/mfn", tel_mfn,
-				   "MFN layer state: L1 flows and table counters, L3 tables. No parameters");
+	rte_telemetry_register_cmd(
+	    "/hmesh/mfn", tel_mfn,
+	    "MFN layer state: L1 flows and table counters, L3 tables. No parameters");
 	rte_telemetry_register_cmd("/hmesh/mfn/predictions", tel_predictions,
 				   "L4 forecast of one service. Parameter: service id");
 	*ctx = m;
@@ -1032,12 +1093,12 @@ void dp_mfn_lcore_counters(const struct dp_mfn *m, uint32_t service, uint64_t *f
 }
 
 const struct dp_pipeline_ops dp_pipeline_mfn = {
-	.name = "mfn",
-	.create = mfn_create,
-	.process = mfn_process,
-	.quiescent = mfn_quiescent,
-	.lcore_enter = mfn_lcore_enter,
-	.lcore_exit = mfn_lcore_exit,
-	.main_poll = mfn_main_poll,
-	.destroy = mfn_destroy,
+    .name = "mfn",
+    .create = mfn_create,
+    .process = mfn_process,
+    .quiescent = mfn_quiescent,
+    .lcore_enter = mfn_lcore_enter,
+    .lcore_exit = mfn_lcore_exit,
+    .main_poll = mfn_main_poll,
+    .destroy = mfn_destroy,
 };

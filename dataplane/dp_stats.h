@@ -50,6 +50,7 @@
 	X(MFN_L2_ADMIT, mfn_l2_admitted, "new flows L2 DSR admitted")                              \
 	X(MFN_L2_RETRY, mfn_l2_retry, "new flows L2 DSR wants address-validated (forwarded; the backend's STOQ server sends Retry)") \
 	X(MFN_L2_RATE_PASS, mfn_l2_rate_limit_passed, "new flows L2 rate-limited that were within their source's rate") \
+	X(MFN_L2_FEEDBACK, mfn_l2_handshakes, "flows L2 admitted seen completing their handshake (taught to L2)") \
 	X(MFN_L3_DECISIONS, mfn_l3_decisions, "backend decisions made by L3 ALM")                  \
 	X(MFN_L3_REMOTE, mfn_l3_remote, "L3 decisions whose backend is on another mesh node")     \
 	X(MFN_NS_L1, mfn_l1_ns, "nanoseconds spent in L1 by the timed bursts (one in 8), summed")  \

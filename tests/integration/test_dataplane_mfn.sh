@@ -58,6 +58,9 @@ for i in range(400):
         k = i // 10
         fl.append(eth(s, c, ETH_IP4, ipv4_udp_ck([172, 16+k, k, 9], [10,100,0,1], 30000+k, 4433,
                                                  quic_initial(bytes([k, 0x5a]*4), bytes([k]*8)))))
+for k in range(40):                      # each client's first 1-RTT packet: handshake done
+    fl.append(eth(s, c, ETH_IP4, ipv4_udp_ck([172, 16+k, k, 9], [10,100,0,1], 30000+k, 4433,
+                                             quic_short(bytes([k, 0x5b]*4), 80))))
 write_pcap(f"{tmp}/flood.pcap", fl)
 PY
 
@@ -146,14 +149,19 @@ log = open(f"{tmp}/flood.log").read()
 st = json.loads(log.split("stats-json: ")[1].splitlines()[0])
 out = read_pcap(f"{tmp}/out-flood.pcap")
 flood = sum(1 for f in out if f[26:28] == bytes([10, 66]))
-client = sum(1 for f in out if f[26] == 172)
+client = sum(1 for f in out if f[26] == 172 and f[42] & 0x80)
+client_short = sum(1 for f in out if f[26] == 172 and not f[42] & 0x80)
 d = st["drops"]
 cut = d["mfn_l2_dropped"] + d["mfn_l2_rate_limited"]
 print(f"flood: {flood}/400 forwarded, clients: {client}/40, L2 new flows {st['mfn_l2_new_flows']}, rate-passed {st['mfn_l2_rate_limit_passed']}, "
       f"admitted {st['mfn_l2_admitted']}, retry {st['mfn_l2_retry']}, cut {cut}")
 if flood > 200: print(log); sys.exit("FAIL: L2 let more than half of the flood through")
 if client < 32: print(log); sys.exit("FAIL: L2 stopped more than a fifth of the clients")
-if cut + flood + client != 440 - d["mfn_no_backend"]: sys.exit("FAIL: packets unaccounted")
+if cut + flood + client + client_short != 480 - d["mfn_no_backend"]: sys.exit("FAIL: packets unaccounted")
+# Admitted clients' 1-RTT packets teach L2 (a few may share a feedback slot with another flow).
+hs = st["mfn_l2_handshakes"]
+print(f"handshakes seen: {hs} of {client} admitted clients ({client_short} 1-RTT packets forwarded)")
+if not (0.7 * client <= hs <= client): sys.exit(f"FAIL: {hs} handshakes taught to L2 for {client} admitted clients")
 verdicts = st["mfn_l2_admitted"] + st["mfn_l2_retry"] + st["mfn_l2_rate_limit_passed"] + cut
 if verdicts != st["mfn_l2_new_flows"]: sys.exit(f"FAIL: {verdicts} L2 verdicts for {st['mfn_l2_new_flows']} new flows")
 PY
