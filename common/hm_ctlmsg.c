@@ -16,12 +16,13 @@ static const char *const type_names[HM_CTL__TYPE_MAX] = {
     [HM_CTL_LINK_SET] = "LINK_SET",
     [HM_CTL_COMMIT] = "COMMIT",
     [HM_CTL_FLOWS_CLEAR] = "FLOWS_CLEAR",
+    [HM_CTL_PREDICT] = "PREDICT",
 };
 
 /* Payload length of each request type. */
 static const uint16_t payload_len[HM_CTL__TYPE_MAX] = {
     [HM_CTL_SERVICE_SET] = 6, [HM_CTL_SERVICE_DEL] = 4, [HM_CTL_BACKEND_SET] = 34,
-    [HM_CTL_BACKEND_DEL] = 4, [HM_CTL_LINK_SET] = 5,
+    [HM_CTL_BACKEND_DEL] = 4, [HM_CTL_LINK_SET] = 5,	[HM_CTL_PREDICT] = 4,
 };
 
 const char *hm_ctl_type_name(unsigned int type)
@@ -86,6 +87,7 @@ int hm_ctl_encode(const struct hm_ctl_msg *m, uint8_t *buf, size_t len)
 		put16(p + 4, m->u.service.port);
 		break;
 	case HM_CTL_SERVICE_DEL:
+	case HM_CTL_PREDICT:
 		put32(p, m->u.service.id);
 		break;
 	case HM_CTL_BACKEND_SET:
@@ -153,6 +155,7 @@ int hm_ctl_decode(const uint8_t *buf, size_t len, struct hm_ctl_msg *out)
 		break;
 	case HM_CTL_SERVICE_DEL:
 	case HM_CTL_BACKEND_DEL:
+	case HM_CTL_PREDICT:
 		out->u.service.id = get32(p);
 		out->u.backend.id = out->u.service.id;
 		break;

@@ -26,6 +26,11 @@
  *   LINK_SET       u16 node_a, u16 node_b, u8 up
  *   COMMIT         none              publish the staged changes (RCU)
  *   FLOWS_CLEAR    none              forget every L1 flow (all decided again)
+ *   PREDICT        u32 service       reply text: the L4 CPE forecast as JSON
+ *                                    {"service", "interval_ms", "model",
+ *                                    "flows_per_s": [..], "packets_per_s": [..],
+ *                                    "bytes_per_s": [..]} (next intervals);
+ *                                    -ENOENT before the service saw traffic
  *
  *   reply          i32 status (0 or a negative errno), then up to
  *                  HM_CTL_TEXT_MAX bytes of text (the reason, or HELLO's info)
@@ -58,6 +63,7 @@ enum hm_ctl_type {
 	HM_CTL_LINK_SET = 8,
 	HM_CTL_COMMIT = 9,
 	HM_CTL_FLOWS_CLEAR = 10,
+	HM_CTL_PREDICT = 11,
 	HM_CTL__TYPE_MAX
 };
 

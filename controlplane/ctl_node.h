@@ -50,4 +50,11 @@ struct ctl_node {
 /* ctl_sync.c: the dataplane channel. Starts its thread; 0 or -errno. */
 int ctl_sync_start(struct ctl_node *n, pthread_t *thr);
 
+/*
+ * One request on a connection of its own (queries from the REST thread,
+ * which must not share the sync thread's). Returns the reply's status with
+ * its text in @text, or -errno of the channel (connect, timeout).
+ */
+int ctl_dp_call(const char *path, struct hm_ctl_msg *q, char *text, size_t text_len);
+
 #endif /* CTL_NODE_H */

@@ -305,6 +305,72 @@ static json_t *config(struct ctl_node *n)
 			 (json_int_t)n->cfg.lim.max_nodes);
 }
 
+/*
+ * L4 CPE forecasts of every service, asked of the dataplane (which computes
+ * them from its per-service counters). Not under the model lock while the
+ * dataplane answers: the service list is copied first.
+ */
+static int predictions(struct ctl_rest *r, json_t **out)
+{
+	struct ctl_node *n = r->n;
+	uint32_t *ids;
+	char(*names)[CTL_NAME_MAX];
+	uint32_t cnt = 0;
+	json_t *items;
+	int st = 200;
+
+	if (!n->cfg.dataplane_socket[0])
+		return err(out, 503, "", "no dataplane configured (--dataplane-socket)");
+	ids = calloc(n->cfg.lim.max_services, sizeof(*ids));
+	names = calloc(n->cfg.lim.max_services, sizeof(*names));
+	items = json_array();
+	if (ids == NULL || names == NULL || items == NULL) {
+		st = err(out, 503, "", "out of memory");
+		goto done;
+	}
+	pthread_mutex_lock(&n->lock);
+	for (uint32_t i = 0; i < n->cfg.lim.max_services; i++)
+		if (n->model.svc[i].used) {
+			ids[cnt] = i;
+			memcpy(names[cnt++], n->model.svc[i].name, CTL_NAME_MAX);
+		}
+	pthread_mutex_unlock(&n->lock);
+	for (uint32_t i = 0; i < cnt; i++) {
+		struct hm_ctl_msg q = {.type = HM_CTL_PREDICT};
+		char text[HM_CTL_TEXT_MAX + 1];
+		json_t *f;
+		int rc;
+
+		q.u.service.id = ids[i];
+		rc = ctl_dp_call(n->cfg.dataplane_socket, &q, text, sizeof(text));
+		if (rc == -ENOENT) {
+			json_array_append_new(items, json_pack("{s:s, s:i, s:s}", "service",
+							       names[i], "id", ids[i], "status",
+							       "no traffic seen yet"));
+			continue;
+		}
+		f = rc == 0 ? json_loads(text, 0, NULL) : NULL;
+		if (f == NULL) {
+			json_decref(items);
+			items = NULL;
+			st = err(out, 503, "", "dataplane %s: %s", n->cfg.dataplane_socket,
+				 rc < 0 ? strerror(-rc) : "unreadable forecast");
+			goto done;
+		}
+		json_object_set_new(f, "service", json_string(names[i]));
+		json_object_set_new(f, "id", json_integer(ids[i]));
+		json_object_set_new(f, "status", json_string("ok"));
+		json_array_append_new(items, f);
+	}
+	*out = json_pack("{s:o}", "items", items);
+	items = NULL;
+done:
+	json_decref(items);
+	free(ids);
+	free(names);
+	return st;
+}
+
 /* ---- writes ------------------------------------------------------------------ */
 
 static int write_op(struct ctl_rest *r, const char *method, const char *coll, const char *item,
@@ -351,8 +417,9 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 		    const char *token, const char *content_type, const char *body, size_t body_len,
 		    json_t **out)
 {
-	static const char *const colls[] = {"services", "backends", "links",  "nodes", "routes",
-					    "health",	"cluster",  "config", NULL};
+	static const char *const colls[] = {"services",	   "backends", "links",	  "nodes",
+					    "routes",	   "health",   "cluster", "config",
+					    "predictions", NULL};
 	char coll[16], item[96];
 	const char *rest, *slash;
 	bool write = strcmp(method, "GET") && strcmp(method, "HEAD");
@@ -383,6 +450,9 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 	st = authorize(r, token, write, out);
 	if (st)
 		return st;
+	if (!write && !strcmp(coll, "predictions"))
+		return item[0] ? err(out, 404, "", "/v1/predictions has no items")
+			       : predictions(r, out);
 	if (!write) {
 		pthread_mutex_lock(&r->n->lock);
 		if (item[0] && writable)

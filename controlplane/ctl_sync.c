@@ -342,3 +342,53 @@ int ctl_sync_start(struct ctl_node *n, pthread_t *thr)
 	}
 	return rc;
 }
+
+int ctl_dp_call(const char *path, struct hm_ctl_msg *q, char *text, size_t text_len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint8_t buf[HM_CTL_MSG_MAX];
+	size_t have = 0;
+	int fd, n, rc = -EPROTO;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	q->seq = 1;
+	n = hm_ctl_encode(q, buf, sizeof(buf));
+	if (n < 0 || send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
+		rc = n < 0 ? n : -EPIPE;
+		goto out;
+	}
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		struct hm_ctl_msg r;
+		ssize_t got;
+
+		if (poll(&p, 1, 3000) != 1) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		got = recv(fd, buf + have, sizeof(buf) - have, 0);
+		if (got <= 0) {
+			rc = -EPIPE;
+			break;
+		}
+		have += (size_t)got;
+		n = hm_ctl_decode(buf, have, &r);
+		if (n == 0)
+			continue;
+		if (n > 0 && (r.type & HM_CTL_REPLY_BIT) && r.seq == q->seq) {
+			snprintf(text, text_len, "%s", r.u.reply.text);
+			rc = r.u.reply.status;
+		}
+		break;
+	}
+out:
+	close(fd);
+	return rc;
+}

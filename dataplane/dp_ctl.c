@@ -11,11 +11,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_malloc.h>
 
 #include "alm.h"
+#include "cpe.h"
 #include "dp_app.h"
 #include "dp_mfn.h"
 #include "hm_ctlmsg.h"
@@ -143,6 +145,59 @@ static int sync_end(struct dp_ctl *c, struct dp_mfn *m, unsigned int *removed)
 	return 0;
 }
 
+/* CLOCK_MONOTONIC, as the control loop's clock that stamps the forecasts. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The service's latest L4 forecast as JSON in the reply text. */
+static void predict(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl_msg *q,
+		    const struct dp_mfn *m)
+{
+	static const char *const names[MFN_CPE_NMETRIC] = {"flows_per_s", "packets_per_s",
+							   "bytes_per_s"};
+	struct mfn_cpe_forecast f[DP_MFN_PRED_MAX];
+	char txt[HM_CTL_TEXT_MAX + 1];
+	unsigned int h;
+	uint64_t t_ns;
+	bool model;
+	size_t n;
+	int rc;
+
+	if (q->u.service.id >= c->app->cfg.mfn_services) {
+		reply(k, q, -EINVAL, "service %u: ids are 0..%u", q->u.service.id,
+		      c->app->cfg.mfn_services - 1);
+		return;
+	}
+	rc = dp_mfn_prediction(m, q->u.service.id, f, &h, &t_ns, &model);
+	if (rc < 0) {
+		reply(k, q, rc, "service %u: no forecast (no traffic seen yet)", q->u.service.id);
+		return;
+	}
+	n = (size_t)snprintf(txt, sizeof(txt),
+			     "{\"service\":%u,\"interval_ms\":%u,\"age_ms\":%" PRIu64
+			     ",\"model\":\"%s\"",
+			     q->u.service.id, c->app->cfg.mfn_cpe_interval_ms,
+			     (now_ns() - t_ns) / 1000000, model ? "holt_winters" : "last_value");
+	for (int x = 0; x < MFN_CPE_NMETRIC && n < sizeof(txt); x++) {
+		n += (size_t)snprintf(txt + n, sizeof(txt) - n, ",\"%s\":[", names[x]);
+		for (unsigned int i = 0; i < h && n < sizeof(txt); i++)
+			n += (size_t)snprintf(txt + n, sizeof(txt) - n, "%s%.1f", i ? "," : "",
+					      f[i].v[x]);
+		if (n < sizeof(txt))
+			n += (size_t)snprintf(txt + n, sizeof(txt) - n, "]");
+	}
+	if (n + 1 >= sizeof(txt)) {
+		reply(k, q, -EMSGSIZE, "forecast does not fit a reply");
+		return;
+	}
+	reply(k, q, 0, "%s}", txt);
+}
+
 static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl_msg *q)
 {
 	struct dp_mfn *m = dp_mfn_get();
@@ -222,6 +277,9 @@ static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl
 	case HM_CTL_COMMIT:
 		rc = dp_mfn_commit(m);
 		break;
+	case HM_CTL_PREDICT:
+		predict(c, k, q, m);
+		return;
 	case HM_CTL_FLOWS_CLEAR: {
 		struct mfn_ifr_stats st;
 
