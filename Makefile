@@ -277,6 +277,14 @@ $(BUILD)/tests/runtime/%: $(BUILD)/obj/tests/runtime/%.o $(LIB_RT) $(LIB_TELEM) 
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_RT) $(LIB_TELEM) $(LIB_COMMON) $(RT_LIBS) -lm -lpthread \
 		$(CRITERION_LIBS)
+
+# The bench's container payload: a static binary that prints the time it started.
+BIN_STAMP := $(BUILD)/bin/hmesh-stamp
+BINS += $(BIN_STAMP)
+$(BIN_STAMP): perf/tools/stamp.c
+	@mkdir -p $(@D)
+	@echo "  LD      $@ (static)"
+	$(Q)$(CC) -O2 -static -o $@ $<
 # ==== end runtime ==========================================================
 
 .SECONDEXPANSION:

@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * hmesh-run — OCI runtime commands plus warm pools:
+ *   create ID --bundle DIR | start ID | run ID --bundle DIR | state ID |
+ *   kill ID [SIGNAL] | delete [--force] ID | list |
+ *   pool --bundle DIR --socket PATH [--size N] | pool-exec --socket PATH [--env K=V]... [--
+ * ARGS...]
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rt_cgroup.h"
+#include "rt_container.h"
+
+#define POOL_MAX 64
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: hmesh-run COMMAND ...\n\n"
+	    "  create ID --bundle DIR   prepare a container; it waits for start\n"
+	    "  start ID                 run the created container's process\n"
+	    "  run ID --bundle DIR      create, start, wait; exit with the process's status\n"
+	    "  state ID                 the OCI state JSON\n"
+	    "  kill ID [SIGNAL]         signal the container (default TERM; name or number)\n"
+	    "  delete [--force] ID      remove a stopped container (--force kills it first)\n"
+	    "  list                     the containers and their status\n"
+	    "  pool --bundle DIR --socket PATH [--size N]\n"
+	    "                           keep N (default 4) containers prepared from DIR and\n"
+	    "                           start one per request on PATH\n"
+	    "  pool-exec --socket PATH [--env K=V]... [-- ARGS...]\n"
+	    "                           start a process in a warm container (ARGS/env default\n"
+	    "                           to the bundle's) with this terminal's stdio; exit with\n"
+	    "                           its status\n\n"
+	    "State: $HMESH_RUN_ROOT (default %s). cgroups: %s.\n",
+	    RT_STATE_ROOT, rt_cgroup_detect()->name);
+}
+
+static int parse_signal(const char *s)
+{
+	static const struct {
+		const char *n;
+		int v;
+	} sigs[] = {{"TERM", SIGTERM}, {"KILL", SIGKILL}, {"INT", SIGINT},
+		    {"HUP", SIGHUP},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+		    {"QUIT", SIGQUIT}, {"STOP", SIGSTOP}, {"CONT", SIGCONT}};
+	char *end;
+	long v;
+
+	if (strncmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcmp(s, sigs[i].n) == 0)
+			return sigs[i].v;
+	v = strtol(s, &end, 10);
+	return *end == '\0' && v > 0 && v < NSIG ? (int)v : -1;
+}
+
+static const char *bundle_arg(int argc, char **argv, const char **id)
+{
+	const char *bundle = NULL;
+
+	*id = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--bundle") == 0 && i + 1 < argc)
+			bundle = argv[++i];
+		else if (strncmp(argv[i], "--bundle=", 9) == 0)
+			bundle = argv[i] + 9;
+		else if (argv[i][0] != '-' && *id == NULL)
+			*id = argv[i];
+		else
+			return NULL;
+	}
+	return bundle;
+}
+
+static volatile pid_t run_pid;
+
+static void forward(int sig)
+{
+	if (run_pid > 0)
+		kill(run_pid, sig);
+}
+
+static int cmd_run(const char *id, const char *bundle)
+{
+	struct sigaction sa = {.sa_handler = forward};
+	char err[512];
+	int st;
+	pid_t pid = rt_create(id, bundle, err, sizeof(err));
+
+	if (pid < 0) {
+		fprintf(stderr, "hmesh-run: %s\n", err);
+		return 125;
+	}
+	run_pid = pid;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (rt_start(id, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hmesh-run: %s\n", err);
+		rt_delete(id, true, err, sizeof(err));
+		return 125;
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (rt_delete(id, true, err, sizeof(err)) < 0)
+		fprintf(stderr, "hmesh-run: %s\n", err);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int cmd_list(void)
+{
+	DIR *d = opendir(rt_state_root());
+	struct dirent *e;
+
+	printf("%-24s %-8s %-8s %s\n", "ID", "PID", "STATUS", "BUNDLE");
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d))) {
+		char buf[4096], err[256];
+
+		if (e->d_name[0] == '.' ||
+		    rt_state(e->d_name, buf, sizeof(buf), err, sizeof(err)) < 0)
+			continue;
+		/* Small enough to pick apart without a second parse path. */
+		char *pid = strstr(buf, "\"pid\": "), *st = strstr(buf, "\"status\": \""),
+		     *bu = strstr(buf, "\"bundle\": \"");
+
+		printf("%-24s %-8d %-8.*s %.*s\n", e->d_name, pid ? atoi(pid + 7) : 0,
+		       st ? (int)strcspn(st + 11, "\"") : 0, st ? st + 11 : "",
+		       bu ? (int)strcspn(bu + 11, "\"") : 0, bu ? bu + 11 : "");
+	}
+	closedir(d);
+	return 0;
+}
+
+/* ---- pool ------------------------------------------------------------------------- */
+
+struct member {
+	pid_t pid;
+	int sock;   /* to the waiting container */
+	int client; /* who it runs for, -1 while warm */
+	char cg[RT_ID_MAX];
+};
+
+static int pool_fill(struct member *m, const struct rt_spec *s, unsigned int *serial)
+{
+	char err[512];
+
+	snprintf(m->cg, sizeof(m->cg), "pool-%d-%u", (int)getpid(), (*serial)++);
+	m->client = -1;
+	m->pid = rt_pool_prepare(s, m->cg, &m->sock, err, sizeof(err));
+	if (m->pid < 0) {
+		fprintf(stderr, "hmesh-run pool: preparing a container: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void reply(int fd, const char *fmt, long v)
+{
+	char msg[64];
+	int n = snprintf(msg, sizeof(msg), fmt, v);
+
+	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL);
+}
+
+static int cmd_pool(const char *bundle, const char *path, unsigned int size)
+{
+	struct member mem[POOL_MAX];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct rt_spec s;
+	char err[512], abs[PATH_MAX];
+	unsigned int serial = 0;
+	sigset_t ss;
+	int lfd, sfd, rc = 1;
+
+	if (size == 0 || size > POOL_MAX) {
+		fprintf(stderr, "hmesh-run pool: --size %u: must be 1..%d\n", size, POOL_MAX);
+		return 2;
+	}
+	if (realpath(bundle, abs) == NULL || rt_spec_load(abs, &s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hmesh-run pool: --bundle %s: %s\n", bundle,
+			errno && !err[0] ? strerror(errno) : err);
+		return 1;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "hmesh-run pool: --socket %s: too long\n", path);
+		return 2;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0) {
+		fprintf(stderr, "hmesh-run pool: --socket %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGCHLD);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	sfd = signalfd(-1, &ss, SFD_CLOEXEC);
+	for (unsigned int i = 0; i < size; i++)
+		if (pool_fill(&mem[i], &s, &serial) < 0)
+			goto out;
+	printf("hmesh-run pool: %u warm containers from %s on %s\n", size, abs, path);
+	fflush(stdout);
+	for (;;) {
+		struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			pid_t pid;
+			int st;
+
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo != SIGCHLD) {
+				rc = 0;
+				break;
+			}
+			while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+				for (unsigned int i = 0; i < size; i++) {
+					if (mem[i].pid != pid)
+						continue;
+					if (mem[i].client >= 0) {
+						reply(mem[i].client, "exit %ld",
+						      WIFEXITED(st) ? WEXITSTATUS(st)
+								    : 128 + WTERMSIG(st));
+						close(mem[i].client);
+					} else {
+						fprintf(stderr,
+							"hmesh-run pool: a warm container died "
+							"unused; replacing it\n");
+					}
+					close(mem[i].sock);
+					rt_cgroup_detect()->destroy(mem[i].cg);
+					if (mem[i].client < 0)
+						pool_fill(&mem[i], &s, &serial);
+					else
+						mem[i].pid = 0; /* refilled below */
+				}
+		}
+		if (p[0].revents) {
+			char buf[65536], cbuf[CMSG_SPACE(3 * sizeof(int))];
+			struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+			struct msghdr mh = {.msg_iov = &iov,
+					    .msg_iovlen = 1,
+					    .msg_control = cbuf,
+					    .msg_controllen = sizeof(cbuf)};
+			struct cmsghdr *cm;
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), fds[3];
+			ssize_t n;
+			unsigned int i;
+
+			if (c < 0)
+				continue;
+			n = recvmsg(c, &mh, MSG_CMSG_CLOEXEC);
+			cm = CMSG_FIRSTHDR(&mh);
+			if (n <= 0 || cm == NULL || cm->cmsg_type != SCM_RIGHTS ||
+			    cm->cmsg_len != CMSG_LEN(sizeof(fds))) {
+				reply(c, "error %ld", EBADMSG);
+				close(c);
+				continue;
+			}
+			memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+			for (i = 0; i < size; i++)
+				if (mem[i].pid > 0 && mem[i].client < 0)
+					break;
+			if (i == size) {
+				/* All busy: one more cold container would be a surprise; say so. */
+				reply(c, "error %ld", EBUSY);
+				close(c);
+			} else {
+				/* The request is already in the release format: forward it. */
+				char cb2[CMSG_SPACE(sizeof(fds))];
+				struct iovec iov2 = {.iov_base = buf, .iov_len = (size_t)n};
+				struct msghdr m2 = {.msg_iov = &iov2,
+						    .msg_iovlen = 1,
+						    .msg_control = cb2,
+						    .msg_controllen = sizeof(cb2)};
+				struct cmsghdr *c2 = CMSG_FIRSTHDR(&m2);
+
+				c2->cmsg_level = SOL_SOCKET;
+				c2->cmsg_type = SCM_RIGHTS;
+				c2->cmsg_len = CMSG_LEN(sizeof(fds));
+				memcpy(CMSG_DATA(c2), fds, sizeof(fds));
+				if (sendmsg(mem[i].sock, &m2, MSG_NOSIGNAL) < 0) {
+					reply(c, "error %ld", errno);
+					close(c);
+				} else {
+					mem[i].client = c;
+					reply(c, "pid %ld", mem[i].pid);
+				}
+			}
+			for (int k = 0; k < 3; k++)
+				close(fds[k]);
+		}
+		/* Refill in the background of the requests: one prepared container per turn. */
+		for (unsigned int i = 0; i < size; i++)
+			if (mem[i].pid == 0) {
+				pool_fill(&mem[i], &s, &serial);
+				break;
+			}
+	}
+out:
+	for (unsigned int i = 0; i < size; i++)
+		if (mem[i].pid > 0) {
+			kill(mem[i].pid, SIGKILL);
+			waitpid(mem[i].pid, NULL, 0);
+			rt_cgroup_detect()->destroy(mem[i].cg);
+		}
+	unlink(path);
+	rt_spec_free(&s);
+	return rc;
+}
+
+static int cmd_pool_exec(const char *path, char **env, char **args)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int fds[3] = {0, 1, 2}, rc;
+	char msg[64];
+	ssize_t n;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "hmesh-run pool-exec: --socket %s: %s\n", path, strerror(errno));
+		return 125;
+	}
+	rc = rt_pool_release(fd, args, env, fds);
+	if (rc < 0) {
+		fprintf(stderr, "hmesh-run pool-exec: %s\n", strerror(-rc));
+		return 125;
+	}
+	while ((n = recv(fd, msg, sizeof(msg) - 1, 0)) > 0) {
+		long v;
+
+		msg[n] = '\0';
+		if (sscanf(msg, "exit %ld", &v) == 1)
+			return (int)v;
+		if (sscanf(msg, "error %ld", &v) == 1) {
+			fprintf(stderr, "hmesh-run pool-exec: the pool refused: %s\n",
+				strerror((int)v));
+			return 125;
+		}
+	}
+	fprintf(stderr, "hmesh-run pool-exec: the pool closed the connection\n");
+	return 125;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL, *id, *bundle;
+	char err[512], buf[8192];
+	pid_t pid;
+
+	if (cmd == NULL || !strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(cmd ? stdout : stderr);
+		return cmd ? 0 : 2;
+	}
+	argc -= 2;
+	argv += 2;
+	if (!strcmp(cmd, "create") || !strcmp(cmd, "run")) {
+		bundle = bundle_arg(argc, argv, &id);
+		if (bundle == NULL || id == NULL) {
+			fprintf(stderr, "hmesh-run %s: want ID --bundle DIR\n", cmd);
+			return 2;
+		}
+		if (!strcmp(cmd, "run"))
+			return cmd_run(id, bundle);
+		pid = rt_create(id, bundle, err, sizeof(err));
+		if (pid < 0) {
+			fprintf(stderr, "hmesh-run: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
+	if (!strcmp(cmd, "start") || !strcmp(cmd, "state") || !strcmp(cmd, "kill")) {
+		int rc, sig = SIGTERM;
+
+		if (argc < 1 || argc > (!strcmp(cmd, "kill") ? 2 : 1)) {
+			fprintf(stderr, "hmesh-run %s: want ID%s\n", cmd,
+				!strcmp(cmd, "kill") ? " [SIGNAL]" : "");
+			return 2;
+		}
+		if (argc == 2 && (sig = parse_signal(argv[1])) < 0) {
+			fprintf(stderr, "hmesh-run kill: signal \"%s\": a name (TERM) or number\n",
+				argv[1]);
+			return 2;
+		}
+		rc = !strcmp(cmd, "start")   ? rt_start(argv[0], err, sizeof(err))
+		     : !strcmp(cmd, "state") ? rt_state(argv[0], buf, sizeof(buf), err, sizeof(err))
+					     : rt_kill(argv[0], sig, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "hmesh-run: %s\n", err);
+			return 1;
+		}
+		if (!strcmp(cmd, "state"))
+			printf("%s\n", buf);
+		return 0;
+	}
+	if (!strcmp(cmd, "delete")) {
+		bool force = argc == 2 && !strcmp(argv[0], "--force");
+
+		if (argc != 1 + force) {
+			fprintf(stderr, "hmesh-run delete: want [--force] ID\n");
+			return 2;
+		}
+		if (rt_delete(argv[force], force, err, sizeof(err)) < 0) {
+			fprintf(stderr, "hmesh-run: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
+	if (!strcmp(cmd, "list"))
+		return cmd_list();
+	if (!strcmp(cmd, "pool") || !strcmp(cmd, "pool-exec")) {
+		static const struct option lo[] = {{"bundle", required_argument, NULL, 'b'},
+						   {"socket", required_argument, NULL, 's'},
+						   {"size", required_argument, NULL, 'n'},
+						   {"env", required_argument, NULL, 'e'},
+						   {NULL, 0, NULL, 0}};
+		const char *sock = NULL;
+		char *env[65] = {NULL}, *end;
+		unsigned long size = 4;
+		int o, ne = 0;
+
+		bundle = NULL;
+		optind = 0;
+		argv--;
+		argc++;
+		while ((o = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+			switch (o) {
+			case 'b':
+				bundle = optarg;
+				break;
+			case 's':
+				sock = optarg;
+				break;
+			case 'n':
+				size = strtoul(optarg, &end, 10);
+				if (*end) {
+					fprintf(stderr, "hmesh-run pool: --size \"%s\": a number\n",
+						optarg);
+					return 2;
+				}
+				break;
+			case 'e':
+				if (ne == 64 || !strchr(optarg, '=')) {
+					fprintf(
+					    stderr,
+					    "hmesh-run pool-exec: --env \"%s\": K=V, at most 64\n",
+					    optarg);
+					return 2;
+				}
+				env[ne++] = optarg;
+				break;
+			default:
+				return 2;
+			}
+		}
+		if (sock == NULL || (!strcmp(cmd, "pool") && bundle == NULL)) {
+			fprintf(stderr, "hmesh-run %s: --socket%s required\n", cmd,
+				!strcmp(cmd, "pool") ? " and --bundle are" : " is");
+			return 2;
+		}
+		if (!strcmp(cmd, "pool"))
+			return cmd_pool(bundle, sock, (unsigned int)size);
+		return cmd_pool_exec(sock, ne ? env : NULL, optind < argc ? argv + optind : NULL);
+	}
+	fprintf(stderr, "hmesh-run: unknown command \"%s\" (see --help)\n", cmd);
+	return 2;
+}

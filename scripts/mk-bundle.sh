@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Build an OCI bundle from what is already on this machine (never
+# downloaded): a rootfs with Debian's static busybox, the given static
+# binaries, and a config.json like `crun spec` writes (terminal off).
+#
+#   scripts/mk-bundle.sh DIR [--bin PATH]... [--mem BYTES] [--pids N] [--net] [-- ARGS...]
+#
+# --bin copies a statically linked binary to /bin in the rootfs; --mem and
+# --pids set linux.resources limits; --net adds a network namespace (on by
+# default: the container sees only its own loopback); ARGS is process.args
+# (default: sh).
+set -euo pipefail
+dir=${1:?usage: mk-bundle.sh DIR [--bin PATH]... [--mem BYTES] [--pids N] [-- ARGS...]}
+shift
+bins=()
+mem=
+pids=
+while (($#)); do
+	case "$1" in
+	--bin) bins+=("$2"); shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--pids) pids=$2; shift 2 ;;
+	--) shift; break ;;
+	*) echo "mk-bundle.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+bb=/bin/busybox
+file -L "$bb" | grep -q 'statically linked' || { echo "mk-bundle.sh: $bb is not static (apt-get install busybox-static)" >&2; exit 1; }
+rm -rf "$dir"
+mkdir -p "$dir/rootfs/bin" "$dir/rootfs/proc" "$dir/rootfs/dev" "$dir/rootfs/sys" "$dir/rootfs/tmp" "$dir/rootfs/etc"
+cp "$bb" "$dir/rootfs/bin/busybox"
+for a in $("$bb" --list); do
+	[[ -e "$dir/rootfs/bin/$a" ]] || ln -s busybox "$dir/rootfs/bin/$a"
+done
+for b in "${bins[@]}"; do
+	file -L "$b" | grep -q 'statically linked' || { echo "mk-bundle.sh: $b is not statically linked" >&2; exit 1; }
+	cp "$b" "$dir/rootfs/bin/"
+done
+echo "root:x:0:0:root:/:/bin/sh" >"$dir/rootfs/etc/passwd"
+echo "root:x:0:" >"$dir/rootfs/etc/group"
+python3 - "$dir/config.json" "$mem" "$pids" "$@" <<'PY'
+import json, sys
+path, mem, pids, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:] or ["sh"]
+caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+res = {"devices": [{"allow": False, "access": "rwm"}]}
+if mem: res["memory"] = {"limit": int(mem)}
+if pids: res["pids"] = {"limit": int(pids)}
+spec = {
+    "ociVersion": "1.0.0",
+    "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
+                "env": ["PATH=/bin", "TERM=xterm"], "cwd": "/",
+                "capabilities": {k: caps for k in ("bounding", "effective", "permitted", "inheritable", "ambient")},
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                "noNewPrivileges": True},
+    "root": {"path": "rootfs", "readonly": True},
+    "hostname": "hmesh",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    ],
+    "linux": {"resources": res,
+              "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+              "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+              "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]},
+}
+json.dump(spec, open(path, "w"), indent=2)
+PY

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# hmesh-run for real, on busybox bundles built by scripts/mk-bundle.sh:
+#  - bad bundles are refused with the field named;
+#  - isolation: no host processes, host mounts or other containers visible,
+#    own hostname, read-only root, only the spec's capabilities, the default
+#    seccomp filter refuses mount and unshare;
+#  - limits: the memory limit kills a hog, the pids limit stops a fork bomb;
+#  - lifecycle: create/start/state/kill/delete/list, exit codes and signals
+#    propagated, cgroups removed;
+#  - warm pool: pool-exec runs a process in a prepared container, with
+#    argument and environment overrides and its exit status.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${HMESH_BUILD:-$top/build}
+run=$build/bin/hmesh-run
+tmp=$(mktemp -d)
+export HMESH_RUN_ROOT=$tmp/state
+pool_pid=
+cleanup() {
+	[[ -n "$pool_pid" ]] && kill "$pool_pid" 2>/dev/null && wait "$pool_pid" 2>/dev/null
+	for d in "$tmp"/state/*/; do [[ -d "$d" ]] && "$run" delete --force "$(basename "$d")" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+bundle() { bash "$top/scripts/mk-bundle.sh" "$@" >/dev/null; }
+"$run" --help | grep -q pool-exec || fail "--help"
+
+# ---- bad bundles ----------------------------------------------------------------
+bundle "$tmp/bad" -- true
+spec=$tmp/bad/config.json
+cp "$spec" "$tmp/good.json"
+expect_refusal() { # python edit, expected text
+	python3 -c "import json,sys; d=json.load(open('$tmp/good.json')); $1; json.dump(d, open('$spec','w'))"
+	out=$("$run" run bad --bundle "$tmp/bad" 2>&1) && fail "accepted a bundle with: $1"
+	[[ "$out" == *"$2"* ]] || fail "for '$1' the error is '$out', expected it to name '$2'"
+}
+expect_refusal 'd["linux"]["seccomp"] = {}' 'linux.seccomp: not supported'
+expect_refusal 'd["process"]["terminal"] = True' 'process.terminal'
+expect_refusal 'd["process"]["args"] = []' 'process.args'
+expect_refusal 'd["process"]["capabilities"]["inheritable"] = []' 'process.capabilities.ambient'
+expect_refusal 'd["process"]["rlimits"][0]["type"] = "RLIMIT_NOPE"' 'process.rlimits[0].type'
+expect_refusal 'd["linux"]["namespaces"] = [{"type": "pid"}]' '"mount" is required'
+expect_refusal 'd["mounts"][0]["type"] = "nfs"' 'mounts[0].type'
+expect_refusal 'd["root"]["path"] = "../etc"' 'root.path'
+expect_refusal 'd["ociVersion"] = "2.0.0"' 'ociVersion'
+[[ -z "$(ls "$HMESH_RUN_ROOT" 2>/dev/null)" ]] || fail "a refused bundle left state behind"
+echo "ok: bad bundles refused, each naming its field"
+
+# ---- isolation --------------------------------------------------------------------
+bundle "$tmp/iso" -- sh -c '
+echo "maxpid $(ls /proc | grep -E "^[0-9]+$" | sort -n | tail -n 1)"
+echo "host-mounts $(grep -c -e /work -e /home -e /var /proc/mounts)"
+echo "hostname $(hostname)"
+touch /rootfile 2>/dev/null && echo "root rw" || echo "root ro"
+grep CapEff /proc/self/status
+mount -t tmpfs x /tmp 2>/dev/null && echo "mount ok" || echo "mount refused"
+unshare -n true 2>/dev/null && echo "unshare ok" || echo "unshare refused"
+echo "ifaces $(ls /sys/class/net | tr "\n" " ")"
+'
+out=$("$run" run iso --bundle "$tmp/iso")
+# Its own PID space: pid 1 is its shell and the few it forks; no host pids.
+maxpid=$(sed -n 's/^maxpid //p' <<<"$out")
+[[ -n "$maxpid" && "$maxpid" -lt 10 ]] || fail "the container sees pid $maxpid: $out"
+for want in "maxpid " "host-mounts 0" "hostname hmesh" "root ro" "CapEff:	0000000020000420" \
+	"mount refused" "unshare refused" "ifaces lo "; do
+	grep -qF "$want" <<<"$out" || fail "isolation: expected \"$want\" in: $out"
+done
+# Two containers at once: neither sees the other.
+bundle "$tmp/slp" -- sleep 5
+"$run" create other --bundle "$tmp/slp"
+"$run" start other
+out=$("$run" run iso2 --bundle "$tmp/iso")
+maxpid=$(sed -n 's/^maxpid //p' <<<"$out")
+[[ -n "$maxpid" && "$maxpid" -lt 10 ]] || fail "a container sees another's processes: $out"
+"$run" kill other KILL
+echo "ok: isolation: own PID space, no host mounts, hostname, ro root, caps, seccomp, own netns"
+
+# ---- lifecycle ------------------------------------------------------------------------
+state() { "$run" state "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
+for _ in $(seq 50); do [[ $(state other) == stopped ]] && break; sleep 0.05; done
+[[ $(state other) == stopped ]] || fail "killed container is $(state other)"
+"$run" list | grep -q '^other .* stopped' || fail "list: $("$run" list)"
+"$run" delete other
+[[ ! -e /sys/fs/cgroup/memory/hmesh/other && ! -e /sys/fs/cgroup/hmesh/other ]] || fail "cgroup left after delete"
+"$run" create lc --bundle "$tmp/slp"
+[[ $(state lc) == created ]] || fail "after create: $(state lc)"
+"$run" delete lc 2>/dev/null && fail "deleted a created (live) container without --force"
+"$run" start lc
+[[ $(state lc) == running ]] || fail "after start: $(state lc)"
+"$run" start lc 2>/dev/null && fail "started a running container"
+"$run" delete --force lc
+"$run" state lc 2>/dev/null && fail "state of a deleted container"
+bundle "$tmp/ex" -- sh -c 'exit 7'
+set +e
+"$run" run ex --bundle "$tmp/ex"
+rc=$?
+set -e
+[[ $rc == 7 ]] || fail "exit status $rc, want 7"
+# A signal from outside (pid 1 of a PID namespace ignores its own): run reports 128+9.
+"$run" run sig --bundle "$tmp/slp" &
+runner=$!
+for _ in $(seq 100); do [[ $(state sig 2>/dev/null) == running ]] && break; sleep 0.02; done
+"$run" kill sig KILL
+set +e
+wait "$runner"
+rc=$?
+set -e
+[[ $rc == 137 ]] || fail "killed by SIGKILL: status $rc, want 137"
+echo "ok: lifecycle: created/running/stopped, delete needs --force while live, exit 7 and 137 propagated, cgroups removed"
+
+# ---- limits -----------------------------------------------------------------------------
+bundle "$tmp/hog" --mem $((32 << 20)) -- sh -c 'a=$(head -c 200000000 /dev/zero | tr "\0" x); echo survived ${#a}'
+set +e
+out=$("$run" run hog --bundle "$tmp/hog" 2>&1)
+rc=$?
+set -e
+[[ $rc == 137 && "$out" != *survived* ]] || fail "memory hog: status $rc, output $out"
+# Forty background sleepers under a limit of 16 processes: a fork is refused.
+bundle "$tmp/bomb" --pids 16 -- sh -c 'for i in $(seq 40); do sleep 2 & echo "started $i"; done; wait'
+out=$("$run" run bomb --bundle "$tmp/bomb" 2>&1 || true)
+started=$(grep -c '^started' <<<"$out" || true)
+[[ "$out" == *"can't fork"* && "$started" -lt 16 ]] || fail "pids limit 16: $out"
+echo "ok: limits: a 200 MB hog under a 32 MB limit is killed (137); a fork bomb under pids 16 is refused after $started children"
+
+# ---- warm pool ------------------------------------------------------------------------
+bundle "$tmp/pool" -- sh -c 'echo default args'
+"$run" pool --bundle "$tmp/pool" --socket "$tmp/pool.sock" --size 2 >"$tmp/pool.log" 2>&1 &
+pool_pid=$!
+for _ in $(seq 100); do grep -q 'warm containers' "$tmp/pool.log" && break; sleep 0.05; done
+grep -q 'warm containers' "$tmp/pool.log" || fail "pool did not start: $(cat "$tmp/pool.log")"
+[[ $("$run" pool-exec --socket "$tmp/pool.sock") == "default args" ]] || fail "pool-exec with the bundle's args"
+out=$("$run" pool-exec --socket "$tmp/pool.sock" --env GREETING=hi -- sh -c 'echo $GREETING from $$')
+[[ "$out" == "hi from 1" ]] || fail "pool-exec with args and env: $out"
+for i in 1 2 3 4 5; do
+	set +e
+	"$run" pool-exec --socket "$tmp/pool.sock" -- sh -c "exit $i"
+	rc=$?
+	set -e
+	[[ $rc == "$i" ]] || fail "pool-exec exit status $rc, want $i"
+done
+echo "ok: warm pool: bundle args, overrides, exit statuses, refilled after each start"
+echo "PASS: hmesh-run: bad bundles, isolation, lifecycle, limits, warm pool"
