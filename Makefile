@@ -85,6 +85,7 @@ FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SRCS_parse := dataplane/dp_parse.c
 FUZZ_SRCS_ctlmsg := common/hm_ctlmsg.c
 FUZZ_SRCS_rest := controlplane/ctl_rest.c controlplane/ctl_model.c controlplane/ctl_store.c \
+	controlplane/ctl_sync.c common/hm_ctlmsg.c \
 	common/hm_log.c
 FUZZ_LIBS_rest := -lmicrohttpd -ljansson
 FUZZ_SRCS_config := common/hm_config.c common/hm_log.c dataplane/dp_config.c telemetry/hm_stats.c \
