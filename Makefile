@@ -7,6 +7,7 @@
 #   make test         setup, build, then every Criterion unit test and every
 #                     integration test (tests/run.sh); prints one summary line
 #   make fuzz         build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
+#   make soak         the consensus simulation over SOAK_SEEDS seeds (default 10000, ~15 min)
 #   make bench        run the benchmarks under perf/ (each beside its reference)
 #   make bench-check  repeat the benchmarks, compare ratios with perf/baseline.json
 #                     (Mann-Whitney U + Kolmogorov-Smirnov); fails on a regression
@@ -94,7 +95,7 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-saniti
 	-I. -Icommon -Imfn -Idataplane -Itelemetry -Icontrolplane $(PKG_CFLAGS) -D_GNU_SOURCE
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
-.PHONY: all setup test fuzz fuzz-build bench bench-check bench-baseline bench-plot run format clean help libs
+.PHONY: all setup test soak fuzz fuzz-build bench bench-check bench-baseline bench-plot run format clean help libs
 .DEFAULT_GOAL := all
 
 # all: at the end of the file, after every section has added to BINS.
@@ -299,6 +300,11 @@ test: setup
 	bash tests/run.sh $(BUILD)
 
 fuzz-build: $(FUZZ_BINS)
+
+SOAK_SEEDS ?= 10000
+soak: setup
+	$(MAKE) all
+	BFT_SEEDS=$(SOAK_SEEDS) $(BUILD)/tests/consensus/test_bft_sim
 
 fuzz: setup
 	$(MAKE) fuzz-build

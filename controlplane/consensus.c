@@ -1,0 +1,1740 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * PBFT core (Castro & Liskov, OSDI 1999). See consensus.h for the sections
+ * implemented; the rules carry their section numbers below.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/ed25519.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include "consensus_priv.h"
+
+#define SEEN_MAX    8192 /* digests of recently processed messages: duplicates cost a hash */
+#define PENDING_MAX 4096
+#define CKPT_SLOTS  8
+
+struct raw {
+	uint8_t *b;
+	size_t len;
+};
+
+struct vote {
+	bool has;
+	uint64_t view;
+	uint8_t d[BFT_DIGEST];
+	struct raw m;
+};
+
+struct slot {
+	uint64_t seq; /* 0: unused */
+	bool has_pp;
+	uint64_t pp_view;
+	uint8_t d[BFT_DIGEST];
+	struct raw pp;
+	struct vote prep[BFT_MAX_N], com[BFT_MAX_N];
+	/* A second COMMIT of the same view with another digest: an equivocator's. */
+	struct vote com2[BFT_MAX_N];
+	bool prepared, committed;
+	/* Prepared certificate, kept across views for VIEW-CHANGE (§4.4). */
+	bool has_cert;
+	uint64_t cert_view;
+	struct raw cert_pp;
+	struct raw cert_prep[BFT_MAX_N];
+	uint32_t n_cert_prep;
+	/* Pre-prepares of other views, kept only as bodies for commit certificates. */
+	struct raw other_pp[4];
+	uint32_t n_other, other_next;
+};
+
+struct ckpt {
+	uint64_t seq; /* 0: unused */
+	struct vote v[BFT_MAX_N];
+};
+
+struct pending {
+	uint8_t id[BFT_DIGEST];
+	struct raw m;
+	uint64_t since; /* when its timer started (§4.5.2) */
+	bool assigned;	/* in a pre-prepare of the current view */
+	bool mine;	/* submitted here: retransmitted until executed (§4.1) */
+};
+
+struct bft_replica {
+	struct bft_config c;
+	uint32_t f, q; /* q = 2f + 1 */
+	ed25519_key key;
+	ed25519_key pubs[BFT_MAX_N];
+	struct bft_stats st;
+
+	uint64_t view;
+	bool active;		  /* normal operation in view (not changing views) */
+	uint64_t vc_deadline;	  /* when to give up on this view change */
+	uint64_t timeout;	  /* current view-change timeout (doubles, §4.5.2) */
+	struct raw vc[BFT_MAX_N]; /* latest VIEW-CHANGE from each replica */
+	uint64_t vc_view[BFT_MAX_N];
+	struct raw newview; /* the NEW-VIEW that started the current view */
+
+	uint64_t h; /* low watermark: last stable checkpoint */
+	uint8_t h_digest[BFT_DIGEST];
+	struct raw h_proof[BFT_MAX_N]; /* 2f + 1 CHECKPOINTs */
+	uint32_t n_h_proof;
+	uint64_t next_seq; /* primary: next sequence number to assign */
+	uint64_t last_exec;
+	uint8_t state[BFT_DIGEST]; /* hash chain over executed batches */
+	struct raw own_ckpt;
+
+	struct slot *slots; /* window entries, by seq % window */
+	struct ckpt ckpts[CKPT_SLOTS];
+
+	struct pending *pend;
+	uint32_t n_pend;
+	uint64_t req_counter;
+
+	/* Executed request ids (§4.1: at most once). Open addressing. */
+	uint8_t (*done)[BFT_DIGEST];
+	uint32_t done_cap, n_done;
+
+	/* Executed batches for state transfer: ring of the last hist_cap. */
+	struct raw *hist;
+	uint32_t hist_cap;
+
+	uint8_t (*seen)[BFT_DIGEST];
+	uint32_t seen_next;
+	uint64_t next_retransmit;
+	uint64_t fetch_target; /* stable checkpoint being fetched, 0 = none */
+	uint64_t now;
+};
+
+/* ---- crypto and encoding ---------------------------------------------------------- */
+
+void bft_hash(const uint8_t *data, size_t len, uint8_t out[BFT_DIGEST])
+{
+	wc_Sha256Hash(data, (word32)len, out);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int bft_hdr_parse(const uint8_t *m, size_t len, struct bft_hdr *h, const uint8_t **body,
+		  size_t *body_len)
+{
+	if (len < BFT_HDR + BFT_SIG || len > BFT_MSG_MAX)
+		return -EBADMSG;
+	h->type = m[0];
+	h->replica = get32(m + 4);
+	h->view = get64(m + 8);
+	h->seq = get64(m + 16);
+	memcpy(h->d, m + 24, BFT_DIGEST);
+	*body = m + BFT_HDR;
+	*body_len = len - BFT_HDR - BFT_SIG;
+	return 0;
+}
+
+static int key_from_seed(const uint8_t priv[BFT_KEY], ed25519_key *k)
+{
+	uint8_t pub[BFT_KEY];
+
+	if (wc_ed25519_init(k) != 0)
+		return -EINVAL;
+	if (wc_ed25519_import_private_only(priv, BFT_KEY, k) != 0 ||
+	    wc_ed25519_make_public(k, pub, sizeof(pub)) != 0 ||
+	    wc_ed25519_import_private_key(priv, BFT_KEY, pub, sizeof(pub), k) != 0) {
+		wc_ed25519_free(k);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bft_public_key(const uint8_t priv[BFT_KEY], uint8_t pub[BFT_KEY])
+{
+	ed25519_key k;
+	word32 len = BFT_KEY;
+	int rc;
+
+	if (key_from_seed(priv, &k) < 0)
+		return -EINVAL;
+	rc = wc_ed25519_export_public(&k, pub, &len) == 0 ? 0 : -EINVAL;
+	wc_ed25519_free(&k);
+	return rc;
+}
+
+static int build_with(ed25519_key *k, const struct bft_hdr *h, const uint8_t *body, size_t blen,
+		      uint8_t **out, size_t *out_len)
+{
+	size_t len = BFT_HDR + blen + BFT_SIG;
+	uint8_t *m = malloc(len);
+	word32 sl = BFT_SIG;
+
+	if (m == NULL)
+		return -ENOMEM;
+	memset(m, 0, BFT_HDR);
+	m[0] = h->type;
+	put32(m + 4, h->replica);
+	put64(m + 8, h->view);
+	put64(m + 16, h->seq);
+	memcpy(m + 24, h->d, BFT_DIGEST);
+	if (blen)
+		memcpy(m + BFT_HDR, body, blen);
+	if (wc_ed25519_sign_msg(m, (word32)(BFT_HDR + blen), m + BFT_HDR + blen, &sl, k) != 0) {
+		free(m);
+		return -EINVAL;
+	}
+	*out = m;
+	*out_len = len;
+	return 0;
+}
+
+int bft_msg_build(const uint8_t priv[BFT_KEY], const struct bft_hdr *h, const uint8_t *body,
+		  size_t body_len, uint8_t **out, size_t *out_len)
+{
+	ed25519_key k;
+	int rc;
+
+	if (key_from_seed(priv, &k) < 0)
+		return -EINVAL;
+	rc = build_with(&k, h, body, body_len, out, out_len);
+	wc_ed25519_free(&k);
+	return rc;
+}
+
+/* Signature of a member; false for non-members and bad signatures (counted). */
+static bool verify(struct bft_replica *r, const uint8_t *m, size_t len, const struct bft_hdr *h)
+{
+	int ok = 0;
+
+	if (h->replica >= r->c.n) {
+		r->st.non_member++;
+		return false;
+	}
+	if (wc_ed25519_verify_msg(m + len - BFT_SIG, BFT_SIG, m, (word32)(len - BFT_SIG), &ok,
+				  &r->pubs[h->replica]) != 0 ||
+	    !ok) {
+		r->st.bad_signature++;
+		return false;
+	}
+	return true;
+}
+
+static void raw_set(struct raw *dst, const uint8_t *m, size_t len)
+{
+	free(dst->b);
+	dst->b = malloc(len);
+	dst->len = dst->b ? len : 0;
+	if (dst->b)
+		memcpy(dst->b, m, len);
+}
+
+static void raw_free(struct raw *r)
+{
+	free(r->b);
+	r->b = NULL;
+	r->len = 0;
+}
+
+/* Sign and send (to < 0: everyone else); keep a copy in @keep when given. */
+static void emit(struct bft_replica *r, int to, const struct bft_hdr *h, const uint8_t *body,
+		 size_t blen, struct raw *keep)
+{
+	uint8_t *m;
+	size_t len;
+
+	if (build_with(&r->key, h, body, blen, &m, &len) < 0)
+		return;
+	r->c.ops.send(r->c.ctx, to, m, len);
+	if (keep) {
+		free(keep->b);
+		keep->b = m;
+		keep->len = len;
+	} else {
+		free(m);
+	}
+}
+
+/* A growable byte buffer for bodies. */
+struct buf {
+	uint8_t *b;
+	size_t len, cap;
+	bool oom;
+};
+
+static void buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = (b->cap ? b->cap * 2 : 256) + n;
+		uint8_t *nb = realloc(b->b, cap);
+
+		if (nb == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->b = nb;
+		b->cap = cap;
+	}
+	memcpy(b->b + b->len, p, n);
+	b->len += n;
+}
+
+static void buf_u16(struct buf *b, uint16_t v)
+{
+	uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+
+	buf_put(b, x, 2);
+}
+
+static void buf_raw(struct buf *b, const struct raw *r)
+{
+	uint8_t x[4];
+
+	put32(x, (uint32_t)r->len);
+	buf_put(b, x, 4);
+	buf_put(b, r->b, r->len);
+}
+
+/* A reader over a body: u16 counts and (u32 len, bytes) items. */
+struct rd {
+	const uint8_t *p, *end;
+	bool bad;
+};
+
+static uint16_t rd_u16(struct rd *r)
+{
+	uint16_t v;
+
+	if (r->end - r->p < 2) {
+		r->bad = true;
+		return 0;
+	}
+	v = (uint16_t)(r->p[0] | r->p[1] << 8);
+	r->p += 2;
+	return v;
+}
+
+static const uint8_t *rd_item(struct rd *r, size_t *len)
+{
+	const uint8_t *p;
+
+	if (r->end - r->p < 4) {
+		r->bad = true;
+		return NULL;
+	}
+	*len = get32(r->p);
+	r->p += 4;
+	if ((size_t)(r->end - r->p) < *len) {
+		r->bad = true;
+		return NULL;
+	}
+	p = r->p;
+	r->p += *len;
+	return p;
+}
+
+/* ---- bookkeeping ------------------------------------------------------------------- */
+
+static struct slot *slot_of(struct bft_replica *r, uint64_t seq, bool create)
+{
+	struct slot *s;
+
+	if (seq <= r->h || seq > r->h + r->c.window)
+		return NULL;
+	s = &r->slots[seq % r->c.window];
+	if (s->seq != seq) {
+		if (!create)
+			return NULL;
+		/* A recycled entry: everything it held is below the low watermark. */
+		raw_free(&s->pp);
+		raw_free(&s->cert_pp);
+		for (uint32_t i = 0; i < BFT_MAX_N; i++) {
+			raw_free(&s->prep[i].m);
+			raw_free(&s->com[i].m);
+			raw_free(&s->com2[i].m);
+			raw_free(&s->cert_prep[i]);
+		}
+		for (uint32_t i = 0; i < 4; i++)
+			raw_free(&s->other_pp[i]);
+		memset(s, 0, sizeof(*s));
+		s->seq = seq;
+	}
+	return s;
+}
+
+/*
+ * Duplicates (retransmissions, the network's copies) cost a hash instead
+ * of a signature check. Returns true for a message processed before; else
+ * remembers it in *@slot, which seen_forget() undoes for a message dropped
+ * only for now (another view, outside the window) so a later copy counts.
+ */
+static bool seen_before(struct bft_replica *r, const uint8_t *m, size_t len, uint32_t *slot)
+{
+	uint8_t d[BFT_DIGEST];
+
+	bft_hash(m, len, d);
+	for (uint32_t i = 0; i < SEEN_MAX; i++)
+		if (memcmp(r->seen[i], d, BFT_DIGEST) == 0)
+			return true;
+	*slot = r->seen_next++ % SEEN_MAX;
+	memcpy(r->seen[*slot], d, BFT_DIGEST);
+	return false;
+}
+
+static void seen_forget(struct bft_replica *r, uint32_t slot)
+{
+	memset(r->seen[slot], 0xff, BFT_DIGEST);
+}
+
+static bool done_has(const struct bft_replica *r, const uint8_t id[BFT_DIGEST])
+{
+	uint32_t i = get32(id) & (r->done_cap - 1);
+	static const uint8_t zero[BFT_DIGEST];
+
+	for (;; i = (i + 1) & (r->done_cap - 1)) {
+		if (memcmp(r->done[i], id, BFT_DIGEST) == 0)
+			return true;
+		if (memcmp(r->done[i], zero, BFT_DIGEST) == 0)
+			return false;
+	}
+}
+
+static void done_add(struct bft_replica *r, const uint8_t id[BFT_DIGEST])
+{
+	static const uint8_t zero[BFT_DIGEST];
+
+	if (2 * (r->n_done + 1) > r->done_cap) {
+		uint8_t(*old)[BFT_DIGEST] = r->done;
+		uint32_t oc = r->done_cap;
+		void *nd = calloc(2 * oc, BFT_DIGEST);
+
+		if (nd == NULL)
+			return; /* stays correct, only slower to fill */
+		r->done = nd;
+		r->done_cap = 2 * oc;
+		r->n_done = 0;
+		for (uint32_t k = 0; k < oc; k++)
+			if (memcmp(old[k], zero, BFT_DIGEST) != 0)
+				done_add(r, old[k]);
+		free(old);
+	}
+	uint32_t i = get32(id) & (r->done_cap - 1);
+
+	while (memcmp(r->done[i], zero, BFT_DIGEST) != 0) {
+		if (memcmp(r->done[i], id, BFT_DIGEST) == 0)
+			return;
+		i = (i + 1) & (r->done_cap - 1);
+	}
+	memcpy(r->done[i], id, BFT_DIGEST);
+	r->n_done++;
+}
+
+static struct pending *pending_find(struct bft_replica *r, const uint8_t id[BFT_DIGEST])
+{
+	for (uint32_t i = 0; i < r->n_pend; i++)
+		if (memcmp(r->pend[i].id, id, BFT_DIGEST) == 0)
+			return &r->pend[i];
+	return NULL;
+}
+
+static void pending_remove(struct bft_replica *r, const uint8_t id[BFT_DIGEST])
+{
+	struct pending *p = pending_find(r, id);
+
+	if (p == NULL)
+		return;
+	raw_free(&p->m);
+	*p = r->pend[--r->n_pend];
+}
+
+/* A signed REQUEST from a member: its identity is the hash of the whole message. */
+static bool request_ok(struct bft_replica *r, const uint8_t *m, size_t len, uint8_t id[BFT_DIGEST])
+{
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t blen;
+	uint8_t d[BFT_DIGEST];
+
+	if (bft_hdr_parse(m, len, &h, &body, &blen) < 0 || h.type != BFT_REQUEST ||
+	    blen > BFT_REQ_MAX)
+		return false;
+	bft_hash(body, blen, d);
+	if (memcmp(d, h.d, BFT_DIGEST) != 0 || !verify(r, m, len, &h))
+		return false;
+	bft_hash(m, len, id);
+	return true;
+}
+
+static void pending_add(struct bft_replica *r, const uint8_t *m, size_t len,
+			const uint8_t id[BFT_DIGEST], bool mine)
+{
+	struct pending *p;
+
+	if (done_has(r, id) || pending_find(r, id) || r->n_pend == PENDING_MAX)
+		return;
+	p = &r->pend[r->n_pend++];
+	memset(p, 0, sizeof(*p));
+	memcpy(p->id, id, BFT_DIGEST);
+	raw_set(&p->m, m, len);
+	p->since = r->now;
+	p->mine = mine;
+}
+
+/* Walk a batch; calls @fn for each request. False if malformed or a request is not signed. */
+static bool batch_walk(struct bft_replica *r, const uint8_t *b, size_t len,
+		       void (*fn)(struct bft_replica *, const uint8_t *, size_t, const uint8_t *),
+		       bool check)
+{
+	struct rd rd = {.p = b, .end = b + len};
+	uint16_t n = rd_u16(&rd);
+
+	if (n > BFT_BATCH_MAX)
+		return false;
+	for (uint16_t i = 0; i < n && !rd.bad; i++) {
+		size_t ml;
+		const uint8_t *m = rd_item(&rd, &ml);
+		uint8_t id[BFT_DIGEST];
+
+		if (m == NULL)
+			return false;
+		if (check) {
+			if (!request_ok(r, m, ml, id))
+				return false;
+		} else {
+			bft_hash(m, ml, id);
+		}
+		if (fn)
+			fn(r, m, ml, id);
+	}
+	return !rd.bad && rd.p == rd.end;
+}
+
+/* ---- execution and checkpoints (§4.2, §4.3) ---------------------------------------- */
+
+static void exec_one(struct bft_replica *r, const uint8_t *m, size_t len, const uint8_t *id)
+{
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t blen;
+
+	if (done_has(r, id))
+		return; /* §4.1: a request re-proposed in another batch runs once */
+	done_add(r, id);
+	pending_remove(r, id);
+	bft_hdr_parse(m, len, &h, &body, &blen);
+	r->c.ops.execute(r->c.ctx, r->last_exec, body, blen);
+	r->st.requests++;
+}
+
+static void try_stable(struct bft_replica *r, struct ckpt *ck);
+static uint32_t count_votes(const struct vote *v, uint32_t n, uint64_t view,
+			    const uint8_t d[BFT_DIGEST], int skip);
+
+/* Execute the batch of sequence number last_exec + 1 (its body @b). */
+static void execute_batch(struct bft_replica *r, const uint8_t *b, size_t len)
+{
+	uint8_t d[BFT_DIGEST], chain[2 * BFT_DIGEST];
+	struct raw *hs;
+
+	r->last_exec++;
+	batch_walk(r, b, len, exec_one, false);
+	bft_hash(b, len, d);
+	memcpy(chain, r->state, BFT_DIGEST);
+	memcpy(chain + BFT_DIGEST, d, BFT_DIGEST);
+	bft_hash(chain, sizeof(chain), r->state);
+	hs = &r->hist[r->last_exec % r->hist_cap];
+	raw_set(hs, b, len);
+	r->st.executed_seq = r->last_exec;
+	/* Progress: the view-change timeout goes back to its start (§4.5.2). */
+	r->timeout = r->c.view_timeout_ms;
+	if (r->last_exec % r->c.checkpoint_interval == 0) {
+		struct bft_hdr h = {
+		    .type = BFT_CHECKPOINT, .replica = r->c.id, .seq = r->last_exec};
+		struct ckpt *ck = NULL;
+
+		memcpy(h.d, r->state, BFT_DIGEST);
+		emit(r, -1, &h, NULL, 0, &r->own_ckpt);
+		for (int i = 0; i < CKPT_SLOTS; i++)
+			if (r->ckpts[i].seq == r->last_exec)
+				ck = &r->ckpts[i];
+		if (ck == NULL) {
+			ck = &r->ckpts[(r->last_exec / r->c.checkpoint_interval) % CKPT_SLOTS];
+			for (uint32_t i = 0; i < BFT_MAX_N; i++)
+				raw_free(&ck->v[i].m);
+			memset(ck, 0, sizeof(*ck));
+			ck->seq = r->last_exec;
+		}
+		ck->v[r->c.id].has = true;
+		memcpy(ck->v[r->c.id].d, r->state, BFT_DIGEST);
+		raw_set(&ck->v[r->c.id].m, r->own_ckpt.b, r->own_ckpt.len);
+		try_stable(r, ck);
+	}
+}
+
+/* Keep a pre-prepare body for a commit certificate: one per digest, newest kept. */
+static bool keep_other(struct slot *s, const struct bft_hdr *h, const uint8_t *m, size_t len)
+{
+	for (uint32_t k = 0; k < s->n_other; k++)
+		if (memcmp(s->other_pp[k].b + 24, h->d, BFT_DIGEST) == 0)
+			return false;
+	/* A ring: a liar's pre-prepares cannot crowd out a later, true one for good. */
+	raw_set(&s->other_pp[s->other_next++ % 4], m, len);
+	if (s->n_other < 4)
+		s->n_other++;
+	return true;
+}
+
+/*
+ * A commit certificate: 2f + 1 COMMITs for (v, n, d) from distinct replicas
+ * prove that n committed with d (at least f + 1 honest replicas prepared
+ * it in v), whatever view this replica is in. With a pre-prepare carrying
+ * d, a replica that missed the view's messages (it was changing views on
+ * its own, or partitioned) executes n all the same.
+ */
+static bool commit_certified(struct bft_replica *r, struct slot *s)
+{
+	for (uint32_t i = 0; i < r->c.n; i++) {
+		const struct raw *pp = NULL;
+
+		/*
+		 * Count distinct signers of COMMIT(v, n, d): an equivocator's
+		 * vote counts for each digest it signed; at most f lie, so 2f + 1
+		 * signers still include f + 1 honest replicas that prepared d.
+		 */
+		if (!s->com[i].has ||
+		    count_votes(s->com, r->c.n, s->com[i].view, s->com[i].d, -1) +
+			    count_votes(s->com2, r->c.n, s->com[i].view, s->com[i].d, -1) <
+			r->q)
+			continue;
+		if (s->has_pp && memcmp(s->d, s->com[i].d, BFT_DIGEST) == 0)
+			pp = &s->pp;
+		for (uint32_t k = 0; pp == NULL && k < s->n_other; k++)
+			if (memcmp(s->other_pp[k].b + 24, s->com[i].d, BFT_DIGEST) == 0)
+				pp = &s->other_pp[k];
+		if (pp == NULL)
+			return false;
+		if (pp != &s->pp) {
+			raw_set(&s->pp, pp->b, pp->len);
+			memcpy(s->d, s->com[i].d, BFT_DIGEST);
+			s->has_pp = true;
+			s->pp_view = s->com[i].view;
+		}
+		return true;
+	}
+	return false;
+}
+
+static void try_execute(struct bft_replica *r)
+{
+	for (;;) {
+		struct slot *s = slot_of(r, r->last_exec + 1, false);
+		struct bft_hdr h;
+		const uint8_t *body;
+		size_t blen;
+
+		if (s == NULL)
+			return;
+		if (!s->committed && commit_certified(r, s))
+			s->committed = true;
+		if (!s->committed)
+			return;
+		bft_hdr_parse(s->pp.b, s->pp.len, &h, &body, &blen);
+		execute_batch(r, body, blen);
+	}
+}
+
+static void request_fetch(struct bft_replica *r)
+{
+	struct bft_hdr h = {.type = BFT_FETCH,
+			    .replica = r->c.id,
+			    .seq = r->last_exec + 1,
+			    .view = r->fetch_target};
+
+	if (r->fetch_target == 0 || r->last_exec >= r->fetch_target)
+		return;
+	/* Ask everyone: honest holders answer, the first good answer wins. */
+	emit(r, -1, &h, NULL, 0, NULL);
+}
+
+/* Garbage-collect below a new stable checkpoint (§4.3). */
+static void make_stable(struct bft_replica *r, uint64_t seq, const uint8_t d[BFT_DIGEST],
+			struct raw *proof, uint32_t n_proof)
+{
+	if (seq <= r->h)
+		return;
+	for (uint32_t i = 0; i < r->n_h_proof; i++)
+		raw_free(&r->h_proof[i]);
+	for (uint32_t i = 0; i < n_proof; i++)
+		raw_set(&r->h_proof[i], proof[i].b, proof[i].len);
+	r->n_h_proof = n_proof;
+	r->h = seq;
+	memcpy(r->h_digest, d, BFT_DIGEST);
+	r->st.stable_seq = seq;
+	if (r->next_seq <= seq)
+		r->next_seq = seq + 1;
+	if (r->last_exec < seq) {
+		/* Behind a point 2f + 1 replicas reached: fetch the state (§4.3). */
+		r->fetch_target = seq;
+		request_fetch(r);
+	}
+}
+
+static void try_stable(struct bft_replica *r, struct ckpt *ck)
+{
+	for (uint32_t i = 0; i < r->c.n; i++) {
+		struct raw proof[BFT_MAX_N];
+		uint32_t n = 0;
+
+		if (!ck->v[i].has)
+			continue;
+		for (uint32_t k = 0; k < r->c.n; k++)
+			if (ck->v[k].has && memcmp(ck->v[k].d, ck->v[i].d, BFT_DIGEST) == 0)
+				proof[n++] = ck->v[k].m;
+		if (n >= r->q) {
+			make_stable(r, ck->seq, ck->v[i].d, proof, r->q);
+			return;
+		}
+	}
+}
+
+static void on_checkpoint(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *m,
+			  size_t len)
+{
+	struct ckpt *ck = NULL;
+
+	if (h->seq <= r->h || h->seq % r->c.checkpoint_interval != 0)
+		return;
+	for (int i = 0; i < CKPT_SLOTS; i++)
+		if (r->ckpts[i].seq == h->seq)
+			ck = &r->ckpts[i];
+	if (ck == NULL) {
+		/* Reuse the oldest entry. */
+		ck = &r->ckpts[0];
+		for (int i = 1; i < CKPT_SLOTS; i++)
+			if (r->ckpts[i].seq < ck->seq)
+				ck = &r->ckpts[i];
+		for (uint32_t i = 0; i < BFT_MAX_N; i++)
+			raw_free(&ck->v[i].m);
+		memset(ck, 0, sizeof(*ck));
+		ck->seq = h->seq;
+	}
+	ck->v[h->replica].has = true;
+	memcpy(ck->v[h->replica].d, h->d, BFT_DIGEST);
+	raw_set(&ck->v[h->replica].m, m, len);
+	try_stable(r, ck);
+}
+
+/* ---- normal case (§4.2) ------------------------------------------------------------- */
+
+static uint32_t count_votes(const struct vote *v, uint32_t n, uint64_t view,
+			    const uint8_t d[BFT_DIGEST], int skip)
+{
+	uint32_t c = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if ((int)i != skip && v[i].has && v[i].view == view &&
+		    memcmp(v[i].d, d, BFT_DIGEST) == 0)
+			c++;
+	return c;
+}
+
+static void send_vote(struct bft_replica *r, struct slot *s, uint8_t type)
+{
+	struct bft_hdr h = {.type = type, .replica = r->c.id, .view = s->pp_view, .seq = s->seq};
+	struct vote *v = type == BFT_PREPARE ? &s->prep[r->c.id] : &s->com[r->c.id];
+
+	memcpy(h.d, s->d, BFT_DIGEST);
+	emit(r, -1, &h, NULL, 0, &v->m);
+	v->has = true;
+	v->view = s->pp_view;
+	memcpy(v->d, s->d, BFT_DIGEST);
+}
+
+static void try_progress(struct bft_replica *r, struct slot *s)
+{
+	uint32_t prim = bft_primary(s->pp_view, r->c.n);
+
+	if (!s->has_pp || s->pp_view != r->view)
+		return;
+	if (!s->prepared && count_votes(s->prep, r->c.n, s->pp_view, s->d, (int)prim) >= 2 * r->f) {
+		/* prepared(m, v, n, i): keep the certificate for view changes. */
+		s->prepared = true;
+		s->has_cert = true;
+		s->cert_view = s->pp_view;
+		raw_set(&s->cert_pp, s->pp.b, s->pp.len);
+		s->n_cert_prep = 0;
+		for (uint32_t i = 0; i < r->c.n && s->n_cert_prep < 2 * r->f; i++)
+			if ((int)i != (int)prim && s->prep[i].has &&
+			    s->prep[i].view == s->pp_view &&
+			    memcmp(s->prep[i].d, s->d, BFT_DIGEST) == 0)
+				raw_set(&s->cert_prep[s->n_cert_prep++], s->prep[i].m.b,
+					s->prep[i].m.len);
+		send_vote(r, s, BFT_COMMIT);
+	}
+	if (s->prepared && !s->committed &&
+	    count_votes(s->com, r->c.n, s->pp_view, s->d, -1) >= r->q) {
+		s->committed = true;
+		try_execute(r);
+	}
+}
+
+static void note_request(struct bft_replica *r, const uint8_t *m, size_t len, const uint8_t *id)
+{
+	struct pending *p;
+
+	pending_add(r, m, len, id, false);
+	p = pending_find(r, id);
+	if (p)
+		p->assigned = true;
+}
+
+/* Accept a pre-prepare (from the wire, from NEW-VIEW, or our own). */
+static void accept_pp(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *m, size_t len)
+{
+	struct slot *s = slot_of(r, h->seq, true);
+	const uint8_t *body;
+	size_t blen;
+	struct bft_hdr hh;
+
+	if (s == NULL) {
+		r->st.out_of_window++;
+		return;
+	}
+	if (s->has_pp && s->pp_view == h->view) {
+		if (memcmp(s->d, h->d, BFT_DIGEST) != 0) {
+			/*
+			 * Equivocation: we vote for the first one only, but keep
+			 * this one as a body in case the others commit it.
+			 */
+			r->st.malformed++;
+			if (keep_other(s, h, m, len))
+				try_execute(r);
+		}
+		return;
+	}
+	bft_hdr_parse(m, len, &hh, &body, &blen);
+	batch_walk(r, body, blen, note_request, false);
+	raw_set(&s->pp, m, len);
+	s->has_pp = true;
+	s->pp_view = h->view;
+	memcpy(s->d, h->d, BFT_DIGEST);
+	s->prepared = s->committed = false;
+	if (r->c.id != bft_primary(h->view, r->c.n))
+		send_vote(r, s, BFT_PREPARE);
+	try_progress(r, s);
+}
+
+static bool pp_valid(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *body,
+		     size_t blen)
+{
+	uint8_t d[BFT_DIGEST];
+
+	if (h->replica != bft_primary(h->view, r->c.n))
+		return false;
+	bft_hash(body, blen, d);
+	return memcmp(d, h->d, BFT_DIGEST) == 0 && batch_walk(r, body, blen, NULL, true);
+}
+
+/* Primary: order what is pending (batching, pipelining within the window). */
+static void propose(struct bft_replica *r)
+{
+	while (r->active && r->c.id == bft_primary(r->view, r->c.n) &&
+	       r->next_seq <= r->h + r->c.window) {
+		struct buf b = {0};
+		uint16_t cnt = 0;
+
+		buf_u16(&b, 0);
+		for (uint32_t i = 0; i < r->n_pend && cnt < r->c.batch_max; i++)
+			if (!r->pend[i].assigned) {
+				buf_raw(&b, &r->pend[i].m);
+				r->pend[i].assigned = true;
+				cnt++;
+			}
+		if (cnt == 0 || b.oom) {
+			free(b.b);
+			return;
+		}
+		b.b[0] = (uint8_t)cnt;
+		b.b[1] = (uint8_t)(cnt >> 8);
+		struct bft_hdr h = {.type = BFT_PREPREPARE,
+				    .replica = r->c.id,
+				    .view = r->view,
+				    .seq = r->next_seq++};
+		struct raw pp = {0};
+
+		bft_hash(b.b, b.len, h.d);
+		emit(r, -1, &h, b.b, b.len, &pp);
+		free(b.b);
+		if (pp.b)
+			accept_pp(r, &h, pp.b, pp.len);
+		raw_free(&pp);
+	}
+}
+
+/* ---- view changes (§4.4, §4.5.2) ---------------------------------------------------- */
+
+/* A checkpoint proof: q CHECKPOINTs for @seq from distinct members with one digest. */
+static bool ckpt_proof_ok(struct bft_replica *r, struct rd *rd, uint64_t seq,
+			  uint8_t d_out[BFT_DIGEST])
+{
+	uint16_t n = rd_u16(rd);
+	bool from[BFT_MAX_N] = {false};
+	uint32_t good = 0;
+
+	if (seq == 0)
+		return n == 0 && !rd->bad;
+	for (uint16_t i = 0; i < n && !rd->bad; i++) {
+		size_t ml, bl;
+		const uint8_t *m = rd_item(rd, &ml), *b;
+		struct bft_hdr h;
+
+		if (m == NULL || bft_hdr_parse(m, ml, &h, &b, &bl) < 0 ||
+		    h.type != BFT_CHECKPOINT || h.seq != seq || h.replica >= r->c.n ||
+		    from[h.replica] || !verify(r, m, ml, &h))
+			return false;
+		if (good == 0)
+			memcpy(d_out, h.d, BFT_DIGEST);
+		else if (memcmp(d_out, h.d, BFT_DIGEST) != 0)
+			return false;
+		from[h.replica] = true;
+		good++;
+	}
+	return !rd->bad && good >= r->q;
+}
+
+struct cert {
+	uint64_t seq, view;
+	const uint8_t *pp;
+	size_t pp_len;
+};
+
+/*
+ * Check a VIEW-CHANGE for view @w and collect its prepared certificates.
+ * Returns the number of certificates (>= 0) or -1 if invalid.
+ */
+static int vc_parse(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t w,
+		    uint64_t *stable, uint8_t stable_d[BFT_DIGEST], struct cert *certs, int max)
+{
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t blen;
+	struct rd rd;
+	uint16_t nc;
+	int n = 0;
+
+	if (bft_hdr_parse(m, len, &h, &body, &blen) < 0 || h.type != BFT_VIEWCHANGE ||
+	    h.view != w || !verify(r, m, len, &h))
+		return -1;
+	rd = (struct rd){.p = body, .end = body + blen};
+	*stable = h.seq;
+	if (!ckpt_proof_ok(r, &rd, h.seq, stable_d))
+		return -1;
+	nc = rd_u16(&rd);
+	for (uint16_t i = 0; i < nc && !rd.bad; i++) {
+		size_t pl, bl2;
+		const uint8_t *pp = rd_item(&rd, &pl), *pb;
+		struct bft_hdr ph;
+		bool from[BFT_MAX_N] = {false};
+		uint16_t np;
+		uint32_t good = 0;
+
+		if (pp == NULL || bft_hdr_parse(pp, pl, &ph, &pb, &bl2) < 0 ||
+		    ph.type != BFT_PREPREPARE || ph.view >= w || ph.seq <= h.seq ||
+		    ph.seq > h.seq + r->c.window || !verify(r, pp, pl, &ph) ||
+		    !pp_valid(r, &ph, pb, bl2))
+			return -1;
+		np = rd_u16(&rd);
+		for (uint16_t k = 0; k < np && !rd.bad; k++) {
+			size_t ql, ql2;
+			const uint8_t *q = rd_item(&rd, &ql), *qb;
+			struct bft_hdr qh;
+
+			if (q == NULL || bft_hdr_parse(q, ql, &qh, &qb, &ql2) < 0 ||
+			    qh.type != BFT_PREPARE || qh.view != ph.view || qh.seq != ph.seq ||
+			    memcmp(qh.d, ph.d, BFT_DIGEST) != 0 || qh.replica >= r->c.n ||
+			    qh.replica == bft_primary(ph.view, r->c.n) || from[qh.replica] ||
+			    !verify(r, q, ql, &qh))
+				return -1;
+			from[qh.replica] = true;
+			good++;
+		}
+		if (good < 2 * r->f || n == max)
+			return -1;
+		certs[n++] = (struct cert){.seq = ph.seq, .view = ph.view, .pp = pp, .pp_len = pl};
+	}
+	return rd.bad || rd.p != rd.end ? -1 : n;
+}
+
+static void try_new_view(struct bft_replica *r);
+
+/*
+ * §4.5.2: waiting for NEW-VIEW starts when 2f + 1 replicas (us included)
+ * sent VIEW-CHANGE for our view or a later one; each view change without progress doubles
+ * the wait, so correct replicas end up overlapping in one view.
+ */
+static void vc_timer(struct bft_replica *r)
+{
+	uint32_t n = 0;
+
+	if (r->active || r->vc_deadline != UINT64_MAX)
+		return;
+	/*
+	 * A replica that already moved past our view counts too: it left this
+	 * view for want of a NEW-VIEW, and waiting for its VIEW-CHANGE for this
+	 * view (replaced by the later one) would wait forever.
+	 */
+	for (uint32_t i = 0; i < r->c.n; i++)
+		n += r->vc[i].b && r->vc_view[i] >= r->view;
+	if (n >= r->q) {
+		r->vc_deadline = r->now + r->timeout;
+		r->timeout *= 2;
+	}
+}
+
+static void start_view_change(struct bft_replica *r, uint64_t w)
+{
+	struct bft_hdr h = {.type = BFT_VIEWCHANGE, .replica = r->c.id, .view = w, .seq = r->h};
+	struct buf b = {0};
+	uint16_t nc = 0;
+
+	if (w <= r->view && !r->active)
+		return;
+	r->view = w;
+	r->active = false;
+	/* §4.5.2: the timer for the next view starts only once 2f + 1 want this one. */
+	r->vc_deadline = UINT64_MAX;
+	buf_u16(&b, (uint16_t)(r->h ? r->n_h_proof : 0));
+	for (uint32_t i = 0; r->h && i < r->n_h_proof; i++)
+		buf_raw(&b, &r->h_proof[i]);
+	size_t at = b.len;
+
+	buf_u16(&b, 0);
+	for (uint64_t seq = r->h + 1; seq <= r->h + r->c.window; seq++) {
+		struct slot *s = slot_of(r, seq, false);
+
+		if (s == NULL || !s->has_cert)
+			continue;
+		buf_raw(&b, &s->cert_pp);
+		buf_u16(&b, (uint16_t)s->n_cert_prep);
+		for (uint32_t k = 0; k < s->n_cert_prep; k++)
+			buf_raw(&b, &s->cert_prep[k]);
+		nc++;
+	}
+	if (b.oom) {
+		free(b.b);
+		return;
+	}
+	b.b[at] = (uint8_t)nc;
+	b.b[at + 1] = (uint8_t)(nc >> 8);
+	emit(r, -1, &h, b.b, b.len, &r->vc[r->c.id]);
+	r->vc_view[r->c.id] = w;
+	free(b.b);
+	vc_timer(r);
+	try_new_view(r);
+}
+
+/*
+ * §4.4: from 2f + 1 VIEW-CHANGEs for @w, the new view's pre-prepares O:
+ * min_s = highest stable checkpoint among them, max_s = highest prepared
+ * sequence number; per sequence number the certificate of the highest
+ * view, or a null request. Calls @fn(seq, batch, len) for each.
+ */
+static int derive_o(struct bft_replica *r, const struct raw *vcs, uint32_t nvc, uint64_t w,
+		    uint64_t *min_s, uint64_t *max_s, uint8_t min_d[BFT_DIGEST], uint32_t *min_from,
+		    int (*fn)(struct bft_replica *, uint64_t, const uint8_t *, size_t, void *),
+		    void *arg)
+{
+	struct cert *all = calloc((size_t)nvc * r->c.window, sizeof(*all));
+	uint32_t nall = 0;
+	static const uint8_t null_batch[2] = {0, 0};
+	int rc = 0;
+
+	if (all == NULL)
+		return -1;
+	*min_s = *max_s = 0;
+	for (uint32_t i = 0; i < nvc; i++) {
+		uint64_t st;
+		uint8_t sd[BFT_DIGEST];
+		int n = vc_parse(r, vcs[i].b, vcs[i].len, w, &st, sd, all + nall, (int)r->c.window);
+
+		if (n < 0) {
+			free(all);
+			return -1;
+		}
+		if (st >= *min_s) {
+			*min_s = st;
+			memcpy(min_d, sd, BFT_DIGEST);
+			*min_from = i;
+		}
+		nall += (uint32_t)n;
+	}
+	for (uint32_t i = 0; i < nall; i++)
+		if (all[i].seq > *max_s)
+			*max_s = all[i].seq;
+	if (*max_s < *min_s)
+		*max_s = *min_s;
+	for (uint64_t seq = *min_s + 1; seq <= *max_s && rc == 0; seq++) {
+		const struct cert *best = NULL;
+
+		for (uint32_t i = 0; i < nall; i++)
+			if (all[i].seq == seq && (best == NULL || all[i].view > best->view))
+				best = &all[i];
+		if (best) {
+			struct bft_hdr ph;
+			const uint8_t *pb;
+			size_t bl;
+
+			bft_hdr_parse(best->pp, best->pp_len, &ph, &pb, &bl);
+			rc = fn(r, seq, pb, bl, arg);
+		} else {
+			rc = fn(r, seq, null_batch, sizeof(null_batch), arg);
+		}
+	}
+	free(all);
+	return rc;
+}
+
+struct o_build {
+	struct buf *b;
+	uint16_t n;
+};
+
+static int o_emit(struct bft_replica *r, uint64_t seq, const uint8_t *batch, size_t len, void *arg)
+{
+	struct o_build *o = arg;
+	struct bft_hdr h = {
+	    .type = BFT_PREPREPARE, .replica = r->c.id, .view = r->view, .seq = seq};
+	uint8_t *m;
+	size_t ml;
+
+	bft_hash(batch, len, h.d);
+	if (build_with(&r->key, &h, batch, len, &m, &ml) < 0)
+		return -1;
+	buf_raw(o->b, &(struct raw){.b = m, .len = ml});
+	free(m);
+	o->n++;
+	return 0;
+}
+
+struct o_check {
+	struct rd *rd;
+	bool ok;
+};
+
+static int o_match(struct bft_replica *r, uint64_t seq, const uint8_t *batch, size_t len, void *arg)
+{
+	struct o_check *o = arg;
+	size_t ml, bl;
+	const uint8_t *m = rd_item(o->rd, &ml), *b;
+	struct bft_hdr h;
+	uint8_t d[BFT_DIGEST];
+
+	bft_hash(batch, len, d);
+	if (m == NULL || bft_hdr_parse(m, ml, &h, &b, &bl) < 0 || h.type != BFT_PREPREPARE ||
+	    h.view != r->view || h.seq != seq || h.replica != bft_primary(r->view, r->c.n) ||
+	    memcmp(h.d, d, BFT_DIGEST) != 0 || bl != len || memcmp(b, batch, len) != 0 ||
+	    !verify(r, m, ml, &h))
+		o->ok = false;
+	return o->ok ? 0 : -1;
+}
+
+/* Enter view @w with the NEW-VIEW @m (already checked): adopt its checkpoint and O. */
+static void enter_view(struct bft_replica *r, uint64_t w, const uint8_t *m, size_t len,
+		       uint64_t min_s, uint64_t max_s, const uint8_t min_d[BFT_DIGEST],
+		       const struct raw *min_vc)
+{
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t blen;
+	struct rd rd;
+	uint16_t nvc, npp;
+
+	r->view = w;
+	r->active = true;
+	r->st.view = w;
+	r->st.view_changes++;
+	raw_set(&r->newview, m, len);
+	/* Votes of older views no longer count; certificates stay (§4.4). */
+	for (uint32_t i = 0; i < r->c.window; i++) {
+		struct slot *s = &r->slots[i];
+
+		if (s->seq && s->pp_view < w) {
+			s->has_pp = s->prepared = s->committed = false;
+			raw_free(&s->pp);
+		}
+	}
+	if (min_s > r->h) {
+		/* The checkpoint proof inside the chosen VIEW-CHANGE makes it stable here too. */
+		struct bft_hdr vh;
+		const uint8_t *vb;
+		size_t vbl, il;
+		struct rd vr;
+		struct raw proof[BFT_MAX_N];
+		uint16_t n;
+
+		bft_hdr_parse(min_vc->b, min_vc->len, &vh, &vb, &vbl);
+		vr = (struct rd){.p = vb, .end = vb + vbl};
+		n = rd_u16(&vr);
+		for (uint16_t i = 0; i < n && i < BFT_MAX_N; i++) {
+			const uint8_t *it = rd_item(&vr, &il);
+
+			proof[i] = (struct raw){.b = (uint8_t *)it, .len = il};
+		}
+		make_stable(r, min_s, min_d, proof, n < BFT_MAX_N ? n : BFT_MAX_N);
+	}
+	r->next_seq = (max_s > r->h ? max_s : r->h) + 1;
+	for (uint32_t i = 0; i < r->n_pend; i++) {
+		r->pend[i].assigned = false;
+		r->pend[i].since = r->now;
+	}
+	bft_hdr_parse(m, len, &h, &body, &blen);
+	rd = (struct rd){.p = body, .end = body + blen};
+	nvc = rd_u16(&rd);
+	for (uint16_t i = 0; i < nvc; i++) {
+		size_t l;
+
+		rd_item(&rd, &l);
+	}
+	npp = rd_u16(&rd);
+	for (uint16_t i = 0; i < npp && !rd.bad; i++) {
+		size_t l;
+		const uint8_t *pp = rd_item(&rd, &l);
+		struct bft_hdr ph;
+		const uint8_t *pb;
+		size_t pbl;
+
+		bft_hdr_parse(pp, l, &ph, &pb, &pbl);
+		if (ph.seq > r->h)
+			accept_pp(r, &ph, pp, l);
+	}
+	for (uint32_t i = 0; i < r->c.n; i++)
+		if (r->vc_view[i] < w) {
+			raw_free(&r->vc[i]);
+			r->vc_view[i] = 0;
+		}
+	propose(r);
+}
+
+static void on_new_view(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *m,
+			size_t len, const uint8_t *body, size_t blen)
+{
+	struct raw vcs[BFT_MAX_N];
+	struct rd rd = {.p = body, .end = body + blen};
+	bool from[BFT_MAX_N] = {false};
+	uint64_t min_s, max_s, saved_view = r->view;
+	uint8_t min_d[BFT_DIGEST];
+	uint32_t min_from = 0, nvc = 0;
+	uint16_t n;
+	struct o_check oc = {.rd = &rd, .ok = true};
+
+	if (h->view < r->view || (h->view == r->view && r->active) ||
+	    h->replica != bft_primary(h->view, r->c.n)) {
+		r->st.wrong_view++;
+		return;
+	}
+	n = rd_u16(&rd);
+	for (uint16_t i = 0; i < n && !rd.bad && nvc < BFT_MAX_N; i++) {
+		size_t l;
+		const uint8_t *v = rd_item(&rd, &l);
+		struct bft_hdr vh;
+		const uint8_t *vb;
+		size_t vbl;
+
+		if (v == NULL || bft_hdr_parse(v, l, &vh, &vb, &vbl) < 0 || vh.replica >= r->c.n ||
+		    from[vh.replica])
+			goto bad;
+		from[vh.replica] = true;
+		vcs[nvc++] = (struct raw){.b = (uint8_t *)v, .len = l};
+	}
+	if (rd.bad || nvc < r->q)
+		goto bad;
+	n = rd_u16(&rd);
+	/* Recompute O from the proof and compare, message by message (§4.4). */
+	r->view = h->view;
+	if (derive_o(r, vcs, nvc, h->view, &min_s, &max_s, min_d, &min_from, o_match, &oc) < 0 ||
+	    !oc.ok || n != (max_s > min_s ? max_s - min_s : 0) || rd.p != rd.end) {
+		r->view = saved_view;
+		goto bad;
+	}
+	enter_view(r, h->view, m, len, min_s, max_s, min_d, &vcs[min_from]);
+	return;
+bad:
+	r->st.bad_new_view++;
+}
+
+/* New primary: 2f + 1 VIEW-CHANGEs for our view → NEW-VIEW. */
+static void try_new_view(struct bft_replica *r)
+{
+	struct raw vcs[BFT_MAX_N];
+	uint32_t nvc = 0, min_from;
+	uint64_t min_s, max_s;
+	uint8_t min_d[BFT_DIGEST];
+	struct buf b = {0}, o = {0};
+	struct o_build ob = {.b = &o};
+
+	if (r->active || r->c.id != bft_primary(r->view, r->c.n))
+		return;
+	for (uint32_t i = 0; i < r->c.n && nvc < r->q; i++)
+		if (r->vc[i].b && r->vc_view[i] == r->view)
+			vcs[nvc++] = r->vc[i];
+	if (nvc < r->q)
+		return;
+	if (derive_o(r, vcs, nvc, r->view, &min_s, &max_s, min_d, &min_from, o_emit, &ob) < 0) {
+		free(o.b);
+		return;
+	}
+	buf_u16(&b, (uint16_t)nvc);
+	for (uint32_t i = 0; i < nvc; i++)
+		buf_raw(&b, &vcs[i]);
+	buf_u16(&b, ob.n);
+	buf_put(&b, o.b, o.len);
+	free(o.b);
+	if (!b.oom) {
+		struct bft_hdr h = {.type = BFT_NEWVIEW, .replica = r->c.id, .view = r->view};
+		struct raw nv = {0};
+
+		emit(r, -1, &h, b.b, b.len, &nv);
+		if (nv.b)
+			enter_view(r, r->view, nv.b, nv.len, min_s, max_s, min_d, &vcs[min_from]);
+		raw_free(&nv);
+	}
+	free(b.b);
+}
+
+static void on_view_change(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *m,
+			   size_t len)
+{
+	uint64_t st;
+	uint8_t sd[BFT_DIGEST];
+	struct cert certs[64];
+	uint64_t higher[BFT_MAX_N] = {0};
+	uint32_t nh = 0;
+
+	if (h->view < r->view || (h->view == r->view && r->active) ||
+	    h->view <= r->vc_view[h->replica]) {
+		if (h->view < r->view)
+			r->st.wrong_view++;
+		return;
+	}
+	if (vc_parse(r, m, len, h->view, &st, sd, certs, 64) < 0) {
+		r->st.malformed++;
+		return;
+	}
+	raw_set(&r->vc[h->replica], m, len);
+	r->vc_view[h->replica] = h->view;
+	/* §4.5.2: f + 1 replicas want a higher view: join the smallest of theirs. */
+	for (uint32_t i = 0; i < r->c.n; i++)
+		if (r->vc[i].b && r->vc_view[i] > r->view)
+			higher[nh++] = r->vc_view[i];
+	if (nh >= r->f + 1) {
+		uint64_t w = higher[0];
+
+		for (uint32_t i = 1; i < nh; i++)
+			if (higher[i] < w)
+				w = higher[i];
+		start_view_change(r, w);
+	}
+	vc_timer(r);
+	try_new_view(r);
+}
+
+/* ---- state transfer ------------------------------------------------------------------ */
+
+static void on_fetch(struct bft_replica *r, const struct bft_hdr *h)
+{
+	uint64_t from = h->seq, to = h->view;
+	struct buf b = {0};
+
+	if (from == 0 || to < from || to > r->last_exec || r->last_exec - from >= r->hist_cap ||
+	    to - from >= 4 * r->c.window)
+		return;
+	buf_u16(&b, (uint16_t)(to - from + 1));
+	for (uint64_t s = from; s <= to; s++)
+		buf_raw(&b, &r->hist[s % r->hist_cap]);
+	if (!b.oom) {
+		struct bft_hdr o = {
+		    .type = BFT_BATCHES, .replica = r->c.id, .seq = from, .view = to};
+
+		emit(r, (int)h->replica, &o, b.b, b.len, NULL);
+	}
+	free(b.b);
+}
+
+static void on_batches(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *body,
+		       size_t blen)
+{
+	struct rd rd = {.p = body, .end = body + blen};
+	uint8_t st[BFT_DIGEST];
+	uint16_t n;
+
+	if (r->fetch_target == 0 || h->seq != r->last_exec + 1 || h->view != r->fetch_target)
+		return;
+	n = rd_u16(&rd);
+	if (n != r->fetch_target - r->last_exec)
+		return;
+	/* Verify the hash chain against the stable checkpoint before executing anything. */
+	memcpy(st, r->state, BFT_DIGEST);
+	for (uint16_t i = 0; i < n; i++) {
+		size_t l;
+		const uint8_t *b = rd_item(&rd, &l);
+		uint8_t chain[2 * BFT_DIGEST];
+
+		if (b == NULL || !batch_walk(r, b, l, NULL, true))
+			return;
+		memcpy(chain, st, BFT_DIGEST);
+		bft_hash(b, l, chain + BFT_DIGEST);
+		bft_hash(chain, sizeof(chain), st);
+	}
+	if (rd.bad || memcmp(st, r->h_digest, BFT_DIGEST) != 0 || r->h != r->fetch_target) {
+		r->st.malformed++;
+		return;
+	}
+	rd = (struct rd){.p = body + 2, .end = body + blen};
+	for (uint16_t i = 0; i < n; i++) {
+		size_t l;
+		const uint8_t *b = rd_item(&rd, &l);
+
+		execute_batch(r, b, l);
+	}
+	r->fetch_target = 0;
+	r->st.state_transfers++;
+	try_execute(r);
+}
+
+/*
+ * A peer is behind (STATUS): send it what lets it catch up through the
+ * normal paths — our stable checkpoint's proof (then it fetches state),
+ * and for each later sequence number we executed, its pre-prepare and the
+ * 2f + 1 COMMITs that committed it (a commit certificate).
+ */
+static void on_status(struct bft_replica *r, const struct bft_hdr *h)
+{
+	int to = (int)h->replica;
+
+	if (h->seq >= r->last_exec)
+		return;
+	if (h->seq < r->h)
+		for (uint32_t i = 0; i < r->n_h_proof; i++)
+			r->c.ops.send(r->c.ctx, to, r->h_proof[i].b, r->h_proof[i].len);
+	for (uint64_t seq = (h->seq > r->h ? h->seq : r->h) + 1; seq <= r->last_exec; seq++) {
+		struct slot *s = slot_of(r, seq, false);
+
+		if (s == NULL || !s->committed || !s->has_pp)
+			continue;
+		r->c.ops.send(r->c.ctx, to, s->pp.b, s->pp.len);
+		for (uint32_t i = 0; i < r->c.n; i++) {
+			if (s->com[i].has && s->com[i].view == s->pp_view &&
+			    memcmp(s->com[i].d, s->d, BFT_DIGEST) == 0)
+				r->c.ops.send(r->c.ctx, to, s->com[i].m.b, s->com[i].m.len);
+			if (s->com2[i].has && s->com2[i].view == s->pp_view &&
+			    memcmp(s->com2[i].d, s->d, BFT_DIGEST) == 0)
+				r->c.ops.send(r->c.ctx, to, s->com2[i].m.b, s->com2[i].m.len);
+		}
+	}
+}
+
+/* ---- entry points --------------------------------------------------------------------- */
+
+int bft_receive(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t now)
+{
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t blen;
+	uint8_t id[BFT_DIGEST];
+	uint32_t slot;
+	uint64_t retry0;
+
+	r->now = now;
+	if (bft_hdr_parse(m, len, &h, &body, &blen) < 0) {
+		r->st.malformed++;
+		return 0;
+	}
+	if (seen_before(r, m, len, &slot))
+		return 0;
+	retry0 = r->st.wrong_view + r->st.out_of_window;
+	if (h.type == BFT_REQUEST) {
+		if (request_ok(r, m, len, id)) {
+			pending_add(r, m, len, id, false);
+			propose(r);
+		}
+		return 0;
+	}
+	if (!verify(r, m, len, &h))
+		return 0;
+	switch (h.type) {
+	case BFT_PREPREPARE:
+		if (!r->active || h.view != r->view) {
+			struct slot *s = slot_of(r, h.seq, true);
+
+			/* Not ours to vote on, but a body for a commit certificate. */
+			if (s && pp_valid(r, &h, body, blen) && keep_other(s, &h, m, len))
+				try_execute(r);
+			r->st.wrong_view++;
+			break;
+		}
+		if (!pp_valid(r, &h, body, blen)) {
+			r->st.malformed++;
+			break;
+		}
+		accept_pp(r, &h, m, len);
+		break;
+	case BFT_PREPARE:
+	case BFT_COMMIT: {
+		struct slot *s;
+		struct vote *v;
+
+		if (h.view != r->view && h.type == BFT_PREPARE) {
+			r->st.wrong_view++;
+			break;
+		}
+		if (h.type == BFT_PREPARE && h.replica == bft_primary(h.view, r->c.n)) {
+			r->st.malformed++;
+			break;
+		}
+		s = slot_of(r, h.seq, true);
+		if (s == NULL) {
+			r->st.out_of_window++;
+			break;
+		}
+		v = h.type == BFT_PREPARE ? &s->prep[h.replica] : &s->com[h.replica];
+		if (v->has && v->view > h.view)
+			break; /* keep the latest view's vote */
+		if (h.type == BFT_COMMIT && v->has && v->view == h.view &&
+		    memcmp(v->d, h.d, BFT_DIGEST) != 0) {
+			struct vote *v2 = &s->com2[h.replica];
+
+			v2->has = true;
+			v2->view = h.view;
+			memcpy(v2->d, h.d, BFT_DIGEST);
+			raw_set(&v2->m, m, len);
+			try_execute(r);
+			break;
+		}
+		v->has = true;
+		v->view = h.view;
+		memcpy(v->d, h.d, BFT_DIGEST);
+		raw_set(&v->m, m, len);
+		try_progress(r, s);
+		if (h.type == BFT_COMMIT)
+			try_execute(r);
+		break;
+	}
+	case BFT_CHECKPOINT:
+		on_checkpoint(r, &h, m, len);
+		break;
+	case BFT_VIEWCHANGE:
+		on_view_change(r, &h, m, len);
+		break;
+	case BFT_NEWVIEW:
+		on_new_view(r, &h, m, len, body, blen);
+		break;
+	case BFT_FETCH:
+		on_fetch(r, &h);
+		break;
+	case BFT_BATCHES:
+		on_batches(r, &h, body, blen);
+		break;
+	case BFT_STATUS:
+		on_status(r, &h);
+		break;
+	default:
+		r->st.malformed++;
+	}
+	if (r->st.wrong_view + r->st.out_of_window != retry0 || h.type == BFT_FETCH ||
+	    h.type == BFT_BATCHES || h.type == BFT_STATUS)
+		seen_forget(r, slot);
+	return 0;
+}
+
+int bft_submit(struct bft_replica *r, const uint8_t *req, size_t len, uint64_t now)
+{
+	struct bft_hdr h = {.type = BFT_REQUEST, .replica = r->c.id, .seq = ++r->req_counter};
+	uint8_t *m, id[BFT_DIGEST];
+	size_t ml;
+	struct pending *p;
+
+	r->now = now;
+	if (len > BFT_REQ_MAX)
+		return -EMSGSIZE;
+	bft_hash(req, len, h.d);
+	if (build_with(&r->key, &h, req, len, &m, &ml) < 0)
+		return -ENOMEM;
+	bft_hash(m, ml, id);
+	pending_add(r, m, ml, id, true);
+	p = pending_find(r, id);
+	if (p)
+		p->mine = true;
+	/* §4.1: the client multicasts its request. */
+	r->c.ops.send(r->c.ctx, -1, m, ml);
+	free(m);
+	propose(r);
+	return 0;
+}
+
+void bft_tick(struct bft_replica *r, uint64_t now)
+{
+	r->now = now;
+	if (r->active) {
+		/* §4.5.2: a request waiting too long means the primary is faulty. */
+		for (uint32_t i = 0; i < r->n_pend; i++)
+			if (now >= r->pend[i].since + r->timeout) {
+				start_view_change(r, r->view + 1);
+				break;
+			}
+	} else if (now >= r->vc_deadline) {
+		start_view_change(r, r->view + 1);
+	}
+	if (now < r->next_retransmit)
+		return;
+	r->next_retransmit = now + r->c.retransmit_ms;
+	/* Retransmission: our part of everything not yet stable, so losses heal. */
+	for (uint32_t i = 0; i < r->n_pend; i++)
+		if (r->pend[i].mine)
+			r->c.ops.send(r->c.ctx, -1, r->pend[i].m.b, r->pend[i].m.len);
+	if (!r->active) {
+		if (r->vc[r->c.id].b)
+			r->c.ops.send(r->c.ctx, -1, r->vc[r->c.id].b, r->vc[r->c.id].len);
+	} else {
+		if (r->newview.b && r->c.id == bft_primary(r->view, r->c.n))
+			r->c.ops.send(r->c.ctx, -1, r->newview.b, r->newview.len);
+		for (uint64_t seq = r->h + 1; seq <= r->h + r->c.window; seq++) {
+			struct slot *s = slot_of(r, seq, false);
+
+			if (s == NULL || !s->has_pp)
+				continue;
+			if (r->c.id == bft_primary(r->view, r->c.n))
+				r->c.ops.send(r->c.ctx, -1, s->pp.b, s->pp.len);
+			if (s->prep[r->c.id].has && s->prep[r->c.id].view == r->view)
+				r->c.ops.send(r->c.ctx, -1, s->prep[r->c.id].m.b,
+					      s->prep[r->c.id].m.len);
+			if (s->com[r->c.id].has && s->com[r->c.id].view == r->view)
+				r->c.ops.send(r->c.ctx, -1, s->com[r->c.id].m.b,
+					      s->com[r->c.id].m.len);
+		}
+	}
+	if (r->own_ckpt.b)
+		r->c.ops.send(r->c.ctx, -1, r->own_ckpt.b, r->own_ckpt.len);
+	/* Waiting on something (a view change, old requests): maybe we are behind. */
+	bool waiting = !r->active;
+
+	for (uint32_t i = 0; i < r->n_pend && !waiting; i++)
+		waiting = now >= r->pend[i].since + r->c.view_timeout_ms / 2;
+	if (waiting) {
+		struct bft_hdr st = {
+		    .type = BFT_STATUS, .replica = r->c.id, .seq = r->last_exec, .view = r->view};
+
+		emit(r, -1, &st, NULL, 0, NULL);
+	}
+	request_fetch(r);
+	try_execute(r);
+	propose(r);
+}
+
+void bft_stats_get(const struct bft_replica *r, struct bft_stats *out)
+{
+	*out = r->st;
+	out->view = r->view;
+}
+
+int bft_create(const struct bft_config *c, struct bft_replica **out)
+{
+	struct bft_replica *r;
+
+	if (c->n < 4 || c->n > BFT_MAX_N || c->id >= c->n || c->checkpoint_interval == 0 ||
+	    c->window == 0 || c->window % c->checkpoint_interval != 0 || c->batch_max == 0 ||
+	    c->batch_max > BFT_BATCH_MAX || c->view_timeout_ms == 0 || c->retransmit_ms == 0 ||
+	    c->ops.send == NULL || c->ops.execute == NULL)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	r->c = *c;
+	r->f = (c->n - 1) / 3;
+	r->q = 2 * r->f + 1;
+	r->active = true;
+	r->timeout = c->view_timeout_ms;
+	r->next_seq = 1;
+	r->hist_cap = 8 * c->window;
+	r->done_cap = 1024;
+	r->slots = calloc(c->window, sizeof(*r->slots));
+	r->pend = calloc(PENDING_MAX, sizeof(*r->pend));
+	r->done = calloc(r->done_cap, BFT_DIGEST);
+	r->hist = calloc(r->hist_cap, sizeof(*r->hist));
+	r->seen = calloc(SEEN_MAX, BFT_DIGEST);
+	if (!r->slots || !r->pend || !r->done || !r->hist || !r->seen ||
+	    key_from_seed(c->priv, &r->key) < 0)
+		goto err;
+	for (uint32_t i = 0; i < c->n; i++)
+		if (wc_ed25519_init(&r->pubs[i]) != 0 ||
+		    wc_ed25519_import_public(c->pub[i], BFT_KEY, &r->pubs[i]) != 0)
+			goto err;
+	*out = r;
+	return 0;
+err:
+	bft_destroy(r);
+	return -EINVAL;
+}
+
+void bft_destroy(struct bft_replica *r)
+{
+	if (r == NULL)
+		return;
+	for (uint32_t i = 0; r->slots && i < r->c.window; i++) {
+		struct slot *s = &r->slots[i];
+
+		raw_free(&s->pp);
+		raw_free(&s->cert_pp);
+		for (uint32_t k = 0; k < BFT_MAX_N; k++) {
+			raw_free(&s->prep[k].m);
+			raw_free(&s->com[k].m);
+			raw_free(&s->com2[k].m);
+			raw_free(&s->cert_prep[k]);
+		}
+		for (uint32_t k = 0; k < 4; k++)
+			raw_free(&s->other_pp[k]);
+	}
+	for (int i = 0; i < CKPT_SLOTS; i++)
+		for (uint32_t k = 0; k < BFT_MAX_N; k++)
+			raw_free(&r->ckpts[i].v[k].m);
+	for (uint32_t i = 0; r->pend && i < r->n_pend; i++)
+		raw_free(&r->pend[i].m);
+	for (uint32_t i = 0; r->hist && i < r->hist_cap; i++)
+		raw_free(&r->hist[i]);
+	for (uint32_t i = 0; i < BFT_MAX_N; i++) {
+		raw_free(&r->vc[i]);
+		raw_free(&r->h_proof[i]);
+	}
+	raw_free(&r->newview);
+	raw_free(&r->own_ckpt);
+	wc_ed25519_free(&r->key);
+	for (uint32_t i = 0; i < r->c.n; i++)
+		wc_ed25519_free(&r->pubs[i]);
+	free(r->slots);
+	free(r->pend);
+	free(r->done);
+	free(r->hist);
+	free(r->seen);
+	free(r);
+}

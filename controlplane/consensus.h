@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * consensus — PBFT: M. Castro and B. Liskov, "Practical Byzantine Fault
+ * Tolerance", OSDI 1999 (§ numbers below refer to it), in its signature
+ * variant (every message signed with Ed25519, wolfCrypt), for N = 3f + 1
+ * hmesh-controld replicas agreeing on one ordered log of mesh changes.
+ *
+ * A protocol core with no I/O and no clock (STYLE §9): the caller feeds it
+ * messages, client requests and the time, and it answers through two
+ * callbacks, send() and execute(). That is what lets tests/consensus run
+ * it in a deterministic simulation (one seed decides every delay, drop,
+ * duplicate, partition and Byzantine act).
+ *
+ * What is implemented, with the rules' sections:
+ *   §4.1  clients (here: members) sign requests and multicast them; a
+ *         request is executed at most once (by digest).
+ *   §4.2  normal case: PRE-PREPARE from the primary of view v (p = v mod N),
+ *         PREPARE, COMMIT; prepared = pre-prepare + 2f matching prepares;
+ *         committed-local = prepared + 2f + 1 matching commits; execution
+ *         in sequence order. Requests are batched (up to batch_max) and
+ *         several sequence numbers may be in flight (pipelining) within the
+ *         watermarks.
+ *   §4.3  checkpoints every K executed sequence numbers; 2f + 1 matching
+ *         CHECKPOINT messages make it stable: the log below it is dropped
+ *         and the watermarks move (h = stable, H = h + L).
+ *   §4.4  view changes: VIEW-CHANGE with the stable checkpoint's proof and
+ *         the prepared certificates above it; the new primary's NEW-VIEW
+ *         carries 2f + 1 of them and the pre-prepares O it derives
+ *         (certificate of the highest view per sequence number, null
+ *         requests for gaps), which every backup recomputes and checks.
+ *   §4.5.2 liveness: a backup starts a timer for each pending request;
+ *         on expiry it moves to view v + 1; the timeout doubles for each
+ *         view change without progress; f + 1 VIEW-CHANGEs for higher views
+ *         make a replica join the smallest of them.
+ *   State transfer (§4.3, "fetch missing state"): a replica that sees a
+ *   stable checkpoint above what it executed fetches the batches in
+ *   between and checks them against the checkpoint digest (the state is a
+ *   hash chain over executed batches), so a partitioned or restarted
+ *   replica catches up.
+ *   Messages that fail their signature, come from non-members, name an old
+ *   view or fall outside the watermarks are dropped and counted.
+ *
+ * Threading: one thread per replica; no function blocks.
+ */
+#ifndef CONSENSUS_H
+#define CONSENSUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BFT_MAX_N     16
+#define BFT_KEY	      32   /* Ed25519 public key / private seed */
+#define BFT_REQ_MAX   1024 /* request payload bytes */
+#define BFT_BATCH_MAX 32
+
+struct bft_ops {
+	/* Send @msg to replica @to, or to every other replica when @to < 0. */
+	void (*send)(void *ctx, int to, const uint8_t *msg, size_t len);
+	/* The next request in the agreed order (@seq: its batch's sequence number). */
+	void (*execute)(void *ctx, uint64_t seq, const uint8_t *req, size_t len);
+};
+
+struct bft_config {
+	uint32_t n;			 /* replicas, 4..BFT_MAX_N; f = (n - 1) / 3 */
+	uint32_t id;			 /* this replica, < n */
+	uint32_t checkpoint_interval;	 /* K, >= 1 */
+	uint32_t window;		 /* L: high watermark = h + L; a multiple of K */
+	uint64_t view_timeout_ms;	 /* §4.5.2 initial timeout */
+	uint64_t retransmit_ms;		 /* resend own votes of unfinished work this often */
+	uint32_t batch_max;		 /* requests per pre-prepare, 1..BFT_BATCH_MAX */
+	uint8_t pub[BFT_MAX_N][BFT_KEY]; /* every member's public key */
+	uint8_t priv[BFT_KEY];		 /* this replica's private seed */
+	struct bft_ops ops;
+	void *ctx;
+};
+
+struct bft_stats {
+	uint64_t view;
+	uint64_t executed_seq; /* last sequence number executed */
+	uint64_t stable_seq;   /* last stable checkpoint */
+	uint64_t requests;     /* requests executed */
+	uint64_t view_changes; /* views entered after view 0 */
+	uint64_t state_transfers;
+	uint64_t bad_signature;
+	uint64_t non_member;
+	uint64_t wrong_view;
+	uint64_t out_of_window;
+	uint64_t malformed;
+	uint64_t bad_new_view; /* NEW-VIEWs whose O did not match their proof */
+};
+
+struct bft_replica;
+
+/* Returns 0 and *@out, or -EINVAL (a field out of range) or -ENOMEM. */
+int bft_create(const struct bft_config *c, struct bft_replica **out);
+void bft_destroy(struct bft_replica *r);
+
+/*
+ * A request from this member's client side (a REST write): signed and
+ * multicast to every replica (§4.1); it executes once it is committed.
+ * Returns 0, -EMSGSIZE or -ENOMEM.
+ */
+int bft_submit(struct bft_replica *r, const uint8_t *req, size_t len, uint64_t now_ms);
+
+/* A message from the network. Returns 0 (also for dropped ones: see stats). */
+int bft_receive(struct bft_replica *r, const uint8_t *msg, size_t len, uint64_t now_ms);
+
+/* Timers: view change, retransmission. Call every few ms. */
+void bft_tick(struct bft_replica *r, uint64_t now_ms);
+
+void bft_stats_get(const struct bft_replica *r, struct bft_stats *out);
+
+/* The primary of @view. */
+static inline uint32_t bft_primary(uint64_t view, uint32_t n)
+{
+	return (uint32_t)(view % n);
+}
+
+/* Ed25519 public key of a 32-byte private seed (for configuration). 0 or -EINVAL. */
+int bft_public_key(const uint8_t priv[BFT_KEY], uint8_t pub[BFT_KEY]);
+
+#endif /* CONSENSUS_H */

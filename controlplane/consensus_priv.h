@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * consensus_priv — PBFT wire format, for consensus.c and the tests that
+ * play Byzantine replicas (they build and sign messages of their own).
+ *
+ * Every message: a 56-byte header, a body, a 64-byte Ed25519 signature by
+ * the header's replica over header and body. Little-endian.
+ *   u8 type, u8 pad[3], u32 replica, u64 view, u64 seq, u8 digest[32]
+ *
+ *   REQUEST     replica = origin, seq = origin's counter, digest = H(payload),
+ *               body = payload
+ *   PREPREPARE  view, seq, digest = H(body), body = batch:
+ *               u16 count, then count × (u32 len, signed REQUEST)
+ *   PREPARE     view, seq, digest (of the batch)
+ *   COMMIT      view, seq, digest
+ *   CHECKPOINT  seq, digest = state after executing seq (view 0)
+ *   VIEWCHANGE  view = the new view, seq = stable checkpoint, body:
+ *               u16 count × (u32 len, CHECKPOINT)   its proof (none at 0)
+ *               u16 count × (u32 len, PREPREPARE, u16 count × (u32 len, PREPARE))
+ *   NEWVIEW     view, body: u16 count × (u32 len, VIEWCHANGE),
+ *               u16 count × (u32 len, PREPREPARE of the new view)
+ *   FETCH       seq = first wanted, view = last wanted (state transfer)
+ *   BATCHES     seq = first, body: u16 count × (u32 len, batch)
+ *   STATUS      seq = last executed: a replica that is behind asks its peers
+ *               for what they executed after it (their stable checkpoint's
+ *               proof, pre-prepares and commit certificates)
+ */
+#ifndef CONSENSUS_PRIV_H
+#define CONSENSUS_PRIV_H
+
+#include "consensus.h"
+
+#define BFT_HDR	    56
+#define BFT_SIG	    64
+#define BFT_DIGEST  32
+#define BFT_MSG_MAX (1 << 20)
+
+enum bft_type {
+	BFT_REQUEST = 1,
+	BFT_PREPREPARE = 2,
+	BFT_PREPARE = 3,
+	BFT_COMMIT = 4,
+	BFT_CHECKPOINT = 5,
+	BFT_VIEWCHANGE = 6,
+	BFT_NEWVIEW = 7,
+	BFT_FETCH = 8,
+	BFT_BATCHES = 9,
+	BFT_STATUS = 10,
+};
+
+struct bft_hdr {
+	uint8_t type;
+	uint32_t replica;
+	uint64_t view, seq;
+	uint8_t d[BFT_DIGEST];
+};
+
+/* Parse the header; body is what lies between header and signature. -EBADMSG if too short. */
+int bft_hdr_parse(const uint8_t *m, size_t len, struct bft_hdr *h, const uint8_t **body,
+		  size_t *body_len);
+
+/*
+ * Build and sign a message with private seed @priv into a malloc'd buffer
+ * (*@out, *@out_len). 0 or -ENOMEM / -EINVAL.
+ */
+int bft_msg_build(const uint8_t priv[BFT_KEY], const struct bft_hdr *h, const uint8_t *body,
+		  size_t body_len, uint8_t **out, size_t *out_len);
+
+/* SHA-256. */
+void bft_hash(const uint8_t *data, size_t len, uint8_t out[BFT_DIGEST]);
+
+#endif /* CONSENSUS_PRIV_H */

@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Deterministic simulation of the PBFT core (consensus.h): N replicas, a
+ * simulated network and clock, no threads. One seed decides every delay,
+ * drop, duplicate, reorder, partition, crash and every act of the f
+ * Byzantine replicas (silence, equivocating pre-prepares, conflicting
+ * votes, messages forged in another replica's name, replays of old
+ * messages). The network is bad until GST, then delivers within DELTA.
+ *
+ * After each run:
+ *   safety   no two honest replicas executed different requests at one
+ *            position of their logs, and none executed a request twice;
+ *   liveness every request submitted by an honest replica was executed by
+ *            every honest replica by GST + BOUND.
+ *
+ * BFT_SEEDS=N sets the number of seeds (make test: 1000; make soak: more);
+ * BFT_SEED=S replays one seed, printing what happens.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus_priv.h"
+
+#define MAXN	 10
+#define GST_MS	 3000
+#define DELTA_MS 40
+#define BOUND_MS 15000
+#define TICK_MS	 10
+#define REQS	 6
+
+struct msg {
+	uint64_t at, order;
+	int from, to;
+	uint8_t *b;
+	size_t len;
+};
+
+enum byz_mode { BYZ_SILENT, BYZ_EQUIVOCATE, BYZ_FORGE, BYZ_REPLAY, BYZ_MODES };
+
+struct sim {
+	uint64_t rng, now, order;
+	uint32_t n, f;
+	struct bft_replica *r[MAXN];
+	uint8_t priv[MAXN][BFT_KEY];
+	bool byz[MAXN];
+	enum byz_mode mode;
+	int isolated;		     /* partitioned honest replica before GST, -1 none */
+	uint64_t down_from, down_to; /* a crashed honest replica's outage */
+	int down;
+	double drop, dup;
+	struct msg *q;
+	size_t nq, capq;
+	/* per replica: executed payloads in order */
+	char *log[MAXN][64];
+	uint32_t nlog[MAXN];
+	bool dup_exec;
+	/* replay stock of the Byzantine replicas */
+	struct msg old[256];
+	uint32_t nold;
+	bool verbose;
+};
+
+struct ctx {
+	struct sim *s;
+	int id;
+};
+
+static uint64_t rnd(struct sim *s)
+{
+	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double unif(struct sim *s)
+{
+	return (double)(rnd(s) >> 11) / 9007199254740992.0;
+}
+
+static void push(struct sim *s, int from, int to, const uint8_t *b, size_t len, uint64_t delay)
+{
+	struct msg *m;
+
+	if (s->nq == s->capq) {
+		s->capq = s->capq ? 2 * s->capq : 1024;
+		s->q = realloc(s->q, s->capq * sizeof(*s->q));
+		cr_assert_not_null(s->q);
+	}
+	m = &s->q[s->nq++];
+	m->at = s->now + delay;
+	m->order = s->order++;
+	m->from = from;
+	m->to = to;
+	m->b = malloc(len);
+	memcpy(m->b, b, len);
+	m->len = len;
+	/* sift up (min-heap on at, order) */
+	for (size_t i = s->nq - 1; i > 0;) {
+		size_t p = (i - 1) / 2;
+
+		if (s->q[p].at < s->q[i].at ||
+		    (s->q[p].at == s->q[i].at && s->q[p].order < s->q[i].order))
+			break;
+		struct msg t = s->q[p];
+
+		s->q[p] = s->q[i];
+		s->q[i] = t;
+		i = p;
+	}
+}
+
+static struct msg pop(struct sim *s)
+{
+	struct msg top = s->q[0];
+
+	s->q[0] = s->q[--s->nq];
+	for (size_t i = 0;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < s->nq && (s->q[l].at < s->q[m].at ||
+				  (s->q[l].at == s->q[m].at && s->q[l].order < s->q[m].order)))
+			m = l;
+		if (r < s->nq && (s->q[r].at < s->q[m].at ||
+				  (s->q[r].at == s->q[m].at && s->q[r].order < s->q[m].order)))
+			m = r;
+		if (m == i)
+			break;
+		struct msg t = s->q[m];
+
+		s->q[m] = s->q[i];
+		s->q[i] = t;
+		i = m;
+	}
+	return top;
+}
+
+/* The network between two replicas: drops, duplicates, delays, partitions. */
+static void transmit(struct sim *s, int from, int to, const uint8_t *b, size_t len)
+{
+	bool before = s->now < GST_MS;
+
+	if (before) {
+		if (s->isolated >= 0 && (from == s->isolated || to == s->isolated))
+			return;
+		if (unif(s) < s->drop)
+			return;
+	}
+	push(s, from, to, b, len, 1 + rnd(s) % (before ? 120 : DELTA_MS));
+	if (unif(s) < s->dup)
+		push(s, from, to, b, len, 1 + rnd(s) % DELTA_MS);
+}
+
+/* A Byzantine replica's version of a message, signed with its own key. */
+static void byz_send(struct sim *s, int from, int to, const uint8_t *b, size_t len)
+{
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t blen;
+	uint8_t *m;
+	size_t ml;
+
+	if (s->nold < 256 && len < 65536) {
+		s->old[s->nold].b = malloc(len);
+		memcpy(s->old[s->nold].b, b, len);
+		s->old[s->nold++].len = len;
+	}
+	bft_hdr_parse(b, len, &h, &body, &blen);
+	switch (s->mode) {
+	case BYZ_SILENT:
+		return;
+	case BYZ_EQUIVOCATE:
+		/* Different replicas get different pre-prepares and votes. */
+		if ((h.type == BFT_PREPREPARE || h.type == BFT_PREPARE || h.type == BFT_COMMIT) &&
+		    to % 2 == 1) {
+			uint8_t nb[2] = {0, 0};
+
+			if (h.type == BFT_PREPREPARE) {
+				bft_hash(nb, 2, h.d);
+				if (bft_msg_build(s->priv[from], &h, nb, 2, &m, &ml) == 0) {
+					transmit(s, from, to, m, ml);
+					free(m);
+				}
+				return;
+			}
+			h.d[0] ^= 0x5a;
+			if (bft_msg_build(s->priv[from], &h, body, blen, &m, &ml) == 0) {
+				transmit(s, from, to, m, ml);
+				free(m);
+			}
+			return;
+		}
+		break;
+	case BYZ_FORGE:
+		/* Also claim to be someone else (signed with our key: must be refused). */
+		h.replica = (uint32_t)((from + 1 + rnd(s) % (s->n - 1)) % s->n);
+		if (bft_msg_build(s->priv[from], &h, body, blen, &m, &ml) == 0) {
+			transmit(s, from, to, m, ml);
+			free(m);
+		}
+		break;
+	case BYZ_REPLAY:
+		if (s->nold && unif(s) < 0.5) {
+			struct msg *o = &s->old[rnd(s) % s->nold];
+
+			transmit(s, from, to, o->b, o->len);
+		}
+		break;
+	default:
+		break;
+	}
+	transmit(s, from, to, b, len);
+}
+
+static void on_send(void *cp, int to, const uint8_t *b, size_t len)
+{
+	struct ctx *c = cp;
+	struct sim *s = c->s;
+
+	for (uint32_t i = 0; i < s->n; i++) {
+		if ((int)i == c->id || (to >= 0 && (int)i != to))
+			continue;
+		if (s->byz[c->id])
+			byz_send(s, c->id, (int)i, b, len);
+		else
+			transmit(s, c->id, (int)i, b, len);
+	}
+}
+
+static void on_execute(void *cp, uint64_t seq, const uint8_t *req, size_t len)
+{
+	struct ctx *c = cp;
+	struct sim *s = c->s;
+	char *p = strndup((const char *)req, len);
+
+	(void)seq;
+	for (uint32_t i = 0; i < s->nlog[c->id]; i++)
+		if (strcmp(s->log[c->id][i], p) == 0)
+			s->dup_exec = true;
+	if (s->nlog[c->id] < 64)
+		s->log[c->id][s->nlog[c->id]++] = p;
+	else
+		free(p);
+	if (s->verbose)
+		printf("  t=%llu r%d executes #%u seq %llu: %s\n", (unsigned long long)s->now,
+		       c->id, s->nlog[c->id], (unsigned long long)seq, p);
+}
+
+/* Has replica @i executed request k of replica @o? */
+static bool has_req(const struct sim *s, uint64_t seed, uint32_t i, uint32_t o, int k)
+{
+	char req[64];
+
+	snprintf(req, sizeof(req), "s%llu-r%u-%d", (unsigned long long)seed, o, k);
+	for (uint32_t x = 0; x < s->nlog[i]; x++)
+		if (strcmp(s->log[i][x], req) == 0)
+			return true;
+	return false;
+}
+
+static bool all_done(const struct sim *s, uint64_t seed)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		for (uint32_t o = 0; o < s->n; o++)
+			for (int k = 0; k < REQS; k++)
+				if (!s->byz[i] && !s->byz[o] && !has_req(s, seed, i, o, k))
+					return false;
+	return true;
+}
+
+static bool up(const struct sim *s, int i)
+{
+	return !(i == s->down && s->now >= s->down_from && s->now < s->down_to);
+}
+
+/* One run; returns NULL or what went wrong. */
+static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_t wl)
+{
+	struct sim s = {
+	    .rng = seed * 0x2545f4914f6cdd1dull + 1, .n = n, .f = (n - 1) / 3, .verbose = verbose};
+	struct ctx ctx[MAXN];
+	struct bft_config c = {.n = n,
+			       .checkpoint_interval = 4,
+			       .window = 16,
+			       .view_timeout_ms = 400,
+			       .retransmit_ms = 150,
+			       .batch_max = 4};
+	uint64_t submit_at[MAXN][REQS];
+	uint32_t honest = 0, want = 0;
+	const char *fail = NULL;
+
+	for (uint32_t i = 0; i < n; i++) {
+		for (int k = 0; k < BFT_KEY; k++)
+			s.priv[i][k] = (uint8_t)(i * 31 + k * 7 + 1);
+		cr_assert_eq(bft_public_key(s.priv[i], c.pub[i]), 0);
+	}
+	/* f Byzantine replicas, one behaviour per run. */
+	for (uint32_t k = 0; k < s.f;) {
+		uint32_t b = (uint32_t)(rnd(&s) % n);
+
+		if (!s.byz[b]) {
+			s.byz[b] = true;
+			k++;
+		}
+	}
+	s.mode = (enum byz_mode)(rnd(&s) % BYZ_MODES);
+	s.drop = unif(&s) * 0.25;
+	s.dup = unif(&s) * 0.1;
+	s.isolated = -1;
+	s.down = -1;
+	{
+		uint32_t a = (uint32_t)(rnd(&s) % n), b = (uint32_t)(rnd(&s) % n);
+
+		if (!s.byz[a] && rnd(&s) % 2)
+			s.isolated = (int)a;
+		if (!s.byz[b] && (int)b != s.isolated && rnd(&s) % 2) {
+			s.down = (int)b;
+			s.down_from = rnd(&s) % GST_MS;
+			s.down_to = s.down_from + 200 + rnd(&s) % 2500;
+		}
+	}
+	if (verbose)
+		printf("seed %llu: n %u mode %d drop %.2f dup %.2f isolated %d down %d [%llu,%llu) "
+		       "byz:",
+		       (unsigned long long)seed, n, s.mode, s.drop, s.dup, s.isolated, s.down,
+		       (unsigned long long)s.down_from, (unsigned long long)s.down_to);
+	for (uint32_t i = 0; i < n; i++) {
+		if (verbose && s.byz[i])
+			printf(" %u", i);
+		ctx[i] = (struct ctx){.s = &s, .id = (int)i};
+		c.id = i;
+		memcpy(c.priv, s.priv[i], BFT_KEY);
+		c.ops = (struct bft_ops){.send = on_send, .execute = on_execute};
+		c.ctx = &ctx[i];
+		cr_assert_eq(bft_create(&c, &s.r[i]), 0);
+		honest += !s.byz[i];
+		for (int k = 0; k < REQS; k++)
+			submit_at[i][k] = rnd(&s) % GST_MS;
+	}
+	if (verbose)
+		printf("\n");
+	for (s.now = 0; s.now <= GST_MS + BOUND_MS; s.now += TICK_MS) {
+		while (s.nq && s.q[0].at <= s.now) {
+			struct msg m = pop(&s);
+
+			if (up(&s, m.to))
+				bft_receive(s.r[m.to], m.b, m.len, s.now);
+			free(m.b);
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			if (!up(&s, (int)i))
+				continue;
+			for (int k = 0; k < REQS; k++)
+				if (submit_at[i][k] != UINT64_MAX && s.now >= submit_at[i][k]) {
+					char req[64];
+					int l = snprintf(req, sizeof(req), "s%llu-r%u-%d",
+							 (unsigned long long)seed, i, k);
+
+					bft_submit(s.r[i], (const uint8_t *)req, (size_t)l, s.now);
+					submit_at[i][k] = UINT64_MAX;
+				}
+			bft_tick(s.r[i], s.now);
+		}
+		/* Done early when every honest replica has every honest request. */
+		if (s.now > GST_MS && all_done(&s, seed))
+			break;
+		if (verbose && s.now % 500 == 0) {
+			printf("  t=%llu:", (unsigned long long)s.now);
+			for (uint32_t i = 0; i < n; i++) {
+				struct bft_stats st;
+
+				bft_stats_get(s.r[i], &st);
+				printf(" r%u[v%llu x%llu h%llu vc%llu bad%llu/%llu/%llu]", i,
+				       (unsigned long long)st.view,
+				       (unsigned long long)st.executed_seq,
+				       (unsigned long long)st.stable_seq,
+				       (unsigned long long)st.view_changes,
+				       (unsigned long long)st.bad_new_view,
+				       (unsigned long long)st.malformed,
+				       (unsigned long long)st.wrong_view);
+			}
+			printf("\n");
+		}
+	}
+	/* safety: honest logs are prefixes of one another */
+	for (uint32_t i = 0; i < n && !fail; i++)
+		for (uint32_t j = i + 1; j < n && !fail; j++) {
+			if (s.byz[i] || s.byz[j])
+				continue;
+			uint32_t m = s.nlog[i] < s.nlog[j] ? s.nlog[i] : s.nlog[j];
+
+			for (uint32_t k = 0; k < m; k++)
+				if (strcmp(s.log[i][k], s.log[j][k]) != 0) {
+					snprintf(why, wl,
+						 "safety: r%u and r%u differ at %u: %s vs %s", i, j,
+						 k, s.log[i][k], s.log[j][k]);
+					fail = why;
+					break;
+				}
+		}
+	if (!fail && s.dup_exec) {
+		snprintf(why, wl, "safety: a request executed twice");
+		fail = why;
+	}
+	/* liveness: every honest request everywhere honest */
+	for (uint32_t i = 0; i < n && !fail; i++) {
+		if (s.byz[i])
+			continue;
+		for (uint32_t o = 0; o < n && !fail; o++) {
+			if (s.byz[o])
+				continue;
+			for (int k = 0; k < REQS && !fail; k++) {
+				char req[64];
+				bool found = false;
+
+				snprintf(req, sizeof(req), "s%llu-r%u-%d", (unsigned long long)seed,
+					 o, k);
+				for (uint32_t x = 0; x < s.nlog[i] && !found; x++)
+					found = strcmp(s.log[i][x], req) == 0;
+				if (!found) {
+					struct bft_stats st;
+
+					bft_stats_get(s.r[i], &st);
+					snprintf(
+					    why, wl,
+					    "liveness: r%u never executed %s by t=%llu (view %llu, "
+					    "executed seq %llu, stable %llu, %u executed)",
+					    i, req, (unsigned long long)s.now,
+					    (unsigned long long)st.view,
+					    (unsigned long long)st.executed_seq,
+					    (unsigned long long)st.stable_seq, s.nlog[i]);
+					fail = why;
+				}
+			}
+		}
+	}
+	want = honest * REQS;
+	(void)want;
+	for (uint32_t i = 0; i < n; i++) {
+		bft_destroy(s.r[i]);
+		for (uint32_t k = 0; k < s.nlog[i]; k++)
+			free(s.log[i][k]);
+	}
+	while (s.nq)
+		free(pop(&s).b);
+	free(s.q);
+	for (uint32_t i = 0; i < s.nold; i++)
+		free(s.old[i].b);
+	return fail;
+}
+
+static void seeds(uint32_t n, uint64_t count)
+{
+	const char *one = getenv("BFT_SEED"), *many = getenv("BFT_SEEDS");
+	char why[512];
+	uint64_t failed = 0;
+
+	if (one) {
+		const char *f = run(strtoull(one, NULL, 10), n, true, why, sizeof(why));
+
+		cr_assert_null(f, "seed %s: %s", one, f);
+		return;
+	}
+	if (many)
+		count = strtoull(many, NULL, 10) / (n == 4 ? 1 : 10);
+	for (uint64_t seed = 1; seed <= count; seed++) {
+		const char *f = run(seed, n, false, why, sizeof(why));
+
+		if (f) {
+			cr_log_error("n=%u seed %llu: %s (replay: BFT_SEED=%llu)", n,
+				     (unsigned long long)seed, f, (unsigned long long)seed);
+			failed++;
+		}
+	}
+	cr_expect_eq(failed, 0, "%llu of %llu seeds failed", (unsigned long long)failed,
+		     (unsigned long long)count);
+	printf("bft sim: n=%u, %llu seeds, %llu failed\n", n, (unsigned long long)count,
+	       (unsigned long long)failed);
+}
+
+Test(bft_sim, n4_f1_safety_and_liveness, .timeout = 900)
+{
+	seeds(4, 1000);
+}
+
+Test(bft_sim, n7_f2_safety_and_liveness, .timeout = 900)
+{
+	seeds(7, 100);
+}
