@@ -253,6 +253,12 @@ $(BUILD)/tests/consensus/%: $(BUILD)/obj/tests/consensus/%.o $(LIB_BFT) $(LIB_CO
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_BFT) $(LIB_COMMON) $(STOQ_LIBS) -lm -lpthread \
 		$(CRITERION_LIBS)
+
+$(call obj,perf/consensus_sim.c): CPPFLAGS += -Icontrolplane $(STOQ_CFLAGS)
+$(BUILD)/perf/consensus_sim: $(BUILD)/obj/perf/consensus_sim.o $(LIB_BFT) $(LIB_COMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_BFT) $(LIB_COMMON) $(STOQ_LIBS) -lm -lpthread
 # ==== end consensus ========================================================
 
 # ==== runtime (runtime/): containers from OCI bundles, hmesh-run ============

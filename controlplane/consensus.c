@@ -106,6 +106,7 @@ struct bft_replica {
 	uint32_t seen_next;
 	uint64_t next_retransmit;
 	uint64_t fetch_target; /* stable checkpoint being fetched, 0 = none */
+	bool window_moved;     /* propose() on the way out of the entry point */
 	uint64_t now;
 };
 
@@ -699,6 +700,12 @@ static void make_stable(struct bft_replica *r, uint64_t seq, const uint8_t d[BFT
 		r->fetch_target = seq;
 		request_fetch(r);
 	}
+	/*
+	 * The window moved: the primary may order what was waiting for room.
+	 * Not from here (deep inside execution, with slots in hand): the entry
+	 * points do it on their way out.
+	 */
+	r->window_moved = true;
 }
 
 static void try_stable(struct bft_replica *r, struct ckpt *ck)
@@ -1565,6 +1572,10 @@ int bft_receive(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t no
 	if (r->st.wrong_view + r->st.out_of_window != retry0 || h.type == BFT_FETCH ||
 	    h.type == BFT_BATCHES || h.type == BFT_STATUS)
 		seen_forget(r, slot);
+	if (r->window_moved) {
+		r->window_moved = false;
+		propose(r);
+	}
 	return 0;
 }
 
