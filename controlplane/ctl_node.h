@@ -17,6 +17,7 @@
 #include "ctl_model.h"
 #include "ctl_store.h"
 #include "hm_ctlmsg.h"
+#include "hm_stats.h"
 
 struct ctl_settings {
 	char listen_addr[64]; /* IPv4 or IPv6 literal */
@@ -25,7 +26,8 @@ struct ctl_settings {
 	char dataplane_socket[108];
 	char tokens_file[256];
 	uint16_t node_id;
-	uint32_t write_rate; /* writes per second over REST, 0 = unlimited */
+	uint32_t write_rate;	/* writes per second over REST, 0 = unlimited */
+	char stats_segment[64]; /* "off" or a name (/dev/shm/hmesh-NAME) */
 	struct ctl_limits lim;
 };
 
@@ -37,6 +39,33 @@ struct ctl_dp_status {
 	char last_error[200];		 /* the last refusal or channel error */
 };
 
+/*
+ * Counters in the stats segment (hm_stats.h): block 0 is written by the
+ * REST thread, block 1 by the sync thread; NULL pointers when it is off.
+ */
+#define CTL_STATS(X)                                                                               \
+	X(REQ_2XX, rest_requests, "code=2xx", HM_STATS_COUNTER, "REST requests answered 2xx")      \
+	X(REQ_4XX, rest_requests, "code=4xx", HM_STATS_COUNTER, "REST requests refused 4xx")       \
+	X(REQ_5XX, rest_requests, "code=5xx", HM_STATS_COUNTER, "REST requests failed 5xx")        \
+	X(WRITES, state_changes, "", HM_STATS_COUNTER, "changes made durable and applied")         \
+	X(REVISION, state_revision, "", HM_STATS_GAUGE, "revision of the desired state")           \
+	X(SYNCS, dataplane_full_syncs, "", HM_STATS_COUNTER, "full-state pushes to the dataplane") \
+	X(DELTAS, dataplane_deltas, "", HM_STATS_COUNTER, "delta pushes to the dataplane")         \
+	X(DP_ERRORS, dataplane_errors, "", HM_STATS_COUNTER, "refusals and channel errors")        \
+	X(DP_UP, dataplane_connected, "", HM_STATS_GAUGE, "1 while the control socket is connected")
+
+enum ctl_stat {
+#define CTL_X(e, n, l, t, d) CTL_S_##e,
+	CTL_STATS(CTL_X)
+#undef CTL_X
+	    CTL_S__COUNT
+};
+
+struct ctl_stats_block {
+	uint64_t c[CTL_S__COUNT];
+	uint64_t write_hist[HM_STATS_HIST_WORDS]; /* ns from body parsed to change applied */
+} __attribute__((aligned(64)));
+
 struct ctl_node {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -44,8 +73,26 @@ struct ctl_node {
 	struct ctl_model model;
 	struct ctl_store *store;
 	struct ctl_dp_status dp;
+	struct hm_stats *seg;
+	struct ctl_stats_block *st_rest, *st_sync;
 	volatile bool stop;
 };
+
+/* Counter update by the owning thread (no-op when the segment is off). */
+static inline void ctl_stat_add(struct ctl_stats_block *b, enum ctl_stat s, uint64_t v)
+{
+	if (b)
+		hm_stats_inc(&b->c[s], v);
+}
+
+static inline void ctl_stat_set(struct ctl_stats_block *b, enum ctl_stat s, uint64_t v)
+{
+	if (b)
+		hm_stats_set(&b->c[s], v);
+}
+
+/* main.c: open the segment named in cfg.stats_segment. 0 or -errno (logged). */
+int ctl_stats_open(struct ctl_node *n);
 
 /* ctl_sync.c: the dataplane channel. Starts its thread; 0 or -errno. */
 int ctl_sync_start(struct ctl_node *n, pthread_t *thr);

@@ -382,7 +382,9 @@ static int write_op(struct ctl_rest *r, const char *method, const char *coll, co
 	bool del = strcmp(method, "DELETE") == 0;
 	uint64_t ifv = query_version(query);
 	int rc, status;
+	struct timespec t0, t1;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_mutex_lock(&n->lock);
 	if (strcmp(coll, "services") == 0)
 		rc = ctl_model_prepare_service(&n->model, body, item, del, ifv, &c, &e);
@@ -402,6 +404,13 @@ static int write_op(struct ctl_rest *r, const char *method, const char *coll, co
 	}
 	ctl_model_apply(&n->model, &c);
 	ctl_store_maybe_compact(n->store, &n->model);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ctl_stat_add(n->st_rest, CTL_S_WRITES, 1);
+	ctl_stat_set(n->st_rest, CTL_S_REVISION, n->model.revision);
+	if (n->st_rest)
+		hm_stats_hist_add(
+		    n->st_rest->write_hist,
+		    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
 	pthread_cond_broadcast(&n->changed);
 	status = del ? 204 : item ? 200 : 201;
 	*out = NULL;
@@ -580,6 +589,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		    MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
 		    q->body, q->len, &out);
 	}
+	ctl_stat_add(r->n->st_rest,
+		     st < 300	? CTL_S_REQ_2XX
+		     : st < 500 ? CTL_S_REQ_4XX
+				: CTL_S_REQ_5XX,
+		     1);
 	enum MHD_Result rc = answer(con, st, out);
 
 	json_decref(out);

@@ -47,6 +47,7 @@ static void set_error(struct sync *s, const char *fmt, ...)
 	vsnprintf(s->n->dp.last_error, sizeof(s->n->dp.last_error), fmt, ap);
 	va_end(ap);
 	s->n->dp.errors++;
+	ctl_stat_add(s->n->st_sync, CTL_S_DP_ERRORS, 1);
 	hm_log(HM_LOG_WARN, MOD, "dataplane: %s", s->n->dp.last_error);
 	pthread_mutex_unlock(&s->n->lock);
 }
@@ -231,6 +232,7 @@ static int connect_dp(struct sync *s)
 	pthread_mutex_lock(&s->n->lock);
 	snprintf(s->n->dp.hello, sizeof(s->n->dp.hello), "%s", hello);
 	s->n->dp.connected = true;
+	ctl_stat_set(s->n->st_sync, CTL_S_DP_UP, 1);
 	pthread_mutex_unlock(&s->n->lock);
 	hm_log(HM_LOG_INFO, MOD, "dataplane connected: %s", hello);
 	s->full = true;
@@ -247,6 +249,7 @@ static void disconnect(struct sync *s, int why)
 		hm_log(HM_LOG_WARN, MOD, "dataplane channel lost (%s); retrying every second",
 		       strerror(-why));
 	s->n->dp.connected = false;
+	ctl_stat_set(s->n->st_sync, CTL_S_DP_UP, 0);
 	pthread_mutex_unlock(&s->n->lock);
 }
 
@@ -287,9 +290,9 @@ static void *sync_main(void *arg)
 				pthread_mutex_lock(&n->lock);
 				n->dp.synced_revision = cur.revision;
 				if (was_full)
-					n->dp.syncs++;
+					n->dp.syncs++, ctl_stat_add(n->st_sync, CTL_S_SYNCS, 1);
 				else
-					n->dp.deltas++;
+					n->dp.deltas++, ctl_stat_add(n->st_sync, CTL_S_DELTAS, 1);
 				pthread_mutex_unlock(&n->lock);
 			} else if (rc == -EPIPE || rc == -ETIMEDOUT || rc == -EPROTO) {
 				disconnect(s, rc);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ static void usage(FILE *f)
 		"  --mfn-nodes N             the dataplane's mfn_nodes (default 64)\n"
 		"  --write-rate N            REST writes per second, 0 = unlimited (default 200)\n"
 		"  --log-level LEVEL         err, warn, info, debug (default info)\n"
+		"  --stats-segment NAME|off  counters in /dev/shm/hmesh-NAME (default controld)\n"
 		"  -h, --help                this text\n\n"
 		"REST API: controlplane/openapi.json. TLS: terminate it in front (see README).\n");
 }
@@ -88,6 +90,47 @@ bad:
 	return -1;
 }
 
+int ctl_stats_open(struct ctl_node *n)
+{
+	static const struct {
+		const char *name, *labels, *help;
+		enum hm_stats_type type;
+	} def[] = {
+#define CTL_X(e, nm, l, t, d) [CTL_S_##e] = {#nm, l, d, t},
+	    CTL_STATS(CTL_X)
+#undef CTL_X
+	};
+	struct hm_stats *s;
+	int rc = 0;
+
+	if (strcmp(n->cfg.stats_segment, "off") == 0)
+		return 0;
+	s = hm_stats_create(n->cfg.stats_segment, 2, sizeof(struct ctl_stats_block),
+			    CTL_S__COUNT + 1);
+	if (s == NULL) {
+		hm_log(HM_LOG_ERR, MOD, "--stats-segment %s: %s", n->cfg.stats_segment,
+		       strerror(errno));
+		return -errno;
+	}
+	for (int i = 0; i < CTL_S__COUNT && rc >= 0; i++)
+		rc = hm_stats_add(s, def[i].type, def[i].name, def[i].labels, def[i].help, 0, 0,
+				  (uint32_t)(offsetof(struct ctl_stats_block, c[i]) / 8));
+	if (rc >= 0)
+		rc = hm_stats_add(s, HM_STATS_HISTOGRAM, "state_change_seconds", NULL,
+				  "REST write: validate, fsync to the log, apply", 1e-9, 0,
+				  (uint32_t)(offsetof(struct ctl_stats_block, write_hist) / 8));
+	if (rc < 0) {
+		hm_stats_destroy(s);
+		return rc;
+	}
+	hm_stats_block_label(s, 0, "thread=rest");
+	hm_stats_block_label(s, 1, "thread=sync");
+	n->seg = s;
+	n->st_rest = (struct ctl_stats_block *)hm_stats_block(s, 0);
+	n->st_sync = (struct ctl_stats_block *)hm_stats_block(s, 1);
+	return 0;
+}
+
 static bool loopback(const char *a)
 {
 	return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0;
@@ -106,6 +149,7 @@ int main(int argc, char **argv)
 	    {"mfn-nodes", required_argument, NULL, 'N'},
 	    {"write-rate", required_argument, NULL, 'r'},
 	    {"log-level", required_argument, NULL, 'L'},
+	    {"stats-segment", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -125,6 +169,7 @@ int main(int argc, char **argv)
 	snprintf(c->listen_addr, sizeof(c->listen_addr), "127.0.0.1");
 	c->listen_port = 8080;
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hmesh/controld");
+	snprintf(c->stats_segment, sizeof(c->stats_segment), "controld");
 	c->write_rate = 200;
 	c->lim = (struct ctl_limits){.max_services = 256, .max_backends = 4096, .max_nodes = 64};
 	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -186,6 +231,20 @@ int main(int argc, char **argv)
 			}
 			hm_log_set_level(lvl);
 			break;
+		case 'T': {
+			char path[256];
+
+			if (strcmp(optarg, "off") != 0 &&
+			    hm_stats_path(optarg, path, sizeof(path)) < 0) {
+				fprintf(stderr,
+					"hmesh-controld: --stats-segment \"%s\": 1-63 characters "
+					"of [A-Za-z0-9_.-], or off\n",
+					optarg);
+				return 2;
+			}
+			snprintf(c->stats_segment, sizeof(c->stats_segment), "%s", optarg);
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -216,6 +275,9 @@ int main(int argc, char **argv)
 	}
 	if (ctl_store_open(c->state_dir, &node.model, &node.store) < 0)
 		goto out;
+	if (ctl_stats_open(&node) < 0)
+		goto out;
+	ctl_stat_set(node.st_rest, CTL_S_REVISION, node.model.revision);
 	hm_log(HM_LOG_INFO, MOD, "state %s: revision %" PRIu64 " (%" PRIu64 " changes replayed)",
 	       c->state_dir, node.model.revision, ctl_store_replayed(node.store));
 	sigaction(SIGINT, &sa, NULL);
@@ -249,5 +311,6 @@ out:
 	}
 	ctl_store_close(node.store);
 	ctl_model_fini(&node.model);
+	hm_stats_destroy(node.seg);
 	return rc;
 }

@@ -30,7 +30,7 @@ cleanup() {
 	wait 2>/dev/null || true
 	ip link del "$dp_if" 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
-	rm -rf "$tmp"
+	rm -rf "$tmp" "/dev/shm/hmesh-$seg"
 }
 trap cleanup EXIT
 fail() {
@@ -41,13 +41,14 @@ fail() {
 }
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
+seg="controld-test-$$"
 rw=rw-token-0123456789abcdef
 ro=ro-token-0123456789abcdef
 printf '# test tokens\nrw %s\nro %s\n' "$rw" "$ro" >"$tmp/tokens"
 
 start_cd() { # extra args...
 	"$ctld" --listen "127.0.0.1:$port" --state-dir "$tmp/state" --tokens "$tmp/tokens" \
-		--write-rate 0 "$@" >>"$tmp/cd.log" 2>&1 &
+		--write-rate 0 --stats-segment "$seg" "$@" >>"$tmp/cd.log" 2>&1 &
 	cd_pid=$!
 	for _ in $(seq 100); do
 		curl -sf -H "Authorization: Bearer $ro" "$base/v1/health" >/dev/null 2>&1 && return 0
@@ -157,9 +158,23 @@ st, svcs = call("GET", "/v1/services")
 assert [s["name"] for s in svcs["items"]] == ["web2"], f"refused requests changed the state: {svcs}"
 print("ok: errors: 400 naming the field, 401, 403, 404, 405, 409, 413, 415; state intact")
 PY
+# Its counters in the stats segment: requests by class, changes and their latency.
+"$build/bin/hmesh-stat" -s "$seg" -j | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+v = {(e["name"], e["labels"], e["block"]): e for e in d["values"]}
+ok, bad = v[("rest_requests", "code=2xx", "")]["value"], v[("rest_requests", "code=4xx", "")]["value"]
+ch, h = v[("state_changes", "", "")]["value"], v[("state_change_seconds", "", "")]
+assert ok >= 20 and bad >= 20, (ok, bad)
+assert ch >= 7 and h["count"] == ch and h["p50"] > 0, (ch, h)
+assert v[("state_revision", "", "")]["value"] == ch
+p50 = h["p50"] * 1e3
+print(f"ok: stats segment: {ok} 2xx, {bad} 4xx, {ch} changes, change p50 {p50:.2f} ms (fsync included)")
+' || fail "controld stats segment"
 kill -TERM "$cd_pid"
 wait "$cd_pid" || fail "controld exit status $? on SIGTERM"
 cd_pid=
+[[ ! -e "/dev/shm/hmesh-$seg" ]] || fail "the stats segment outlived controld"
 
 # ---- 2. kill -9 loses no acknowledged change -----------------------------------
 rm -rf "$tmp/state"
