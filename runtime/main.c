@@ -9,6 +9,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
+#include <time.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,10 +23,87 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hm_stats.h"
 #include "rt_cgroup.h"
 #include "rt_container.h"
 
 #define POOL_MAX 64
+
+/* The pool's counters in its stats segment (one writer: the pool's thread). */
+#define POOL_STATS(X)                                                                              \
+	X(STARTS, pool_starts, HM_STATS_COUNTER, "containers handed a process from the warm pool") \
+	X(EXITS, pool_exits, HM_STATS_COUNTER, "pool containers whose process ended")              \
+	X(PREPARED, pool_prepared, HM_STATS_COUNTER,                                               \
+	  "warm containers prepared (refills included)")                                           \
+	X(FAILED, pool_prepare_failed, HM_STATS_COUNTER, "preparations that failed")               \
+	X(BUSY, pool_busy, HM_STATS_COUNTER, "requests refused: no warm container ready")          \
+	X(WARM, pool_warm, HM_STATS_GAUGE, "warm containers ready now")
+
+enum pool_stat {
+#define P_X(e, n, t, d) P_##e,
+	POOL_STATS(P_X)
+#undef P_X
+	    P__COUNT
+};
+
+struct pool_stats {
+	uint64_t c[P__COUNT];
+	uint64_t prepare_hist[HM_STATS_HIST_WORDS]; /* ns to prepare one warm container */
+	uint64_t handout_hist[HM_STATS_HIST_WORDS]; /* ns from request to release */
+} __attribute__((aligned(64)));
+
+static struct pool_stats *pst;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct hm_stats *pool_stats_open(const char *name)
+{
+	static const struct {
+		const char *n, *d;
+		enum hm_stats_type t;
+	} def[] = {
+#define P_X(e, nm, t, d) [P_##e] = {#nm, d, t},
+	    POOL_STATS(P_X)
+#undef P_X
+	};
+	struct hm_stats *s = hm_stats_create(name, 1, sizeof(struct pool_stats), P__COUNT + 2);
+	int rc = 0;
+
+	if (s == NULL) {
+		fprintf(stderr, "hmesh-run pool: --stats-segment %s: %s\n", name, strerror(errno));
+		return NULL;
+	}
+	for (int i = 0; i < P__COUNT && rc >= 0; i++)
+		rc = hm_stats_add(s, def[i].t, def[i].n, NULL, def[i].d, 0, 0,
+				  (uint32_t)(offsetof(struct pool_stats, c[i]) / 8));
+	if (rc >= 0)
+		rc = hm_stats_add(
+		    s, HM_STATS_HISTOGRAM, "container_prepare_seconds", NULL,
+		    "namespaces, cgroup, mounts, pivot_root, seccomp of one warm container", 1e-9,
+		    0, (uint32_t)(offsetof(struct pool_stats, prepare_hist) / 8));
+	if (rc >= 0)
+		rc = hm_stats_add(s, HM_STATS_HISTOGRAM, "container_start_seconds", NULL,
+				  "warm start: request received to process released", 1e-9, 0,
+				  (uint32_t)(offsetof(struct pool_stats, handout_hist) / 8));
+	if (rc < 0) {
+		hm_stats_destroy(s);
+		return NULL;
+	}
+	pst = (struct pool_stats *)hm_stats_block(s, 0);
+	return s;
+}
+
+static void pstat(enum pool_stat k, int64_t v)
+{
+	if (pst)
+		hm_stats_set(&pst->c[k], pst->c[k] + (uint64_t)v);
+}
 
 static void usage(FILE *f)
 {
@@ -38,9 +117,10 @@ static void usage(FILE *f)
 	    "  kill ID [SIGNAL]         signal the container (default TERM; name or number)\n"
 	    "  delete [--force] ID      remove a stopped container (--force kills it first)\n"
 	    "  list                     the containers and their status\n"
-	    "  pool --bundle DIR --socket PATH [--size N]\n"
+	    "  pool --bundle DIR --socket PATH [--size N] [--stats-segment NAME|off]\n"
 	    "                           keep N (default 4) containers prepared from DIR and\n"
-	    "                           start one per request on PATH\n"
+	    "                           start one per request on PATH; counters in\n"
+	    "                           /dev/shm/hmesh-NAME (default runtime)\n"
 	    "  pool-exec --socket PATH [--env K=V]... [-- ARGS...]\n"
 	    "                           start a process in a warm container (ARGS/env default\n"
 	    "                           to the bundle's) with this terminal's stdio; exit with\n"
@@ -161,13 +241,20 @@ static int pool_fill(struct member *m, const struct rt_spec *s, unsigned int *se
 {
 	char err[512];
 
+	uint64_t t0 = mono_ns();
+
 	snprintf(m->cg, sizeof(m->cg), "pool-%d-%u", (int)getpid(), (*serial)++);
 	m->client = -1;
 	m->pid = rt_pool_prepare(s, m->cg, &m->sock, err, sizeof(err));
 	if (m->pid < 0) {
 		fprintf(stderr, "hmesh-run pool: preparing a container: %s\n", err);
+		pstat(P_FAILED, 1);
 		return -1;
 	}
+	pstat(P_PREPARED, 1);
+	pstat(P_WARM, 1);
+	if (pst)
+		hm_stats_hist_add(pst->prepare_hist, mono_ns() - t0);
 	return 0;
 }
 
@@ -179,8 +266,9 @@ static void reply(int fd, const char *fmt, long v)
 	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL);
 }
 
-static int cmd_pool(const char *bundle, const char *path, unsigned int size)
+static int cmd_pool(const char *bundle, const char *path, unsigned int size, const char *segname)
 {
+	struct hm_stats *seg = NULL;
 	struct member mem[POOL_MAX];
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct rt_spec s;
@@ -193,6 +281,8 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size)
 		fprintf(stderr, "hmesh-run pool: --size %u: must be 1..%d\n", size, POOL_MAX);
 		return 2;
 	}
+	if (strcmp(segname, "off") != 0 && (seg = pool_stats_open(segname)) == NULL)
+		return 1;
 	if (realpath(bundle, abs) == NULL || rt_spec_load(abs, &s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hmesh-run pool: --bundle %s: %s\n", bundle,
 			errno && !err[0] ? strerror(errno) : err);
@@ -241,6 +331,7 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size)
 					if (mem[i].pid != pid)
 						continue;
 					if (mem[i].client >= 0) {
+						pstat(P_EXITS, 1);
 						reply(mem[i].client, "exit %ld",
 						      WIFEXITED(st) ? WEXITSTATUS(st)
 								    : 128 + WTERMSIG(st));
@@ -270,6 +361,8 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size)
 			ssize_t n;
 			unsigned int i;
 
+			uint64_t t_req = mono_ns();
+
 			if (c < 0)
 				continue;
 			n = recvmsg(c, &mh, MSG_CMSG_CLOEXEC);
@@ -288,6 +381,7 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size)
 				/* All busy: one more cold container would be a surprise; say so. */
 				reply(c, "error %ld", EBUSY);
 				close(c);
+				pstat(P_BUSY, 1);
 			} else {
 				/* The request is already in the release format: forward it. */
 				char cb2[CMSG_SPACE(sizeof(fds))];
@@ -308,6 +402,11 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size)
 				} else {
 					mem[i].client = c;
 					reply(c, "pid %ld", mem[i].pid);
+					pstat(P_STARTS, 1);
+					pstat(P_WARM, -1);
+					if (pst)
+						hm_stats_hist_add(pst->handout_hist,
+								  mono_ns() - t_req);
 				}
 			}
 			for (int k = 0; k < 3; k++)
@@ -329,6 +428,8 @@ out:
 		}
 	unlink(path);
 	rt_spec_free(&s);
+	pst = NULL;
+	hm_stats_destroy(seg);
 	return rc;
 }
 
@@ -437,8 +538,9 @@ int main(int argc, char **argv)
 						   {"socket", required_argument, NULL, 's'},
 						   {"size", required_argument, NULL, 'n'},
 						   {"env", required_argument, NULL, 'e'},
+						   {"stats-segment", required_argument, NULL, 'T'},
 						   {NULL, 0, NULL, 0}};
-		const char *sock = NULL;
+		const char *sock = NULL, *segname = "runtime";
 		char *env[65] = {NULL}, *end;
 		unsigned long size = 4;
 		int o, ne = 0;
@@ -463,6 +565,9 @@ int main(int argc, char **argv)
 					return 2;
 				}
 				break;
+			case 'T':
+				segname = optarg;
+				break;
 			case 'e':
 				if (ne == 64 || !strchr(optarg, '=')) {
 					fprintf(
@@ -483,7 +588,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (!strcmp(cmd, "pool"))
-			return cmd_pool(bundle, sock, (unsigned int)size);
+			return cmd_pool(bundle, sock, (unsigned int)size, segname);
 		return cmd_pool_exec(sock, ne ? env : NULL, optind < argc ? argv + optind : NULL);
 	}
 	fprintf(stderr, "hmesh-run: unknown command \"%s\" (see --help)\n", cmd);

@@ -19,7 +19,7 @@ pool_pid=
 cleanup() {
 	[[ -n "$pool_pid" ]] && kill "$pool_pid" 2>/dev/null && wait "$pool_pid" 2>/dev/null
 	for d in "$tmp"/state/*/; do [[ -d "$d" ]] && "$run" delete --force "$(basename "$d")" 2>/dev/null; done
-	rm -rf "$tmp"
+	rm -rf "$tmp" "/dev/shm/hmesh-runtime-test-$$"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -125,7 +125,8 @@ echo "ok: limits: a 200 MB hog under a 32 MB limit is killed (137); a fork bomb 
 
 # ---- warm pool ------------------------------------------------------------------------
 bundle "$tmp/pool" -- sh -c 'echo default args'
-"$run" pool --bundle "$tmp/pool" --socket "$tmp/pool.sock" --size 2 >"$tmp/pool.log" 2>&1 &
+"$run" pool --bundle "$tmp/pool" --socket "$tmp/pool.sock" --size 2 --stats-segment "runtime-test-$$" \
+	>"$tmp/pool.log" 2>&1 &
 pool_pid=$!
 for _ in $(seq 100); do grep -q 'warm containers' "$tmp/pool.log" && break; sleep 0.05; done
 grep -q 'warm containers' "$tmp/pool.log" || fail "pool did not start: $(cat "$tmp/pool.log")"
@@ -139,5 +140,14 @@ for i in 1 2 3 4 5; do
 	set -e
 	[[ $rc == "$i" ]] || fail "pool-exec exit status $rc, want $i"
 done
+"$build/bin/hmesh-stat" -s "runtime-test-$$" -j | python3 -c '
+import json, sys
+v = {e["name"]: e for e in json.load(sys.stdin)["values"]}
+assert v["pool_starts"]["value"] == 7, v["pool_starts"]
+assert v["pool_prepared"]["value"] >= 8 and v["pool_warm"]["value"] <= 2, v  # 2 + a refill per start (the last may be under way)
+assert v["container_start_seconds"]["count"] == 7 and v["container_prepare_seconds"]["count"] >= 8
+print("ok: pool counters: 7 warm starts, p50 hand-out %.3f ms, p50 prepare %.2f ms" % (
+    v["container_start_seconds"]["p50"] * 1e3, v["container_prepare_seconds"]["p50"] * 1e3))
+' || fail "pool stats segment"
 echo "ok: warm pool: bundle args, overrides, exit statuses, refilled after each start"
 echo "PASS: hmesh-run: bad bundles, isolation, lifecycle, limits, warm pool"
