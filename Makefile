@@ -89,7 +89,8 @@ FUZZ_SRCS_rest := controlplane/ctl_rest.c controlplane/ctl_model.c controlplane/
 	controlplane/ctl_sync.c common/hm_ctlmsg.c \
 	common/hm_log.c
 FUZZ_LIBS_rest := -lmicrohttpd -ljansson
-FUZZ_SRCS_config := common/hm_config.c common/hm_log.c dataplane/dp_config.c telemetry/hm_stats.c \
+FUZZ_SRCS_config := common/hm_config.c common/hm_log.c common/hm_hist.c dataplane/dp_config.c \
+	telemetry/hm_stats.c \
 	dataplane/dp_mfn_static.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I. -Icommon -Imfn -Idataplane -Itelemetry -Icontrolplane $(PKG_CFLAGS) -D_GNU_SOURCE
@@ -163,10 +164,10 @@ $(LIB_STOQ): $(call obj,$(STOQ_SRCS))
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN_STOQ): $(call obj,stoq/main.c) $(LIB_STOQ) $(LIB_COMMON)
+$(BIN_STOQ): $(call obj,stoq/main.c) $(LIB_STOQ) $(LIB_TELEM) $(LIB_COMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_COMMON) $(STOQ_LIBS) -lm -lpthread
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_TELEM) $(LIB_COMMON) $(STOQ_LIBS) -lm -lpthread
 
 # More specific than $(BUILD)/tests/%, so make picks it for tests/stoq/.
 $(BUILD)/tests/stoq/%: $(BUILD)/obj/tests/stoq/%.o $(LIB_STOQ) $(LIB_COMMON)
@@ -200,12 +201,12 @@ COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include -I/usr/include/collectd -Itele
 BINS += $(if $(wildcard telemetry/collectd/hmesh.c),$(COLLECTD_PLUGIN))
 
 $(COLLECTD_PLUGIN): telemetry/collectd/hmesh.c telemetry/hm_stats.c telemetry/hm_stats.h \
-		common/hm_log.c common/hm_log.h
+		common/hm_log.c common/hm_log.h common/hm_hist.c common/hm_hist.h
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -shared \
 		-D_GNU_SOURCE $(COLLECTD_CFLAGS) -o $@ telemetry/collectd/hmesh.c telemetry/hm_stats.c \
-		common/hm_log.c -lm
+		common/hm_log.c common/hm_hist.c -lm
 # ==== end telemetry ========================================================
 
 # ==== control plane (controlplane/ minus consensus): hmesh-controld ========

@@ -46,7 +46,7 @@ port=$((30000 + $$ % 20000))
 gport=$((port + 1))
 
 start_servers() { # $1 = taskset cpu list for the servers
-	"${pin[@]}" taskset -c "$1" "$bin" server --listen "127.0.0.1:$port" --root "$tmp/root" \
+	"${pin[@]}" taskset -c "$1" "$bin" server --stats-segment off --listen "127.0.0.1:$port" --root "$tmp/root" \
 		--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn &
 	pids+=($!)
 	# gtlsserver at its defaults, except flow-control windows as large as ours

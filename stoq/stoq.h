@@ -36,6 +36,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "hm_hist.h"
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -173,6 +175,11 @@ struct stoq_endpoint_stats {
 	uint64_t resets_sent;	 /* Stateless Reset packets */
 	uint64_t dropped;	 /* datagrams that matched no connection and were refused */
 	uint64_t requests_done; /* HTTP/3 requests completed (both roles) */
+	/* Latency histograms (common/hm_hist.h, ns): handshake from the first
+	 * packet to completion; request from when it was issued (client) or its
+	 * headers arrived (server) to its end. */
+	uint64_t handshake_ns[HM_HIST_WORDS];
+	uint64_t request_ns[HM_HIST_WORDS];
 };
 
 /*

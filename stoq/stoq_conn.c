@@ -904,8 +904,10 @@ static void conn_read(struct stoq_conn *c, const uint8_t *data, size_t len,
 	}
 	path_of(c, &path, remote, rlen);
 	rv = ngtcp2_conn_read_pkt(c->q, &path, &pi, data, len, now);
-	if (!was_established && c->established)
+	if (!was_established && c->established) {
 		c->t_hs = now - c->t_start;
+		hm_hist_add(c->ep->st.handshake_ns, c->t_hs);
+	}
 	if (rv != 0)
 		conn_fail(c, rv, now);
 }
@@ -986,6 +988,7 @@ static void recv_one(struct stoq_endpoint *ep, const uint8_t *data, size_t len,
 
 int stoq_endpoint_recv(struct stoq_endpoint *ep, const struct stoq_dgram *d, uint64_t now)
 {
+	ep->now = now;
 	size_t seg = d->segsize && d->segsize < d->len ? d->segsize : d->len;
 
 	/* GRO hands several datagrams of one flow in one buffer, each @seg long. */
@@ -1089,6 +1092,7 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 size_t stoq_endpoint_send(struct stoq_endpoint *ep, struct stoq_dgram *out, size_t max,
 			  uint64_t now)
 {
+	ep->now = now;
 	size_t n = 0, slot = 0;
 	bool progress = true;
 
@@ -1162,6 +1166,7 @@ uint64_t stoq_endpoint_next_timer(struct stoq_endpoint *ep)
 
 void stoq_endpoint_on_timer(struct stoq_endpoint *ep, uint64_t now)
 {
+	ep->now = now;
 	struct stoq_conn *c, *next;
 
 	for (c = ep->conns; c; c = next) {

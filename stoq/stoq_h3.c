@@ -32,6 +32,7 @@ static struct stoq_req *req_new(struct stoq_conn *c)
 	if (!r)
 		return NULL;
 	r->conn = c;
+	r->t_start = c->ep->now;
 	r->stream_id = -1;
 	r->put_fd = -1;
 	r->range_end = -1;
@@ -67,6 +68,7 @@ static void req_done(struct stoq_req *r, int status)
 		return;
 	r->done = true;
 	r->conn->ep->st.requests_done++;
+	hm_hist_add(r->conn->ep->st.request_ns, r->conn->ep->now - r->t_start);
 	if (r->ops && r->ops->on_done)
 		r->ops->on_done(r->arg, status, r->bytes);
 }
@@ -310,6 +312,7 @@ static int h3_stream_close(nghttp3_conn *h3, int64_t stream_id, uint64_t app_err
 		c->n_active--;
 	} else {
 		c->ep->st.requests_done++;
+		hm_hist_add(c->ep->st.request_ns, c->ep->now - r->t_start);
 	}
 	stoq_req_free(r);
 	if (!c->server && c->queue_head)

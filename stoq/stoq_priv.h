@@ -76,6 +76,7 @@ enum stoq_method { STOQ_M_OTHER, STOQ_M_GET, STOQ_M_HEAD, STOQ_M_PUT };
 
 /* One HTTP/3 request stream, either role. */
 struct stoq_req {
+	uint64_t t_start; /* ep->now when the request began (request-time histogram) */
 	struct stoq_req *next; /* client: queue of requests waiting for a stream */
 	struct stoq_req *lnext, *lprev; /* every request of the connection */
 	struct stoq_conn *conn;
@@ -147,6 +148,7 @@ struct stoq_pending {
 struct stoq_endpoint {
 	struct stoq_config cfg;
 	bool server;
+	uint64_t now; /* the time of the entry point running (callbacks have none) */
 	char root[PATH_MAX];
 	int root_fd;
 	struct sockaddr_storage local;

@@ -309,43 +309,6 @@ uint64_t *hm_stats_block(struct hm_stats *s, unsigned int b)
 	return (uint64_t *)((char *)s->hdr + s->hdr->data_off) + (size_t)b * s->hdr->block_words;
 }
 
-uint64_t hm_stats_hist_upper(unsigned int i)
-{
-	unsigned int k, m;
-
-	if (i >= HM_STATS_HIST_BUCKETS - 1)
-		return UINT64_MAX;
-	if (i < (1u << HM_STATS_HIST_SUB_BITS))
-		return i;
-	k = i >> HM_STATS_HIST_SUB_BITS;
-	m = i & ((1u << HM_STATS_HIST_SUB_BITS) - 1);
-	return ((uint64_t)((1u << HM_STATS_HIST_SUB_BITS) + m + 1) << (k - 1)) - 1;
-}
-
-double hm_stats_hist_quantile(const uint64_t *h, double q)
-{
-	uint64_t total = 0, acc = 0;
-	double rank;
-
-	for (unsigned int i = 0; i < HM_STATS_HIST_BUCKETS; i++)
-		total += h[i];
-	if (total == 0)
-		return 0;
-	rank = q * (double)total;
-	for (unsigned int i = 0; i < HM_STATS_HIST_BUCKETS; i++) {
-		if (h[i] == 0 || (double)(acc + h[i]) < rank) {
-			acc += h[i];
-			continue;
-		}
-		double lo = i == 0 ? 0 : (double)hm_stats_hist_upper(i - 1) + 1;
-		double hi =
-		    i == HM_STATS_HIST_BUCKETS - 1 ? lo : (double)hm_stats_hist_upper(i) + 1;
-
-		return lo + (hi - lo) * (rank - (double)acc) / (double)h[i];
-	}
-	return (double)hm_stats_hist_upper(HM_STATS_HIST_BUCKETS - 2) + 1;
-}
-
 /* ---- reader ---------------------------------------------------------------- */
 
 static int check_hdr(const struct hm_stats_hdr *h, size_t file_size, const char *path)

@@ -45,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hm_hist.h"
+
 #define HM_STATS_MAGIC	     "HMSTATS"
 #define HM_STATS_VERSION     1
 #define HM_STATS_NAME_MAX    64 /* metric name, [a-z0-9_], NUL included */
@@ -63,15 +65,10 @@ enum hm_stats_type {
 /* Export this entry per block (labelled with the block's label) as well as summed. */
 #define HM_STATS_F_PER_BLOCK 0x1
 
-/*
- * Log-linear histogram buckets (as HdrHistogram): values below 4 have a
- * bucket each; above, every power of two is split into 4 equal buckets, so
- * a bucket's width is at most 25 % of its lower bound. Bucket 127 also
- * takes everything from 2^33 up (8.6 s in ns).
- */
-#define HM_STATS_HIST_SUB_BITS 2
-#define HM_STATS_HIST_BUCKETS  128
-#define HM_STATS_HIST_WORDS    (HM_STATS_HIST_BUCKETS + 1) /* buckets, then the sum */
+/* Histograms: common/hm_hist.h (log-linear buckets, then the sum). */
+#define HM_STATS_HIST_SUB_BITS HM_HIST_SUB_BITS
+#define HM_STATS_HIST_BUCKETS  HM_HIST_BUCKETS
+#define HM_STATS_HIST_WORDS    HM_HIST_WORDS
 
 struct hm_stats_hdr {
 	char magic[8];	   /* HM_STATS_MAGIC */
@@ -155,35 +152,24 @@ static inline void hm_stats_set(uint64_t *w, uint64_t v)
 
 static inline unsigned int hm_stats_hist_bucket(uint64_t v)
 {
-	const unsigned int sub = 1u << HM_STATS_HIST_SUB_BITS;
-	unsigned int e, i;
-
-	if (v < sub)
-		return (unsigned int)v;
-	e = 63u - (unsigned int)__builtin_clzll(v);
-	i = ((e - HM_STATS_HIST_SUB_BITS + 1) << HM_STATS_HIST_SUB_BITS) |
-	    (unsigned int)((v >> (e - HM_STATS_HIST_SUB_BITS)) & (sub - 1));
-	return i < HM_STATS_HIST_BUCKETS ? i : HM_STATS_HIST_BUCKETS - 1;
+	return hm_hist_bucket(v);
 }
 
 /* Owner thread: record @v in the histogram whose first word is @h. */
 static inline void hm_stats_hist_add(uint64_t *h, uint64_t v)
 {
-	hm_stats_inc(&h[hm_stats_hist_bucket(v)], 1);
-	hm_stats_inc(&h[HM_STATS_HIST_BUCKETS], v);
+	hm_hist_add(h, v);
 }
 
-/*
- * Inclusive upper bound of bucket @i (the Prometheus "le"), in raw units;
- * UINT64_MAX for the last bucket.
- */
-uint64_t hm_stats_hist_upper(unsigned int i);
+static inline uint64_t hm_stats_hist_upper(unsigned int i)
+{
+	return hm_hist_upper(i);
+}
 
-/*
- * Value at quantile @q (0..1) of histogram words @h, interpolated inside
- * its bucket; 0 for an empty histogram.
- */
-double hm_stats_hist_quantile(const uint64_t *h, double q);
+static inline double hm_stats_hist_quantile(const uint64_t *h, double q)
+{
+	return hm_hist_quantile(h, q);
+}
 
 /* ---- reader ---------------------------------------------------------------- */
 

@@ -24,7 +24,7 @@ cleanup() {
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	ip link del "$h_if" 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
-	rm -rf "$tmp"
+	rm -rf "$tmp" "/dev/shm/hmesh-stoq-test-$$"
 }
 trap cleanup EXIT
 
@@ -59,7 +59,7 @@ wait_udp() { # $1 = port, [$2 = netns]
 
 step "hmesh-stoq server, gtlsclient downloads"
 "$bin" server --listen "127.0.0.1:$port" --root "$tmp/root" --cert "$cert" --key "$key" \
-	2>"$tmp/server.log" &
+	--stats-segment "stoq-test-$$" 2>"$tmp/server.log" &
 pids+=($!)
 wait_udp "$port"
 timeout 60 gtlsclient -q --exit-on-all-streams-close --download "$tmp/dl" 127.0.0.1 "$port" \
@@ -81,6 +81,17 @@ timeout 20 "$bin" client --ca "$cert" --range 100-199 --download "$tmp/dl" \
 	"https://localhost:$port/small.bin" 2>"$tmp/c.log" || { cat "$tmp/c.log"; fail "range"; }
 cmp <(tail -c +101 "$tmp/root/small.bin" | head -c 100) "$tmp/dl/small.bin" || fail "range bytes"
 rm -f "$tmp/dl"/*
+# The server's stats segment: three handshakes and their requests, timed.
+sleep 0.3
+"$top/build/bin/hmesh-stat" -s "stoq-test-$$" -j | python3 -c '
+import json, sys
+v = {e["name"]: e for e in json.load(sys.stdin)["values"]}
+hs, rq = v["stoq_handshakes"]["value"], v["stoq_requests"]["value"]
+assert hs >= 3 and rq >= 3, (hs, rq)  # streams still closing may be uncounted yet
+assert v["stoq_handshake_seconds"]["count"] == hs and v["stoq_request_seconds"]["count"] == rq
+print("    stats segment: %d handshakes (p50 %.2f ms), %d requests (p50 %.2f ms)" % (
+    hs, v["stoq_handshake_seconds"]["p50"] * 1e3, rq, v["stoq_request_seconds"]["p50"] * 1e3))
+' || fail "server stats segment"
 
 step "gtlsserver, hmesh-stoq client downloads (incl. 100 MB)"
 gport=$((port + 1))
@@ -141,7 +152,7 @@ table inet loss {
 NFT
 	echo "    loss by nft numgen (tc netem is not in this kernel)"
 fi
-ip netns exec "$ns" "$bin" server --listen "10.78.0.2:$port" --root "$tmp/root" --cert "$cert" \
+ip netns exec "$ns" "$bin" server --stats-segment off --listen "10.78.0.2:$port" --root "$tmp/root" --cert "$cert" \
 	--key "$key" 2>"$tmp/server-ns.log" &
 pids+=($!)
 ip netns exec "$ns" gtlsserver -q -d "$tmp/root" 10.78.0.2 "$gport" "$key" "$cert" \
