@@ -146,13 +146,14 @@ int dp_stats_segment_open(const char *name)
 	return 0;
 }
 
-void dp_stats_segment_label(unsigned int lcore_id, const char *role)
+void dp_stats_segment_label(unsigned int lcore_id, const char *role, int socket, int core)
 {
 	char l[HM_STATS_LABELS_MAX];
 
 	if (dp_seg == NULL)
 		return;
-	snprintf(l, sizeof(l), "lcore=%u,role=%s", lcore_id, role);
+	/* Where the lcore runs (hwloc's view), so a dashboard can group by core and socket. */
+	snprintf(l, sizeof(l), "lcore=%u,role=%s,socket=%d,core=%d", lcore_id, role, socket, core);
 	hm_stats_block_label(dp_seg, lcore_id, l);
 }
 

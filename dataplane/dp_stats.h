@@ -148,8 +148,8 @@ extern struct dp_lcore_stats *dp_stats;
  */
 int dp_stats_segment_open(const char *name);
 
-/* Label lcore @lcore_id's block ("lcore=3,role=rx"). */
-void dp_stats_segment_label(unsigned int lcore_id, const char *role);
+/* Label lcore @lcore_id's block ("lcore=3,role=rx,socket=0,core=2"; -1 unknown). */
+void dp_stats_segment_label(unsigned int lcore_id, const char *role, int socket, int core);
 
 struct dp_app;
 

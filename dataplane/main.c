@@ -294,8 +294,10 @@ int main(int argc, char **argv)
 		goto out_stats;
 	for (unsigned int l = 0; l < RTE_MAX_LCORE; l++)
 		if (app->lcores[l].role != DP_ROLE_NONE)
-			dp_stats_segment_label(l, dp_role_name(app->lcores[l].role));
-	dp_stats_segment_label(rte_get_main_lcore(), "main");
+			dp_stats_segment_label(l, dp_role_name(app->lcores[l].role),
+					       app->lcores[l].socket, app->lcores[l].hw_core);
+	dp_stats_segment_label(rte_get_main_lcore(), "main",
+			       (int)rte_lcore_to_socket_id(rte_get_main_lcore()), -1);
 	for (uint16_t i = 0; i < app->n_ports; i++)
 		app->port_index[app->ports[i].port_id] = (int8_t)i;
 	if (dp_ports_init(app))
