@@ -138,6 +138,24 @@ static int check_version(const json_t *body, uint64_t if_version, uint64_t cur, 
 	return 0;
 }
 
+/*
+ * What every change goes through once its object (if any) is found: the
+ * version it is based on (409 if the object moved on), then a body with
+ * known fields only. Returns 1 when a delete needs nothing more, 0 to go
+ * on, -1 with @e filled.
+ */
+static int prepare_checks(const json_t *body, uint64_t if_version, const uint64_t *cur_version,
+			  bool del, const char *const *allowed, struct ctl_err *e)
+{
+	if (cur_version && check_version(body, if_version, *cur_version, e) < 0)
+		return -1;
+	if (cur_version && del)
+		return 1;
+	if (body == NULL)
+		return fail(e, 400, "", "a JSON body is required");
+	return only_fields(body, allowed, e) < 0 ? -1 : 0;
+}
+
 /* ---- services ---------------------------------------------------------------- */
 
 int ctl_model_prepare_service(const struct ctl_model *m, const json_t *body, const char *existing,
@@ -159,17 +177,12 @@ int ctl_model_prepare_service(const struct ctl_model *m, const json_t *body, con
 		cur = ctl_model_service_by_name(m, existing);
 		if (cur == NULL)
 			return fail(e, 404, "name", "no service \"%s\"", existing);
-		if (check_version(body, if_version, cur->version, e) < 0)
-			return -1;
 		c->o.s = *cur;
 		c->o.s.version = cur->version + 1;
-		if (del)
-			return 0;
 	}
-	if (body == NULL)
-		return fail(e, 400, "", "a JSON body is required");
-	if (only_fields(body, allowed, e) < 0)
-		return -1;
+	r = prepare_checks(body, if_version, cur ? &cur->version : NULL, del, allowed, e);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
 	json_t *n = json_object_get(body, "name");
 
 	if (cur == NULL) {
@@ -256,17 +269,12 @@ int ctl_model_prepare_backend(const struct ctl_model *m, const json_t *body, con
 		if (*existing == '\0' || *end || id >= m->lim.max_backends || !m->be[id].used)
 			return fail(e, 404, "id", "no backend \"%s\"", existing);
 		cur = &m->be[id];
-		if (check_version(body, if_version, cur->version, e) < 0)
-			return -1;
 		c->o.b = *cur;
 		c->o.b.version = cur->version + 1;
-		if (del)
-			return 0;
 	}
-	if (body == NULL)
-		return fail(e, 400, "", "a JSON body is required");
-	if (only_fields(body, allowed, e) < 0)
-		return -1;
+	r = prepare_checks(body, if_version, cur ? &cur->version : NULL, del, allowed, e);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
 	json_t *sv = json_object_get(body, "service");
 	const struct ctl_service *s = NULL;
 
@@ -375,6 +383,7 @@ int ctl_model_prepare_link(const struct ctl_model *m, const json_t *body, const 
 	static const char *const allowed[] = {"a", "b", "up", "version", NULL};
 	const struct ctl_link *cur = NULL;
 	uint64_t a, b;
+	int rc;
 
 	memset(c, 0, sizeof(*c));
 	memset(e, 0, sizeof(*e));
@@ -386,17 +395,12 @@ int ctl_model_prepare_link(const struct ctl_model *m, const json_t *body, const 
 
 		if (link_key(m, existing, &x, &y) < 0 || (cur = ctl_model_link(m, x, y)) == NULL)
 			return fail(e, 404, "", "no link \"%s\" (A-B, node ids)", existing);
-		if (check_version(body, if_version, cur->version, e) < 0)
-			return -1;
 		c->o.l = *cur;
 		c->o.l.version = cur->version + 1;
-		if (del)
-			return 0;
 	}
-	if (body == NULL)
-		return fail(e, 400, "", "a JSON body is required");
-	if (only_fields(body, allowed, e) < 0)
-		return -1;
+	rc = prepare_checks(body, if_version, cur ? &cur->version : NULL, del, allowed, e);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	if (cur == NULL) {
 		if (get_uint(body, "a", 0, m->lim.max_nodes - 1, &a, e) != 1)
 			return e->status ? -1 : fail(e, 400, "a", "\"a\" (a node id) is required");
