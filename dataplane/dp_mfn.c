@@ -375,6 +375,23 @@ out:
 	return false;
 }
 
+/*
+ * A new decision: in the lcore's pending table (later packets of the flow
+ * before L1 has it) and queued for the main lcore to register in L1.
+ */
+static inline void remember(struct dp_mfn_pending *p, struct dp_mfn_ins *in,
+			    const struct mfn_flow_key *k, uint64_t decision, uint32_t service,
+			    uint32_t gen)
+{
+	p->key = *k;
+	p->decision = decision;
+	p->service = service;
+	p->gen = gen;
+	in->key = *k;
+	in->decision = decision;
+	in->service = service;
+}
+
 /* A 1-RTT packet of a flow L2 admitted on its Initial: the handshake completed. */
 static void handshake_seen(struct dp_mfn_lcore *lc, struct dp_lcore_stats *st,
 			   const struct mfn_flow_key *k)
@@ -469,13 +486,7 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 					out[i] = DP_PORT_DROP;
 					continue;
 				}
-				p->key = keys[i];
-				p->decision = decision;
-				p->service = service;
-				p->gen = gen;
-				ins[n_ins].key = keys[i];
-				ins[n_ins].decision = decision;
-				ins[n_ins++].service = service;
+				remember(p, &ins[n_ins++], &keys[i], decision, service, gen);
 				if (service < m->n_services)
 					lc->svc[service].flows++;
 			}
@@ -497,16 +508,8 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 				out[i] = DP_PORT_DROP;
 				continue;
 			}
-			struct dp_mfn_pending *p =
-			    &lc->pending[key_hash(&keys[i]) & (DP_MFN_PENDING - 1)];
-
-			p->key = keys[i];
-			p->decision = decision;
-			p->service = service;
-			p->gen = gen;
-			ins[n_ins].key = keys[i];
-			ins[n_ins].decision = decision;
-			ins[n_ins++].service = service;
+			remember(&lc->pending[key_hash(&keys[i]) & (DP_MFN_PENDING - 1)],
+				 &ins[n_ins++], &keys[i], decision, service, gen);
 		}
 		if (rewrite && !dnat(mb, pi, &b)) {
 			st->drop[DP_D_MFN_AF_MISMATCH]++;

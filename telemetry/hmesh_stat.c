@@ -114,6 +114,17 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* The start of one value's JSON object: name, labels, block. */
+static void json_head(bool first, const struct hm_stats_entry *e, const char *bl)
+{
+	printf("%s{\"name\":", first ? "" : ",");
+	json_str(stdout, e->name);
+	printf(",\"labels\":");
+	json_str(stdout, e->labels);
+	printf(",\"block\":");
+	json_str(stdout, bl ? bl : "");
+}
+
 static unsigned int print_once(struct hm_stats_reader *r, const struct opts *o, struct row *rows,
 			       double dt)
 {
@@ -163,12 +174,7 @@ static unsigned int print_once(struct hm_stats_reader *r, const struct opts *o, 
 				       sum = (double)v[HM_STATS_HIST_BUCKETS] * e.scale;
 
 				if (o->json) {
-					printf("%s{\"name\":", first ? "" : ",");
-					json_str(stdout, e.name);
-					printf(",\"labels\":");
-					json_str(stdout, e.labels);
-					printf(",\"block\":");
-					json_str(stdout, bl ? bl : "");
+					json_head(first, &e, bl);
 					printf(
 					    ",\"type\":\"histogram\",\"count\":%" PRIu64
 					    ",\"sum\":%.9g,\"p50\":%.9g,\"p90\":%.9g,\"p99\":%.9g}",
@@ -188,12 +194,7 @@ static unsigned int print_once(struct hm_stats_reader *r, const struct opts *o, 
 					  ? (double)(v[0] - rw->prev) / dt
 					  : NAN;
 			if (o->json) {
-				printf("%s{\"name\":", first ? "" : ",");
-				json_str(stdout, e.name);
-				printf(",\"labels\":");
-				json_str(stdout, e.labels);
-				printf(",\"block\":");
-				json_str(stdout, bl ? bl : "");
+				json_head(first, &e, bl);
 				printf(",\"type\":\"%s\",\"value\":%" PRIu64,
 				       hm_stats_type_name(e.type), v[0]);
 				if (!isnan(rate))
