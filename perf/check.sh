@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench-check / make bench-baseline: repeat the benchmarks
+# make bench-check / make bench-baseline: repeat the benchmarks (dataplane,
+# L1 IFR, L3 ALM, telemetry overhead, container starts, consensus)
 # BENCH_REPEAT times (default 5), then compare their ratios with
 # perf/baseline.json (or, with --refresh, write them as the new baseline).
 #
@@ -17,9 +18,19 @@ secs=${BENCH_SECONDS:-2}
 out=$build/perf/check.jsonl
 mkdir -p "$build/perf"
 : >"$out"
+# One round: every benchmark whose figure is a ratio to a reference measured
+# in the same run, at sizes that keep a round near a minute and a half.
+round() {
+	bash "$top/perf/dataplane.sh" -d "$secs"
+	"$build/perf/ifr_bench" --flows 1000000 --rounds 1 --no-bloom-row
+	"$build/perf/alm_bench"
+	bash "$top/perf/telemetry.sh" -d "$secs" -r 1
+	bash "$top/perf/runtime.sh" -n 50
+	"$build/perf/consensus_sim" --requests 64
+}
 for i in $(seq "$reps"); do
 	echo "==> round $i of $reps"
-	bash "$top/perf/dataplane.sh" -d "$secs" | tee /dev/stderr | grep -E '^\{"bench"' >>"$out"
+	round 2>&1 | tee /dev/stderr | grep -E '^\{"bench"' >>"$out"
 done
 margin=()
 [[ -n "${BENCH_MARGIN:-}" ]] && margin=(--margin "$BENCH_MARGIN")

@@ -57,17 +57,19 @@ static int load_results(const char *path, struct fig *figs, size_t *n)
 		json_error_t e;
 		json_t *o;
 		const char *bench = NULL, *vdev = "", *metric = "";
-		json_int_t size = 0;
+		json_t *size = NULL;
 		double ratio = -1;
-		char key[192];
+		char key[192], sz[64] = "0";
 		struct fig *fg;
 
 		lineno++;
 		if (line[0] != '{')
 			continue;
 		o = json_loads(line, 0, &e);
-		if (!o || json_unpack(o, "{s:s, s?s, s?I, s?s, s:F}", "bench", &bench, "vdev", &vdev,
-				      "size", &size, "metric", &metric, "ratio", &ratio)) {
+		/* "size" is a frame size (a number) or a mix or shape name (a string). */
+		if (!o || json_unpack(o, "{s:s, s?s, s?o, s?s, s:F}", "bench", &bench, "vdev", &vdev,
+				      "size", &size, "metric", &metric, "ratio", &ratio) ||
+		    (size && !json_is_integer(size) && !json_is_string(size))) {
 			fprintf(stderr, "bench-check: %s:%d: not a bench figure line\n", path,
 				lineno);
 			json_decref(o);
@@ -75,7 +77,11 @@ static int load_results(const char *path, struct fig *figs, size_t *n)
 			return -EINVAL;
 		}
 		/* One figure = bench, device, size and metric: a bench may print several. */
-		snprintf(key, sizeof(key), "%s/%s/%lld/%s", bench, vdev, (long long)size, metric);
+		if (json_is_integer(size))
+			snprintf(sz, sizeof(sz), "%lld", (long long)json_integer_value(size));
+		else if (json_is_string(size))
+			snprintf(sz, sizeof(sz), "%s", json_string_value(size));
+		snprintf(key, sizeof(key), "%s/%s/%s/%s", bench, vdev, sz, metric);
 		fg = find(figs, n, key, 1);
 		if (fg && fg->n < MAX_SAMPLES)
 			fg->v[fg->n++] = ratio;
