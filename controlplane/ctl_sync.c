@@ -52,27 +52,48 @@ static void set_error(struct sync *s, const char *fmt, ...)
 	pthread_mutex_unlock(&s->n->lock);
 }
 
-/* One request, one reply. Returns the reply status, or -EPIPE/-ETIMEDOUT/-EPROTO. */
-static int request(struct sync *s, struct hm_ctl_msg *q, char *text, size_t text_len)
+/* Connect to the dataplane's control socket. Returns the fd or -errno. */
+static int dp_connect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, rc;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Send @q (its seq set) on @fd and wait for its reply. Returns 0 with the
+ * reply's status in *@status and text in @text, or -EPIPE, -ETIMEDOUT or
+ * -EPROTO when the channel itself failed.
+ */
+static int roundtrip(int fd, const struct hm_ctl_msg *q, int *status, char *text,
+		     size_t text_len)
 {
 	uint8_t buf[HM_CTL_MSG_MAX];
 	size_t have = 0;
-	int n;
+	int n = hm_ctl_encode(q, buf, sizeof(buf));
 
-	q->seq = ++s->seq;
-	n = hm_ctl_encode(q, buf, sizeof(buf));
 	if (n < 0)
 		return n;
-	if (send(s->fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+	if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
 		return -EPIPE;
 	for (;;) {
-		struct pollfd p = {.fd = s->fd, .events = POLLIN};
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		struct hm_ctl_msg r;
 		ssize_t got;
 
 		if (poll(&p, 1, 3000) != 1)
 			return -ETIMEDOUT;
-		got = recv(s->fd, buf + have, sizeof(buf) - have, 0);
+		got = recv(fd, buf + have, sizeof(buf) - have, 0);
 		if (got <= 0)
 			return -EPIPE;
 		have += (size_t)got;
@@ -83,12 +104,27 @@ static int request(struct sync *s, struct hm_ctl_msg *q, char *text, size_t text
 			continue;
 		if (!(r.type & HM_CTL_REPLY_BIT) || r.seq != q->seq)
 			return -EPROTO;
-		if (text)
-			snprintf(text, text_len, "%s", r.u.reply.text);
-		if (r.u.reply.status < 0)
-			set_error(s, "%s refused: %s", hm_ctl_type_name(q->type), r.u.reply.text);
-		return r.u.reply.status;
+		snprintf(text, text_len, "%s", r.u.reply.text);
+		*status = r.u.reply.status;
+		return 0;
 	}
+}
+
+/* One request, one reply. Returns the reply status, or -EPIPE/-ETIMEDOUT/-EPROTO. */
+static int request(struct sync *s, struct hm_ctl_msg *q, char *text, size_t text_len)
+{
+	char reply[HM_CTL_TEXT_MAX + 1];
+	int status, rc;
+
+	q->seq = ++s->seq;
+	rc = roundtrip(s->fd, q, &status, reply, sizeof(reply));
+	if (rc < 0)
+		return rc;
+	if (text)
+		snprintf(text, text_len, "%s", reply);
+	if (status < 0)
+		set_error(s, "%s refused: %s", hm_ctl_type_name(q->type), reply);
+	return status;
 }
 
 static int send_service(struct sync *s, const struct ctl_service *v, bool del)
@@ -208,21 +244,13 @@ static int copy_model(struct ctl_model *dst, const struct ctl_model *src)
 
 static int connect_dp(struct sync *s)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct hm_ctl_msg q = {.type = HM_CTL_HELLO};
 	char hello[HM_CTL_TEXT_MAX + 1];
 	int rc;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s->n->cfg.dataplane_socket);
-	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	s->fd = dp_connect(s->n->cfg.dataplane_socket);
 	if (s->fd < 0)
-		return -errno;
-	if (connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		close(s->fd);
-		s->fd = -1;
-		return rc;
-	}
+		return s->fd;
 	rc = request(s, &q, hello, sizeof(hello));
 	if (rc < 0) {
 		close(s->fd);
@@ -348,50 +376,12 @@ int ctl_sync_start(struct ctl_node *n, pthread_t *thr)
 
 int ctl_dp_call(const char *path, struct hm_ctl_msg *q, char *text, size_t text_len)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	uint8_t buf[HM_CTL_MSG_MAX];
-	size_t have = 0;
-	int fd, n, rc = -EPROTO;
+	int fd = dp_connect(path), status, rc;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		goto out;
-	}
+		return fd;
 	q->seq = 1;
-	n = hm_ctl_encode(q, buf, sizeof(buf));
-	if (n < 0 || send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
-		rc = n < 0 ? n : -EPIPE;
-		goto out;
-	}
-	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		struct hm_ctl_msg r;
-		ssize_t got;
-
-		if (poll(&p, 1, 3000) != 1) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		got = recv(fd, buf + have, sizeof(buf) - have, 0);
-		if (got <= 0) {
-			rc = -EPIPE;
-			break;
-		}
-		have += (size_t)got;
-		n = hm_ctl_decode(buf, have, &r);
-		if (n == 0)
-			continue;
-		if (n > 0 && (r.type & HM_CTL_REPLY_BIT) && r.seq == q->seq) {
-			snprintf(text, text_len, "%s", r.u.reply.text);
-			rc = r.u.reply.status;
-		}
-		break;
-	}
-out:
+	rc = roundtrip(fd, q, &status, text, text_len);
 	close(fd);
-	return rc;
+	return rc < 0 ? rc : status;
 }
