@@ -55,15 +55,9 @@ trap 'exit 0' INT TERM
 echo "==> network: namespace $ns, veth $dp_if <-> $cl_if"
 ip link del "$dp_if" 2>/dev/null || true
 ip netns del "$ns" 2>/dev/null || true
-ip netns add "$ns"
-ip link add "$dp_if" type veth peer name "$cl_if"
-ip link set "$cl_if" netns "$ns"
-sysctl -qw "net.ipv6.conf.$dp_if.disable_ipv6=1"
-ip link set "$dp_if" up
-ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$cl_if.disable_ipv6=1"
-ip netns exec "$ns" ip addr add 10.77.0.2/24 dev "$cl_if"
-ip netns exec "$ns" ip link set "$cl_if" up
-ip netns exec "$ns" ip neigh add 10.77.0.1 lladdr "$(cat /sys/class/net/$dp_if/address)" dev "$cl_if"
+# shellcheck source=netns.sh
+. "$top/scripts/netns.sh"
+client_netns "$ns" "$dp_if" "$cl_if"
 
 start_dp() { # $1 = vdev
 	"$bin" -l 0-1 --no-pci --file-prefix="$prefix" --log-level='*:warning' --vdev="$1" -- \

@@ -224,16 +224,9 @@ echo "ok: kill -9 five times during writes: all $acked acknowledged backends sur
 rm -rf "$tmp/state"
 
 # ---- 3. controld drives a running dataplane -------------------------------------
-ip netns add "$ns"
-ip link add "$dp_if" type veth peer name "$cl_if"
-ip link set "$cl_if" netns "$ns"
-sysctl -qw "net.ipv6.conf.$dp_if.disable_ipv6=1"
-ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$cl_if.disable_ipv6=1"
-ip link set "$dp_if" up
-ip netns exec "$ns" ip addr add 10.77.0.2/24 dev "$cl_if"
-ip netns exec "$ns" ip link set "$cl_if" up
-dp_mac=$(cat "/sys/class/net/$dp_if/address")
-ip netns exec "$ns" ip neigh add 10.77.0.1 lladdr "$dp_mac" dev "$cl_if"
+# shellcheck source=../../scripts/netns.sh
+. "$top/scripts/netns.sh"
+client_netns "$ns" "$dp_if" "$cl_if"
 sock="$tmp/dp.sock"
 
 start_dp() {

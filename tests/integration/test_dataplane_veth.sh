@@ -23,19 +23,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$ns"
-ip link add "$dp_if" type veth peer name "$cl_if"
-ip link set "$cl_if" netns "$ns"
-# No IPv6 on the pair: router solicitations would add packets the counts do not expect.
-sysctl -qw "net.ipv6.conf.$dp_if.disable_ipv6=1"
-ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$cl_if.disable_ipv6=1"
-ip link set "$dp_if" up
-ip netns exec "$ns" ip addr add 10.77.0.2/24 dev "$cl_if"
-ip netns exec "$ns" ip link set "$cl_if" up
-ip netns exec "$ns" ip link set lo up
-dp_mac=$(cat "/sys/class/net/$dp_if/address")
-# The "server" address lives behind the dataplane's port.
-ip netns exec "$ns" ip neigh add 10.77.0.1 lladdr "$dp_mac" dev "$cl_if"
+# shellcheck source=../../scripts/netns.sh
+. "$top/scripts/netns.sh"
+client_netns "$ns" "$dp_if" "$cl_if"
 
 run_pmd() { # $1 = vdev spec, $2 = label
 	local vdev=$1 label=$2 n=200
