@@ -88,7 +88,13 @@ FUZZ_SRCS_ctlmsg := common/hm_ctlmsg.c
 FUZZ_SRCS_rest := controlplane/ctl_rest.c controlplane/ctl_model.c controlplane/ctl_store.c \
 	controlplane/ctl_sync.c common/hm_ctlmsg.c \
 	common/hm_log.c
-FUZZ_LIBS_rest := -lmicrohttpd -ljansson
+FUZZ_SRCS_rest += controlplane/ctl_cluster.c controlplane/ctl_peer.c controlplane/consensus.c
+# recursive (=): STOQ_CFLAGS/STOQ_LIBS (wolfSSL for Ed25519) are set further down
+FUZZ_XFLAGS_rest = $(STOQ_CFLAGS)
+FUZZ_LIBS_rest = -lmicrohttpd -ljansson $(STOQ_LIBS)
+FUZZ_SRCS_bft := controlplane/consensus.c
+FUZZ_XFLAGS_bft = $(STOQ_CFLAGS)
+FUZZ_LIBS_bft = $(STOQ_LIBS)
 FUZZ_SRCS_config := common/hm_config.c common/hm_log.c common/hm_hist.c dataplane/dp_config.c \
 	telemetry/hm_stats.c \
 	dataplane/dp_mfn_static.c
@@ -214,6 +220,7 @@ CTL_LIBS := $(shell pkg-config --libs libmicrohttpd jansson 2>/dev/null)
 CTL_SRCS := $(filter-out controlplane/main.c controlplane/consensus%.c controlplane/bft_%.c,\
 	$(wildcard controlplane/*.c))
 LIB_CTL := $(BUILD)/lib/libhmctl.a
+LIB_BFT := $(BUILD)/lib/libhmbft.a
 BIN_CONTROLD := $(BUILD)/bin/hmesh-controld
 BINS += $(if $(wildcard controlplane/main.c),$(BIN_CONTROLD))
 
@@ -225,22 +232,21 @@ $(LIB_CTL): $(call obj,$(CTL_SRCS))
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN_CONTROLD): $(call obj,controlplane/main.c) $(LIB_CTL) $(LIB_TELEM) $(LIB_COMMON)
+$(BIN_CONTROLD): $(call obj,controlplane/main.c) $(LIB_CTL) $(LIB_BFT) $(LIB_TELEM) $(LIB_COMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_CTL) $(LIB_TELEM) $(LIB_COMMON) $(CTL_LIBS) \
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_CTL) $(LIB_BFT) $(LIB_TELEM) $(LIB_COMMON) $(CTL_LIBS) \
 		$(STOQ_LIBS) -lm -lpthread
 
-$(BUILD)/tests/controlplane/%: $(BUILD)/obj/tests/controlplane/%.o $(LIB_CTL) $(LIB_TELEM) $(LIB_COMMON)
+$(BUILD)/tests/controlplane/%: $(BUILD)/obj/tests/controlplane/%.o $(LIB_CTL) $(LIB_BFT) $(LIB_TELEM) $(LIB_COMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_CTL) $(LIB_TELEM) $(LIB_COMMON) $(CTL_LIBS) \
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_CTL) $(LIB_BFT) $(LIB_TELEM) $(LIB_COMMON) $(CTL_LIBS) \
 		$(STOQ_LIBS) -lm -lpthread $(CRITERION_LIBS)
 # ==== end control plane ====================================================
 
 # ==== consensus (controlplane/consensus*.c, bft_*.c): BFT log, Ed25519 ======
 BFT_SRCS := $(wildcard controlplane/consensus*.c controlplane/bft_*.c)
-LIB_BFT := $(BUILD)/lib/libhmbft.a
 
 $(call obj,$(BFT_SRCS) $(wildcard tests/consensus/*.c)): CPPFLAGS += -Icontrolplane $(STOQ_CFLAGS)
 
@@ -300,7 +306,7 @@ $(BIN_STAMP): perf/tools/stamp.c
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*)
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS) $(FUZZ_LIBS_$*)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_XFLAGS_$*) -o $@ $^ $(LDLIBS) $(FUZZ_LIBS_$*)
 
 test: setup
 	$(MAKE) all

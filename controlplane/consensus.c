@@ -16,6 +16,7 @@
 #define SEEN_MAX    8192 /* digests of recently processed messages: duplicates cost a hash */
 #define PENDING_MAX 4096
 #define CKPT_SLOTS  8
+#define VOTED_MAX   512 /* votes taken back after a restart (a window's worth) */
 
 struct raw {
 	uint8_t *b;
@@ -108,6 +109,15 @@ struct bft_replica {
 	uint64_t fetch_target; /* stable checkpoint being fetched, 0 = none */
 	bool window_moved;     /* propose() on the way out of the entry point */
 	uint64_t now;
+
+	/* What we voted for before a restart (bft_restore_sent): never contradict it. */
+	struct {
+		uint64_t view, seq;
+		uint8_t d[BFT_DIGEST];
+	} voted[VOTED_MAX];
+	uint32_t n_voted;
+	bool replaying;
+	uint64_t restored_vc; /* view of a VIEW-CHANGE sent before the restart, 0 = none */
 };
 
 /* ---- crypto and encoding ---------------------------------------------------------- */
@@ -550,6 +560,30 @@ static void exec_one(struct bft_replica *r, const uint8_t *m, size_t len, const 
 }
 
 static void try_stable(struct bft_replica *r, struct ckpt *ck);
+
+/*
+ * The vote collection of checkpoint @seq: its entry, or the one of the
+ * lowest sequence number (stable ones first: they are garbage). Votes are
+ * not delivered twice (duplicates are dropped on sight), so an entry above
+ * the stable checkpoint is only given up when all are.
+ */
+static struct ckpt *ckpt_entry(struct bft_replica *r, uint64_t seq)
+{
+	struct ckpt *ck = &r->ckpts[0];
+
+	for (int i = 0; i < CKPT_SLOTS; i++)
+		if (r->ckpts[i].seq == seq)
+			return &r->ckpts[i];
+	for (int i = 1; i < CKPT_SLOTS; i++)
+		if (r->ckpts[i].seq < ck->seq)
+			ck = &r->ckpts[i];
+	for (uint32_t i = 0; i < BFT_MAX_N; i++)
+		raw_free(&ck->v[i].m);
+	memset(ck, 0, sizeof(*ck));
+	ck->seq = seq;
+	return ck;
+}
+
 static uint32_t count_votes(const struct vote *v, uint32_t n, uint64_t view,
 			    const uint8_t d[BFT_DIGEST], int skip);
 
@@ -560,6 +594,8 @@ static void execute_batch(struct bft_replica *r, const uint8_t *b, size_t len)
 	struct raw *hs;
 
 	r->last_exec++;
+	if (r->c.ops.commit && !r->replaying)
+		r->c.ops.commit(r->c.ctx, r->last_exec, b, len);
 	batch_walk(r, b, len, exec_one, false);
 	bft_hash(b, len, d);
 	memcpy(chain, r->state, BFT_DIGEST);
@@ -577,16 +613,9 @@ static void execute_batch(struct bft_replica *r, const uint8_t *b, size_t len)
 
 		memcpy(h.d, r->state, BFT_DIGEST);
 		emit(r, -1, &h, NULL, 0, &r->own_ckpt);
-		for (int i = 0; i < CKPT_SLOTS; i++)
-			if (r->ckpts[i].seq == r->last_exec)
-				ck = &r->ckpts[i];
-		if (ck == NULL) {
-			ck = &r->ckpts[(r->last_exec / r->c.checkpoint_interval) % CKPT_SLOTS];
-			for (uint32_t i = 0; i < BFT_MAX_N; i++)
-				raw_free(&ck->v[i].m);
-			memset(ck, 0, sizeof(*ck));
-			ck->seq = r->last_exec;
-		}
+		if (r->last_exec <= r->h)
+			return; /* stable already (state transfer): nothing to collect */
+		ck = ckpt_entry(r, r->last_exec);
 		ck->v[r->c.id].has = true;
 		memcpy(ck->v[r->c.id].d, r->state, BFT_DIGEST);
 		raw_set(&ck->v[r->c.id].m, r->own_ckpt.b, r->own_ckpt.len);
@@ -729,24 +758,11 @@ static void try_stable(struct bft_replica *r, struct ckpt *ck)
 static void on_checkpoint(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *m,
 			  size_t len)
 {
-	struct ckpt *ck = NULL;
+	struct ckpt *ck;
 
 	if (h->seq <= r->h || h->seq % r->c.checkpoint_interval != 0)
 		return;
-	for (int i = 0; i < CKPT_SLOTS; i++)
-		if (r->ckpts[i].seq == h->seq)
-			ck = &r->ckpts[i];
-	if (ck == NULL) {
-		/* Reuse the oldest entry. */
-		ck = &r->ckpts[0];
-		for (int i = 1; i < CKPT_SLOTS; i++)
-			if (r->ckpts[i].seq < ck->seq)
-				ck = &r->ckpts[i];
-		for (uint32_t i = 0; i < BFT_MAX_N; i++)
-			raw_free(&ck->v[i].m);
-		memset(ck, 0, sizeof(*ck));
-		ck->seq = h->seq;
-	}
+	ck = ckpt_entry(r, h->seq);
 	ck->v[h->replica].has = true;
 	memcpy(ck->v[h->replica].d, h->d, BFT_DIGEST);
 	raw_set(&ck->v[h->replica].m, m, len);
@@ -841,6 +857,13 @@ static void accept_pp(struct bft_replica *r, const struct bft_hdr *h, const uint
 		}
 		return;
 	}
+	for (uint32_t i = 0; i < r->n_voted; i++)
+		if (r->voted[i].view == h->view && r->voted[i].seq == h->seq &&
+		    memcmp(r->voted[i].d, h->d, BFT_DIGEST) != 0) {
+			/* Before a restart we voted for another digest here: stay silent. */
+			r->st.malformed++;
+			return;
+		}
 	bft_hdr_parse(m, len, &hh, &body, &blen);
 	batch_walk(r, body, blen, note_request, false);
 	raw_set(&s->pp, m, len);
@@ -1661,6 +1684,71 @@ void bft_tick(struct bft_replica *r, uint64_t now)
 	request_fetch(r);
 	try_execute(r);
 	propose(r);
+}
+
+int bft_replay(struct bft_replica *r, uint64_t seq, const uint8_t *batch, size_t len)
+{
+	if (seq != r->last_exec + 1)
+		return -EINVAL;
+	if (!batch_walk(r, batch, len, NULL, false))
+		return -EBADMSG;
+	r->replaying = true;
+	execute_batch(r, batch, len);
+	r->replaying = false;
+	if (r->next_seq <= r->last_exec)
+		r->next_seq = r->last_exec + 1;
+	return 0;
+}
+
+int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
+{
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t blen;
+
+	if (bft_hdr_parse(m, len, &h, &body, &blen) < 0)
+		return -EBADMSG;
+	if (h.replica != r->c.id || !verify(r, m, len, &h))
+		return -EPERM;
+	switch (h.type) {
+	case BFT_PREPREPARE:
+	case BFT_PREPARE:
+	case BFT_COMMIT:
+		if (h.view > r->view)
+			r->view = h.view;
+		if (h.seq <= r->last_exec)
+			break;
+		if (h.type == BFT_PREPREPARE && h.view == r->view && r->next_seq <= h.seq)
+			r->next_seq = h.seq + 1;
+		if (r->n_voted < VOTED_MAX) {
+			r->voted[r->n_voted].view = h.view;
+			r->voted[r->n_voted].seq = h.seq;
+			memcpy(r->voted[r->n_voted].d, h.d, BFT_DIGEST);
+			r->n_voted++;
+		}
+		break;
+	case BFT_VIEWCHANGE:
+		if (h.view > r->restored_vc)
+			r->restored_vc = h.view;
+		break;
+	default:
+		break; /* nothing else binds us */
+	}
+	r->st.view = r->view;
+	return 0;
+}
+
+void bft_restore_done(struct bft_replica *r, uint64_t now)
+{
+	r->now = now;
+	/* We had asked for a view beyond the last one we worked in: ask again. */
+	if (r->restored_vc > r->view)
+		start_view_change(r, r->restored_vc);
+}
+
+uint64_t bft_last_executed(const struct bft_replica *r)
+{
+	return r->last_exec;
 }
 
 void bft_stats_get(const struct bft_replica *r, struct bft_stats *out)

@@ -59,6 +59,13 @@ struct bft_ops {
 	void (*send)(void *ctx, int to, const uint8_t *msg, size_t len);
 	/* The next request in the agreed order (@seq: its batch's sequence number). */
 	void (*execute)(void *ctx, uint64_t seq, const uint8_t *req, size_t len);
+	/*
+	 * Optional: batch @seq is committed and about to execute. A durable
+	 * replica writes it to stable storage here (before any request of it
+	 * executes), and after a restart hands it back, in order, to
+	 * bft_replay(). Not called for bft_replay()'s own batches.
+	 */
+	void (*commit)(void *ctx, uint64_t seq, const uint8_t *batch, size_t len);
 };
 
 struct bft_config {
@@ -110,6 +117,31 @@ int bft_receive(struct bft_replica *r, const uint8_t *msg, size_t len, uint64_t 
 void bft_tick(struct bft_replica *r, uint64_t now_ms);
 
 void bft_stats_get(const struct bft_replica *r, struct bft_stats *out);
+
+/*
+ * Restart (durability, §4.3 and the paper's note that replicas log what
+ * they send): a replica's state is the batches it executed, as commit()
+ * saw them, and the protocol messages it sent. On a fresh replica, before
+ * any other call:
+ *
+ * bft_replay() executes batch @seq again (execute() is called for each of
+ * its requests, commit() is not): @seq must be the next one, 1, 2, ...
+ * Returns 0, -EINVAL (out of order) or -EBADMSG (not a batch).
+ *
+ * bft_restore_sent() takes back one message this replica signed and sent
+ * (PRE-PREPARE, PREPARE, COMMIT, VIEW-CHANGE), oldest first: the replica
+ * returns to the latest view it took part in, and never votes for another
+ * digest at a (view, sequence number) it voted on before the crash; as a
+ * primary it does not reuse a sequence number it assigned. Then
+ * bft_restore_done() resumes: a VIEW-CHANGE that was in progress is sent
+ * again. Returns 0, -EBADMSG (malformed) or -EPERM (not signed by us).
+ */
+int bft_replay(struct bft_replica *r, uint64_t seq, const uint8_t *batch, size_t len);
+int bft_restore_sent(struct bft_replica *r, const uint8_t *msg, size_t len);
+void bft_restore_done(struct bft_replica *r, uint64_t now_ms);
+
+/* Last sequence number executed (replayed ones included). */
+uint64_t bft_last_executed(const struct bft_replica *r);
 
 /* The primary of @view. */
 static inline uint32_t bft_primary(uint64_t view, uint32_t n)

@@ -4,8 +4,9 @@
  * under one lock, the dataplane channel's status, and the settings.
  *
  * Threads: libmicrohttpd's (REST, ctl_rest.c) prepares, logs and applies
- * changes; ctl_sync's pushes them to the dataplane. Both take @lock; a
- * change signals @changed.
+ * changes (single node) or hands them to ctl_cluster's consensus thread,
+ * which applies them in the agreed order; ctl_sync's pushes them to the
+ * dataplane. All take @lock; a change signals @changed.
  */
 #ifndef CTL_NODE_H
 #define CTL_NODE_H
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ctl_cluster.h"
 #include "ctl_model.h"
 #include "ctl_store.h"
 #include "hm_ctlmsg.h"
@@ -52,7 +54,28 @@ struct ctl_dp_status {
 	X(SYNCS, dataplane_full_syncs, "", HM_STATS_COUNTER, "full-state pushes to the dataplane") \
 	X(DELTAS, dataplane_deltas, "", HM_STATS_COUNTER, "delta pushes to the dataplane")         \
 	X(DP_ERRORS, dataplane_errors, "", HM_STATS_COUNTER, "refusals and channel errors")        \
-	X(DP_UP, dataplane_connected, "", HM_STATS_GAUGE, "1 while the control socket is connected")
+	X(DP_UP, dataplane_connected, "", HM_STATS_GAUGE, "1 while the control socket is connected") \
+	X(BFT_VIEW, bft_view, "", HM_STATS_GAUGE, "PBFT view this member is in")                     \
+	X(BFT_EXECUTED, bft_commit_index, "", HM_STATS_GAUGE, "last sequence number executed")       \
+	X(BFT_STABLE, bft_stable_checkpoint, "", HM_STATS_GAUGE, "last stable checkpoint")          \
+	X(BFT_REQUESTS, bft_requests, "", HM_STATS_COUNTER, "log entries executed")                  \
+	X(BFT_VIEW_CHANGES, bft_view_changes, "", HM_STATS_COUNTER, "views entered after view 0")    \
+	X(BFT_STATE_TRANSFERS, bft_state_transfers, "", HM_STATS_COUNTER,                          \
+	  "catch-ups by state transfer")                                                           \
+	X(BFT_BAD_SIG, bft_dropped, "reason=bad_signature", HM_STATS_COUNTER,                     \
+	  "consensus messages dropped")                                                            \
+	X(BFT_NON_MEMBER, bft_dropped, "reason=non_member", HM_STATS_COUNTER,                     \
+	  "consensus messages dropped")                                                            \
+	X(BFT_WRONG_VIEW, bft_dropped, "reason=wrong_view", HM_STATS_COUNTER,                     \
+	  "consensus messages dropped")                                                            \
+	X(BFT_OUT_OF_WINDOW, bft_dropped, "reason=out_of_window", HM_STATS_COUNTER,               \
+	  "consensus messages dropped")                                                            \
+	X(BFT_MALFORMED, bft_dropped, "reason=malformed", HM_STATS_COUNTER,                       \
+	  "consensus messages dropped")                                                            \
+	X(PEERS_UP, bft_peers_connected, "", HM_STATS_GAUGE, "peers with a connection up")         \
+	X(PEER_SENT, bft_peer_messages, "dir=sent", HM_STATS_COUNTER, "messages to peers")          \
+	X(PEER_RECEIVED, bft_peer_messages, "dir=received", HM_STATS_COUNTER, "messages to peers")  \
+	X(PEER_DROPPED, bft_peer_dropped, "", HM_STATS_COUNTER, "messages not queued (peer down)")
 
 enum ctl_stat {
 #define CTL_X(e, n, l, t, d) CTL_S_##e,
@@ -63,7 +86,8 @@ enum ctl_stat {
 
 struct ctl_stats_block {
 	uint64_t c[CTL_S__COUNT];
-	uint64_t write_hist[HM_STATS_HIST_WORDS]; /* ns from body parsed to change applied */
+	uint64_t write_hist[HM_STATS_HIST_WORDS];  /* ns from body parsed to change applied */
+	uint64_t commit_hist[HM_STATS_HIST_WORDS]; /* ns from submit to executed (cluster) */
 } __attribute__((aligned(64)));
 
 struct ctl_node {
@@ -74,7 +98,8 @@ struct ctl_node {
 	struct ctl_store *store;
 	struct ctl_dp_status dp;
 	struct hm_stats *seg;
-	struct ctl_stats_block *st_rest, *st_sync;
+	struct ctl_stats_block *st_rest, *st_sync, *st_cons;
+	struct ctl_cluster *cluster; /* NULL: single node (ctl_store is the log) */
 	volatile bool stop;
 };
 

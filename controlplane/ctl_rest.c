@@ -33,10 +33,7 @@ struct ctl_rest {
 	pthread_mutex_t rl_lock;
 };
 
-static int err(json_t **out, int status, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int err(json_t **out, int status, const char *field, const char *fmt, ...)
+int ctl_rest_error(json_t **out, int status, const char *field, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -112,14 +109,14 @@ static int authorize(struct ctl_rest *r, const char *token, bool write, json_t *
 	if (r->n_tokens == 0)
 		return 0;
 	if (token == NULL)
-		return err(out, 401, "", "a bearer token is required (Authorization: Bearer ...)");
+		return ctl_rest_error(out, 401, "", "a bearer token is required (Authorization: Bearer ...)");
 	for (size_t i = 0; i < r->n_tokens; i++)
 		if (token_eq(token, r->tokens[i].tok)) {
 			if (write && !r->tokens[i].rw)
-				return err(out, 403, "", "this token is read-only");
+				return ctl_rest_error(out, 403, "", "this token is read-only");
 			return 0;
 		}
-	return err(out, 401, "", "unknown token");
+	return ctl_rest_error(out, 401, "", "unknown token");
 }
 
 static bool rate_ok(struct ctl_rest *r)
@@ -231,6 +228,11 @@ static json_t *list(struct ctl_node *n, const char *coll, const char *query)
 							"policy", "maglev", "backends", b));
 		}
 	}
+	/* Reads are served locally; a cluster member says how far its log has got. */
+	if (n->cluster)
+		return json_pack("{s:o, s:I, s:I}", "items", items, "revision",
+				 (json_int_t)m->revision, "commit_index",
+				 (json_int_t)ctl_cluster_commit_index(n->cluster));
 	return json_pack("{s:o, s:I}", "items", items, "revision", (json_int_t)m->revision);
 }
 
@@ -242,7 +244,7 @@ static int get_item(struct ctl_node *n, const char *coll, const char *item, json
 		const struct ctl_service *s = ctl_model_service_by_name(m, item);
 
 		if (s == NULL)
-			return err(out, 404, "name", "no service \"%s\"", item);
+			return ctl_rest_error(out, 404, "name", "no service \"%s\"", item);
 		*out = ctl_service_json(s);
 		return 200;
 	}
@@ -251,7 +253,7 @@ static int get_item(struct ctl_node *n, const char *coll, const char *item, json
 		unsigned long id = strtoul(item, &end, 10);
 
 		if (*end || id >= m->lim.max_backends || !m->be[id].used)
-			return err(out, 404, "id", "no backend \"%s\"", item);
+			return ctl_rest_error(out, 404, "id", "no backend \"%s\"", item);
 		*out = ctl_backend_json(m, &m->be[id]);
 		return 200;
 	}
@@ -264,7 +266,7 @@ static int get_item(struct ctl_node *n, const char *coll, const char *item, json
 			return 200;
 		}
 	}
-	return err(out, 404, "", "no link \"%s\" (A-B with A < B)", item);
+	return ctl_rest_error(out, 404, "", "no link \"%s\" (A-B with A < B)", item);
 }
 
 static json_t *health(struct ctl_node *n)
@@ -287,8 +289,10 @@ static json_t *cluster(struct ctl_node *n)
 {
 	char addr[96];
 
+	if (n->cluster)
+		return ctl_cluster_json(n->cluster);
 	snprintf(addr, sizeof(addr), "%s:%u", n->cfg.listen_addr, n->cfg.listen_port);
-	/* One member until the consensus issue lands: it is the leader and its log is the log. */
+	/* Without --cluster: one member, the leader, and its log is the log. */
 	return json_pack("{s:s, s:[{s:i, s:s}], s:i, s:i, s:I, s:b}", "mode", "single-node",
 			 "members", "node_id", n->cfg.node_id, "address", addr, "leader",
 			 n->cfg.node_id, "view", 0, "commit_index", (json_int_t)n->model.revision,
@@ -320,12 +324,12 @@ static int predictions(struct ctl_rest *r, json_t **out)
 	int st = 200;
 
 	if (!n->cfg.dataplane_socket[0])
-		return err(out, 503, "", "no dataplane configured (--dataplane-socket)");
+		return ctl_rest_error(out, 503, "", "no dataplane configured (--dataplane-socket)");
 	ids = calloc(n->cfg.lim.max_services, sizeof(*ids));
 	names = calloc(n->cfg.lim.max_services, sizeof(*names));
 	items = json_array();
 	if (ids == NULL || names == NULL || items == NULL) {
-		st = err(out, 503, "", "out of memory");
+		st = ctl_rest_error(out, 503, "", "out of memory");
 		goto done;
 	}
 	pthread_mutex_lock(&n->lock);
@@ -353,7 +357,7 @@ static int predictions(struct ctl_rest *r, json_t **out)
 		if (f == NULL) {
 			json_decref(items);
 			items = NULL;
-			st = err(out, 503, "", "dataplane %s: %s", n->cfg.dataplane_socket,
+			st = ctl_rest_error(out, 503, "", "dataplane %s: %s", n->cfg.dataplane_socket,
 				 rc < 0 ? strerror(-rc) : "unreadable forecast");
 			goto done;
 		}
@@ -373,52 +377,67 @@ done:
 
 /* ---- writes ------------------------------------------------------------------ */
 
-static int write_op(struct ctl_rest *r, const char *method, const char *coll, const char *item,
-		    const char *query, json_t *body, json_t **out)
+int ctl_write_apply(struct ctl_node *n, struct ctl_stats_block *st, const char *method,
+		    const char *coll, const char *item, uint64_t ifv, const json_t *body,
+		    bool store, json_t **out)
 {
-	struct ctl_node *n = r->n;
 	struct ctl_change c;
 	struct ctl_err e;
 	bool del = strcmp(method, "DELETE") == 0;
-	uint64_t ifv = query_version(query);
-	int rc, status;
-	struct timespec t0, t1;
+	int rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pthread_mutex_lock(&n->lock);
 	if (strcmp(coll, "services") == 0)
 		rc = ctl_model_prepare_service(&n->model, body, item, del, ifv, &c, &e);
 	else if (strcmp(coll, "backends") == 0)
 		rc = ctl_model_prepare_backend(&n->model, body, item, del, ifv, &c, &e);
-	else
+	else if (strcmp(coll, "links") == 0)
 		rc = ctl_model_prepare_link(&n->model, body, item, del, ifv, &c, &e);
-	if (rc < 0) {
-		pthread_mutex_unlock(&n->lock);
-		return err(out, e.status, e.field, "%s", e.msg);
-	}
-	rc = ctl_store_append(n->store, &n->model, &c);
-	if (rc < 0) {
-		pthread_mutex_unlock(&n->lock);
-		return err(out, 503, "", "the change could not be made durable: %s; not applied",
-			   strerror(-rc));
+	else
+		return ctl_rest_error(out, 404, "", "no collection \"%s\"", coll);
+	if (rc < 0)
+		return ctl_rest_error(out, e.status, e.field, "%s", e.msg);
+	if (store) {
+		rc = ctl_store_append(n->store, &n->model, &c);
+		if (rc < 0)
+			return ctl_rest_error(out, 503, "",
+				   "the change could not be made durable: %s; not applied",
+				   strerror(-rc));
 	}
 	ctl_model_apply(&n->model, &c);
-	ctl_store_maybe_compact(n->store, &n->model);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ctl_stat_add(n->st_rest, CTL_S_WRITES, 1);
-	ctl_stat_set(n->st_rest, CTL_S_REVISION, n->model.revision);
-	if (n->st_rest)
-		hm_stats_hist_add(
-		    n->st_rest->write_hist,
-		    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
+	if (store)
+		ctl_store_maybe_compact(n->store, &n->model);
+	ctl_stat_add(st, CTL_S_WRITES, 1);
+	ctl_stat_set(st, CTL_S_REVISION, n->model.revision);
 	pthread_cond_broadcast(&n->changed);
-	status = del ? 204 : item ? 200 : 201;
 	*out = NULL;
 	if (!del)
 		*out = c.kind == CTL_SERVICE   ? ctl_service_json(&c.o.s)
 		       : c.kind == CTL_BACKEND ? ctl_backend_json(&n->model, &c.o.b)
 					       : ctl_link_json(&c.o.l);
-	pthread_mutex_unlock(&n->lock);
+	return del ? 204 : item ? 200 : 201;
+}
+
+static int write_op(struct ctl_rest *r, const char *method, const char *coll, const char *item,
+		    const char *query, json_t *body, json_t **out)
+{
+	struct ctl_node *n = r->n;
+	uint64_t ifv = query_version(query);
+	int status;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (n->cluster) {
+		status = ctl_cluster_write(n->cluster, method, coll, item, ifv, body, out);
+	} else {
+		pthread_mutex_lock(&n->lock);
+		status = ctl_write_apply(n, n->st_rest, method, coll, item, ifv, body, true, out);
+		pthread_mutex_unlock(&n->lock);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (status < 300 && n->st_rest)
+		hm_stats_hist_add(
+		    n->st_rest->write_hist,
+		    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
 	return status;
 }
 
@@ -438,21 +457,21 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 
 	*out = NULL;
 	if (strncmp(url, "/v1/", 4) != 0)
-		return err(out, 404, "", "no such resource (the API is under /v1/)");
+		return ctl_rest_error(out, 404, "", "no such resource (the API is under /v1/)");
 	rest = url + 4;
 	slash = strchr(rest, '/');
 	if ((size_t)(slash ? slash - rest : (ptrdiff_t)strlen(rest)) >= sizeof(coll))
-		return err(out, 404, "", "no such resource");
+		return ctl_rest_error(out, 404, "", "no such resource");
 	snprintf(coll, sizeof(coll), "%.*s", (int)(slash ? slash - rest : (ptrdiff_t)strlen(rest)),
 		 rest);
 	for (const char *const *c = colls; *c; c++)
 		is_coll |= strcmp(coll, *c) == 0;
 	if (!is_coll)
-		return err(out, 404, "", "no resource /v1/%s", coll);
+		return ctl_rest_error(out, 404, "", "no resource /v1/%s", coll);
 	item[0] = '\0';
 	if (slash) {
 		if (strchr(slash + 1, '/') || strlen(slash + 1) >= sizeof(item) || !slash[1])
-			return err(out, 404, "", "no such resource");
+			return ctl_rest_error(out, 404, "", "no such resource");
 		snprintf(item, sizeof(item), "%s", slash + 1);
 	}
 	writable = !strcmp(coll, "services") || !strcmp(coll, "backends") || !strcmp(coll, "links");
@@ -460,14 +479,14 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 	if (st)
 		return st;
 	if (!write && !strcmp(coll, "predictions"))
-		return item[0] ? err(out, 404, "", "/v1/predictions has no items")
+		return item[0] ? ctl_rest_error(out, 404, "", "/v1/predictions has no items")
 			       : predictions(r, out);
 	if (!write) {
 		pthread_mutex_lock(&r->n->lock);
 		if (item[0] && writable)
 			st = get_item(r->n, coll, item, out);
 		else if (item[0])
-			st = err(out, 404, "", "/v1/%s has no items", coll);
+			st = ctl_rest_error(out, 404, "", "/v1/%s has no items", coll);
 		else if (!strcmp(coll, "health"))
 			*out = health(r->n), st = 200;
 		else if (!strcmp(coll, "cluster"))
@@ -481,17 +500,17 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 	}
 	if (!writable || (strcmp(method, "POST") == 0) != (item[0] == '\0') ||
 	    (strcmp(method, "POST") && strcmp(method, "PUT") && strcmp(method, "DELETE")))
-		return err(out, 405, "", "%s is not allowed on %s", method, url);
+		return ctl_rest_error(out, 405, "", "%s is not allowed on %s", method, url);
 	if (!rate_ok(r))
-		return err(out, 429, "", "more than %u writes per second", r->n->cfg.write_rate);
+		return ctl_rest_error(out, 429, "", "more than %u writes per second", r->n->cfg.write_rate);
 	if (strcmp(method, "DELETE") != 0 || body_len > 0) {
 		json_error_t je;
 
 		if (content_type == NULL || strncasecmp(content_type, "application/json", 16) != 0)
-			return err(out, 415, "", "the body must be application/json");
+			return ctl_rest_error(out, 415, "", "the body must be application/json");
 		j = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &je);
 		if (j == NULL)
-			return err(out, 400, "", "the body is not JSON: %s (line %d, column %d)",
+			return ctl_rest_error(out, 400, "", "the body is not JSON: %s (line %d, column %d)",
 				   je.text, je.line, je.column);
 	}
 	st = write_op(r, method, coll, item[0] ? item : NULL, query, j, out);
@@ -577,7 +596,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		return MHD_YES;
 	}
 	if (q->too_large) {
-		st = err(&out, 413, "", "the body is larger than %d bytes", CTL_REST_BODY_MAX);
+		st = ctl_rest_error(&out, 413, "", "the body is larger than %d bytes", CTL_REST_BODY_MAX);
 	} else {
 		auth = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 						   MHD_HTTP_HEADER_AUTHORIZATION);
@@ -656,7 +675,12 @@ struct ctl_rest *ctl_rest_start(struct ctl_node *n)
 	    flags, n->cfg.listen_port, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
+	    (unsigned int)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+	    /*
+	     * A cluster write waits for the log (up to commit_timeout_ms): more
+	     * than one thread, so reads and other writes go on meanwhile.
+	     */
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(n->cluster ? 8 : 1), MHD_OPTION_END);
 	if (r->d == NULL) {
 		hm_log(HM_LOG_ERR, MOD, "--listen %s:%u: cannot listen (in use, or no permission)",
 		       n->cfg.listen_addr, n->cfg.listen_port);

@@ -35,6 +35,22 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 		    const char *token, const char *content_type, const char *body, size_t body_len,
 		    json_t **out);
 
+/* *@out = {"error": {"code": @status, "message", "field"}}; returns @status. */
+int ctl_rest_error(json_t **out, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * One write (POST/PUT/DELETE of services/@item, backends, links) prepared
+ * against the model and applied, counted in @st: the step both modes
+ * share. Single-node mode passes @store (the change goes to ctl_store
+ * first); cluster mode runs it as the replicated log's execute step, once
+ * the batch is durable. Caller holds n->lock. Returns the HTTP status and
+ * *@out (the object, an error, or NULL for 204).
+ */
+int ctl_write_apply(struct ctl_node *n, struct ctl_stats_block *st, const char *method,
+		    const char *coll, const char *item, uint64_t ifv, const json_t *body,
+		    bool store, json_t **out);
+
 /* A handler state for ctl_rest_handle() without a listening socket (tests, fuzzing). */
 struct ctl_rest *ctl_rest_new_detached(struct ctl_node *n);
 

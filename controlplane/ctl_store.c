@@ -22,8 +22,7 @@ struct ctl_store {
 	uint64_t replayed;
 };
 
-/* CRC-32C (Castagnoli), reflected, table-driven: detects torn or flipped lines. */
-static uint32_t crc32c(const void *data, size_t len)
+uint32_t ctl_crc32c(const void *data, size_t len)
 {
 	static uint32_t table[256];
 	const uint8_t *p = data;
@@ -135,7 +134,7 @@ static int replay(struct ctl_store *s, struct ctl_model *m)
 			return -EBADMSG;
 		}
 		if (tab == NULL || line[n - 1] != '\n' || sscanf(tab + 1, "%8x", &crc) != 1 ||
-		    crc32c(line, (size_t)(tab - line)) != crc) {
+		    ctl_crc32c(line, (size_t)(tab - line)) != crc) {
 			bad = true;
 			continue;
 		}
@@ -233,7 +232,7 @@ int ctl_store_append(struct ctl_store *s, const struct ctl_model *m, const struc
 	json_decref(j);
 	if (txt == NULL)
 		return -ENOMEM;
-	n = asprintf(&line, "%s\t%08x\n", txt, crc32c(txt, strlen(txt)));
+	n = asprintf(&line, "%s\t%08x\n", txt, ctl_crc32c(txt, strlen(txt)));
 	free(txt);
 	if (n < 0)
 		return -ENOMEM;

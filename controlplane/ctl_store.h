@@ -24,6 +24,9 @@
 #ifndef CTL_STORE_H
 #define CTL_STORE_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "ctl_model.h"
 
 #define CTL_STORE_COMPACT_EVERY 1000
@@ -45,6 +48,9 @@ int ctl_store_append(struct ctl_store *s, const struct ctl_model *m, const struc
 int ctl_store_compact(struct ctl_store *s, const struct ctl_model *m);
 /* After applying a change: compact when COMPACT_EVERY records have piled up. */
 int ctl_store_maybe_compact(struct ctl_store *s, const struct ctl_model *m);
+
+/* CRC-32C (Castagnoli), reflected: what detects torn or flipped records. */
+uint32_t ctl_crc32c(const void *data, size_t len);
 
 /* Records replayed at open, and appended since. */
 uint64_t ctl_store_replayed(const struct ctl_store *s);

@@ -45,6 +45,11 @@ static void usage(FILE *f)
 		"  --write-rate N            REST writes per second, 0 = unlimited (default 200)\n"
 		"  --log-level LEVEL         err, warn, info, debug (default info)\n"
 		"  --stats-segment NAME|off  counters in /dev/shm/hmesh-NAME (default controld)\n"
+		"  --cluster FILE            be a member of a PBFT cluster (JSON: id, key_file,\n"
+		"                            members [{id, peer, api, public_key}], tuning);\n"
+		"                            see README \"Cluster\". Without it: single node\n"
+		"  --gen-key FILE            write a new member private key (mode 0600) to FILE,\n"
+		"                            print its public key, and exit\n"
 		"  -h, --help                this text\n\n"
 		"REST API: controlplane/openapi.json. TLS: terminate it in front (see README).\n");
 }
@@ -105,8 +110,8 @@ int ctl_stats_open(struct ctl_node *n)
 
 	if (strcmp(n->cfg.stats_segment, "off") == 0)
 		return 0;
-	s = hm_stats_create(n->cfg.stats_segment, 2, sizeof(struct ctl_stats_block),
-			    CTL_S__COUNT + 1);
+	s = hm_stats_create(n->cfg.stats_segment, 3, sizeof(struct ctl_stats_block),
+			    CTL_S__COUNT + 2);
 	if (s == NULL) {
 		hm_log(HM_LOG_ERR, MOD, "--stats-segment %s: %s", n->cfg.stats_segment,
 		       strerror(errno));
@@ -119,15 +124,21 @@ int ctl_stats_open(struct ctl_node *n)
 		rc = hm_stats_add(s, HM_STATS_HISTOGRAM, "state_change_seconds", NULL,
 				  "REST write: validate, fsync to the log, apply", 1e-9, 0,
 				  (uint32_t)(offsetof(struct ctl_stats_block, write_hist) / 8));
+	if (rc >= 0)
+		rc = hm_stats_add(s, HM_STATS_HISTOGRAM, "consensus_commit_seconds", NULL,
+				  "cluster write: submitted to the log until executed here", 1e-9,
+				  0, (uint32_t)(offsetof(struct ctl_stats_block, commit_hist) / 8));
 	if (rc < 0) {
 		hm_stats_destroy(s);
 		return rc;
 	}
 	hm_stats_block_label(s, 0, "thread=rest");
 	hm_stats_block_label(s, 1, "thread=sync");
+	hm_stats_block_label(s, 2, "thread=consensus");
 	n->seg = s;
 	n->st_rest = (struct ctl_stats_block *)hm_stats_block(s, 0);
 	n->st_sync = (struct ctl_stats_block *)hm_stats_block(s, 1);
+	n->st_cons = (struct ctl_stats_block *)hm_stats_block(s, 2);
 	return 0;
 }
 
@@ -150,6 +161,8 @@ int main(int argc, char **argv)
 	    {"write-rate", required_argument, NULL, 'r'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"stats-segment", required_argument, NULL, 'T'},
+	    {"cluster", required_argument, NULL, 'C'},
+	    {"gen-key", required_argument, NULL, 'G'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -165,6 +178,8 @@ int main(int argc, char **argv)
 	bool sync_started = false;
 	uint32_t v;
 	int o, rc = 1;
+	char cluster_file[256] = "";
+	struct ctl_cluster_cfg ccfg;
 
 	snprintf(c->listen_addr, sizeof(c->listen_addr), "127.0.0.1");
 	c->listen_port = 8080;
@@ -245,6 +260,11 @@ int main(int argc, char **argv)
 			snprintf(c->stats_segment, sizeof(c->stats_segment), "%s", optarg);
 			break;
 		}
+		case 'C':
+			snprintf(cluster_file, sizeof(cluster_file), "%s", optarg);
+			break;
+		case 'G':
+			return ctl_cluster_genkey(optarg) < 0 ? 1 : 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -269,17 +289,25 @@ int main(int argc, char **argv)
 			c->listen_addr);
 		return 2;
 	}
+	if (cluster_file[0] && ctl_cluster_load(cluster_file, &ccfg) < 0)
+		return 2;
 	if (ctl_model_init(&node.model, &c->lim) < 0) {
 		hm_log(HM_LOG_ERR, MOD, "out of memory for the model");
 		return 1;
 	}
-	if (ctl_store_open(c->state_dir, &node.model, &node.store) < 0)
-		goto out;
 	if (ctl_stats_open(&node) < 0)
 		goto out;
+	if (cluster_file[0]) {
+		if (ctl_cluster_start(&node, &ccfg, &node.cluster) < 0)
+			goto out;
+	} else if (ctl_store_open(c->state_dir, &node.model, &node.store) < 0) {
+		goto out;
+	}
 	ctl_stat_set(node.st_rest, CTL_S_REVISION, node.model.revision);
-	hm_log(HM_LOG_INFO, MOD, "state %s: revision %" PRIu64 " (%" PRIu64 " changes replayed)",
-	       c->state_dir, node.model.revision, ctl_store_replayed(node.store));
+	if (node.store)
+		hm_log(HM_LOG_INFO, MOD,
+		       "state %s: revision %" PRIu64 " (%" PRIu64 " changes replayed)",
+		       c->state_dir, node.model.revision, ctl_store_replayed(node.store));
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -309,6 +337,7 @@ out:
 		pthread_mutex_unlock(&node.lock);
 		pthread_join(sync_thr, NULL);
 	}
+	ctl_cluster_stop(node.cluster);
 	ctl_store_close(node.store);
 	ctl_model_fini(&node.model);
 	hm_stats_destroy(node.seg);

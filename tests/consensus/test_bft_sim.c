@@ -2,7 +2,9 @@
 /*
  * Deterministic simulation of the PBFT core (consensus.h): N replicas, a
  * simulated network and clock, no threads. One seed decides every delay,
- * drop, duplicate, reorder, partition, crash and every act of the f
+ * drop, duplicate, reorder, partition, crash (with or without losing
+ * memory: an amnesiac crash restarts the replica from what it made durable,
+ * the batches it committed and the messages it sent) and every act of the f
  * Byzantine replicas (silence, equivocating pre-prepares, conflicting
  * votes, messages forged in another replica's name, replays of old
  * messages). The network is bad until GST, then delivers within DELTA.
@@ -49,6 +51,14 @@ struct sim {
 	int isolated;		     /* partitioned honest replica before GST, -1 none */
 	uint64_t down_from, down_to; /* a crashed honest replica's outage */
 	int down;
+	bool amnesia;	/* the crash loses memory: restart from the durable record */
+	bool restarted;
+	/* the down replica's durable record: committed batches, signed sends */
+	struct {
+		uint8_t *b;
+		size_t len;
+	} disk_batch[512], disk_sent[4096];
+	uint32_t n_disk_batch, n_disk_sent;
 	double drop, dup;
 	struct msg *q;
 	size_t nq, capq;
@@ -215,10 +225,28 @@ static void byz_send(struct sim *s, int from, int to, const uint8_t *b, size_t l
 	transmit(s, from, to, b, len);
 }
 
+static void keep(uint8_t **dst, size_t *dl, const uint8_t *b, size_t len)
+{
+	*dst = malloc(len);
+	cr_assert_not_null(*dst);
+	memcpy(*dst, b, len);
+	*dl = len;
+}
+
 static void on_send(void *cp, int to, const uint8_t *b, size_t len)
 {
 	struct ctx *c = cp;
 	struct sim *s = c->s;
+
+	/* Only what it signed: it also relays others' votes (STATUS answers). */
+	if (c->id == s->down && s->amnesia && len > BFT_HDR &&
+	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == (uint32_t)c->id &&
+	    (b[0] == BFT_PREPREPARE || b[0] == BFT_PREPARE || b[0] == BFT_COMMIT ||
+	     b[0] == BFT_VIEWCHANGE)) {
+		cr_assert_lt(s->n_disk_sent, 4096);
+		keep(&s->disk_sent[s->n_disk_sent].b, &s->disk_sent[s->n_disk_sent].len, b, len);
+		s->n_disk_sent++;
+	}
 
 	for (uint32_t i = 0; i < s->n; i++) {
 		if ((int)i == c->id || (to >= 0 && (int)i != to))
@@ -247,6 +275,44 @@ static void on_execute(void *cp, uint64_t seq, const uint8_t *req, size_t len)
 	if (s->verbose)
 		printf("  t=%llu r%d executes #%u seq %llu: %s\n", (unsigned long long)s->now,
 		       c->id, s->nlog[c->id], (unsigned long long)seq, p);
+}
+
+static void on_commit(void *cp, uint64_t seq, const uint8_t *b, size_t len)
+{
+	struct ctx *c = cp;
+	struct sim *s = c->s;
+
+	if (c->id != s->down || !s->amnesia)
+		return;
+	cr_assert_eq(seq, s->n_disk_batch + 1, "commit() out of order");
+	cr_assert_lt(s->n_disk_batch, 512);
+	keep(&s->disk_batch[s->n_disk_batch].b, &s->disk_batch[s->n_disk_batch].len, b, len);
+	s->n_disk_batch++;
+}
+
+/* The amnesiac crash's restart: a new replica from the durable record only. */
+static void restart(struct sim *s, struct bft_config *c, struct ctx *ctx)
+{
+	int i = s->down;
+
+	bft_destroy(s->r[i]);
+	for (uint32_t k = 0; k < s->nlog[i]; k++)
+		free(s->log[i][k]);
+	s->nlog[i] = 0;
+	c->id = (uint32_t)i;
+	memcpy(c->priv, s->priv[i], BFT_KEY);
+	c->ctx = &ctx[i];
+	cr_assert_eq(bft_create(c, &s->r[i]), 0);
+	for (uint32_t k = 0; k < s->n_disk_batch; k++)
+		cr_assert_eq(bft_replay(s->r[i], k + 1, s->disk_batch[k].b, s->disk_batch[k].len),
+			     0);
+	for (uint32_t k = 0; k < s->n_disk_sent; k++)
+		cr_assert_eq(bft_restore_sent(s->r[i], s->disk_sent[k].b, s->disk_sent[k].len), 0);
+	bft_restore_done(s->r[i], s->now);
+	s->restarted = true;
+	if (s->verbose)
+		printf("  t=%llu r%d restarts: %u batches replayed, %u sent messages restored\n",
+		       (unsigned long long)s->now, i, s->n_disk_batch, s->n_disk_sent);
 }
 
 /* Has replica @i executed request k of replica @o? */
@@ -320,12 +386,14 @@ static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_
 			s.down = (int)b;
 			s.down_from = rnd(&s) % GST_MS;
 			s.down_to = s.down_from + 200 + rnd(&s) % 2500;
+			s.amnesia = rnd(&s) % 2;
 		}
 	}
 	if (verbose)
-		printf("seed %llu: n %u mode %d drop %.2f dup %.2f isolated %d down %d [%llu,%llu) "
+		printf("seed %llu: n %u mode %d drop %.2f dup %.2f isolated %d down %d%s [%llu,%llu) "
 		       "byz:",
 		       (unsigned long long)seed, n, s.mode, s.drop, s.dup, s.isolated, s.down,
+		       s.amnesia ? " (amnesia)" : "",
 		       (unsigned long long)s.down_from, (unsigned long long)s.down_to);
 	for (uint32_t i = 0; i < n; i++) {
 		if (verbose && s.byz[i])
@@ -333,16 +401,26 @@ static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_
 		ctx[i] = (struct ctx){.s = &s, .id = (int)i};
 		c.id = i;
 		memcpy(c.priv, s.priv[i], BFT_KEY);
-		c.ops = (struct bft_ops){.send = on_send, .execute = on_execute};
+		c.ops = (struct bft_ops){
+		    .send = on_send, .execute = on_execute, .commit = on_commit};
 		c.ctx = &ctx[i];
 		cr_assert_eq(bft_create(&c, &s.r[i]), 0);
 		honest += !s.byz[i];
-		for (int k = 0; k < REQS; k++)
+		for (int k = 0; k < REQS; k++) {
 			submit_at[i][k] = rnd(&s) % GST_MS;
+			/*
+			 * An amnesiac crash loses requests not yet sent anywhere
+			 * (their REST clients got no answer): submit after it.
+			 */
+			if (s.amnesia && (int)i == s.down && submit_at[i][k] < s.down_to)
+				submit_at[i][k] = s.down_to + k;
+		}
 	}
 	if (verbose)
 		printf("\n");
 	for (s.now = 0; s.now <= GST_MS + BOUND_MS; s.now += TICK_MS) {
+		if (s.amnesia && !s.restarted && s.now >= s.down_to)
+			restart(&s, &c, ctx);
 		while (s.nq && s.q[0].at <= s.now) {
 			struct msg m = pop(&s);
 
@@ -449,6 +527,10 @@ static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_
 	free(s.q);
 	for (uint32_t i = 0; i < s.nold; i++)
 		free(s.old[i].b);
+	for (uint32_t i = 0; i < s.n_disk_batch; i++)
+		free(s.disk_batch[i].b);
+	for (uint32_t i = 0; i < s.n_disk_sent; i++)
+		free(s.disk_sent[i].b);
 	return fail;
 }
 

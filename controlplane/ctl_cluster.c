@@ -1,0 +1,1126 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* ctl_cluster — hmesh-controld as a member of a PBFT cluster (see ctl_cluster.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "consensus_priv.h"
+#include "ctl_cluster.h"
+#include "ctl_node.h"
+#include "ctl_rest.h"
+#include "hm_log.h"
+
+#define MOD	       "cluster"
+#define REC_MAGIC      0x31424d48u /* "HMB1" */
+#define REC_HDR	       16	   /* magic, seq, len */
+#define VOTES_COMPACT  (4u << 20)
+#define RECENT_MAX     4096 /* binding messages kept for a votes.log rewrite */
+#define PERSISTED_MAX  8192 /* digests of messages already in votes.log */
+#define TICK_MS	       5
+
+/* A write waiting for its execution here. */
+struct waiter {
+	uint64_t nonce;
+	bool done;
+	int status;
+	json_t *out;
+	struct waiter *next;
+};
+
+/* A request for the consensus thread. */
+struct submit {
+	uint8_t *b;
+	size_t len;
+	uint64_t t0_ns;
+	struct submit *next;
+};
+
+struct outmsg {
+	int to;
+	uint8_t *b;
+	size_t len;
+};
+
+struct ctl_cluster {
+	struct ctl_node *n;
+	struct ctl_cluster_cfg c;
+	struct bft_replica *r;
+	struct ctl_peer *peer;
+	pthread_t thr;
+	bool started;
+	volatile bool stop;
+	int efd;
+	int batch_fd, votes_fd;
+	char batch_path[PATH_MAX], votes_path[PATH_MAX];
+	uint64_t votes_bytes, votes_seq;
+
+	/* queue REST → consensus thread, and waiters; @lock guards both and the snapshot */
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	struct submit *q_head, **q_tail;
+	struct waiter *waiters;
+	uint64_t nonce;
+	struct bft_stats snap;
+	struct ctl_peer_stats psnap;
+
+	/* consensus thread only */
+	struct outmsg *outbox;
+	size_t n_out, cap_out;
+	bool replaying;
+	uint8_t (*persisted)[BFT_DIGEST];
+	uint32_t persisted_next;
+	struct {
+		uint8_t *b;
+		size_t len;
+	} recent[RECENT_MAX];
+	uint32_t recent_next;
+	struct {
+		uint64_t nonce, t0_ns;
+	} inflight[256]; /* our requests' submit times, for consensus_commit_seconds */
+	uint32_t inflight_next;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* ---- configuration ------------------------------------------------------------ */
+
+static int hex_decode(const char *s, uint8_t *out, size_t n)
+{
+	if (strlen(s) != 2 * n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned int v;
+
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
+		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static void hex_encode(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static int parse_hostport(const char *v, struct ctl_peer_addr *a)
+{
+	const char *colon = strrchr(v, ':');
+	char *end;
+	unsigned long port;
+	size_t hl;
+
+	if (colon == NULL)
+		return -1;
+	hl = (size_t)(colon - v);
+	if (v[0] == '[') {
+		if (hl < 3 || v[hl - 1] != ']')
+			return -1;
+		snprintf(a->host, sizeof(a->host), "%.*s", (int)(hl - 2), v + 1);
+	} else {
+		if (hl == 0 || hl >= sizeof(a->host))
+			return -1;
+		snprintf(a->host, sizeof(a->host), "%.*s", (int)hl, v);
+	}
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || colon[1] == '\0' || port == 0 || port > 65535)
+		return -1;
+	a->port = (uint16_t)port;
+	return 0;
+}
+
+static int get_u32(const char *path, json_t *o, const char *key, uint32_t def, uint32_t min,
+		   uint32_t max, uint32_t *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		hm_log(HM_LOG_ERR, MOD, "%s: \"%s\" must be an integer in %u..%u", path, key, min,
+		       max);
+		return -EINVAL;
+	}
+	*out = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static int load_key(const char *cfg, const char *path, uint8_t priv[BFT_KEY])
+{
+	char buf[2 * BFT_KEY + 8];
+	struct stat st;
+	size_t len;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL) {
+		hm_log(HM_LOG_ERR, MOD, "%s: \"key_file\" %s: %s", cfg, path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+		hm_log(HM_LOG_ERR, MOD,
+		       "%s: \"key_file\" %s: readable by others (mode %03o); chmod 600 it", cfg,
+		       path, (unsigned int)(st.st_mode & 0777));
+		fclose(f);
+		return -EPERM;
+	}
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	if (hex_decode(buf, priv, BFT_KEY) < 0) {
+		hm_log(HM_LOG_ERR, MOD, "%s: \"key_file\" %s: want %d hex digits (hmesh-controld "
+		       "--gen-key makes one)", cfg, path, 2 * BFT_KEY);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *mem;
+	uint8_t pub[BFT_KEY];
+	int rc = -EINVAL;
+
+	memset(c, 0, sizeof(*c));
+	if (root == NULL) {
+		hm_log(HM_LOG_ERR, MOD, "%s: line %d: %s", path, je.line, je.text);
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		hm_log(HM_LOG_ERR, MOD, "%s: not a JSON object", path);
+		goto out;
+	}
+	{
+		const char *key;
+		json_t *v;
+		static const char *const known[] = {
+		    "id",	       "key_file",	  "members",	     "batch_max",
+		    "checkpoint_interval", "window",	  "view_timeout_ms", "retransmit_ms",
+		    "commit_timeout_ms"};
+
+		json_object_foreach(root, key, v) {
+			bool ok = false;
+
+			for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+				ok |= strcmp(key, known[i]) == 0;
+			if (!ok) {
+				hm_log(HM_LOG_ERR, MOD, "%s: unknown key \"%s\"", path, key);
+				goto out;
+			}
+		}
+	}
+	mem = json_object_get(root, "members");
+	if (!json_is_array(mem) || json_array_size(mem) < 4 || json_array_size(mem) > BFT_MAX_N) {
+		hm_log(HM_LOG_ERR, MOD, "%s: \"members\" must be an array of 4..%d members (3f + 1)",
+		       path, BFT_MAX_N);
+		goto out;
+	}
+	c->n = (uint32_t)json_array_size(mem);
+	if (get_u32(path, root, "id", UINT32_MAX, 0, c->n - 1, &c->id) < 0)
+		goto out;
+	if (c->id == UINT32_MAX) {
+		hm_log(HM_LOG_ERR, MOD, "%s: \"id\" (this member's index in \"members\") is missing",
+		       path);
+		goto out;
+	}
+	for (uint32_t i = 0; i < c->n; i++) {
+		json_t *m = json_array_get(mem, i);
+		const char *peer = json_string_value(json_object_get(m, "peer"));
+		const char *api = json_string_value(json_object_get(m, "api"));
+		const char *pk = json_string_value(json_object_get(m, "public_key"));
+		json_t *id = json_object_get(m, "id");
+
+		if (!json_is_integer(id) || json_integer_value(id) != i) {
+			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].id must be %u (members in id order)",
+			       path, i, i);
+			goto out;
+		}
+		if (peer == NULL || parse_hostport(peer, &c->peer[i]) < 0) {
+			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].peer \"%s\": want ADDR:PORT", path,
+			       i, peer ? peer : "(missing)");
+			goto out;
+		}
+		if (api == NULL || strlen(api) >= sizeof(c->api[i])) {
+			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].api: want ADDR:PORT of its REST API",
+			       path, i);
+			goto out;
+		}
+		snprintf(c->api[i], sizeof(c->api[i]), "%s", api);
+		if (pk == NULL || hex_decode(pk, c->pub[i], BFT_KEY) < 0) {
+			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].public_key: want %d hex digits", path,
+			       i, 2 * BFT_KEY);
+			goto out;
+		}
+		for (uint32_t k = 0; k < i; k++)
+			if (memcmp(c->pub[k], c->pub[i], BFT_KEY) == 0 ||
+			    (strcmp(c->peer[k].host, c->peer[i].host) == 0 &&
+			     c->peer[k].port == c->peer[i].port)) {
+				hm_log(HM_LOG_ERR, MOD,
+				       "%s: members[%u] repeats the public key or peer address of "
+				       "members[%u]",
+				       path, i, k);
+				goto out;
+			}
+	}
+	if (get_u32(path, root, "batch_max", 16, 1, BFT_BATCH_MAX, &c->batch_max) < 0 ||
+	    get_u32(path, root, "checkpoint_interval", 64, 1, 100000, &c->checkpoint_interval) < 0 ||
+	    get_u32(path, root, "window", 256, 1, 100000, &c->window) < 0 ||
+	    get_u32(path, root, "view_timeout_ms", 1000, 10, 600000, &c->view_timeout_ms) < 0 ||
+	    get_u32(path, root, "retransmit_ms", 200, 5, 60000, &c->retransmit_ms) < 0 ||
+	    get_u32(path, root, "commit_timeout_ms", 5000, 10, 600000, &c->commit_timeout_ms) < 0)
+		goto out;
+	if (c->window % c->checkpoint_interval != 0) {
+		hm_log(HM_LOG_ERR, MOD, "%s: \"window\" %u must be a multiple of "
+		       "\"checkpoint_interval\" %u", path, c->window, c->checkpoint_interval);
+		goto out;
+	}
+	if (!json_is_string(json_object_get(root, "key_file"))) {
+		hm_log(HM_LOG_ERR, MOD, "%s: \"key_file\" (this member's private key) is missing",
+		       path);
+		goto out;
+	}
+	rc = load_key(path, json_string_value(json_object_get(root, "key_file")), c->priv);
+	if (rc < 0)
+		goto out;
+	rc = -EINVAL;
+	if (bft_public_key(c->priv, pub) < 0 || memcmp(pub, c->pub[c->id], BFT_KEY) != 0) {
+		hm_log(HM_LOG_ERR, MOD,
+		       "%s: \"key_file\" is not the key of members[%u] (its public key differs)",
+		       path, c->id);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+int ctl_cluster_genkey(const char *path)
+{
+	uint8_t priv[BFT_KEY], pub[BFT_KEY];
+	char hex[2 * BFT_KEY + 2];
+	int fd;
+
+	if (getrandom(priv, sizeof(priv), 0) != (ssize_t)sizeof(priv) ||
+	    bft_public_key(priv, pub) < 0) {
+		fprintf(stderr, "hmesh-controld: --gen-key: no randomness or key error\n");
+		return -EIO;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "hmesh-controld: --gen-key %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	hex_encode(priv, BFT_KEY, hex);
+	strcat(hex, "\n");
+	if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) || fsync(fd) < 0) {
+		fprintf(stderr, "hmesh-controld: --gen-key %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	hex_encode(pub, BFT_KEY, hex);
+	printf("%s\n", hex);
+	return 0;
+}
+
+/* ---- the logs -------------------------------------------------------------------- */
+
+static int rec_append(int fd, uint64_t seq, const uint8_t *b, size_t len)
+{
+	uint8_t hdr[REC_HDR], tail[4];
+	uint8_t *rec = malloc(REC_HDR + len + 4), *p = rec;
+
+	if (rec == NULL)
+		return -ENOMEM;
+	put32(hdr, REC_MAGIC);
+	put64(hdr + 4, seq);
+	put32(hdr + 12, (uint32_t)len);
+	memcpy(rec, hdr, REC_HDR);
+	memcpy(rec + REC_HDR, b, len);
+	put32(tail, ctl_crc32c(rec + 4, REC_HDR - 4 + len));
+	memcpy(rec + REC_HDR + len, tail, 4);
+	for (size_t left = REC_HDR + len + 4; left;) {
+		ssize_t w = write(fd, p, left);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			free(rec);
+			return w < 0 ? -errno : -EIO;
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	free(rec);
+	return 0;
+}
+
+/*
+ * Read every record of @path through @fn; cut a torn tail. Returns the
+ * number of records, or -EBADMSG (a bad record before good data), -errno.
+ */
+static int64_t rec_replay(const char *path, int fd, int (*fn)(void *, uint64_t, const uint8_t *, size_t),
+			  void *arg)
+{
+	struct stat st;
+	uint8_t *all;
+	size_t at = 0, size;
+	int64_t count = 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	size = (size_t)st.st_size;
+	all = malloc(size ? size : 1);
+	if (all == NULL)
+		return -ENOMEM;
+	if (pread(fd, all, size, 0) != (ssize_t)size) {
+		free(all);
+		return -EIO;
+	}
+	while (at < size) {
+		uint32_t len;
+		int rc;
+
+		if (size - at < REC_HDR + 4 || get32(all + at) != REC_MAGIC)
+			break;
+		len = get32(all + at + 12);
+		if (len > size - at - REC_HDR - 4 ||
+		    ctl_crc32c(all + at + 4, REC_HDR - 4 + len) != get32(all + at + REC_HDR + len))
+			break;
+		rc = fn(arg, get64(all + at + 4), all + at + REC_HDR, len);
+		if (rc < 0) {
+			hm_log(HM_LOG_ERR, MOD, "%s: record %" PRId64 " at offset %zu: %s", path,
+			       count, at, strerror(-rc));
+			free(all);
+			return rc;
+		}
+		at += REC_HDR + len + 4;
+		count++;
+	}
+	if (at < size) {
+		/* A torn tail is at most one record long; anything more is damage. */
+		size_t tail = size - at;
+		bool torn = tail < REC_HDR + 4 ||
+			    (get32(all + at) == REC_MAGIC &&
+			     get32(all + at + 12) + (size_t)REC_HDR + 4 >= tail);
+
+		free(all);
+		if (!torn) {
+			hm_log(HM_LOG_ERR, MOD,
+			       "%s: damaged record at offset %zu with %zu bytes after it: refusing "
+			       "to start rather than lose committed changes",
+			       path, at, tail);
+			return -EBADMSG;
+		}
+		hm_log(HM_LOG_WARN, MOD, "%s: cutting a torn last record (%zu bytes at %zu)", path,
+		       tail, at);
+		if (ftruncate(fd, (off_t)at) < 0 || fdatasync(fd) < 0)
+			return -errno;
+		return count;
+	}
+	free(all);
+	return count;
+}
+
+static int open_log(const char *dir, const char *name, char *path, size_t pl)
+{
+	int fd;
+
+	if ((size_t)snprintf(path, pl, "%s/%s", dir, name) >= pl)
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		hm_log(HM_LOG_ERR, MOD, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return fd;
+}
+
+/* ---- execution -------------------------------------------------------------------- */
+
+static void out_push(struct ctl_cluster *cl, int to, const uint8_t *m, size_t len)
+{
+	struct outmsg *o;
+
+	if (cl->n_out == cl->cap_out) {
+		size_t cap = cl->cap_out ? 2 * cl->cap_out : 256;
+		struct outmsg *no = realloc(cl->outbox, cap * sizeof(*no));
+
+		if (no == NULL)
+			return; /* dropped: retransmission heals it */
+		cl->outbox = no;
+		cl->cap_out = cap;
+	}
+	o = &cl->outbox[cl->n_out];
+	o->b = malloc(len);
+	if (o->b == NULL)
+		return;
+	memcpy(o->b, m, len);
+	o->len = len;
+	o->to = to;
+	cl->n_out++;
+}
+
+static void on_send(void *ctx, int to, const uint8_t *m, size_t len)
+{
+	struct ctl_cluster *cl = ctx;
+
+	if (cl->replaying)
+		return; /* checkpoints of replayed batches: sent again by retransmission */
+	out_push(cl, to, m, len);
+}
+
+static void on_commit(void *ctx, uint64_t seq, const uint8_t *b, size_t len)
+{
+	struct ctl_cluster *cl = ctx;
+	int rc = rec_append(cl->batch_fd, seq, b, len);
+
+	if (rc == 0 && fdatasync(cl->batch_fd) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		/*
+		 * The log is the state: executing what is not durable would
+		 * acknowledge writes a restart loses. Stop instead; the other
+		 * members carry on and this one catches up when restarted.
+		 */
+		hm_log(HM_LOG_ERR, MOD, "%s: batch %" PRIu64 " not durable: %s; stopping",
+		       cl->batch_path, seq, strerror(-rc));
+		abort();
+	}
+}
+
+static void finish(struct ctl_cluster *cl, uint64_t nonce, int status, json_t *out)
+{
+	struct waiter *w;
+
+	pthread_mutex_lock(&cl->lock);
+	for (w = cl->waiters; w; w = w->next)
+		if (w->nonce == nonce && !w->done) {
+			w->done = true;
+			w->status = status;
+			w->out = out;
+			out = NULL;
+			break;
+		}
+	pthread_cond_broadcast(&cl->done);
+	pthread_mutex_unlock(&cl->lock);
+	json_decref(out);
+}
+
+/* Run one request of the log against the model: the same result on every member. */
+static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
+{
+	struct ctl_cluster *cl = ctx;
+	struct ctl_node *n = cl->n;
+	json_t *j = json_loadb((const char *)req, len, 0, NULL), *out = NULL;
+	const char *m = json_string_value(json_object_get(j, "m"));
+	const char *coll = json_string_value(json_object_get(j, "c"));
+	const char *item = json_string_value(json_object_get(j, "i"));
+	json_t *body = json_object_get(j, "b");
+	json_int_t origin = json_integer_value(json_object_get(j, "o"));
+	uint64_t nonce = (uint64_t)json_integer_value(json_object_get(j, "n"));
+	uint64_t ifv = (uint64_t)json_integer_value(json_object_get(j, "v"));
+	int status;
+
+	(void)seq;
+	pthread_mutex_lock(&n->lock);
+	if (m == NULL || coll == NULL ||
+	    (strcmp(m, "POST") != 0 && strcmp(m, "PUT") != 0 && strcmp(m, "DELETE") != 0))
+		status = ctl_rest_error(&out, 400, "", "not a write request");
+	else
+		status = ctl_write_apply(n, n->st_cons, m, coll, item, ifv, body, false, &out);
+	pthread_mutex_unlock(&n->lock);
+	if (origin == (json_int_t)cl->c.id && !cl->replaying) {
+		for (uint32_t i = 0; i < 256; i++)
+			if (cl->inflight[i].nonce == nonce && cl->inflight[i].t0_ns) {
+				if (n->st_cons)
+					hm_stats_hist_add(n->st_cons->commit_hist,
+							  mono_ns() - cl->inflight[i].t0_ns);
+				cl->inflight[i].t0_ns = 0;
+			}
+		finish(cl, nonce, status, out);
+	} else {
+		json_decref(out);
+	}
+	json_decref(j);
+}
+
+/* ---- votes ------------------------------------------------------------------------ */
+
+static bool binding(const struct ctl_cluster *cl, const uint8_t *m, size_t len)
+{
+	return len > BFT_HDR && get32(m + 4) == cl->c.id &&
+	       (m[0] == BFT_PREPREPARE || m[0] == BFT_PREPARE || m[0] == BFT_COMMIT ||
+		m[0] == BFT_VIEWCHANGE);
+}
+
+/* Does it still bind us after @exec was executed in @view? */
+static bool still_binding(const uint8_t *m, size_t len, uint64_t exec, uint64_t view)
+{
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t bl;
+
+	if (bft_hdr_parse(m, len, &h, &body, &bl) < 0)
+		return false;
+	if (h.type == BFT_VIEWCHANGE)
+		return h.view >= view;
+	return h.seq > exec || h.view >= view;
+}
+
+/* Rewrite votes.log with what still binds (from the recent ring), atomically. */
+static int votes_compact(struct ctl_cluster *cl)
+{
+	char tmp[PATH_MAX + 8];
+	struct bft_stats st;
+	uint64_t seq = 0, bytes = 0;
+	int fd, rc = 0;
+
+	bft_stats_get(cl->r, &st);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cl->votes_path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (uint32_t k = 0; k < RECENT_MAX && rc == 0; k++) {
+		uint32_t i = (cl->recent_next + k) % RECENT_MAX;
+
+		if (cl->recent[i].b &&
+		    still_binding(cl->recent[i].b, cl->recent[i].len, st.executed_seq, st.view)) {
+			rc = rec_append(fd, ++seq, cl->recent[i].b, cl->recent[i].len);
+			bytes += REC_HDR + cl->recent[i].len + 4;
+		}
+	}
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, cl->votes_path) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		int dfd = open(cl->n->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		close(cl->votes_fd);
+		cl->votes_fd = fd;
+		cl->votes_bytes = bytes;
+		cl->votes_seq = seq;
+		return 0;
+	}
+	close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+/*
+ * Send what the core produced, after making our new votes durable: one
+ * fdatasync covers every vote of this round (PBFT: a replica logs what it
+ * sends; a restarted one must not contradict it).
+ */
+static void flush(struct ctl_cluster *cl)
+{
+	bool wrote = false;
+
+	for (size_t i = 0; i < cl->n_out; i++) {
+		struct outmsg *o = &cl->outbox[i];
+		uint8_t d[BFT_DIGEST];
+		bool seen = false;
+
+		if (!binding(cl, o->b, o->len))
+			continue;
+		bft_hash(o->b, o->len, d);
+		for (uint32_t k = 0; k < PERSISTED_MAX && !seen; k++)
+			seen = memcmp(cl->persisted[k], d, BFT_DIGEST) == 0;
+		if (seen)
+			continue; /* a retransmission: signatures are deterministic */
+		if (rec_append(cl->votes_fd, ++cl->votes_seq, o->b, o->len) < 0) {
+			hm_log(HM_LOG_ERR, MOD, "%s: %s; stopping", cl->votes_path, strerror(errno));
+			abort();
+		}
+		cl->votes_bytes += REC_HDR + o->len + 4;
+		memcpy(cl->persisted[cl->persisted_next++ % PERSISTED_MAX], d, BFT_DIGEST);
+		free(cl->recent[cl->recent_next].b);
+		cl->recent[cl->recent_next].b = malloc(o->len);
+		if (cl->recent[cl->recent_next].b) {
+			memcpy(cl->recent[cl->recent_next].b, o->b, o->len);
+			cl->recent[cl->recent_next].len = o->len;
+		}
+		cl->recent_next = (cl->recent_next + 1) % RECENT_MAX;
+		wrote = true;
+	}
+	if (wrote && fdatasync(cl->votes_fd) < 0) {
+		hm_log(HM_LOG_ERR, MOD, "%s: fdatasync: %s; stopping", cl->votes_path,
+		       strerror(errno));
+		abort();
+	}
+	for (size_t i = 0; i < cl->n_out; i++) {
+		ctl_peer_send(cl->peer, cl->outbox[i].to, cl->outbox[i].b, cl->outbox[i].len);
+		free(cl->outbox[i].b);
+	}
+	cl->n_out = 0;
+	if (cl->votes_bytes > VOTES_COMPACT) {
+		int rc = votes_compact(cl);
+
+		if (rc < 0)
+			hm_log(HM_LOG_WARN, MOD, "%s: rewrite failed (%s); kept growing",
+			       cl->votes_path, strerror(-rc));
+	}
+}
+
+/* ---- the consensus thread ------------------------------------------------------------ */
+
+static uint64_t now_ms(void)
+{
+	return mono_ns() / 1000000;
+}
+
+static void on_peer_msg(void *arg, const uint8_t *m, size_t len)
+{
+	struct ctl_cluster *cl = arg;
+
+	bft_receive(cl->r, m, len, now_ms());
+}
+
+static void publish(struct ctl_cluster *cl)
+{
+	struct ctl_stats_block *b = cl->n->st_cons;
+	struct bft_stats st;
+	struct ctl_peer_stats ps;
+	uint32_t up = 0;
+
+	bft_stats_get(cl->r, &st);
+	ctl_peer_stats_get(cl->peer, &ps);
+	for (uint32_t i = 0; i < cl->c.n; i++)
+		up += ps.up[i];
+	pthread_mutex_lock(&cl->lock);
+	cl->snap = st;
+	cl->psnap = ps;
+	pthread_mutex_unlock(&cl->lock);
+	ctl_stat_set(b, CTL_S_BFT_VIEW, st.view);
+	ctl_stat_set(b, CTL_S_BFT_EXECUTED, st.executed_seq);
+	ctl_stat_set(b, CTL_S_BFT_STABLE, st.stable_seq);
+	ctl_stat_set(b, CTL_S_BFT_REQUESTS, st.requests);
+	ctl_stat_set(b, CTL_S_BFT_VIEW_CHANGES, st.view_changes);
+	ctl_stat_set(b, CTL_S_BFT_STATE_TRANSFERS, st.state_transfers);
+	ctl_stat_set(b, CTL_S_BFT_BAD_SIG, st.bad_signature);
+	ctl_stat_set(b, CTL_S_BFT_NON_MEMBER, st.non_member);
+	ctl_stat_set(b, CTL_S_BFT_WRONG_VIEW, st.wrong_view);
+	ctl_stat_set(b, CTL_S_BFT_OUT_OF_WINDOW, st.out_of_window);
+	ctl_stat_set(b, CTL_S_BFT_MALFORMED, st.malformed + st.bad_new_view);
+	ctl_stat_set(b, CTL_S_PEERS_UP, up);
+	ctl_stat_set(b, CTL_S_PEER_SENT, ps.sent);
+	ctl_stat_set(b, CTL_S_PEER_RECEIVED, ps.received);
+	ctl_stat_set(b, CTL_S_PEER_DROPPED, ps.dropped);
+}
+
+static void *cluster_main(void *arg)
+{
+	struct ctl_cluster *cl = arg;
+	uint64_t next_pub = 0;
+
+	while (!cl->stop) {
+		struct submit *s;
+		uint64_t t;
+
+		if (ctl_peer_poll(cl->peer, TICK_MS, cl->efd, on_peer_msg, cl) == 1) {
+			uint64_t v;
+
+			if (read(cl->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				hm_log(HM_LOG_WARN, MOD, "eventfd: %s", strerror(errno));
+		}
+		pthread_mutex_lock(&cl->lock);
+		s = cl->q_head;
+		cl->q_head = NULL;
+		cl->q_tail = &cl->q_head;
+		pthread_mutex_unlock(&cl->lock);
+		t = now_ms();
+		while (s) {
+			struct submit *next = s->next;
+			int rc = bft_submit(cl->r, s->b, s->len, t);
+			json_t *j = json_loadb((const char *)s->b, s->len, 0, NULL);
+			uint64_t nonce = (uint64_t)json_integer_value(json_object_get(j, "n"));
+
+			if (rc < 0) {
+				json_t *out = NULL;
+
+				ctl_rest_error(&out, 503, "", "the consensus core refused it: %s",
+					       strerror(-rc));
+				finish(cl, nonce, 503, out);
+			} else {
+				cl->inflight[cl->inflight_next].nonce = nonce;
+				cl->inflight[cl->inflight_next].t0_ns = s->t0_ns;
+				cl->inflight_next = (cl->inflight_next + 1) % 256;
+			}
+			json_decref(j);
+			free(s->b);
+			free(s);
+			s = next;
+		}
+		bft_tick(cl->r, t);
+		flush(cl);
+		if (t >= next_pub) {
+			publish(cl);
+			next_pub = t + 100;
+		}
+	}
+	return NULL;
+}
+
+static int replay_batch(void *arg, uint64_t seq, const uint8_t *b, size_t len)
+{
+	struct ctl_cluster *cl = arg;
+
+	return bft_replay(cl->r, seq, b, len);
+}
+
+static int restore_vote(void *arg, uint64_t seq, const uint8_t *m, size_t len)
+{
+	struct ctl_cluster *cl = arg;
+	int rc = bft_restore_sent(cl->r, m, len);
+
+	(void)seq;
+	if (rc == 0) {
+		cl->recent[cl->recent_next].b = malloc(len);
+		if (cl->recent[cl->recent_next].b) {
+			memcpy(cl->recent[cl->recent_next].b, m, len);
+			cl->recent[cl->recent_next].len = len;
+		}
+		cl->recent_next = (cl->recent_next + 1) % RECENT_MAX;
+	}
+	return rc;
+}
+
+int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struct ctl_cluster **out)
+{
+	struct ctl_cluster *cl = calloc(1, sizeof(*cl));
+	struct bft_config bc = {0};
+	struct ctl_peer_cfg pc = {.n = c->n, .id = c->id};
+	int64_t nb, nv;
+	uint64_t r64;
+	int rc;
+
+	if (cl == NULL)
+		return -ENOMEM;
+	cl->n = n;
+	cl->c = *c;
+	cl->batch_fd = cl->votes_fd = cl->efd = -1;
+	cl->q_tail = &cl->q_head;
+	pthread_mutex_init(&cl->lock, NULL);
+	pthread_cond_init(&cl->done, NULL);
+	cl->persisted = calloc(PERSISTED_MAX, BFT_DIGEST);
+	if (cl->persisted == NULL) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	/* Nonces: random start, so a write from before a restart never matches a new waiter. */
+	if (getrandom(&r64, sizeof(r64), 0) != sizeof(r64))
+		r64 = mono_ns();
+	cl->nonce = r64 >> 12; /* stays an exact JSON integer */
+	if (mkdir(n->cfg.state_dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		hm_log(HM_LOG_ERR, MOD, "--state-dir %s: %s", n->cfg.state_dir, strerror(errno));
+		goto err;
+	}
+	{
+		char p[PATH_MAX];
+
+		snprintf(p, sizeof(p), "%s/changes.log", n->cfg.state_dir);
+		if (access(p, F_OK) == 0) {
+			hm_log(HM_LOG_ERR, MOD,
+			       "--state-dir %s holds a single-node state (changes.log): a cluster "
+			       "member needs a directory of its own",
+			       n->cfg.state_dir);
+			rc = -EEXIST;
+			goto err;
+		}
+	}
+	cl->batch_fd = open_log(n->cfg.state_dir, "batches.log", cl->batch_path,
+				sizeof(cl->batch_path));
+	cl->votes_fd = open_log(n->cfg.state_dir, "votes.log", cl->votes_path,
+				sizeof(cl->votes_path));
+	if (cl->batch_fd < 0 || cl->votes_fd < 0) {
+		rc = cl->batch_fd < 0 ? cl->batch_fd : cl->votes_fd;
+		goto err;
+	}
+	bc.n = c->n;
+	bc.id = c->id;
+	bc.checkpoint_interval = c->checkpoint_interval;
+	bc.window = c->window;
+	bc.view_timeout_ms = c->view_timeout_ms;
+	bc.retransmit_ms = c->retransmit_ms;
+	bc.batch_max = c->batch_max;
+	memcpy(bc.pub, c->pub, sizeof(bc.pub));
+	memcpy(bc.priv, c->priv, BFT_KEY);
+	bc.ops = (struct bft_ops){.send = on_send, .execute = on_execute, .commit = on_commit};
+	bc.ctx = cl;
+	rc = bft_create(&bc, &cl->r);
+	if (rc < 0) {
+		hm_log(HM_LOG_ERR, MOD, "consensus settings refused: %s", strerror(-rc));
+		goto err;
+	}
+	cl->replaying = true;
+	nb = rec_replay(cl->batch_path, cl->batch_fd, replay_batch, cl);
+	nv = nb < 0 ? 0 : rec_replay(cl->votes_path, cl->votes_fd, restore_vote, cl);
+	cl->replaying = false;
+	if (nb < 0 || nv < 0) {
+		rc = nb < 0 ? (int)nb : (int)nv;
+		goto err;
+	}
+	bft_restore_done(cl->r, now_ms());
+	rc = votes_compact(cl);
+	if (rc < 0) {
+		hm_log(HM_LOG_ERR, MOD, "%s: rewrite: %s", cl->votes_path, strerror(-rc));
+		goto err;
+	}
+	hm_log(HM_LOG_INFO, MOD,
+	       "member %u of %u (f = %u): %" PRId64 " batches replayed (revision %" PRIu64
+	       "), %" PRId64 " own messages restored",
+	       c->id, c->n, (c->n - 1) / 3, nb, n->model.revision, nv);
+	for (uint32_t i = 0; i < c->n; i++)
+		pc.addr[i] = c->peer[i];
+	rc = ctl_peer_open(&pc, &cl->peer);
+	if (rc < 0)
+		goto err;
+	cl->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (cl->efd < 0) {
+		rc = -errno;
+		goto err;
+	}
+	publish(cl);
+	rc = -pthread_create(&cl->thr, NULL, cluster_main, cl);
+	if (rc < 0)
+		goto err;
+	cl->started = true;
+	*out = cl;
+	return 0;
+err:
+	ctl_cluster_stop(cl);
+	return rc;
+}
+
+void ctl_cluster_stop(struct ctl_cluster *cl)
+{
+	if (cl == NULL)
+		return;
+	if (cl->started) {
+		cl->stop = true;
+		pthread_join(cl->thr, NULL);
+	}
+	while (cl->q_head) {
+		struct submit *s = cl->q_head;
+
+		cl->q_head = s->next;
+		free(s->b);
+		free(s);
+	}
+	for (size_t i = 0; i < cl->n_out; i++)
+		free(cl->outbox[i].b);
+	free(cl->outbox);
+	for (uint32_t i = 0; i < RECENT_MAX; i++)
+		free(cl->recent[i].b);
+	free(cl->persisted);
+	ctl_peer_close(cl->peer);
+	bft_destroy(cl->r);
+	if (cl->batch_fd >= 0)
+		close(cl->batch_fd);
+	if (cl->votes_fd >= 0)
+		close(cl->votes_fd);
+	if (cl->efd >= 0)
+		close(cl->efd);
+	pthread_mutex_destroy(&cl->lock);
+	pthread_cond_destroy(&cl->done);
+	free(cl);
+}
+
+/* ---- REST side ------------------------------------------------------------------------ */
+
+int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *coll,
+		      const char *item, uint64_t ifv, const json_t *body, json_t **out)
+{
+	struct ctl_node *n = cl->n;
+	struct waiter w = {0}, **pp;
+	struct submit *s;
+	struct timespec dl;
+	json_t *req;
+	char *txt;
+	int status;
+	const uint64_t one = 1;
+
+	/* Refuse what is wrong already here: no round through the cluster for a 4xx. */
+	{
+		struct ctl_model *m = &n->model;
+		struct ctl_change c;
+		struct ctl_err e;
+		bool del = strcmp(method, "DELETE") == 0;
+		int rc;
+
+		pthread_mutex_lock(&n->lock);
+		if (strcmp(coll, "services") == 0)
+			rc = ctl_model_prepare_service(m, body, item, del, ifv, &c, &e);
+		else if (strcmp(coll, "backends") == 0)
+			rc = ctl_model_prepare_backend(m, body, item, del, ifv, &c, &e);
+		else
+			rc = ctl_model_prepare_link(m, body, item, del, ifv, &c, &e);
+		pthread_mutex_unlock(&n->lock);
+		if (rc < 0)
+			return ctl_rest_error(out, e.status, e.field, "%s", e.msg);
+	}
+	pthread_mutex_lock(&cl->lock);
+	w.nonce = ++cl->nonce;
+	pthread_mutex_unlock(&cl->lock);
+	req = json_pack("{s:i, s:I, s:s, s:s, s:s?, s:I, s:O?}", "o", (int)cl->c.id, "n",
+			(json_int_t)w.nonce, "m", method, "c", coll, "i", item, "v",
+			(json_int_t)ifv, "b", (json_t *)body);
+	txt = req ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(req);
+	if (txt == NULL)
+		return ctl_rest_error(out, 500, "", "out of memory");
+	if (strlen(txt) > BFT_REQ_MAX) {
+		size_t l = strlen(txt);
+
+		free(txt);
+		return ctl_rest_error(out, 413, "",
+				      "the write is %zu bytes as a log entry; the limit is %d", l,
+				      BFT_REQ_MAX);
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		free(txt);
+		return ctl_rest_error(out, 500, "", "out of memory");
+	}
+	s->b = (uint8_t *)txt;
+	s->len = strlen(txt);
+	s->t0_ns = mono_ns();
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += cl->c.commit_timeout_ms / 1000;
+	dl.tv_nsec += (long)(cl->c.commit_timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&cl->lock);
+	w.next = cl->waiters;
+	cl->waiters = &w;
+	*cl->q_tail = s;
+	cl->q_tail = &s->next;
+	pthread_mutex_unlock(&cl->lock);
+	if (write(cl->efd, &one, sizeof(one)) < 0)
+		hm_log(HM_LOG_WARN, MOD, "eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&cl->lock);
+	while (!w.done && pthread_cond_timedwait(&cl->done, &cl->lock, &dl) != ETIMEDOUT)
+		;
+	for (pp = &cl->waiters; *pp; pp = &(*pp)->next)
+		if (*pp == &w) {
+			*pp = w.next;
+			break;
+		}
+	if (w.done) {
+		status = w.status;
+		*out = w.out;
+	} else {
+		uint64_t view = cl->snap.view;
+		uint32_t up = 0;
+
+		for (uint32_t i = 0; i < cl->c.n; i++)
+			up += cl->psnap.up[i];
+		status = ctl_rest_error(
+		    out, 503, "",
+		    "not committed within %u ms (view %" PRIu64 ", %u of %u peers reachable, "
+		    "quorum %u): no quorum; the write may still commit later",
+		    cl->c.commit_timeout_ms, view, up, cl->c.n - 1, 2 * ((cl->c.n - 1) / 3) + 1);
+	}
+	pthread_mutex_unlock(&cl->lock);
+	return status;
+}
+
+uint64_t ctl_cluster_commit_index(struct ctl_cluster *cl)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&cl->lock);
+	v = cl->snap.executed_seq;
+	pthread_mutex_unlock(&cl->lock);
+	return v;
+}
+
+json_t *ctl_cluster_json(struct ctl_cluster *cl)
+{
+	json_t *mem = json_array(), *j;
+	struct bft_stats st;
+	struct ctl_peer_stats ps;
+
+	pthread_mutex_lock(&cl->lock);
+	st = cl->snap;
+	ps = cl->psnap;
+	pthread_mutex_unlock(&cl->lock);
+	for (uint32_t i = 0; i < cl->c.n; i++) {
+		char peer[96], pk[2 * BFT_KEY + 1];
+
+		snprintf(peer, sizeof(peer), "%s:%u", cl->c.peer[i].host, cl->c.peer[i].port);
+		hex_encode(cl->c.pub[i], BFT_KEY, pk);
+		json_array_append_new(mem, json_pack("{s:i, s:s, s:s, s:s, s:b}", "node_id", (int)i,
+						     "address", cl->c.api[i], "peer", peer,
+						     "public_key", pk, "connected",
+						     i == cl->c.id || ps.up[i]));
+	}
+	j = json_pack("{s:s, s:s, s:i, s:o, s:i, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, s:I, s:I, "
+		      "s:I, s:I, s:I, s:I, s:I, s:I}}",
+		      "mode", "bft", "protocol", "PBFT (Castro & Liskov, OSDI 1999)", "self",
+		      (int)cl->c.id, "members", mem, "leader",
+		      (int)bft_primary(st.view, cl->c.n), "view", (json_int_t)st.view,
+		      "commit_index", (json_int_t)st.executed_seq, "stable_checkpoint",
+		      (json_int_t)st.stable_seq, "quorum", (int)(2 * ((cl->c.n - 1) / 3) + 1), "f",
+		      (int)((cl->c.n - 1) / 3), "counters", "requests", (json_int_t)st.requests,
+		      "view_changes", (json_int_t)st.view_changes, "state_transfers",
+		      (json_int_t)st.state_transfers, "bad_signature", (json_int_t)st.bad_signature,
+		      "non_member", (json_int_t)st.non_member, "wrong_view",
+		      (json_int_t)st.wrong_view, "out_of_window", (json_int_t)st.out_of_window,
+		      "malformed", (json_int_t)(st.malformed + st.bad_new_view), "peer_sent",
+		      (json_int_t)ps.sent, "peer_dropped", (json_int_t)ps.dropped);
+	return j;
+}

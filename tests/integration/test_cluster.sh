@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Four hmesh-controld processes as one PBFT cluster (f = 1) on loopback,
+# for real: TCP between members, fsync'd logs, REST on each.
+#  1. Config errors name the key (missing key file, wrong public key,
+#     window not a multiple of the checkpoint interval).
+#  2. Writes on any member are acknowledged once the cluster committed them;
+#     reads anywhere return them with the commit index.
+#  3. kill -9 of a backup, writes go on, its restart catches up.
+#  4. kill -9 of the primary: a view change, writes go on, it rejoins.
+#  5. One member cut off with nftables: writes to it get a 503 that says
+#     there is no quorum; writes to the others go on; after healing it has
+#     everything.
+#  6. A forged message on a peer port is dropped and counted.
+#  7. All four killed and restarted from their state directories.
+# After each step: every acknowledged write is on every member, and all
+# members hold the same services.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+export HMESH_BUILD=${HMESH_BUILD:-$top/build}
+ctld=$HMESH_BUILD/bin/hmesh-controld
+# shellcheck source=../../scripts/cluster-lib.sh
+source "$top/scripts/cluster-lib.sh"
+tmp=$(mktemp -d)
+nft_table=hmesh_cluster_$$
+pbase=$((20000 + ($$ % 2000) * 10))
+abase=$((pbase + 5))
+cleanup() {
+	for i in 0 1 2 3; do cluster_kill "$tmp" $i; done
+	nft delete table inet "$nft_table" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	for i in 0 1 2 3; do
+		echo "--- member $i"
+		tail -15 "$tmp/log.$i" 2>/dev/null
+	done
+	echo "FAIL: $*"
+	exit 1
+}
+
+"$ctld" --help | grep -q -- --cluster || fail "--help does not list --cluster"
+
+# commit_timeout 3 s > view_timeout 800 ms: a write survives one view change.
+cluster_make "$tmp" 4 "$pbase" "$abase" '{"view_timeout_ms": 800, "retransmit_ms": 100, "commit_timeout_ms": 3000, "checkpoint_interval": 8, "window": 32, "batch_max": 8}'
+
+# ---- 1. configuration errors name the key -------------------------------------------
+cfg_err() { # name jq-like python edit, expected text
+	python3 - "$tmp/cluster.0.json" "$tmp/bad.json" "$2" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(c, open(sys.argv[2], "w"))
+EOF
+	set +e
+	out=$("$ctld" --cluster "$tmp/bad.json" --state-dir "$tmp/bad" 2>&1)
+	rc=$?
+	set -e
+	((rc == 2)) || fail "$1: exit $rc, want 2 ($out)"
+	grep -q -- "$3" <<<"$out" || fail "$1: error does not name $3: $out"
+}
+cfg_err "missing key file" 'c["key_file"] = "/nonexistent/key"' '"key_file"'
+cfg_err "someone else's key" 'c["key_file"] = c["key_file"][:-1] + "1"' 'not the key of members\[0\]'
+cfg_err "window" 'c["window"] = 30' '"window" 30'
+cfg_err "unknown key" 'c["leader"] = 1' 'unknown key "leader"'
+cfg_err "three members" 'c["members"] = c["members"][:3]' '"members"'
+chmod 644 "$tmp/key.1"
+set +e
+out=$("$ctld" --cluster "$tmp/cluster.1.json" --state-dir "$tmp/bad" 2>&1)
+set -e
+grep -q "readable by others" <<<"$out" || fail "a world-readable key was accepted: $out"
+chmod 600 "$tmp/key.1"
+echo "ok: configuration errors name the key"
+
+for i in 0 1 2 3; do cluster_start "$tmp" $i || fail "member $i did not start"; done
+for i in 0 1 2 3; do cluster_wait_connected "$tmp" $i || fail "member $i: peers not connected"; done
+
+acked=()
+n_write=0
+# write MEMBER: create a service; remember it when acknowledged. Status in $code.
+write() {
+	local name="svc$n_write"
+	n_write=$((n_write + 1))
+	code=$(curl -s -o "$tmp/w.out" -w '%{http_code}' --max-time 20 -XPOST \
+		-H 'Content-Type: application/json' \
+		-d "{\"name\":\"$name\",\"port\":$((1000 + n_write))}" "$(cluster_api "$tmp" "$1")/v1/services")
+	if [[ "$code" == 201 ]]; then acked+=("$name"); fi
+}
+leader() {
+	curl -sf "$(cluster_api "$tmp" "$1")/v1/cluster" | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])'
+}
+# converge MEMBERS...: all list the same services, and every acknowledged one (20 s).
+converge() {
+	local ok
+	for _ in $(seq 100); do
+		ok=1
+		for i in "$@"; do
+			curl -sf "$(cluster_api "$tmp" "$i")/v1/services" >"$tmp/list.$i" || { ok=0; break; }
+		done
+		if ((ok)); then
+			python3 - "$tmp" "${acked[*]:-}" "$@" <<'EOF' && return 0
+import json, sys
+tmp, acked, members = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+lists = {m: json.load(open("%s/list.%s" % (tmp, m))) for m in members}
+names = {m: sorted(s["name"] for s in l["items"]) for m, l in lists.items()}
+first = names[members[0]]
+if any(names[m] != first for m in members):
+    sys.exit(1)
+missing = [a for a in acked if a not in first]
+sys.exit(1 if missing else 0)
+EOF
+		fi
+		sleep 0.2
+	done
+	for i in "$@"; do echo "member $i: $(cat "$tmp/list.$i" 2>/dev/null)"; done
+	fail "members $* do not agree or miss an acknowledged write (${#acked[@]} acknowledged)"
+}
+
+# ---- 2. writes anywhere, reads anywhere -----------------------------------------------
+for k in $(seq 0 11); do
+	write $((k % 4))
+	[[ "$code" == 201 ]] || fail "write to member $((k % 4)): $code $(cat "$tmp/w.out")"
+done
+converge 0 1 2 3
+curl -sf "$(cluster_api "$tmp" 2)/v1/services" | grep -q '"commit_index": *[1-9]' ||
+	fail "reads do not report the commit index"
+code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST -H 'Content-Type: application/json' \
+	-d '{"name":"svc0","port":1}' "$(cluster_api "$tmp" 3)/v1/services")
+[[ "$code" == 409 ]] || fail "a duplicate name through the cluster: $code, want 409"
+echo "ok: 12 writes over 4 members, same state everywhere"
+
+# ---- 3. kill -9 a backup -----------------------------------------------------------------
+p=$(leader 0)
+b=$(((p + 1) % 4))
+cluster_kill "$tmp" $b
+for k in $(seq 0 9); do
+	m=$(((b + 1 + k % 3) % 4))
+	write $m
+	[[ "$code" == 201 ]] || fail "with member $b down, write to $m: $code $(cat "$tmp/w.out")"
+done
+cluster_start "$tmp" $b || fail "member $b did not restart"
+converge 0 1 2 3
+echo "ok: backup $b killed, 10 writes, restarted and caught up"
+
+# ---- 4. kill -9 the primary ----------------------------------------------------------------
+p=$(leader 0)
+cluster_kill "$tmp" "$p"
+for k in $(seq 0 5); do
+	m=$(((p + 1 + k % 3) % 4))
+	write $m
+	[[ "$code" == 201 ]] || fail "with the primary $p down, write to $m: $code $(cat "$tmp/w.out")"
+done
+cluster_start "$tmp" "$p" || fail "member $p did not restart"
+converge 0 1 2 3
+np=$(leader $(((p + 1) % 4)))
+[[ "$np" != "$p" ]] || fail "no view change after the primary was killed"
+echo "ok: primary $p killed, view change to primary $np, 6 writes, it rejoined"
+
+# ---- 5. partition one member with nftables ---------------------------------------------------
+cut=$(((np + 2) % 4))
+ip=127.0.0.$((cut + 1))
+nft add table inet "$nft_table"
+nft add chain inet "$nft_table" out '{ type filter hook output priority 0; }'
+nft add rule inet "$nft_table" out ip saddr "$ip" tcp sport "$((pbase))-$((pbase + 3))" drop
+nft add rule inet "$nft_table" out ip daddr "$ip" tcp dport "$((pbase + cut))" drop
+nft add rule inet "$nft_table" out ip saddr "$ip" tcp dport "$((pbase))-$((pbase + 3))" drop
+write "$cut"
+[[ "$code" == 503 ]] || fail "a write to the cut-off member $cut: $code, want 503"
+grep -q "no quorum" "$tmp/w.out" || fail "the 503 does not say why: $(cat "$tmp/w.out")"
+others=()
+for i in 0 1 2 3; do ((i == cut)) || others+=("$i"); done
+for k in $(seq 0 5); do
+	m=${others[$((k % 3))]}
+	write "$m"
+	[[ "$code" == 201 ]] || fail "with $cut cut off, write to $m: $code $(cat "$tmp/w.out")"
+done
+converge "${others[@]}"
+nft delete table inet "$nft_table"
+converge 0 1 2 3
+echo "ok: member $cut cut off (503 naming the missing quorum), healed and caught up"
+
+# ---- 6. a forged message is dropped and counted ----------------------------------------------
+before=$(curl -sf "$(cluster_api "$tmp" 0)/v1/cluster" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["bad_signature"])')
+python3 - "$pbase" <<'EOF'
+import socket, struct, sys
+# A PREPARE claiming to come from member 1, with a signature of zeros.
+hdr = struct.pack("<B3xIQQ32s", 3, 1, 0, 1, b"\x11" * 32)
+msg = hdr + b"\0" * 64
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(struct.pack("<I", len(msg)) + msg)
+s.close()
+EOF
+for _ in $(seq 50); do
+	after=$(curl -sf "$(cluster_api "$tmp" 0)/v1/cluster" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["bad_signature"])')
+	((after > before)) && break
+	sleep 0.1
+done
+((after > before)) || fail "a forged PREPARE was not counted as a bad signature ($before -> $after)"
+echo "ok: forged message dropped (bad_signature $before -> $after)"
+
+# ---- 7. everyone down, everyone back from disk ------------------------------------------------
+for i in 0 1 2 3; do cluster_kill "$tmp" $i; done
+for i in 0 1 2 3; do cluster_start "$tmp" $i || fail "member $i did not restart"; done
+converge 0 1 2 3
+write 1
+[[ "$code" == 201 ]] || fail "write after a full restart: $code $(cat "$tmp/w.out")"
+converge 0 1 2 3
+echo "ok: full restart from disk, ${#acked[@]} acknowledged writes on all 4 members"
+echo "PASS"
