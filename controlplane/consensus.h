@@ -49,7 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BFT_MAX_N     16
+#define BFT_MAX_N     100 /* the simulator goes this far; processes: CTL_PEER_MAX */
 #define BFT_KEY	      32   /* Ed25519 public key / private seed */
 #define BFT_REQ_MAX   1024 /* request payload bytes */
 #define BFT_BATCH_MAX 32
@@ -76,6 +76,12 @@ struct bft_config {
 	uint64_t view_timeout_ms;	 /* §4.5.2 initial timeout */
 	uint64_t retransmit_ms;		 /* resend own votes of unfinished work this often */
 	uint32_t batch_max;		 /* requests per pre-prepare, 1..BFT_BATCH_MAX */
+	/*
+	 * Primary: batches pre-prepared but not yet executed, at most (0: the
+	 * window). Castro's sliding window for batching: while it is full,
+	 * requests gather into the next batch instead of one batch each.
+	 */
+	uint32_t pipeline_max;
 	uint8_t pub[BFT_MAX_N][BFT_KEY]; /* every member's public key */
 	uint8_t priv[BFT_KEY];		 /* this replica's private seed */
 	struct bft_ops ops;

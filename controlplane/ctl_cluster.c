@@ -238,8 +238,9 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 		const char *key;
 		json_t *v;
 		static const char *const known[] = {
-		    "id",	       "key_file",	  "members",	     "batch_max",
-		    "checkpoint_interval", "window",	  "view_timeout_ms", "retransmit_ms",
+		    "id",		   "key_file",	      "members",
+		    "batch_max",	   "pipeline_max",    "checkpoint_interval",
+		    "window",		   "view_timeout_ms", "retransmit_ms",
 		    "commit_timeout_ms"};
 
 		json_object_foreach(root, key, v) {
@@ -254,9 +255,10 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 		}
 	}
 	mem = json_object_get(root, "members");
-	if (!json_is_array(mem) || json_array_size(mem) < 4 || json_array_size(mem) > BFT_MAX_N) {
+	if (!json_is_array(mem) || json_array_size(mem) < 4 ||
+	    json_array_size(mem) > CTL_PEER_MAX) {
 		hm_log(HM_LOG_ERR, MOD, "%s: \"members\" must be an array of 4..%d members (3f + 1)",
-		       path, BFT_MAX_N);
+		       path, CTL_PEER_MAX);
 		goto out;
 	}
 	c->n = (uint32_t)json_array_size(mem);
@@ -307,6 +309,7 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 			}
 	}
 	if (get_u32(path, root, "batch_max", 16, 1, BFT_BATCH_MAX, &c->batch_max) < 0 ||
+	    get_u32(path, root, "pipeline_max", 2, 0, 100000, &c->pipeline_max) < 0 ||
 	    get_u32(path, root, "checkpoint_interval", 64, 1, 100000, &c->checkpoint_interval) < 0 ||
 	    get_u32(path, root, "window", 256, 1, 100000, &c->window) < 0 ||
 	    get_u32(path, root, "view_timeout_ms", 1000, 10, 600000, &c->view_timeout_ms) < 0 ||
@@ -894,6 +897,7 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 	bc.view_timeout_ms = c->view_timeout_ms;
 	bc.retransmit_ms = c->retransmit_ms;
 	bc.batch_max = c->batch_max;
+	bc.pipeline_max = c->pipeline_max;
 	memcpy(bc.pub, c->pub, sizeof(bc.pub));
 	memcpy(bc.priv, c->priv, BFT_KEY);
 	bc.ops = (struct bft_ops){.send = on_send, .execute = on_execute, .commit = on_commit};

@@ -46,7 +46,7 @@ struct ctl_cluster_cfg {
 	char api[BFT_MAX_N][96]; /* members' REST addresses, for clients */
 	uint8_t pub[BFT_MAX_N][BFT_KEY];
 	uint8_t priv[BFT_KEY];
-	uint32_t batch_max, checkpoint_interval, window;
+	uint32_t batch_max, pipeline_max, checkpoint_interval, window;
 	uint32_t view_timeout_ms, retransmit_ms, commit_timeout_ms;
 };
 

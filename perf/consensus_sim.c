@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * consensus_sim — the PBFT core (controlplane/consensus.h) on a simulated
- * network where every link delivers after exactly D ms, for N = 4..16, with
+ * network where every link delivers after exactly D ms, for N = 4..100, with
  * batching on (up to 16 requests per pre-prepare) and off (1):
  *   commit latency  from bft_submit() at a backup to execution there, in
  *                   simulated ms, p50 and p99, and as a multiple of D (the
@@ -11,10 +11,10 @@
  *                   are offered at once;
  *   CPU per request real microseconds of all N replicas per request
  *                   (Ed25519 signing and verification dominate).
- * The reference row is the protocol's bound of 4 D in the same run; a real
- * etcd comparison needs controlds talking over the network (not here yet).
+ * The reference row is the protocol's bound of 4 D in the same run; the
+ * real-process comparison with etcd is perf/consensus.sh.
  *
- *   consensus_sim [--delay-ms D] [--requests R]
+ *   consensus_sim [--delay-ms D] [--requests R] [--sizes 4,7,10,...]
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -24,7 +24,7 @@
 
 #include "consensus.h"
 
-#define MAXN 16
+#define MAXN 100
 
 struct msg {
 	uint64_t at;
@@ -112,7 +112,9 @@ static void run(uint32_t nrep, uint32_t batch, uint64_t delay, uint32_t reqs)
 			       .window = 64,
 			       .view_timeout_ms = 100000,
 			       .retransmit_ms = 100000,
-			       .batch_max = batch};
+			       .batch_max = batch,
+			       /* batching needs a bounded pipeline (as controld's default) */
+			       .pipeline_max = batch > 1 ? 2 : 0};
 	uint8_t priv[MAXN][BFT_KEY];
 	uint64_t *lat = calloc(reqs, sizeof(*lat)), *sub = calloc(reqs, sizeof(*sub)), end = 0;
 	double t0;
@@ -179,13 +181,14 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {{"delay-ms", required_argument, NULL, 'd'},
 					   {"requests", required_argument, NULL, 'r'},
+					   {"sizes", required_argument, NULL, 'N'},
 					   {"help", no_argument, NULL, 'h'},
 					   {NULL, 0, NULL, 0}};
 	uint64_t delay = 5;
-	uint32_t reqs = 256;
+	uint32_t reqs = 256, sizes[32] = {4, 7, 10, 13, 16}, n_sizes = 5;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "d:r:h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "d:r:N:h", lo, NULL)) != -1) {
 		switch (o) {
 		case 'd':
 			delay = strtoull(optarg, NULL, 10);
@@ -193,8 +196,30 @@ int main(int argc, char **argv)
 		case 'r':
 			reqs = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
+		case 'N': {
+			char *p = optarg, *end;
+
+			n_sizes = 0;
+			while (*p && n_sizes < 32) {
+				unsigned long v = strtoul(p, &end, 10);
+
+				if (end == p || v < 4 || v > MAXN || v > BFT_MAX_N ||
+				    (*end && *end != ',')) {
+					fprintf(stderr,
+						"consensus_sim: --sizes \"%s\": comma-separated N in "
+						"4..%d\n",
+						optarg, MAXN < BFT_MAX_N ? MAXN : BFT_MAX_N);
+					return 2;
+				}
+				sizes[n_sizes++] = (uint32_t)v;
+				p = *end ? end + 1 : end;
+			}
+			break;
+		}
 		case 'h':
-			printf("usage: consensus_sim [--delay-ms D] [--requests R]\n");
+			printf("usage: consensus_sim [--delay-ms D] [--requests R] [--sizes N,N,...]\n"
+			       "  default sizes 4,7,10,13,16; up to %d\n",
+			       MAXN);
 			return 0;
 		default:
 			return 2;
@@ -208,8 +233,8 @@ int main(int argc, char **argv)
 	       (unsigned long long)delay, reqs);
 	printf("%4s %6s %10s %10s %8s %12s %12s\n", "N", "batch", "p50 ms", "p99 ms", "p50/4D",
 	       "req/sim-s", "CPU us/req");
-	for (uint32_t n = 4; n <= 16; n += 3)
+	for (uint32_t i = 0; i < n_sizes; i++)
 		for (uint32_t b = 1; b <= 16; b += 15)
-			run(n, b, delay, reqs);
+			run(sizes[i], b, delay, reqs);
 	return 0;
 }
