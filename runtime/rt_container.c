@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "rt_cgroup.h"
+#include "rt_net.h"
 
 #define STACK_SIZE (256 * 1024)
 
@@ -67,6 +68,7 @@ bool rt_id_ok(const char *id)
 
 struct child {
 	const struct rt_spec *s;
+	const char *id; /* names its veth pair (rt_net) */
 	int sync; /* socketpair end: parent's "go", then (pool) the final process */
 	int fifo; /* O_PATH fd of the exec FIFO, -1 in pool mode */
 	int peer; /* the parent's end of the socketpair: closed in the child */
@@ -406,6 +408,13 @@ static int child_main(void *arg)
 	/* The parent puts us in the cgroup first: nothing runs outside its limits. */
 	if (read(c->sync, &go, 1) != 1)
 		_exit(126);
+	if (s->ns & RT_NS_NET) {
+		char nerr[200];
+
+		/* Its end of the veth pair is here by now: the parent moved it before "go". */
+		if (rt_net_ns_setup(&s->net, c->id, nerr, sizeof(nerr)) < 0)
+			die(c, "%s", nerr);
+	}
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		die(c, "hostname: %s", strerror(errno));
 	do_mounts(c);
@@ -478,6 +487,7 @@ static pid_t spawn(const struct rt_spec *s, const char *cg_id, int fifo, int *sy
 		return fail(err, len, "cgroup (%s) for %s could not be set up", cg->name, cg_id);
 	}
 	c->s = s;
+	c->id = cg_id;
 	c->sync = sp[1];
 	c->peer = sp[0];
 	c->fifo = fifo;
@@ -488,8 +498,15 @@ static pid_t spawn(const struct rt_spec *s, const char *cg_id, int fifo, int *sy
 		fail(err, len, "clone: %s", strerror(errno));
 		goto err;
 	}
-	if (cg->attach(cg_id, pid) < 0 || write(sp[0], "g", 1) != 1) {
+	if (cg->attach(cg_id, pid) < 0) {
 		fail(err, len, "cgroup %s: could not attach pid %d", cg_id, (int)pid);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto err;
+	}
+	if (rt_net_host_setup(&s->net, cg_id, pid, err, len) < 0 ||
+	    (write(sp[0], "g", 1) != 1 &&
+	     fail(err, len, "container %s: lost during set-up", cg_id) < 0)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto err;
@@ -713,6 +730,11 @@ int rt_delete(const char *id, bool force, char *err, size_t len)
 pid_t rt_pool_prepare(const struct rt_spec *spec, const char *cg_id, int *sock, char *err,
 		      size_t len)
 {
+	/* One spec for every warm container: one address cannot serve them all. */
+	if (spec->net.set)
+		return fail(err, len,
+			    "annotations.org.hypermesh.net.*: a warm pool shares one spec, and "
+			    "so would share one address; pool containers get a loopback only");
 	return spawn(spec, cg_id, -1, sock, err, len);
 }
 

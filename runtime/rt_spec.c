@@ -477,8 +477,19 @@ int rt_spec_parse(const char *json, size_t jlen, const char *bundle, struct rt_s
 		bad(err, len, "hostname: needs a \"uts\" namespace");
 		goto out;
 	}
-	if ((v = json_object_get(j, "annotations")))
+	if ((v = json_object_get(j, "annotations"))) {
+		if (!json_is_object(v)) {
+			bad(err, len, "annotations: must be an object");
+			goto out;
+		}
 		s->annotations_json = json_dumps(v, JSON_COMPACT);
+	}
+	if (rt_net_parse(v, &s->net, err, len) < 0)
+		goto out;
+	if (s->net.set && !(s->ns & RT_NS_NET)) {
+		bad(err, len, "annotations.org.hypermesh.net.*: need a \"network\" namespace");
+		goto out;
+	}
 	rc = 0;
 out:
 	json_decref(j);

@@ -12,7 +12,7 @@
  * options}; linux.{namespaces[].type (pid, network, ipc, uts, mount,
  * cgroup; no path), resources.{memory.limit, cpu.{shares,quota,period},
  * pids.limit, devices (deny-all only)}, maskedPaths, readonlyPaths};
- * annotations (kept, not interpreted).
+ * annotations (kept; org.hypermesh.net.* configure the network, rt_net.h).
  */
 #ifndef RT_SPEC_H
 #define RT_SPEC_H
@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "rt_net.h"
 
 #define RT_ARGS_MAX    64
 #define RT_MOUNTS_MAX  32
@@ -72,6 +74,7 @@ struct rt_spec {
 	char *masked[RT_PATHS_MAX], *readonly[RT_PATHS_MAX];
 	uint32_t n_masked, n_readonly;
 	char *annotations_json; /* as given, or NULL */
+	struct rt_net net;	/* from annotations org.hypermesh.net.* (rt_net.h) */
 };
 
 /*

@@ -3,21 +3,35 @@
 # downloaded): a rootfs with Debian's static busybox, the given static
 # binaries, and a config.json like `crun spec` writes (terminal off).
 #
-#   scripts/mk-bundle.sh DIR [--bin PATH]... [--mem BYTES] [--pids N] [--net] [-- ARGS...]
+#   scripts/mk-bundle.sh DIR [--bin PATH]... [--mem BYTES] [--pids N]
+#                        [--net-bridge BR | --net-host-if IF] [--net-address CIDR]
+#                        [--net-gateway IP] [--cap CAP]... [-- ARGS...]
 #
 # --bin copies a statically linked binary to /bin in the rootfs; --mem and
-# --pids set linux.resources limits; --net adds a network namespace (on by
-# default: the container sees only its own loopback); ARGS is process.args
-# (default: sh).
+# --pids set linux.resources limits; the container always has a network
+# namespace (alone, it sees only its own loopback); --net-* ask for a veth
+# pair into bridge BR (or a host interface IF) with the container at CIDR
+# (annotations org.hypermesh.net.*, runtime/rt_net.h); --cap adds a
+# capability to the default set; ARGS is process.args (default: sh).
 set -euo pipefail
 dir=${1:?usage: mk-bundle.sh DIR [--bin PATH]... [--mem BYTES] [--pids N] [-- ARGS...]}
 shift
 bins=()
 mem=
 pids=
+net_bridge=
+net_host_if=
+net_addr=
+net_gw=
+extra_caps=
 while (($#)); do
 	case "$1" in
 	--bin) bins+=("$2"); shift 2 ;;
+	--net-bridge) net_bridge=$2; shift 2 ;;
+	--net-host-if) net_host_if=$2; shift 2 ;;
+	--net-address) net_addr=$2; shift 2 ;;
+	--net-gateway) net_gw=$2; shift 2 ;;
+	--cap) extra_caps+="${extra_caps:+,}$2"; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--pids) pids=$2; shift 2 ;;
 	--) shift; break ;;
@@ -38,10 +52,16 @@ for b in "${bins[@]}"; do
 done
 echo "root:x:0:0:root:/:/bin/sh" >"$dir/rootfs/etc/passwd"
 echo "root:x:0:" >"$dir/rootfs/etc/group"
-python3 - "$dir/config.json" "$mem" "$pids" "$@" <<'PY'
+python3 - "$dir/config.json" "$mem" "$pids" "$net_bridge" "$net_host_if" "$net_addr" "$net_gw" "$extra_caps" "$@" <<'PY'
 import json, sys
-path, mem, pids, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:] or ["sh"]
-caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+path, mem, pids = sys.argv[1], sys.argv[2], sys.argv[3]
+bridge, host_if, addr, gw, extra = sys.argv[4:9]
+args = sys.argv[9:] or ["sh"]
+caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"] + [c for c in extra.split(",") if c]
+ann = {}
+for k, v in (("bridge", bridge), ("host_interface", host_if), ("address", addr), ("gateway", gw)):
+    if v:
+        ann["org.hypermesh.net." + k] = v
 res = {"devices": [{"allow": False, "access": "rwm"}]}
 if mem: res["memory"] = {"limit": int(mem)}
 if pids: res["pids"] = {"limit": int(pids)}
@@ -67,5 +87,7 @@ spec = {
               "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
               "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]},
 }
+if ann:
+    spec["annotations"] = ann
 json.dump(spec, open(path, "w"), indent=2)
 PY

@@ -44,6 +44,12 @@ expect_refusal 'd["linux"]["namespaces"] = [{"type": "pid"}]' '"mount" is requir
 expect_refusal 'd["mounts"][0]["type"] = "nfs"' 'mounts[0].type'
 expect_refusal 'd["root"]["path"] = "../etc"' 'root.path'
 expect_refusal 'd["ociVersion"] = "2.0.0"' 'ociVersion'
+expect_refusal 'd["annotations"] = {"org.hypermesh.net.bridge": "br0"}' 'org.hypermesh.net.address: required'
+expect_refusal 'd["annotations"] = {"org.hypermesh.net.bridge": "br0", "org.hypermesh.net.address": "10.1.1.300/24"}' 'org.hypermesh.net.address "10.1.1.300/24"'
+expect_refusal 'd["annotations"] = {"org.hypermesh.net.bridge": "a-very-long-bridge-name", "org.hypermesh.net.address": "10.1.1.3/24"}' 'org.hypermesh.net.bridge "a-very-long-bridge-name"'
+expect_refusal 'd["annotations"] = {"org.hypermesh.net.bridg": "br0"}' 'org.hypermesh.net.bridg: unknown'
+expect_refusal 'd["annotations"] = {"org.hypermesh.net.bridge": "br0", "org.hypermesh.net.address": "10.1.1.3/24", "org.hypermesh.net.gateway": "fd00::1"}' 'org.hypermesh.net.gateway'
+expect_refusal 'd["annotations"] = {"org.hypermesh.net.bridge": "br0", "org.hypermesh.net.address": "10.1.1.3/24"}; d["linux"]["namespaces"] = [{"type": "mount"}, {"type": "uts"}]' 'need a "network" namespace'
 [[ -z "$(ls "$HMESH_RUN_ROOT" 2>/dev/null)" ]] || fail "a refused bundle left state behind"
 echo "ok: bad bundles refused, each naming its field"
 
@@ -150,4 +156,39 @@ print("ok: pool counters: 7 warm starts, p50 hand-out %.3f ms, p50 prepare %.2f 
     v["container_start_seconds"]["p50"] * 1e3, v["container_prepare_seconds"]["p50"] * 1e3))
 ' || fail "pool stats segment"
 echo "ok: warm pool: bundle args, overrides, exit statuses, refilled after each start"
-echo "PASS: hmesh-run: bad bundles, isolation, lifecycle, limits, warm pool"
+
+# ---- networking ---------------------------------------------------------------------------
+# Two containers on a bridge made by hmesh-run (with the gateway address):
+# the host reaches both, they reach each other, each sees only lo and eth0.
+br=hmbr$(($$ % 100000))
+net=10.$((($$ / 256) % 200 + 20)).$(($$ % 256))
+cleanup_net() { ip link del "$br" 2>/dev/null || true; }
+trap 'cleanup_net; cleanup' EXIT
+for k in 2 3; do
+	bundle "$tmp/net$k" --net-bridge "$br" --net-address "$net.$k/24" --net-gateway "$net.1" \
+		--cap CAP_NET_RAW -- sleep 60
+	"$run" create "net$k" --bundle "$tmp/net$k" || fail "create net$k"
+	"$run" start "net$k" || fail "start net$k"
+done
+bb=$tmp/net2/rootfs/bin/busybox
+ip -br addr show "$br" | grep -q "$net.1/24" || fail "bridge $br without the gateway: $(ip -br addr show "$br")"
+"$bb" ping -c 1 -W 2 "$net.2" >/dev/null || fail "the host cannot reach container net2 at $net.2"
+"$bb" ping -c 1 -W 2 "$net.3" >/dev/null || fail "the host cannot reach container net3 at $net.3"
+p2=$("$run" state net2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+nsenter -t "$p2" -n "$bb" ping -c 1 -W 2 "$net.3" >/dev/null || fail "net2 cannot reach net3"
+ifs=$(nsenter -t "$p2" -n ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' ')
+[[ "$ifs" == "eth0 lo " ]] || fail "net2 sees interfaces: $ifs"
+nsenter -t "$p2" -n ip route | grep -q "default via $net.1 dev eth0" || fail "net2 has no default route via $net.1"
+# The host ends are in the bridge; killing a container removes its pair.
+in_br=$(ip -o link show master "$br" | grep -c ': hmv' || true)
+((in_br == 2)) || fail "$in_br host ends of veth pairs in $br, want 2"
+"$run" kill net3 KILL
+for _ in $(seq 50); do
+	[[ "$("$run" state net3 | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" == stopped ]] && break
+	sleep 0.1
+done
+"$run" delete net3
+"$bb" ping -c 1 -W 1 "$net.3" >/dev/null 2>&1 && fail "net3 still answers after kill and delete"
+"$run" delete --force net2
+echo "ok: networking: veth pairs into bridge $br, host <-> containers and container <-> container, only lo and eth0 inside"
+echo "PASS: hmesh-run: bad bundles, isolation, lifecycle, limits, warm pool, networking"

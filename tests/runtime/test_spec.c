@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "rt_spec.h"
 
@@ -89,4 +90,67 @@ Test(spec, refusals_name_the_field)
 	refuse("\"cwd\":\"/srv\"", "\"cwd\":\"srv\"", "process.cwd");
 	refuse("{\"type\":\"uts\"}", "{\"type\":\"ipc\"}", "hostname: needs a \"uts\"");
 	refuse("\"1.0.2\"", "\"0.9\"", "ociVersion");
+}
+
+/* The network annotations (rt_net.h): parsed into the spec, checked by name. */
+static int net_spec(const char *ann, struct rt_spec *s, char *err, size_t len)
+{
+	char buf[2048];
+	const char *at = strstr(good, "\"annotations\"");
+
+	snprintf(buf, sizeof(buf), "%.*s\"annotations\":%s}", (int)(at - good), good, ann);
+	/* A network namespace beside the others. */
+	char *ns = strstr(buf, "{\"type\":\"uts\"}");
+	char fixed[2100];
+
+	snprintf(fixed, sizeof(fixed), "%.*s{\"type\":\"uts\"},{\"type\":\"network\"}%s",
+		 (int)(ns - buf), buf, ns + strlen("{\"type\":\"uts\"}"));
+	return rt_spec_parse(fixed, strlen(fixed), "/b", s, err, len);
+}
+
+Test(spec, network_annotations)
+{
+	struct rt_spec s;
+	char err[256] = "";
+
+	cr_assert_eq(net_spec("{\"org.hypermesh.net.bridge\":\"hmbr0\","
+			      "\"org.hypermesh.net.address\":\"fd00:1::5/64\","
+			      "\"org.hypermesh.net.gateway\":\"fd00:1::1\","
+			      "\"org.hypermesh.net.mtu\":\"9000\",\"other\":\"kept\"}",
+			      &s, err, sizeof(err)),
+		     0, "%s", err);
+	cr_expect(s.net.set);
+	cr_expect_str_eq(s.net.bridge, "hmbr0");
+	cr_expect_eq(s.net.family, AF_INET6);
+	cr_expect_eq(s.net.prefix, 64);
+	cr_expect_eq(s.net.addr[15], 5);
+	cr_expect(s.net.has_gw);
+	cr_expect_eq(s.net.mtu, 9000);
+	rt_spec_free(&s);
+
+	cr_assert_eq(net_spec("{\"other\":\"x\"}", &s, err, sizeof(err)), 0, "%s", err);
+	cr_expect(!s.net.set, "annotations of others do not ask for a network");
+	rt_spec_free(&s);
+
+	static const struct {
+		const char *ann, *field;
+	} bad[] = {
+	    {"{\"org.hypermesh.net.host_interface\":\"dp0\",\"org.hypermesh.net.bridge\":\"b\","
+	     "\"org.hypermesh.net.address\":\"10.0.0.2/24\"}",
+	     "exactly one"},
+	    {"{\"org.hypermesh.net.host_interface\":\"dp0\",\"org.hypermesh.net.address\":\"10.0.0.2/33\"}",
+	     "org.hypermesh.net.address \"10.0.0.2/33\""},
+	    {"{\"org.hypermesh.net.host_interface\":\"dp0\",\"org.hypermesh.net.address\":\"10.0.0.2/24\","
+	     "\"org.hypermesh.net.mtu\":\"100\"}",
+	     "org.hypermesh.net.mtu \"100\""},
+	    {"{\"org.hypermesh.net.host_interface\":\"dp 0\",\"org.hypermesh.net.address\":\"10.0.0.2/24\"}",
+	     "org.hypermesh.net.host_interface \"dp 0\""},
+	    {"{\"org.hypermesh.net.bridge\":7}", "must be a string"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		cr_expect_neq(net_spec(bad[i].ann, &s, err, sizeof(err)), 0, "accepted %s", bad[i].ann);
+		cr_expect_not_null(strstr(err, bad[i].field), "%s: error \"%s\" does not name %s",
+				   bad[i].ann, err, bad[i].field);
+	}
 }
