@@ -997,19 +997,13 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 
 	/* Refuse what is wrong already here: no round through the cluster for a 4xx. */
 	{
-		struct ctl_model *m = &n->model;
 		struct ctl_change c;
 		struct ctl_err e;
-		bool del = strcmp(method, "DELETE") == 0;
 		int rc;
 
 		pthread_mutex_lock(&n->lock);
-		if (strcmp(coll, "services") == 0)
-			rc = ctl_model_prepare_service(m, body, item, del, ifv, &c, &e);
-		else if (strcmp(coll, "backends") == 0)
-			rc = ctl_model_prepare_backend(m, body, item, del, ifv, &c, &e);
-		else
-			rc = ctl_model_prepare_link(m, body, item, del, ifv, &c, &e);
+		rc = ctl_model_prepare(&n->model, coll, body, item, strcmp(method, "DELETE") == 0,
+				       ifv, &c, &e);
 		pthread_mutex_unlock(&n->lock);
 		if (rc < 0)
 			return ctl_rest_error(out, e.status, e.field, "%s", e.msg);
@@ -1080,6 +1074,12 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 	}
 	pthread_mutex_unlock(&cl->lock);
 	return status;
+}
+
+void ctl_cluster_member(const struct ctl_cluster *cl, uint32_t *id, uint32_t *n)
+{
+	*id = cl->c.id;
+	*n = cl->c.n;
 }
 
 uint64_t ctl_cluster_commit_index(struct ctl_cluster *cl)

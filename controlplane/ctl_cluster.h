@@ -76,6 +76,9 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 /* GET /v1/cluster: members, view, primary, commit index, counters. */
 json_t *ctl_cluster_json(struct ctl_cluster *cl);
 
+/* This member's id and the member count (placement of containers). */
+void ctl_cluster_member(const struct ctl_cluster *cl, uint32_t *id, uint32_t *n);
+
 /* The last executed sequence number (reads report it as their commit index). */
 uint64_t ctl_cluster_commit_index(struct ctl_cluster *cl);
 

@@ -30,7 +30,8 @@ int ctl_model_init(struct ctl_model *m, const struct ctl_limits *lim)
 	m->lim = *lim;
 	m->svc = calloc(lim->max_services, sizeof(*m->svc));
 	m->be = calloc(lim->max_backends, sizeof(*m->be));
-	if (m->svc == NULL || m->be == NULL) {
+	m->grp = calloc(lim->max_services, sizeof(*m->grp));
+	if (m->svc == NULL || m->be == NULL || m->grp == NULL) {
 		ctl_model_fini(m);
 		return -ENOMEM;
 	}
@@ -42,6 +43,7 @@ void ctl_model_fini(struct ctl_model *m)
 	free(m->svc);
 	free(m->be);
 	free(m->links);
+	free(m->grp);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -432,6 +434,130 @@ json_t *ctl_link_json(const struct ctl_link *l)
 			 "version", (json_int_t)l->version);
 }
 
+/* ---- container groups ----------------------------------------------------------- */
+
+static bool bundle_ok(const char *p)
+{
+	/*
+	 * Only the shape: whether it exists is each node's business (members
+	 * must reach the same verdict on a change), reported by ctl_orch.
+	 */
+	if (p[0] != '/' || strlen(p) >= CTL_BUNDLE_MAX || strpbrk(p, "\n\t\"\\"))
+		return false;
+	for (const char *c = p; *c;) {
+		size_t n;
+
+		while (*c == '/')
+			c++;
+		n = strcspn(c, "/");
+		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		c += n;
+	}
+	return true;
+}
+
+int ctl_model_prepare_group(const struct ctl_model *m, const json_t *body, const char *existing,
+			    bool del, uint64_t if_version, struct ctl_change *c, struct ctl_err *e)
+{
+	static const char *const allowed[] = {"service", "replicas",	  "bundle",
+					      "port",	 "drain_seconds", "version", NULL};
+	const struct ctl_group *cur = NULL;
+	uint64_t v;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	memset(e, 0, sizeof(*e));
+	c->kind = CTL_GROUP;
+	c->del = del;
+	c->rev = m->revision + 1;
+	if (existing) {
+		const struct ctl_service *s = ctl_model_service_by_name(m, existing);
+
+		if (s == NULL || !m->grp[s->id].used)
+			return fail(e, 404, "service", "no containers for service \"%s\"", existing);
+		cur = &m->grp[s->id];
+		c->o.g = *cur;
+		c->o.g.version = cur->version + 1;
+	}
+	r = prepare_checks(body, if_version, cur ? &cur->version : NULL, del, allowed, e);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	json_t *sv = json_object_get(body, "service");
+
+	if (cur == NULL) {
+		const struct ctl_service *s;
+
+		if (!json_is_string(sv))
+			return fail(e, 400, "service", "\"service\" (a service's name) is required");
+		s = ctl_model_service_by_name(m, json_string_value(sv));
+		if (s == NULL)
+			return fail(e, 400, "service", "no service \"%s\"", json_string_value(sv));
+		if (m->grp[s->id].used)
+			return fail(e, 409, "service", "service \"%s\" has containers already",
+				    s->name);
+		c->o.g.used = true;
+		c->o.g.service = s->id;
+		c->o.g.version = 1;
+		c->o.g.drain_seconds = 10;
+	} else if (sv && (!json_is_string(sv) || strcmp(json_string_value(sv), existing))) {
+		return fail(e, 400, "service", "\"service\" cannot change");
+	}
+	r = get_uint(body, "replicas", 0, CTL_REPLICAS_MAX, &v, e);
+	if (r < 0)
+		return -1;
+	if (r == 0 && cur == NULL)
+		return fail(e, 400, "replicas", "\"replicas\" is required");
+	if (r > 0)
+		c->o.g.replicas = (uint32_t)v;
+	r = get_uint(body, "port", 1, 65535, &v, e);
+	if (r < 0)
+		return -1;
+	if (r == 0 && cur == NULL)
+		return fail(e, 400, "port", "\"port\" (the containers' STOQ UDP port) is required");
+	if (r > 0)
+		c->o.g.port = (uint16_t)v;
+	r = get_uint(body, "drain_seconds", 0, 3600, &v, e);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		c->o.g.drain_seconds = (uint32_t)v;
+	if (json_object_get(body, "bundle") || cur == NULL) {
+		const char *b = json_string_value(json_object_get(body, "bundle"));
+
+		if (b == NULL || !bundle_ok(b))
+			return fail(e, 400, "bundle",
+				    "\"bundle\" must be the absolute path of an OCI bundle "
+				    "directory (under %d bytes, no . or .. parts)",
+				    CTL_BUNDLE_MAX);
+		snprintf(c->o.g.bundle, sizeof(c->o.g.bundle), "%s", b);
+	}
+	return 0;
+}
+
+json_t *ctl_group_json(const struct ctl_model *m, const struct ctl_group *g)
+{
+	return json_pack("{s:s, s:i, s:s, s:i, s:i, s:I}", "service", m->svc[g->service].name,
+			 "replicas", (int)g->replicas, "bundle", g->bundle, "port", g->port,
+			 "drain_seconds", (int)g->drain_seconds, "version", (json_int_t)g->version);
+}
+
+int ctl_model_prepare(const struct ctl_model *m, const char *coll, const json_t *body,
+		      const char *existing, bool del, uint64_t if_version, struct ctl_change *c,
+		      struct ctl_err *e)
+{
+	if (strcmp(coll, "services") == 0)
+		return ctl_model_prepare_service(m, body, existing, del, if_version, c, e);
+	if (strcmp(coll, "backends") == 0)
+		return ctl_model_prepare_backend(m, body, existing, del, if_version, c, e);
+	if (strcmp(coll, "links") == 0)
+		return ctl_model_prepare_link(m, body, existing, del, if_version, c, e);
+	if (strcmp(coll, "containers") == 0)
+		return ctl_model_prepare_group(m, body, existing, del, if_version, c, e);
+	memset(e, 0, sizeof(*e));
+	return fail(e, 404, "", "no collection \"%s\"", coll);
+}
+
 /* ---- apply ------------------------------------------------------------------- */
 
 void ctl_model_apply(struct ctl_model *m, const struct ctl_change *c)
@@ -443,6 +569,7 @@ void ctl_model_apply(struct ctl_model *m, const struct ctl_change *c)
 				if (m->be[i].used && m->be[i].service == c->o.s.id)
 					m->be[i].used = false;
 			m->svc[c->o.s.id].used = false;
+			m->grp[c->o.s.id].used = false;
 		} else {
 			m->svc[c->o.s.id] = c->o.s;
 			m->svc[c->o.s.id].used = true;
@@ -479,6 +606,10 @@ void ctl_model_apply(struct ctl_model *m, const struct ctl_change *c)
 		m->links[i] = c->o.l;
 		break;
 	}
+	case CTL_GROUP:
+		m->grp[c->o.g.service] = c->o.g;
+		m->grp[c->o.g.service].used = !c->del;
+		break;
 	}
 	m->revision = c->rev;
 }
@@ -487,7 +618,10 @@ void ctl_model_apply(struct ctl_model *m, const struct ctl_change *c)
 
 static const char *kind_name(enum ctl_kind k)
 {
-	return k == CTL_SERVICE ? "service" : k == CTL_BACKEND ? "backend" : "link";
+	return k == CTL_SERVICE	  ? "service"
+	       : k == CTL_BACKEND ? "backend"
+	       : k == CTL_LINK	  ? "link"
+				  : "containers";
 }
 
 static json_t *obj_json(const struct ctl_model *m, const struct ctl_change *c)
@@ -505,6 +639,12 @@ static json_t *obj_json(const struct ctl_model *m, const struct ctl_change *c)
 		return o;
 	case CTL_LINK:
 		return ctl_link_json(&c->o.l);
+	case CTL_GROUP:
+		/* By id, like backends. */
+		return json_pack("{s:i, s:i, s:s, s:i, s:i, s:I}", "service_id",
+				 (int)c->o.g.service, "replicas", (int)c->o.g.replicas, "bundle",
+				 c->o.g.bundle, "port", c->o.g.port, "drain_seconds",
+				 (int)c->o.g.drain_seconds, "version", (json_int_t)c->o.g.version);
 	}
 	return NULL;
 }
@@ -583,6 +723,25 @@ int ctl_change_from_json(const struct ctl_model *m, const json_t *j, struct ctl_
 		c->o.l.b = (uint16_t)b;
 		c->o.l.up = up;
 		c->o.l.version = (uint64_t)ver;
+	} else if (strcmp(kind, "containers") == 0) {
+		json_int_t sid, rep, port, drain, ver;
+		const char *bundle;
+
+		c->kind = CTL_GROUP;
+		if (json_unpack_ex(o, &je, 0, "{s:I, s:I, s:s, s:I, s:I, s:I}", "service_id", &sid,
+				   "replicas", &rep, "bundle", &bundle, "port", &port,
+				   "drain_seconds", &drain, "version", &ver) < 0 ||
+		    sid < 0 || (uint64_t)sid >= m->lim.max_services || rep < 0 ||
+		    rep > CTL_REPLICAS_MAX || port < 1 || port > 65535 || drain < 0 ||
+		    drain > 3600 || !bundle_ok(bundle))
+			return fail(e, 400, "obj", "record: bad containers");
+		c->o.g.used = true;
+		c->o.g.service = (uint32_t)sid;
+		c->o.g.replicas = (uint32_t)rep;
+		c->o.g.port = (uint16_t)port;
+		c->o.g.drain_seconds = (uint32_t)drain;
+		c->o.g.version = (uint64_t)ver;
+		snprintf(c->o.g.bundle, sizeof(c->o.g.bundle), "%s", bundle);
 	} else {
 		return fail(e, 400, "kind", "record: kind \"%s\"", kind);
 	}
@@ -591,7 +750,7 @@ int ctl_change_from_json(const struct ctl_model *m, const json_t *j, struct ctl_
 
 json_t *ctl_model_json(const struct ctl_model *m)
 {
-	json_t *s = json_array(), *b = json_array(), *l = json_array();
+	json_t *s = json_array(), *b = json_array(), *l = json_array(), *g = json_array();
 	struct ctl_change c = {0};
 
 	for (uint32_t i = 0; i < m->lim.max_services; i++)
@@ -605,22 +764,30 @@ json_t *ctl_model_json(const struct ctl_model *m)
 		}
 	for (uint32_t i = 0; i < m->n_links; i++)
 		json_array_append_new(l, ctl_link_json(&m->links[i]));
-	return json_pack("{s:I, s:o, s:o, s:o}", "revision", (json_int_t)m->revision, "services", s,
-			 "backends", b, "links", l);
+	for (uint32_t i = 0; i < m->lim.max_services; i++)
+		if (m->grp[i].used) {
+			c.kind = CTL_GROUP;
+			c.o.g = m->grp[i];
+			json_array_append_new(g, obj_json(m, &c));
+		}
+	return json_pack("{s:I, s:o, s:o, s:o, s:o}", "revision", (json_int_t)m->revision,
+			 "services", s, "backends", b, "links", l, "containers", g);
 }
 
 int ctl_model_load_json(struct ctl_model *m, const json_t *j, struct ctl_err *e)
 {
-	static const char *const kinds[] = {"services", "backends", "links"};
-	static const char *const kind1[] = {"service", "backend", "link"};
+	static const char *const kinds[] = {"services", "backends", "links", "containers"};
+	static const char *const kind1[] = {"service", "backend", "link", "containers"};
 	json_int_t rev;
 	json_t *arr, *o;
 	size_t i;
 
 	if (json_unpack((json_t *)j, "{s:I}", "revision", &rev) < 0 || rev < 0)
 		return fail(e, 400, "revision", "snapshot: no revision");
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < 4; k++) {
 		arr = json_object_get(j, kinds[k]);
+		if (arr == NULL && k == 3)
+			continue; /* snapshots from before containers existed */
 		if (!json_is_array(arr))
 			return fail(e, 400, kinds[k], "snapshot: no %s array", kinds[k]);
 		json_array_foreach(arr, i, o)

@@ -20,7 +20,9 @@
 
 #include <jansson.h>
 
-#define CTL_NAME_MAX 64
+#define CTL_NAME_MAX	 64
+#define CTL_BUNDLE_MAX	 192 /* an OCI bundle's absolute path */
+#define CTL_REPLICAS_MAX 64
 
 struct ctl_limits {
 	uint32_t max_services; /* the dataplane's mfn_services */
@@ -28,7 +30,7 @@ struct ctl_limits {
 	uint32_t max_nodes;    /* mfn_nodes */
 };
 
-enum ctl_kind { CTL_SERVICE = 1, CTL_BACKEND = 2, CTL_LINK = 3 };
+enum ctl_kind { CTL_SERVICE = 1, CTL_BACKEND = 2, CTL_LINK = 3, CTL_GROUP = 4 };
 
 struct ctl_service {
 	bool used;
@@ -57,6 +59,20 @@ struct ctl_link {
 	uint64_t version;
 };
 
+/*
+ * A service's containers (/v1/containers/{service}): how many replicas of
+ * which OCI bundle, serving STOQ on which UDP port; ctl_orch runs them.
+ */
+struct ctl_group {
+	bool used;
+	uint32_t service; /* service id (the group's key) */
+	uint32_t replicas;
+	char bundle[CTL_BUNDLE_MAX];
+	uint16_t port;		/* the containers' STOQ UDP port */
+	uint32_t drain_seconds; /* scale-down: unhealthy this long before the stop */
+	uint64_t version;
+};
+
 struct ctl_model {
 	struct ctl_limits lim;
 	uint64_t revision;
@@ -64,6 +80,7 @@ struct ctl_model {
 	struct ctl_backend *be;	 /* max_backends, indexed by id */
 	struct ctl_link *links;
 	uint32_t n_links, cap_links;
+	struct ctl_group *grp; /* max_services, indexed by service id */
 };
 
 /* A validated change: ready to be logged, then applied. */
@@ -75,6 +92,7 @@ struct ctl_change {
 		struct ctl_service s;
 		struct ctl_backend b;
 		struct ctl_link l;
+		struct ctl_group g;
 	} o;
 };
 
@@ -104,6 +122,14 @@ int ctl_model_prepare_backend(const struct ctl_model *m, const json_t *body, con
 int ctl_model_prepare_link(const struct ctl_model *m, const json_t *body, const char *existing,
 			   bool del, uint64_t if_version, struct ctl_change *c, struct ctl_err *e);
 
+int ctl_model_prepare_group(const struct ctl_model *m, const json_t *body, const char *existing,
+			    bool del, uint64_t if_version, struct ctl_change *c, struct ctl_err *e);
+
+/* By collection name (services, backends, links, containers); unknown: 404. */
+int ctl_model_prepare(const struct ctl_model *m, const char *coll, const json_t *body,
+		      const char *existing, bool del, uint64_t if_version, struct ctl_change *c,
+		      struct ctl_err *e);
+
 /* Apply a prepared (or replayed) change; sets the revision to c->rev. */
 void ctl_model_apply(struct ctl_model *m, const struct ctl_change *c);
 
@@ -111,6 +137,7 @@ void ctl_model_apply(struct ctl_model *m, const struct ctl_change *c);
 json_t *ctl_service_json(const struct ctl_service *s);
 json_t *ctl_backend_json(const struct ctl_model *m, const struct ctl_backend *b);
 json_t *ctl_link_json(const struct ctl_link *l);
+json_t *ctl_group_json(const struct ctl_model *m, const struct ctl_group *g);
 
 /* Lookups: NULL when absent. */
 const struct ctl_service *ctl_model_service_by_name(const struct ctl_model *m, const char *name);

@@ -17,6 +17,7 @@
 
 #include "ctl_cluster.h"
 #include "ctl_model.h"
+#include "ctl_orch.h"
 #include "ctl_store.h"
 #include "hm_ctlmsg.h"
 #include "hm_stats.h"
@@ -30,6 +31,7 @@ struct ctl_settings {
 	uint16_t node_id;
 	uint32_t write_rate;	/* writes per second over REST, 0 = unlimited */
 	char stats_segment[64]; /* "off" or a name (/dev/shm/hmesh-NAME) */
+	struct ctl_orch_cfg orch; /* runtime[0] == '\0': no orchestration */
 	struct ctl_limits lim;
 };
 
@@ -98,8 +100,9 @@ struct ctl_node {
 	struct ctl_store *store;
 	struct ctl_dp_status dp;
 	struct hm_stats *seg;
-	struct ctl_stats_block *st_rest, *st_sync, *st_cons;
+	struct ctl_stats_block *st_rest, *st_sync, *st_cons, *st_orch;
 	struct ctl_cluster *cluster; /* NULL: single node (ctl_store is the log) */
+	struct ctl_orch *orch;	     /* NULL: --runtime none */
 	volatile bool stop;
 };
 

@@ -31,6 +31,8 @@ struct ctl_rest {
 	double bucket; /* write tokens (rate limit) */
 	struct timespec last;
 	pthread_mutex_t rl_lock;
+	/* The REST block of the stats segment has one writer at a time: MHD's pool threads take this. */
+	pthread_mutex_t st_lock;
 };
 
 int ctl_rest_error(json_t **out, int status, const char *field, const char *fmt, ...)
@@ -188,6 +190,14 @@ static json_t *list(struct ctl_node *n, const char *coll, const char *query)
 	} else if (strcmp(coll, "links") == 0) {
 		for (uint32_t i = 0; i < m->n_links; i++)
 			json_array_append_new(items, ctl_link_json(&m->links[i]));
+	} else if (strcmp(coll, "containers") == 0) {
+		for (uint32_t i = 0; i < m->lim.max_services; i++)
+			if (m->grp[i].used) {
+				json_t *g = ctl_group_json(m, &m->grp[i]);
+
+				json_object_set_new(g, "instances", ctl_orch_instances(n->orch, i));
+				json_array_append_new(items, g);
+			}
 	} else if (strcmp(coll, "nodes") == 0) {
 		/* The mesh graph's vertices: this node, link ends, backends' nodes. */
 		uint32_t *be = calloc(m->lim.max_nodes, sizeof(*be));
@@ -248,6 +258,16 @@ static int get_item(struct ctl_node *n, const char *coll, const char *item, json
 		*out = ctl_service_json(s);
 		return 200;
 	}
+	if (strcmp(coll, "containers") == 0) {
+		const struct ctl_service *s = ctl_model_service_by_name(m, item);
+
+		if (s == NULL || !m->grp[s->id].used)
+			return ctl_rest_error(out, 404, "service", "no containers for service \"%s\"",
+					      item);
+		*out = ctl_group_json(m, &m->grp[s->id]);
+		json_object_set_new(*out, "instances", ctl_orch_instances(n->orch, s->id));
+		return 200;
+	}
 	if (strcmp(coll, "backends") == 0) {
 		char *end;
 		unsigned long id = strtoul(item, &end, 10);
@@ -293,7 +313,7 @@ static json_t *cluster(struct ctl_node *n)
 		return ctl_cluster_json(n->cluster);
 	snprintf(addr, sizeof(addr), "%s:%u", n->cfg.listen_addr, n->cfg.listen_port);
 	/* Without --cluster: one member, the leader, and its log is the log. */
-	return json_pack("{s:s, s:[{s:i, s:s}], s:i, s:i, s:I, s:b}", "mode", "single-node",
+	return json_pack("{s:s, s:[{s:i, s:s}], s:i, s:i, s:I, s:i}", "mode", "single-node",
 			 "members", "node_id", n->cfg.node_id, "address", addr, "leader",
 			 n->cfg.node_id, "view", 0, "commit_index", (json_int_t)n->model.revision,
 			 "quorum", 1);
@@ -386,14 +406,7 @@ int ctl_write_apply(struct ctl_node *n, struct ctl_stats_block *st, const char *
 	bool del = strcmp(method, "DELETE") == 0;
 	int rc;
 
-	if (strcmp(coll, "services") == 0)
-		rc = ctl_model_prepare_service(&n->model, body, item, del, ifv, &c, &e);
-	else if (strcmp(coll, "backends") == 0)
-		rc = ctl_model_prepare_backend(&n->model, body, item, del, ifv, &c, &e);
-	else if (strcmp(coll, "links") == 0)
-		rc = ctl_model_prepare_link(&n->model, body, item, del, ifv, &c, &e);
-	else
-		return ctl_rest_error(out, 404, "", "no collection \"%s\"", coll);
+	rc = ctl_model_prepare(&n->model, coll, body, item, del, ifv, &c, &e);
 	if (rc < 0)
 		return ctl_rest_error(out, e.status, e.field, "%s", e.msg);
 	if (store) {
@@ -413,7 +426,8 @@ int ctl_write_apply(struct ctl_node *n, struct ctl_stats_block *st, const char *
 	if (!del)
 		*out = c.kind == CTL_SERVICE   ? ctl_service_json(&c.o.s)
 		       : c.kind == CTL_BACKEND ? ctl_backend_json(&n->model, &c.o.b)
-					       : ctl_link_json(&c.o.l);
+		       : c.kind == CTL_LINK    ? ctl_link_json(&c.o.l)
+					       : ctl_group_json(&n->model, &c.o.g);
 	return del ? 204 : item ? 200 : 201;
 }
 
@@ -434,10 +448,13 @@ static int write_op(struct ctl_rest *r, const char *method, const char *coll, co
 		pthread_mutex_unlock(&n->lock);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (status < 300 && n->st_rest)
+	if (status < 300 && n->st_rest) {
+		pthread_mutex_lock(&r->st_lock);
 		hm_stats_hist_add(
 		    n->st_rest->write_hist,
 		    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
+		pthread_mutex_unlock(&r->st_lock);
+	}
 	return status;
 }
 
@@ -445,9 +462,9 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 		    const char *token, const char *content_type, const char *body, size_t body_len,
 		    json_t **out)
 {
-	static const char *const colls[] = {"services",	   "backends", "links",	  "nodes",
-					    "routes",	   "health",   "cluster", "config",
-					    "predictions", NULL};
+	static const char *const colls[] = {"services", "backends",    "links",	 "containers",
+					    "nodes",	"routes",      "health", "cluster",
+					    "config",	"predictions", NULL};
 	char coll[16], item[96];
 	const char *rest, *slash;
 	bool write = strcmp(method, "GET") && strcmp(method, "HEAD");
@@ -474,7 +491,8 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 			return ctl_rest_error(out, 404, "", "no such resource");
 		snprintf(item, sizeof(item), "%s", slash + 1);
 	}
-	writable = !strcmp(coll, "services") || !strcmp(coll, "backends") || !strcmp(coll, "links");
+	writable = !strcmp(coll, "services") || !strcmp(coll, "backends") ||
+		   !strcmp(coll, "links") || !strcmp(coll, "containers");
 	st = authorize(r, token, write, out);
 	if (st)
 		return st;
@@ -608,11 +626,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		    MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
 		    q->body, q->len, &out);
 	}
+	pthread_mutex_lock(&r->st_lock);
 	ctl_stat_add(r->n->st_rest,
 		     st < 300	? CTL_S_REQ_2XX
 		     : st < 500 ? CTL_S_REQ_4XX
 				: CTL_S_REQ_5XX,
 		     1);
+	pthread_mutex_unlock(&r->st_lock);
 	enum MHD_Result rc = answer(con, st, out);
 
 	json_decref(out);
@@ -642,6 +662,7 @@ struct ctl_rest *ctl_rest_new_detached(struct ctl_node *n)
 		return NULL;
 	r->n = n;
 	pthread_mutex_init(&r->rl_lock, NULL);
+	pthread_mutex_init(&r->st_lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &r->last);
 	r->bucket = n->cfg.write_rate;
 	return r;
@@ -677,10 +698,11 @@ struct ctl_rest *ctl_rest_start(struct ctl_node *n)
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
 	    /*
-	     * A cluster write waits for the log (up to commit_timeout_ms): more
-	     * than one thread, so reads and other writes go on meanwhile.
+	     * A cluster write waits for the log (up to commit_timeout_ms), a
+	     * prediction for the dataplane: more than one thread, so reads and
+	     * other writes go on meanwhile.
 	     */
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(n->cluster ? 8 : 1), MHD_OPTION_END);
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(n->cluster ? 8 : 4), MHD_OPTION_END);
 	if (r->d == NULL) {
 		hm_log(HM_LOG_ERR, MOD, "--listen %s:%u: cannot listen (in use, or no permission)",
 		       n->cfg.listen_addr, n->cfg.listen_port);
@@ -689,6 +711,7 @@ struct ctl_rest *ctl_rest_start(struct ctl_node *n)
 	return r;
 err:
 	pthread_mutex_destroy(&r->rl_lock);
+	pthread_mutex_destroy(&r->st_lock);
 	free(r);
 	return NULL;
 }
@@ -700,5 +723,6 @@ void ctl_rest_stop(struct ctl_rest *r)
 	if (r->d)
 		MHD_stop_daemon(r->d);
 	pthread_mutex_destroy(&r->rl_lock);
+	pthread_mutex_destroy(&r->st_lock);
 	free(r);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "ctl_node.h"
@@ -50,6 +51,11 @@ static void usage(FILE *f)
 		"                            see README \"Cluster\". Without it: single node\n"
 		"  --gen-key FILE            write a new member private key (mode 0600) to FILE,\n"
 		"                            print its public key, and exit\n"
+		"  --runtime PATH|none       hmesh-run, which runs /v1/containers (default: the\n"
+		"                            one beside this binary); none: no containers here\n"
+		"  --container-bridge NAME   host bridge of the containers (default hmbr0)\n"
+		"  --container-subnet CIDR   their IPv4 addresses; .1 is the bridge's (default\n"
+		"                            10.77.0.0/24; give each node its own)\n"
 		"  -h, --help                this text\n\n"
 		"REST API: controlplane/openapi.json. TLS: terminate it in front (see README).\n");
 }
@@ -110,7 +116,7 @@ int ctl_stats_open(struct ctl_node *n)
 
 	if (strcmp(n->cfg.stats_segment, "off") == 0)
 		return 0;
-	s = hm_stats_create(n->cfg.stats_segment, 3, sizeof(struct ctl_stats_block),
+	s = hm_stats_create(n->cfg.stats_segment, 4, sizeof(struct ctl_stats_block),
 			    CTL_S__COUNT + 2);
 	if (s == NULL) {
 		hm_log(HM_LOG_ERR, MOD, "--stats-segment %s: %s", n->cfg.stats_segment,
@@ -135,10 +141,12 @@ int ctl_stats_open(struct ctl_node *n)
 	hm_stats_block_label(s, 0, "thread=rest");
 	hm_stats_block_label(s, 1, "thread=sync");
 	hm_stats_block_label(s, 2, "thread=consensus");
+	hm_stats_block_label(s, 3, "thread=orch");
 	n->seg = s;
 	n->st_rest = (struct ctl_stats_block *)hm_stats_block(s, 0);
 	n->st_sync = (struct ctl_stats_block *)hm_stats_block(s, 1);
 	n->st_cons = (struct ctl_stats_block *)hm_stats_block(s, 2);
+	n->st_orch = (struct ctl_stats_block *)hm_stats_block(s, 3);
 	return 0;
 }
 
@@ -163,6 +171,9 @@ int main(int argc, char **argv)
 	    {"stats-segment", required_argument, NULL, 'T'},
 	    {"cluster", required_argument, NULL, 'C'},
 	    {"gen-key", required_argument, NULL, 'G'},
+	    {"runtime", required_argument, NULL, 'R'},
+	    {"container-bridge", required_argument, NULL, 'b'},
+	    {"container-subnet", required_argument, NULL, 'u'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -180,12 +191,15 @@ int main(int argc, char **argv)
 	int o, rc = 1;
 	char cluster_file[256] = "";
 	struct ctl_cluster_cfg ccfg;
+	bool runtime_set = false;
 
 	snprintf(c->listen_addr, sizeof(c->listen_addr), "127.0.0.1");
 	c->listen_port = 8080;
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hmesh/controld");
 	snprintf(c->stats_segment, sizeof(c->stats_segment), "controld");
 	c->write_rate = 200;
+	snprintf(c->orch.bridge, sizeof(c->orch.bridge), "hmbr0");
+	ctl_orch_parse_subnet("10.77.0.0/24", &c->orch);
 	c->lim = (struct ctl_limits){.max_services = 256, .max_backends = 4096, .max_nodes = 64};
 	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (o) {
@@ -265,6 +279,42 @@ int main(int argc, char **argv)
 			break;
 		case 'G':
 			return ctl_cluster_genkey(optarg) < 0 ? 1 : 0;
+		case 'R':
+			if (strlen(optarg) >= sizeof(c->orch.runtime)) {
+				fprintf(stderr, "hmesh-controld: --runtime: path too long\n");
+				return 2;
+			}
+			snprintf(c->orch.runtime, sizeof(c->orch.runtime), "%s",
+				 strcmp(optarg, "none") == 0 ? "" : optarg);
+			runtime_set = true;
+			break;
+		case 'b': {
+			size_t l = strlen(optarg);
+			bool ok = l > 0 && l < sizeof(c->orch.bridge);
+
+			for (size_t i = 0; ok && i < l; i++)
+				ok = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "0123456789-_.",
+					    optarg[i]) != NULL;
+			if (!ok) {
+				fprintf(stderr,
+					"hmesh-controld: --container-bridge \"%s\": an interface "
+					"name of 1-15 characters of [A-Za-z0-9_.-]\n",
+					optarg);
+				return 2;
+			}
+			snprintf(c->orch.bridge, sizeof(c->orch.bridge), "%s", optarg);
+			break;
+		}
+		case 'u':
+			if (ctl_orch_parse_subnet(optarg, &c->orch) < 0) {
+				fprintf(stderr,
+					"hmesh-controld: --container-subnet \"%s\": want an IPv4 "
+					"A.B.C.D/P with P in 8..29\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -291,6 +341,26 @@ int main(int argc, char **argv)
 	}
 	if (cluster_file[0] && ctl_cluster_load(cluster_file, &ccfg) < 0)
 		return 2;
+	if (!runtime_set) {
+		/* hmesh-run beside us: the build and the install put them together. */
+		char self[PATH_MAX];
+		ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		char *slash;
+
+		self[l > 0 ? l : 0] = '\0';
+		slash = strrchr(self, '/');
+		if (slash)
+			*slash = '\0';
+		snprintf(c->orch.runtime, sizeof(c->orch.runtime), "%.*s/hmesh-run",
+			 (int)(sizeof(c->orch.runtime) - 12), self);
+		if (access(c->orch.runtime, X_OK) < 0) {
+			fprintf(stderr,
+				"hmesh-controld: %s: %s; give --runtime PATH, or --runtime none "
+				"to run no containers on this node\n",
+				c->orch.runtime, strerror(errno));
+			return 2;
+		}
+	}
 	if (ctl_model_init(&node.model, &c->lim) < 0) {
 		hm_log(HM_LOG_ERR, MOD, "out of memory for the model");
 		return 1;
@@ -318,6 +388,10 @@ int main(int argc, char **argv)
 		}
 		sync_started = true;
 	}
+	if (c->orch.runtime[0] && ctl_orch_start(&node, &c->orch, &node.orch) < 0) {
+		hm_log(HM_LOG_ERR, MOD, "cannot start the container orchestration");
+		goto out;
+	}
 	rest = ctl_rest_start(&node);
 	if (rest == NULL)
 		goto out;
@@ -337,6 +411,8 @@ out:
 		pthread_mutex_unlock(&node.lock);
 		pthread_join(sync_thr, NULL);
 	}
+	/* Containers first: removing their backends may need the cluster. */
+	ctl_orch_stop(node.orch);
 	ctl_cluster_stop(node.cluster);
 	ctl_store_close(node.store);
 	ctl_model_fini(&node.model);

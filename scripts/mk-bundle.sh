@@ -5,9 +5,12 @@
 #
 #   scripts/mk-bundle.sh DIR [--bin PATH]... [--mem BYTES] [--pids N]
 #                        [--net-bridge BR | --net-host-if IF] [--net-address CIDR]
-#                        [--net-gateway IP] [--cap CAP]... [-- ARGS...]
+#                        [--net-gateway IP] [--cap CAP]... [--dyn PATH]...
+#                        [--file SRC:DST]... [-- ARGS...]
 #
-# --bin copies a statically linked binary to /bin in the rootfs; --mem and
+# --bin copies a statically linked binary to /bin in the rootfs; --dyn
+# copies a dynamically linked one to /bin with the libraries ldd names, at
+# their own paths; --file copies SRC to DST in the rootfs; --mem and
 # --pids set linux.resources limits; the container always has a network
 # namespace (alone, it sees only its own loopback); --net-* ask for a veth
 # pair into bridge BR (or a host interface IF) with the container at CIDR
@@ -17,6 +20,8 @@ set -euo pipefail
 dir=${1:?usage: mk-bundle.sh DIR [--bin PATH]... [--mem BYTES] [--pids N] [-- ARGS...]}
 shift
 bins=()
+dyns=()
+files=()
 mem=
 pids=
 net_bridge=
@@ -32,6 +37,8 @@ while (($#)); do
 	--net-address) net_addr=$2; shift 2 ;;
 	--net-gateway) net_gw=$2; shift 2 ;;
 	--cap) extra_caps+="${extra_caps:+,}$2"; shift 2 ;;
+	--dyn) dyns+=("$2"); shift 2 ;;
+	--file) files+=("$2"); shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--pids) pids=$2; shift 2 ;;
 	--) shift; break ;;
@@ -49,6 +56,21 @@ done
 for b in "${bins[@]}"; do
 	file -L "$b" | grep -q 'statically linked' || { echo "mk-bundle.sh: $b is not statically linked" >&2; exit 1; }
 	cp "$b" "$dir/rootfs/bin/"
+done
+for b in "${dyns[@]}"; do
+	[[ -x "$b" ]] || { echo "mk-bundle.sh: --dyn $b: not an executable" >&2; exit 1; }
+	cp "$b" "$dir/rootfs/bin/"
+	# "libx.so => /path (addr)" and the loader's "/lib64/ld-linux... (addr)"
+	for lib in $(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+		mkdir -p "$dir/rootfs$(dirname "$lib")"
+		cp -L "$lib" "$dir/rootfs$lib"
+	done
+done
+for f in "${files[@]}"; do
+	src=${f%%:*} dst=${f#*:}
+	[[ -e "$src" && "$dst" == /* ]] || { echo "mk-bundle.sh: --file $f: want an existing SRC and an absolute DST" >&2; exit 1; }
+	mkdir -p "$dir/rootfs$(dirname "$dst")"
+	cp -r "$src" "$dir/rootfs$dst"
 done
 echo "root:x:0:0:root:/:/bin/sh" >"$dir/rootfs/etc/passwd"
 echo "root:x:0:" >"$dir/rootfs/etc/group"

@@ -93,13 +93,16 @@ def expect(got, status, field=None, what=""):
 expect(call("POST", "/v1/services", {"name": "web", "port": 4433}), 201, what="create service")
 b = expect(call("POST", "/v1/backends", {"service": "web", "address": "10.1.0.1", "port": 5001, "node": 1}), 201)
 expect(call("POST", "/v1/links", {"a": 0, "b": 1}), 201, what="create link")
-params = {"name": "web", "id": str(b["id"]), "key": "0-1"}
+params = {"name": "web", "id": str(b["id"]), "key": "0-1", "service": "web"}
 bodies = {"post": {"/v1/services": {"name": "web2", "port": 4434},
                    "/v1/backends": {"service": "web", "address": "fd00::5", "port": 5005},
-                   "/v1/links": {"a": 1, "b": 2}},
+                   "/v1/links": {"a": 1, "b": 2},
+                   # replicas 0: the group exists, no container is started here
+                   "/v1/containers": {"service": "web", "replicas": 0, "bundle": "/nonexistent/bundle", "port": 4433}},
           "put": {"/v1/services/{name}": {"port": 4435},
                   "/v1/backends/{id}": {"weight": 7},
-                  "/v1/links/{key}": {"up": False}}}
+                  "/v1/links/{key}": {"up": False},
+                  "/v1/containers/{service}": {"replicas": 0, "drain_seconds": 1}}}
 def schema_of(s):
     if "$ref" in s:
         s = spec["components"]["schemas"][s["$ref"].rsplit("/", 1)[1]]

@@ -1,0 +1,832 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* ctl_orch — containers of /v1/containers, run with hmesh-run (see ctl_orch.h). */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_node.h"
+#include "ctl_orch.h"
+#include "ctl_rest.h"
+#include "hm_log.h"
+
+#define MOD	       "orch"
+#define INST_MAX       256
+#define TICK_MS	       200
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define HEALTHY_RUN_MS 30000 /* a run this long resets the backoff */
+#define KILL_AFTER_MS  5000
+#define PROBE_WAIT_MS  50
+#define QUIC_GREASE_V  0x1a2a3a4au /* reserved for negotiation: forces a VN answer */
+
+enum ist { I_PENDING, I_STARTING, I_RUNNING, I_DRAINING, I_STOPPING, I_BACKOFF };
+
+static const char *const ist_name[] = {"pending",  "starting", "running",
+				       "draining", "stopping", "backoff"};
+
+struct inst {
+	bool used;
+	uint32_t sid, idx;
+	char id[64];
+	char svc[CTL_NAME_MAX];
+	char bundle[CTL_BUNDLE_MAX];
+	uint16_t port;
+	uint32_t drain_seconds;
+	enum ist st;
+	pid_t pid;
+	uint32_t slot; /* address = subnet + 1 + slot; 0: none */
+	int64_t backend;
+	uint64_t started_ms, next_ms, backoff_ms, until_ms;
+	uint32_t restarts;
+	char error[200];
+};
+
+/* What the thread reads of the model, copied under the node lock. */
+struct want {
+	bool used;
+	char svc[CTL_NAME_MAX];
+	uint32_t replicas, drain_seconds;
+	char bundle[CTL_BUNDLE_MAX];
+	uint16_t port;
+};
+
+struct ctl_orch {
+	struct ctl_node *n;
+	struct ctl_orch_cfg c;
+	pthread_t thr;
+	bool started;
+	volatile bool stop;
+	pthread_mutex_t lock; /* inst[] for readers of /v1/containers */
+	struct inst inst[INST_MAX];
+	struct want *want; /* max_services */
+	uint8_t *slot_used;
+	uint32_t n_slots;
+	uint64_t seq; /* container ids: unique for the life of the state directory */
+	char dir[PATH_MAX];
+	int probe_fd;
+};
+
+static void seterr(struct inst *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void seterr(struct inst *in, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(in->error, sizeof(in->error), fmt, ap);
+	va_end(ap);
+}
+
+/* @a/@b into @buf; false when it does not fit. */
+static bool join(char *buf, size_t len, const char *a, const char *b)
+{
+	return (size_t)snprintf(buf, len, "%s/%s", a, b) < len;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+int ctl_orch_parse_subnet(const char *s, struct ctl_orch_cfg *c)
+{
+	char ip[32], *slash, *end;
+	struct in_addr a;
+	long p;
+
+	snprintf(ip, sizeof(ip), "%s", s);
+	slash = strchr(ip, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	p = strtol(slash + 1, &end, 10);
+	if (inet_pton(AF_INET, ip, &a) != 1 || *end || p < 8 || p > 29)
+		return -1;
+	c->subnet = ntohl(a.s_addr) & (uint32_t)(0xffffffffu << (32 - p));
+	c->prefix = (uint8_t)p;
+	return 0;
+}
+
+static void addr_of(const struct ctl_orch *o, uint32_t slot, char *buf, size_t len)
+{
+	struct in_addr a = {.s_addr = htonl(o->c.subnet + 1 + slot)};
+
+	inet_ntop(AF_INET, &a, buf, (socklen_t)len);
+}
+
+/* ---- writes through the normal path (the cluster's log when there is one) --------- */
+
+static int orch_write(struct ctl_orch *o, const char *method, const char *coll, const char *item,
+		      json_t *body, json_t **out)
+{
+	struct ctl_node *n = o->n;
+	int st;
+
+	*out = NULL;
+	if (n->cluster)
+		return ctl_cluster_write(n->cluster, method, coll, item, 0, body, out);
+	pthread_mutex_lock(&n->lock);
+	st = ctl_write_apply(n, n->st_orch, method, coll, item, 0, body, true, out);
+	pthread_mutex_unlock(&n->lock);
+	return st;
+}
+
+static void backend_remove(struct ctl_orch *o, struct inst *in)
+{
+	char item[24];
+	json_t *out;
+	int st;
+
+	if (in->backend < 0)
+		return;
+	snprintf(item, sizeof(item), "%" PRId64, in->backend);
+	st = orch_write(o, "DELETE", "backends", item, NULL, &out);
+	/* 404: gone already (the service was deleted, or an operator did it). */
+	if (st != 204 && st != 404)
+		hm_log(HM_LOG_WARN, MOD, "%s: removing backend %s: %d %s", in->id, item, st,
+		       out ? json_string_value(json_object_get(json_object_get(out, "error"),
+							       "message"))
+			   : "");
+	json_decref(out);
+	in->backend = -1;
+}
+
+static int backend_add(struct ctl_orch *o, struct inst *in)
+{
+	char ip[INET_ADDRSTRLEN];
+	json_t *body, *out = NULL;
+	int st;
+
+	addr_of(o, in->slot, ip, sizeof(ip));
+	body = json_pack("{s:s, s:s, s:i, s:i, s:i}", "service", in->svc, "address", ip, "port",
+			 in->port, "node", o->n->cfg.node_id, "weight", 100);
+	st = orch_write(o, "POST", "backends", NULL, body, &out);
+	json_decref(body);
+	if (st == 201) {
+		in->backend = json_integer_value(json_object_get(out, "id"));
+	} else {
+		seterr(in, "registering as a backend: %d %s", st,
+			 out ? json_string_value(json_object_get(json_object_get(out, "error"),
+								 "message"))
+			     : "");
+	}
+	json_decref(out);
+	return st == 201 ? 0 : -1;
+}
+
+static void backend_drain(struct ctl_orch *o, struct inst *in)
+{
+	char item[24];
+	json_t *body = json_pack("{s:b}", "healthy", 0), *out;
+
+	if (in->backend < 0)
+		return;
+	snprintf(item, sizeof(item), "%" PRId64, in->backend);
+	orch_write(o, "PUT", "backends", item, body, &out);
+	json_decref(body);
+	json_decref(out);
+}
+
+/* ---- processes -------------------------------------------------------------------------- */
+
+static int rm_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	char p[PATH_MAX];
+
+	if (d == NULL)
+		return unlink(path);
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (join(p, sizeof(p), path, e->d_name))
+			rm_tree(p);
+	}
+	closedir(d);
+	return rmdir(path);
+}
+
+/* Run hmesh-run with @args to completion (delete). Its exit status, or -1. */
+static int runtime_call(struct ctl_orch *o, const char *a1, const char *a2, const char *a3)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(o->c.runtime, "hmesh-run", a1, a2, a3, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * The container's own bundle: the group's config.json with its rootfs by
+ * absolute path (shared, so read-only), the network annotations and the
+ * HMESH_* environment.
+ */
+static int make_bundle(struct ctl_orch *o, struct inst *in, const char *dir)
+{
+	char path[PATH_MAX], ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], cidr[40], env[96];
+	json_error_t je;
+	json_t *spec, *root, *ann, *penv;
+	const char *rp;
+	int rc = -1;
+
+	if (!join(path, sizeof(path), in->bundle, "config.json")) {
+		seterr(in, "bundle path too long");
+		return -1;
+	}
+	spec = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (spec == NULL) {
+		seterr(in, "bundle %s: config.json: %s", in->bundle,
+			 je.text);
+		return -1;
+	}
+	root = json_object_get(spec, "root");
+	rp = json_string_value(json_object_get(root, "path"));
+	penv = json_object_get(json_object_get(spec, "process"), "env");
+	if (rp == NULL || (penv && !json_is_array(penv))) {
+		seterr(in, "bundle %s: no root.path or a bad process.env",
+			 in->bundle);
+		goto out;
+	}
+	if (rp[0] == '/' ? (size_t)snprintf(path, sizeof(path), "%s", rp) >= sizeof(path)
+			 : !join(path, sizeof(path), in->bundle, rp)) {
+		seterr(in, "bundle %s: root.path too long", in->bundle);
+		goto out;
+	}
+	json_object_set_new(spec, "root", json_pack("{s:s, s:b}", "path", path, "readonly", 1));
+	ann = json_object_get(spec, "annotations");
+	if (!json_is_object(ann)) {
+		ann = json_object();
+		json_object_set_new(spec, "annotations", ann);
+	}
+	addr_of(o, in->slot, ip, sizeof(ip));
+	addr_of(o, 0, gw, sizeof(gw));
+	snprintf(cidr, sizeof(cidr), "%s/%u", ip, o->c.prefix);
+	json_object_set_new(ann, "org.hypermesh.net.bridge", json_string(o->c.bridge));
+	json_object_set_new(ann, "org.hypermesh.net.address", json_string(cidr));
+	json_object_set_new(ann, "org.hypermesh.net.gateway", json_string(gw));
+	if (penv == NULL) {
+		penv = json_array();
+		json_object_set_new(json_object_get(spec, "process"), "env", penv);
+	}
+	snprintf(env, sizeof(env), "HMESH_SERVICE=%s", in->svc);
+	json_array_append_new(penv, json_string(env));
+	snprintf(env, sizeof(env), "HMESH_ADDRESS=%s", ip);
+	json_array_append_new(penv, json_string(env));
+	snprintf(env, sizeof(env), "HMESH_PORT=%u", in->port);
+	json_array_append_new(penv, json_string(env));
+	snprintf(env, sizeof(env), "HMESH_REPLICA=%u", in->idx);
+	json_array_append_new(penv, json_string(env));
+	if (!join(path, sizeof(path), dir, "config.json")) {
+		seterr(in, "state directory path too long");
+		goto out;
+	}
+	if (json_dump_file(spec, path, JSON_INDENT(1)) < 0) {
+		seterr(in, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(spec);
+	return rc;
+}
+
+static int start(struct ctl_orch *o, struct inst *in, uint64_t now)
+{
+	char dir[PATH_MAX], log[PATH_MAX + 8];
+	pid_t pid;
+
+	snprintf(in->id, sizeof(in->id), "hm-%u-%u-%" PRIu64, in->sid, in->idx, ++o->seq);
+	if (!join(dir, sizeof(dir), o->dir, in->id) || !join(log, sizeof(log), dir, "log")) {
+		seterr(in, "state directory path too long");
+		return -1;
+	}
+	if (mkdir(dir, 0700) < 0) {
+		seterr(in, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (make_bundle(o, in, dir) < 0) {
+		rm_tree(dir);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		/* Async-signal-safe calls only between fork and exec (we have threads). */
+		if (null < 0 || fd < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execl(o->c.runtime, "hmesh-run", "run", in->id, "--bundle", dir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0) {
+		seterr(in, "fork: %s", strerror(errno));
+		rm_tree(dir);
+		return -1;
+	}
+	in->pid = pid;
+	in->st = I_STARTING;
+	in->started_ms = now;
+	in->error[0] = '\0';
+	hm_log(HM_LOG_INFO, MOD, "%s: %s replica %u starting (pid %d)", in->id, in->svc, in->idx,
+	       (int)pid);
+	return 0;
+}
+
+/* Has the container's hmesh-run exited? Returns true and describes it in @how. */
+static bool reaped(struct inst *in, char *how, size_t len)
+{
+	int status;
+
+	if (in->pid <= 0 || waitpid(in->pid, &status, WNOHANG) != in->pid)
+		return false;
+	if (WIFEXITED(status))
+		snprintf(how, len, "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(how, len, "killed by signal %d", WTERMSIG(status));
+	in->pid = 0;
+	return true;
+}
+
+/* Forget a stopped container: its state in hmesh-run and its bundle. */
+static void cleanup_container(struct ctl_orch *o, struct inst *in)
+{
+	char dir[PATH_MAX];
+
+	if (!in->id[0])
+		return;
+	runtime_call(o, "delete", "--force", in->id);
+	if (join(dir, sizeof(dir), o->dir, in->id))
+		rm_tree(dir);
+	in->id[0] = '\0';
+}
+
+/*
+ * Is a QUIC server listening on @in's port? A long-header packet of a
+ * reserved version must be answered with Version Negotiation (RFC 9000
+ * §6.1) echoing our connection IDs.
+ */
+static bool probe(struct ctl_orch *o, struct inst *in)
+{
+	uint8_t pkt[1200] = {0}, rx[1500];
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(in->port)};
+	struct pollfd pf = {.fd = o->probe_fd, .events = POLLIN};
+	uint64_t deadline = now_ms() + PROBE_WAIT_MS;
+
+	to.sin_addr.s_addr = htonl(o->c.subnet + 1 + in->slot);
+	pkt[0] = 0xc0;
+	pkt[1] = (uint8_t)(QUIC_GREASE_V >> 24);
+	pkt[2] = (uint8_t)(QUIC_GREASE_V >> 16);
+	pkt[3] = (uint8_t)(QUIC_GREASE_V >> 8);
+	pkt[4] = (uint8_t)QUIC_GREASE_V;
+	pkt[5] = 8; /* DCID */
+	memcpy(pkt + 6, "hmprobeD", 8);
+	pkt[14] = 8; /* SCID: the answer's DCID */
+	memcpy(pkt + 15, in->id, 8 < strlen(in->id) ? 8 : strlen(in->id));
+	while (recv(o->probe_fd, rx, sizeof(rx), MSG_DONTWAIT) > 0)
+		; /* late answers to earlier probes */
+	if (sendto(o->probe_fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		return false;
+	for (uint64_t t = now_ms(); t < deadline; t = now_ms()) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t r;
+
+		if (poll(&pf, 1, (int)(deadline - t)) <= 0)
+			return false;
+		r = recvfrom(o->probe_fd, rx, sizeof(rx), MSG_DONTWAIT, (struct sockaddr *)&from,
+			     &fl);
+		if (r >= 7 + 8 && (rx[0] & 0x80) && !rx[1] && !rx[2] && !rx[3] && !rx[4] &&
+		    rx[5] == 8 && memcmp(rx + 6, pkt + 15, 8) == 0 &&
+		    from.sin_addr.s_addr == to.sin_addr.s_addr && from.sin_port == to.sin_port)
+			return true;
+	}
+	return false;
+}
+
+/* ---- reconciliation ---------------------------------------------------------------------- */
+
+static bool local_replica(struct ctl_orch *o, uint32_t sid, uint32_t idx)
+{
+	uint32_t me, nm;
+
+	if (o->n->cluster == NULL)
+		return true;
+	ctl_cluster_member(o->n->cluster, &me, &nm);
+	return (sid + idx) % nm == me;
+}
+
+static struct inst *inst_new(struct ctl_orch *o, uint32_t sid, uint32_t idx, const struct want *w)
+{
+	uint32_t slot = 0;
+
+	for (uint32_t s = 1; s < o->n_slots; s++)
+		if (!o->slot_used[s]) {
+			slot = s;
+			break;
+		}
+	if (slot == 0)
+		return NULL;
+	for (int i = 0; i < INST_MAX; i++)
+		if (!o->inst[i].used) {
+			struct inst *in = &o->inst[i];
+
+			memset(in, 0, sizeof(*in));
+			in->used = true;
+			in->sid = sid;
+			in->idx = idx;
+			in->slot = slot;
+			in->backend = -1;
+			in->backoff_ms = BACKOFF_MIN_MS;
+			snprintf(in->svc, sizeof(in->svc), "%s", w->svc);
+			snprintf(in->bundle, sizeof(in->bundle), "%s", w->bundle);
+			in->port = w->port;
+			in->drain_seconds = w->drain_seconds;
+			o->slot_used[slot] = 1;
+			return in;
+		}
+	return NULL;
+}
+
+static void inst_free(struct ctl_orch *o, struct inst *in)
+{
+	o->slot_used[in->slot] = 0;
+	in->used = false;
+}
+
+/* Is @in what the model asks for? */
+static bool wanted(struct ctl_orch *o, const struct inst *in)
+{
+	const struct want *w = &o->want[in->sid];
+
+	return w->used && in->idx < w->replicas && local_replica(o, in->sid, in->idx) &&
+	       w->port == in->port && strcmp(w->bundle, in->bundle) == 0 &&
+	       strcmp(w->svc, in->svc) == 0;
+}
+
+static void failed(struct inst *in, uint64_t now, const char *what)
+{
+	if (what)
+		seterr(in, "%s", what);
+	if (now - in->started_ms >= HEALTHY_RUN_MS)
+		in->backoff_ms = BACKOFF_MIN_MS;
+	in->st = I_BACKOFF;
+	in->next_ms = now + in->backoff_ms;
+	in->backoff_ms = in->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : in->backoff_ms * 2;
+}
+
+static void step(struct ctl_orch *o, struct inst *in, uint64_t now)
+{
+	bool want = wanted(o, in);
+	char how[64];
+
+	switch (in->st) {
+	case I_PENDING:
+	case I_BACKOFF:
+		if (!want) {
+			cleanup_container(o, in);
+			inst_free(o, in);
+		} else if (now >= in->next_ms) {
+			cleanup_container(o, in);
+			if (start(o, in, now) < 0)
+				failed(in, now, NULL);
+		}
+		break;
+	case I_STARTING:
+		if (reaped(in, how, sizeof(how))) {
+			char msg[sizeof(in->error)];
+
+			if ((size_t)snprintf(msg, sizeof(msg), "%s before its port %u answered (see %s/%s/log)",
+				 how, in->port, o->dir, in->id) >= sizeof(msg))
+				msg[sizeof(msg) - 1] = '\0';
+			hm_log(HM_LOG_WARN, MOD, "%s: %s", in->id, msg);
+			in->restarts++;
+			failed(in, now, msg);
+		} else if (!want) {
+			kill(in->pid, SIGTERM);
+			in->st = I_STOPPING;
+			in->until_ms = now + KILL_AFTER_MS;
+		} else if (probe(o, in)) {
+			if (backend_add(o, in) == 0) {
+				in->st = I_RUNNING;
+				in->error[0] = '\0';
+				hm_log(HM_LOG_INFO, MOD, "%s: answering on port %u: backend %" PRId64,
+				       in->id, in->port, in->backend);
+			}
+		}
+		break;
+	case I_RUNNING:
+		if (reaped(in, how, sizeof(how))) {
+			hm_log(HM_LOG_WARN, MOD, "%s: %s; backend %" PRId64 " removed, restarting",
+			       in->id, how, in->backend);
+			backend_remove(o, in);
+			in->restarts++;
+			failed(in, now, how);
+		} else if (!want) {
+			/* Drain: new flows elsewhere, its flows stay (L1) until the stop. */
+			backend_drain(o, in);
+			in->st = I_DRAINING;
+			in->until_ms = now + (uint64_t)in->drain_seconds * 1000;
+			hm_log(HM_LOG_INFO, MOD, "%s: draining for %u s", in->id, in->drain_seconds);
+		}
+		break;
+	case I_DRAINING:
+		if (reaped(in, how, sizeof(how)) || now >= in->until_ms) {
+			if (in->pid > 0)
+				kill(in->pid, SIGTERM);
+			in->st = I_STOPPING;
+			in->until_ms = now + KILL_AFTER_MS;
+		}
+		break;
+	case I_STOPPING:
+		if (in->pid > 0 && !reaped(in, how, sizeof(how))) {
+			if (now >= in->until_ms)
+				kill(in->pid, SIGKILL);
+			break;
+		}
+		backend_remove(o, in);
+		cleanup_container(o, in);
+		hm_log(HM_LOG_INFO, MOD, "%s replica %u stopped", in->svc, in->idx);
+		inst_free(o, in);
+		break;
+	}
+}
+
+static void reconcile(struct ctl_orch *o, uint64_t now)
+{
+	struct ctl_model *m = &o->n->model;
+
+	pthread_mutex_lock(&o->n->lock);
+	for (uint32_t s = 0; s < m->lim.max_services; s++) {
+		struct want *w = &o->want[s];
+		const struct ctl_group *g = &m->grp[s];
+
+		w->used = g->used && m->svc[s].used;
+		if (!w->used)
+			continue;
+		snprintf(w->svc, sizeof(w->svc), "%s", m->svc[s].name);
+		w->replicas = g->replicas;
+		w->drain_seconds = g->drain_seconds;
+		snprintf(w->bundle, sizeof(w->bundle), "%s", g->bundle);
+		w->port = g->port;
+	}
+	pthread_mutex_unlock(&o->n->lock);
+	pthread_mutex_lock(&o->lock);
+	/* Replicas wanted here without a live instance (a draining one does not count). */
+	for (uint32_t s = 0; s < m->lim.max_services; s++) {
+		const struct want *w = &o->want[s];
+
+		for (uint32_t i = 0; w->used && i < w->replicas; i++) {
+			bool have = false;
+
+			if (!local_replica(o, s, i))
+				continue;
+			for (int k = 0; k < INST_MAX && !have; k++)
+				have = o->inst[k].used && o->inst[k].sid == s && o->inst[k].idx == i &&
+				       o->inst[k].st != I_DRAINING && o->inst[k].st != I_STOPPING &&
+				       wanted(o, &o->inst[k]);
+			if (!have && inst_new(o, s, i, w) == NULL)
+				hm_log(HM_LOG_WARN, MOD,
+				       "%s replica %u: no room (%d instances, or the subnet is full)",
+				       w->svc, i, INST_MAX);
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	/* Steps write through the cluster and wait: not under our lock for long. */
+	for (int k = 0; k < INST_MAX && !o->stop; k++) {
+		struct inst copy;
+
+		pthread_mutex_lock(&o->lock);
+		if (!o->inst[k].used) {
+			pthread_mutex_unlock(&o->lock);
+			continue;
+		}
+		copy = o->inst[k];
+		pthread_mutex_unlock(&o->lock);
+		step(o, &copy, now);
+		pthread_mutex_lock(&o->lock);
+		o->inst[k] = copy;
+		pthread_mutex_unlock(&o->lock);
+	}
+}
+
+static void *orch_main(void *arg)
+{
+	struct ctl_orch *o = arg;
+
+	while (!o->stop) {
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
+
+		reconcile(o, now_ms());
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* Backends of this node inside the container subnet: left by an earlier run. */
+static void remove_stale(struct ctl_orch *o)
+{
+	struct ctl_model *m = &o->n->model;
+	int64_t *ids = calloc(m->lim.max_backends, sizeof(*ids));
+	uint32_t n = 0;
+
+	if (ids == NULL)
+		return;
+	pthread_mutex_lock(&o->n->lock);
+	for (uint32_t i = 0; i < m->lim.max_backends; i++) {
+		const struct ctl_backend *b = &m->be[i];
+		uint32_t a = (uint32_t)b->addr[0] << 24 | (uint32_t)b->addr[1] << 16 |
+			     (uint32_t)b->addr[2] << 8 | b->addr[3];
+
+		if (b->used && b->family == 4 && b->node == o->n->cfg.node_id &&
+		    (a & (uint32_t)(0xffffffffu << (32 - o->c.prefix))) == o->c.subnet)
+			ids[n++] = i;
+	}
+	pthread_mutex_unlock(&o->n->lock);
+	for (uint32_t k = 0; k < n; k++) {
+		struct inst tmp = {.backend = ids[k]};
+
+		snprintf(tmp.id, sizeof(tmp.id), "stale backend %" PRId64, ids[k]);
+		backend_remove(o, &tmp);
+	}
+	if (n)
+		hm_log(HM_LOG_INFO, MOD, "removed %u backends left by an earlier run", n);
+	free(ids);
+}
+
+/* Containers left by an earlier run (killed controld): their bundles name them. */
+static void remove_leftovers(struct ctl_orch *o)
+{
+	DIR *d = opendir(o->dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d))) {
+		struct inst tmp = {0};
+
+		if (strncmp(e->d_name, "hm-", 3) != 0 ||
+		    (size_t)snprintf(tmp.id, sizeof(tmp.id), "%s", e->d_name) >= sizeof(tmp.id))
+			continue;
+		hm_log(HM_LOG_INFO, MOD, "%s: left by an earlier run: deleting", tmp.id);
+		cleanup_container(o, &tmp);
+	}
+	closedir(d);
+}
+
+int ctl_orch_start(struct ctl_node *n, const struct ctl_orch_cfg *c, struct ctl_orch **out)
+{
+	struct ctl_orch *o = calloc(1, sizeof(*o));
+	struct sockaddr_in any = {.sin_family = AF_INET};
+	int rc;
+
+	if (o == NULL)
+		return -ENOMEM;
+	o->n = n;
+	o->c = *c;
+	o->probe_fd = -1;
+	pthread_mutex_init(&o->lock, NULL);
+	o->n_slots = (1u << (32 - c->prefix)) - 2; /* not the network, gateway or broadcast */
+	if (o->n_slots > INST_MAX + 1)
+		o->n_slots = INST_MAX + 1;
+	o->slot_used = calloc(o->n_slots, 1);
+	o->want = calloc(n->model.lim.max_services, sizeof(*o->want));
+	if (o->slot_used == NULL || o->want == NULL) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	if (access(c->runtime, X_OK) < 0) {
+		rc = -errno;
+		hm_log(HM_LOG_ERR, MOD, "--runtime %s: %s", c->runtime, strerror(errno));
+		goto err;
+	}
+	snprintf(o->dir, sizeof(o->dir), "%s/containers", n->cfg.state_dir);
+	if (mkdir(n->cfg.state_dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto err;
+	}
+	if (mkdir(o->dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		hm_log(HM_LOG_ERR, MOD, "%s: %s", o->dir, strerror(errno));
+		goto err;
+	}
+	o->probe_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (o->probe_fd < 0 || bind(o->probe_fd, (struct sockaddr *)&any, sizeof(any)) < 0) {
+		rc = -errno;
+		goto err;
+	}
+	o->seq = (uint64_t)time(NULL); /* ids differ from any earlier run's */
+	remove_leftovers(o);
+	remove_stale(o);
+	rc = -pthread_create(&o->thr, NULL, orch_main, o);
+	if (rc < 0)
+		goto err;
+	o->started = true;
+	*out = o;
+	return 0;
+err:
+	ctl_orch_stop(o);
+	return rc;
+}
+
+void ctl_orch_stop(struct ctl_orch *o)
+{
+	uint64_t t0;
+	bool left;
+
+	if (o == NULL)
+		return;
+	if (o->started) {
+		o->stop = true;
+		pthread_join(o->thr, NULL);
+	}
+	for (int k = 0; k < INST_MAX; k++)
+		if (o->inst[k].used && o->inst[k].pid > 0)
+			kill(o->inst[k].pid, SIGTERM);
+	t0 = now_ms();
+	do {
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = 20000000L};
+		char how[64];
+
+		left = false;
+		for (int k = 0; k < INST_MAX; k++) {
+			struct inst *in = &o->inst[k];
+
+			if (!in->used || in->pid <= 0 || reaped(in, how, sizeof(how)))
+				continue;
+			if (now_ms() - t0 >= KILL_AFTER_MS)
+				kill(in->pid, SIGKILL);
+			left = true;
+		}
+		if (left)
+			nanosleep(&ts, NULL);
+	} while (left);
+	for (int k = 0; k < INST_MAX; k++)
+		if (o->inst[k].used) {
+			backend_remove(o, &o->inst[k]);
+			cleanup_container(o, &o->inst[k]);
+		}
+	if (o->probe_fd >= 0)
+		close(o->probe_fd);
+	pthread_mutex_destroy(&o->lock);
+	free(o->slot_used);
+	free(o->want);
+	free(o);
+}
+
+json_t *ctl_orch_instances(struct ctl_orch *o, uint32_t sid)
+{
+	json_t *a = json_array();
+	uint64_t now = now_ms();
+
+	if (o == NULL)
+		return a;
+	pthread_mutex_lock(&o->lock);
+	for (int k = 0; k < INST_MAX; k++) {
+		const struct inst *in = &o->inst[k];
+		char ip[INET_ADDRSTRLEN];
+
+		if (!in->used || in->sid != sid)
+			continue;
+		addr_of(o, in->slot, ip, sizeof(ip));
+		json_array_append_new(
+		    a, json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:I, s:i, s:I, s:s}", "id", in->id,
+				 "replica", (int)in->idx, "state", ist_name[in->st], "address", ip,
+				 "node", (int)o->n->cfg.node_id, "pid", (int)in->pid, "backend",
+				 (json_int_t)in->backend, "restarts", (int)in->restarts,
+				 "uptime_ms",
+				 (json_int_t)(in->st == I_RUNNING ? now - in->started_ms : 0),
+				 "error", in->error));
+	}
+	pthread_mutex_unlock(&o->lock);
+	return a;
+}
