@@ -57,6 +57,7 @@ struct ctl_dp_status {
 	X(DELTAS, dataplane_deltas, "", HM_STATS_COUNTER, "delta pushes to the dataplane")         \
 	X(DP_ERRORS, dataplane_errors, "", HM_STATS_COUNTER, "refusals and channel errors")        \
 	X(DP_UP, dataplane_connected, "", HM_STATS_GAUGE, "1 while the control socket is connected") \
+	X(DP_CONF, dataplane_configured, "", HM_STATS_GAUGE, "1 when --dataplane-socket is given")  \
 	X(BFT_VIEW, bft_view, "", HM_STATS_GAUGE, "PBFT view this member is in")                     \
 	X(BFT_EXECUTED, bft_commit_index, "", HM_STATS_GAUGE, "last sequence number executed")       \
 	X(BFT_STABLE, bft_stable_checkpoint, "", HM_STATS_GAUGE, "last stable checkpoint")          \

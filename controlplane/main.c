@@ -374,6 +374,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctl_stat_set(node.st_rest, CTL_S_REVISION, node.model.revision);
+	ctl_stat_set(node.st_rest, CTL_S_DP_CONF, c->dataplane_socket[0] != '\0');
 	if (node.store)
 		hm_log(HM_LOG_INFO, MOD,
 		       "state %s: revision %" PRIu64 " (%" PRIu64 " changes replayed)",

@@ -26,11 +26,12 @@ plugin=$build/lib/collectd/hmesh.so
 tmp=$(mktemp -d)
 prefix="hmt-tel-$$"
 seg="dataplane-$prefix"
+cseg="controld-$prefix"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$tmp" "/dev/shm/hmesh-$seg"
+	rm -rf "$tmp" "/dev/shm/hmesh-$seg" "/dev/shm/hmesh-$cseg"
 }
 trap cleanup EXIT
 export PYTHONPATH="$here"
@@ -112,6 +113,7 @@ LoadPlugin logfile
 LoadPlugin hmesh
 <Plugin hmesh>
   Segment "$seg"
+  Segment "$cseg"
   PerBlock true
 </Plugin>
 LoadPlugin write_prometheus
@@ -129,6 +131,17 @@ sed -e 's/^\(\s*\)for: .*/\1for: 0s/' "$top/telemetry/prometheus/rules/hmesh.yml
 	>"$tmp/prom/rules/hmesh.yml"
 promtool check config "$tmp/prom/prometheus.yml" >/dev/null || fail "promtool check config"
 
+# A controld beside it (its own segment): the control-plane dashboard's series.
+ctl_port=$(free_port)
+"$build/bin/hmesh-controld" --listen "127.0.0.1:$ctl_port" --state-dir "$tmp/ctl" --runtime none \
+	--stats-segment "$cseg" >"$tmp/ctl.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 100); do
+	curl -sf "http://127.0.0.1:$ctl_port/v1/health" >/dev/null 2>&1 && break
+	sleep 0.05
+done
+curl -sf -XPOST -H 'Content-Type: application/json' -d '{"name":"tel","port":4433}' \
+	"http://127.0.0.1:$ctl_port/v1/services" >/dev/null || fail "controld: a write failed"
 start_dataplane "$tmp/a.pcap" "$tmp/dp1.log"
 collectd -f -C "$tmp/collectd.conf" >"$tmp/collectd.log" 2>&1 &
 pids+=("$!")
@@ -213,6 +226,8 @@ print(" ".join(sorted(x["labels"]["alertname"] for x in a if x["state"] == "firi
 done
 [[ " $firing " == *" HmeshDropsHigh "* ]] || fail "HmeshDropsHigh did not fire (firing: $firing)"
 [[ " $firing " != *" HmeshDataplaneDown "* ]] || fail "HmeshDataplaneDown fires while the dataplane runs"
+[[ " $firing " != *" HmeshControldDataplaneDisconnected "* ]] ||
+	fail "HmeshControldDataplaneDisconnected fires for a controld that has no dataplane"
 echo "ok: alerts firing: $firing"
 
 # ---- 5. every dashboard panel has data ------------------------------------------
