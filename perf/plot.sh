@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make bench-plot: PNG charts from the figures make bench collected
 # (BUILD/perf/results.jsonl) into perf/plots/, which the README embeds.
-#   dataplane_pps.png  per-core packet rate vs frame size, hmesh beside testpmd
+#   dataplane_pps.png        per-core packet rate vs frame size, hmesh beside testpmd
+#   consensus_latency.png    replicated write p50 vs cluster size: controld PBFT
+#                            (batching on/off) beside etcd, and the simulator
+# A chart whose figures are not in the results is skipped (said so).
 #
 #   perf/plot.sh [BUILD]
 set -euo pipefail
@@ -15,21 +18,56 @@ mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# One data file per vdev: size, hmesh Mpps, testpmd Mpps.
+# One data file per vdev: size, hmesh Mpps, testpmd Mpps; consensus: N, p50 ms.
 python3 - "$in" "$tmp" <<'PY'
 import json, sys, collections
 rows = collections.defaultdict(dict)
+cons = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
     if not line.startswith("{"):
         continue
     f = json.loads(line)
     if f.get("bench") == "dataplane_forward":
         rows[f["vdev"]][f["size"]] = (f["value"] / 1e6, f["ref"] / 1e6)
+    elif f.get("bench") in ("consensus_batch", "consensus_nobatch", "consensus_sim_batch"):
+        n = int(f["vdev"].lstrip("n"))
+        cons[f["bench"]][n] = f["value"]
+        if f["bench"] == "consensus_batch":
+            cons["etcd"][3] = f["ref"]
 for vdev, by in rows.items():
     with open(f"{sys.argv[2]}/{vdev}.dat", "w") as o:
         for size in sorted(by):
             o.write(f"{size} {by[size][0]:.3f} {by[size][1]:.3f}\n")
+for name, by in cons.items():
+    with open(f"{sys.argv[2]}/{name}.cdat", "w") as o:
+        for n in sorted(by):
+            o.write(f"{n} {by[n]}\n")
 PY
+if [[ -e "$tmp/consensus_batch.cdat" ]]; then
+	cplots="'$tmp/consensus_batch.cdat' using 1:2 with linespoints title 'controld PBFT, batching on (loopback, fsync)', "
+	[[ -e "$tmp/consensus_nobatch.cdat" ]] && cplots+="'$tmp/consensus_nobatch.cdat' using 1:2 with linespoints title 'controld PBFT, batching off', "
+	[[ -e "$tmp/etcd.cdat" ]] && cplots+="'$tmp/etcd.cdat' using 1:2 with points pointtype 7 pointsize 2 title 'etcd Raft, 3 members (reference)', "
+	[[ -e "$tmp/consensus_sim_batch.cdat" ]] && cplots+="'$tmp/consensus_sim_batch.cdat' using 1:(\$2/10) with linespoints dashtype 2 axes x1y1 title 'simulator, 5 ms links (ms / 10)', "
+	gnuplot <<GNUPLOT
+set terminal pngcairo size 900,520 noenhanced
+set output '$out/consensus_latency.png'
+set title 'Replicated write latency (p50) vs cluster size'
+set xlabel 'members N'
+set ylabel 'ms'
+set key outside bottom center horizontal maxrows 2
+set grid
+set xrange [0:*]
+set yrange [0:*]
+plot ${cplots%, }
+GNUPLOT
+	echo "wrote $out/consensus_latency.png"
+else
+	echo "no consensus figures in $in: consensus_latency.png not redrawn"
+fi
+if ! ls "$tmp"/*.dat >/dev/null 2>&1; then
+	echo "no dataplane figures in $in: dataplane_pps.png not redrawn"
+	exit 0
+fi
 plots=""
 for f in "$tmp"/*.dat; do
 	v=$(basename "$f" .dat)
