@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		"                            one beside this binary); none: no containers here\n"
 		"  --container-bridge NAME   host bridge of the containers (default hmbr0)\n"
 		"  --container-subnet CIDR   their IPv4 addresses; .1 is the bridge's (default\n"
-		"                            10.77.0.0/24; give each node its own)\n"
+		"                            10.79.0.0/24; give each node its own)\n"
 		"  -h, --help                this text\n\n"
 		"REST API: controlplane/openapi.json. TLS: terminate it in front (see README).\n");
 }
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 	snprintf(c->stats_segment, sizeof(c->stats_segment), "controld");
 	c->write_rate = 200;
 	snprintf(c->orch.bridge, sizeof(c->orch.bridge), "hmbr0");
-	ctl_orch_parse_subnet("10.77.0.0/24", &c->orch);
+	ctl_orch_parse_subnet("10.79.0.0/24", &c->orch);
 	c->lim = (struct ctl_limits){.max_services = 256, .max_backends = 4096, .max_nodes = 64};
 	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (o) {

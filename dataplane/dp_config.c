@@ -3,6 +3,7 @@
 #include "hm_stats.h"
 #include "dp_mfn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -216,6 +217,40 @@ static int format_mac(const void *field, char *buf, size_t buflen)
 	return (n < 0 || (size_t)n >= buflen) ? -ENOSPC : 0;
 }
 
+static int parse_addr(const char *text, void *field, char *why, size_t whylen)
+{
+	struct dp_addr *a = field;
+
+	memset(a, 0, sizeof(*a));
+	if (text[0] == '\0')
+		return 0;
+	if (inet_pton(AF_INET, text, a->b) == 1) {
+		a->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, a->b) == 1) {
+		a->family = AF_INET6;
+		return 0;
+	}
+	snprintf(why, whylen, "expected an IPv4 or IPv6 address");
+	return -EINVAL;
+}
+
+static int format_addr(const void *field, char *buf, size_t buflen)
+{
+	const struct dp_addr *a = field;
+
+	if (a->family == 0) {
+		if (buflen < 1)
+			return -ENOSPC;
+		buf[0] = '\0';
+		return 0;
+	}
+	return inet_ntop(a->family, a->b, buf, (socklen_t)buflen) ? 0 : -ENOSPC;
+}
+
+static const char *const quic_bit_names[] = {"any", "set", NULL};
+
 #define F(member) HM_CFG_FIELD(struct dp_config, member)
 #define LCORES(name_, member, help_)                                                               \
 	{ .name = name_, .type = HM_CFG_CUSTOM, .def = "", F(member), .parse = parse_lcore_list,  \
@@ -241,6 +276,10 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	{ .name = "stoq_ports", .type = HM_CFG_CUSTOM, .def = "", F(stoq_ports),
 	  .parse = parse_port_list, .format = format_port_list,
 	  .help = "UDP destination ports carried (comma-separated); empty carries every port" },
+	{ .name = "quic_bit", .type = HM_CFG_ENUM, .def = "any", F(quic_bit),
+	  .enum_names = quic_bit_names,
+	  .help = "any: the QUIC (fixed) bit may be 0, as peers that agreed to grease it send "
+		  "(RFC 9287; ngtcp2 does); set: drop such packets (quic_fixed_bit)" },
 	{ .name = "layout", .type = HM_CFG_ENUM, .def = "auto", F(layout),
 	  .enum_names = dp_layout_names,
 	  .help = "lcore roles: rtc (run to completion), pipeline (RX → rings → workers), auto" },
@@ -254,6 +293,19 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	{ .name = "next_hop_mac", .type = HM_CFG_CUSTOM, .def = "", F(next_hop_mac),
 	  .parse = parse_mac, .format = format_mac,
 	  .help = "destination MAC written on TX; empty = the packet's source MAC (reflect)" },
+	{ .name = "backend_port", .type = HM_CFG_I32, .def = "-1", F(backend_port), .min = -1,
+	  .max = DP_PORTS_MAX - 1,
+	  .help = "router mode (two ports): the port toward the backends. New flows leave by "
+		  "it rewritten to their backend; what comes back on it from a service port "
+		  "gets service_address as its source and leaves by the other port. -1 = off" },
+	{ .name = "backend_next_hop_mac", .type = HM_CFG_CUSTOM, .def = "",
+	  F(backend_next_hop_mac), .parse = parse_mac, .format = format_mac,
+	  .help = "router mode: destination MAC on backend_port (the host or router in front "
+		  "of the backends)" },
+	{ .name = "service_address", .type = HM_CFG_CUSTOM, .def = "", F(service_address),
+	  .parse = parse_addr, .format = format_addr,
+	  .help = "router mode: the address clients reach the services at (the source of "
+		  "replies)" },
 	{ .name = "tx_vlan", .type = HM_CFG_U32, .def = "0", F(tx_vlan), .min = 0, .max = 4094,
 	  .help = "encapsulate: push an 802.1Q tag with this VLAN id on TX (0 = none)" },
 	{ .name = "rss", .type = HM_CFG_BOOL, .def = "true", F(rss),
@@ -379,6 +431,23 @@ int dp_config_check(const struct dp_config *cfg, char *err, size_t errlen)
 	if ((cfg->rx_lcores.n == 0) != (cfg->worker_lcores.n == 0)) {
 		snprintf(err, errlen, "\"rx_lcores\" and \"worker_lcores\" must be set together");
 		return -EINVAL;
+	}
+	if (cfg->backend_port >= 0) {
+		/* Router mode: every piece it needs, named when missing. */
+		const char *missing = !cfg->mfn				     ? "mfn = true"
+				      : cfg->mfn_rewrite != DP_MFN_REWRITE_DNAT ? "mfn_rewrite = dnat"
+				      : !cfg->next_hop_mac.set		     ? "next_hop_mac"
+				      : !cfg->backend_next_hop_mac.set	     ? "backend_next_hop_mac"
+				      : cfg->service_address.family == 0	     ? "service_address"
+				      : cfg->tx_port >= 0			     ? "tx_port = -1"
+				      : cfg->stoq_ports.n == 0 ? "stoq_ports (what tells replies apart)"
+										     : NULL;
+
+		if (missing) {
+			snprintf(err, errlen, "\"backend_port\" is %d (router mode): needs %s",
+				 cfg->backend_port, missing);
+			return -EINVAL;
+		}
 	}
 	if (cfg->mbuf_cache > cfg->mbufs / 1.5) {
 		snprintf(err, errlen, "\"mbuf_cache\" is %u: must be at most mbufs / 1.5 (%u)",

@@ -43,6 +43,12 @@ struct dp_mac {
 	uint8_t b[6];
 };
 
+/* An IP address from the config: family 0 = unset, else AF_INET / AF_INET6. */
+struct dp_addr {
+	int family;
+	uint8_t b[16];
+};
+
 struct dp_config {
 	uint32_t rx_burst;
 	uint32_t ring_size;
@@ -52,12 +58,17 @@ struct dp_config {
 	uint32_t tx_desc;
 	uint32_t short_dcid_len;
 	struct dp_port_list stoq_ports;
+	int quic_bit; /* 0 any (RFC 9287 greasing), 1 set (drop a 0 QUIC bit) */
 	int layout; /* enum dp_layout */
 	struct dp_lcore_list rx_lcores;
 	struct dp_lcore_list worker_lcores;
 	struct dp_lcore_list tx_lcores;
 	int32_t tx_port;
 	struct dp_mac next_hop_mac;
+	/* Router mode (two ports): backends behind backend_port, replies SNATed. */
+	int32_t backend_port;
+	struct dp_mac backend_next_hop_mac;
+	struct dp_addr service_address;
 	uint32_t tx_vlan;
 	bool rss;
 	bool promiscuous;

@@ -101,6 +101,7 @@ static inline void tx_send(const struct dp_app *app, const struct dp_lcore *l,
 
 /*
  * Ethernet rewrite: source = the output port's MAC; destination =
+ * backend_next_hop_mac on the backend port in router mode, else
  * next_hop_mac, or the packet's own source (reflect) when unset; then the
  * optional 802.1Q push. Returns false when the packet must be dropped.
  */
@@ -110,7 +111,9 @@ static inline bool tx_rewrite(const struct dp_app *app, struct dp_lcore_stats *s
 	const struct dp_config *c = &app->cfg;
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(*mp, struct rte_ether_hdr *);
 
-	if (c->next_hop_mac.set)
+	if (unlikely(c->backend_port >= 0) && app->ports[idx].port_id == c->backend_port)
+		memcpy(&eth->dst_addr, c->backend_next_hop_mac.b, RTE_ETHER_ADDR_LEN);
+	else if (c->next_hop_mac.set)
 		memcpy(&eth->dst_addr, c->next_hop_mac.b, RTE_ETHER_ADDR_LEN);
 	else
 		rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);

@@ -146,6 +146,8 @@ struct dp_mfn {
 	uint64_t age_sweep_start_ns, age_period_ns; /* see mfn_main_poll */
 	uint64_t cpe_prev[3 * DP_MFN_SERVICES_MAX];
 	struct dp_mfn_pred *pred; /* n_services entries */
+	/* Router mode (backend_port >= 0): the two ports' ids; -1 when off. */
+	int backend_port, client_port;
 	struct dp_mfn_lcore lc[RTE_MAX_LCORE];
 };
 
@@ -225,6 +227,51 @@ static inline bool dnat(struct rte_mbuf *mb, const struct dp_pkt_info *pi,
 			uck = 0xffff;
 	}
 	memcpy(udp + 2, &new_port, 2);
+	memcpy(udp + 6, &uck, 2);
+	return true;
+}
+
+/*
+ * Router mode, a reply from a backend: source address := @a (the service
+ * address clients used), so the client sees its server answer. Stateless:
+ * the backend's port is the service's port. False when the families differ.
+ */
+static inline bool snat_reply(struct rte_mbuf *mb, const struct dp_pkt_info *pi,
+			      const struct dp_addr *a)
+{
+	uint8_t *f = rte_pktmbuf_mtod(mb, uint8_t *);
+	uint8_t *ip = f + pi->l3_off, *udp = f + pi->l4_off;
+	uint16_t uck;
+
+	memcpy(&uck, udp + 6, 2);
+	if (pi->ip_version == 4) {
+		uint16_t old_a[2], new_a[2], ipck;
+
+		if (a->family != AF_INET)
+			return false;
+		memcpy(old_a, ip + 12, 4);
+		memcpy(new_a, a->b, 4);
+		memcpy(&ipck, ip + 10, 2);
+		ipck = csum_replace(ipck, old_a, new_a, 2);
+		memcpy(ip + 10, &ipck, 2);
+		memcpy(ip + 12, a->b, 4);
+		if (uck != 0) {
+			uck = csum_replace(uck, old_a, new_a, 2);
+			if (uck == 0)
+				uck = 0xffff;
+		}
+	} else {
+		uint16_t old_a[8], new_a[8];
+
+		if (a->family != AF_INET6)
+			return false;
+		memcpy(old_a, ip + 8, 16);
+		memcpy(new_a, a->b, 16);
+		memcpy(ip + 8, a->b, 16);
+		uck = csum_replace(uck, old_a, new_a, 8);
+		if (uck == 0)
+			uck = 0xffff;
+	}
 	memcpy(udp + 6, &uck, 2);
 	return true;
 }
@@ -520,7 +567,9 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 			lc->svc[service].packets++;
 			lc->svc[service].bytes += mb->pkt_len;
 		}
-		out[i] = to_input ? mb->port : tx_port;
+		out[i] = m->backend_port >= 0 ? (uint16_t)m->backend_port
+			 : to_input	       ? mb->port
+					       : tx_port;
 	}
 	if (lc->fb_live != 0)
 		fb_sweep(m, lc, tsc);
@@ -533,13 +582,74 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 	}
 }
 
+/*
+ * Router mode: replies (arriving on backend_port) are SNATed and sent out
+ * of the client port here; the rest, new or known flows, go through the
+ * layers. Returns how many packets are left in @pkts/@info, compacted, with
+ * @idx mapping them back to their slots in @out.
+ */
+static uint16_t mfn_replies(struct dp_mfn *m, unsigned int lcore_id, struct rte_mbuf **pkts,
+			    struct dp_pkt_info **info, uint16_t *out, uint16_t *idx, uint16_t n)
+{
+	struct dp_lcore_stats *st = &dp_stats[lcore_id];
+	const struct dp_addr *va = &m->app->cfg.service_address;
+	uint16_t k = 0, replies = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *mb = pkts[i];
+		const struct dp_pkt_info *pi = info[i];
+
+		if (mb->port != m->backend_port) {
+			pkts[k] = mb;
+			info[k] = info[i];
+			idx[k++] = i;
+			continue;
+		}
+		if (__atomic_load_n(&m->svc_by_port[rte_be_to_cpu_16(pi->sport)],
+				    __ATOMIC_RELAXED) == 0) {
+			st->drop[DP_D_MFN_REPLY_NO_SERVICE]++;
+			out[i] = DP_PORT_DROP;
+		} else if (!snat_reply(mb, pi, va)) {
+			st->drop[DP_D_MFN_AF_MISMATCH]++;
+			out[i] = DP_PORT_DROP;
+		} else {
+			out[i] = (uint16_t)m->client_port;
+			replies++;
+		}
+	}
+	st->c[DP_C_MFN_REPLIES] += replies;
+	return k;
+}
+
 static void mfn_process(void *ctx, unsigned int lcore_id, struct rte_mbuf **pkts,
 			struct dp_pkt_info *const *info, uint16_t *out, uint16_t n)
 {
-	for (uint16_t i = 0; i < n; i += MFN_IFR_BULK_MAX) {
-		uint16_t c = n - i < MFN_IFR_BULK_MAX ? n - i : MFN_IFR_BULK_MAX;
+	struct dp_mfn *m = ctx;
+	struct rte_mbuf *fwd[DP_BURST_MAX];
+	struct dp_pkt_info *fwd_info[DP_BURST_MAX];
+	uint16_t idx[DP_BURST_MAX], fwd_out[DP_BURST_MAX];
 
-		mfn_process_chunk(ctx, lcore_id, pkts + i, info + i, out + i, c);
+	if (m->backend_port < 0) {
+		for (uint16_t i = 0; i < n; i += MFN_IFR_BULK_MAX) {
+			uint16_t c = n - i < MFN_IFR_BULK_MAX ? n - i : MFN_IFR_BULK_MAX;
+
+			mfn_process_chunk(ctx, lcore_id, pkts + i, info + i, out + i, c);
+		}
+		return;
+	}
+	for (uint16_t s = 0; s < n; s += DP_BURST_MAX) {
+		uint16_t len = n - s < DP_BURST_MAX ? n - s : DP_BURST_MAX, k;
+
+		memcpy(fwd, pkts + s, len * sizeof(*pkts));
+		memcpy(fwd_info, info + s, len * sizeof(*info));
+		k = mfn_replies(m, lcore_id, fwd, fwd_info, out + s, idx, len);
+		for (uint16_t i = 0; i < k; i += MFN_IFR_BULK_MAX) {
+			uint16_t c = k - i < MFN_IFR_BULK_MAX ? k - i : MFN_IFR_BULK_MAX;
+
+			mfn_process_chunk(ctx, lcore_id, fwd + i, fwd_info + i, fwd_out + i, c);
+		}
+		for (uint16_t i = 0; i < k; i++)
+			out[s + idx[i]] = fwd_out[i];
 	}
 }
 
@@ -984,6 +1094,14 @@ static int mfn_create(const struct dp_app *app, void **ctx)
 		return -ENOMEM;
 	}
 	m->app = app;
+	m->backend_port = m->client_port = -1;
+	if (app->cfg.backend_port >= 0) {
+		/* main.c checked: two ports, one of them backend_port. */
+		m->backend_port = app->cfg.backend_port;
+		for (uint16_t i = 0; i < app->n_ports; i++)
+			if (app->ports[i].port_id != app->cfg.backend_port)
+				m->client_port = app->ports[i].port_id;
+	}
 	m->n_services = c->mfn_services;
 	m->n_backends = c->mfn_backends;
 	m->tsc_hz = rte_get_tsc_hz();

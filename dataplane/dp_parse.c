@@ -28,7 +28,8 @@ const char *dp_parse_result_desc(enum dp_parse_result r)
 enum dp_parse_result dp_parse_quic(const uint8_t *payload, uint32_t len, uint16_t base,
 				   uint8_t short_dcid_len, struct dp_pkt_info *info)
 {
-	return dp_parse_quic_impl(payload, len, base, short_dcid_len, info);
+	/* The strict reading (RFC 9000): the fixed bit must be set. */
+	return dp_parse_quic_impl(payload, len, base, short_dcid_len, true, info);
 }
 
 enum dp_parse_result dp_parse_frame(const uint8_t *frame, uint32_t len,

@@ -54,7 +54,7 @@
 	X(UDP_LEN, udp_bad_length, "UDP length below 8 or beyond the IP payload")                 \
 	X(UDP_PORT, udp_port, "UDP destination port is not a STOQ port")                          \
 	X(QUIC_EMPTY, quic_empty, "UDP payload is empty")                                          \
-	X(QUIC_FIXED_BIT, quic_fixed_bit, "QUIC fixed bit is 0 (RFC 9000 §17.2)")                  \
+	X(QUIC_FIXED_BIT, quic_fixed_bit, "QUIC fixed bit is 0 and quic_bit = set (RFC 9000 §17.2; RFC 9287 lets peers grease it)")                  \
 	X(QUIC_LONG_TRUNC, quic_long_truncated, "long header ends before its CIDs end")           \
 	X(QUIC_CID_LEN, quic_cid_too_long, "long header CID length above 20")                     \
 	X(QUIC_TOKEN, quic_bad_token, "Initial token length runs past the datagram")              \
@@ -88,6 +88,7 @@ enum dp_quic_type {
 #define DP_PKT_F_FRAGMENT (1u << 1)    /* first fragment (MF set, offset 0) */
 #define DP_PKT_F_IP6_EXT (1u << 2)     /* IPv6 extension headers were walked */
 #define DP_PKT_F_TOKEN (1u << 3)       /* Initial carries a non-empty token */
+#define DP_PKT_F_REPLY (1u << 4)       /* from a STOQ port to another (accept_sport): QUIC not parsed, counted short */
 
 /*
  * What the parser learnt about one frame. Offsets are from the start of the
@@ -119,12 +120,15 @@ struct dp_pkt_info {
  * @short_dcid_len: DCID length of short-header packets, which carry no
  *   length (RFC 9000 §17.3): the length this node's CIDs are issued with.
  * @stoq_ports / @n_stoq_ports: UDP destination ports accepted, network
- *   byte order; n_stoq_ports == 0 accepts every port.
+ *   byte order; n_stoq_ports == 0 accepts every port. With @accept_sport a
+ *   packet whose source port is one of them is accepted too.
  */
 #define DP_PARSE_PORTS_MAX 16
 struct dp_parse_cfg {
 	uint8_t short_dcid_len;
 	uint8_t n_stoq_ports;
+	bool accept_sport; /* router mode: replies, from a STOQ port, are carried too */
+	bool require_quic_bit; /* drop packets whose QUIC (fixed) bit is 0 */
 	uint16_t stoq_ports[DP_PARSE_PORTS_MAX];
 };
 

@@ -68,7 +68,7 @@ static inline uint32_t dp_quic_varint(const uint8_t *p, uint32_t len, uint64_t *
 
 static inline __attribute__((always_inline)) enum dp_parse_result
 dp_parse_quic_impl(const uint8_t *q, uint32_t len, uint16_t base,
-				   uint8_t short_dcid_len, struct dp_pkt_info *info)
+				   uint8_t short_dcid_len, bool require_bit, struct dp_pkt_info *info)
 {
 	uint32_t off;
 	uint8_t b0;
@@ -82,8 +82,12 @@ dp_parse_quic_impl(const uint8_t *q, uint32_t len, uint16_t base,
 	info->scid_off = 0;
 
 	if (!(b0 & 0x80)) {
-		/* RFC 9000 §17.3.1: 1-RTT, fixed bit set, DCID of the length we issue. */
-		if (!(b0 & 0x40))
+		/*
+		 * RFC 9000 §17.3.1: 1-RTT, DCID of the length we issue. The fixed
+		 * bit is 1 unless the peers agreed to grease it (RFC 9287, which
+		 * ngtcp2 does): only a mesh that never greases can require it.
+		 */
+		if (require_bit && !(b0 & 0x40))
 			return DP_PARSE_QUIC_FIXED_BIT;
 		if (len < 1u + short_dcid_len)
 			return DP_PARSE_QUIC_SHORT_TRUNC;
@@ -118,8 +122,8 @@ dp_parse_quic_impl(const uint8_t *q, uint32_t len, uint16_t base,
 		info->quic_type = DP_QUIC_VERSION_NEG;
 		return DP_PARSE_OK;
 	}
-	/* RFC 9000 §17.2: the fixed bit of a v1 long header is 1. */
-	if (info->version == DP_QUIC_V1 && !(b0 & 0x40))
+	/* RFC 9000 §17.2: the fixed bit of a v1 long header is 1 (greasable, RFC 9287). */
+	if (require_bit && info->version == DP_QUIC_V1 && !(b0 & 0x40))
 		return DP_PARSE_QUIC_FIXED_BIT;
 	if (info->version != DP_QUIC_V1) {
 		info->quic_type = DP_QUIC_UNKNOWN_VERSION;
@@ -257,17 +261,33 @@ dp_parse_frame_impl(const uint8_t *f, uint32_t len,
 	memcpy(&info->sport, f + off, 2);
 	memcpy(&info->dport, f + off + 2, 2);
 	if (cfg->n_stoq_ports) {
-		bool ok = false;
+		bool to = false, from = false;
 
-		for (uint8_t i = 0; i < cfg->n_stoq_ports; i++)
-			ok |= cfg->stoq_ports[i] == info->dport;
-		if (!ok)
+		for (uint8_t i = 0; i < cfg->n_stoq_ports; i++) {
+			to |= cfg->stoq_ports[i] == info->dport;
+			from |= cfg->stoq_ports[i] == info->sport;
+		}
+		if (!to && !(cfg->accept_sport && from))
 			return DP_PARSE_UDP_PORT;
+		if (!to) {
+			/*
+			 * A server's reply (router mode): forwarded by its
+			 * addresses, its QUIC header is not ours to judge (a
+			 * server may grease the fixed bit, RFC 9287).
+			 */
+			info->quic_off = (uint16_t)(off + 8);
+			info->quic_len = (uint16_t)(l4_len - 8);
+			info->quic_type = DP_QUIC_SHORT;
+			info->dcid_len = 0;
+			info->flags |= DP_PKT_F_REPLY;
+			return DP_PARSE_OK;
+		}
 	}
 	off += 8;
 	info->quic_off = (uint16_t)off;
 	info->quic_len = (uint16_t)(l4_len - 8);
-	return dp_parse_quic_impl(f + off, info->quic_len, (uint16_t)off, cfg->short_dcid_len, info);
+	return dp_parse_quic_impl(f + off, info->quic_len, (uint16_t)off, cfg->short_dcid_len,
+				  cfg->require_quic_bit, info);
 }
 
 #endif /* DP_PARSE_IMPL_H */

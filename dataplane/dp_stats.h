@@ -53,6 +53,7 @@
 	X(MFN_L2_FEEDBACK, mfn_l2_handshakes, "flows L2 admitted seen completing their handshake (taught to L2)") \
 	X(MFN_L3_DECISIONS, mfn_l3_decisions, "backend decisions made by L3 ALM")                  \
 	X(MFN_L3_REMOTE, mfn_l3_remote, "L3 decisions whose backend is on another mesh node")     \
+	X(MFN_REPLIES, mfn_replies, "router mode: replies from backends given service_address as their source") \
 	X(MFN_NS_L1, mfn_l1_ns, "nanoseconds spent in L1 by the timed bursts (one in 8), summed")  \
 	X(MFN_L1_TIMED, mfn_l1_timed_packets, "packets of the bursts whose L1 time is in mfn_l1_ns") \
 	X(MFN_NS_L2, mfn_l2_ns, "nanoseconds spent in L2 (per new flow, summed)")                  \
@@ -68,6 +69,7 @@
 	X(MFN_AF_MISMATCH, mfn_af_mismatch, "backend address family differs from the packet's (DNAT impossible)") \
 	X(MFN_L2_RATELIMIT, mfn_l2_rate_limited, "L2 DSR rate-limited the source")                 \
 	X(MFN_L2_DROP, mfn_l2_dropped, "L2 DSR classified the flow as an attack and dropped it")   \
+	X(MFN_REPLY_NO_SERVICE, mfn_reply_no_service, "router mode: from backend_port, but not from a service port") \
 	X(NO_PORT, no_tx_port, "destination port does not exist")                                   \
 	X(VLAN_PUSH, vlan_push_failed, "no headroom to push the TX VLAN tag")                      \
 	X(MULTISEG, multiseg, "headers not in the first segment")

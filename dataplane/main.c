@@ -284,6 +284,8 @@ int main(int argc, char **argv)
 
 	app->parse_cfg.short_dcid_len = (uint8_t)app->cfg.short_dcid_len;
 	app->parse_cfg.n_stoq_ports = app->cfg.stoq_ports.n;
+	app->parse_cfg.accept_sport = app->cfg.backend_port >= 0;
+	app->parse_cfg.require_quic_bit = app->cfg.quic_bit == 1;
 	for (uint8_t i = 0; i < app->cfg.stoq_ports.n; i++)
 		app->parse_cfg.stoq_ports[i] = rte_cpu_to_be_16(app->cfg.stoq_ports.port[i]);
 	memset(app->port_index, -1, sizeof(app->port_index));
@@ -300,6 +302,15 @@ int main(int argc, char **argv)
 			       (int)rte_lcore_to_socket_id(rte_get_main_lcore()), -1);
 	for (uint16_t i = 0; i < app->n_ports; i++)
 		app->port_index[app->ports[i].port_id] = (int8_t)i;
+	if (app->cfg.backend_port >= 0 &&
+	    (app->n_ports != 2 || app->cfg.backend_port >= RTE_MAX_ETHPORTS ||
+	     app->port_index[app->cfg.backend_port] < 0)) {
+		DP_LOG(ERR,
+		       "\"backend_port\" %d (router mode): needs exactly two ports, one of them "
+		       "port %d; there are %u",
+		       app->cfg.backend_port, app->cfg.backend_port, app->n_ports);
+		goto out_stats;
+	}
 	if (dp_ports_init(app))
 		goto out_ports;
 	if (dp_stats_segment_ports(app))

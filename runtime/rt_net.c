@@ -3,13 +3,16 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -354,6 +357,27 @@ int rt_net_host_setup(const struct rt_net *n, const char *id, pid_t pid, char *e
 	return 0;
 }
 
+/*
+ * TX checksum offload off on @ifname: over a veth the kernel would leave
+ * UDP checksums to a NIC that never comes, and a dataplane that reads the
+ * frames with AF_PACKET (router mode) would forward them unfinished.
+ */
+static int tx_csum_off(const char *ifname)
+{
+	struct ethtool_value ev = {.cmd = ETHTOOL_STXCSUM, .data = 0};
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (char *)&ev;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 int rt_net_ns_setup(const struct rt_net *n, const char *id, char *err, size_t len)
 {
 	char host[IFNAMSIZ], peer[IFNAMSIZ];
@@ -371,6 +395,9 @@ int rt_net_ns_setup(const struct rt_net *n, const char *id, char *err, size_t le
 	rc = link_set(idx, 0, "eth0", n->mtu);
 	if (rc < 0)
 		return fail(err, len, "network: eth0 up: %s", strerror(-rc));
+	rc = tx_csum_off("eth0");
+	if (rc < 0)
+		return fail(err, len, "network: eth0 checksum offload off: %s", strerror(-rc));
 	rc = addr_add(idx, n->family, n->addr, n->prefix);
 	if (rc < 0)
 		return fail(err, len, "annotations." ANN "address: %s", strerror(-rc));

@@ -60,10 +60,18 @@ done
 for b in "${dyns[@]}"; do
 	[[ -x "$b" ]] || { echo "mk-bundle.sh: --dyn $b: not an executable" >&2; exit 1; }
 	cp "$b" "$dir/rootfs/bin/"
-	# "libx.so => /path (addr)" and the loader's "/lib64/ld-linux... (addr)"
-	for lib in $(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
-		mkdir -p "$dir/rootfs$(dirname "$lib")"
-		cp -L "$lib" "$dir/rootfs$lib"
+	# "libx.so => /path (addr)": into the directory libc is in, which the
+	# loader searches by default (the binary's RUNPATH, e.g. under /tmp,
+	# may be hidden by a mount in the container); the loader itself
+	# ("/lib64/ld-linux... (addr)") at its own path.
+	libdir=$(ldd "$b" | awk '$1 == "libc.so.6" {print $3}' | xargs dirname)
+	mkdir -p "$dir/rootfs$libdir"
+	for lib in $(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
+		cp -L "$lib" "$dir/rootfs$libdir/"
+	done
+	for ld in $(ldd "$b" | awk '$1 ~ /^\// {print $1}'); do
+		mkdir -p "$dir/rootfs$(dirname "$ld")"
+		cp -L "$ld" "$dir/rootfs$ld"
 	done
 done
 for f in "${files[@]}"; do

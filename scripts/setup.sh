@@ -39,7 +39,7 @@ pkgs=(
 	ngtcp2-client ngtcp2-server
 	iproute2 python3 curl gnuplot-nox nftables
 	libseccomp-dev libcap-dev busybox-static crun runc
-	etcd-server etcd-client
+	etcd-server etcd-client ethtool
 )
 
 step "Debian packages"

@@ -164,6 +164,8 @@ static void quic_short(struct frame *f, uint8_t dcid_len, int extra)
 }
 
 static const struct dp_parse_cfg cfg_all = { .short_dcid_len = 8 };
+/* quic_bit = set: the fixed bit is required. */
+static const struct dp_parse_cfg cfg_strict = { .short_dcid_len = 8, .require_quic_bit = true };
 
 static enum dp_parse_result parse(struct frame *f, struct dp_pkt_info *pi)
 {
@@ -513,13 +515,17 @@ Test(parse, quic_errors)
 		finish(&f);
 		cr_assert_eq(parse(&f, &pi), DP_PARSE_QUIC_CID_LEN, "which %d", which);
 	}
-	/* fixed bit clear: long v1 and short */
+	/* fixed bit clear, long v1 and short: dropped when required, else greased (RFC 9287) */
 	std_initial(&f, 0);
 	f.b[42] = 0x83;
-	cr_assert_eq(parse(&f, &pi), DP_PARSE_QUIC_FIXED_BIT);
+	cr_assert_eq(dp_parse_frame(f.b, f.n, &cfg_strict, &pi), DP_PARSE_QUIC_FIXED_BIT);
+	cr_assert_eq(parse(&f, &pi), DP_PARSE_OK);
+	cr_assert_eq(pi.quic_type, DP_QUIC_INITIAL);
 	std_short(&f);
 	f.b[42] = 0x03;
-	cr_assert_eq(parse(&f, &pi), DP_PARSE_QUIC_FIXED_BIT);
+	cr_assert_eq(dp_parse_frame(f.b, f.n, &cfg_strict, &pi), DP_PARSE_QUIC_FIXED_BIT);
+	cr_assert_eq(parse(&f, &pi), DP_PARSE_OK);
+	cr_assert_eq(pi.quic_type, DP_QUIC_SHORT);
 	/* short header shorter than 1 + DCID */
 	eth(&f, 0, 0x0800);
 	ip4(&f, 0, 0, 17);

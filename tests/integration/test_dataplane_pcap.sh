@@ -43,7 +43,7 @@ run() { # $1 = name, rest = extra app args
 	shift
 	"$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-pcap-$$-$name" --log-level='*:warning' \
 		--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/out-$name.pcap" -- \
-		--duration 2 --set stoq_ports=4433 "$@" >"$tmp/$name.log" 2>&1 || {
+		--duration 2 --set stoq_ports=4433 --set quic_bit=set "$@" >"$tmp/$name.log" 2>&1 || {
 		cat "$tmp/$name.log"
 		echo "FAIL: hmesh-dataplane exited with an error ($name)"
 		exit 1
