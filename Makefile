@@ -216,6 +216,15 @@ $(COLLECTD_PLUGIN): telemetry/collectd/hmesh.c telemetry/hm_stats.c telemetry/hm
 		common/hm_log.c common/hm_hist.c -lm
 # ==== end telemetry ========================================================
 
+# ==== XDP steering program: net_af_xdp ports load it (xdp_prog=) ===========
+BPF_STEER := $(BUILD)/lib/bpf/hmesh_steer.bpf.o
+BINS += $(BPF_STEER)
+$(BPF_STEER): dataplane/xdp/hmesh_steer.bpf.c
+	@mkdir -p $(@D)
+	@echo "  BPF     $@"
+	$(Q)clang -O2 -g -Wall -Werror -target bpf -I/usr/include/$(shell gcc -dumpmachine) -c $< -o $@
+# ==== end XDP ==============================================================
+
 # ==== control plane (controlplane/ minus consensus): hmesh-controld ========
 CTL_LIBS := $(shell pkg-config --libs libmicrohttpd jansson 2>/dev/null)
 CTL_SRCS := $(filter-out controlplane/main.c controlplane/consensus%.c controlplane/bft_%.c,\

@@ -11,6 +11,7 @@
 #include <rte_ethdev.h>
 
 #include "dp_app.h"
+#include "dp_xdp.h"
 
 struct rte_mempool *dp_pool_for_socket(struct dp_app *app, int socket)
 {
@@ -135,6 +136,9 @@ static int port_setup(struct dp_app *app, struct dp_port *p)
 		return ret;
 	}
 	p->started = true;
+	ret = dp_xdp_port_steer(app, p);
+	if (ret)
+		return ret;
 	if (c->promiscuous) {
 		ret = rte_eth_promiscuous_enable(p->port_id);
 		/* Virtual PMDs often have no such mode; that is not an error. */
