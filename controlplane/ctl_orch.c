@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -703,6 +704,44 @@ static void remove_leftovers(struct ctl_orch *o)
 	closedir(d);
 }
 
+/*
+ * Another interface with an address in the container subnet would take
+ * the containers' traffic (its route comes first): a leftover bridge, or a
+ * subnet already in use. Refuse rather than run containers nobody reaches.
+ */
+static int subnet_free(const struct ctl_orch_cfg *c)
+{
+	struct ifaddrs *ifa, *i;
+	uint32_t mask = (uint32_t)(0xffffffffu << (32 - c->prefix));
+	int rc = 0;
+
+	if (getifaddrs(&ifa) < 0)
+		return 0; /* cannot tell: hmesh-run will say what fails */
+	for (i = ifa; i && rc == 0; i = i->ifa_next) {
+		uint32_t a;
+
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET ||
+		    strcmp(i->ifa_name, c->bridge) == 0)
+			continue;
+		a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+		if ((a & mask) == c->subnet) {
+			char ip[INET_ADDRSTRLEN], net[INET_ADDRSTRLEN];
+			struct in_addr na = {.s_addr = htonl(c->subnet)};
+
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip,
+				  sizeof(ip));
+			inet_ntop(AF_INET, &na, net, sizeof(net));
+			hm_log(HM_LOG_ERR, MOD,
+			       "--container-subnet %s/%u: interface %s has %s in it already (a "
+			       "leftover bridge? give another subnet, or remove it)",
+			       net, c->prefix, i->ifa_name, ip);
+			rc = -EADDRINUSE;
+		}
+	}
+	freeifaddrs(ifa);
+	return rc;
+}
+
 int ctl_orch_start(struct ctl_node *n, const struct ctl_orch_cfg *c, struct ctl_orch **out)
 {
 	struct ctl_orch *o = calloc(1, sizeof(*o));
@@ -724,6 +763,9 @@ int ctl_orch_start(struct ctl_node *n, const struct ctl_orch_cfg *c, struct ctl_
 		rc = -ENOMEM;
 		goto err;
 	}
+	rc = subnet_free(c);
+	if (rc < 0)
+		goto err;
 	if (access(c->runtime, X_OK) < 0) {
 		rc = -errno;
 		hm_log(HM_LOG_ERR, MOD, "--runtime %s: %s", c->runtime, strerror(errno));

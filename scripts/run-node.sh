@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Bring up one HyperMesh node on this machine and show it carrying traffic.
+# Bring up one HyperMesh node on this machine and show it carrying STOQ.
 #
 #   scripts/run-node.sh [BUILD] [--duration SECONDS]
 #
-# A "client" network namespace is joined to the node's port by a veth pair.
-# hmesh-dataplane drives its end with net_af_xdp (net_af_packet where AF_XDP
-# cannot attach; it says so) with the MFN pipeline on; hmesh-controld
-# (REST on 127.0.0.1:8080, state in a temporary directory) configures it over
-# the control socket: a service on UDP port 4433 with two backends, created
-# with curl. The client sends QUIC-shaped UDP datagrams from real sockets;
-# each flow is decided once (L2, L3), then found in L1, rewritten to its
-# backend and sent back out of the port. A live line shows packets, rates,
-# MFN hits and decisions and drops from DPDK telemetry. Ctrl-C (or the
-# duration) tears everything down.
+# Network: a "client" namespace (10.77.0.2) reaches the service address
+# 10.77.0.1 through the dataplane's client port (a veth pair); the
+# dataplane's backend port is another veth pair whose host end routes to the
+# container bridge. hmesh-dataplane runs both ports on net_af_xdp with our
+# XDP program (only STOQ UDP comes to it; net_af_packet where AF_XDP cannot
+# attach, said so) in router mode with the MFN on. hmesh-controld (REST on
+# 127.0.0.1:8080) gets a service and two replicas of a container running the
+# real hmesh-stoq server, with curl; it starts them with hmesh-run and
+# registers them as backends once they answer. collectd reads the stats
+# segments and serves them to Prometheus (its address is printed). Then the
+# client downloads files over QUIC, again and again, through the dataplane
+# to the containers, and a live line shows flows, Gbit/s, drops, the
+# containers and their restarts. Ctrl-C (or the duration) tears it all down.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build
@@ -21,134 +24,197 @@ while (($#)); do
 	case "$1" in
 	--duration) dur=${2:?--duration needs seconds}; shift ;;
 	--duration=*) dur=${1#*=} ;;
-	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "run-node.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 	*) build=$1 ;;
 	esac
 	shift
 done
 [[ "$dur" =~ ^[0-9]+$ ]] || { echo "run-node.sh: --duration is '$dur': must be whole seconds" >&2; exit 2; }
+[[ "$build" = /* ]] || build=$top/$build
 bin=$build/bin/hmesh-dataplane
 ctld=$build/bin/hmesh-controld
+stoq=$build/bin/hmesh-stoq
 api=http://127.0.0.1:8080
 ns=hmesh-client
-dp_if=hmesh-dp0
+dp_if=hmesh-dp0  # client port
 cl_if=hmesh-cl0
+dpb_if=hmesh-dp1 # backend port
+rt_if=hmesh-rt0  # its host end
+br=hmesh-br0
 prefix=hmesh-node
 tmp=$(mktemp -d)
+export HMESH_RUN_ROOT=$tmp/rt
+fwd0=$(sysctl -n net.ipv4.ip_forward)
 pids=()
 
 teardown() {
 	echo
 	echo "==> tearing down"
+	# controld first: it stops its containers and removes their backends.
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	[[ -f "$tmp/dp.log" ]] && sed -n '/^counters after/,$p' "$tmp/dp.log" | grep -v stats-json
 	ip link del "$dp_if" 2>/dev/null || true
+	ip link del "$dpb_if" 2>/dev/null || true
+	ip link del "$br" 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
+	ip route del 10.77.0.0/24 2>/dev/null || true
+	sysctl -qw "net.ipv4.ip_forward=$fwd0"
 	rm -rf "$tmp" "/var/run/dpdk/$prefix"
 	echo "==> done"
 }
 trap teardown EXIT
 trap 'exit 0' INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { # seconds, command...: until it succeeds
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
 
-echo "==> network: namespace $ns, veth $dp_if <-> $cl_if"
+echo "==> network: namespace $ns (10.77.0.2) -> $dp_if [dataplane] $dpb_if -> $rt_if (host) -> $br (containers)"
 ip link del "$dp_if" 2>/dev/null || true
+ip link del "$dpb_if" 2>/dev/null || true
 ip netns del "$ns" 2>/dev/null || true
 # shellcheck source=netns.sh
 . "$top/scripts/netns.sh"
 client_netns "$ns" "$dp_if" "$cl_if"
+ip netns exec "$ns" ethtool -K "$cl_if" tx off >/dev/null # veth has no NIC to finish checksums
+ip link add "$dpb_if" type veth peer name "$rt_if"
+sysctl -qw "net.ipv6.conf.$dpb_if.disable_ipv6=1" "net.ipv6.conf.$rt_if.disable_ipv6=1"
+ip link set "$dpb_if" up
+ip addr add 10.98.0.1/30 dev "$rt_if"
+ip link set "$rt_if" up
+ip neigh replace 10.98.0.2 lladdr "$(cat "/sys/class/net/$dpb_if/address")" dev "$rt_if" nud permanent
+ip route replace 10.77.0.0/24 via 10.98.0.2 dev "$rt_if"
+sysctl -qw net.ipv4.ip_forward=1
+# The dataplane's ports are its own: the host does not route what arrives on them.
+sysctl -qw "net.ipv4.conf.$dp_if.forwarding=0" "net.ipv4.conf.$dpb_if.forwarding=0"
 
-start_dp() { # $1 = vdev
-	"$bin" -l 0-1 --no-pci --file-prefix="$prefix" --log-level='*:warning' --vdev="$1" -- \
-		--set stoq_ports=4433 --set mbufs=8191 --set mfn=true \
-		--set ctl_socket="$tmp/dp.sock" >"$tmp/dp.log" 2>&1 &
+start_dp() { # vdev args for port 0 and port 1
+	"$bin" -l 0-1 --no-pci --file-prefix="$prefix" --log-level='*:warning' --vdev="$1" --vdev="$2" -- \
+		--set stoq_ports=4433 --set mbufs=16383 --set mfn=true --set mfn_dsr=false \
+		--set backend_port=1 --set next_hop_mac="$(ip netns exec "$ns" cat "/sys/class/net/$cl_if/address")" \
+		--set backend_next_hop_mac="$(cat "/sys/class/net/$rt_if/address")" \
+		--set service_address=10.77.0.1 --set ctl_socket="$tmp/dp.sock" >"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
 	for _ in $(seq 100); do
-		grep -q forwarding "$tmp/dp.log" && return 0
+		grep -qs forwarding "$tmp/dp.log" && return 0
 		kill -0 "$dp_pid" 2>/dev/null || return 1
 		sleep 0.1
 	done
 	return 1
 }
-echo "==> hmesh-dataplane on net_af_xdp,iface=$dp_if"
+xdp=$build/lib/bpf/hmesh_steer.bpf.o
+echo "==> hmesh-dataplane: router mode, net_af_xdp with $(basename "$xdp") on $dp_if and $dpb_if"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-if ! start_dp "net_af_xdp0,iface=$dp_if"; then
+if ! start_dp "net_af_xdp0,iface=$dp_if,xdp_prog=$xdp" "net_af_xdp1,iface=$dpb_if,xdp_prog=$xdp"; then
 	echo "    AF_XDP could not attach ($(grep -m1 -iE 'error|fail' "$tmp/dp.log" || echo 'no reason given'));"
 	echo "    falling back to net_af_packet"
-	start_dp "net_af_packet0,iface=$dp_if" || { cat "$tmp/dp.log"; exit 1; }
+	start_dp "net_af_packet0,iface=$dp_if" "net_af_packet1,iface=$dpb_if" || { cat "$tmp/dp.log"; exit 1; }
 fi
 pids+=("$dp_pid")
 sed -n '/^layout:/,/^hmesh-dataplane: forwarding/p' "$tmp/dp.log"
 
-echo "==> hmesh-controld on $api (state $tmp/state)"
+echo "==> hmesh-controld on $api (state $tmp/state, containers on $br 10.79.0.0/24)"
 "$ctld" --listen 127.0.0.1:8080 --state-dir "$tmp/state" --dataplane-socket "$tmp/dp.sock" \
-	>"$tmp/cd.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 50); do curl -sf "$api/v1/health" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "$api/v1/health" >/dev/null || { cat "$tmp/cd.log"; exit 1; }
-echo "==> configuring with curl: service echo on UDP 4433, two backends"
-for body in '{"name":"echo","port":4433}'; do
-	echo "    POST /v1/services $body"
-	curl -sf -X POST -H 'Content-Type: application/json' "$api/v1/services" -d "$body" >/dev/null
-done
-for body in '{"service":"echo","address":"10.77.0.11","port":5001}' \
-	'{"service":"echo","address":"10.77.0.12","port":5002,"weight":200}'; do
-	echo "    POST /v1/backends $body"
-	curl -sf -X POST -H 'Content-Type: application/json' "$api/v1/backends" -d "$body" >/dev/null
-done
-for _ in $(seq 50); do
-	curl -sf "$api/v1/health" | grep -q '"status":"ok"' && break
-	sleep 0.1
-done
-echo "    $(curl -sf "$api/v1/health")"
+	--container-bridge "$br" --container-subnet 10.79.0.0/24 >"$tmp/cd.log" 2>&1 &
+cd_pid=$!
+pids=("$cd_pid" "${pids[@]}")
+wait_for 5 curl -sf "$api/v1/health" || { cat "$tmp/cd.log"; exit 1; }
 
-echo "==> client: QUIC-shaped datagrams from 10.77.0.2 to 10.77.0.1:4433 (64 flows)"
-ip netns exec "$ns" python3 -c '
-import socket, struct, time
-socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(64)]
-def initial(i):  # RFC 9000 17.2.2, padded to 1200
-    return bytes([0xC3]) + struct.pack("!I", 1) + bytes([8]) + bytes([i]) * 8 + bytes([8]) + b"c" * 8 + b"\0" + struct.pack("!H", 0x4000 | 1170) + bytes(1170)
-# Connections open as real clients do, with an Initial, a few dozen a second
-# (L2 rate-limits bursts of new flows from one /24).
-for i, s in enumerate(socks):
-    s.sendto(initial(i), ("10.77.0.1", 4433))
-    time.sleep(0.02)
-n = 1
-while True:
-    for i, s in enumerate(socks):
-        if n % 50 == 0:   # an Initial now and then
-            p = initial(i)
-        else:             # 1-RTT short header with an 8-byte DCID
-            p = bytes([0x43]) + bytes([i]) * 8 + bytes(400)
-        try:
-            s.sendto(p, ("10.77.0.1", 4433))
-        except OSError:
-            pass
-        n += 1
-    time.sleep(0.001)
-' &
+echo "==> container bundle: hmesh-stoq server (and its libraries), a certificate for 10.77.0.1, files"
+mkdir -p "$tmp/srv"
+for i in 1 2 3 4 5 6 7 8; do head -c $((256 * 1024)) /dev/urandom >"$tmp/srv/f$i.bin"; done
+bash "$top/stoq/stoq-cert.sh" "$tmp/pki" IP:10.77.0.1 >/dev/null
+bash "$top/scripts/mk-bundle.sh" "$tmp/bundle" --dyn "$stoq" --file "$tmp/pki:/pki" \
+	--file "$tmp/srv:/srv" -- hmesh-stoq server --listen 0.0.0.0:4433 --root /srv \
+	--cert /pki/cert.pem --key /pki/key.pem --stats-segment off --set gso_segments=1 >/dev/null
+
+echo "==> configuring with curl"
+post() {
+	echo "    POST $1 $2"
+	curl -sf -X POST -H 'Content-Type: application/json' "$api$1" -d "$2" >/dev/null
+}
+post /v1/services '{"name":"files","port":4433}'
+post /v1/containers "{\"service\":\"files\",\"replicas\":2,\"bundle\":\"$tmp/bundle\",\"port\":4433,\"drain_seconds\":2}"
+running() {
+	curl -sf "$api/v1/containers/files" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if sum(i["state"] == "running" for i in d["instances"]) == 2 else 1)' &&
+		curl -sf "$api/v1/health" | grep -q '"status": *"ok"'
+}
+wait_for 30 running || { cat "$tmp/cd.log"; for l in "$tmp"/state/containers/*/log; do echo "--- $l"; tail -3 "$l"; done; curl -s "$api/v1/containers/files"; curl -s "$api/v1/health"; exit 1; }
+curl -sf "$api/v1/containers/files" | python3 -c '
+import json, sys
+for i in json.load(sys.stdin)["instances"]:
+    print("    container %s at %s:4433 %s, backend %d" % (i["id"], i["address"], i["state"], i["backend"]))'
+
+echo "==> telemetry: collectd (hmesh plugin, write_prometheus) and Prometheus"
+cd_port=$(free_port)
+prom_port=9090
+python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 9090))" 2>/dev/null || prom_port=$(free_port)
+mkdir -p "$tmp/plugins" "$tmp/prom/rules"
+cp /usr/lib/collectd/write_prometheus.so "$build/lib/collectd/hmesh.so" "$tmp/plugins/"
+cat >"$tmp/collectd.conf" <<EOF
+Interval 2
+BaseDir "$tmp"
+PIDFile "$tmp/collectd.pid"
+PluginDir "$tmp/plugins"
+TypesDB "/usr/share/collectd/types.db"
+LoadPlugin hmesh
+<Plugin hmesh>
+  Segment "dataplane-$prefix"
+  Segment "controld"
+</Plugin>
+LoadPlugin write_prometheus
+<Plugin write_prometheus>
+  Port "$cd_port"
+</Plugin>
+EOF
+collectd -f -C "$tmp/collectd.conf" >"$tmp/collectd.log" 2>&1 &
+pids+=("$!")
+sed -e "s/localhost:9103/127.0.0.1:$cd_port/" "$top/telemetry/prometheus/prometheus.yml" >"$tmp/prom/prometheus.yml"
+cp "$top/telemetry/prometheus/rules/hmesh.yml" "$tmp/prom/rules/"
+prometheus --config.file="$tmp/prom/prometheus.yml" --storage.tsdb.path="$tmp/prom/data" \
+	--web.listen-address="127.0.0.1:$prom_port" >"$tmp/prom.log" 2>&1 &
+pids+=("$!")
+echo "    Prometheus on http://127.0.0.1:$prom_port (e.g. rate(hmesh_rx_packets_total[1m])),"
+echo "    dashboards to import: telemetry/grafana/*.json"
+
+echo "==> client: downloads over QUIC from https://10.77.0.1:4433 through the dataplane"
+(
+	urls=()
+	for i in 1 2 3 4 5 6 7 8; do urls+=("https://10.77.0.1:4433/f$i.bin"); done
+	mkdir -p "$tmp/dl"
+	while :; do
+		ip netns exec "$ns" "$stoq" client --ca "$tmp/pki/cert.pem" --parallel 8 \
+			--download "$tmp/dl" --set gso_segments=1 "${urls[@]}" >>"$tmp/client.log" 2>&1 &&
+			echo ok >>"$tmp/client.results" || echo failed >>"$tmp/client.results"
+	done
+) &
 pids+=("$!")
 
-echo "==> live (telemetry /hmesh/stats every 2 s; Ctrl-C to stop)"
+echo "==> live (every 2 s; Ctrl-C to stop)"
 start=$(date +%s)
-last_rx=0
+last_bytes=0
 while :; do
 	sleep 2
 	kill -0 "$dp_pid" 2>/dev/null || { cat "$tmp/dp.log"; exit 1; }
 	line=$(echo /hmesh/stats | dpdk-telemetry.py -f "$prefix" 2>/dev/null | grep -m1 '^{' || true)
-	if [[ -n "$line" ]]; then
-		read -r rx summary < <(python3 -c '
+	[[ -n "$line" ]] || continue
+	cont=$(curl -sf "$api/v1/containers/files" || echo '{}')
+	read -r bytes summary < <(python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])["/hmesh/stats"]
-rate = (s["rx_packets"] - int(sys.argv[2])) / 2
-gbit = s["rx_bytes"] * 8 / 1e9
-print(s["rx_packets"], "rx %d tx %d  %.0f pps  %.3f Gbit  QUIC long/short %d/%d  L1 hits %d  L3 decisions %d  drops %d" % (
-    s["rx_packets"], s["tx_packets"], rate, gbit, s["quic_long"], s["quic_short"],
-    s["mfn_l1_hits"], s["mfn_l3_decisions"], s["drops_total"]))
-' "$line" "$last_rx")
-		echo "  $summary"
-		last_rx=$rx
-	fi
+c = json.loads(sys.argv[3] or "{}").get("instances", [])
+ok, bad = (open(sys.argv[4]).read().split().count(w) if sys.argv[4] else 0 for w in ("ok", "failed"))
+gbit = (s["rx_bytes"] - int(sys.argv[2])) * 8 / 2 / 1e9
+print(s["rx_bytes"], "flows %d  %.3f Gbit/s  replies %d  L1 hits %d  drops %d | containers %s restarts %d | downloads ok %d failed %d" % (
+    s["mfn_l3_decisions"], gbit, s["mfn_replies"], s["mfn_l1_hits"], s["drops_total"],
+    "/".join(i["state"] for i in c) or "-", sum(i["restarts"] for i in c), ok, bad))
+' "$line" "$last_bytes" "$cont" "$( [[ -f "$tmp/client.results" ]] && echo "$tmp/client.results" || echo "")")
+	echo "  $summary"
+	last_bytes=$bytes
 	if [[ "$dur" != 0 ]] && (($(date +%s) - start >= dur)); then break; fi
 done
