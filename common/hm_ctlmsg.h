@@ -45,9 +45,10 @@
 #include <stdint.h>
 
 #define HM_CTL_MAGIC	   0x54434d48u /* "HMCT" little-endian */
-#define HM_CTL_VERSION	   1
+/* 2: text up to 1024 bytes (a busy service's PREDICT reply did not fit 200) */
+#define HM_CTL_VERSION	   2
 #define HM_CTL_HDR_LEN	   16
-#define HM_CTL_TEXT_MAX	   200
+#define HM_CTL_TEXT_MAX	   1024
 #define HM_CTL_PAYLOAD_MAX (4 + HM_CTL_TEXT_MAX)
 #define HM_CTL_MSG_MAX	   (HM_CTL_HDR_LEN + HM_CTL_PAYLOAD_MAX)
 #define HM_CTL_REPLY_BIT   0x8000

@@ -1082,6 +1082,16 @@ void ctl_cluster_member(const struct ctl_cluster *cl, uint32_t *id, uint32_t *n)
 	*n = cl->c.n;
 }
 
+bool ctl_cluster_is_primary(struct ctl_cluster *cl)
+{
+	bool p;
+
+	pthread_mutex_lock(&cl->lock);
+	p = bft_primary(cl->snap.view, cl->c.n) == cl->c.id;
+	pthread_mutex_unlock(&cl->lock);
+	return p;
+}
+
 uint64_t ctl_cluster_commit_index(struct ctl_cluster *cl)
 {
 	uint64_t v;

@@ -33,6 +33,7 @@
 #define CTL_CLUSTER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "consensus.h"
@@ -78,6 +79,9 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl);
 
 /* This member's id and the member count (placement of containers). */
 void ctl_cluster_member(const struct ctl_cluster *cl, uint32_t *id, uint32_t *n);
+
+/* Is this member the primary of the view it is in? */
+bool ctl_cluster_is_primary(struct ctl_cluster *cl);
 
 /* The last executed sequence number (reads report it as their commit index). */
 uint64_t ctl_cluster_commit_index(struct ctl_cluster *cl);

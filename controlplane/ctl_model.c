@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,8 +461,9 @@ static bool bundle_ok(const char *p)
 int ctl_model_prepare_group(const struct ctl_model *m, const json_t *body, const char *existing,
 			    bool del, uint64_t if_version, struct ctl_change *c, struct ctl_err *e)
 {
-	static const char *const allowed[] = {"service", "replicas",	  "bundle",
-					      "port",	 "drain_seconds", "version", NULL};
+	static const char *const allowed[] = {
+	    "service",	     "replicas",     "bundle",	    "port", "drain_seconds",
+	    "flows_per_replica", "min_replicas", "max_replicas", "version", NULL};
 	const struct ctl_group *cur = NULL;
 	uint64_t v;
 	int r;
@@ -522,6 +524,40 @@ int ctl_model_prepare_group(const struct ctl_model *m, const json_t *body, const
 		return -1;
 	if (r > 0)
 		c->o.g.drain_seconds = (uint32_t)v;
+	{
+		static const struct {
+			const char *name;
+			uint64_t max;
+			size_t off;
+		} as[] = {
+		    {"flows_per_replica", 1000000, offsetof(struct ctl_group, flows_per_replica)},
+		    {"min_replicas", CTL_REPLICAS_MAX, offsetof(struct ctl_group, min_replicas)},
+		    {"max_replicas", CTL_REPLICAS_MAX, offsetof(struct ctl_group, max_replicas)},
+		};
+		struct ctl_group *g = &c->o.g;
+
+		for (size_t i = 0; i < sizeof(as) / sizeof(as[0]); i++) {
+			r = get_uint(body, as[i].name, 0, as[i].max, &v, e);
+			if (r < 0)
+				return -1;
+			if (r > 0)
+				*(uint32_t *)((char *)g + as[i].off) = (uint32_t)v;
+		}
+		if (g->flows_per_replica) {
+			if (g->min_replicas == 0)
+				g->min_replicas = 1;
+			if (g->max_replicas < g->min_replicas)
+				return fail(e, 400, "max_replicas",
+					    "\"max_replicas\" (%u) must be at least \"min_replicas\" "
+					    "(%u) when \"flows_per_replica\" turns autoscaling on",
+					    g->max_replicas, g->min_replicas);
+			if (g->replicas < g->min_replicas || g->replicas > g->max_replicas)
+				return fail(e, 400, "replicas",
+					    "\"replicas\" %u is outside min_replicas..max_replicas "
+					    "(%u..%u)",
+					    g->replicas, g->min_replicas, g->max_replicas);
+		}
+	}
 	if (json_object_get(body, "bundle") || cur == NULL) {
 		const char *b = json_string_value(json_object_get(body, "bundle"));
 
@@ -537,9 +573,12 @@ int ctl_model_prepare_group(const struct ctl_model *m, const json_t *body, const
 
 json_t *ctl_group_json(const struct ctl_model *m, const struct ctl_group *g)
 {
-	return json_pack("{s:s, s:i, s:s, s:i, s:i, s:I}", "service", m->svc[g->service].name,
-			 "replicas", (int)g->replicas, "bundle", g->bundle, "port", g->port,
-			 "drain_seconds", (int)g->drain_seconds, "version", (json_int_t)g->version);
+	return json_pack("{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:I}", "service",
+			 m->svc[g->service].name, "replicas", (int)g->replicas, "bundle", g->bundle,
+			 "port", g->port, "drain_seconds", (int)g->drain_seconds,
+			 "flows_per_replica", (int)g->flows_per_replica, "min_replicas",
+			 (int)g->min_replicas, "max_replicas", (int)g->max_replicas, "version",
+			 (json_int_t)g->version);
 }
 
 int ctl_model_prepare(const struct ctl_model *m, const char *coll, const json_t *body,
@@ -641,10 +680,13 @@ static json_t *obj_json(const struct ctl_model *m, const struct ctl_change *c)
 		return ctl_link_json(&c->o.l);
 	case CTL_GROUP:
 		/* By id, like backends. */
-		return json_pack("{s:i, s:i, s:s, s:i, s:i, s:I}", "service_id",
+		return json_pack("{s:i, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:I}", "service_id",
 				 (int)c->o.g.service, "replicas", (int)c->o.g.replicas, "bundle",
 				 c->o.g.bundle, "port", c->o.g.port, "drain_seconds",
-				 (int)c->o.g.drain_seconds, "version", (json_int_t)c->o.g.version);
+				 (int)c->o.g.drain_seconds, "flows_per_replica",
+				 (int)c->o.g.flows_per_replica, "min_replicas",
+				 (int)c->o.g.min_replicas, "max_replicas", (int)c->o.g.max_replicas,
+				 "version", (json_int_t)c->o.g.version);
 	}
 	return NULL;
 }
@@ -724,13 +766,18 @@ int ctl_change_from_json(const struct ctl_model *m, const json_t *j, struct ctl_
 		c->o.l.up = up;
 		c->o.l.version = (uint64_t)ver;
 	} else if (strcmp(kind, "containers") == 0) {
-		json_int_t sid, rep, port, drain, ver;
+		json_int_t sid, rep, port, drain, ver, fpr = 0, mn = 0, mx = 0;
 		const char *bundle;
 
 		c->kind = CTL_GROUP;
-		if (json_unpack_ex(o, &je, 0, "{s:I, s:I, s:s, s:I, s:I, s:I}", "service_id", &sid,
-				   "replicas", &rep, "bundle", &bundle, "port", &port,
-				   "drain_seconds", &drain, "version", &ver) < 0 ||
+		/* The autoscaling fields came later: absent in older records. */
+		if (json_unpack_ex(o, &je, 0, "{s:I, s:I, s:s, s:I, s:I, s:I, s?I, s?I, s?I}",
+				   "service_id", &sid, "replicas", &rep, "bundle", &bundle, "port",
+				   &port, "drain_seconds", &drain, "version", &ver,
+				   "flows_per_replica", &fpr, "min_replicas", &mn, "max_replicas",
+				   &mx) < 0 ||
+		    fpr < 0 || fpr > 1000000 || mn < 0 || mn > CTL_REPLICAS_MAX || mx < 0 ||
+		    mx > CTL_REPLICAS_MAX ||
 		    sid < 0 || (uint64_t)sid >= m->lim.max_services || rep < 0 ||
 		    rep > CTL_REPLICAS_MAX || port < 1 || port > 65535 || drain < 0 ||
 		    drain > 3600 || !bundle_ok(bundle))
@@ -740,6 +787,9 @@ int ctl_change_from_json(const struct ctl_model *m, const json_t *j, struct ctl_
 		c->o.g.replicas = (uint32_t)rep;
 		c->o.g.port = (uint16_t)port;
 		c->o.g.drain_seconds = (uint32_t)drain;
+		c->o.g.flows_per_replica = (uint32_t)fpr;
+		c->o.g.min_replicas = (uint32_t)mn;
+		c->o.g.max_replicas = (uint32_t)mx;
 		c->o.g.version = (uint64_t)ver;
 		snprintf(c->o.g.bundle, sizeof(c->o.g.bundle), "%s", bundle);
 	} else {

@@ -70,6 +70,12 @@ struct ctl_group {
 	char bundle[CTL_BUNDLE_MAX];
 	uint16_t port;		/* the containers' STOQ UDP port */
 	uint32_t drain_seconds; /* scale-down: unhealthy this long before the stop */
+	/*
+	 * Autoscaling from L4 CPE forecasts (ctl_orch): replicas follow
+	 * ceil(forecast new flows/s / flows_per_replica) within
+	 * min_replicas..max_replicas. flows_per_replica 0 = off.
+	 */
+	uint32_t flows_per_replica, min_replicas, max_replicas;
 	uint64_t version;
 };
 

@@ -78,7 +78,8 @@ struct ctl_dp_status {
 	X(PEERS_UP, bft_peers_connected, "", HM_STATS_GAUGE, "peers with a connection up")         \
 	X(PEER_SENT, bft_peer_messages, "dir=sent", HM_STATS_COUNTER, "messages to peers")          \
 	X(PEER_RECEIVED, bft_peer_messages, "dir=received", HM_STATS_COUNTER, "messages to peers")  \
-	X(PEER_DROPPED, bft_peer_dropped, "", HM_STATS_COUNTER, "messages not queued (peer down)")
+	X(PEER_DROPPED, bft_peer_dropped, "", HM_STATS_COUNTER, "messages not queued (peer down)")  \
+	X(AUTOSCALE, autoscale_changes, "", HM_STATS_COUNTER, "replica counts changed by forecast")
 
 enum ctl_stat {
 #define CTL_X(e, n, l, t, d) CTL_S_##e,

@@ -80,6 +80,8 @@ struct ctl_orch {
 	uint64_t seq; /* container ids: unique for the life of the state directory */
 	char dir[PATH_MAX];
 	int probe_fd;
+	uint8_t *lower; /* per service: evaluations in a row that wanted fewer replicas */
+	uint64_t next_autoscale_ms;
 };
 
 static void seterr(struct inst *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -640,14 +642,100 @@ static void reconcile(struct ctl_orch *o, uint64_t now)
 	}
 }
 
+/* The largest forecast of new flows per second for service @sid; 0 if none yet. */
+static int forecast(struct ctl_orch *o, uint32_t sid, double *out)
+{
+	struct hm_ctl_msg q = {.type = HM_CTL_PREDICT};
+	char text[HM_CTL_TEXT_MAX + 1];
+	json_t *j, *a, *v;
+	size_t i;
+	int rc;
+
+	*out = 0;
+	q.u.service.id = sid;
+	rc = ctl_dp_call(o->n->cfg.dataplane_socket, &q, text, sizeof(text));
+	if (rc == -ENOENT)
+		return 0; /* no traffic seen yet: nothing to serve */
+	if (rc < 0)
+		return rc;
+	j = json_loads(text, 0, NULL);
+	a = json_object_get(j, "flows_per_s");
+	if (!json_is_array(a)) {
+		json_decref(j);
+		return -EBADMSG;
+	}
+	json_array_foreach(a, i, v)
+		if (json_number_value(v) > *out)
+			*out = json_number_value(v);
+	json_decref(j);
+	return 0;
+}
+
+static void autoscale(struct ctl_orch *o)
+{
+	struct ctl_node *n = o->n;
+	struct ctl_model *m = &n->model;
+
+	if (!n->cfg.dataplane_socket[0] || (n->cluster && !ctl_cluster_is_primary(n->cluster)))
+		return; /* no forecasts here, or another member decides */
+	for (uint32_t s = 0; s < m->lim.max_services && !o->stop; s++) {
+		char name[CTL_NAME_MAX];
+		uint32_t cur, fpr, mn, mx, want;
+		double f;
+		json_t *body, *out = NULL;
+		int rc, st;
+
+		pthread_mutex_lock(&n->lock);
+		fpr = m->grp[s].used ? m->grp[s].flows_per_replica : 0;
+		cur = m->grp[s].replicas;
+		mn = m->grp[s].min_replicas;
+		mx = m->grp[s].max_replicas;
+		snprintf(name, sizeof(name), "%s", m->svc[s].name);
+		pthread_mutex_unlock(&n->lock);
+		if (fpr == 0)
+			continue;
+		rc = forecast(o, s, &f);
+		if (rc < 0) {
+			hm_log(HM_LOG_WARN, MOD, "%s: no forecast from the dataplane: %s", name,
+			       strerror(-rc));
+			continue;
+		}
+		want = (uint32_t)((f + fpr - 1e-9) / fpr);
+		want = want < mn ? mn : want > mx ? mx : want;
+		if (want == cur || (want < cur && ++o->lower[s] < 3)) {
+			if (want >= cur)
+				o->lower[s] = 0;
+			continue;
+		}
+		o->lower[s] = 0;
+		body = json_pack("{s:i}", "replicas", (int)want);
+		st = orch_write(o, "PUT", "containers", name, body, &out);
+		json_decref(body);
+		json_decref(out);
+		if (st == 200) {
+			ctl_stat_add(n->st_orch, CTL_S_AUTOSCALE, 1);
+			hm_log(HM_LOG_INFO, MOD,
+			       "%s: forecast %.1f new flows/s at %u per replica: %u replicas (were %u)",
+			       name, f, fpr, want, cur);
+		} else {
+			hm_log(HM_LOG_WARN, MOD, "%s: resizing to %u replicas: %d", name, want, st);
+		}
+	}
+}
+
 static void *orch_main(void *arg)
 {
 	struct ctl_orch *o = arg;
 
 	while (!o->stop) {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
+		uint64_t now = now_ms();
 
-		reconcile(o, now_ms());
+		reconcile(o, now);
+		if (now >= o->next_autoscale_ms) {
+			autoscale(o);
+			o->next_autoscale_ms = now + o->c.autoscale_ms;
+		}
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
@@ -759,7 +847,8 @@ int ctl_orch_start(struct ctl_node *n, const struct ctl_orch_cfg *c, struct ctl_
 		o->n_slots = INST_MAX + 1;
 	o->slot_used = calloc(o->n_slots, 1);
 	o->want = calloc(n->model.lim.max_services, sizeof(*o->want));
-	if (o->slot_used == NULL || o->want == NULL) {
+	o->lower = calloc(n->model.lim.max_services, 1);
+	if (o->slot_used == NULL || o->want == NULL || o->lower == NULL) {
 		rc = -ENOMEM;
 		goto err;
 	}
@@ -842,6 +931,7 @@ void ctl_orch_stop(struct ctl_orch *o)
 	pthread_mutex_destroy(&o->lock);
 	free(o->slot_used);
 	free(o->want);
+	free(o->lower);
 	free(o);
 }
 

@@ -23,6 +23,13 @@
  * Problems a node cannot fix (a missing bundle) are shown on the instance
  * in /v1/containers and retried with the backoff.
  *
+ * Autoscaling: every autoscale_ms, for each group with flows_per_replica,
+ * the dataplane's L4 CPE forecast of new flows per second (the largest
+ * over its horizon) sets replicas = ceil(forecast / flows_per_replica)
+ * within min_replicas..max_replicas, written like any change (so through
+ * the log: in a cluster only the primary decides). Up at once; down after
+ * three evaluations in a row ask for fewer, so a dip does not flap.
+ *
  * Thread: one of its own; it takes the node lock only to read the model.
  */
 #ifndef CTL_ORCH_H
@@ -39,6 +46,7 @@ struct ctl_orch_cfg {
 	char bridge[16];
 	uint32_t subnet; /* IPv4, host order; gateway = subnet + 1 */
 	uint8_t prefix;
+	uint32_t autoscale_ms; /* how often groups with flows_per_replica are re-sized */
 };
 
 struct ctl_orch;

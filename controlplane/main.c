@@ -56,6 +56,8 @@ static void usage(FILE *f)
 		"  --container-bridge NAME   host bridge of the containers (default hmbr0)\n"
 		"  --container-subnet CIDR   their IPv4 addresses; .1 is the bridge's (default\n"
 		"                            10.79.0.0/24; give each node its own)\n"
+		"  --autoscale-interval S    seconds between autoscaling evaluations of groups\n"
+		"                            with flows_per_replica (default 10)\n"
 		"  -h, --help                this text\n\n"
 		"REST API: controlplane/openapi.json. TLS: terminate it in front (see README).\n");
 }
@@ -174,6 +176,7 @@ int main(int argc, char **argv)
 	    {"runtime", required_argument, NULL, 'R'},
 	    {"container-bridge", required_argument, NULL, 'b'},
 	    {"container-subnet", required_argument, NULL, 'u'},
+	    {"autoscale-interval", required_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -200,6 +203,7 @@ int main(int argc, char **argv)
 	c->write_rate = 200;
 	snprintf(c->orch.bridge, sizeof(c->orch.bridge), "hmbr0");
 	ctl_orch_parse_subnet("10.79.0.0/24", &c->orch);
+	c->orch.autoscale_ms = 10000;
 	c->lim = (struct ctl_limits){.max_services = 256, .max_backends = 4096, .max_nodes = 64};
 	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (o) {
@@ -306,6 +310,11 @@ int main(int argc, char **argv)
 			snprintf(c->orch.bridge, sizeof(c->orch.bridge), "%s", optarg);
 			break;
 		}
+		case 'A':
+			if (parse_u32("--autoscale-interval", optarg, 1, 86400, &v) < 0)
+				return 2;
+			c->orch.autoscale_ms = v * 1000;
+			break;
 		case 'u':
 			if (ctl_orch_parse_subnet(optarg, &c->orch) < 0) {
 				fprintf(stderr,

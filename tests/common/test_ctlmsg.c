@@ -22,8 +22,8 @@ Test(ctlmsg, backend_round_trip_and_wire_layout)
 	m.u.backend.port = 5001;
 	n = hm_ctl_encode(&m, buf, sizeof(buf));
 	cr_assert_eq(n, HM_CTL_HDR_LEN + 34);
-	/* Little-endian header: magic "HMCT", version 1, type 6, seq, len 34. */
-	cr_expect_eq(memcmp(buf, "HMCT\x01\x00\x06\x00\x04\x03\x02\x01\x22\x00\x00\x00", 16), 0);
+	/* Little-endian header: magic "HMCT", version 2, type 6, seq, len 34. */
+	cr_expect_eq(memcmp(buf, "HMCT\x02\x00\x06\x00\x04\x03\x02\x01\x22\x00\x00\x00", 16), 0);
 	cr_assert_eq(hm_ctl_decode(buf, (size_t)n, &d), n);
 	cr_expect_eq(d.type, HM_CTL_BACKEND_SET);
 	cr_expect_eq(d.seq, m.seq);
@@ -77,9 +77,9 @@ Test(ctlmsg, bad_streams_are_refused)
 	cr_expect_eq(hm_ctl_decode(buf, (size_t)n, &d), -EPROTO);
 	cr_expect_eq(hm_ctl_decode(buf, 4, &d), -EPROTO, "garbage is refused before 16 bytes");
 	buf[0] ^= 0xff;
-	buf[4] = 2; /* version */
+	buf[4] = 1; /* version 1: texts were shorter; refused */
 	cr_expect_eq(hm_ctl_decode(buf, (size_t)n, &d), -EPROTO);
-	buf[4] = 1;
+	buf[4] = HM_CTL_VERSION;
 	buf[12] = 6; /* LINK_SET payload is 5 bytes */
 	cr_expect_eq(hm_ctl_decode(buf, (size_t)n + 1, &d), -EBADMSG);
 	buf[12] = 5;
@@ -89,7 +89,7 @@ Test(ctlmsg, bad_streams_are_refused)
 	buf[6] = 99; /* type */
 	cr_expect_eq(hm_ctl_decode(buf, (size_t)n, &d), -EBADMSG);
 	buf[6] = HM_CTL_LINK_SET;
-	buf[13] = 0x10; /* len 4101 */
+	buf[13] = 0x10; /* len 4101 > HM_CTL_PAYLOAD_MAX */
 	cr_expect_eq(hm_ctl_decode(buf, (size_t)n, &d), -EMSGSIZE);
 	m.type = HM_CTL_BACKEND_SET;
 	m.u.backend.family = 5;

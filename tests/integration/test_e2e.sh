@@ -16,7 +16,9 @@
 #      while it is restarted; then it serves again;
 #   4. the dataplane killed with -9 and restarted: controld gives it the
 #      state again and downloads resume;
-#   5. router-mode configuration errors name the key.
+#   5. autoscaling: with flows_per_replica set, a stream of new connections
+#      makes the L4 forecast ask for more replicas, and its end for fewer;
+#   6. router-mode configuration errors name the key.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -106,7 +108,7 @@ start_dp() {
 		--set stoq_ports=4433 --set mbufs=8191 --set mfn=true --set mfn_dsr=false \
 		--set backend_port=1 --set next_hop_mac="$cl_mac" --set backend_next_hop_mac="$rt_mac" \
 		--set service_address=10.77.0.1 --set ctl_socket="$sock" --set stats_segment=off \
-		>>"$tmp/dp.log" 2>&1 &
+		--set mfn_cpe_interval_ms=250 >>"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
 	for _ in $(seq 100); do
 		[[ $(grep -c forwarding "$tmp/dp.log") -ge $1 ]] && return 0
@@ -118,7 +120,7 @@ start_dp() {
 start_dp 1
 "$ctld" --listen "127.0.0.1:$port" --state-dir "$tmp/state" --stats-segment off --write-rate 0 \
 	--dataplane-socket "$sock" --container-bridge "$br" --container-subnet "$cnet.0/24" \
-	>"$tmp/cd.log" 2>&1 &
+	--autoscale-interval 1 >"$tmp/cd.log" 2>&1 &
 cd_pid=$!
 for _ in $(seq 100); do
 	curl -sf "$api/v1/health" >/dev/null 2>&1 && break
@@ -209,6 +211,28 @@ for _ in $(seq 40); do
 done
 ((ok)) || fail "no download after the dataplane restarted: $(curl -s "$api/v1/health") $(tail -3 "$tmp/client.log")"
 echo "ok: dataplane killed with -9 and restarted: state from controld, downloads again after $((($(date +%s%N) - t0) / 1000000)) ms"
+
+# ---- 5. autoscaling from the L4 CPE forecast ----------------------------------------------------
+replicas() { curl -sf "$api/v1/containers/api" | python3 -c 'import json,sys; print(json.load(sys.stdin)["replicas"])'; }
+code=$(curl -s -o "$tmp/out" -w '%{http_code}' -XPUT -H 'Content-Type: application/json' \
+	-d '{"flows_per_replica":1,"min_replicas":1,"max_replicas":1,"replicas":2}' "$api/v1/containers/api")
+[[ "$code" == 400 ]] && grep -q '"field": *"replicas"' "$tmp/out" || fail "replicas outside min..max accepted: $code"
+code=$(curl -s -o "$tmp/out" -w '%{http_code}' -XPUT -H 'Content-Type: application/json' \
+	-d '{"flows_per_replica":1,"min_replicas":1,"max_replicas":3}' "$api/v1/containers/api")
+[[ "$code" == 200 ]] || fail "turning autoscaling on: $code $(cat "$tmp/out")"
+# New connections, several a second: each is a new flow for L2/L3 and the forecast.
+( while :; do dl >/dev/null 2>&1 || true; done ) &
+load=$!
+for _ in $(seq 200); do [[ "$(replicas)" == 3 ]] && break; sleep 0.1; done
+up=$(replicas)
+kill "$load" 2>/dev/null; wait "$load" 2>/dev/null || true
+[[ "$up" == 3 ]] || fail "no scale-up under load: replicas $up ($(grep autoscal "$tmp/cd.log" | tail -2; grep forecast "$tmp/cd.log" | tail -2))"
+running 3
+for _ in $(seq 300); do [[ "$(replicas)" == 1 ]] && break; sleep 0.1; done
+[[ "$(replicas)" == 1 ]] || fail "no scale-down without load: replicas $(replicas)"
+running 1
+grep -m2 "forecast" "$tmp/cd.log" | sed 's/^/    /'
+echo "ok: autoscaling: new connections took the group from 2 to 3 replicas, quiet back to 1"
 
 kill "$dp_pid"
 wait "$dp_pid" 2>/dev/null || true
