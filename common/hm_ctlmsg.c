@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "hm_ctlmsg.h"
+#include "hm_knobs.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -17,12 +18,14 @@ static const char *const type_names[HM_CTL__TYPE_MAX] = {
     [HM_CTL_COMMIT] = "COMMIT",
     [HM_CTL_FLOWS_CLEAR] = "FLOWS_CLEAR",
     [HM_CTL_PREDICT] = "PREDICT",
+    [HM_CTL_CONFIG_SET] = "CONFIG_SET",
 };
 
 /* Payload length of each request type. */
 static const uint16_t payload_len[HM_CTL__TYPE_MAX] = {
     [HM_CTL_SERVICE_SET] = 6, [HM_CTL_SERVICE_DEL] = 4, [HM_CTL_BACKEND_SET] = 34,
     [HM_CTL_BACKEND_DEL] = 4, [HM_CTL_LINK_SET] = 5,	[HM_CTL_PREDICT] = 4,
+    [HM_CTL_CONFIG_SET] = 12,
 };
 
 const char *hm_ctl_type_name(unsigned int type)
@@ -110,6 +113,13 @@ int hm_ctl_encode(const struct hm_ctl_msg *m, uint8_t *buf, size_t len)
 		put16(p + 2, m->u.link.b);
 		p[4] = m->u.link.up;
 		break;
+	case HM_CTL_CONFIG_SET:
+		if (m->u.config.knob >= HM_KNOB__COUNT)
+			return -EINVAL;
+		put32(p, m->u.config.knob);
+		put32(p + 4, (uint32_t)m->u.config.value);
+		put32(p + 8, (uint32_t)(m->u.config.value >> 32));
+		break;
 	default:
 		break;
 	}
@@ -177,6 +187,13 @@ int hm_ctl_decode(const uint8_t *buf, size_t len, struct hm_ctl_msg *out)
 		out->u.link.b = get16(p + 2);
 		out->u.link.up = p[4];
 		if (out->u.link.up > 1)
+			return -EBADMSG;
+		break;
+	case HM_CTL_CONFIG_SET:
+		/* Ranges are the applier's to check (and name); ids are the codec's. */
+		out->u.config.knob = get32(p);
+		out->u.config.value = get32(p + 4) | (uint64_t)get32(p + 8) << 32;
+		if (out->u.config.knob >= HM_KNOB__COUNT)
 			return -EBADMSG;
 		break;
 	default:

@@ -27,6 +27,7 @@
  *   COMMIT         none              publish the staged changes (RCU)
  *   FLOWS_CLEAR    none              forget every L1 flow (all decided again)
  *   PREDICT        u32 service       reply text: the L4 CPE forecast as JSON
+ *   CONFIG_SET     u32 knob, u64 value   a runtime setting (hm_knobs.h), applied now
  *                                    {"service", "interval_ms", "model",
  *                                    "flows_per_s": [..], "packets_per_s": [..],
  *                                    "bytes_per_s": [..]} (next intervals);
@@ -65,6 +66,7 @@ enum hm_ctl_type {
 	HM_CTL_COMMIT = 9,
 	HM_CTL_FLOWS_CLEAR = 10,
 	HM_CTL_PREDICT = 11,
+	HM_CTL_CONFIG_SET = 12,
 	HM_CTL__TYPE_MAX
 };
 
@@ -86,6 +88,10 @@ struct hm_ctl_msg {
 			uint16_t a, b;
 			uint8_t up;
 		} link;
+		struct {
+			uint32_t knob; /* enum hm_knob (hm_knobs.h) */
+			uint64_t value;
+		} config;
 		struct {
 			int32_t status;
 			char text[HM_CTL_TEXT_MAX + 1]; /* NUL-terminated */

@@ -581,6 +581,69 @@ json_t *ctl_group_json(const struct ctl_model *m, const struct ctl_group *g)
 			 (json_int_t)g->version);
 }
 
+/* ---- dataplane runtime settings -------------------------------------------------- */
+
+int ctl_model_prepare_config(const struct ctl_model *m, const json_t *body, bool del,
+			     uint64_t if_version, struct ctl_change *c, struct ctl_err *e)
+{
+	static const char *const allowed[] = {"dataplane", "version", NULL};
+	json_t *dp, *v;
+	const char *k;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	memset(e, 0, sizeof(*e));
+	c->kind = CTL_CONFIG;
+	c->rev = m->revision + 1;
+	if (del)
+		return fail(e, 405, "", "the config cannot be deleted (set a knob to null instead)");
+	r = prepare_checks(body, if_version, &m->cfg.version, false, allowed, e);
+	if (r != 0)
+		return -1;
+	c->o.cfg = m->cfg;
+	c->o.cfg.version = m->cfg.version + 1;
+	dp = json_object_get(body, "dataplane");
+	if (!json_is_object(dp))
+		return fail(e, 400, "dataplane",
+			    "\"dataplane\" must be an object of runtime settings");
+	json_object_foreach(dp, k, v)
+	{
+		int i = hm_knob_by_name(k);
+		char field[48];
+
+		snprintf(field, sizeof(field), "dataplane.%s", k);
+		if (i < 0)
+			return fail(e, 400, field,
+				    "unknown runtime setting \"%s\" (mfn_rate_limit, "
+				    "mfn_idle_timeout_ms, stats_interval)",
+				    k);
+		if (json_is_null(v)) {
+			c->o.cfg.set[i] = 0;
+			continue;
+		}
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    (uint64_t)json_integer_value(v) < hm_knob_defs[i].min ||
+		    (uint64_t)json_integer_value(v) > hm_knob_defs[i].max)
+			return fail(e, 400, field,
+				    "\"%s\" must be an integer in %" PRIu64 "..%" PRIu64 " (%s), or null",
+				    k, hm_knob_defs[i].min, hm_knob_defs[i].max, hm_knob_defs[i].help);
+		c->o.cfg.set[i] = 1;
+		c->o.cfg.value[i] = (uint64_t)json_integer_value(v);
+	}
+	return 0;
+}
+
+json_t *ctl_config_json(const struct ctl_config *cfg)
+{
+	json_t *dp = json_object();
+
+	for (int i = 0; i < HM_KNOB__COUNT; i++)
+		json_object_set_new(dp, hm_knob_defs[i].name,
+				    cfg->set[i] ? json_integer((json_int_t)cfg->value[i])
+						: json_null());
+	return json_pack("{s:o, s:I}", "dataplane", dp, "version", (json_int_t)cfg->version);
+}
+
 int ctl_model_prepare(const struct ctl_model *m, const char *coll, const json_t *body,
 		      const char *existing, bool del, uint64_t if_version, struct ctl_change *c,
 		      struct ctl_err *e)
@@ -593,6 +656,8 @@ int ctl_model_prepare(const struct ctl_model *m, const char *coll, const json_t 
 		return ctl_model_prepare_link(m, body, existing, del, if_version, c, e);
 	if (strcmp(coll, "containers") == 0)
 		return ctl_model_prepare_group(m, body, existing, del, if_version, c, e);
+	if (strcmp(coll, "config") == 0 && existing == NULL)
+		return ctl_model_prepare_config(m, body, del, if_version, c, e);
 	memset(e, 0, sizeof(*e));
 	return fail(e, 404, "", "no collection \"%s\"", coll);
 }
@@ -649,6 +714,9 @@ void ctl_model_apply(struct ctl_model *m, const struct ctl_change *c)
 		m->grp[c->o.g.service] = c->o.g;
 		m->grp[c->o.g.service].used = !c->del;
 		break;
+	case CTL_CONFIG:
+		m->cfg = c->o.cfg;
+		break;
 	}
 	m->revision = c->rev;
 }
@@ -660,7 +728,8 @@ static const char *kind_name(enum ctl_kind k)
 	return k == CTL_SERVICE	  ? "service"
 	       : k == CTL_BACKEND ? "backend"
 	       : k == CTL_LINK	  ? "link"
-				  : "containers";
+	       : k == CTL_GROUP	  ? "containers"
+				  : "config";
 }
 
 static json_t *obj_json(const struct ctl_model *m, const struct ctl_change *c)
@@ -687,6 +756,17 @@ static json_t *obj_json(const struct ctl_model *m, const struct ctl_change *c)
 				 (int)c->o.g.flows_per_replica, "min_replicas",
 				 (int)c->o.g.min_replicas, "max_replicas", (int)c->o.g.max_replicas,
 				 "version", (json_int_t)c->o.g.version);
+	case CTL_CONFIG: {
+		/* Only what is set: null means "not managed", which is the absence. */
+		json_t *o = ctl_config_json(&c->o.cfg), *dp = json_object();
+
+		for (int i = 0; i < HM_KNOB__COUNT; i++)
+			if (c->o.cfg.set[i])
+				json_object_set_new(dp, hm_knob_defs[i].name,
+						    json_integer((json_int_t)c->o.cfg.value[i]));
+		json_object_set_new(o, "dataplane", dp);
+		return o;
+	}
 	}
 	return NULL;
 }
@@ -792,6 +872,26 @@ int ctl_change_from_json(const struct ctl_model *m, const json_t *j, struct ctl_
 		c->o.g.max_replicas = (uint32_t)mx;
 		c->o.g.version = (uint64_t)ver;
 		snprintf(c->o.g.bundle, sizeof(c->o.g.bundle), "%s", bundle);
+	} else if (strcmp(kind, "config") == 0) {
+		json_t *dp = json_object_get(o, "dataplane"), *v;
+		json_int_t ver;
+		const char *k;
+
+		c->kind = CTL_CONFIG;
+		if (json_unpack_ex(o, &je, 0, "{s:I}", "version", &ver) < 0 || !json_is_object(dp))
+			return fail(e, 400, "obj", "record: bad config");
+		c->o.cfg.version = (uint64_t)ver;
+		json_object_foreach(dp, k, v)
+		{
+			int i = hm_knob_by_name(k);
+
+			if (i < 0 || !json_is_integer(v) || json_integer_value(v) < 0 ||
+			    (uint64_t)json_integer_value(v) < hm_knob_defs[i].min ||
+			    (uint64_t)json_integer_value(v) > hm_knob_defs[i].max)
+				return fail(e, 400, "obj", "record: bad config setting \"%s\"", k);
+			c->o.cfg.set[i] = 1;
+			c->o.cfg.value[i] = (uint64_t)json_integer_value(v);
+		}
 	} else {
 		return fail(e, 400, "kind", "record: kind \"%s\"", kind);
 	}
@@ -820,8 +920,11 @@ json_t *ctl_model_json(const struct ctl_model *m)
 			c.o.g = m->grp[i];
 			json_array_append_new(g, obj_json(m, &c));
 		}
-	return json_pack("{s:I, s:o, s:o, s:o, s:o}", "revision", (json_int_t)m->revision,
-			 "services", s, "backends", b, "links", l, "containers", g);
+	c.kind = CTL_CONFIG;
+	c.o.cfg = m->cfg;
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "revision", (json_int_t)m->revision,
+			 "services", s, "backends", b, "links", l, "containers", g, "config",
+			 obj_json(m, &c));
 }
 
 int ctl_model_load_json(struct ctl_model *m, const json_t *j, struct ctl_err *e)
@@ -852,6 +955,18 @@ int ctl_model_load_json(struct ctl_model *m, const json_t *j, struct ctl_err *e)
 				return -1;
 			ctl_model_apply(m, &c);
 		}
+	}
+	if ((o = json_object_get(j, "config")) != NULL) {
+		/* Absent in snapshots from before /v1/config was writable. */
+		struct ctl_change c;
+		json_t *rec = json_pack("{s:I, s:s, s:s, s:O}", "rev", (json_int_t)rev ?: 1, "op",
+					"put", "kind", "config", "obj", o);
+		int rc = ctl_change_from_json(m, rec, &c, e);
+
+		json_decref(rec);
+		if (rc < 0)
+			return -1;
+		ctl_model_apply(m, &c);
 	}
 	m->revision = (uint64_t)rev;
 	return 0;

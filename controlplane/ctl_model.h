@@ -20,6 +20,8 @@
 
 #include <jansson.h>
 
+#include "hm_knobs.h"
+
 #define CTL_NAME_MAX	 64
 #define CTL_BUNDLE_MAX	 192 /* an OCI bundle's absolute path */
 #define CTL_REPLICAS_MAX 64
@@ -30,7 +32,7 @@ struct ctl_limits {
 	uint32_t max_nodes;    /* mfn_nodes */
 };
 
-enum ctl_kind { CTL_SERVICE = 1, CTL_BACKEND = 2, CTL_LINK = 3, CTL_GROUP = 4 };
+enum ctl_kind { CTL_SERVICE = 1, CTL_BACKEND = 2, CTL_LINK = 3, CTL_GROUP = 4, CTL_CONFIG = 5 };
 
 struct ctl_service {
 	bool used;
@@ -79,6 +81,13 @@ struct ctl_group {
 	uint64_t version;
 };
 
+/* The dataplane's runtime settings (hm_knobs.h) the operator set: /v1/config. */
+struct ctl_config {
+	uint8_t set[HM_KNOB__COUNT]; /* 0: not managed here (the dataplane keeps its own) */
+	uint64_t value[HM_KNOB__COUNT];
+	uint64_t version;
+};
+
 struct ctl_model {
 	struct ctl_limits lim;
 	uint64_t revision;
@@ -87,6 +96,7 @@ struct ctl_model {
 	struct ctl_link *links;
 	uint32_t n_links, cap_links;
 	struct ctl_group *grp; /* max_services, indexed by service id */
+	struct ctl_config cfg;
 };
 
 /* A validated change: ready to be logged, then applied. */
@@ -99,6 +109,7 @@ struct ctl_change {
 		struct ctl_backend b;
 		struct ctl_link l;
 		struct ctl_group g;
+		struct ctl_config cfg;
 	} o;
 };
 
@@ -131,7 +142,12 @@ int ctl_model_prepare_link(const struct ctl_model *m, const json_t *body, const 
 int ctl_model_prepare_group(const struct ctl_model *m, const json_t *body, const char *existing,
 			    bool del, uint64_t if_version, struct ctl_change *c, struct ctl_err *e);
 
-/* By collection name (services, backends, links, containers); unknown: 404. */
+/* PUT /v1/config: {"dataplane": {knob: integer, or null to stop managing it}}. */
+int ctl_model_prepare_config(const struct ctl_model *m, const json_t *body, bool del,
+			     uint64_t if_version, struct ctl_change *c, struct ctl_err *e);
+json_t *ctl_config_json(const struct ctl_config *cfg);
+
+/* By collection name (services, backends, links, containers, config); unknown: 404. */
 int ctl_model_prepare(const struct ctl_model *m, const char *coll, const json_t *body,
 		      const char *existing, bool del, uint64_t if_version, struct ctl_change *c,
 		      struct ctl_err *e);

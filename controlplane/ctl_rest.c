@@ -321,12 +321,18 @@ static json_t *cluster(struct ctl_node *n)
 
 static json_t *config(struct ctl_node *n)
 {
-	return json_pack("{s:i, s:s, s:s, s:i, s:{s:I, s:I, s:I}}", "node_id", n->cfg.node_id,
-			 "state_dir", n->cfg.state_dir, "dataplane_socket", n->cfg.dataplane_socket,
-			 "write_rate", n->cfg.write_rate, "limits", "mfn_services",
-			 (json_int_t)n->cfg.lim.max_services, "mfn_backends",
-			 (json_int_t)n->cfg.lim.max_backends, "mfn_nodes",
-			 (json_int_t)n->cfg.lim.max_nodes);
+	json_t *j = json_pack("{s:i, s:s, s:s, s:i, s:{s:I, s:I, s:I}}", "node_id",
+			      n->cfg.node_id, "state_dir", n->cfg.state_dir, "dataplane_socket",
+			      n->cfg.dataplane_socket, "write_rate", n->cfg.write_rate, "limits",
+			      "mfn_services", (json_int_t)n->cfg.lim.max_services, "mfn_backends",
+			      (json_int_t)n->cfg.lim.max_backends, "mfn_nodes",
+			      (json_int_t)n->cfg.lim.max_nodes);
+	json_t *c = ctl_config_json(&n->model.cfg);
+
+	/* The writable part: the dataplane's runtime settings (PUT /v1/config). */
+	json_object_update(j, c);
+	json_decref(c);
+	return j;
 }
 
 /*
@@ -427,8 +433,9 @@ int ctl_write_apply(struct ctl_node *n, struct ctl_stats_block *st, const char *
 		*out = c.kind == CTL_SERVICE   ? ctl_service_json(&c.o.s)
 		       : c.kind == CTL_BACKEND ? ctl_backend_json(&n->model, &c.o.b)
 		       : c.kind == CTL_LINK    ? ctl_link_json(&c.o.l)
-					       : ctl_group_json(&n->model, &c.o.g);
-	return del ? 204 : item ? 200 : 201;
+		       : c.kind == CTL_GROUP   ? ctl_group_json(&n->model, &c.o.g)
+					       : ctl_config_json(&c.o.cfg);
+	return del ? 204 : (item || c.kind == CTL_CONFIG) ? 200 : 201;
 }
 
 static int write_op(struct ctl_rest *r, const char *method, const char *coll, const char *item,
@@ -493,6 +500,14 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 	}
 	writable = !strcmp(coll, "services") || !strcmp(coll, "backends") ||
 		   !strcmp(coll, "links") || !strcmp(coll, "containers");
+	/* /v1/config is one object: PUT on the collection itself. */
+	if (write && !strcmp(coll, "config") && !item[0] && !strcmp(method, "PUT")) {
+		st = authorize(r, token, true, out);
+		if (st)
+			return st;
+		writable = true;
+		goto body;
+	}
 	st = authorize(r, token, write, out);
 	if (st)
 		return st;
@@ -519,6 +534,7 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 	if (!writable || (strcmp(method, "POST") == 0) != (item[0] == '\0') ||
 	    (strcmp(method, "POST") && strcmp(method, "PUT") && strcmp(method, "DELETE")))
 		return ctl_rest_error(out, 405, "", "%s is not allowed on %s", method, url);
+body:
 	if (!rate_ok(r))
 		return ctl_rest_error(out, 429, "", "more than %u writes per second", r->n->cfg.write_rate);
 	if (strcmp(method, "DELETE") != 0 || body_len > 0) {

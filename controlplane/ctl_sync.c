@@ -161,6 +161,15 @@ static int send_link(struct sync *s, const struct ctl_link *l, bool up)
 	return request(s, &q, NULL, 0);
 }
 
+static int send_knob(struct sync *s, int knob, uint64_t value)
+{
+	struct hm_ctl_msg q = {.type = HM_CTL_CONFIG_SET};
+
+	q.u.config.knob = (uint32_t)knob;
+	q.u.config.value = value;
+	return request(s, &q, NULL, 0);
+}
+
 static int simple(struct sync *s, enum hm_ctl_type t)
 {
 	struct hm_ctl_msg q = {.type = t};
@@ -213,6 +222,14 @@ static int push(struct sync *s, const struct ctl_model *cur)
 	for (uint32_t i = 0; i < old->n_links && rc >= 0; i++)
 		if (!s->full && ctl_model_link(cur, old->links[i].a, old->links[i].b) == NULL)
 			rc = send_link(s, &old->links[i], false);
+	/*
+	 * Runtime settings the operator set; one set back to null is left as
+	 * it is (controld stops managing it: the dataplane keeps its value).
+	 */
+	for (int i = 0; i < HM_KNOB__COUNT && rc >= 0; i++)
+		if (cur->cfg.set[i] && (s->full || !old->cfg.set[i] ||
+					old->cfg.value[i] != cur->cfg.value[i]))
+			rc = send_knob(s, i, cur->cfg.value[i]);
 	if (rc >= 0 && s->full)
 		rc = simple(s, HM_CTL_SYNC_END);
 	if (rc >= 0)
@@ -238,6 +255,7 @@ static int copy_model(struct ctl_model *dst, const struct ctl_model *src)
 	if (src->n_links)
 		memcpy(dst->links, src->links, src->n_links * sizeof(*src->links));
 	dst->n_links = src->n_links;
+	dst->cfg = src->cfg;
 	dst->revision = src->revision;
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "dp_ctl.h"
+#include "hm_knobs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -280,6 +281,35 @@ static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl
 	case HM_CTL_PREDICT:
 		predict(c, k, q, m);
 		return;
+	case HM_CTL_CONFIG_SET: {
+		const struct hm_knob_def *d = &hm_knob_defs[q->u.config.knob];
+		uint64_t v = q->u.config.value;
+
+		if (v < d->min || v > d->max) {
+			reply(k, q, -ERANGE, "%s %" PRIu64 ": must be %" PRIu64 "..%" PRIu64, d->name,
+			      v, d->min, d->max);
+			return;
+		}
+		switch (q->u.config.knob) {
+		case HM_KNOB_STATS_INTERVAL:
+			c->app->cfg.stats_interval = (uint32_t)v;
+			break;
+		case HM_KNOB_MFN_RATE_LIMIT:
+		case HM_KNOB_MFN_IDLE_TIMEOUT_MS:
+			rc = dp_mfn_knob_set(m, (int)q->u.config.knob, v);
+			if (rc == 0 && q->u.config.knob == HM_KNOB_MFN_RATE_LIMIT)
+				c->app->cfg.mfn_rate_limit = (uint32_t)v;
+			else if (rc == 0)
+				c->app->cfg.mfn_idle_timeout_ms = (uint32_t)v;
+			break;
+		}
+		if (rc == 0) {
+			DP_LOG(INFO, "ctl: %s = %" PRIu64, d->name, v);
+			reply(k, q, 0, "%s = %" PRIu64, d->name, v);
+			return;
+		}
+		break;
+	}
 	case HM_CTL_FLOWS_CLEAR: {
 		struct mfn_ifr_stats st;
 

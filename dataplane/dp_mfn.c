@@ -50,6 +50,7 @@
 #include "dp_mfn.h"
 #include "dp_stats.h"
 #include "dsr.h"
+#include "hm_knobs.h"
 #include "ifr.h"
 
 #define DP_MFN_PENDING	  1024 /* per lcore, power of two */
@@ -154,6 +155,23 @@ struct dp_mfn {
 struct dp_mfn *dp_mfn_get(void)
 {
 	return dp_mfn_the;
+}
+
+int dp_mfn_knob_set(struct dp_mfn *m, int knob, uint64_t v)
+{
+	switch (knob) {
+	case HM_KNOB_MFN_RATE_LIMIT:
+		__atomic_store_n(&m->rl_rate_x1000, v * 1000, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->rl_burst_x1000, v * 1000 / 4 + 1000, __ATOMIC_RELAXED);
+		return 0;
+	case HM_KNOB_MFN_IDLE_TIMEOUT_MS:
+		/* Ageing runs here, on the main lcore: no one else reads these. */
+		mfn_ifr_set_idle_timeout(m->ifr, v);
+		m->age_period_ns = v * 1000000 / 8;
+		return 0;
+	default:
+		return -ENOTSUP;
+	}
 }
 
 static inline uint64_t tsc_to_ns(const struct dp_mfn *m, uint64_t tsc)
@@ -327,9 +345,13 @@ static inline bool rate_ok(const struct dp_mfn *m, struct dp_mfn_lcore *lc,
 	uint64_t dt = tsc - b->last_tsc;
 
 	b->last_tsc = tsc;
-	b->tokens_x1000 += dt * m->rl_rate_x1000 / m->tsc_hz;
-	if (b->tokens_x1000 > m->rl_burst_x1000)
-		b->tokens_x1000 = m->rl_burst_x1000;
+	/* Relaxed loads: the main lcore may change them (CONFIG_SET mfn_rate_limit). */
+	const uint64_t rate = __atomic_load_n(&m->rl_rate_x1000, __ATOMIC_RELAXED);
+	const uint64_t burst = __atomic_load_n(&m->rl_burst_x1000, __ATOMIC_RELAXED);
+
+	b->tokens_x1000 += dt * rate / m->tsc_hz;
+	if (b->tokens_x1000 > burst)
+		b->tokens_x1000 = burst;
 	if (b->tokens_x1000 < 1000)
 		return false;
 	b->tokens_x1000 -= 1000;

@@ -48,6 +48,13 @@ struct dp_mfn;
 /* The running pipeline's state, NULL when the pipeline is not "mfn". */
 struct dp_mfn *dp_mfn_get(void);
 
+/*
+ * Main lcore: apply a runtime setting of the MFN (mfn_rate_limit,
+ * mfn_idle_timeout_ms; hm_knobs.h) already range-checked. Workers see the
+ * new rate at their next token refill. 0, or -ENOTSUP for another knob.
+ */
+int dp_mfn_knob_set(struct dp_mfn *m, int knob, uint64_t value);
+
 /* Map UDP port @udp_port to @service (creating it in L3). 0 or -EINVAL (logged). */
 int dp_mfn_service_set(struct dp_mfn *m, uint32_t service, uint16_t udp_port);
 /* Remove a service, its port and its backends. 0, -EINVAL or -ENOENT. */

@@ -210,7 +210,10 @@ static void control_loop(struct dp_app *app, const struct dp_opts *o, double t0,
 			       t - t0, s.c[DP_C_RX_PACKETS], s.c[DP_C_TX_PACKETS],
 			       dp_stats_drops_total(&s));
 			fflush(stdout);
+			/* Set at run time (CONFIG_SET) the schedule may lag: no burst of lines. */
 			next_stats += app->cfg.stats_interval;
+			if (next_stats < t)
+				next_stats = t + app->cfg.stats_interval;
 		}
 		nanosleep(&tick, NULL);
 	}

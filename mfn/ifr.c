@@ -554,6 +554,11 @@ unsigned int mfn_ifr_delete_backend(struct mfn_ifr *ifr, uint32_t backend)
 	return removed;
 }
 
+void mfn_ifr_set_idle_timeout(struct mfn_ifr *ifr, uint64_t idle_timeout_ms)
+{
+	ifr->idle_cycles = (idle_timeout_ms ? idle_timeout_ms : 1) * (rte_get_tsc_hz() / 1000);
+}
+
 void mfn_ifr_clear(struct mfn_ifr *ifr)
 {
 	uint32_t next = 0;

@@ -184,6 +184,9 @@ int mfn_ifr_insert(struct mfn_ifr *ifr, const struct mfn_flow_key *key, uint32_t
 /* Writer: remove @key. Returns 0 or -ENOENT. The entry is reused after a grace period. */
 int mfn_ifr_delete(struct mfn_ifr *ifr, const struct mfn_flow_key *key);
 
+/* Writer (the thread that ages): a new idle timeout for the next sweeps, >= 1 ms. */
+void mfn_ifr_set_idle_timeout(struct mfn_ifr *ifr, uint64_t idle_timeout_ms);
+
 /*
  * Writer: visit up to @budget flows from where the previous call stopped,
  * removing those whose last_seen is older than idle_timeout_ms before @now.

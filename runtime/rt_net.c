@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <jansson.h>
 #include <linux/ethtool.h>
+#include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/sockios.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <net/if.h>
+#include <net/if_arp.h>
+#include <netpacket/packet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -378,6 +381,51 @@ static int tx_csum_off(const char *ifname)
 	return rc;
 }
 
+/*
+ * Gratuitous ARP (request and reply) for @ip on @ifname: a container that
+ * restarts with the address of one that died has a new MAC, and the host
+ * would keep sending to the old one until its neighbour entry went stale.
+ */
+static int garp(const char *ifname, const uint8_t ip[4])
+{
+	struct {
+		struct arphdr h;
+		uint8_t sha[ETH_ALEN], spa[4], tha[ETH_ALEN], tpa[4];
+	} __attribute__((packed)) a;
+	struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
+				 .sll_halen = ETH_ALEN};
+	struct ifreq ifr = {0};
+	int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP)), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	to.sll_ifindex = (int)if_nametoindex(ifname);
+	memset(to.sll_addr, 0xff, ETH_ALEN);
+	memset(&a, 0, sizeof(a));
+	a.h.ar_hrd = htons(ARPHRD_ETHER);
+	a.h.ar_pro = htons(ETH_P_IP);
+	a.h.ar_hln = ETH_ALEN;
+	a.h.ar_pln = 4;
+	memcpy(a.sha, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+	memcpy(a.spa, ip, 4);
+	memcpy(a.tpa, ip, 4);
+	for (int op = ARPOP_REQUEST; op <= ARPOP_REPLY; op++) {
+		a.h.ar_op = htons((uint16_t)op);
+		if (op == ARPOP_REPLY)
+			memset(a.tha, 0xff, ETH_ALEN);
+		if (sendto(fd, &a, sizeof(a), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+			rc = -errno;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
 int rt_net_ns_setup(const struct rt_net *n, const char *id, char *err, size_t len)
 {
 	char host[IFNAMSIZ], peer[IFNAMSIZ];
@@ -404,5 +452,7 @@ int rt_net_ns_setup(const struct rt_net *n, const char *id, char *err, size_t le
 	if (n->has_gw && (rc = route_default(n->family, n->gw)) < 0)
 		return fail(err, len, "annotations." ANN "gateway: default route: %s",
 			    strerror(-rc));
+	if (n->family == AF_INET && (rc = garp("eth0", n->addr)) < 0)
+		return fail(err, len, "network: gratuitous ARP for the address: %s", strerror(-rc));
 	return 0;
 }

@@ -102,7 +102,8 @@ bodies = {"post": {"/v1/services": {"name": "web2", "port": 4434},
           "put": {"/v1/services/{name}": {"port": 4435},
                   "/v1/backends/{id}": {"weight": 7},
                   "/v1/links/{key}": {"up": False},
-                  "/v1/containers/{service}": {"replicas": 0, "drain_seconds": 1}}}
+                  "/v1/containers/{service}": {"replicas": 0, "drain_seconds": 1},
+                  "/v1/config": {"dataplane": {"mfn_rate_limit": 200}}}}
 def schema_of(s):
     if "$ref" in s:
         s = spec["components"]["schemas"][s["$ref"].rsplit("/", 1)[1]]
@@ -325,6 +326,34 @@ assert len(p) == 1 and p[0]["service"] == "api" and p[0]["status"] == "ok", p
 assert len(p[0]["packets_per_s"]) >= 1 and p[0]["model"] in ("holt_winters", "last_value"), p
 print("ok: /v1/predictions: service api, %s, packets/s next intervals %s" % (p[0]["model"], p[0]["packets_per_s"]))
 ' || fail "/v1/predictions"
+# Runtime settings through /v1/config reach the running dataplane: with
+# stats_interval 1 it prints its counters every second from now on.
+before=$(grep -c '^stats: t=' "$tmp/dp.log" || true)
+curl -sf -X PUT -H "Authorization: Bearer $rw" -H 'Content-Type: application/json' \
+	-d '{"dataplane":{"stats_interval":1,"mfn_rate_limit":500}}' "$base/v1/config" >/dev/null ||
+	fail "PUT /v1/config"
+synced
+sleep 2.5
+after=$(grep -c '^stats: t=' "$tmp/dp.log" || true)
+((after >= before + 2 && after <= before + 4)) || fail "stats_interval=1 did not reach the dataplane ($before -> $after counter lines)"
+curl -sf -H "Authorization: Bearer $ro" "$base/v1/config" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["dataplane"]
+assert d == {"mfn_rate_limit": 500, "mfn_idle_timeout_ms": None, "stats_interval": 1}, d' ||
+	fail "GET /v1/config does not show the settings"
+for bad in '{"dataplane":{"mfn_rate_limit":0}}:dataplane.mfn_rate_limit' \
+	'{"dataplane":{"nope":1}}:dataplane.nope' '{"dataplane":{"stats_interval":"1"}}:dataplane.stats_interval' \
+	'{"dp":{}}:dp'; do
+	code=$(curl -s -o "$tmp/out" -w '%{http_code}' -X PUT -H "Authorization: Bearer $rw" \
+		-H 'Content-Type: application/json' -d "${bad%:*}" "$base/v1/config")
+	[[ "$code" == 400 ]] && grep -q "\"field\": *\"${bad##*:}\"" "$tmp/out" ||
+		fail "PUT /v1/config ${bad%:*}: $code $(cat "$tmp/out")"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $rw" "$base/v1/config")
+[[ "$code" == 405 ]] || fail "DELETE /v1/config: $code"
+curl -sf -X PUT -H "Authorization: Bearer $rw" -H 'Content-Type: application/json' \
+	-d '{"dataplane":{"stats_interval":0}}' "$base/v1/config" >/dev/null || fail "PUT /v1/config back"
+echo "ok: /v1/config: stats_interval and mfn_rate_limit applied to the running dataplane; bad values refused by name"
 api DELETE /v1/backends/0 >/dev/null
 synced
 flows >"$tmp/f2"
