@@ -16,7 +16,7 @@
 
 #define HM_KNOBS(X)                                                                                \
 	X(MFN_RATE_LIMIT, mfn_rate_limit, 1, 10000000,                                             \
-	  "new flows per second per source that L2's rate-limit action lets through")             \
+	  "new flows per second per source that L2's rate-limit action lets through")              \
 	X(MFN_IDLE_TIMEOUT_MS, mfn_idle_timeout_ms, 10, 86400000,                                  \
 	  "L1 flows idle this long are removed")                                                   \
 	X(STATS_INTERVAL, stats_interval, 0, 3600,                                                 \

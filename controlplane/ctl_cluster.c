@@ -19,13 +19,13 @@
 #include "ctl_rest.h"
 #include "hm_log.h"
 
-#define MOD	       "cluster"
-#define REC_MAGIC      0x31424d48u /* "HMB1" */
-#define REC_HDR	       16	   /* magic, seq, len */
-#define VOTES_COMPACT  (4u << 20)
-#define RECENT_MAX     4096 /* binding messages kept for a votes.log rewrite */
-#define PERSISTED_MAX  8192 /* digests of messages already in votes.log */
-#define TICK_MS	       5
+#define MOD	      "cluster"
+#define REC_MAGIC     0x31424d48u /* "HMB1" */
+#define REC_HDR	      16	  /* magic, seq, len */
+#define VOTES_COMPACT (4u << 20)
+#define RECENT_MAX    4096 /* binding messages kept for a votes.log rewrite */
+#define PERSISTED_MAX 8192 /* digests of messages already in votes.log */
+#define TICK_MS	      5
 
 /* A write waiting for its execution here. */
 struct waiter {
@@ -128,7 +128,8 @@ static int hex_decode(const char *s, uint8_t *out, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		unsigned int v;
 
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
+		    !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
 		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
 			return -1;
 		out[i] = (uint8_t)v;
@@ -211,8 +212,10 @@ static int load_key(const char *cfg, const char *path, uint8_t priv[BFT_KEY])
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
 		buf[--len] = '\0';
 	if (hex_decode(buf, priv, BFT_KEY) < 0) {
-		hm_log(HM_LOG_ERR, MOD, "%s: \"key_file\" %s: want %d hex digits (hmesh-controld "
-		       "--gen-key makes one)", cfg, path, 2 * BFT_KEY);
+		hm_log(HM_LOG_ERR, MOD,
+		       "%s: \"key_file\" %s: want %d hex digits (hmesh-controld "
+		       "--gen-key makes one)",
+		       cfg, path, 2 * BFT_KEY);
 		return -EINVAL;
 	}
 	return 0;
@@ -237,13 +240,19 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 	{
 		const char *key;
 		json_t *v;
-		static const char *const known[] = {
-		    "id",		   "key_file",	      "members",
-		    "batch_max",	   "pipeline_max",    "checkpoint_interval",
-		    "window",		   "view_timeout_ms", "retransmit_ms",
-		    "commit_timeout_ms"};
+		static const char *const known[] = {"id",
+						    "key_file",
+						    "members",
+						    "batch_max",
+						    "pipeline_max",
+						    "checkpoint_interval",
+						    "window",
+						    "view_timeout_ms",
+						    "retransmit_ms",
+						    "commit_timeout_ms"};
 
-		json_object_foreach(root, key, v) {
+		json_object_foreach(root, key, v)
+		{
 			bool ok = false;
 
 			for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -257,16 +266,17 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 	mem = json_object_get(root, "members");
 	if (!json_is_array(mem) || json_array_size(mem) < 4 ||
 	    json_array_size(mem) > CTL_PEER_MAX) {
-		hm_log(HM_LOG_ERR, MOD, "%s: \"members\" must be an array of 4..%d members (3f + 1)",
-		       path, CTL_PEER_MAX);
+		hm_log(HM_LOG_ERR, MOD,
+		       "%s: \"members\" must be an array of 4..%d members (3f + 1)", path,
+		       CTL_PEER_MAX);
 		goto out;
 	}
 	c->n = (uint32_t)json_array_size(mem);
 	if (get_u32(path, root, "id", UINT32_MAX, 0, c->n - 1, &c->id) < 0)
 		goto out;
 	if (c->id == UINT32_MAX) {
-		hm_log(HM_LOG_ERR, MOD, "%s: \"id\" (this member's index in \"members\") is missing",
-		       path);
+		hm_log(HM_LOG_ERR, MOD,
+		       "%s: \"id\" (this member's index in \"members\") is missing", path);
 		goto out;
 	}
 	for (uint32_t i = 0; i < c->n; i++) {
@@ -277,8 +287,8 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 		json_t *id = json_object_get(m, "id");
 
 		if (!json_is_integer(id) || json_integer_value(id) != i) {
-			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].id must be %u (members in id order)",
-			       path, i, i);
+			hm_log(HM_LOG_ERR, MOD,
+			       "%s: members[%u].id must be %u (members in id order)", path, i, i);
 			goto out;
 		}
 		if (peer == NULL || parse_hostport(peer, &c->peer[i]) < 0) {
@@ -287,14 +297,14 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 			goto out;
 		}
 		if (api == NULL || strlen(api) >= sizeof(c->api[i])) {
-			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].api: want ADDR:PORT of its REST API",
-			       path, i);
+			hm_log(HM_LOG_ERR, MOD,
+			       "%s: members[%u].api: want ADDR:PORT of its REST API", path, i);
 			goto out;
 		}
 		snprintf(c->api[i], sizeof(c->api[i]), "%s", api);
 		if (pk == NULL || hex_decode(pk, c->pub[i], BFT_KEY) < 0) {
-			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].public_key: want %d hex digits", path,
-			       i, 2 * BFT_KEY);
+			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].public_key: want %d hex digits",
+			       path, i, 2 * BFT_KEY);
 			goto out;
 		}
 		for (uint32_t k = 0; k < i; k++)
@@ -310,15 +320,18 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 	}
 	if (get_u32(path, root, "batch_max", 16, 1, BFT_BATCH_MAX, &c->batch_max) < 0 ||
 	    get_u32(path, root, "pipeline_max", 2, 0, 100000, &c->pipeline_max) < 0 ||
-	    get_u32(path, root, "checkpoint_interval", 64, 1, 100000, &c->checkpoint_interval) < 0 ||
+	    get_u32(path, root, "checkpoint_interval", 64, 1, 100000, &c->checkpoint_interval) <
+		0 ||
 	    get_u32(path, root, "window", 256, 1, 100000, &c->window) < 0 ||
 	    get_u32(path, root, "view_timeout_ms", 1000, 10, 600000, &c->view_timeout_ms) < 0 ||
 	    get_u32(path, root, "retransmit_ms", 200, 5, 60000, &c->retransmit_ms) < 0 ||
 	    get_u32(path, root, "commit_timeout_ms", 5000, 10, 600000, &c->commit_timeout_ms) < 0)
 		goto out;
 	if (c->window % c->checkpoint_interval != 0) {
-		hm_log(HM_LOG_ERR, MOD, "%s: \"window\" %u must be a multiple of "
-		       "\"checkpoint_interval\" %u", path, c->window, c->checkpoint_interval);
+		hm_log(HM_LOG_ERR, MOD,
+		       "%s: \"window\" %u must be a multiple of "
+		       "\"checkpoint_interval\" %u",
+		       path, c->window, c->checkpoint_interval);
 		goto out;
 	}
 	if (!json_is_string(json_object_get(root, "key_file"))) {
@@ -407,8 +420,8 @@ static int rec_append(int fd, uint64_t seq, const uint8_t *b, size_t len)
  * Read every record of @path through @fn; cut a torn tail. Returns the
  * number of records, or -EBADMSG (a bad record before good data), -errno.
  */
-static int64_t rec_replay(const char *path, int fd, int (*fn)(void *, uint64_t, const uint8_t *, size_t),
-			  void *arg)
+static int64_t rec_replay(const char *path, int fd,
+			  int (*fn)(void *, uint64_t, const uint8_t *, size_t), void *arg)
 {
 	struct stat st;
 	uint8_t *all;
@@ -448,9 +461,9 @@ static int64_t rec_replay(const char *path, int fd, int (*fn)(void *, uint64_t, 
 	if (at < size) {
 		/* A torn tail is at most one record long; anything more is damage. */
 		size_t tail = size - at;
-		bool torn = tail < REC_HDR + 4 ||
-			    (get32(all + at) == REC_MAGIC &&
-			     get32(all + at + 12) + (size_t)REC_HDR + 4 >= tail);
+		bool torn =
+		    tail < REC_HDR + 4 || (get32(all + at) == REC_MAGIC &&
+					   get32(all + at + 12) + (size_t)REC_HDR + 4 >= tail);
 
 		free(all);
 		if (!torn) {
@@ -682,7 +695,8 @@ static void flush(struct ctl_cluster *cl)
 		if (seen)
 			continue; /* a retransmission: signatures are deterministic */
 		if (rec_append(cl->votes_fd, ++cl->votes_seq, o->b, o->len) < 0) {
-			hm_log(HM_LOG_ERR, MOD, "%s: %s; stopping", cl->votes_path, strerror(errno));
+			hm_log(HM_LOG_ERR, MOD, "%s: %s; stopping", cl->votes_path,
+			       strerror(errno));
 			abort();
 		}
 		cl->votes_bytes += REC_HDR + o->len + 4;
@@ -882,10 +896,10 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 			goto err;
 		}
 	}
-	cl->batch_fd = open_log(n->cfg.state_dir, "batches.log", cl->batch_path,
-				sizeof(cl->batch_path));
-	cl->votes_fd = open_log(n->cfg.state_dir, "votes.log", cl->votes_path,
-				sizeof(cl->votes_path));
+	cl->batch_fd =
+	    open_log(n->cfg.state_dir, "batches.log", cl->batch_path, sizeof(cl->batch_path));
+	cl->votes_fd =
+	    open_log(n->cfg.state_dir, "votes.log", cl->votes_path, sizeof(cl->votes_path));
 	if (cl->batch_fd < 0 || cl->votes_fd < 0) {
 		rc = cl->batch_fd < 0 ? cl->batch_fd : cl->votes_fd;
 		goto err;
@@ -1117,20 +1131,20 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl)
 
 		snprintf(peer, sizeof(peer), "%s:%u", cl->c.peer[i].host, cl->c.peer[i].port);
 		hex_encode(cl->c.pub[i], BFT_KEY, pk);
-		json_array_append_new(mem, json_pack("{s:i, s:s, s:s, s:s, s:b}", "node_id", (int)i,
-						     "address", cl->c.api[i], "peer", peer,
-						     "public_key", pk, "connected",
-						     i == cl->c.id || ps.up[i]));
+		json_array_append_new(mem,
+				      json_pack("{s:i, s:s, s:s, s:s, s:b}", "node_id", (int)i,
+						"address", cl->c.api[i], "peer", peer, "public_key",
+						pk, "connected", i == cl->c.id || ps.up[i]));
 	}
 	j = json_pack("{s:s, s:s, s:i, s:o, s:i, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, s:I, s:I, "
 		      "s:I, s:I, s:I, s:I, s:I, s:I}}",
 		      "mode", "bft", "protocol", "PBFT (Castro & Liskov, OSDI 1999)", "self",
-		      (int)cl->c.id, "members", mem, "leader",
-		      (int)bft_primary(st.view, cl->c.n), "view", (json_int_t)st.view,
-		      "commit_index", (json_int_t)st.executed_seq, "stable_checkpoint",
-		      (json_int_t)st.stable_seq, "quorum", (int)(2 * ((cl->c.n - 1) / 3) + 1), "f",
-		      (int)((cl->c.n - 1) / 3), "counters", "requests", (json_int_t)st.requests,
-		      "view_changes", (json_int_t)st.view_changes, "state_transfers",
+		      (int)cl->c.id, "members", mem, "leader", (int)bft_primary(st.view, cl->c.n),
+		      "view", (json_int_t)st.view, "commit_index", (json_int_t)st.executed_seq,
+		      "stable_checkpoint", (json_int_t)st.stable_seq, "quorum",
+		      (int)(2 * ((cl->c.n - 1) / 3) + 1), "f", (int)((cl->c.n - 1) / 3), "counters",
+		      "requests", (json_int_t)st.requests, "view_changes",
+		      (json_int_t)st.view_changes, "state_transfers",
 		      (json_int_t)st.state_transfers, "bad_signature", (json_int_t)st.bad_signature,
 		      "non_member", (json_int_t)st.non_member, "wrong_view",
 		      (json_int_t)st.wrong_view, "out_of_window", (json_int_t)st.out_of_window,

@@ -67,7 +67,8 @@ int ctl_cluster_genkey(const char *path);
  * Open the logs in n->cfg.state_dir, replay them into n->model, listen
  * for peers and start the consensus thread. 0 or a negative errno (logged).
  */
-int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struct ctl_cluster **out);
+int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c,
+		      struct ctl_cluster **out);
 void ctl_cluster_stop(struct ctl_cluster *cl);
 
 /* A REST write through the log: blocks until executed here or timed out. HTTP status, *@out. */

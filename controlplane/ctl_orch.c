@@ -165,8 +165,8 @@ static void backend_remove(struct ctl_orch *o, struct inst *in)
 	/* 404: gone already (the service was deleted, or an operator did it). */
 	if (st != 204 && st != 404)
 		hm_log(HM_LOG_WARN, MOD, "%s: removing backend %s: %d %s", in->id, item, st,
-		       out ? json_string_value(json_object_get(json_object_get(out, "error"),
-							       "message"))
+		       out ? json_string_value(
+				 json_object_get(json_object_get(out, "error"), "message"))
 			   : "");
 	json_decref(out);
 	in->backend = -1;
@@ -187,9 +187,9 @@ static int backend_add(struct ctl_orch *o, struct inst *in)
 		in->backend = json_integer_value(json_object_get(out, "id"));
 	} else {
 		seterr(in, "registering as a backend: %d %s", st,
-			 out ? json_string_value(json_object_get(json_object_get(out, "error"),
-								 "message"))
-			     : "");
+		       out ? json_string_value(
+				 json_object_get(json_object_get(out, "error"), "message"))
+			   : "");
 	}
 	json_decref(out);
 	return st == 201 ? 0 : -1;
@@ -267,16 +267,14 @@ static int make_bundle(struct ctl_orch *o, struct inst *in, const char *dir)
 	}
 	spec = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (spec == NULL) {
-		seterr(in, "bundle %s: config.json: %s", in->bundle,
-			 je.text);
+		seterr(in, "bundle %s: config.json: %s", in->bundle, je.text);
 		return -1;
 	}
 	root = json_object_get(spec, "root");
 	rp = json_string_value(json_object_get(root, "path"));
 	penv = json_object_get(json_object_get(spec, "process"), "env");
 	if (rp == NULL || (penv && !json_is_array(penv))) {
-		seterr(in, "bundle %s: no root.path or a bad process.env",
-			 in->bundle);
+		seterr(in, "bundle %s: no root.path or a bad process.env", in->bundle);
 		goto out;
 	}
 	if (rp[0] == '/' ? (size_t)snprintf(path, sizeof(path), "%s", rp) >= sizeof(path)
@@ -528,8 +526,9 @@ static void step(struct ctl_orch *o, struct inst *in, uint64_t now)
 		if (reaped(in, how, sizeof(how))) {
 			char msg[sizeof(in->error)];
 
-			if ((size_t)snprintf(msg, sizeof(msg), "%s before its port %u answered (see %s/%s/log)",
-				 how, in->port, o->dir, in->id) >= sizeof(msg))
+			if ((size_t)snprintf(msg, sizeof(msg),
+					     "%s before its port %u answered (see %s/%s/log)", how,
+					     in->port, o->dir, in->id) >= sizeof(msg))
 				msg[sizeof(msg) - 1] = '\0';
 			hm_log(HM_LOG_WARN, MOD, "%s: %s", in->id, msg);
 			in->restarts++;
@@ -542,8 +541,9 @@ static void step(struct ctl_orch *o, struct inst *in, uint64_t now)
 			if (backend_add(o, in) == 0) {
 				in->st = I_RUNNING;
 				in->error[0] = '\0';
-				hm_log(HM_LOG_INFO, MOD, "%s: answering on port %u: backend %" PRId64,
-				       in->id, in->port, in->backend);
+				hm_log(HM_LOG_INFO, MOD,
+				       "%s: answering on port %u: backend %" PRId64, in->id,
+				       in->port, in->backend);
 			}
 		}
 		break;
@@ -559,7 +559,8 @@ static void step(struct ctl_orch *o, struct inst *in, uint64_t now)
 			backend_drain(o, in);
 			in->st = I_DRAINING;
 			in->until_ms = now + (uint64_t)in->drain_seconds * 1000;
-			hm_log(HM_LOG_INFO, MOD, "%s: draining for %u s", in->id, in->drain_seconds);
+			hm_log(HM_LOG_INFO, MOD, "%s: draining for %u s", in->id,
+			       in->drain_seconds);
 		}
 		break;
 	case I_DRAINING:
@@ -614,13 +615,14 @@ static void reconcile(struct ctl_orch *o, uint64_t now)
 			if (!local_replica(o, s, i))
 				continue;
 			for (int k = 0; k < INST_MAX && !have; k++)
-				have = o->inst[k].used && o->inst[k].sid == s && o->inst[k].idx == i &&
-				       o->inst[k].st != I_DRAINING && o->inst[k].st != I_STOPPING &&
-				       wanted(o, &o->inst[k]);
+				have = o->inst[k].used && o->inst[k].sid == s &&
+				       o->inst[k].idx == i && o->inst[k].st != I_DRAINING &&
+				       o->inst[k].st != I_STOPPING && wanted(o, &o->inst[k]);
 			if (!have && inst_new(o, s, i, w) == NULL)
-				hm_log(HM_LOG_WARN, MOD,
-				       "%s replica %u: no room (%d instances, or the subnet is full)",
-				       w->svc, i, INST_MAX);
+				hm_log(
+				    HM_LOG_WARN, MOD,
+				    "%s replica %u: no room (%d instances, or the subnet is full)",
+				    w->svc, i, INST_MAX);
 		}
 	}
 	pthread_mutex_unlock(&o->lock);
@@ -664,9 +666,7 @@ static int forecast(struct ctl_orch *o, uint32_t sid, double *out)
 		json_decref(j);
 		return -EBADMSG;
 	}
-	json_array_foreach(a, i, v)
-		if (json_number_value(v) > *out)
-			*out = json_number_value(v);
+	json_array_foreach(a, i, v) if (json_number_value(v) > *out) *out = json_number_value(v);
 	json_decref(j);
 	return 0;
 }
@@ -715,7 +715,8 @@ static void autoscale(struct ctl_orch *o)
 		if (st == 200) {
 			ctl_stat_add(n->st_orch, CTL_S_AUTOSCALE, 1);
 			hm_log(HM_LOG_INFO, MOD,
-			       "%s: forecast %.1f new flows/s at %u per replica: %u replicas (were %u)",
+			       "%s: forecast %.1f new flows/s at %u per replica: %u replicas (were "
+			       "%u)",
 			       name, f, fpr, want, cur);
 		} else {
 			hm_log(HM_LOG_WARN, MOD, "%s: resizing to %u replicas: %d", name, want, st);
@@ -951,13 +952,13 @@ json_t *ctl_orch_instances(struct ctl_orch *o, uint32_t sid)
 			continue;
 		addr_of(o, in->slot, ip, sizeof(ip));
 		json_array_append_new(
-		    a, json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:I, s:i, s:I, s:s}", "id", in->id,
-				 "replica", (int)in->idx, "state", ist_name[in->st], "address", ip,
-				 "node", (int)o->n->cfg.node_id, "pid", (int)in->pid, "backend",
-				 (json_int_t)in->backend, "restarts", (int)in->restarts,
-				 "uptime_ms",
-				 (json_int_t)(in->st == I_RUNNING ? now - in->started_ms : 0),
-				 "error", in->error));
+		    a,
+		    json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:I, s:i, s:I, s:s}", "id", in->id,
+			      "replica", (int)in->idx, "state", ist_name[in->st], "address", ip,
+			      "node", (int)o->n->cfg.node_id, "pid", (int)in->pid, "backend",
+			      (json_int_t)in->backend, "restarts", (int)in->restarts, "uptime_ms",
+			      (json_int_t)(in->st == I_RUNNING ? now - in->started_ms : 0), "error",
+			      in->error));
 	}
 	pthread_mutex_unlock(&o->lock);
 	return a;

@@ -176,7 +176,8 @@ static void out_connect(struct ctl_peer *p, uint32_t i, uint64_t now)
 		struct sockaddr_storage me;
 		socklen_t ml;
 
-		if (to_sockaddr(&p->c.addr[p->c.id], &me, &ml) == 0 && me.ss_family == ss.ss_family) {
+		if (to_sockaddr(&p->c.addr[p->c.id], &me, &ml) == 0 &&
+		    me.ss_family == ss.ss_family) {
 			if (me.ss_family == AF_INET)
 				((struct sockaddr_in *)&me)->sin_port = 0;
 			else
@@ -312,11 +313,10 @@ int ctl_peer_poll(struct ctl_peer *p, int timeout_ms, int wake_fd,
 		if (o->fd < 0)
 			continue;
 		/* Also POLLIN: the peer never writes here, so readable means closed. */
-		pf[n] = (struct pollfd){.fd = o->fd,
-					.events = (short)(POLLIN | (o->connecting ||
-								    o->q.off < o->q.len
-								? POLLOUT
-								: 0))};
+		pf[n] = (struct pollfd){
+		    .fd = o->fd,
+		    .events =
+			(short)(POLLIN | (o->connecting || o->q.off < o->q.len ? POLLOUT : 0))};
 		who[n++] = (int)i;
 	}
 	pf[n] = (struct pollfd){.fd = p->lfd, .events = POLLIN};

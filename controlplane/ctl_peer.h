@@ -38,11 +38,11 @@ struct ctl_peer_cfg {
 };
 
 struct ctl_peer_stats {
-	uint64_t sent, received;   /* messages */
-	uint64_t dropped;	   /* not queued: peer down or queue full */
-	uint64_t connects;	   /* outgoing connections established */
-	uint64_t bad_frames;	   /* incoming connections closed for a bad length */
-	bool up[CTL_PEER_MAX];	   /* outgoing connection established */
+	uint64_t sent, received; /* messages */
+	uint64_t dropped;	 /* not queued: peer down or queue full */
+	uint64_t connects;	 /* outgoing connections established */
+	uint64_t bad_frames;	 /* incoming connections closed for a bad length */
+	bool up[CTL_PEER_MAX];	 /* outgoing connection established */
 };
 
 struct ctl_peer;

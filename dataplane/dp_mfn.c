@@ -197,101 +197,81 @@ static inline uint16_t csum_replace(uint16_t hc, const uint16_t *old, const uint
 }
 
 /*
- * Rewrite destination address and port to @b's. Returns false (and the
- * packet is dropped by the caller) when the families differ.
+ * Rewrite the source (@dst false) or destination address to @addr of
+ * @family, and the same side's UDP port to *@port when given, keeping the
+ * IPv4 header checksum and the UDP checksum right (RFC 1624 incremental
+ * updates). Returns false when the families differ (the caller drops).
  */
-static inline bool dnat(struct rte_mbuf *mb, const struct dp_pkt_info *pi,
-			const struct mfn_alm_backend *b)
+static inline bool rewrite(struct rte_mbuf *mb, const struct dp_pkt_info *pi, bool dst, int family,
+			   const uint8_t *addr, const uint16_t *port)
 {
 	uint8_t *f = rte_pktmbuf_mtod(mb, uint8_t *);
-	uint8_t *udp = f + pi->l4_off;
-	uint16_t new_port = rte_cpu_to_be_16(b->port);
+	uint8_t *ip = f + pi->l3_off, *udp = f + pi->l4_off;
+	uint8_t *pp = udp + (dst ? 2 : 0);
 	uint16_t uck, old_port;
 
-	memcpy(&old_port, udp + 2, 2);
+	memcpy(&old_port, pp, 2);
 	memcpy(&uck, udp + 6, 2);
 	if (pi->ip_version == 4) {
-		uint8_t *ip = f + pi->l3_off;
+		uint8_t *a = ip + (dst ? 16 : 12);
 		uint16_t old_a[2], new_a[2], ipck;
 
-		if (b->family != AF_INET)
+		if (family != AF_INET)
 			return false;
-		memcpy(old_a, ip + 16, 4);
-		memcpy(new_a, b->addr, 4);
+		memcpy(old_a, a, 4);
+		memcpy(new_a, addr, 4);
 		memcpy(&ipck, ip + 10, 2);
 		ipck = csum_replace(ipck, old_a, new_a, 2);
 		memcpy(ip + 10, &ipck, 2);
-		memcpy(ip + 16, b->addr, 4);
+		memcpy(a, addr, 4);
 		/* RFC 768: a zero UDP checksum over IPv4 means "none"; keep it so. */
 		if (uck != 0) {
 			uck = csum_replace(uck, old_a, new_a, 2);
-			uck = csum_replace(uck, &old_port, &new_port, 1);
+			if (port)
+				uck = csum_replace(uck, &old_port, port, 1);
 			if (uck == 0)
 				uck = 0xffff;
 		}
 	} else {
-		uint8_t *ip = f + pi->l3_off;
+		uint8_t *a = ip + (dst ? 24 : 8);
 		uint16_t old_a[8], new_a[8];
 
-		if (b->family != AF_INET6)
+		if (family != AF_INET6)
 			return false;
-		memcpy(old_a, ip + 24, 16);
-		memcpy(new_a, b->addr, 16);
-		memcpy(ip + 24, b->addr, 16);
+		memcpy(old_a, a, 16);
+		memcpy(new_a, addr, 16);
+		memcpy(a, addr, 16);
 		/* RFC 8200 §8.1: the UDP checksum is mandatory over IPv6. */
 		uck = csum_replace(uck, old_a, new_a, 8);
-		uck = csum_replace(uck, &old_port, &new_port, 1);
+		if (port)
+			uck = csum_replace(uck, &old_port, port, 1);
 		if (uck == 0)
 			uck = 0xffff;
 	}
-	memcpy(udp + 2, &new_port, 2);
+	if (port)
+		memcpy(pp, port, 2);
 	memcpy(udp + 6, &uck, 2);
 	return true;
+}
+
+/* New flow or known: destination address and port := backend @b's. */
+static inline bool dnat(struct rte_mbuf *mb, const struct dp_pkt_info *pi,
+			const struct mfn_alm_backend *b)
+{
+	const uint16_t port = rte_cpu_to_be_16(b->port);
+
+	return rewrite(mb, pi, true, b->family, b->addr, &port);
 }
 
 /*
  * Router mode, a reply from a backend: source address := @a (the service
  * address clients used), so the client sees its server answer. Stateless:
- * the backend's port is the service's port. False when the families differ.
+ * the backend's port is the service's port.
  */
 static inline bool snat_reply(struct rte_mbuf *mb, const struct dp_pkt_info *pi,
 			      const struct dp_addr *a)
 {
-	uint8_t *f = rte_pktmbuf_mtod(mb, uint8_t *);
-	uint8_t *ip = f + pi->l3_off, *udp = f + pi->l4_off;
-	uint16_t uck;
-
-	memcpy(&uck, udp + 6, 2);
-	if (pi->ip_version == 4) {
-		uint16_t old_a[2], new_a[2], ipck;
-
-		if (a->family != AF_INET)
-			return false;
-		memcpy(old_a, ip + 12, 4);
-		memcpy(new_a, a->b, 4);
-		memcpy(&ipck, ip + 10, 2);
-		ipck = csum_replace(ipck, old_a, new_a, 2);
-		memcpy(ip + 10, &ipck, 2);
-		memcpy(ip + 12, a->b, 4);
-		if (uck != 0) {
-			uck = csum_replace(uck, old_a, new_a, 2);
-			if (uck == 0)
-				uck = 0xffff;
-		}
-	} else {
-		uint16_t old_a[8], new_a[8];
-
-		if (a->family != AF_INET6)
-			return false;
-		memcpy(old_a, ip + 8, 16);
-		memcpy(new_a, a->b, 16);
-		memcpy(ip + 8, a->b, 16);
-		uck = csum_replace(uck, old_a, new_a, 8);
-		if (uck == 0)
-			uck = 0xffff;
-	}
-	memcpy(udp + 6, &uck, 2);
-	return true;
+	return rewrite(mb, pi, false, a->family, a->b, NULL);
 }
 
 /* ---- the packet path ------------------------------------------------------ */

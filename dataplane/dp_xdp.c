@@ -76,9 +76,11 @@ int dp_xdp_port_steer(const struct dp_app *app, const struct dp_port *p)
 		return 0;
 	da = rte_dev_devargs(info.device);
 	if (da == NULL || da->args == NULL || !devarg(da->args, "xdp_prog", prog, sizeof(prog))) {
-		DP_LOG(INFO, "port %u (%s): the PMD's own XDP program: every packet of its queues "
+		DP_LOG(INFO,
+		       "port %u (%s): the PMD's own XDP program: every packet of its queues "
 		       "comes here (give xdp_prog=.../hmesh_steer.bpf.o to leave the rest to the "
-		       "kernel)", p->port_id, p->name);
+		       "kernel)",
+		       p->port_id, p->name);
 		return 0;
 	}
 	if (!devarg(da->args, "iface", iface, sizeof(iface)) ||
@@ -101,14 +103,16 @@ int dp_xdp_port_steer(const struct dp_app *app, const struct dp_port *p)
 	map_fd = prog_map(prog_fd, PORTS_MAP);
 	close(prog_fd);
 	if (map_fd < 0) {
-		DP_LOG(ERR, "port %u (%s): xdp_prog %s has no \"" PORTS_MAP "\" map: not "
-		       "hmesh_steer.bpf.o?", p->port_id, p->name, prog);
+		DP_LOG(ERR,
+		       "port %u (%s): xdp_prog %s has no \"" PORTS_MAP "\" map: not "
+		       "hmesh_steer.bpf.o?",
+		       p->port_id, p->name, prog);
 		return map_fd;
 	}
 	/* Port 0: every UDP port (stoq_ports empty carries them all). */
 	for (uint8_t i = 0; i < (app->cfg.stoq_ports.n ? app->cfg.stoq_ports.n : 1) && !rc; i++) {
-		uint16_t be = app->cfg.stoq_ports.n ? rte_cpu_to_be_16(app->cfg.stoq_ports.port[i])
-						     : 0;
+		uint16_t be =
+		    app->cfg.stoq_ports.n ? rte_cpu_to_be_16(app->cfg.stoq_ports.port[i]) : 0;
 
 		if (bpf_map_update_elem(map_fd, &be, &one, BPF_ANY) < 0)
 			rc = -errno;
@@ -119,8 +123,10 @@ int dp_xdp_port_steer(const struct dp_app *app, const struct dp_port *p)
 		       strerror(-rc));
 		return rc;
 	}
-	DP_LOG(INFO, "port %u (%s): XDP program %s on %s steers UDP %s to the dataplane; the rest "
-	       "goes to the kernel", p->port_id, p->name, prog, iface,
+	DP_LOG(INFO,
+	       "port %u (%s): XDP program %s on %s steers UDP %s to the dataplane; the rest "
+	       "goes to the kernel",
+	       p->port_id, p->name, prog, iface,
 	       app->cfg.stoq_ports.n ? "stoq_ports" : "(every port)");
 	return 0;
 }

@@ -47,24 +47,10 @@ if s["drops_total"]:
 print(int(s["rx_packets"] / s["seconds"]))' "$tmp/hm.log"
 }
 
-mkdir -p "$tmp/plugins"
-cp /usr/lib/collectd/write_prometheus.so "$plugin" "$tmp/plugins/"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$tmp/collectd.conf" <<EOF
-Interval 1
-BaseDir "$tmp"
-PIDFile "$tmp/collectd.pid"
-PluginDir "$tmp/plugins"
-TypesDB "/usr/share/collectd/types.db"
-LoadPlugin hmesh
-<Plugin hmesh>
-  Segment "dataplane-$prefix"
-</Plugin>
-LoadPlugin write_prometheus
-<Plugin write_prometheus>
-  Port "$port"
-</Plugin>
-EOF
+# shellcheck source=../scripts/collectd-conf.sh
+source "$top/scripts/collectd-conf.sh"
+collectd_conf "$tmp" "$plugin" "$port" 1 "dataplane-$prefix"
 
 seg_r=()
 cd_r=()

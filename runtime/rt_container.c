@@ -31,18 +31,6 @@
 
 #define STACK_SIZE (256 * 1024)
 
-static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 const char *rt_state_root(void)
 {
 	const char *r = getenv("HMESH_RUN_ROOT");
@@ -69,9 +57,9 @@ bool rt_id_ok(const char *id)
 struct child {
 	const struct rt_spec *s;
 	const char *id; /* names its veth pair (rt_net) */
-	int sync; /* socketpair end: parent's "go", then (pool) the final process */
-	int fifo; /* O_PATH fd of the exec FIFO, -1 in pool mode */
-	int peer; /* the parent's end of the socketpair: closed in the child */
+	int sync;	/* socketpair end: parent's "go", then (pool) the final process */
+	int fifo;	/* O_PATH fd of the exec FIFO, -1 in pool mode */
+	int peer;	/* the parent's end of the socketpair: closed in the child */
 	bool pool;
 	bool ready; /* set-up done: errors go to the process's stderr from now on */
 	char errbuf[256];
@@ -477,14 +465,14 @@ static pid_t spawn(const struct rt_spec *s, const char *cg_id, int fifo, int *sy
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp)) {
 		free(c);
 		free(stack);
-		return fail(err, len, "out of resources: %s", strerror(errno));
+		return rt_errf(err, len, "out of resources: %s", strerror(errno));
 	}
 	if (cg->create(cg_id, s) < 0) {
 		close(sp[0]);
 		close(sp[1]);
 		free(c);
 		free(stack);
-		return fail(err, len, "cgroup (%s) for %s could not be set up", cg->name, cg_id);
+		return rt_errf(err, len, "cgroup (%s) for %s could not be set up", cg->name, cg_id);
 	}
 	c->s = s;
 	c->id = cg_id;
@@ -495,18 +483,18 @@ static pid_t spawn(const struct rt_spec *s, const char *cg_id, int fifo, int *sy
 	pid = clone(child_main, stack + STACK_SIZE, clone_flags(s), c);
 	close(sp[1]);
 	if (pid < 0) {
-		fail(err, len, "clone: %s", strerror(errno));
+		rt_errf(err, len, "clone: %s", strerror(errno));
 		goto err;
 	}
 	if (cg->attach(cg_id, pid) < 0) {
-		fail(err, len, "cgroup %s: could not attach pid %d", cg_id, (int)pid);
+		rt_errf(err, len, "cgroup %s: could not attach pid %d", cg_id, (int)pid);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto err;
 	}
 	if (rt_net_host_setup(&s->net, cg_id, pid, err, len) < 0 ||
 	    (write(sp[0], "g", 1) != 1 &&
-	     fail(err, len, "container %s: lost during set-up", cg_id) < 0)) {
+	     rt_errf(err, len, "container %s: lost during set-up", cg_id) < 0)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto err;
@@ -514,7 +502,7 @@ static pid_t spawn(const struct rt_spec *s, const char *cg_id, int fifo, int *sy
 	n = read(sp[0], msg, sizeof(msg) - 1);
 	if (n != 1) {
 		msg[n > 0 ? n : 0] = '\0';
-		fail(err, len, "%s", n > 0 ? msg : "the container died during set-up");
+		rt_errf(err, len, "%s", n > 0 ? msg : "the container died during set-up");
 		waitpid(pid, NULL, 0);
 		goto err;
 	}
@@ -576,20 +564,21 @@ pid_t rt_create(const char *id, const char *bundle, char *err, size_t len)
 	pid_t pid;
 
 	if (!rt_id_ok(id))
-		return fail(err, len, "container id \"%s\": 1-63 characters of [A-Za-z0-9_.-]", id);
+		return rt_errf(err, len, "container id \"%s\": 1-63 characters of [A-Za-z0-9_.-]",
+			       id);
 	if (realpath(bundle, abs) == NULL)
-		return fail(err, len, "--bundle %s: %s", bundle, strerror(errno));
+		return rt_errf(err, len, "--bundle %s: %s", bundle, strerror(errno));
 	if (rt_spec_load(abs, &s, err, len) < 0)
 		return -1;
 	state_dir(dir, sizeof(dir), id);
 	if (mkdirs(rt_state_root(), 0700) < 0 || mkdir(dir, 0700) < 0) {
 		rt_spec_free(&s);
-		return fail(err, len, "container \"%s\": %s", id,
-			    errno == EEXIST ? "exists" : strerror(errno));
+		return rt_errf(err, len, "container \"%s\": %s", id,
+			       errno == EEXIST ? "exists" : strerror(errno));
 	}
 	snprintf(fifo, sizeof(fifo), "%s/exec.fifo", dir);
 	if (mkfifo(fifo, 0600) < 0 || (ffd = open(fifo, O_PATH | O_CLOEXEC)) < 0) {
-		fail(err, len, "%s: %s", fifo, strerror(errno));
+		rt_errf(err, len, "%s: %s", fifo, strerror(errno));
 		goto err;
 	}
 	pid = spawn(&s, id, ffd, &sync, err, len);
@@ -598,7 +587,7 @@ pid_t rt_create(const char *id, const char *bundle, char *err, size_t len)
 		goto err;
 	close(sync);
 	if (write_state(id, abs, pid, s.annotations_json) < 0) {
-		fail(err, len, "%s/state.json: %s", dir, strerror(errno));
+		rt_errf(err, len, "%s/state.json: %s", dir, strerror(errno));
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		rt_cgroup_detect()->destroy(id);
@@ -619,11 +608,11 @@ static int read_state(const char *id, pid_t *pid, json_t **out, char *err, size_
 	json_t *j;
 
 	if (!rt_id_ok(id))
-		return fail(err, len, "container id \"%s\": not a valid id", id);
+		return rt_errf(err, len, "container id \"%s\": not a valid id", id);
 	snprintf(p, sizeof(p), "%s/%s/state.json", rt_state_root(), id);
 	j = json_load_file(p, 0, &je);
 	if (j == NULL)
-		return fail(err, len, "container \"%s\" does not exist", id);
+		return rt_errf(err, len, "container \"%s\" does not exist", id);
 	*pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
 	if (out)
 		*out = j;
@@ -659,16 +648,16 @@ int rt_start(const char *id, char *err, size_t len)
 	if (read_state(id, &pid, NULL, err, len) < 0)
 		return -1;
 	if (strcmp(status_of(id, pid), "created") != 0)
-		return fail(err, len, "container \"%s\" is %s, not created", id,
-			    status_of(id, pid));
+		return rt_errf(err, len, "container \"%s\" is %s, not created", id,
+			       status_of(id, pid));
 	snprintf(fifo, sizeof(fifo), "%s/%s/exec.fifo", rt_state_root(), id);
 	fd = open(fifo, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, len, "%s: %s", fifo, strerror(errno));
+		return rt_errf(err, len, "%s: %s", fifo, strerror(errno));
 	unlink(fifo); /* from now on: running */
 	if (read(fd, &b, 1) != 1) {
 		close(fd);
-		return fail(err, len, "container \"%s\" died before its process started", id);
+		return rt_errf(err, len, "container \"%s\" died before its process started", id);
 	}
 	close(fd);
 	return 0;
@@ -686,7 +675,7 @@ int rt_state(const char *id, char *buf, size_t blen, char *err, size_t len)
 	txt = json_dumps(j, JSON_INDENT(2));
 	json_decref(j);
 	if (txt == NULL)
-		return fail(err, len, "out of memory");
+		return rt_errf(err, len, "out of memory");
 	snprintf(buf, blen, "%s", txt);
 	free(txt);
 	return 0;
@@ -699,9 +688,9 @@ int rt_kill(const char *id, int sig, char *err, size_t len)
 	if (read_state(id, &pid, NULL, err, len) < 0)
 		return -1;
 	if (strcmp(status_of(id, pid), "stopped") == 0)
-		return fail(err, len, "container \"%s\" is stopped", id);
+		return rt_errf(err, len, "container \"%s\" is stopped", id);
 	if (kill(pid, sig) < 0)
-		return fail(err, len, "kill %d: %s", (int)pid, strerror(errno));
+		return rt_errf(err, len, "kill %d: %s", (int)pid, strerror(errno));
 	return 0;
 }
 
@@ -713,14 +702,14 @@ int rt_delete(const char *id, bool force, char *err, size_t len)
 		return -1;
 	if (strcmp(status_of(id, pid), "stopped") != 0) {
 		if (!force)
-			return fail(err, len, "container \"%s\" is %s: kill it first or --force",
-				    id, status_of(id, pid));
+			return rt_errf(err, len, "container \"%s\" is %s: kill it first or --force",
+				       id, status_of(id, pid));
 		kill(pid, SIGKILL);
 		for (int i = 0; i < 200 && strcmp(status_of(id, pid), "stopped"); i++)
 			usleep(5000);
 	}
 	if (rt_cgroup_detect()->destroy(id) < 0)
-		return fail(err, len, "container \"%s\": its cgroup could not be removed", id);
+		return rt_errf(err, len, "container \"%s\": its cgroup could not be removed", id);
 	rm_state(id);
 	return 0;
 }
@@ -732,9 +721,9 @@ pid_t rt_pool_prepare(const struct rt_spec *spec, const char *cg_id, int *sock, 
 {
 	/* One spec for every warm container: one address cannot serve them all. */
 	if (spec->net.set)
-		return fail(err, len,
-			    "annotations.org.hypermesh.net.*: a warm pool shares one spec, and "
-			    "so would share one address; pool containers get a loopback only");
+		return rt_errf(err, len,
+			       "annotations.org.hypermesh.net.*: a warm pool shares one spec, and "
+			       "so would share one address; pool containers get a loopback only");
 	return spawn(spec, cg_id, -1, sock, err, len);
 }
 

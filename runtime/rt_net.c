@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "rt_net.h"
+#include "rt_spec.h"
 
 #define NL_BUF 2048
 #define ANN    "org.hypermesh.net."
@@ -38,18 +39,6 @@ struct nlreq {
 		char raw[NL_BUF];
 	};
 };
-
-static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* ---- annotations -------------------------------------------------------------------- */
 
@@ -75,21 +64,23 @@ int rt_net_parse(const void *annotations, struct rt_net *n, char *err, size_t le
 	n->mtu = 1500;
 	if (a == NULL)
 		return 0;
-	json_object_foreach(a, akey, v) {
+	json_object_foreach(a, akey, v)
+	{
 		const char *s = json_string_value(v), *key;
 
 		if (strncmp(akey, ANN, strlen(ANN)) != 0)
 			continue; /* other annotations are the bundle author's */
 		n->set = true;
 		if (s == NULL)
-			return fail(err, len, "annotations.%s: must be a string", akey);
+			return rt_errf(err, len, "annotations.%s: must be a string", akey);
 		key = akey + strlen(ANN); /* not akey itself: the loop walks on from it */
 		if (strcmp(key, "bridge") == 0 || strcmp(key, "host_interface") == 0) {
 			if (!ifname_ok(s))
-				return fail(err, len,
-					    "annotations." ANN "%s \"%s\": an interface name of 1-15 "
-					    "characters of [A-Za-z0-9_.-]",
-					    key, s);
+				return rt_errf(err, len,
+					       "annotations." ANN
+					       "%s \"%s\": an interface name of 1-15 "
+					       "characters of [A-Za-z0-9_.-]",
+					       key, s);
 			snprintf(key[0] == 'b' ? n->bridge : n->host_if, IFNAMSIZ, "%s", s);
 		} else if (strcmp(key, "address") == 0) {
 			char ip[64], *slash;
@@ -99,59 +90,66 @@ int rt_net_parse(const void *annotations, struct rt_net *n, char *err, size_t le
 			snprintf(ip, sizeof(ip), "%s", s);
 			slash = strchr(ip, '/');
 			if (slash == NULL)
-				return fail(err, len,
-					    "annotations." ANN "address \"%s\": want ADDRESS/PREFIX", s);
+				return rt_errf(
+				    err, len,
+				    "annotations." ANN "address \"%s\": want ADDRESS/PREFIX", s);
 			*slash = '\0';
 			n->family = strchr(ip, ':') ? AF_INET6 : AF_INET;
 			p = strtol(slash + 1, &end, 10);
 			if (inet_pton(n->family, ip, n->addr) != 1 || *end || slash[1] == '\0' ||
 			    p < 1 || p > (n->family == AF_INET ? 32 : 128))
-				return fail(err, len,
-					    "annotations." ANN "address \"%s\": want ADDRESS/PREFIX "
-					    "(IPv4 or IPv6)",
-					    s);
+				return rt_errf(err, len,
+					       "annotations." ANN
+					       "address \"%s\": want ADDRESS/PREFIX "
+					       "(IPv4 or IPv6)",
+					       s);
 			n->prefix = (uint8_t)p;
 		} else if (strcmp(key, "gateway") == 0) {
 			int fam = strchr(s, ':') ? AF_INET6 : AF_INET;
 
 			if (inet_pton(fam, s, n->gw) != 1)
-				return fail(err, len, "annotations." ANN "gateway \"%s\": not an address",
-					    s);
+				return rt_errf(err, len,
+					       "annotations." ANN "gateway \"%s\": not an address",
+					       s);
 			n->has_gw = true;
 			if (n->family && fam != n->family)
-				return fail(err, len,
-					    "annotations." ANN "gateway \"%s\": not the address's family",
-					    s);
+				return rt_errf(err, len,
+					       "annotations." ANN
+					       "gateway \"%s\": not the address's family",
+					       s);
 			n->family = n->family ? n->family : fam;
 		} else if (strcmp(key, "mtu") == 0) {
 			char *end;
 			unsigned long m = strtoul(s, &end, 10);
 
 			if (*end || *s == '\0' || m < 576 || m > 9000)
-				return fail(err, len, "annotations." ANN "mtu \"%s\": 576..9000", s);
+				return rt_errf(err, len, "annotations." ANN "mtu \"%s\": 576..9000",
+					       s);
 			n->mtu = (uint32_t)m;
 		} else {
-			return fail(err, len,
-				    "annotations." ANN "%s: unknown (bridge, host_interface, address, "
-				    "gateway, mtu)",
-				    key);
+			return rt_errf(err, len,
+				       "annotations." ANN
+				       "%s: unknown (bridge, host_interface, address, "
+				       "gateway, mtu)",
+				       key);
 		}
 	}
 	if (!n->set)
 		return 0;
 	if (!!n->bridge[0] == !!n->host_if[0])
-		return fail(err, len, "annotations." ANN "bridge or " ANN
-			    "host_interface: exactly one of them");
+		return rt_errf(err, len,
+			       "annotations." ANN "bridge or " ANN
+			       "host_interface: exactly one of them");
 	{
 		/* The address's family must match the gateway's (checked in either order). */
 		const char *as = json_string_value(json_object_get(a, ANN "address"));
 
 		if (as == NULL)
-			return fail(err, len, "annotations." ANN "address: required with a %s",
-				    n->bridge[0] ? "bridge" : "host_interface");
+			return rt_errf(err, len, "annotations." ANN "address: required with a %s",
+				       n->bridge[0] ? "bridge" : "host_interface");
 		if (n->has_gw && (strchr(as, ':') ? AF_INET6 : AF_INET) != n->family)
-			return fail(err, len,
-				    "annotations." ANN "gateway: not the address's family");
+			return rt_errf(err, len,
+				       "annotations." ANN "gateway: not the address's family");
 	}
 	return 0;
 }
@@ -301,18 +299,19 @@ static int bridge_ensure(const struct rt_net *n, char *err, size_t len)
 	nest_end(&q, li);
 	rc = talk(&q.n);
 	if (rc < 0 && rc != -EEXIST)
-		return fail(err, len, "annotations." ANN "bridge %s: cannot create it: %s", n->bridge,
-			    strerror(-rc));
+		return rt_errf(err, len, "annotations." ANN "bridge %s: cannot create it: %s",
+			       n->bridge, strerror(-rc));
 	idx = (int)if_nametoindex(n->bridge);
 	if (idx == 0)
-		return fail(err, len, "annotations." ANN "bridge %s: vanished", n->bridge);
+		return rt_errf(err, len, "annotations." ANN "bridge %s: vanished", n->bridge);
 	/* A bridge made here gets the gateway, so the host reaches its containers. */
 	if (n->has_gw && (rc = addr_add(idx, n->family, n->gw, n->prefix)) < 0)
-		return fail(err, len, "annotations." ANN "gateway on bridge %s: %s", n->bridge,
-			    strerror(-rc));
+		return rt_errf(err, len, "annotations." ANN "gateway on bridge %s: %s", n->bridge,
+			       strerror(-rc));
 	rc = link_set(idx, 0, NULL, 0);
 	if (rc < 0)
-		return fail(err, len, "annotations." ANN "bridge %s: up: %s", n->bridge, strerror(-rc));
+		return rt_errf(err, len, "annotations." ANN "bridge %s: up: %s", n->bridge,
+			       strerror(-rc));
 	return 0;
 }
 
@@ -344,19 +343,19 @@ int rt_net_host_setup(const struct rt_net *n, const char *id, pid_t pid, char *e
 	attr(&q, IFLA_IFNAME, peer, strlen(peer) + 1);
 	attr(&q, IFLA_NET_NS_PID, &npid, sizeof(npid));
 	if (pinfo == NULL)
-		return fail(err, len, "netlink request too long");
+		return rt_errf(err, len, "netlink request too long");
 	nest_end(&q, pinfo);
 	nest_end(&q, data);
 	nest_end(&q, li);
 	rc = talk(&q.n);
 	if (rc < 0)
-		return fail(err, len, "veth %s for container %s: %s%s", host, id, strerror(-rc),
-			    rc == -EEXIST ? " (the interface exists already)" : "");
+		return rt_errf(err, len, "veth %s for container %s: %s%s", host, id, strerror(-rc),
+			       rc == -EEXIST ? " (the interface exists already)" : "");
 	idx = (int)if_nametoindex(host);
 	rc = idx ? link_set(idx, master, NULL, n->mtu) : -ENODEV;
 	if (rc < 0)
-		return fail(err, len, "veth %s: %s %s: %s", host, master ? "joining" : "up",
-			    master ? n->bridge : "", strerror(-rc));
+		return rt_errf(err, len, "veth %s: %s %s: %s", host, master ? "joining" : "up",
+			       master ? n->bridge : "", strerror(-rc));
 	return 0;
 }
 
@@ -392,8 +391,8 @@ static int garp(const char *ifname, const uint8_t ip[4])
 		struct arphdr h;
 		uint8_t sha[ETH_ALEN], spa[4], tha[ETH_ALEN], tpa[4];
 	} __attribute__((packed)) a;
-	struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
-				 .sll_halen = ETH_ALEN};
+	struct sockaddr_ll to = {
+	    .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP), .sll_halen = ETH_ALEN};
 	struct ifreq ifr = {0};
 	int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP)), rc = 0;
 
@@ -433,26 +432,27 @@ int rt_net_ns_setup(const struct rt_net *n, const char *id, char *err, size_t le
 
 	rc = lo ? link_set(lo, 0, NULL, 0) : -ENODEV;
 	if (rc < 0)
-		return fail(err, len, "network namespace: lo up: %s", strerror(-rc));
+		return rt_errf(err, len, "network namespace: lo up: %s", strerror(-rc));
 	if (!n->set)
 		return 0;
 	pair_names(id, host, peer);
 	idx = (int)if_nametoindex(peer);
 	if (idx == 0)
-		return fail(err, len, "network: %s did not arrive in the namespace", peer);
+		return rt_errf(err, len, "network: %s did not arrive in the namespace", peer);
 	rc = link_set(idx, 0, "eth0", n->mtu);
 	if (rc < 0)
-		return fail(err, len, "network: eth0 up: %s", strerror(-rc));
+		return rt_errf(err, len, "network: eth0 up: %s", strerror(-rc));
 	rc = tx_csum_off("eth0");
 	if (rc < 0)
-		return fail(err, len, "network: eth0 checksum offload off: %s", strerror(-rc));
+		return rt_errf(err, len, "network: eth0 checksum offload off: %s", strerror(-rc));
 	rc = addr_add(idx, n->family, n->addr, n->prefix);
 	if (rc < 0)
-		return fail(err, len, "annotations." ANN "address: %s", strerror(-rc));
+		return rt_errf(err, len, "annotations." ANN "address: %s", strerror(-rc));
 	if (n->has_gw && (rc = route_default(n->family, n->gw)) < 0)
-		return fail(err, len, "annotations." ANN "gateway: default route: %s",
-			    strerror(-rc));
+		return rt_errf(err, len, "annotations." ANN "gateway: default route: %s",
+			       strerror(-rc));
 	if (n->family == AF_INET && (rc = garp("eth0", n->addr)) < 0)
-		return fail(err, len, "network: gratuitous ARP for the address: %s", strerror(-rc));
+		return rt_errf(err, len, "network: gratuitous ARP for the address: %s",
+			       strerror(-rc));
 	return 0;
 }

@@ -13,9 +13,7 @@
 #include <jansson.h>
 #include <sys/capability.h>
 
-static int bad(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int bad(char *err, size_t len, const char *fmt, ...)
+int rt_errf(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -32,7 +30,7 @@ static int known_keys(json_t *o, const char *where, const char *const *known, ch
 	json_t *v;
 
 	if (!json_is_object(o))
-		return bad(err, len, "%s: must be an object", where);
+		return rt_errf(err, len, "%s: must be an object", where);
 	json_object_foreach(o, k, v)
 	{
 		bool ok = false;
@@ -40,7 +38,8 @@ static int known_keys(json_t *o, const char *where, const char *const *known, ch
 		for (const char *const *p = known; *p; p++)
 			ok |= strcmp(k, *p) == 0;
 		if (!ok)
-			return bad(err, len, "%s%s%s: not supported", where, *where ? "." : "", k);
+			return rt_errf(err, len, "%s%s%s: not supported", where, *where ? "." : "",
+				       k);
 	}
 	return 0;
 }
@@ -52,16 +51,16 @@ static int strings(json_t *a, const char *where, char **out, uint32_t max, uint3
 	json_t *v;
 
 	if (!json_is_array(a))
-		return bad(err, len, "%s: must be an array of strings", where);
+		return rt_errf(err, len, "%s: must be an array of strings", where);
 	if (json_array_size(a) > max)
-		return bad(err, len, "%s: at most %u entries", where, max);
+		return rt_errf(err, len, "%s: at most %u entries", where, max);
 	json_array_foreach(a, i, v)
 	{
 		if (!json_is_string(v))
-			return bad(err, len, "%s[%zu]: must be a string", where, i);
+			return rt_errf(err, len, "%s[%zu]: must be a string", where, i);
 		out[i] = strdup(json_string_value(v));
 		if (out[i] == NULL)
-			return bad(err, len, "out of memory");
+			return rt_errf(err, len, "out of memory");
 	}
 	out[json_array_size(a)] = NULL;
 	if (n)
@@ -73,8 +72,8 @@ static int u64_of(json_t *v, const char *where, uint64_t max, uint64_t *out, cha
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (uint64_t)json_integer_value(v) > max)
-		return bad(err, len, "%s: must be an integer 0..%llu", where,
-			   (unsigned long long)max);
+		return rt_errf(err, len, "%s: must be an integer 0..%llu", where,
+			       (unsigned long long)max);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -92,16 +91,17 @@ static int parse_caps(json_t *c, struct rt_spec *s, char *err, size_t len)
 		if (a == NULL)
 			continue;
 		if (!json_is_array(a))
-			return bad(err, len, "process.capabilities.%s: must be an array", sets[k]);
+			return rt_errf(err, len, "process.capabilities.%s: must be an array",
+				       sets[k]);
 		json_array_foreach(a, i, v)
 		{
 			cap_value_t cv;
 
 			if (!json_is_string(v) || cap_from_name(json_string_value(v), &cv) < 0 ||
 			    cv > 63)
-				return bad(err, len,
-					   "process.capabilities.%s[%zu]: unknown capability",
-					   sets[k], i);
+				return rt_errf(err, len,
+					       "process.capabilities.%s[%zu]: unknown capability",
+					       sets[k], i);
 			s->caps[k] |= 1ull << cv;
 		}
 	}
@@ -111,10 +111,10 @@ static int parse_caps(json_t *c, struct rt_spec *s, char *err, size_t len)
 	if (stray) {
 		char *name = cap_to_name((cap_value_t)__builtin_ctzll(stray));
 
-		bad(err, len,
-		    "process.capabilities.ambient: %s is not in both inheritable and "
-		    "permitted (the kernel refuses to raise it)",
-		    name ? name : "?");
+		rt_errf(err, len,
+			"process.capabilities.ambient: %s is not in both inheritable and "
+			"permitted (the kernel refuses to raise it)",
+			name ? name : "?");
 		cap_free(name);
 		return -1;
 	}
@@ -144,10 +144,10 @@ static int parse_process(json_t *p, struct rt_spec *s, char *err, size_t len)
 	if (known_keys(p, "process", keys, err, len) < 0)
 		return -1;
 	if (json_is_true(json_object_get(p, "terminal")))
-		return bad(err, len, "process.terminal: true is not supported (no console)");
+		return rt_errf(err, len, "process.terminal: true is not supported (no console)");
 	v = json_object_get(p, "args");
 	if (v == NULL || json_array_size(v) == 0)
-		return bad(err, len, "process.args: required, at least one string");
+		return rt_errf(err, len, "process.args: required, at least one string");
 	if (strings(v, "process.args", s->args, RT_ARGS_MAX, NULL, err, len) < 0)
 		return -1;
 	if ((v = json_object_get(p, "env")) &&
@@ -155,7 +155,7 @@ static int parse_process(json_t *p, struct rt_spec *s, char *err, size_t len)
 		return -1;
 	v = json_object_get(p, "cwd");
 	if (!json_is_string(v) || json_string_value(v)[0] != '/')
-		return bad(err, len, "process.cwd: required, an absolute path");
+		return rt_errf(err, len, "process.cwd: required, an absolute path");
 	s->cwd = strdup(json_string_value(v));
 	u = json_object_get(p, "user");
 	if (u) {
@@ -175,8 +175,9 @@ static int parse_process(json_t *p, struct rt_spec *s, char *err, size_t len)
 			json_t *g;
 
 			if (!json_is_array(v) || json_array_size(v) > 16)
-				return bad(err, len,
-					   "process.user.additionalGids: an array of at most 16");
+				return rt_errf(
+				    err, len,
+				    "process.user.additionalGids: an array of at most 16");
 			json_array_foreach(v, i, g)
 			{
 				if (u64_of(g, "process.user.additionalGids[]", UINT32_MAX - 1, &x,
@@ -192,8 +193,8 @@ static int parse_process(json_t *p, struct rt_spec *s, char *err, size_t len)
 		json_t *r;
 
 		if (!json_is_array(v) || json_array_size(v) > RT_RLIMITS_MAX)
-			return bad(err, len, "process.rlimits: an array of at most %d",
-				   RT_RLIMITS_MAX);
+			return rt_errf(err, len, "process.rlimits: an array of at most %d",
+				       RT_RLIMITS_MAX);
 		json_array_foreach(v, i, r)
 		{
 			static const char *const rkeys[] = {"type", "soft", "hard", NULL};
@@ -207,7 +208,7 @@ static int parse_process(json_t *p, struct rt_spec *s, char *err, size_t len)
 				if (strcmp(t, rlimit_names[k].name) == 0)
 					break;
 			if (t == NULL || k == sizeof(rlimit_names) / sizeof(rlimit_names[0]))
-				return bad(err, len, "process.rlimits[%zu].type: unknown", i);
+				return rt_errf(err, len, "process.rlimits[%zu].type: unknown", i);
 			rl->resource = rlimit_names[k].res;
 			if (u64_of(json_object_get(r, "soft"), "process.rlimits[].soft",
 				   UINT64_MAX >> 1, &rl->soft, err, len) < 0 ||
@@ -215,7 +216,8 @@ static int parse_process(json_t *p, struct rt_spec *s, char *err, size_t len)
 				   UINT64_MAX >> 1, &rl->hard, err, len) < 0)
 				return -1;
 			if (rl->soft > rl->hard)
-				return bad(err, len, "process.rlimits[%zu]: soft above hard", i);
+				return rt_errf(err, len, "process.rlimits[%zu]: soft above hard",
+					       i);
 			s->n_rlimits++;
 		}
 	}
@@ -253,7 +255,7 @@ static int parse_mounts(json_t *a, struct rt_spec *s, char *err, size_t len)
 	size_t i;
 
 	if (!json_is_array(a) || json_array_size(a) > RT_MOUNTS_MAX)
-		return bad(err, len, "mounts: an array of at most %d", RT_MOUNTS_MAX);
+		return rt_errf(err, len, "mounts: an array of at most %d", RT_MOUNTS_MAX);
 	json_array_foreach(a, i, m)
 	{
 		struct rt_mount *mt = &s->mounts[s->n_mounts];
@@ -268,24 +270,25 @@ static int parse_mounts(json_t *a, struct rt_spec *s, char *err, size_t len)
 		if (known_keys(m, "mounts[]", keys, err, len) < 0)
 			return -1;
 		if (d == NULL || d[0] != '/' || strstr(d, ".."))
-			return bad(err, len, "mounts[%zu].destination: an absolute path without ..",
-				   i);
+			return rt_errf(err, len,
+				       "mounts[%zu].destination: an absolute path without ..", i);
 		for (const char *const *p = types; t && *p; p++)
 			tok |= strcmp(t, *p) == 0;
 		if (t && !tok)
-			return bad(err, len, "mounts[%zu].type: \"%s\" not supported", i, t);
+			return rt_errf(err, len, "mounts[%zu].type: \"%s\" not supported", i, t);
 		mt->dest = strdup(d);
 		mt->type = strdup(t ? t : "none");
 		mt->source = strdup(src ? src : mt->type);
 		if (opts && !json_is_array(opts))
-			return bad(err, len, "mounts[%zu].options: must be an array", i);
+			return rt_errf(err, len, "mounts[%zu].options: must be an array", i);
 		json_array_foreach(opts, k, o)
 		{
 			const char *op = json_string_value(o);
 			size_t f;
 
 			if (op == NULL)
-				return bad(err, len, "mounts[%zu].options[%zu]: a string", i, k);
+				return rt_errf(err, len, "mounts[%zu].options[%zu]: a string", i,
+					       k);
 			for (f = 0; f < sizeof(mount_flags) / sizeof(mount_flags[0]); f++)
 				if (strcmp(op, mount_flags[f].opt) == 0)
 					break;
@@ -297,7 +300,7 @@ static int parse_mounts(json_t *a, struct rt_spec *s, char *err, size_t len)
 			}
 			/* Filesystem data (mode=, size=, gid=, newinstance...). */
 			if (strlen(data) + strlen(op) + 2 > sizeof(data))
-				return bad(err, len, "mounts[%zu].options: too long", i);
+				return rt_errf(err, len, "mounts[%zu].options: too long", i);
 			if (data[0])
 				strcat(data, ",");
 			strcat(data, op);
@@ -305,8 +308,8 @@ static int parse_mounts(json_t *a, struct rt_spec *s, char *err, size_t len)
 		if (t && strcmp(t, "bind") == 0)
 			mt->bind = true;
 		if (mt->bind && (src == NULL || src[0] != '/'))
-			return bad(err, len,
-				   "mounts[%zu].source: a bind mount needs an absolute path", i);
+			return rt_errf(
+			    err, len, "mounts[%zu].source: a bind mount needs an absolute path", i);
 		mt->data = strdup(data);
 		s->n_mounts++;
 	}
@@ -339,12 +342,12 @@ static int parse_linux(json_t *l, struct rt_spec *s, char *err, size_t len)
 			if (strcmp(t, nss[k].name) == 0)
 				break;
 		if (t == NULL || k == sizeof(nss) / sizeof(nss[0]))
-			return bad(err, len, "linux.namespaces[%zu].type: \"%s\" not supported", i,
-				   t ? t : "");
+			return rt_errf(err, len, "linux.namespaces[%zu].type: \"%s\" not supported",
+				       i, t ? t : "");
 		s->ns |= nss[k].bit;
 	}
 	if (!(s->ns & RT_NS_MNT))
-		return bad(err, len, "linux.namespaces: \"mount\" is required (pivot_root)");
+		return rt_errf(err, len, "linux.namespaces: \"mount\" is required (pivot_root)");
 	if ((v = json_object_get(l, "resources"))) {
 		static const char *const rkeys[] = {"memory", "cpu", "pids", "devices", NULL};
 		json_t *r;
@@ -396,9 +399,9 @@ static int parse_linux(json_t *l, struct rt_spec *s, char *err, size_t len)
 			json_t *d = json_array_get(r, 0);
 
 			if (json_array_size(r) != 1 || !json_is_false(json_object_get(d, "allow")))
-				return bad(err, len,
-					   "linux.resources.devices: only [{\"allow\": false}] "
-					   "is supported");
+				return rt_errf(err, len,
+					       "linux.resources.devices: only [{\"allow\": false}] "
+					       "is supported");
 		}
 	}
 	if ((v = json_object_get(l, "maskedPaths")) &&
@@ -426,16 +429,17 @@ int rt_spec_parse(const char *json, size_t jlen, const char *bundle, struct rt_s
 	memset(s, 0, sizeof(*s));
 	s->mem_limit = s->cpu_quota = s->pids_limit = -1;
 	if (j == NULL)
-		return bad(err, len, "config.json: line %d: %s", je.line, je.text);
+		return rt_errf(err, len, "config.json: line %d: %s", je.line, je.text);
 	if (known_keys(j, "", keys, err, len) < 0)
 		goto out;
 	ver = json_string_value(json_object_get(j, "ociVersion"));
 	if (ver == NULL || strncmp(ver, "1.", 2) != 0 || ver[2] < '0' || ver[2] > '2') {
-		bad(err, len, "ociVersion: \"%s\": 1.0.x to 1.2.x are supported", ver ? ver : "");
+		rt_errf(err, len, "ociVersion: \"%s\": 1.0.x to 1.2.x are supported",
+			ver ? ver : "");
 		goto out;
 	}
 	if ((v = json_object_get(j, "process")) == NULL) {
-		bad(err, len, "process: required");
+		rt_errf(err, len, "process: required");
 		goto out;
 	}
 	if (parse_process(v, s, err, len) < 0)
@@ -449,7 +453,7 @@ int rt_spec_parse(const char *json, size_t jlen, const char *bundle, struct rt_s
 	}
 	rp = json_string_value(json_object_get(v, "path"));
 	if (rp == NULL || strstr(rp, "..")) {
-		bad(err, len, "root.path: required, without ..");
+		rt_errf(err, len, "root.path: required, without ..");
 		goto out;
 	}
 	if (rp[0] == '/')
@@ -460,7 +464,7 @@ int rt_spec_parse(const char *json, size_t jlen, const char *bundle, struct rt_s
 	s->root_readonly = json_is_true(json_object_get(v, "readonly"));
 	if ((v = json_object_get(j, "hostname"))) {
 		if (!json_is_string(v) || strlen(json_string_value(v)) > 64) {
-			bad(err, len, "hostname: a string of at most 64 characters");
+			rt_errf(err, len, "hostname: a string of at most 64 characters");
 			goto out;
 		}
 		s->hostname = strdup(json_string_value(v));
@@ -468,18 +472,18 @@ int rt_spec_parse(const char *json, size_t jlen, const char *bundle, struct rt_s
 	if ((v = json_object_get(j, "mounts")) && parse_mounts(v, s, err, len) < 0)
 		goto out;
 	if ((v = json_object_get(j, "linux")) == NULL) {
-		bad(err, len, "linux: required (namespaces)");
+		rt_errf(err, len, "linux: required (namespaces)");
 		goto out;
 	}
 	if (parse_linux(v, s, err, len) < 0)
 		goto out;
 	if (s->hostname && !(s->ns & RT_NS_UTS)) {
-		bad(err, len, "hostname: needs a \"uts\" namespace");
+		rt_errf(err, len, "hostname: needs a \"uts\" namespace");
 		goto out;
 	}
 	if ((v = json_object_get(j, "annotations"))) {
 		if (!json_is_object(v)) {
-			bad(err, len, "annotations: must be an object");
+			rt_errf(err, len, "annotations: must be an object");
 			goto out;
 		}
 		s->annotations_json = json_dumps(v, JSON_COMPACT);
@@ -487,7 +491,7 @@ int rt_spec_parse(const char *json, size_t jlen, const char *bundle, struct rt_s
 	if (rt_net_parse(v, &s->net, err, len) < 0)
 		goto out;
 	if (s->net.set && !(s->ns & RT_NS_NET)) {
-		bad(err, len, "annotations.org.hypermesh.net.*: need a \"network\" namespace");
+		rt_errf(err, len, "annotations.org.hypermesh.net.*: need a \"network\" namespace");
 		goto out;
 	}
 	rc = 0;
@@ -509,13 +513,13 @@ int rt_spec_load(const char *bundle, struct rt_spec *s, char *err, size_t len)
 	snprintf(path, sizeof(path), "%s/config.json", bundle);
 	f = fopen(path, "r");
 	if (f == NULL)
-		return bad(err, len, "%s: %s", path, strerror(errno));
+		return rt_errf(err, len, "%s: %s", path, strerror(errno));
 	buf = malloc(1 << 20);
 	if (buf)
 		n = fread(buf, 1, 1 << 20, f);
 	fclose(f);
 	if (buf == NULL)
-		return bad(err, len, "out of memory");
+		return rt_errf(err, len, "out of memory");
 	rc = rt_spec_parse(buf, n, bundle, s, err, len);
 	free(buf);
 	return rc;

@@ -89,4 +89,7 @@ int rt_spec_parse(const char *json, size_t len, const char *bundle, struct rt_sp
 
 void rt_spec_free(struct rt_spec *s);
 
+/* The runtime's errors: @fmt into @err; returns -1 (for "return rt_errf(...)"). */
+int rt_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif /* RT_SPEC_H */

@@ -22,3 +22,28 @@ client_netns() {
 	ip netns exec "$ns" ip neigh add 10.77.0.1 lladdr "$(cat "/sys/class/net/$dp_if/address")" \
 		dev "$cl_if"
 }
+
+#   router_backend NS CL_IF DP_IF DPB_IF RT_IF HOST_ADDR PEER_ADDR
+#
+# the backend side of the dataplane's router mode (after client_netns):
+# a veth pair DPB_IF (the dataplane's backend port, no address) and RT_IF
+# (the host, HOST_ADDR/30); the host routes the client subnet 10.77.0.0/24
+# back through PEER_ADDR, which is DPB_IF's MAC (the dataplane answers no
+# ARP), and forwards between it and the containers. What arrives on the
+# dataplane's own ports (DP_IF, DPB_IF) is not routed by the host too; the
+# client's veth computes its UDP checksums itself (no NIC to finish them).
+router_backend() {
+	local ns=$1 cl_if=$2 dp_if=$3 dpb_if=$4 rt_if=$5 host=$6 peer=$7
+
+	ip netns exec "$ns" ethtool -K "$cl_if" tx off >/dev/null
+	ip link add "$dpb_if" type veth peer name "$rt_if"
+	sysctl -qw "net.ipv6.conf.$dpb_if.disable_ipv6=1" "net.ipv6.conf.$rt_if.disable_ipv6=1"
+	ip link set "$dpb_if" up
+	ip addr add "$host/30" dev "$rt_if"
+	ip link set "$rt_if" up
+	ip neigh replace "$peer" lladdr "$(cat "/sys/class/net/$dpb_if/address")" dev "$rt_if" \
+		nud permanent
+	ip route replace 10.77.0.0/24 via "$peer" dev "$rt_if"
+	sysctl -qw net.ipv4.ip_forward=1
+	sysctl -qw "net.ipv4.conf.$dp_if.forwarding=0" "net.ipv4.conf.$dpb_if.forwarding=0"
+}

@@ -81,17 +81,7 @@ ip netns del "$ns" 2>/dev/null || true
 # shellcheck source=netns.sh
 . "$top/scripts/netns.sh"
 client_netns "$ns" "$dp_if" "$cl_if"
-ip netns exec "$ns" ethtool -K "$cl_if" tx off >/dev/null # veth has no NIC to finish checksums
-ip link add "$dpb_if" type veth peer name "$rt_if"
-sysctl -qw "net.ipv6.conf.$dpb_if.disable_ipv6=1" "net.ipv6.conf.$rt_if.disable_ipv6=1"
-ip link set "$dpb_if" up
-ip addr add 10.98.0.1/30 dev "$rt_if"
-ip link set "$rt_if" up
-ip neigh replace 10.98.0.2 lladdr "$(cat "/sys/class/net/$dpb_if/address")" dev "$rt_if" nud permanent
-ip route replace 10.77.0.0/24 via 10.98.0.2 dev "$rt_if"
-sysctl -qw net.ipv4.ip_forward=1
-# The dataplane's ports are its own: the host does not route what arrives on them.
-sysctl -qw "net.ipv4.conf.$dp_if.forwarding=0" "net.ipv4.conf.$dpb_if.forwarding=0"
+router_backend "$ns" "$cl_if" "$dp_if" "$dpb_if" "$rt_if" 10.98.0.1 10.98.0.2
 
 start_dp() { # vdev args for port 0 and port 1
 	"$bin" -l 0-1 --no-pci --file-prefix="$prefix" --log-level='*:warning' --vdev="$1" --vdev="$2" -- \
@@ -154,24 +144,10 @@ echo "==> telemetry: collectd (hmesh plugin, write_prometheus) and Prometheus"
 cd_port=$(free_port)
 prom_port=9090
 python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 9090))" 2>/dev/null || prom_port=$(free_port)
-mkdir -p "$tmp/plugins" "$tmp/prom/rules"
-cp /usr/lib/collectd/write_prometheus.so "$build/lib/collectd/hmesh.so" "$tmp/plugins/"
-cat >"$tmp/collectd.conf" <<EOF
-Interval 2
-BaseDir "$tmp"
-PIDFile "$tmp/collectd.pid"
-PluginDir "$tmp/plugins"
-TypesDB "/usr/share/collectd/types.db"
-LoadPlugin hmesh
-<Plugin hmesh>
-  Segment "dataplane-$prefix"
-  Segment "controld"
-</Plugin>
-LoadPlugin write_prometheus
-<Plugin write_prometheus>
-  Port "$cd_port"
-</Plugin>
-EOF
+mkdir -p "$tmp/prom/rules"
+# shellcheck source=collectd-conf.sh
+. "$top/scripts/collectd-conf.sh"
+collectd_conf "$tmp" "$build/lib/collectd/hmesh.so" "$cd_port" 2 "dataplane-$prefix" controld
 collectd -f -C "$tmp/collectd.conf" >"$tmp/collectd.log" 2>&1 &
 pids+=("$!")
 sed -e "s/localhost:9103/127.0.0.1:$cd_port/" "$top/telemetry/prometheus/prometheus.yml" >"$tmp/prom/prometheus.yml"

@@ -67,19 +67,7 @@ for t in ethtool nsenter; do command -v "$t" >/dev/null || fail "$t not installe
 # shellcheck source=../../scripts/netns.sh
 . "$top/scripts/netns.sh"
 client_netns "$ns" "$dp_if" "$cl_if"
-# The client's kernel would leave UDP checksums to a NIC (veth has none).
-ip netns exec "$ns" ethtool -K "$cl_if" tx off >/dev/null
-ip link add "$dpb_if" type veth peer name "$rt_if"
-sysctl -qw "net.ipv6.conf.$dpb_if.disable_ipv6=1" "net.ipv6.conf.$rt_if.disable_ipv6=1"
-ip link set "$dpb_if" up
-ip addr add 10.98.$(($$ % 256)).1/30 dev "$rt_if"
-ip link set "$rt_if" up
-ip neigh replace 10.98.$(($$ % 256)).2 lladdr "$(cat "/sys/class/net/$dpb_if/address")" dev "$rt_if" nud permanent
-ip route replace 10.77.0.0/24 via 10.98.$(($$ % 256)).2 dev "$rt_if"
-sysctl -qw net.ipv4.ip_forward=1
-# The dataplane's interfaces belong to it: the host must not route what
-# arrives on them as well (AF_PACKET reads a copy; AF_XDP would steal them).
-sysctl -qw "net.ipv4.conf.$dp_if.forwarding=0" "net.ipv4.conf.$dpb_if.forwarding=0"
+router_backend "$ns" "$cl_if" "$dp_if" "$dpb_if" "$rt_if" "10.98.$(($$ % 256)).1" "10.98.$(($$ % 256)).2"
 cl_mac=$(ip netns exec "$ns" cat "/sys/class/net/$cl_if/address")
 rt_mac=$(cat "/sys/class/net/$rt_if/address")
 

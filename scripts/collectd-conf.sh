@@ -1,0 +1,29 @@
+# shellcheck shell=bash
+# Sourced: collectd_conf DIR PLUGIN PORT INTERVAL SEGMENT...
+#
+# Writes DIR/collectd.conf for a collectd of our own (foreground, files in
+# DIR): the hmesh plugin (PLUGIN, the built hmesh.so) reading the given
+# stats segments every INTERVAL seconds, and write_prometheus serving them
+# on 127.0.0.1:PORT. collectd loads plugins from one directory of regular
+# files, so both are copied into DIR/plugins.
+collectd_conf() {
+	local dir=$1 plugin=$2 port=$3 interval=$4 seg
+	shift 4
+	mkdir -p "$dir/plugins"
+	cp /usr/lib/collectd/write_prometheus.so "$plugin" "$dir/plugins/"
+	{
+		echo "Interval $interval"
+		echo "BaseDir \"$dir\""
+		echo "PIDFile \"$dir/collectd.pid\""
+		echo "PluginDir \"$dir/plugins\""
+		echo 'TypesDB "/usr/share/collectd/types.db"'
+		echo "LoadPlugin hmesh"
+		echo "<Plugin hmesh>"
+		for seg in "$@"; do echo "  Segment \"$seg\""; done
+		echo "</Plugin>"
+		echo "LoadPlugin write_prometheus"
+		echo "<Plugin write_prometheus>"
+		echo "  Port \"$port\""
+		echo "</Plugin>"
+	} >"$dir/collectd.conf"
+}
