@@ -546,7 +546,7 @@ static void on_commit(void *ctx, uint64_t seq, const uint8_t *b, size_t len)
 		 */
 		hm_log(HM_LOG_ERR, MOD, "%s: batch %" PRIu64 " not durable: %s; stopping",
 		       cl->batch_path, seq, strerror(-rc));
-		abort();
+		_exit(EXIT_FAILURE); /* now: no other thread may act on what we could not log */
 	}
 }
 
@@ -694,10 +694,15 @@ static void flush(struct ctl_cluster *cl)
 			seen = memcmp(cl->persisted[k], d, BFT_DIGEST) == 0;
 		if (seen)
 			continue; /* a retransmission: signatures are deterministic */
-		if (rec_append(cl->votes_fd, ++cl->votes_seq, o->b, o->len) < 0) {
-			hm_log(HM_LOG_ERR, MOD, "%s: %s; stopping", cl->votes_path,
-			       strerror(errno));
-			abort();
+		int rc = rec_append(cl->votes_fd, ++cl->votes_seq, o->b, o->len);
+
+		if (rc < 0) {
+			/*
+			 * A vote we cannot keep must not be sent (a restart could
+			 * contradict it): stop; the others go on without us.
+			 */
+			hm_log(HM_LOG_ERR, MOD, "%s: %s; stopping", cl->votes_path, strerror(-rc));
+			_exit(EXIT_FAILURE); /* now: no other thread may act on what we could not log */
 		}
 		cl->votes_bytes += REC_HDR + o->len + 4;
 		memcpy(cl->persisted[cl->persisted_next++ % PERSISTED_MAX], d, BFT_DIGEST);
@@ -713,7 +718,7 @@ static void flush(struct ctl_cluster *cl)
 	if (wrote && fdatasync(cl->votes_fd) < 0) {
 		hm_log(HM_LOG_ERR, MOD, "%s: fdatasync: %s; stopping", cl->votes_path,
 		       strerror(errno));
-		abort();
+		_exit(EXIT_FAILURE); /* now: no other thread may act on what we could not log */
 	}
 	for (size_t i = 0; i < cl->n_out; i++) {
 		ctl_peer_send(cl->peer, cl->outbox[i].to, cl->outbox[i].b, cl->outbox[i].len);

@@ -12,6 +12,9 @@
 #     everything.
 #  6. A forged message on a peer port is dropped and counted.
 #  7. All four killed and restarted from their state directories.
+#  8. A member's disk fills up: it stops rather than send a vote it could
+#     not log, the other three go on committing; with space again it is
+#     restarted and catches up.
 # After each step: every acknowledged write is on every member, and all
 # members hold the same services.
 set -euo pipefail
@@ -27,6 +30,7 @@ pbase=$((20000 + ($$ % 2000) * 10))
 abase=$((pbase + 5))
 cleanup() {
 	for i in 0 1 2 3; do cluster_kill "$tmp" $i; done
+	for d in "$tmp"/state.*; do mountpoint -q "$d" && umount "$d"; done
 	nft delete table inet "$nft_table" 2>/dev/null || true
 	rm -rf "$tmp"
 }
@@ -207,4 +211,35 @@ write 1
 [[ "$code" == 201 ]] || fail "write after a full restart: $code $(cat "$tmp/w.out")"
 converge 0 1 2 3
 echo "ok: full restart from disk, ${#acked[@]} acknowledged writes on all 4 members"
+
+# ---- 8. a member's disk is full ------------------------------------------------------------------
+p=$(leader 0)
+full=$(((p + 1) % 4))
+cluster_kill "$tmp" "$full"
+mv "$tmp/state.$full" "$tmp/state.$full.saved"
+mkdir -p "$tmp/state.$full"
+mount -t tmpfs -o size=1m tmpfs "$tmp/state.$full"
+cp -a "$tmp/state.$full.saved/." "$tmp/state.$full/"
+cluster_start "$tmp" "$full" || fail "member $full did not start on the small disk"
+converge 0 1 2 3
+# Leave it a few KiB: the next votes or batches do not fit.
+avail=$(df --output=avail -B1 "$tmp/state.$full" | tail -1)
+head -c $((avail - 8192)) /dev/zero >"$tmp/state.$full/filler" 2>/dev/null || true
+others=()
+for i in 0 1 2 3; do ((i == full)) || others+=("$i"); done
+for k in $(seq 0 29); do
+	m=${others[$((k % 3))]}
+	write "$m"
+	[[ "$code" == 201 ]] || fail "with member $full's disk full, write to $m: $code $(cat "$tmp/w.out")"
+done
+for _ in $(seq 50); do kill -0 "$(cat "$tmp/pid.$full")" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$(cat "$tmp/pid.$full")" 2>/dev/null && fail "member $full kept running on a full disk"
+grep -qE "log: No space left on device.*stopping" "$tmp/log.$full" ||
+	fail "member $full did not say why it stopped: $(tail -3 "$tmp/log.$full")"
+rm -f "$tmp/pid.$full"
+converge "${others[@]}"
+rm -f "$tmp/state.$full/filler"
+cluster_start "$tmp" "$full" || fail "member $full did not restart once there was space"
+converge 0 1 2 3
+echo "ok: member $full's disk filled up: it stopped ($(grep -m1 -oE '[a-z]+\.log: No space left on device' "$tmp/log.$full")), 30 writes went on, it caught up after"
 echo "PASS"
