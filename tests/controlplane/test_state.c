@@ -38,12 +38,11 @@ static int change(struct ctl_model *m, struct ctl_store *s, int kind, const char
 	struct ctl_change c;
 	int rc;
 
-	if (kind == CTL_SERVICE)
-		rc = ctl_model_prepare_service(m, j, existing, del, 0, &c, e);
-	else if (kind == CTL_BACKEND)
-		rc = ctl_model_prepare_backend(m, j, existing, del, 0, &c, e);
-	else
-		rc = ctl_model_prepare_link(m, j, existing, del, 0, &c, e);
+	static const char *const coll[] = {[CTL_SERVICE] = "services", [CTL_BACKEND] = "backends",
+					   [CTL_LINK] = "links", [CTL_GROUP] = "containers",
+					   [CTL_CONFIG] = "config"};
+
+	rc = ctl_model_prepare(m, coll[kind], j, existing, del, 0, &c, e);
 	json_decref(j);
 	if (rc < 0)
 		return rc;
@@ -198,5 +197,85 @@ Test(state, torn_tail_is_cut_but_damage_refuses_to_start)
 	append_raw("{\"rev\":9}\t00000000\n");
 	cr_assert_eq(ctl_model_init(&m, &lim), 0);
 	cr_expect_eq(ctl_store_open(dir, &m, &s), -EBADMSG);
+	ctl_model_fini(&m);
+}
+
+/* Container groups and runtime settings: checked by field, kept across replay. */
+Test(state, containers_and_config_validate_and_replay)
+{
+	struct ctl_model m, r;
+	struct ctl_store *s;
+	struct ctl_err e;
+	static const struct {
+		int kind;
+		const char *body, *existing, *field;
+		int status;
+	} bad[] = {
+	    {CTL_GROUP, "{\"service\":\"a\",\"replicas\":1,\"bundle\":\"rel\",\"port\":1}", NULL,
+	     "bundle", 400},
+	    {CTL_GROUP, "{\"service\":\"a\",\"replicas\":1,\"bundle\":\"/x/../y\",\"port\":1}",
+	     NULL, "bundle", 400},
+	    {CTL_GROUP, "{\"service\":\"zz\",\"replicas\":1,\"bundle\":\"/b\",\"port\":1}", NULL,
+	     "service", 400},
+	    {CTL_GROUP,
+	     "{\"service\":\"a\",\"replicas\":5,\"bundle\":\"/b\",\"port\":1,"
+	     "\"flows_per_replica\":10,\"min_replicas\":1,\"max_replicas\":3}",
+	     NULL, "replicas", 400},
+	    {CTL_GROUP,
+	     "{\"service\":\"a\",\"replicas\":2,\"bundle\":\"/b\",\"port\":1,"
+	     "\"flows_per_replica\":10,\"min_replicas\":3,\"max_replicas\":2}",
+	     NULL, "max_replicas", 400},
+	    {CTL_CONFIG, "{\"dataplane\":{\"mfn_rate_limit\":0}}", NULL, "dataplane.mfn_rate_limit",
+	     400},
+	    {CTL_CONFIG, "{\"dataplane\":{\"what\":1}}", NULL, "dataplane.what", 400},
+	    {CTL_CONFIG, "{\"dataplane\":{},\"version\":7}", NULL, "version", 409},
+	};
+
+	cr_assert_eq(ctl_model_init(&m, &lim), 0);
+	cr_assert_eq(ctl_store_open(dir, &m, &s), 0);
+	cr_assert_eq(change(&m, s, CTL_SERVICE, "{\"name\":\"a\",\"port\":443}", NULL, false, &e), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t rev = m.revision;
+
+		cr_expect_eq(change(&m, s, bad[i].kind, bad[i].body, bad[i].existing, false, &e), -1,
+			     "accepted %s", bad[i].body);
+		cr_expect_str_eq(e.field, bad[i].field, "%s", bad[i].body);
+		cr_expect_eq(e.status, bad[i].status, "%s", bad[i].body);
+		cr_expect_eq(m.revision, rev, "a refused change moved the model");
+	}
+	cr_assert_eq(change(&m, s, CTL_GROUP,
+			    "{\"service\":\"a\",\"replicas\":2,\"bundle\":\"/srv/b\",\"port\":4433,"
+			    "\"flows_per_replica\":50,\"max_replicas\":4}",
+			    NULL, false, &e),
+		     0, "%s", e.msg);
+	cr_expect_eq(m.grp[0].min_replicas, 1, "min_replicas defaults to 1 with autoscaling");
+	cr_assert_eq(ctl_store_compact(s, &m), 0); /* the group in the snapshot */
+	cr_assert_eq(change(&m, s, CTL_CONFIG,
+			    "{\"dataplane\":{\"stats_interval\":5,\"mfn_rate_limit\":300}}", NULL,
+			    false, &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(change(&m, s, CTL_CONFIG, "{\"dataplane\":{\"stats_interval\":null}}", NULL,
+			    false, &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(change(&m, s, CTL_GROUP, "{\"replicas\":3}", "a", false, &e), 0, "%s", e.msg);
+	cr_expect_eq(change(&m, s, CTL_CONFIG, NULL, NULL, true, &e), -1, "config deleted");
+	ctl_store_close(s);
+
+	cr_assert_eq(ctl_model_init(&r, &lim), 0);
+	cr_assert_eq(ctl_store_open(dir, &r, &s), 0);
+	cr_expect_eq(r.revision, m.revision);
+	cr_expect(r.grp[0].used);
+	cr_expect_eq(r.grp[0].replicas, 3);
+	cr_expect_eq(r.grp[0].flows_per_replica, 50);
+	cr_expect_eq(r.grp[0].max_replicas, 4);
+	cr_expect_str_eq(r.grp[0].bundle, "/srv/b");
+	cr_expect(r.cfg.set[HM_KNOB_MFN_RATE_LIMIT] && r.cfg.value[HM_KNOB_MFN_RATE_LIMIT] == 300);
+	cr_expect(!r.cfg.set[HM_KNOB_STATS_INTERVAL], "null released the setting");
+	cr_expect_eq(r.cfg.version, m.cfg.version);
+	/* Deleting the service takes its containers with it. */
+	cr_assert_eq(change(&r, NULL, CTL_SERVICE, NULL, "a", true, &e), 0, "%s", e.msg);
+	cr_expect(!r.grp[0].used);
+	ctl_store_close(s);
+	ctl_model_fini(&r);
 	ctl_model_fini(&m);
 }
