@@ -19,13 +19,15 @@ static const char *const type_names[HM_CTL__TYPE_MAX] = {
     [HM_CTL_FLOWS_CLEAR] = "FLOWS_CLEAR",
     [HM_CTL_PREDICT] = "PREDICT",
     [HM_CTL_CONFIG_SET] = "CONFIG_SET",
+    [HM_CTL_FLOW_SET] = "FLOW_SET",
+    [HM_CTL_FLOW_DEL] = "FLOW_DEL",
 };
 
 /* Payload length of each request type. */
 static const uint16_t payload_len[HM_CTL__TYPE_MAX] = {
     [HM_CTL_SERVICE_SET] = 6, [HM_CTL_SERVICE_DEL] = 4, [HM_CTL_BACKEND_SET] = 34,
     [HM_CTL_BACKEND_DEL] = 4, [HM_CTL_LINK_SET] = 5,	[HM_CTL_PREDICT] = 4,
-    [HM_CTL_CONFIG_SET] = 12,
+    [HM_CTL_CONFIG_SET] = 12, [HM_CTL_FLOW_SET] = 42, [HM_CTL_FLOW_DEL] = 42,
 };
 
 const char *hm_ctl_type_name(unsigned int type)
@@ -113,6 +115,18 @@ int hm_ctl_encode(const struct hm_ctl_msg *m, uint8_t *buf, size_t len)
 		put16(p + 2, m->u.link.b);
 		p[4] = m->u.link.up;
 		break;
+	case HM_CTL_FLOW_SET:
+	case HM_CTL_FLOW_DEL:
+		if (m->u.flow.family != 4 && m->u.flow.family != 6)
+			return -EINVAL;
+		p[0] = m->u.flow.family;
+		p[1] = 0;
+		put16(p + 2, m->u.flow.sport);
+		put16(p + 4, m->u.flow.dport);
+		memcpy(p + 6, m->u.flow.src, 16);
+		memcpy(p + 22, m->u.flow.dst, 16);
+		put32(p + 38, m->u.flow.backend);
+		break;
 	case HM_CTL_CONFIG_SET:
 		if (m->u.config.knob >= HM_KNOB__COUNT)
 			return -EINVAL;
@@ -187,6 +201,17 @@ int hm_ctl_decode(const uint8_t *buf, size_t len, struct hm_ctl_msg *out)
 		out->u.link.b = get16(p + 2);
 		out->u.link.up = p[4];
 		if (out->u.link.up > 1)
+			return -EBADMSG;
+		break;
+	case HM_CTL_FLOW_SET:
+	case HM_CTL_FLOW_DEL:
+		out->u.flow.family = p[0];
+		out->u.flow.sport = get16(p + 2);
+		out->u.flow.dport = get16(p + 4);
+		memcpy(out->u.flow.src, p + 6, 16);
+		memcpy(out->u.flow.dst, p + 22, 16);
+		out->u.flow.backend = get32(p + 38);
+		if ((out->u.flow.family != 4 && out->u.flow.family != 6) || p[1] != 0)
 			return -EBADMSG;
 		break;
 	case HM_CTL_CONFIG_SET:

@@ -28,6 +28,10 @@
  *   FLOWS_CLEAR    none              forget every L1 flow (all decided again)
  *   PREDICT        u32 service       reply text: the L4 CPE forecast as JSON
  *   CONFIG_SET     u32 knob, u64 value   a runtime setting (hm_knobs.h), applied now
+ *   FLOW_SET       u8 family, u8 0, u16 sport, u16 dport, 16 src, 16 dst, u32 backend
+ *                                    pin one UDP flow (5-tuple) to a backend in L1
+ *   FLOW_DEL       the same (backend ignored): forget the flow; its next packet is
+ *                                    decided again
  *                                    {"service", "interval_ms", "model",
  *                                    "flows_per_s": [..], "packets_per_s": [..],
  *                                    "bytes_per_s": [..]} (next intervals);
@@ -67,6 +71,8 @@ enum hm_ctl_type {
 	HM_CTL_FLOWS_CLEAR = 10,
 	HM_CTL_PREDICT = 11,
 	HM_CTL_CONFIG_SET = 12,
+	HM_CTL_FLOW_SET = 13,
+	HM_CTL_FLOW_DEL = 14,
 	HM_CTL__TYPE_MAX
 };
 
@@ -92,6 +98,12 @@ struct hm_ctl_msg {
 			uint32_t knob; /* enum hm_knob (hm_knobs.h) */
 			uint64_t value;
 		} config;
+		struct {
+			uint8_t family;		/* 4 or 6 */
+			uint16_t sport, dport;	/* host order */
+			uint8_t src[16], dst[16]; /* IPv4: first 4 bytes */
+			uint32_t backend;	/* FLOW_SET: the backend id the flow is pinned to */
+		} flow;
 		struct {
 			int32_t status;
 			char text[HM_CTL_TEXT_MAX + 1]; /* NUL-terminated */

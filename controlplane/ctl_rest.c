@@ -401,6 +401,86 @@ done:
 	return st;
 }
 
+/*
+ * /v1/flows: pin one UDP flow (5-tuple) to a backend in the dataplane's L1
+ * table (POST), or forget it (DELETE) so its next packet is decided again.
+ * Flows are the dataplane's live state (they age out), not desired state:
+ * this goes straight to the dataplane, like /v1/predictions.
+ */
+static int flows_op(struct ctl_rest *r, bool del, const json_t *body, json_t **out)
+{
+	static const char *const allowed[] = {"src", "sport", "dst", "dport", "backend", NULL};
+	struct ctl_node *n = r->n;
+	struct hm_ctl_msg q = {.type = del ? HM_CTL_FLOW_DEL : HM_CTL_FLOW_SET};
+	char text[HM_CTL_TEXT_MAX + 1];
+	const char *src, *dst, *k;
+	json_t *v;
+	int rc;
+
+	if (!n->cfg.dataplane_socket[0])
+		return ctl_rest_error(out, 503, "", "no dataplane configured (--dataplane-socket)");
+	if (!json_is_object(body))
+		return ctl_rest_error(out, 400, "", "a JSON object body is required");
+	json_object_foreach((json_t *)body, k, v)
+	{
+		bool ok = false;
+
+		for (const char *const *a = allowed; *a; a++)
+			ok |= strcmp(k, *a) == 0;
+		if (!ok || (del && strcmp(k, "backend") == 0))
+			return ctl_rest_error(out, 400, k, "unknown field \"%s\"", k);
+	}
+	src = json_string_value(json_object_get(body, "src"));
+	dst = json_string_value(json_object_get(body, "dst"));
+	if (src == NULL || (inet_pton(AF_INET, src, q.u.flow.src) != 1 &&
+			    inet_pton(AF_INET6, src, q.u.flow.src) != 1))
+		return ctl_rest_error(out, 400, "src", "\"src\" must be an IPv4 or IPv6 address");
+	q.u.flow.family = strchr(src, ':') ? 6 : 4;
+	if (dst == NULL ||
+	    inet_pton(q.u.flow.family == 4 ? AF_INET : AF_INET6, dst, q.u.flow.dst) != 1)
+		return ctl_rest_error(out, 400, "dst",
+				      "\"dst\" must be an address of the same family as \"src\"");
+	for (int i = 0; i < 2; i++) {
+		const char *f = i ? "dport" : "sport";
+		json_t *p = json_object_get(body, f);
+
+		if (!json_is_integer(p) || json_integer_value(p) < 1 || json_integer_value(p) > 65535)
+			return ctl_rest_error(out, 400, f, "\"%s\" must be an integer in 1..65535", f);
+		*(i ? &q.u.flow.dport : &q.u.flow.sport) = (uint16_t)json_integer_value(p);
+	}
+	if (!del) {
+		json_t *b = json_object_get(body, "backend");
+		bool known;
+
+		if (!json_is_integer(b) || json_integer_value(b) < 0 ||
+		    json_integer_value(b) >= n->cfg.lim.max_backends)
+			return ctl_rest_error(out, 400, "backend",
+					      "\"backend\" must be a backend id in 0..%u",
+					      n->cfg.lim.max_backends - 1);
+		q.u.flow.backend = (uint32_t)json_integer_value(b);
+		pthread_mutex_lock(&n->lock);
+		known = n->model.be[q.u.flow.backend].used;
+		pthread_mutex_unlock(&n->lock);
+		if (!known)
+			return ctl_rest_error(out, 404, "backend", "no backend %u", q.u.flow.backend);
+	}
+	rc = ctl_dp_call(n->cfg.dataplane_socket, &q, text, sizeof(text));
+	if (rc < 0 && rc != -ENOENT && rc != -ENOTSUP && rc != -ENOSPC)
+		return ctl_rest_error(out, 503, "", "dataplane %s: %s", n->cfg.dataplane_socket,
+				      strerror(-rc));
+	if (rc < 0)
+		return ctl_rest_error(out, rc == -ENOENT ? 404 : rc == -ENOSPC ? 503 : 409, "",
+				      "dataplane: %s", text);
+	if (del) {
+		*out = NULL;
+		return 204;
+	}
+	*out = json_pack("{s:s, s:i, s:s, s:i, s:i, s:s}", "src", src, "sport", q.u.flow.sport,
+			 "dst", dst, "dport", q.u.flow.dport, "backend", (int)q.u.flow.backend,
+			 "result", text);
+	return 201;
+}
+
 /* ---- writes ------------------------------------------------------------------ */
 
 int ctl_write_apply(struct ctl_node *n, struct ctl_stats_block *st, const char *method,
@@ -471,7 +551,7 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 {
 	static const char *const colls[] = {"services", "backends",    "links",	 "containers",
 					    "nodes",	"routes",      "health", "cluster",
-					    "config",	"predictions", NULL};
+					    "config",	"predictions", "flows",	 NULL};
 	char coll[16], item[96];
 	const char *rest, *slash;
 	bool write = strcmp(method, "GET") && strcmp(method, "HEAD");
@@ -500,6 +580,27 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 	}
 	writable = !strcmp(coll, "services") || !strcmp(coll, "backends") ||
 		   !strcmp(coll, "links") || !strcmp(coll, "containers");
+	if (!strcmp(coll, "flows")) {
+		json_error_t je;
+
+		if (item[0] || (strcmp(method, "POST") && strcmp(method, "DELETE")))
+			return ctl_rest_error(out, 405, "", "%s is not allowed on %s (POST or DELETE "
+					      "/v1/flows with the flow in the body)", method, url);
+		st = authorize(r, token, true, out);
+		if (st)
+			return st;
+		if (!rate_ok(r))
+			return ctl_rest_error(out, 429, "", "more than %u writes per second",
+					      r->n->cfg.write_rate);
+		if (content_type == NULL || strncasecmp(content_type, "application/json", 16) != 0)
+			return ctl_rest_error(out, 415, "", "the body must be application/json");
+		j = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &je);
+		if (j == NULL)
+			return ctl_rest_error(out, 400, "", "the body is not JSON: %s", je.text);
+		st = flows_op(r, !strcmp(method, "DELETE"), j, out);
+		json_decref(j);
+		return st;
+	}
 	/* /v1/config is one object: PUT on the collection itself. */
 	if (write && !strcmp(coll, "config") && !item[0] && !strcmp(method, "PUT")) {
 		st = authorize(r, token, true, out);

@@ -310,6 +310,39 @@ static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl
 		}
 		break;
 	}
+	case HM_CTL_FLOW_SET:
+	case HM_CTL_FLOW_DEL: {
+		struct mfn_flow_key key;
+		int ver = q->u.flow.family == 4 ? 4 : 6;
+
+		if (c->app->cfg.mfn_flow_key != DP_MFN_KEY_TUPLE) {
+			reply(k, q, -ENOTSUP, "flows are keyed by CID here (mfn_flow_key = cid), not "
+			      "by 5-tuple");
+			return;
+		}
+		/* The key as the workers build it: ports in network order. */
+		mfn_key_from_tuple(&key, ver, q->u.flow.src, q->u.flow.dst,
+				   rte_cpu_to_be_16(q->u.flow.sport), rte_cpu_to_be_16(q->u.flow.dport));
+		if (q->type == HM_CTL_FLOW_DEL) {
+			rc = mfn_ifr_delete(dp_mfn_ifr(m), &key);
+			if (rc == -ENOENT) {
+				reply(k, q, rc, "no such flow in L1");
+				return;
+			}
+			break;
+		}
+		if (mfn_alm_backend_get(dp_mfn_alm(m), q->u.flow.backend, &b) < 0) {
+			reply(k, q, -ENOENT, "backend %u: not committed in L3", q->u.flow.backend);
+			return;
+		}
+		rc = mfn_ifr_insert(dp_mfn_ifr(m), &key, b.service,
+				    MFN_IFR_DECISION(b.id, b.node, 0), rte_rdtsc());
+		if (rc >= 0) {
+			reply(k, q, 0, "flow %s to backend %u", rc == 0 ? "pinned" : "moved", b.id);
+			return;
+		}
+		break;
+	}
 	case HM_CTL_FLOWS_CLEAR: {
 		struct mfn_ifr_stats st;
 

@@ -317,6 +317,30 @@ n1 = sum(d == "10.1.0.1:5001" for _, d in rows)
 assert 0 < n1 < 30, f"all flows on one backend ({n1} on 10.1.0.1)"
 print(f"ok: 30 flows DNATed to their backend: {n1} to 10.1.0.1:5001, {30 - n1} to 10.1.0.2:5002")
 PY
+# /v1/flows: pin one flow of backend 0 to backend 1 in L1, then forget it.
+pin=$(awk '$2 == "10.1.0.1:5001" {print $1; exit}' "$tmp/f1")
+flow="{\"src\":\"10.77.0.2\",\"sport\":$pin,\"dst\":\"10.77.0.1\",\"dport\":4433"
+code=$(curl -s -o "$tmp/out" -w '%{http_code}' -X POST -H "Authorization: Bearer $rw" \
+	-H 'Content-Type: application/json' -d "$flow,\"backend\":1}" "$base/v1/flows")
+[[ "$code" == 201 ]] || fail "POST /v1/flows: $code $(cat "$tmp/out")"
+flows >"$tmp/fp"
+[[ "$(awk -v p="$pin" '$1 == p {print $2}' "$tmp/fp")" == 10.1.0.2:5002 ]] ||
+	fail "flow $pin was not moved to backend 1: $(grep "^$pin " "$tmp/fp")"
+[[ $(diff <(grep -v "^$pin " "$tmp/f1") <(grep -v "^$pin " "$tmp/fp") | wc -l) == 0 ]] ||
+	fail "pinning one flow moved others"
+code=$(curl -s -o "$tmp/out" -w '%{http_code}' -X POST -H "Authorization: Bearer $rw" \
+	-H 'Content-Type: application/json' -d "$flow,\"backend\":9}" "$base/v1/flows")
+[[ "$code" == 404 ]] && grep -q '"field": *"backend"' "$tmp/out" || fail "pin to a missing backend: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $rw" \
+	-H 'Content-Type: application/json' -d "$flow}" "$base/v1/flows")
+[[ "$code" == 204 ]] || fail "DELETE /v1/flows: $code"
+code=$(curl -s -o "$tmp/out" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $rw" \
+	-H 'Content-Type: application/json' -d "$flow}" "$base/v1/flows")
+[[ "$code" == 404 ]] || fail "DELETE of a flow that is gone: $code $(cat "$tmp/out")"
+flows >"$tmp/fd"
+[[ "$(awk -v p="$pin" '$1 == p {print $2}' "$tmp/fd")" == 10.1.0.1:5001 ]] ||
+	fail "forgotten flow $pin was not decided again by L3: $(grep "^$pin " "$tmp/fd")"
+echo "ok: /v1/flows: flow $pin pinned to backend 1 (the others stayed), then forgotten and decided again"
 # L4: the dataplane's forecast for the service, through controld.
 sleep 1.5
 curl -sf -H "Authorization: Bearer $ro" "$base/v1/predictions" | python3 -c '
@@ -367,10 +391,19 @@ moved = sum(before[s] != after[s] for s in before)
 print(f"ok: backend 0 deleted: its {moved} flows moved to 10.1.0.2:5002, the others stayed")
 PY
 # The dataplane restarts with nothing configured: controld restores it.
+# (Wait for a new full sync: until controld notices the restart, its health
+# still describes the old dataplane.)
+syncs0=$(curl -sf -H "Authorization: Bearer $ro" "$base/v1/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["dataplane"]["full_syncs"])')
 kill -TERM "$dp_pid"
 wait "$dp_pid" || fail "dataplane exit status $?"
 dp_pid=
 start_dp
+for _ in $(seq 100); do
+	n=$(curl -sf -H "Authorization: Bearer $ro" "$base/v1/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["dataplane"]["full_syncs"])')
+	((n > syncs0)) && break
+	sleep 0.1
+done
+((n > syncs0)) || fail "controld did not push the state to the restarted dataplane"
 synced
 flows >"$tmp/f3"
 [[ $(grep -c ' 10.1.0.2:5002$' "$tmp/f3") == 30 ]] || fail "after a dataplane restart: $(cat "$tmp/f3")"
