@@ -98,7 +98,9 @@ bodies = {"post": {"/v1/services": {"name": "web2", "port": 4434},
                    "/v1/backends": {"service": "web", "address": "fd00::5", "port": 5005},
                    "/v1/links": {"a": 1, "b": 2},
                    # replicas 0: the group exists, no container is started here
-                   "/v1/containers": {"service": "web", "replicas": 0, "bundle": "/nonexistent/bundle", "port": 4433}},
+                   "/v1/containers": {"service": "web", "replicas": 0, "bundle": "/nonexistent/bundle", "port": 4433},
+                   "/v1/flows": {"src": "10.0.0.1", "sport": 1000, "dst": "10.0.0.2", "dport": 4433, "backend": 0}},
+          "delete": {"/v1/flows": {"src": "10.0.0.1", "sport": 1000, "dst": "10.0.0.2", "dport": 4433}},
           "put": {"/v1/services/{name}": {"port": 4435},
                   "/v1/backends/{id}": {"weight": 7},
                   "/v1/links/{key}": {"up": False},
@@ -119,7 +121,7 @@ for path, method in order:
         url = url.replace("{" + k + "}", v)
     st, body = call(method.upper(), url, bodies.get(method, {}).get(path))
     assert str(st) in op["responses"], f"{method.upper()} {url}: {st} is not documented: {body}"
-    if url == "/v1/predictions" and st == 503:  # no dataplane in this part: documented refusal
+    if url in ("/v1/predictions", "/v1/flows") and st == 503:  # no dataplane in this part: documented refusal
         assert body["error"]["message"], body
         calls += 1
         continue
