@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -282,7 +283,33 @@ static int make_bundle(struct ctl_orch *o, struct inst *in, const char *dir)
 		seterr(in, "bundle %s: root.path too long", in->bundle);
 		goto out;
 	}
-	json_object_set_new(spec, "root", json_pack("{s:s, s:b}", "path", path, "readonly", 1));
+	/*
+	 * The image is shared by every replica, read-only: each container gets
+	 * an overlay of its own over it (writes land in DIR/upper and go with
+	 * the container), so one replica never sees another's files.
+	 */
+	{
+		char upper[PATH_MAX], work[PATH_MAX], merged[PATH_MAX], opts[3 * PATH_MAX + 64];
+
+		if (!join(upper, sizeof(upper), dir, "upper") || !join(work, sizeof(work), dir, "work") ||
+		    !join(merged, sizeof(merged), dir, "rootfs") ||
+		    (size_t)snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", path,
+				     upper, work) >= sizeof(opts) ||
+		    strpbrk(path, ",:") != NULL) {
+			seterr(in, "bundle %s: its rootfs path cannot be an overlay's lower layer",
+			       in->bundle);
+			goto out;
+		}
+		if ((mkdir(upper, 0755) < 0 && errno != EEXIST) ||
+		    (mkdir(work, 0700) < 0 && errno != EEXIST) ||
+		    (mkdir(merged, 0755) < 0 && errno != EEXIST) ||
+		    mount("overlay", merged, "overlay", MS_NOSUID | MS_NODEV, opts) < 0) {
+			seterr(in, "overlay over %s: %s", path, strerror(errno));
+			goto out;
+		}
+		json_object_set_new(spec, "root",
+				    json_pack("{s:s, s:b}", "path", merged, "readonly", 0));
+	}
 	ann = json_object_get(spec, "annotations");
 	if (!json_is_object(ann)) {
 		ann = json_object();
@@ -335,6 +362,10 @@ static int start(struct ctl_orch *o, struct inst *in, uint64_t now)
 		return -1;
 	}
 	if (make_bundle(o, in, dir) < 0) {
+		char merged[PATH_MAX];
+
+		if (join(merged, sizeof(merged), dir, "rootfs"))
+			umount2(merged, MNT_DETACH);
 		rm_tree(dir);
 		return -1;
 	}
@@ -386,8 +417,14 @@ static void cleanup_container(struct ctl_orch *o, struct inst *in)
 	if (!in->id[0])
 		return;
 	runtime_call(o, "delete", "--force", in->id);
-	if (join(dir, sizeof(dir), o->dir, in->id))
+	if (join(dir, sizeof(dir), o->dir, in->id)) {
+		char merged[PATH_MAX];
+
+		/* The overlay first: removing through it would delete from the layers. */
+		if (join(merged, sizeof(merged), dir, "rootfs"))
+			umount2(merged, MNT_DETACH);
 		rm_tree(dir);
+	}
 	in->id[0] = '\0';
 }
 

@@ -5,8 +5,8 @@
  * For each service with a container group (ctl_group: replicas, bundle,
  * port), the replicas placed on this node (all of them on a single node; in
  * a cluster replica i of service s on member (s + i) mod N) are started
- * with hmesh-run from a bundle made per container out of the group's: the
- * same read-only rootfs, plus an address on the container bridge
+ * with hmesh-run from a bundle made per container out of the group's: an
+ * overlay of its own over the shared image, an address on the container bridge
  * (org.hypermesh.net.* annotations) and HMESH_* environment. Then:
  *   starting  probed every 200 ms on its STOQ port with a QUIC packet of an
  *             unknown version: a Version Negotiation answer means a QUIC

@@ -109,6 +109,16 @@ for a in 2 3; do
 done
 curl -sf "$api/v1/routes" | grep -q '"backends": *\[0, *1\]' || fail "routes: $(curl -s "$api/v1/routes")"
 echo "ok: 2 replicas running, fetched a file over STOQ from each, registered as backends"
+# Each replica has its own writable overlay over the shared, read-only image.
+ids=($(python3 -c "import json; print(' '.join(i['id'] for i in json.load(open('$tmp/grp'))['instances']))"))
+pa=$("$build/bin/hmesh-run" state "${ids[0]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+pb=$("$build/bin/hmesh-run" state "${ids[1]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+nsenter -t "$pa" -m -r -- /bin/sh -c 'echo mine > /written' || fail "replica ${ids[0]} cannot write its root"
+[[ "$(cat "$tmp/state/containers/${ids[0]}/upper/written" 2>/dev/null)" == mine ]] ||
+	fail "the write did not land in ${ids[0]}'s upper layer"
+[[ ! -e "$tmp/bundle/rootfs/written" ]] || fail "a replica's write reached the shared image"
+nsenter -t "$pb" -m -r -- /bin/sh -c 'test ! -e /written' || fail "replica ${ids[1]} sees ${ids[0]}'s file"
+echo "ok: overlay per replica: a write lands in its own upper layer, not in the image or the other replica"
 
 # ---- 3. a killed container comes back ----------------------------------------------------------
 id0=$(python3 -c "import json; print(json.load(open('$tmp/grp'))['instances'][0]['id'])")
