@@ -42,7 +42,7 @@ cluster_start() {
 	shift 2
 	"${HMESH_BUILD:?}/bin/hmesh-controld" --cluster "$dir/cluster.$i.json" \
 		--listen "127.0.0.$((i + 1)):$(($(cat "$dir/api_base") + i))" \
-		--state-dir "$dir/state.$i" --write-rate 0 --stats-segment off "$@" \
+		--state-dir "$dir/state.$i" --write-rate 0 --stats-segment off --runtime none "$@" \
 		>>"$dir/log.$i" 2>&1 &
 	echo $! >"$dir/pid.$i"
 	local url

@@ -242,4 +242,14 @@ rm -f "$tmp/state.$full/filler"
 cluster_start "$tmp" "$full" || fail "member $full did not restart once there was space"
 converge 0 1 2 3
 echo "ok: member $full's disk filled up: it stopped ($(grep -m1 -oE '[a-z]+\.log: No space left on device' "$tmp/log.$full")), 30 writes went on, it caught up after"
+# A clean stop: SIGTERM, exit 0 (under the sanitizers, also: no leak).
+for i in 0 1 2 3; do
+	pid=$(cat "$tmp/pid.$i")
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	((st == 0)) || fail "member $i exited with status $st on SIGTERM"
+	rm -f "$tmp/pid.$i"
+done
+echo "ok: all four stopped cleanly on SIGTERM"
 echo "PASS"
