@@ -207,13 +207,15 @@ COLLECTD_PLUGIN := $(BUILD)/lib/collectd/hmesh.so
 COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include -I/usr/include/collectd -Itelemetry -Icommon
 BINS += $(if $(wildcard telemetry/collectd/hmesh.c),$(COLLECTD_PLUGIN))
 
-$(COLLECTD_PLUGIN): telemetry/collectd/hmesh.c telemetry/hm_stats.c telemetry/hm_stats.h \
+$(COLLECTD_PLUGIN): telemetry/collectd/hmesh.c telemetry/collectd/hm_dpdktel.c \
+		telemetry/collectd/hm_dpdktel.h telemetry/hm_stats.c telemetry/hm_stats.h \
 		common/hm_log.c common/hm_log.h common/hm_hist.c common/hm_hist.h
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -shared \
-		-D_GNU_SOURCE $(COLLECTD_CFLAGS) -o $@ telemetry/collectd/hmesh.c telemetry/hm_stats.c \
-		common/hm_log.c common/hm_hist.c -lm
+		-D_GNU_SOURCE $(COLLECTD_CFLAGS) -o $@ telemetry/collectd/hmesh.c \
+		telemetry/collectd/hm_dpdktel.c telemetry/hm_stats.c \
+		common/hm_log.c common/hm_hist.c -lm -ljansson
 # ==== end telemetry ========================================================
 
 # ==== XDP steering program: net_af_xdp ports load it (xdp_prog=) ===========

@@ -147,7 +147,8 @@ python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 9090))" 2>/de
 mkdir -p "$tmp/prom/rules"
 # shellcheck source=collectd-conf.sh
 . "$top/scripts/collectd-conf.sh"
-collectd_conf "$tmp" "$build/lib/collectd/hmesh.so" "$cd_port" 2 "dataplane-$prefix" controld
+collectd_conf "$tmp" "$build/lib/collectd/hmesh.so" "$cd_port" 2 "dataplane-$prefix" controld \
+	"dpdk:/var/run/dpdk/$prefix/dpdk_telemetry.v2"
 collectd -f -C "$tmp/collectd.conf" >"$tmp/collectd.log" 2>&1 &
 pids+=("$!")
 sed -e "s/localhost:9103/127.0.0.1:$cd_port/" "$top/telemetry/prometheus/prometheus.yml" >"$tmp/prom/prometheus.yml"

@@ -6,6 +6,7 @@
  *   <Plugin hmesh>
  *     Segment "dataplane"        # name under /dev/shm/hmesh-NAME, or a path; repeatable
  *     PerBlock true              # also per-lcore series for entries flagged per-block
+ *     DpdkTelemetry "/var/run/dpdk/PREFIX/dpdk_telemetry.v2"   # optional, repeatable
  *   </Plugin>
  *
  * Each interval every entry of every segment is dispatched as
@@ -20,15 +21,22 @@
  *
  * A segment that is missing, replaced (the writer restarted) or gone is
  * reopened on the next read; each change of state is logged once.
+ *
+ * DpdkTelemetry: the PMDs' own port counters (hardware counters on real
+ * NICs) from a DPDK process's telemetry socket (hm_dpdktel.h), dispatched
+ * as plugin_instance "dpdk", "port_xstats,port=N,stat=NAME" derives
+ * (hmesh_port_xstats_total{port, stat} in Prometheus).
  */
 #include "collectd/core/daemon/plugin.h"
 #include "collectd/core/utils/common/common.h"
 
 #include <math.h>
 
+#include "hm_dpdktel.h"
 #include "hm_stats.h"
 
 #define MAX_SEGMENTS 16
+#define MAX_DPDK     4
 
 struct seg {
 	char *name;
@@ -39,6 +47,14 @@ struct seg {
 static struct seg segs[MAX_SEGMENTS];
 static size_t n_segs;
 static bool per_block = true;
+
+struct dpdk_sock {
+	char *path;
+	bool down_logged;
+};
+
+static struct dpdk_sock dpdks[MAX_DPDK];
+static size_t n_dpdk;
 
 static int hmesh_config(oconfig_item_t *ci)
 {
@@ -56,8 +72,17 @@ static int hmesh_config(oconfig_item_t *ci)
 		} else if (strcasecmp(c->key, "PerBlock") == 0) {
 			if (cf_util_get_boolean(c, &per_block) != 0)
 				return -1;
+		} else if (strcasecmp(c->key, "DpdkTelemetry") == 0) {
+			if (n_dpdk == MAX_DPDK) {
+				ERROR("hmesh: DpdkTelemetry: at most %d sockets", MAX_DPDK);
+				return -1;
+			}
+			if (cf_util_get_string(c, &dpdks[n_dpdk].path) != 0)
+				return -1;
+			n_dpdk++;
 		} else {
-			ERROR("hmesh: unknown option \"%s\" (Segment, PerBlock)", c->key);
+			ERROR("hmesh: unknown option \"%s\" (Segment, PerBlock, DpdkTelemetry)",
+			      c->key);
 			return -1;
 		}
 	}
@@ -180,9 +205,33 @@ too_long:
 	      DATA_MAX_NAME_LEN);
 }
 
+static void xstat(void *arg, int port, const char *stat, uint64_t value)
+{
+	char ti[DATA_MAX_NAME_LEN];
+
+	(void)arg;
+	if ((size_t)snprintf(ti, sizeof(ti), "port_xstats,port=%d,stat=%s", port, stat) < sizeof(ti))
+		dispatch("dpdk", "derive", ti, (value_t){.derive = (derive_t)value});
+}
+
+static void read_dpdk(struct dpdk_sock *d)
+{
+	int rc = hm_dpdktel_xstats(d->path, xstat, NULL);
+
+	if (rc < 0 && !d->down_logged)
+		WARNING("hmesh: DpdkTelemetry %s: %s (will retry each interval)", d->path,
+			rc == -EPROTO ? "not a DPDK telemetry socket" : STRERROR(-rc));
+	else if (rc >= 0 && d->down_logged)
+		INFO("hmesh: DpdkTelemetry %s: reachable again (%d ports)", d->path, rc);
+	d->down_logged = rc < 0;
+}
+
 static int hmesh_read(void)
 {
 	int ok = 0;
+
+	for (size_t i = 0; i < n_dpdk; i++)
+		read_dpdk(&dpdks[i]);
 
 	for (size_t i = 0; i < n_segs; i++) {
 		struct seg *s = &segs[i];
@@ -222,6 +271,11 @@ static int hmesh_shutdown(void)
 		segs[i] = (struct seg){0};
 	}
 	n_segs = 0;
+	for (size_t i = 0; i < n_dpdk; i++) {
+		free(dpdks[i].path);
+		dpdks[i] = (struct dpdk_sock){0};
+	}
+	n_dpdk = 0;
 	return 0;
 }
 

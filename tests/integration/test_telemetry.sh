@@ -80,7 +80,7 @@ start_dataplane() { # $1 = capture, $2 = log, $3 = extra net_pcap arguments
 	dp_pid=$!
 	pids+=("$dp_pid")
 	for _ in $(seq 100); do
-		grep -q forwarding "$2" && return 0
+		grep -qs forwarding "$2" && return 0
 		kill -0 "$dp_pid" 2>/dev/null || fail "dataplane exited at start"
 		sleep 0.1
 	done
@@ -115,6 +115,7 @@ LoadPlugin hmesh
   Segment "$seg"
   Segment "$cseg"
   PerBlock true
+  DpdkTelemetry "/var/run/dpdk/$prefix/dpdk_telemetry.v2"
 </Plugin>
 LoadPlugin write_prometheus
 <Plugin write_prometheus>
@@ -196,6 +197,9 @@ wait_for 'hmesh_mfn_layer_seconds_count{layer="l3"}' "$l3" "mfn_layer_seconds_co
 wait_for 'sum(hmesh_rx_packets_total{lcore!=""})' "$rx" "per-lcore rx_packets summed"
 wait_for 'count(hmesh_rx_polls_total{lcore="1",role="rtc",process="'"$seg"'"})' 1 "per-lcore series labels"
 echo "ok: Prometheus agrees with the telemetry socket (rx $rx, parsed $parsed, not_ip $not_ip, L1 hits $hits)"
+# The PMD's own port counters, from DPDK's telemetry socket (/ethdev/xstats).
+wait_for 'hmesh_port_xstats_total{port="0",stat="rx_good_packets",process="dpdk"}' "$rx" "port_xstats rx_good_packets"
+echo "ok: collectd reads the PMD's xstats from the DPDK telemetry socket (rx_good_packets $rx)"
 
 # ---- 2. recording rules --------------------------------------------------------
 # The capture was read before the first scrape, so rates are 0 and the
