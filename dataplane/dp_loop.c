@@ -64,19 +64,19 @@ static inline uint16_t rx_parse(const struct dp_app *app, struct dp_lcore_stats 
 			/* The parser sees the first segment only: say so rather than
 			 * blaming the packet for a truncation that is ours. */
 			if (unlikely(m->nb_segs > 1))
-				st->drop[DP_D_MULTISEG]++;
+				DP_COUNT(st->drop[DP_D_MULTISEG]++);
 			else
-				st->parse[r]++;
+				DP_COUNT(st->parse[r]++);
 			drop[nd++] = m;
 		}
 	}
-	st->c[DP_C_RX_PACKETS] += n;
-	st->c[DP_C_RX_BYTES] += bytes;
-	st->parse[DP_PARSE_OK] += kept;
-	st->c[DP_C_QUIC_SHORT] += n_short;
-	st->c[DP_C_QUIC_VN] += n_vn;
-	st->c[DP_C_QUIC_LONG] += kept - n_short - n_vn;
-	st->c[DP_C_IP4_FRAGMENTS] += n_frag;
+	DP_COUNT(st->c[DP_C_RX_PACKETS] += n);
+	DP_COUNT(st->c[DP_C_RX_BYTES] += bytes);
+	DP_COUNT(st->parse[DP_PARSE_OK] += kept);
+	DP_COUNT(st->c[DP_C_QUIC_SHORT] += n_short);
+	DP_COUNT(st->c[DP_C_QUIC_VN] += n_vn);
+	DP_COUNT(st->c[DP_C_QUIC_LONG] += kept - n_short - n_vn);
+	DP_COUNT(st->c[DP_C_IP4_FRAGMENTS] += n_frag);
 	if (nd)
 		rte_pktmbuf_free_bulk(drop, nd);
 	return kept;
@@ -92,11 +92,11 @@ static inline void tx_send(const struct dp_app *app, const struct dp_lcore *l,
 	if (unlikely(sent < n)) {
 		for (uint16_t i = sent; i < n; i++)
 			bytes -= m[i]->pkt_len;
-		st->drop[DP_D_TX_FULL] += n - sent;
+		DP_COUNT(st->drop[DP_D_TX_FULL] += n - sent);
 		rte_pktmbuf_free_bulk(&m[sent], n - sent);
 	}
-	st->c[DP_C_TX_PACKETS] += sent;
-	st->c[DP_C_TX_BYTES] += bytes;
+	DP_COUNT(st->c[DP_C_TX_PACKETS] += sent);
+	DP_COUNT(st->c[DP_C_TX_BYTES] += bytes);
 }
 
 /*
@@ -121,10 +121,10 @@ static inline bool tx_rewrite(const struct dp_app *app, struct dp_lcore_stats *s
 	if (unlikely(c->tx_vlan)) {
 		(*mp)->vlan_tci = (uint16_t)c->tx_vlan;
 		if (rte_vlan_insert(mp) != 0) {
-			st->drop[DP_D_VLAN_PUSH]++;
+			DP_COUNT(st->drop[DP_D_VLAN_PUSH]++);
 			return false;
 		}
-		st->c[DP_C_VLAN_PUSHED]++;
+		DP_COUNT(st->c[DP_C_VLAN_PUSHED]++);
 	}
 	return true;
 }
@@ -176,7 +176,7 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 		}
 		idx = port < RTE_MAX_ETHPORTS ? app->port_index[port] : -1;
 		if (unlikely(idx < 0)) {
-			st->drop[DP_D_NO_PORT]++;
+			DP_COUNT(st->drop[DP_D_NO_PORT]++);
 			drop[nd++] = m;
 			continue;
 		}
@@ -210,9 +210,9 @@ static inline uint16_t rx_poll(const struct dp_app *app, const struct dp_lcore *
 {
 	uint16_t n = rte_eth_rx_burst(l->rxq[q].port, l->rxq[q].queue, pkts, burst);
 
-	st->c[DP_C_RX_POLLS]++;
+	DP_COUNT(st->c[DP_C_RX_POLLS]++);
 	if (n == 0) {
-		st->c[DP_C_RX_EMPTY_POLLS]++;
+		DP_COUNT(st->c[DP_C_RX_EMPTY_POLLS]++);
 		return 0;
 	}
 	return rx_parse(app, st, l->rxq[q].port, pkts, n, scratch, info);
@@ -224,9 +224,9 @@ static inline void ring_send(struct dp_lcore_stats *st, struct rte_ring *r,
 {
 	uint16_t e = (uint16_t)rte_ring_enqueue_burst(r, (void **)pkts, n, NULL);
 
-	st->c[DP_C_RING_ENQ] += e;
+	DP_COUNT(st->c[DP_C_RING_ENQ] += e);
 	if (unlikely(e < n)) {
-		st->drop[why] += n - e;
+		DP_COUNT(st->drop[why] += n - e);
 		rte_pktmbuf_free_bulk(&pkts[e], n - e);
 	}
 }
@@ -242,15 +242,15 @@ static inline int ring_recv(struct dp_lcore *l, struct dp_lcore_stats *st,
 {
 	uint16_t n = (uint16_t)rte_ring_dequeue_burst(l->in_ring, (void **)pkts, burst, NULL);
 
-	st->c[DP_C_RX_POLLS]++;
+	DP_COUNT(st->c[DP_C_RX_POLLS]++);
 	if (n == 0) {
-		st->c[DP_C_RX_EMPTY_POLLS]++;
+		DP_COUNT(st->c[DP_C_RX_EMPTY_POLLS]++);
 		if (__atomic_load_n(upstream_running, __ATOMIC_ACQUIRE) == 0 &&
 		    rte_ring_empty(l->in_ring))
 			return -1;
 		return 0;
 	}
-	st->c[DP_C_RING_DEQ] += n;
+	DP_COUNT(st->c[DP_C_RING_DEQ] += n);
 	return n;
 }
 
@@ -272,7 +272,7 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 			if (n == 0)
 				continue;
 			app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
-			st->c[DP_C_MFN_PACKETS] += n;
+			DP_COUNT(st->c[DP_C_MFN_PACKETS] += n);
 			tx_burst_out(app, l, st, pkts, out, n);
 		}
 		if (app->pipe->quiescent)
@@ -368,7 +368,7 @@ static int loop_worker(struct dp_app *app, struct dp_lcore *l)
 		for (uint16_t i = 0; i < n; i++)
 			info[i] = &dp_mbuf_priv(pkts[i])->info;
 		app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
-		st->c[DP_C_MFN_PACKETS] += n;
+		DP_COUNT(st->c[DP_C_MFN_PACKETS] += n);
 		if (l->transmits) {
 			tx_burst_out(app, l, st, pkts, out, n);
 		} else {

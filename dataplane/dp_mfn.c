@@ -346,14 +346,14 @@ static bool l3_decide(struct dp_mfn *m, struct dp_lcore_stats *st, const struct 
 	int rc = mfn_alm_pick(m->alm, service, key_hash(k), &d);
 	uint64_t ns = tsc_to_ns(m, rte_rdtsc() - t0);
 
-	st->c[DP_C_MFN_NS_L3] += ns;
-	hm_stats_hist_add(st->hist[DP_H_MFN_L3], ns);
+	DP_COUNT(st->c[DP_C_MFN_NS_L3] += ns);
+	DP_HIST(st->hist[DP_H_MFN_L3], ns);
 	if (rc < 0) {
 		*drop = rc == -ENOENT ? DP_D_MFN_NO_SERVICE : DP_D_MFN_NO_BACKEND;
 		return false;
 	}
-	st->c[DP_C_MFN_L3_DECISIONS]++;
-	st->c[DP_C_MFN_L3_REMOTE] += d.node != m->app->cfg.mfn_node_id;
+	DP_COUNT(st->c[DP_C_MFN_L3_DECISIONS]++);
+	DP_COUNT(st->c[DP_C_MFN_L3_REMOTE] += d.node != m->app->cfg.mfn_node_id);
 	*decision = MFN_IFR_DECISION(d.backend, d.node, 0);
 	return true;
 }
@@ -376,10 +376,10 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 
 		dsr_obs_of(mb, pi, tsc_to_ns(m, tsc), &o);
 		rc = mfn_dsr_classify(lc->dsr, &o, &v);
-		st->c[DP_C_MFN_L2_NEW_FLOWS]++;
+		DP_COUNT(st->c[DP_C_MFN_L2_NEW_FLOWS]++);
 		switch (rc < 0 ? MFN_DSR_ADMIT : v.action) {
 		case MFN_DSR_ADMIT:
-			st->c[DP_C_MFN_L2_ADMIT]++;
+			DP_COUNT(st->c[DP_C_MFN_L2_ADMIT]++);
 			break;
 		case MFN_DSR_RETRY:
 			/*
@@ -387,14 +387,14 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 			 * flow goes to its backend, whose STOQ server validates
 			 * the address with Retry (RFC 9000 §8.1.2).
 			 */
-			st->c[DP_C_MFN_L2_RETRY]++;
+			DP_COUNT(st->c[DP_C_MFN_L2_RETRY]++);
 			break;
 		case MFN_DSR_RATE_LIMIT:
 			if (!rate_ok(m, lc, pi, tsc)) {
 				*drop = DP_D_MFN_L2_RATELIMIT;
 				goto out;
 			}
-			st->c[DP_C_MFN_L2_RATE_PASS]++;
+			DP_COUNT(st->c[DP_C_MFN_L2_RATE_PASS]++);
 			break;
 		default:
 			*drop = DP_D_MFN_L2_DROP;
@@ -412,15 +412,15 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 		uint64_t t1 = rte_rdtsc();
 
 		ns = tsc_to_ns(m, t1 - t0);
-		st->c[DP_C_MFN_NS_L2] += ns;
-		hm_stats_hist_add(st->hist[DP_H_MFN_L2], ns);
+		DP_COUNT(st->c[DP_C_MFN_NS_L2] += ns);
+		DP_HIST(st->hist[DP_H_MFN_L2], ns);
 		t0 = t1;
 	}
 	return l3_decide(m, st, k, service, t0, decision, drop);
 out:
 	ns = tsc_to_ns(m, rte_rdtsc() - t0);
-	st->c[DP_C_MFN_NS_L2] += ns;
-	hm_stats_hist_add(st->hist[DP_H_MFN_L2], ns);
+	DP_COUNT(st->c[DP_C_MFN_NS_L2] += ns);
+	DP_HIST(st->hist[DP_H_MFN_L2], ns);
 	return false;
 }
 
@@ -452,7 +452,7 @@ static void handshake_seen(struct dp_mfn_lcore *lc, struct dp_lcore_stats *st,
 	f->used = false;
 	lc->fb_live--;
 	if (mfn_dsr_feedback(lc->dsr, &f->vec, MFN_DSR_OUT_HANDSHAKE_DONE) == 0)
-		st->c[DP_C_MFN_L2_FEEDBACK]++;
+		DP_COUNT(st->c[DP_C_MFN_L2_FEEDBACK]++);
 }
 
 /* One feedback slot per burst: forget flows whose handshake never came. */
@@ -491,15 +491,15 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 		kp[i] = &keys[i];
 	}
 	hits = mfn_ifr_lookup_bulk(m->ifr, &lc->rd, kp, n, e, &bst);
-	st->c[DP_C_MFN_L1_HIT] += bst.hits;
-	st->c[DP_C_MFN_L1_MISS] += bst.misses;
-	st->c[DP_C_MFN_L1_BLOOM_NEG] += bst.bloom_negatives;
+	DP_COUNT(st->c[DP_C_MFN_L1_HIT] += bst.hits);
+	DP_COUNT(st->c[DP_C_MFN_L1_MISS] += bst.misses);
+	DP_COUNT(st->c[DP_C_MFN_L1_BLOOM_NEG] += bst.bloom_negatives);
 	if (timed) {
 		uint64_t ns = tsc_to_ns(m, rte_rdtsc() - t0);
 
-		st->c[DP_C_MFN_NS_L1] += ns;
-		st->c[DP_C_MFN_L1_TIMED] += n;
-		hm_stats_hist_add(st->hist[DP_H_MFN_L1], ns / n);
+		DP_COUNT(st->c[DP_C_MFN_NS_L1] += ns);
+		DP_COUNT(st->c[DP_C_MFN_L1_TIMED] += n);
+		DP_HIST(st->hist[DP_H_MFN_L1], ns / n);
 	}
 
 	for (uint16_t i = 0; i < n; i++) {
@@ -521,7 +521,7 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 						      __ATOMIC_RELAXED);
 
 			if (sv == 0) {
-				st->drop[DP_D_MFN_NO_SERVICE]++;
+				DP_COUNT(st->drop[DP_D_MFN_NO_SERVICE]++);
 				out[i] = DP_PORT_DROP;
 				continue;
 			}
@@ -531,7 +531,7 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 			} else {
 				if (!decide_new(m, lc, st, mb, pi, &keys[i], service, tsc,
 						&decision, &drop)) {
-					st->drop[drop]++;
+					DP_COUNT(st->drop[drop]++);
 					out[i] = DP_PORT_DROP;
 					continue;
 				}
@@ -553,7 +553,7 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 			if (!l3_decide(m, st, &keys[i], service, rte_rdtsc(), &decision, &drop) ||
 			    mfn_alm_backend_get(m->alm, MFN_IFR_DECISION_BACKEND(decision), &b) <
 				0) {
-				st->drop[drop >= 0 ? drop : DP_D_MFN_NO_BACKEND]++;
+				DP_COUNT(st->drop[drop >= 0 ? drop : DP_D_MFN_NO_BACKEND]++);
 				out[i] = DP_PORT_DROP;
 				continue;
 			}
@@ -561,7 +561,7 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 				 &ins[n_ins++], &keys[i], decision, service, gen);
 		}
 		if (rewrite && !dnat(mb, pi, &b)) {
-			st->drop[DP_D_MFN_AF_MISMATCH]++;
+			DP_COUNT(st->drop[DP_D_MFN_AF_MISMATCH]++);
 			out[i] = DP_PORT_DROP;
 			continue;
 		}
@@ -580,7 +580,7 @@ static void mfn_process_chunk(struct dp_mfn *m, unsigned int lcore_id, struct rt
 		    rte_ring_sp_enqueue_burst_elem(lc->ins, ins, sizeof(ins[0]), n_ins, NULL);
 
 		/* Not a drop: the packets go on; the flows are registered later. */
-		st->c[DP_C_MFN_L1_INSERT_FAIL] += n_ins - q;
+		DP_COUNT(st->c[DP_C_MFN_L1_INSERT_FAIL] += n_ins - q);
 	}
 }
 
@@ -609,17 +609,17 @@ static uint16_t mfn_replies(struct dp_mfn *m, unsigned int lcore_id, struct rte_
 		}
 		if (__atomic_load_n(&m->svc_by_port[rte_be_to_cpu_16(pi->sport)],
 				    __ATOMIC_RELAXED) == 0) {
-			st->drop[DP_D_MFN_REPLY_NO_SERVICE]++;
+			DP_COUNT(st->drop[DP_D_MFN_REPLY_NO_SERVICE]++);
 			out[i] = DP_PORT_DROP;
 		} else if (!snat_reply(mb, pi, va)) {
-			st->drop[DP_D_MFN_AF_MISMATCH]++;
+			DP_COUNT(st->drop[DP_D_MFN_AF_MISMATCH]++);
 			out[i] = DP_PORT_DROP;
 		} else {
 			out[i] = (uint16_t)m->client_port;
 			replies++;
 		}
 	}
-	st->c[DP_C_MFN_REPLIES] += replies;
+	DP_COUNT(st->c[DP_C_MFN_REPLIES] += replies);
 	return k;
 }
 
@@ -695,9 +695,9 @@ static void drain_inserts(struct dp_mfn *m)
 							ins[i].decision, rte_rdtsc());
 
 				if (rc == 0)
-					st->c[DP_C_MFN_L1_INSERT]++;
+					DP_COUNT(st->c[DP_C_MFN_L1_INSERT]++);
 				else if (rc < 0)
-					st->c[DP_C_MFN_L1_INSERT_FAIL]++;
+					DP_COUNT(st->c[DP_C_MFN_L1_INSERT_FAIL]++);
 			}
 		}
 	}

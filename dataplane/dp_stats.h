@@ -164,6 +164,20 @@ void dp_stats_ports_update(const struct dp_app *app);
 /* Copy the blocks back to private memory and remove the segment. */
 void dp_stats_segment_close(void);
 
+/*
+ * Every packet-path update goes through DP_COUNT / DP_HIST, so that a build
+ * with DP_STATS_OFF (make DP_STATS=off) compiles them out: perf/telemetry.sh
+ * measures what counting costs against that build. (sizeof keeps the
+ * operands "used" without evaluating them.)
+ */
+#ifdef DP_STATS_OFF
+#define DP_COUNT(update) ((void)sizeof(update))
+#define DP_HIST(h, v)	 ((void)sizeof(h), (void)sizeof(v))
+#else
+#define DP_COUNT(update) ((void)(update))
+#define DP_HIST(h, v)	 hm_stats_hist_add((h), (v))
+#endif
+
 /* Add on the owning lcore: a relaxed store, never a locked RMW. */
 static inline void dp_stat_add(uint64_t *ctr, uint64_t v)
 {

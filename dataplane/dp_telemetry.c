@@ -164,6 +164,15 @@ void dp_stats_print(const struct dp_app *app, FILE *out, double seconds)
 	fprintf(out, "stats-json: {\"seconds\":%.6f", seconds);
 	for (int i = 0; i < DP_C__COUNT; i++)
 		fprintf(out, ",\"%s\":%" PRIu64, dp_counter_name(i), s.c[i]);
+	{
+		/* The PMDs' own count: what perf/telemetry.sh uses with counters compiled out. */
+		uint64_t prx = 0;
+
+		/* Copied into the main lcore's block (dp_stats_ports_update). */
+		for (uint16_t i = 0; i < app->n_ports && i < DP_PORTS_MAX; i++)
+			prx += dp_stat_read(&dp_stats[rte_get_main_lcore()].port[i][DP_P_IPACKETS]);
+		fprintf(out, ",\"port_rx_packets\":%" PRIu64, prx);
+	}
 	fprintf(out, ",\"parsed\":%" PRIu64 ",\"drops_total\":%" PRIu64 ",\"drops\":{",
 		s.parse[DP_PARSE_OK], dp_stats_drops_total(&s));
 	for (int i = 1; i < DP_PARSE__COUNT; i++)
