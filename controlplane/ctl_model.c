@@ -86,6 +86,12 @@ static int only_fields(const json_t *body, const char *const *allowed, struct ct
 	return 0;
 }
 
+int ctl_model_check_fields(const json_t *body, const char *const *allowed, struct ctl_err *e)
+{
+	memset(e, 0, sizeof(*e));
+	return only_fields(body, allowed, e);
+}
+
 /* 1 = present and valid, 0 = absent, -1 = invalid. */
 static int get_uint(const json_t *body, const char *f, uint64_t min, uint64_t max, uint64_t *out,
 		    struct ctl_err *e)

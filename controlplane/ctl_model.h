@@ -152,6 +152,9 @@ int ctl_model_prepare(const struct ctl_model *m, const char *coll, const json_t 
 		      const char *existing, bool del, uint64_t if_version, struct ctl_change *c,
 		      struct ctl_err *e);
 
+/* @body is an object whose keys are all in @allowed (NULL-terminated); else -1, 400 naming it. */
+int ctl_model_check_fields(const json_t *body, const char *const *allowed, struct ctl_err *e);
+
 /* Apply a prepared (or replayed) change; sets the revision to c->rev. */
 void ctl_model_apply(struct ctl_model *m, const struct ctl_change *c);
 

@@ -409,27 +409,19 @@ done:
  */
 static int flows_op(struct ctl_rest *r, bool del, const json_t *body, json_t **out)
 {
-	static const char *const allowed[] = {"src", "sport", "dst", "dport", "backend", NULL};
+	static const char *const set_fields[] = {"src", "sport", "dst", "dport", "backend", NULL};
+	static const char *const del_fields[] = {"src", "sport", "dst", "dport", NULL};
 	struct ctl_node *n = r->n;
 	struct hm_ctl_msg q = {.type = del ? HM_CTL_FLOW_DEL : HM_CTL_FLOW_SET};
 	char text[HM_CTL_TEXT_MAX + 1];
-	const char *src, *dst, *k;
-	json_t *v;
+	const char *src, *dst;
+	struct ctl_err e;
 	int rc;
 
 	if (!n->cfg.dataplane_socket[0])
 		return ctl_rest_error(out, 503, "", "no dataplane configured (--dataplane-socket)");
-	if (!json_is_object(body))
-		return ctl_rest_error(out, 400, "", "a JSON object body is required");
-	json_object_foreach((json_t *)body, k, v)
-	{
-		bool ok = false;
-
-		for (const char *const *a = allowed; *a; a++)
-			ok |= strcmp(k, *a) == 0;
-		if (!ok || (del && strcmp(k, "backend") == 0))
-			return ctl_rest_error(out, 400, k, "unknown field \"%s\"", k);
-	}
+	if (ctl_model_check_fields(body, del ? del_fields : set_fields, &e) < 0)
+		return ctl_rest_error(out, e.status, e.field, "%s", e.msg);
 	src = json_string_value(json_object_get(body, "src"));
 	dst = json_string_value(json_object_get(body, "dst"));
 	if (src == NULL || (inet_pton(AF_INET, src, q.u.flow.src) != 1 &&

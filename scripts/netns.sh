@@ -47,3 +47,19 @@ router_backend() {
 	sysctl -qw net.ipv4.ip_forward=1
 	sysctl -qw "net.ipv4.conf.$dp_if.forwarding=0" "net.ipv4.conf.$dpb_if.forwarding=0"
 }
+
+#   router_teardown NS DP_IF DPB_IF BR IP_FORWARD
+#
+# undoes client_netns + router_backend and the container bridge BR: the
+# links, the namespace, the route, and net.ipv4.ip_forward back to what it
+# was (IP_FORWARD). Safe when parts are already gone.
+router_teardown() {
+	local ns=$1 dp_if=$2 dpb_if=$3 br=$4 fwd=$5
+
+	ip link del "$dp_if" 2>/dev/null || true
+	ip link del "$dpb_if" 2>/dev/null || true
+	ip link del "$br" 2>/dev/null || true
+	ip netns del "$ns" 2>/dev/null || true
+	ip route del 10.77.0.0/24 2>/dev/null || true
+	sysctl -qw "net.ipv4.ip_forward=$fwd"
+}

@@ -46,6 +46,8 @@ prefix=hmesh-node
 tmp=$(mktemp -d)
 export HMESH_RUN_ROOT=$tmp/rt
 fwd0=$(sysctl -n net.ipv4.ip_forward)
+# shellcheck source=netns.sh
+. "$top/scripts/netns.sh"
 pids=()
 
 teardown() {
@@ -55,12 +57,7 @@ teardown() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	[[ -f "$tmp/dp.log" ]] && sed -n '/^counters after/,$p' "$tmp/dp.log" | grep -v stats-json
-	ip link del "$dp_if" 2>/dev/null || true
-	ip link del "$dpb_if" 2>/dev/null || true
-	ip link del "$br" 2>/dev/null || true
-	ip netns del "$ns" 2>/dev/null || true
-	ip route del 10.77.0.0/24 2>/dev/null || true
-	sysctl -qw "net.ipv4.ip_forward=$fwd0"
+	router_teardown "$ns" "$dp_if" "$dpb_if" "$br" "$fwd0"
 	rm -rf "$tmp" "/var/run/dpdk/$prefix"
 	echo "==> done"
 }
@@ -78,8 +75,6 @@ echo "==> network: namespace $ns (10.77.0.2) -> $dp_if [dataplane] $dpb_if -> $r
 ip link del "$dp_if" 2>/dev/null || true
 ip link del "$dpb_if" 2>/dev/null || true
 ip netns del "$ns" 2>/dev/null || true
-# shellcheck source=netns.sh
-. "$top/scripts/netns.sh"
 client_netns "$ns" "$dp_if" "$cl_if"
 router_backend "$ns" "$cl_if" "$dp_if" "$dpb_if" "$rt_if" 10.98.0.1 10.98.0.2
 

@@ -39,18 +39,15 @@ sock=$tmp/dp.sock
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 api=http://127.0.0.1:$port
 fwd0=$(sysctl -n net.ipv4.ip_forward)
+# shellcheck source=../../scripts/netns.sh
+. "$top/scripts/netns.sh"
 dp_pid=
 cd_pid=
 cleanup() {
 	[[ -n "$cd_pid" ]] && kill "$cd_pid" 2>/dev/null && wait "$cd_pid" 2>/dev/null
 	[[ -n "$dp_pid" ]] && kill "$dp_pid" 2>/dev/null && wait "$dp_pid" 2>/dev/null
 	for d in "$tmp"/rt/*/; do [[ -d "$d" ]] && "$build/bin/hmesh-run" delete --force "$(basename "$d")" 2>/dev/null; done
-	ip link del "$dp_if" 2>/dev/null || true
-	ip link del "$dpb_if" 2>/dev/null || true
-	ip link del "$br" 2>/dev/null || true
-	ip netns del "$ns" 2>/dev/null || true
-	ip route del 10.77.0.0/24 2>/dev/null || true
-	sysctl -qw "net.ipv4.ip_forward=$fwd0"
+	router_teardown "$ns" "$dp_if" "$dpb_if" "$br" "$fwd0"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -64,8 +61,6 @@ fail() {
 for t in ethtool nsenter; do command -v "$t" >/dev/null || fail "$t not installed (make setup)"; done
 
 # ---- network: client namespace, the dataplane's two ports, the host's route ---------------
-# shellcheck source=../../scripts/netns.sh
-. "$top/scripts/netns.sh"
 client_netns "$ns" "$dp_if" "$cl_if"
 router_backend "$ns" "$cl_if" "$dp_if" "$dpb_if" "$rt_if" "10.98.$(($$ % 256)).1" "10.98.$(($$ % 256)).2"
 cl_mac=$(ip netns exec "$ns" cat "/sys/class/net/$cl_if/address")
