@@ -469,7 +469,7 @@ int ctl_model_prepare_group(const struct ctl_model *m, const json_t *body, const
 {
 	static const char *const allowed[] = {
 	    "service",	     "replicas",     "bundle",	    "port", "drain_seconds",
-	    "flows_per_replica", "min_replicas", "max_replicas", "version", NULL};
+	    "flows_per_replica", "min_replicas", "max_replicas", "warm", "version", NULL};
 	const struct ctl_group *cur = NULL;
 	uint64_t v;
 	int r;
@@ -539,6 +539,7 @@ int ctl_model_prepare_group(const struct ctl_model *m, const json_t *body, const
 		    {"flows_per_replica", 1000000, offsetof(struct ctl_group, flows_per_replica)},
 		    {"min_replicas", CTL_REPLICAS_MAX, offsetof(struct ctl_group, min_replicas)},
 		    {"max_replicas", CTL_REPLICAS_MAX, offsetof(struct ctl_group, max_replicas)},
+		    {"warm", CTL_WARM_MAX, offsetof(struct ctl_group, warm)},
 		};
 		struct ctl_group *g = &c->o.g;
 
@@ -579,12 +580,12 @@ int ctl_model_prepare_group(const struct ctl_model *m, const json_t *body, const
 
 json_t *ctl_group_json(const struct ctl_model *m, const struct ctl_group *g)
 {
-	return json_pack("{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:I}", "service",
+	return json_pack("{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I}", "service",
 			 m->svc[g->service].name, "replicas", (int)g->replicas, "bundle", g->bundle,
 			 "port", g->port, "drain_seconds", (int)g->drain_seconds,
 			 "flows_per_replica", (int)g->flows_per_replica, "min_replicas",
-			 (int)g->min_replicas, "max_replicas", (int)g->max_replicas, "version",
-			 (json_int_t)g->version);
+			 (int)g->min_replicas, "max_replicas", (int)g->max_replicas, "warm",
+			 (int)g->warm, "version", (json_int_t)g->version);
 }
 
 /* ---- dataplane runtime settings -------------------------------------------------- */
@@ -755,13 +756,13 @@ static json_t *obj_json(const struct ctl_model *m, const struct ctl_change *c)
 		return ctl_link_json(&c->o.l);
 	case CTL_GROUP:
 		/* By id, like backends. */
-		return json_pack("{s:i, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:I}", "service_id",
-				 (int)c->o.g.service, "replicas", (int)c->o.g.replicas, "bundle",
-				 c->o.g.bundle, "port", c->o.g.port, "drain_seconds",
+		return json_pack("{s:i, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I}",
+				 "service_id", (int)c->o.g.service, "replicas", (int)c->o.g.replicas,
+				 "bundle", c->o.g.bundle, "port", c->o.g.port, "drain_seconds",
 				 (int)c->o.g.drain_seconds, "flows_per_replica",
 				 (int)c->o.g.flows_per_replica, "min_replicas",
 				 (int)c->o.g.min_replicas, "max_replicas", (int)c->o.g.max_replicas,
-				 "version", (json_int_t)c->o.g.version);
+				 "warm", (int)c->o.g.warm, "version", (json_int_t)c->o.g.version);
 	case CTL_CONFIG: {
 		/* Only what is set: null means "not managed", which is the absence. */
 		json_t *o = ctl_config_json(&c->o.cfg), *dp = json_object();
@@ -852,16 +853,17 @@ int ctl_change_from_json(const struct ctl_model *m, const json_t *j, struct ctl_
 		c->o.l.up = up;
 		c->o.l.version = (uint64_t)ver;
 	} else if (strcmp(kind, "containers") == 0) {
-		json_int_t sid, rep, port, drain, ver, fpr = 0, mn = 0, mx = 0;
+		json_int_t sid, rep, port, drain, ver, fpr = 0, mn = 0, mx = 0, warm = 0;
 		const char *bundle;
 
 		c->kind = CTL_GROUP;
 		/* The autoscaling fields came later: absent in older records. */
-		if (json_unpack_ex(o, &je, 0, "{s:I, s:I, s:s, s:I, s:I, s:I, s?I, s?I, s?I}",
+		if (json_unpack_ex(o, &je, 0, "{s:I, s:I, s:s, s:I, s:I, s:I, s?I, s?I, s?I, s?I}",
 				   "service_id", &sid, "replicas", &rep, "bundle", &bundle, "port",
 				   &port, "drain_seconds", &drain, "version", &ver,
 				   "flows_per_replica", &fpr, "min_replicas", &mn, "max_replicas",
-				   &mx) < 0 ||
+				   &mx, "warm", &warm) < 0 ||
+		    warm < 0 || warm > CTL_WARM_MAX ||
 		    fpr < 0 || fpr > 1000000 || mn < 0 || mn > CTL_REPLICAS_MAX || mx < 0 ||
 		    mx > CTL_REPLICAS_MAX ||
 		    sid < 0 || (uint64_t)sid >= m->lim.max_services || rep < 0 ||
@@ -876,6 +878,7 @@ int ctl_change_from_json(const struct ctl_model *m, const json_t *j, struct ctl_
 		c->o.g.flows_per_replica = (uint32_t)fpr;
 		c->o.g.min_replicas = (uint32_t)mn;
 		c->o.g.max_replicas = (uint32_t)mx;
+		c->o.g.warm = (uint32_t)warm;
 		c->o.g.version = (uint64_t)ver;
 		snprintf(c->o.g.bundle, sizeof(c->o.g.bundle), "%s", bundle);
 	} else if (strcmp(kind, "config") == 0) {

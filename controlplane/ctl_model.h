@@ -25,6 +25,7 @@
 #define CTL_NAME_MAX	 64
 #define CTL_BUNDLE_MAX	 192 /* an OCI bundle's absolute path */
 #define CTL_REPLICAS_MAX 64
+#define CTL_WARM_MAX	 16
 
 struct ctl_limits {
 	uint32_t max_services; /* the dataplane's mfn_services */
@@ -78,6 +79,8 @@ struct ctl_group {
 	 * min_replicas..max_replicas. flows_per_replica 0 = off.
 	 */
 	uint32_t flows_per_replica, min_replicas, max_replicas;
+	/* Containers this node keeps created but not started (hmesh-run create): a start execs one. */
+	uint32_t warm;
 	uint64_t version;
 };
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -36,10 +37,24 @@
 #define PROBE_WAIT_MS  50
 #define QUIC_GREASE_V  0x1a2a3a4au /* reserved for negotiation: forces a VN answer */
 
-enum ist { I_PENDING, I_STARTING, I_RUNNING, I_DRAINING, I_STOPPING, I_BACKOFF };
+enum ist {
+	I_PENDING,
+	I_STARTING,
+	I_RUNNING,
+	I_DRAINING,
+	I_STOPPING,
+	I_BACKOFF,
+	I_PREPARING, /* a warm container to create (hmesh-run create) */
+	I_WARM,	     /* created, waiting on its exec FIFO: a start is one exec */
+	I_TAKEN,     /* a warm one given a replica: start it */
+	I_RELEASE,   /* not wanted (an extra warm one, or a placeholder a warm one replaced) */
+};
 
-static const char *const ist_name[] = {"pending",  "starting", "running",
-				       "draining", "stopping", "backoff"};
+static const char *const ist_name[] = {"pending", "starting", "running", "draining",
+				       "stopping", "backoff", "preparing", "warm",
+				       "taken", "released"};
+
+#define IDX_WARM UINT32_MAX /* a warm container has no replica yet */
 
 struct inst {
 	bool used;
@@ -62,7 +77,7 @@ struct inst {
 struct want {
 	bool used;
 	char svc[CTL_NAME_MAX];
-	uint32_t replicas, drain_seconds;
+	uint32_t replicas, drain_seconds, warm;
 	char bundle[CTL_BUNDLE_MAX];
 	uint16_t port;
 };
@@ -249,6 +264,42 @@ static int runtime_call(struct ctl_orch *o, const char *a1, const char *a2, cons
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The pid of container @id (`hmesh-run state`), or -1. */
+static pid_t runtime_pid(struct ctl_orch *o, const char *id)
+{
+	char buf[4096];
+	int fds[2], status;
+	ssize_t n, got = 0;
+	pid_t pid, cpid = -1;
+	json_t *j;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		dup2(null, 0);
+		dup2(fds[1], 1);
+		dup2(null, 2);
+		execl(o->c.runtime, "hmesh-run", "state", id, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (pid > 0 && got < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(fds[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fds[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -1;
+	buf[got] = '\0';
+	j = json_loads(buf, 0, NULL);
+	if (json_is_integer(json_object_get(j, "pid")))
+		cpid = (pid_t)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	return cpid;
+}
+
 /*
  * The container's own bundle: the group's config.json with its rootfs by
  * absolute path (shared, so read-only), the network annotations and the
@@ -331,8 +382,10 @@ static int make_bundle(struct ctl_orch *o, struct inst *in, const char *dir)
 	json_array_append_new(penv, json_string(env));
 	snprintf(env, sizeof(env), "HMESH_PORT=%u", in->port);
 	json_array_append_new(penv, json_string(env));
-	snprintf(env, sizeof(env), "HMESH_REPLICA=%u", in->idx);
-	json_array_append_new(penv, json_string(env));
+	if (in->idx != IDX_WARM) { /* a warm container does not know which replica it will be */
+		snprintf(env, sizeof(env), "HMESH_REPLICA=%u", in->idx);
+		json_array_append_new(penv, json_string(env));
+	}
 	if (!join(path, sizeof(path), dir, "config.json")) {
 		seterr(in, "state directory path too long");
 		goto out;
@@ -347,12 +400,23 @@ out:
 	return rc;
 }
 
-static int start(struct ctl_orch *o, struct inst *in, uint64_t now)
+/*
+ * Make container @in: its directory and bundle, then `hmesh-run run` (cold:
+ * the process we watch is hmesh-run, which waits for the container) or
+ * `hmesh-run create` (@warm: prepared up to the exec, waiting on its exec
+ * FIFO; hmesh-run returns and the container, reparented to us (we are a
+ * child subreaper), is the process we watch).
+ */
+static int launch(struct ctl_orch *o, struct inst *in, uint64_t now, bool warm)
 {
 	char dir[PATH_MAX], log[PATH_MAX + 8];
 	pid_t pid;
+	int status;
 
-	snprintf(in->id, sizeof(in->id), "hm-%u-%u-%" PRIu64, in->sid, in->idx, ++o->seq);
+	if (warm)
+		snprintf(in->id, sizeof(in->id), "hm-%u-w-%" PRIu64, in->sid, ++o->seq);
+	else
+		snprintf(in->id, sizeof(in->id), "hm-%u-%u-%" PRIu64, in->sid, in->idx, ++o->seq);
 	if (!join(dir, sizeof(dir), o->dir, in->id) || !join(log, sizeof(log), dir, "log")) {
 		seterr(in, "state directory path too long");
 		return -1;
@@ -361,14 +425,8 @@ static int start(struct ctl_orch *o, struct inst *in, uint64_t now)
 		seterr(in, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (make_bundle(o, in, dir) < 0) {
-		char merged[PATH_MAX];
-
-		if (join(merged, sizeof(merged), dir, "rootfs"))
-			umount2(merged, MNT_DETACH);
-		rm_tree(dir);
-		return -1;
-	}
+	if (make_bundle(o, in, dir) < 0)
+		goto err;
 	pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -377,21 +435,48 @@ static int start(struct ctl_orch *o, struct inst *in, uint64_t now)
 		/* Async-signal-safe calls only between fork and exec (we have threads). */
 		if (null < 0 || fd < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
-		execl(o->c.runtime, "hmesh-run", "run", in->id, "--bundle", dir, (char *)NULL);
+		execl(o->c.runtime, "hmesh-run", warm ? "create" : "run", in->id, "--bundle", dir,
+		      (char *)NULL);
 		_exit(127);
 	}
 	if (pid < 0) {
 		seterr(in, "fork: %s", strerror(errno));
-		rm_tree(dir);
-		return -1;
+		goto err;
+	}
+	in->error[0] = '\0';
+	if (warm) {
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+		    (pid = runtime_pid(o, in->id)) <= 0) {
+			seterr(in, "hmesh-run create %s failed (see %s)", in->id, log);
+			runtime_call(o, "delete", "--force", in->id);
+			goto err;
+		}
+		in->pid = pid;
+		in->st = I_WARM;
+		hm_log(HM_LOG_INFO, MOD, "%s: %s warm container ready (pid %d)", in->id, in->svc,
+		       (int)pid);
+		return 0;
 	}
 	in->pid = pid;
 	in->st = I_STARTING;
 	in->started_ms = now;
-	in->error[0] = '\0';
 	hm_log(HM_LOG_INFO, MOD, "%s: %s replica %u starting (pid %d)", in->id, in->svc, in->idx,
 	       (int)pid);
 	return 0;
+err: {
+	char merged[PATH_MAX];
+
+	if (join(merged, sizeof(merged), dir, "rootfs"))
+		umount2(merged, MNT_DETACH);
+	rm_tree(dir);
+	in->id[0] = '\0';
+	return -1;
+}
+}
+
+static int start(struct ctl_orch *o, struct inst *in, uint64_t now)
+{
+	return launch(o, in, now, false);
 }
 
 /* Has the container's hmesh-run exited? Returns true and describes it in @how. */
@@ -542,12 +627,55 @@ static void failed(struct inst *in, uint64_t now, const char *what)
 	in->backoff_ms = in->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : in->backoff_ms * 2;
 }
 
+/* Stop a container that is not running a process of ours yet (warm): kill and reap it. */
+static void drop_container(struct ctl_orch *o, struct inst *in)
+{
+	if (in->pid > 0) {
+		/* A container's init ignores SIGTERM before its exec: SIGKILL. */
+		kill(in->pid, SIGKILL);
+		waitpid(in->pid, NULL, 0);
+		in->pid = 0;
+	}
+	cleanup_container(o, in);
+}
+
 static void step(struct ctl_orch *o, struct inst *in, uint64_t now)
 {
 	bool want = wanted(o, in);
 	char how[64];
 
 	switch (in->st) {
+	case I_PREPARING:
+		if (now >= in->next_ms && launch(o, in, now, true) < 0) {
+			hm_log(HM_LOG_WARN, MOD, "%s: warm container: %s", in->svc, in->error);
+			in->next_ms = now + in->backoff_ms;
+			in->backoff_ms = in->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+									     : in->backoff_ms * 2;
+		}
+		break;
+	case I_WARM:
+		if (reaped(in, how, sizeof(how))) {
+			hm_log(HM_LOG_WARN, MOD, "%s: warm container %s; replaced", in->id, how);
+			cleanup_container(o, in);
+			inst_free(o, in);
+		}
+		break;
+	case I_TAKEN:
+		/* The warm container execs its process: one message to its exec FIFO. */
+		if (runtime_call(o, "start", in->id, NULL) == 0) {
+			in->st = I_STARTING;
+			in->started_ms = now;
+			hm_log(HM_LOG_INFO, MOD, "%s: %s replica %u started from warm (pid %d)", in->id,
+			       in->svc, in->idx, (int)in->pid);
+		} else {
+			drop_container(o, in);
+			failed(in, now, "hmesh-run start of a warm container failed");
+		}
+		break;
+	case I_RELEASE:
+		drop_container(o, in);
+		inst_free(o, in);
+		break;
 	case I_PENDING:
 	case I_BACKOFF:
 		if (!want) {
@@ -622,6 +750,67 @@ static void step(struct ctl_orch *o, struct inst *in, uint64_t now)
 	}
 }
 
+/* Is warm container @in still what its group asks for (same image and port)? */
+static bool warm_fits(const struct ctl_orch *o, const struct inst *in)
+{
+	const struct want *w = &o->want[in->sid];
+
+	return w->used && w->port == in->port && strcmp(w->bundle, in->bundle) == 0 &&
+	       strcmp(w->svc, in->svc) == 0;
+}
+
+/*
+ * Under o->lock: a replica due to start takes a warm container of its group
+ * (which then only has to exec), and each group's warm containers are kept
+ * at its "warm" count (made in the background by the steps).
+ */
+static void warm_upkeep(struct ctl_orch *o, uint64_t now)
+{
+	const uint32_t n_svc = o->n->model.lim.max_services;
+
+	for (int k = 0; k < INST_MAX; k++) {
+		struct inst *p = &o->inst[k];
+
+		if (!p->used || (p->st != I_PENDING && p->st != I_BACKOFF) || now < p->next_ms ||
+		    !wanted(o, p))
+			continue;
+		for (int j = 0; j < INST_MAX; j++) {
+			struct inst *w = &o->inst[j];
+
+			if (!w->used || w->st != I_WARM || w->sid != p->sid || !warm_fits(o, w))
+				continue;
+			w->idx = p->idx;
+			w->st = I_TAKEN;
+			w->restarts = p->restarts;
+			w->backoff_ms = p->backoff_ms;
+			p->st = I_RELEASE; /* the placeholder goes; its step cleans up */
+			break;
+		}
+	}
+	for (uint32_t s = 0; s < n_svc; s++) {
+		const struct want *w = &o->want[s];
+		uint32_t have = 0;
+
+		for (int k = 0; k < INST_MAX; k++) {
+			struct inst *in = &o->inst[k];
+
+			if (!in->used || in->sid != s || (in->st != I_WARM && in->st != I_PREPARING))
+				continue;
+			if (!warm_fits(o, in) || have >= w->warm)
+				in->st = I_RELEASE;
+			else
+				have++;
+		}
+		for (; w->used && have < w->warm; have++) {
+			struct inst *in = inst_new(o, s, IDX_WARM, w);
+
+			if (in == NULL)
+				break;
+			in->st = I_PREPARING;
+		}
+	}
+}
+
 static void reconcile(struct ctl_orch *o, uint64_t now)
 {
 	struct ctl_model *m = &o->n->model;
@@ -637,6 +826,7 @@ static void reconcile(struct ctl_orch *o, uint64_t now)
 		snprintf(w->svc, sizeof(w->svc), "%s", m->svc[s].name);
 		w->replicas = g->replicas;
 		w->drain_seconds = g->drain_seconds;
+		w->warm = g->warm;
 		snprintf(w->bundle, sizeof(w->bundle), "%s", g->bundle);
 		w->port = g->port;
 	}
@@ -662,6 +852,7 @@ static void reconcile(struct ctl_orch *o, uint64_t now)
 				    w->svc, i, INST_MAX);
 		}
 	}
+	warm_upkeep(o, now);
 	pthread_mutex_unlock(&o->lock);
 	/* Steps write through the cluster and wait: not under our lock for long. */
 	for (int k = 0; k < INST_MAX && !o->stop; k++) {
@@ -914,6 +1105,12 @@ int ctl_orch_start(struct ctl_node *n, const struct ctl_orch_cfg *c, struct ctl_
 		goto err;
 	}
 	o->seq = (uint64_t)time(NULL); /* ids differ from any earlier run's */
+	/* Warm containers outlive the hmesh-run create that made them: we adopt and reap them. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		rc = -errno;
+		hm_log(HM_LOG_ERR, MOD, "becoming a child subreaper: %s", strerror(errno));
+		goto err;
+	}
 	remove_leftovers(o);
 	remove_stale(o);
 	rc = -pthread_create(&o->thr, NULL, orch_main, o);
@@ -940,7 +1137,8 @@ void ctl_orch_stop(struct ctl_orch *o)
 	}
 	for (int k = 0; k < INST_MAX; k++)
 		if (o->inst[k].used && o->inst[k].pid > 0)
-			kill(o->inst[k].pid, SIGTERM);
+			/* A warm container's init ignores SIGTERM before its exec. */
+			kill(o->inst[k].pid, o->inst[k].st == I_WARM ? SIGKILL : SIGTERM);
 	t0 = now_ms();
 	do {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = 20000000L};
