@@ -97,6 +97,7 @@ struct ctl_orch {
 	char dir[PATH_MAX];
 	int probe_fd;
 	uint8_t *lower; /* per service: evaluations in a row that wanted fewer replicas */
+	uint8_t *warm_extra; /* per service: warm containers the forecast asks for on top */
 	uint64_t next_autoscale_ms;
 };
 
@@ -789,19 +790,19 @@ static void warm_upkeep(struct ctl_orch *o, uint64_t now)
 	}
 	for (uint32_t s = 0; s < n_svc; s++) {
 		const struct want *w = &o->want[s];
-		uint32_t have = 0;
+		uint32_t have = 0, target = w->warm + o->warm_extra[s];
 
 		for (int k = 0; k < INST_MAX; k++) {
 			struct inst *in = &o->inst[k];
 
 			if (!in->used || in->sid != s || (in->st != I_WARM && in->st != I_PREPARING))
 				continue;
-			if (!warm_fits(o, in) || have >= w->warm)
+			if (!warm_fits(o, in) || have >= target)
 				in->st = I_RELEASE;
 			else
 				have++;
 		}
-		for (; w->used && have < w->warm; have++) {
+		for (; w->used && have < target; have++) {
 			struct inst *in = inst_new(o, s, IDX_WARM, w);
 
 			if (in == NULL)
@@ -930,6 +931,19 @@ static void autoscale(struct ctl_orch *o)
 		}
 		want = (uint32_t)((f + fpr - 1e-9) / fpr);
 		want = want < mn ? mn : want > mx ? mx : want;
+		{
+			/*
+			 * Warm containers follow the forecast too: a quarter of the
+			 * replicas it asks for (at least one while there is load), so
+			 * a surge or a crash starts with an exec.
+			 */
+			uint32_t extra = f > 0 ? (uint32_t)((f * 0.25 + fpr - 1e-9) / fpr) : 0;
+
+			extra = extra > CTL_WARM_MAX ? CTL_WARM_MAX : extra;
+			pthread_mutex_lock(&o->lock);
+			o->warm_extra[s] = (uint8_t)extra;
+			pthread_mutex_unlock(&o->lock);
+		}
 		if (want == cur || (want < cur && ++o->lower[s] < 3)) {
 			if (want >= cur)
 				o->lower[s] = 0;
@@ -1077,7 +1091,8 @@ int ctl_orch_start(struct ctl_node *n, const struct ctl_orch_cfg *c, struct ctl_
 	o->slot_used = calloc(o->n_slots, 1);
 	o->want = calloc(n->model.lim.max_services, sizeof(*o->want));
 	o->lower = calloc(n->model.lim.max_services, 1);
-	if (o->slot_used == NULL || o->want == NULL || o->lower == NULL) {
+	o->warm_extra = calloc(n->model.lim.max_services, 1);
+	if (o->slot_used == NULL || o->want == NULL || o->lower == NULL || o->warm_extra == NULL) {
 		rc = -ENOMEM;
 		goto err;
 	}
@@ -1168,6 +1183,7 @@ void ctl_orch_stop(struct ctl_orch *o)
 	free(o->slot_used);
 	free(o->want);
 	free(o->lower);
+	free(o->warm_extra);
 	free(o);
 }
 

@@ -28,7 +28,9 @@
  * over its horizon) sets replicas = ceil(forecast / flows_per_replica)
  * within min_replicas..max_replicas, written like any change (so through
  * the log: in a cluster only the primary decides). Up at once; down after
- * three evaluations in a row ask for fewer, so a dip does not flap.
+ * three evaluations in a row ask for fewer, so a dip does not flap. The
+ * group's warm containers grow with the forecast too: by a quarter of the
+ * replicas it asks for (at least one while there is load).
  *
  * Thread: one of its own; it takes the node lock only to read the model.
  */

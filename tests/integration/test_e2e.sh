@@ -201,21 +201,33 @@ code=$(curl -s -o "$tmp/out" -w '%{http_code}' -XPUT -H 'Content-Type: applicati
 	-d '{"flows_per_replica":1,"min_replicas":1,"max_replicas":1,"replicas":2}' "$api/v1/containers/api")
 [[ "$code" == 400 ]] && grep -q '"field": *"replicas"' "$tmp/out" || fail "replicas outside min..max accepted: $code"
 code=$(curl -s -o "$tmp/out" -w '%{http_code}' -XPUT -H 'Content-Type: application/json' \
-	-d '{"flows_per_replica":1,"min_replicas":1,"max_replicas":3}' "$api/v1/containers/api")
+	-d '{"flows_per_replica":1,"min_replicas":1,"max_replicas":6}' "$api/v1/containers/api")
 [[ "$code" == 200 ]] || fail "turning autoscaling on: $code $(cat "$tmp/out")"
 # New connections, several a second: each is a new flow for L2/L3 and the forecast.
 ( while :; do dl >/dev/null 2>&1 || true; done ) &
 load=$!
-for _ in $(seq 200); do [[ "$(replicas)" == 3 ]] && break; sleep 0.1; done
-up=$(replicas)
+seen_warm=0
+up=2
+for _ in $(seq 250); do
+	curl -sf "$api/v1/containers/api" >"$tmp/grp" || continue
+	read -r up warm < <(python3 -c "import json; d=json.load(open('$tmp/grp')); print(d['replicas'], sum(i['state'] in ('warm', 'preparing') for i in d['instances']))")
+	((warm > 0)) && seen_warm=1
+	((up >= 3 && seen_warm)) && break
+	sleep 0.1
+done
 kill "$load" 2>/dev/null; wait "$load" 2>/dev/null || true
-[[ "$up" == 3 ]] || fail "no scale-up under load: replicas $up ($(grep autoscal "$tmp/cd.log" | tail -2; grep forecast "$tmp/cd.log" | tail -2))"
-running 3
+((up >= 3)) || fail "no scale-up under load: replicas $up ($(grep forecast "$tmp/cd.log" | tail -2))"
+((seen_warm)) || fail "the forecast's headroom never made a warm container ($(grep forecast "$tmp/cd.log" | tail -2))"
+running "$up"
 for _ in $(seq 300); do [[ "$(replicas)" == 1 ]] && break; sleep 0.1; done
 [[ "$(replicas)" == 1 ]] || fail "no scale-down without load: replicas $(replicas)"
 running 1
+for _ in $(seq 100); do
+	curl -sf "$api/v1/containers/api" | python3 -c 'import json,sys; sys.exit(any(i["state"] in ("warm", "preparing") for i in json.load(sys.stdin)["instances"]))' && break
+	sleep 0.1
+done
 grep -m2 "forecast" "$tmp/cd.log" | sed 's/^/    /'
-echo "ok: autoscaling: new connections took the group from 2 to 3 replicas, quiet back to 1"
+echo "ok: autoscaling: new connections took the group from 2 to $up replicas with warm headroom, quiet back to 1"
 
 kill "$dp_pid"
 wait "$dp_pid" 2>/dev/null || true
