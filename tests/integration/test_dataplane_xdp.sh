@@ -46,7 +46,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 grep -q "hmesh_steer.bpf.o on $a steers UDP stoq_ports" "$tmp/dp.log" || fail "the port map was not filled"
-ip -d link show "$a" | grep -q "name hmesh_steer" || fail "hmesh_steer is not attached to $a"
+grep -q "name hmesh_steer" <<<"$(ip -d link show "$a")" || fail "hmesh_steer is not attached to $a"
 
 ip netns exec "$ns" ping -c 2 -W 2 "$host" >/dev/null || fail "ping to the host through the XDP port failed"
 # A host socket on another port gets its datagrams; the STOQ ones go to the dataplane and come back.

@@ -171,14 +171,16 @@ for k in 2 3; do
 	"$run" start "net$k" || fail "start net$k"
 done
 bb=$tmp/net2/rootfs/bin/busybox
-ip -br addr show "$br" | grep -q "$net.1/24" || fail "bridge $br without the gateway: $(ip -br addr show "$br")"
+grep -q "$net.1/24" <<<"$(ip -br addr show "$br")" || fail "bridge $br without the gateway: $(ip -br addr show "$br")"
 "$bb" ping -c 1 -W 2 "$net.2" >/dev/null || fail "the host cannot reach container net2 at $net.2"
 "$bb" ping -c 1 -W 2 "$net.3" >/dev/null || fail "the host cannot reach container net3 at $net.3"
 p2=$("$run" state net2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 nsenter -t "$p2" -n "$bb" ping -c 1 -W 2 "$net.3" >/dev/null || fail "net2 cannot reach net3"
 ifs=$(nsenter -t "$p2" -n ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' ')
 [[ "$ifs" == "eth0 lo " ]] || fail "net2 sees interfaces: $ifs"
-nsenter -t "$p2" -n ip route | grep -q "default via $net.1 dev eth0" || fail "net2 has no default route via $net.1"
+# (grep -q on a pipe under pipefail: ip can die of SIGPIPE once grep has its line)
+routes=$(nsenter -t "$p2" -n ip route)
+grep -q "default via $net.1 dev eth0" <<<"$routes" || fail "net2 has no default route via $net.1: $routes"
 # The host ends are in the bridge; killing a container removes its pair.
 in_br=$(ip -o link show master "$br" | grep -c ': hmv' || true)
 ((in_br == 2)) || fail "$in_br host ends of veth pairs in $br, want 2"
