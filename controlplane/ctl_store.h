@@ -17,9 +17,10 @@
  * CTL_STORE_COMPACT_EVERY appends, ctl_store_maybe_compact() writes the
  * model as the snapshot and empties the log.
  *
- * When the consensus issue lands, the replicated log replaces
- * ctl_store_append() (append = commit through the cluster); the REST layer
- * only sees "prepare, append, apply".
+ * This is the single-node log. A cluster member (ctl_cluster.h) keeps the
+ * replicated log instead (batches.log, votes.log); both end in the same
+ * prepare-and-apply step (ctl_write_apply), so the REST layer does not
+ * know which one it runs on.
  */
 #ifndef CTL_STORE_H
 #define CTL_STORE_H
