@@ -40,7 +40,7 @@ struct waiter {
 struct submit {
 	uint8_t *b;
 	size_t len;
-	uint64_t t0_ns;
+	uint64_t nonce, t0_ns;
 	struct submit *next;
 };
 
@@ -804,21 +804,18 @@ static void *cluster_main(void *arg)
 		while (s) {
 			struct submit *next = s->next;
 			int rc = bft_submit(cl->r, s->b, s->len, t);
-			json_t *j = json_loadb((const char *)s->b, s->len, 0, NULL);
-			uint64_t nonce = (uint64_t)json_integer_value(json_object_get(j, "n"));
 
 			if (rc < 0) {
 				json_t *out = NULL;
 
 				ctl_rest_error(&out, 503, "", "the consensus core refused it: %s",
 					       strerror(-rc));
-				finish(cl, nonce, 503, out);
+				finish(cl, s->nonce, 503, out);
 			} else {
-				cl->inflight[cl->inflight_next].nonce = nonce;
+				cl->inflight[cl->inflight_next].nonce = s->nonce;
 				cl->inflight[cl->inflight_next].t0_ns = s->t0_ns;
 				cl->inflight_next = (cl->inflight_next + 1) % 256;
 			}
-			json_decref(j);
 			free(s->b);
 			free(s);
 			s = next;
@@ -1052,6 +1049,7 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 	}
 	s->b = (uint8_t *)txt;
 	s->len = strlen(txt);
+	s->nonce = w.nonce;
 	s->t0_ns = mono_ns();
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += cl->c.commit_timeout_ms / 1000;

@@ -245,55 +245,59 @@ static int rm_tree(const char *path)
 	return rmdir(path);
 }
 
-/* Run hmesh-run with @args to completion (delete). Its exit status, or -1. */
-static int runtime_call(struct ctl_orch *o, const char *a1, const char *a2, const char *a3)
+/*
+ * Run hmesh-run with up to three arguments to completion. Returns its exit
+ * status (or -1), with its standard output in @out (NUL-terminated) when
+ * given.
+ */
+static int runtime_run(struct ctl_orch *o, char *out, size_t outlen, const char *a1,
+		       const char *a2, const char *a3)
 {
-	pid_t pid = fork();
-	int status;
+	int fds[2] = {-1, -1}, status;
+	size_t got = 0;
+	pid_t pid;
 
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execl(o->c.runtime, "hmesh-run", a1, a2, a3, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* The pid of container @id (`hmesh-run state`), or -1. */
-static pid_t runtime_pid(struct ctl_orch *o, const char *id)
-{
-	char buf[4096];
-	int fds[2], status;
-	ssize_t n, got = 0;
-	pid_t pid, cpid = -1;
-	json_t *j;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
+	if (out && pipe2(fds, O_CLOEXEC) < 0)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 		dup2(null, 0);
-		dup2(fds[1], 1);
+		dup2(out ? fds[1] : null, 1);
 		dup2(null, 2);
-		execl(o->c.runtime, "hmesh-run", "state", id, (char *)NULL);
+		execl(o->c.runtime, "hmesh-run", a1, a2, a3, (char *)NULL);
 		_exit(127);
 	}
-	close(fds[1]);
-	while (pid > 0 && got < (ssize_t)sizeof(buf) - 1 &&
-	       (n = read(fds[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
-		got += n;
-	close(fds[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+	if (out) {
+		ssize_t n;
+
+		close(fds[1]);
+		while (pid > 0 && got < outlen - 1 &&
+		       (n = read(fds[0], out + got, outlen - 1 - got)) > 0)
+			got += (size_t)n;
+		close(fds[0]);
+		out[got] = '\0';
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
 		return -1;
-	buf[got] = '\0';
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int runtime_call(struct ctl_orch *o, const char *a1, const char *a2, const char *a3)
+{
+	return runtime_run(o, NULL, 0, a1, a2, a3);
+}
+
+/* The pid of container @id (`hmesh-run state`), or -1. */
+static pid_t runtime_pid(struct ctl_orch *o, const char *id)
+{
+	char buf[4096];
+	pid_t cpid = -1;
+	json_t *j;
+
+	if (runtime_run(o, buf, sizeof(buf), "state", id, NULL) != 0)
+		return -1;
 	j = json_loads(buf, 0, NULL);
 	if (json_is_integer(json_object_get(j, "pid")))
 		cpid = (pid_t)json_integer_value(json_object_get(j, "pid"));
@@ -473,11 +477,6 @@ err: {
 	in->id[0] = '\0';
 	return -1;
 }
-}
-
-static int start(struct ctl_orch *o, struct inst *in, uint64_t now)
-{
-	return launch(o, in, now, false);
 }
 
 /* Has the container's hmesh-run exited? Returns true and describes it in @how. */
@@ -684,7 +683,7 @@ static void step(struct ctl_orch *o, struct inst *in, uint64_t now)
 			inst_free(o, in);
 		} else if (now >= in->next_ms) {
 			cleanup_container(o, in);
-			if (start(o, in, now) < 0)
+			if (launch(o, in, now, false) < 0)
 				failed(in, now, NULL);
 		}
 		break;
