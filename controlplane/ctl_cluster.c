@@ -615,18 +615,26 @@ static bool binding(const struct ctl_cluster *cl, const uint8_t *m, size_t len)
 		m[0] == BFT_VIEWCHANGE);
 }
 
-/* Does it still bind us after @exec was executed in @view? */
-static bool still_binding(const uint8_t *m, size_t len, uint64_t exec, uint64_t view)
+/*
+ * Does it still bind us after @exec was executed in @view? A vote on a
+ * sequence number not executed yet, or a VIEW-CHANGE for this view or a
+ * later one. (*@in_view: it was sent in @view, so it says which view we
+ * are in.)
+ */
+static bool still_binding(const uint8_t *m, size_t len, uint64_t exec, uint64_t view,
+			  bool *in_view)
 {
 	struct bft_hdr h;
 	const uint8_t *body;
 	size_t bl;
 
+	*in_view = false;
 	if (bft_hdr_parse(m, len, &h, &body, &bl) < 0)
 		return false;
+	*in_view = h.view >= view;
 	if (h.type == BFT_VIEWCHANGE)
 		return h.view >= view;
-	return h.seq > exec || h.view >= view;
+	return h.seq > exec;
 }
 
 /* Rewrite votes.log with what still binds (from the recent ring), atomically. */
@@ -642,11 +650,27 @@ static int votes_compact(struct ctl_cluster *cl)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	for (uint32_t k = 0; k < RECENT_MAX && rc == 0; k++) {
+	/* What binds, and the newest message of our view (so a restart knows the view). */
+	int32_t newest_in_view = -1;
+
+	for (uint32_t k = 0; k < RECENT_MAX; k++) {
 		uint32_t i = (cl->recent_next + k) % RECENT_MAX;
+		bool in_view;
 
 		if (cl->recent[i].b &&
-		    still_binding(cl->recent[i].b, cl->recent[i].len, st.executed_seq, st.view)) {
+		    !still_binding(cl->recent[i].b, cl->recent[i].len, st.executed_seq, st.view,
+				   &in_view) &&
+		    in_view)
+			newest_in_view = (int32_t)i;
+	}
+	for (uint32_t k = 0; k < RECENT_MAX && rc == 0; k++) {
+		uint32_t i = (cl->recent_next + k) % RECENT_MAX;
+		bool in_view;
+
+		if (cl->recent[i].b &&
+		    (still_binding(cl->recent[i].b, cl->recent[i].len, st.executed_seq, st.view,
+				   &in_view) ||
+		     (int32_t)i == newest_in_view)) {
 			rc = rec_append(fd, ++seq, cl->recent[i].b, cl->recent[i].len);
 			bytes += REC_HDR + cl->recent[i].len + 4;
 		}
