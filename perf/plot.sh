@@ -4,6 +4,11 @@
 #   dataplane_pps.png        per-core packet rate vs frame size, hmesh beside testpmd
 #   consensus_latency.png    replicated write p50 vs cluster size: controld PBFT
 #                            (batching on/off) beside etcd, and the simulator
+#   stoq_goodput.png         hmesh-stoq vs gtlsserver/gtlsclient goodput, 1 and 16
+#                            streams on 1 and 2 cores
+#   container_start.png      distribution (CDF) of container start-to-exec latency:
+#                            hmesh-run cold, warm (pool), and the reference runtime
+#                            (BUILD/perf/runtime_samples.json, from perf/runtime.sh)
 # A chart whose figures are not in the results is skipped (said so).
 #
 #   perf/plot.sh [BUILD]
@@ -29,6 +34,9 @@ for line in open(sys.argv[1]):
     f = json.loads(line)
     if f.get("bench") == "dataplane_forward":
         rows[f["vdev"]][f["size"]] = (f["value"] / 1e6, f["ref"] / 1e6)
+    elif f.get("bench") == "stoq_goodput" and f["metric"].startswith("gbps_"):
+        with open(f"{sys.argv[2]}/stoq.sdat", "a") as o:
+            o.write(f'"{f["metric"][5:].replace("_", " ")}" {f["value"]} {f["ref"]}\n')
     elif f.get("bench") in ("consensus_batch", "consensus_nobatch", "consensus_sim_batch"):
         n = int(f["vdev"].lstrip("n"))
         cons[f["bench"]][n] = f["value"]
@@ -63,6 +71,55 @@ GNUPLOT
 	echo "wrote $out/consensus_latency.png"
 else
 	echo "no consensus figures in $in: consensus_latency.png not redrawn"
+fi
+if [[ -e "$tmp/stoq.sdat" ]]; then
+	gnuplot <<GNUPLOT
+set terminal pngcairo size 900,520 noenhanced
+set output '$out/stoq_goodput.png'
+set title 'STOQ goodput on loopback (hmesh-stoq vs ngtcp2 gtlsserver/gtlsclient, same data)'
+set ylabel 'Gbit/s'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top left
+set grid ytics
+set yrange [0:*]
+plot '$tmp/stoq.sdat' using 2:xtic(1) title 'hmesh-stoq', '' using 3 title 'gtlsserver / gtlsclient'
+GNUPLOT
+	echo "wrote $out/stoq_goodput.png"
+else
+	echo "no STOQ figures in $in: stoq_goodput.png not redrawn"
+fi
+if [[ -s "$build/perf/runtime_samples.json" ]]; then
+	python3 - "$build/perf/runtime_samples.json" "$tmp" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for i, (name, lat) in enumerate(d.items()):
+    with open(f"{sys.argv[2]}/rt{i}.cdat", "w") as o:
+        o.write(f"# {name}\n")
+        for k, v in enumerate(sorted(lat)):
+            o.write(f"{v} {(k + 1) / len(lat)}\n")
+    open(f"{sys.argv[2]}/rt{i}.name", "w").write(name)
+PY
+	rplots=""
+	for f in "$tmp"/rt*.cdat; do
+		rplots+="'$f' using 1:2 with lines linewidth 2 title '$(cat "${f%.cdat}.name")', "
+	done
+	gnuplot <<GNUPLOT
+set terminal pngcairo size 900,520 noenhanced
+set output '$out/container_start.png'
+set title 'Container start-to-exec latency, distribution (busybox bundle)'
+set xlabel 'ms (log scale)'
+set ylabel 'fraction of starts'
+set logscale x
+set key bottom right
+set grid
+set yrange [0:1]
+plot ${rplots%, }
+GNUPLOT
+	echo "wrote $out/container_start.png"
+else
+	echo "no $build/perf/runtime_samples.json: container_start.png not redrawn (run perf/runtime.sh)"
 fi
 if ! ls "$tmp"/*.dat >/dev/null 2>&1; then
 	echo "no dataplane figures in $in: dataplane_pps.png not redrawn"

@@ -47,7 +47,7 @@ for _ in $(seq 100); do [[ -S "$tmp/pool.sock" ]] && grep -q 'warm containers' "
 grep -q 'warm containers' "$tmp/pool.log" || { cat "$tmp/pool.log"; exit 1; }
 
 python3 - "$n" "$run" "$tmp" "$ref" <<'PY'
-import json, statistics, subprocess, sys, time
+import json, os, statistics, subprocess, sys, time
 n, run, tmp, ref = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 bundle = f"{tmp}/bundle"
 
@@ -64,7 +64,7 @@ def measure(name, argv_of):
     wall = time.time() - t_start
     lat.sort()
     q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
-    return {"p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "per_s": n / wall}
+    return {"p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "per_s": n / wall, "samples": lat}
 
 rows = {
     "hmesh cold": measure("hmesh-run run", lambda i: [run, "run", f"c{i}", "--bundle", bundle]),
@@ -76,6 +76,11 @@ print(f"{'runtime':<12} {'p50':>8} {'p95':>8} {'p99':>8} {'starts/s':>9} {'p50 r
 r = rows[ref]
 for name, v in rows.items():
     print(f"{name:<12} {v['p50']:8.2f} {v['p95']:8.2f} {v['p99']:8.2f} {v['per_s']:9.1f} {v['p50'] / r['p50']:10.3f}")
+# Every sample, for make bench-plot's latency distribution.
+if os.environ.get("HMESH_BUILD"):
+    os.makedirs(f"{os.environ['HMESH_BUILD']}/perf", exist_ok=True)
+    with open(f"{os.environ['HMESH_BUILD']}/perf/runtime_samples.json", "w") as o:
+        json.dump({name: v["samples"] for name, v in rows.items()}, o)
 for name, key in (("hmesh cold", "runtime_cold"), ("hmesh warm", "runtime_warm")):
     v = rows[name]
     print(json.dumps({"bench": key, "vdev": "busybox", "size": 0, "metric": "start_to_exec_p50_ms",

@@ -34,7 +34,9 @@ cl_if=hmec$$
 dpb_if=hmeb$$    # dataplane port 1: the backend side
 rt_if=hmer$$     # its peer: the host, which routes to the containers
 br=hmeg$$
-cnet=10.$((($$ / 256) % 200 + 20)).$(($$ % 256))
+# Containers on 10.120-219.x; the client is 10.77.0.0/24, the router link
+# 10.250.x.0/30: they never meet.
+cnet=10.$((($$ / 256) % 100 + 120)).$(($$ % 256))
 sock=$tmp/dp.sock
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 api=http://127.0.0.1:$port
@@ -62,7 +64,7 @@ for t in ethtool nsenter; do command -v "$t" >/dev/null || fail "$t not installe
 
 # ---- network: client namespace, the dataplane's two ports, the host's route ---------------
 client_netns "$ns" "$dp_if" "$cl_if"
-router_backend "$ns" "$cl_if" "$dp_if" "$dpb_if" "$rt_if" "10.98.$(($$ % 256)).1" "10.98.$(($$ % 256)).2"
+router_backend "$ns" "$cl_if" "$dp_if" "$dpb_if" "$rt_if" "10.250.$(($$ % 256)).1" "10.250.$(($$ % 256)).2"
 cl_mac=$(ip netns exec "$ns" cat "/sys/class/net/$cl_if/address")
 rt_mac=$(cat "/sys/class/net/$rt_if/address")
 
