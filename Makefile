@@ -183,14 +183,15 @@ $(LIB_STOQ): $(call obj,$(STOQ_SRCS))
 $(BIN_STOQ): $(call obj,stoq/main.c) $(LIB_STOQ) $(LIB_TELEM) $(LIB_COMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_TELEM) $(LIB_COMMON) $(STOQ_LIBS) -lm -lpthread
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_TELEM) $(LIB_COMMON) $(STOQ_LIBS) $(PKG_LIBS) \
+		-lm -lpthread
 
 # More specific than $(BUILD)/tests/%, so make picks it for tests/stoq/.
 $(BUILD)/tests/stoq/%: $(BUILD)/obj/tests/stoq/%.o $(LIB_STOQ) $(LIB_COMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_COMMON) $(STOQ_LIBS) -lm -lpthread \
-		$(CRITERION_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_COMMON) $(STOQ_LIBS) $(PKG_LIBS) -lm \
+		-lpthread $(CRITERION_LIBS) -lrte_net_ring
 
 $(BUILD)/perf/bench_aesgcm: $(call obj,perf/bench_aesgcm.c)
 	@mkdir -p $(@D)

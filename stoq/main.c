@@ -5,6 +5,9 @@
  *   hmesh-stoq server --listen ADDR:PORT --root DIR --cert F --key F [--config F]
  *   hmesh-stoq client URL... [--parallel N] [--download DIR]
  *   hmesh-stoq bench [--connections C] [--streams S] [--bytes B]
+ *
+ * Server and client run on kernel UDP sockets, or with --dpdk on a DPDK
+ * port that they own (stoq_io_dpdk.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +52,14 @@ static void usage(FILE *out)
 		"  --set KEY=VALUE   set one key (repeatable; applied after --config)\n"
 		"  --log-level L     err, warn, info, debug\n"
 		"  -h, --help        this text\n"
+		"DPDK back end (server and client; IPv4; the port owns the address):\n"
+		"  --dpdk \"EAL ARGS\" run on a DPDK port instead of a UDP socket; EAL\n"
+		"                    arguments split at blanks, e.g. \"-l 1 --no-pci\n"
+		"                    --file-prefix s1 --vdev net_af_packet0,iface=veth1\"\n"
+		"  --dpdk-port N     ethdev port id (default 0)\n"
+		"  --dpdk-prefix N   on-link prefix length of the address (default 24)\n"
+		"  --dpdk-gateway IP next hop for peers outside the prefix (default none)\n"
+		"  --local ADDR      client: the port's address (required with --dpdk)\n"
 		"Server options:\n"
 		"  --stats-segment N counters and latency histograms in /dev/shm/hmesh-N\n"
 		"                    (default stoq; off = none)\n"
@@ -142,7 +153,8 @@ bad:
 enum {
 	OPT_CONFIG = 256, OPT_SET, OPT_LOG, OPT_LISTEN, OPT_ROOT, OPT_CERT, OPT_KEY, OPT_CA,
 	OPT_INSECURE, OPT_ALPN, OPT_QVER, OPT_PARALLEL, OPT_DOWNLOAD, OPT_CONNS, OPT_STREAMS,
-	OPT_BYTES, OPT_REQUESTS, OPT_RANGE, OPT_STATS,
+	OPT_BYTES, OPT_REQUESTS, OPT_RANGE, OPT_STATS, OPT_DPDK, OPT_DPDK_PORT, OPT_DPDK_PREFIX,
+	OPT_DPDK_GW, OPT_LOCAL,
 };
 
 static const struct option long_opts[] = {
@@ -165,6 +177,11 @@ static const struct option long_opts[] = {
 	{ "requests", required_argument, NULL, OPT_REQUESTS },
 	{ "range", required_argument, NULL, OPT_RANGE },
 	{ "stats-segment", required_argument, NULL, OPT_STATS },
+	{ "dpdk", required_argument, NULL, OPT_DPDK },
+	{ "dpdk-port", required_argument, NULL, OPT_DPDK_PORT },
+	{ "dpdk-prefix", required_argument, NULL, OPT_DPDK_PREFIX },
+	{ "dpdk-gateway", required_argument, NULL, OPT_DPDK_GW },
+	{ "local", required_argument, NULL, OPT_LOCAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -174,7 +191,22 @@ struct args {
 	const char *listen, *root, *download, *range, *stats;
 	unsigned parallel, conns, streams, requests;
 	uint64_t bytes;
+	const char *dpdk, *local; /* EAL arguments; the client's address on the port */
+	struct stoq_io_dpdk_params dp;
 };
+
+/* A whole unsigned number in [min, max], or -1 (the caller names the flag). */
+static long parse_uint(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	return v;
+}
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
@@ -218,9 +250,42 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_REQUESTS: a->requests = (unsigned)strtoul(optarg, NULL, 10); break;
 		case OPT_RANGE: a->range = optarg; break;
 		case OPT_STATS: a->stats = optarg; break;
+		case OPT_DPDK: a->dpdk = optarg; break;
+		case OPT_LOCAL: a->local = optarg; break;
+		case OPT_DPDK_PORT: {
+			long v = parse_uint(optarg, 0, 65535);
+
+			if (v < 0) {
+				HM_ERR(LOG, "--dpdk-port %s: expected a port id 0..%d", optarg,
+				       65535);
+				return -EINVAL;
+			}
+			a->dp.port_id = (uint16_t)v;
+			break;
+		}
+		case OPT_DPDK_PREFIX: {
+			long v = parse_uint(optarg, 1, 32);
+
+			if (v < 0) {
+				HM_ERR(LOG, "--dpdk-prefix %s: expected 1..32", optarg);
+				return -EINVAL;
+			}
+			a->dp.prefix_len = (uint8_t)v;
+			break;
+		}
+		case OPT_DPDK_GW:
+			if (inet_pton(AF_INET, optarg, &a->dp.gateway) != 1) {
+				HM_ERR(LOG, "--dpdk-gateway %s: expected an IPv4 address", optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
+	}
+	if (!a->dpdk && (a->local || a->dp.gateway || a->dp.prefix_len)) {
+		HM_ERR(LOG, "--local, --dpdk-gateway and --dpdk-prefix need --dpdk");
+		return -EINVAL;
 	}
 	if (!a->parallel || !a->conns || !a->streams || !a->requests) {
 		HM_ERR(LOG, "--parallel, --connections, --streams and --requests must be >= 1");
@@ -247,6 +312,48 @@ static void print_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 		port = ntohs(s->sin6_port);
 		snprintf(buf, len, "[%s]:%d", host, port);
 	}
+}
+
+/*
+ * The I/O back end the flags ask for, bound to @addr: a UDP socket, or the
+ * DPDK port (the EAL is started here, once per process).
+ */
+static struct stoq_io *open_io(const struct args *a, const struct sockaddr *addr, socklen_t len)
+{
+	char err[512];
+	int rc;
+
+	if (!a->dpdk)
+		return stoq_io_create(&stoq_io_udp_ops, addr, len);
+	rc = stoq_dpdk_eal_init(a->dpdk, err, sizeof(err));
+	if (rc < 0) {
+		HM_ERR(LOG, "--dpdk: %s", err);
+		errno = -rc;
+		return NULL;
+	}
+	return stoq_io_open(&stoq_io_dpdk_ops, addr, len, &a->dp);
+}
+
+static void close_io(const struct args *a, struct stoq_io *io)
+{
+	if (io && a->dpdk) {
+		struct stoq_io_dpdk_stats s;
+
+		stoq_io_dpdk_get_stats(io, &s);
+		HM_INFO(LOG,
+			"dpdk port %u: rx %" PRIu64 " frames, %" PRIu64 " datagrams; dropped: %" PRIu64
+			" not ours, %" PRIu64 " bad IPv4, %" PRIu64 " bad UDP, %" PRIu64
+			" fragments, %" PRIu64 " not IPv4; ARP %" PRIu64 " answered, %" PRIu64
+			" asked, %" PRIu64 " replies; tx %" PRIu64 " packets, %" PRIu64
+			" waited for ARP, %" PRIu64 " dropped",
+			a->dp.port_id, s.rx_frames, s.rx_datagrams, s.rx_not_ours, s.rx_bad_ip,
+			s.rx_bad_udp, s.rx_fragment, s.rx_not_ipv4, s.arp_requests_answered,
+			s.arp_requests_sent, s.arp_replies, s.tx_packets, s.tx_unresolved,
+			s.tx_dropped);
+	}
+	stoq_io_destroy(io);
+	if (a->dpdk)
+		stoq_dpdk_eal_fini();
 }
 
 /* ---------------------------------------------------------------- server */
@@ -368,27 +475,31 @@ static int cmd_server(int argc, char **argv)
 		HM_ERR(LOG, "--listen %s: expected ADDR:PORT", a.listen);
 		return 2;
 	}
-	io = stoq_io_create(&stoq_io_udp_ops, (struct sockaddr *)&addr, alen);
+	io = open_io(&a, (struct sockaddr *)&addr, alen);
 	if (!io) {
-		HM_ERR(LOG, "cannot bind %s: %s", a.listen, strerror(errno));
+		if (!a.dpdk) /* the DPDK back end said why */
+			HM_ERR(LOG, "cannot bind %s: %s", a.listen, strerror(errno));
 		return 1;
 	}
 	llen = stoq_io_local(io, &local);
 	ep = stoq_endpoint_create(&cfg, true, a.root, (struct sockaddr *)&local, llen);
 	if (!ep) {
-		stoq_io_destroy(io);
+		close_io(&a, io);
 		return 1;
 	}
 	print_addr(&local, buf, sizeof(buf));
-	HM_INFO(LOG, "serving %s on %s (h3; udp gso=%s gro=%s)", a.root, buf,
-		stoq_io_has_gso(io) ? "on" : "off", stoq_io_has_gro(io) ? "on" : "off");
+	if (a.dpdk)
+		HM_INFO(LOG, "serving %s on %s (h3; dpdk port %u)", a.root, buf, a.dp.port_id);
+	else
+		HM_INFO(LOG, "serving %s on %s (h3; udp gso=%s gro=%s)", a.root, buf,
+			stoq_io_has_gso(io) ? "on" : "off", stoq_io_has_gro(io) ? "on" : "off");
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	struct seg_ctx sx = { .ep = ep };
 
 	if (strcmp(a.stats, "off") != 0 && !(sx.seg = seg_open(a.stats, &sx.w))) {
 		stoq_endpoint_destroy(ep);
-		stoq_io_destroy(io);
+		close_io(&a, io);
 		return 1;
 	}
 	stoq_endpoint_run(ep, io, seg_tick, &sx, &g_stop);
@@ -401,7 +512,7 @@ static int cmd_server(int argc, char **argv)
 		st.handshakes, st.requests_done, st.rx_dgrams, st.tx_dgrams, st.vn_sent,
 		st.retries_sent, st.resets_sent, st.dropped);
 	stoq_endpoint_destroy(ep);
-	stoq_io_destroy(io);
+	close_io(&a, io);
 	return 0;
 }
 
@@ -526,7 +637,7 @@ static int cmd_client(int argc, char **argv)
 	struct client cl = { 0 };
 	struct url u0, u;
 	struct sockaddr_storage remote, any = { 0 }, local;
-	socklen_t rlen, llen;
+	socklen_t rlen, llen, alen;
 	struct stoq_io *io = NULL;
 	struct stoq_conn *c;
 	char hostport[300];
@@ -588,11 +699,22 @@ static int cmd_client(int argc, char **argv)
 		goto out;
 	}
 	any.ss_family = remote.ss_family;
-	io = stoq_io_create(&stoq_io_udp_ops, (struct sockaddr *)&any,
-			    remote.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							 : sizeof(struct sockaddr_in));
+	alen = remote.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (a.dpdk) {
+		/* The port owns an address: the client must say which. */
+		if (!a.local) {
+			HM_ERR(LOG, "--dpdk: the client needs --local ADDR (the port's IPv4 address)");
+			goto out;
+		}
+		if (stoq_addr_parse(a.local, &any, &alen) < 0 || any.ss_family != AF_INET) {
+			HM_ERR(LOG, "--local %s: expected IPV4:PORT (port 0 for any)", a.local);
+			goto out;
+		}
+	}
+	io = open_io(&a, (struct sockaddr *)&any, alen);
 	if (!io) {
-		HM_ERR(LOG, "socket: %s", strerror(errno));
+		if (!a.dpdk) /* the DPDK back end said why */
+			HM_ERR(LOG, "socket: %s", strerror(errno));
 		goto out;
 	}
 	llen = stoq_io_local(io, &local);
@@ -636,12 +758,13 @@ static int cmd_client(int argc, char **argv)
 
 		stoq_conn_close(c, stoq_now());
 		n = stoq_endpoint_send(cl.ep, out, 16, stoq_now());
-		stoq_io_udp_ops.send_burst(io, out, n);
+		stoq_io_send(io, out, n);
 	}
 out:
 	/* The endpoint first: tearing it down still reports to the gets. */
 	stoq_endpoint_destroy(cl.ep);
-	stoq_io_destroy(io);
+	if (io)
+		close_io(&a, io);
 	for (unsigned i = 0; cl.gets && i < (unsigned)nurl; i++)
 		if (cl.gets[i].fd >= 0)
 			close(cl.gets[i].fd);
@@ -706,6 +829,11 @@ static int cmd_bench(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
+	if (a.dpdk) {
+		HM_ERR(LOG, "bench runs server and client on loopback sockets; --dpdk is for "
+			    "server and client");
+		return 2;
+	}
 	if (!a.c.cert)
 		a.c.cert = "build/stoq/cert.pem";
 	if (!a.c.key)

@@ -262,13 +262,15 @@ struct stoq_io;
 
 struct stoq_io_ops {
 	const char *name;
-	/* Bind to @addr. Returns 0 or negative errno. */
-	int (*open)(struct stoq_io *io, const struct sockaddr *addr, socklen_t len);
+	/* Bind to @addr with the back end's @params (may be NULL). Returns 0 or negative errno. */
+	int (*open)(struct stoq_io *io, const struct sockaddr *addr, socklen_t len,
+		    const void *params);
 	/* Up to @max datagrams; each d[i].data must point at 65536 bytes. */
 	size_t (*recv_burst)(struct stoq_io *io, struct stoq_dgram *d, size_t max);
 	/* Returns how many were sent (the rest should be retried later). */
 	size_t (*send_burst)(struct stoq_io *io, const struct stoq_dgram *d, size_t n);
-	/* A descriptor for poll(2) readiness, or -1. */
+	/* A descriptor for poll(2) readiness, or -1: the driver loop then polls
+	 * the back end without sleeping (a DPDK port has no descriptor). */
 	int (*pollfd)(struct stoq_io *io);
 	void (*close)(struct stoq_io *io);
 };
@@ -277,12 +279,55 @@ struct stoq_io_ops {
 extern const struct stoq_io_ops stoq_io_udp_ops;
 
 /*
+ * DPDK mbufs on one ethdev port (stoq_io_dpdk.c): IPv4 and UDP in software,
+ * ARP answered and resolved by the back end, which owns the address given
+ * to stoq_io_open(). The EAL must be up (stoq_dpdk_eal_init()). One
+ * endpoint per port: it takes RX and TX queue 0.
+ */
+extern const struct stoq_io_ops stoq_io_dpdk_ops;
+
+struct stoq_io_dpdk_params {
+	uint16_t port_id;
+	uint8_t prefix_len; /* on-link prefix of the address, 1..32 (0: 24) */
+	uint32_t gateway;   /* next hop for off-link peers, network order; 0: none */
+};
+
+/* Why the DPDK back end dropped frames it received, and what it did. */
+struct stoq_io_dpdk_stats {
+	uint64_t rx_frames, rx_datagrams;
+	uint64_t rx_not_ours;	   /* another MAC, IP, protocol or UDP port */
+	uint64_t rx_bad_ip;	   /* IPv4 header or checksum invalid, length lies */
+	uint64_t rx_bad_udp;	   /* UDP length invalid, or checksum flagged bad */
+	uint64_t rx_fragment;	   /* IPv4 fragments: QUIC datagrams are never fragmented */
+	uint64_t rx_not_ipv4;	   /* IPv6, or another EtherType (ARP is counted apart) */
+	uint64_t arp_requests_answered, arp_requests_sent, arp_replies;
+	uint64_t tx_packets, tx_bytes;
+	uint64_t tx_unresolved;	   /* queued behind an ARP request */
+	uint64_t tx_dropped;	   /* no neighbour after the wait, pool empty, or not IPv4 */
+};
+
+void stoq_io_dpdk_get_stats(const struct stoq_io *io, struct stoq_io_dpdk_stats *out);
+
+/*
+ * Start DPDK's EAL from one string of arguments split at blanks, e.g.
+ * "-l 1 --no-pci --file-prefix s1 --vdev net_af_packet0,iface=veth1".
+ * Returns 0 or negative errno, with the reason in @err.
+ */
+int stoq_dpdk_eal_init(const char *args, char *err, size_t errlen);
+void stoq_dpdk_eal_fini(void);
+
+/*
  * Create and bind a back end. Returns NULL with errno. stoq_io_local()
  * returns the bound address (port filled when 0 was asked for).
+ * stoq_io_create() is stoq_io_open() without back-end parameters.
  */
+struct stoq_io *stoq_io_open(const struct stoq_io_ops *ops, const struct sockaddr *addr,
+			     socklen_t len, const void *params);
 struct stoq_io *stoq_io_create(const struct stoq_io_ops *ops, const struct sockaddr *addr,
 			       socklen_t len);
 void stoq_io_destroy(struct stoq_io *io);
+/* Send through the back end directly (outside stoq_endpoint_run); see send_burst. */
+size_t stoq_io_send(struct stoq_io *io, const struct stoq_dgram *d, size_t n);
 socklen_t stoq_io_local(const struct stoq_io *io, struct sockaddr_storage *out);
 /* Whether UDP GSO / GRO were enabled on the socket. */
 bool stoq_io_has_gso(const struct stoq_io *io);

@@ -29,12 +29,9 @@
 #define IO_TX_MSGS (STOQ_TX_BATCH * STOQ_GSO_MAX)
 #define IO_CTL 64
 
-struct stoq_io {
-	const struct stoq_io_ops *ops;
+/* The socket and its message arrays (io->be). */
+struct udp_be {
 	int fd;
-	struct sockaddr_storage local;
-	socklen_t local_len;
-	bool gso, gro;
 	struct mmsghdr rmsg[IO_RX_BURST];
 	struct iovec riov[IO_RX_BURST];
 	uint8_t rctl[IO_RX_BURST][IO_CTL];
@@ -50,14 +47,22 @@ static void sockopt_int(int fd, int level, int name, int v)
 	(void)setsockopt(fd, level, name, &v, sizeof(v));
 }
 
-static int udp_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t len)
+static int udp_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t len,
+		    const void *params)
 {
-	int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int v, rc;
+	struct udp_be *be;
+	int fd, v, rc;
 	socklen_t vl = sizeof(v);
 
-	if (fd < 0)
-		return -errno;
+	(void)params;
+	be = calloc(1, sizeof(*be));
+	if (!be)
+		return -ENOMEM;
+	fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		goto err_free;
+	}
 	/* Bursts of 64-packet trains need deep socket buffers; FORCE works as root. */
 	sockopt_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
 	sockopt_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, 8 << 20);
@@ -85,40 +90,44 @@ static int udp_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t l
 	io->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &v, sizeof(v)) == 0;
 	if (getenv("STOQ_NO_GSO"))
 		io->gso = false;
-	io->fd = fd;
+	be->fd = fd;
+	io->be = be;
 	return 0;
 
 err_close:
 	close(fd);
+err_free:
+	free(be);
 	return rc;
 }
 
 static size_t udp_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t max)
 {
+	struct udp_be *be = io->be;
 	int n;
 
 	if (max > IO_RX_BURST)
 		max = IO_RX_BURST;
 	for (size_t i = 0; i < max; i++) {
-		struct msghdr *m = &io->rmsg[i].msg_hdr;
+		struct msghdr *m = &be->rmsg[i].msg_hdr;
 
-		io->riov[i].iov_base = d[i].data;
-		io->riov[i].iov_len = 65536;
+		be->riov[i].iov_base = d[i].data;
+		be->riov[i].iov_len = 65536;
 		memset(m, 0, sizeof(*m));
 		m->msg_name = &d[i].remote;
 		m->msg_namelen = sizeof(d[i].remote);
-		m->msg_iov = &io->riov[i];
+		m->msg_iov = &be->riov[i];
 		m->msg_iovlen = 1;
-		m->msg_control = io->rctl[i];
+		m->msg_control = be->rctl[i];
 		m->msg_controllen = IO_CTL;
 	}
-	n = recvmmsg(io->fd, io->rmsg, (unsigned int)max, MSG_DONTWAIT, NULL);
+	n = recvmmsg(be->fd, be->rmsg, (unsigned int)max, MSG_DONTWAIT, NULL);
 	if (n <= 0)
 		return 0;
 	for (int i = 0; i < n; i++) {
-		struct msghdr *m = &io->rmsg[i].msg_hdr;
+		struct msghdr *m = &be->rmsg[i].msg_hdr;
 
-		d[i].len = io->rmsg[i].msg_len;
+		d[i].len = be->rmsg[i].msg_len;
 		d[i].remote_len = m->msg_namelen;
 		d[i].segsize = 0;
 		d[i].ecn = 0;
@@ -141,23 +150,23 @@ static size_t udp_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t ma
 	return (size_t)n;
 }
 
-static size_t fill_msg(struct stoq_io *io, size_t k, const struct stoq_dgram *d, uint8_t *data,
+static size_t fill_msg(struct udp_be *be, size_t k, const struct stoq_dgram *d, uint8_t *data,
 		       size_t len, bool gso)
 {
-	struct msghdr *m = &io->smsg[k].msg_hdr;
+	struct msghdr *m = &be->smsg[k].msg_hdr;
 	struct cmsghdr *cm;
 	size_t ctl = 0;
 
-	io->siov[k].iov_base = data;
-	io->siov[k].iov_len = len;
+	be->siov[k].iov_base = data;
+	be->siov[k].iov_len = len;
 	memset(m, 0, sizeof(*m));
 	m->msg_name = (void *)&d->remote;
 	m->msg_namelen = d->remote_len;
-	m->msg_iov = &io->siov[k];
+	m->msg_iov = &be->siov[k];
 	m->msg_iovlen = 1;
-	m->msg_control = io->sctl[k];
+	m->msg_control = be->sctl[k];
 	m->msg_controllen = IO_CTL;
-	memset(io->sctl[k], 0, IO_CTL);
+	memset(be->sctl[k], 0, IO_CTL);
 	cm = CMSG_FIRSTHDR(m);
 	if (gso) {
 		uint16_t seg = (uint16_t)d->segsize;
@@ -186,6 +195,7 @@ static size_t fill_msg(struct stoq_io *io, size_t k, const struct stoq_dgram *d,
 
 static size_t udp_send_burst(struct stoq_io *io, const struct stoq_dgram *d, size_t n)
 {
+	struct udp_be *be = io->be;
 	size_t k = 0, sent = 0;
 	int r;
 
@@ -193,19 +203,19 @@ static size_t udp_send_burst(struct stoq_io *io, const struct stoq_dgram *d, siz
 		size_t seg = d[i].segsize && d[i].segsize < d[i].len ? d[i].segsize : d[i].len;
 
 		if (seg == d[i].len || io->gso) {
-			io->sown[k] = (uint16_t)i;
-			k = fill_msg(io, k, &d[i], d[i].data, d[i].len, seg != d[i].len);
+			be->sown[k] = (uint16_t)i;
+			k = fill_msg(be, k, &d[i], d[i].data, d[i].len, seg != d[i].len);
 			continue;
 		}
 		/* No GSO: one message per packet of the train. */
 		for (size_t off = 0; off < d[i].len && k < IO_TX_MSGS; off += seg) {
-			io->sown[k] = (uint16_t)i;
-			k = fill_msg(io, k, &d[i], d[i].data + off,
+			be->sown[k] = (uint16_t)i;
+			k = fill_msg(be, k, &d[i], d[i].data + off,
 				     d[i].len - off < seg ? d[i].len - off : seg, false);
 		}
 	}
 	while (sent < k) {
-		r = sendmmsg(io->fd, io->smsg + sent, (unsigned int)(k - sent), 0);
+		r = sendmmsg(be->fd, be->smsg + sent, (unsigned int)(k - sent), 0);
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				break;
@@ -216,7 +226,7 @@ static size_t udp_send_burst(struct stoq_io *io, const struct stoq_dgram *d, siz
 			}
 			/* Other errors (e.g. ECONNREFUSED, EMSGSIZE) lose the packet: QUIC
 			 * recovers it like any loss (RFC 9002 §6). */
-			io->tx_errors++;
+			be->tx_errors++;
 			sent++;
 			continue;
 		}
@@ -225,19 +235,21 @@ static size_t udp_send_burst(struct stoq_io *io, const struct stoq_dgram *d, siz
 	if (sent == k)
 		return n < STOQ_TX_BATCH ? n : STOQ_TX_BATCH;
 	/* Only whole input datagrams count as sent; a split one is resent whole. */
-	return sent ? io->sown[sent] : 0;
+	return sent ? be->sown[sent] : 0;
 }
 
 static int udp_pollfd(struct stoq_io *io)
 {
-	return io->fd;
+	return ((struct udp_be *)io->be)->fd;
 }
 
 static void udp_close(struct stoq_io *io)
 {
-	if (io->fd >= 0)
-		close(io->fd);
-	io->fd = -1;
+	struct udp_be *be = io->be;
+
+	close(be->fd);
+	free(be);
+	io->be = NULL;
 }
 
 const struct stoq_io_ops stoq_io_udp_ops = {
@@ -248,53 +260,3 @@ const struct stoq_io_ops stoq_io_udp_ops = {
 	.pollfd = udp_pollfd,
 	.close = udp_close,
 };
-
-struct stoq_io *stoq_io_create(const struct stoq_io_ops *ops, const struct sockaddr *addr,
-			       socklen_t len)
-{
-	struct stoq_io *io = calloc(1, sizeof(*io));
-	int rc;
-
-	if (!io) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	io->ops = ops;
-	io->fd = -1;
-	rc = ops->open(io, addr, len);
-	if (rc < 0) {
-		free(io);
-		errno = -rc;
-		return NULL;
-	}
-	return io;
-}
-
-void stoq_io_destroy(struct stoq_io *io)
-{
-	if (!io)
-		return;
-	io->ops->close(io);
-	free(io);
-}
-
-socklen_t stoq_io_local(const struct stoq_io *io, struct sockaddr_storage *out)
-{
-	*out = io->local;
-	return io->local_len;
-}
-
-bool stoq_io_has_gso(const struct stoq_io *io)
-{
-	return io->gso;
-}
-
-bool stoq_io_has_gro(const struct stoq_io *io)
-{
-	return io->gro;
-}
-
-const struct stoq_io_ops *stoq_io_ops_of(const struct stoq_io *io)
-{
-	return io->ops;
-}

@@ -184,7 +184,18 @@ void stoq_req_free(struct stoq_req *r);
 void stoq_conn_set_error(struct stoq_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* stoq_io_udp.c: the ops of any back end (the first member of every stoq_io) */
+/*
+ * stoq_io.c: an I/O object. The back end's open() fills local/local_len and
+ * gso/gro and hangs its own state on @be; its close() frees that state.
+ */
+struct stoq_io {
+	const struct stoq_io_ops *ops;
+	struct sockaddr_storage local;
+	socklen_t local_len;
+	bool gso, gro;
+	void *be;
+};
+
 const struct stoq_io_ops *stoq_io_ops_of(const struct stoq_io *io);
 
 #endif /* STOQ_PRIV_H */

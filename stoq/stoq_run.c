@@ -48,7 +48,7 @@ int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)
 			while (sent < n) {
 				size_t k = ops->send_burst(io, tx + sent, n - sent);
 
-				if (k == 0) {
+				if (k == 0 && pfd.fd >= 0) {
 					struct pollfd w = { .fd = pfd.fd, .events = POLLOUT };
 
 					poll(&w, 1, 5);
@@ -60,7 +60,8 @@ int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)
 			break;
 		next = stoq_endpoint_next_timer(ep);
 		now = stoq_now();
-		if (next <= now)
+		/* No descriptor (DPDK): poll the port again at once, as a PMD does. */
+		if (next <= now || pfd.fd < 0)
 			continue;
 		next -= now;
 		if (next > 200000000ull)

@@ -682,3 +682,324 @@ Test(stoq_sim, unknown_cid_gets_stateless_reset)
 	cr_assert_eq(st.resets_sent, 1);
 	sim_fini(&s);
 }
+
+/* ------------------------------------------------- DPDK back end (mbufs) */
+/*
+ * Two ring-PMD ports wired back to back (A's TX ring is B's RX ring and the
+ * reverse), in this process: the real back end (ARP, IPv4/UDP building and
+ * checks, train cutting) under a real client and server, on real mbufs.
+ * Criterion runs each test in its own process, so each starts its own EAL.
+ */
+#include <rte_arp.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+struct wire {
+	struct rte_ring *ab, *ba; /* A transmits into ab, B into ba */
+	uint16_t a, b;		  /* port ids */
+};
+
+static void wire_up(struct wire *w)
+{
+	char err[256];
+	int a, b;
+
+	cr_assert_eq(stoq_dpdk_eal_init("-l 0 --no-huge -m 256 --no-pci --no-shconf "
+					"--no-telemetry --log-level=*:error",
+					err, sizeof(err)),
+		     0, "%s", err);
+	w->ab = rte_ring_create("w_ab", 4096, SOCKET_ID_ANY, 0);
+	w->ba = rte_ring_create("w_ba", 4096, SOCKET_ID_ANY, 0);
+	cr_assert(w->ab && w->ba);
+	a = rte_eth_from_rings("wa", &w->ba, 1, &w->ab, 1, SOCKET_ID_ANY);
+	b = rte_eth_from_rings("wb", &w->ab, 1, &w->ba, 1, SOCKET_ID_ANY);
+	cr_assert(a >= 0 && b >= 0);
+	w->a = (uint16_t)a;
+	w->b = (uint16_t)b;
+}
+
+static struct stoq_io *wire_io(uint16_t port, const char *ip, int udp_port)
+{
+	struct stoq_io_dpdk_params p = { .port_id = port };
+	struct sockaddr_in sa;
+	struct stoq_io *io;
+
+	addr4(&sa, ip, udp_port);
+	io = stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p);
+	cr_assert_not_null(io, "dpdk io on port %u: %s", port, strerror(errno));
+	return io;
+}
+
+/* One turn of an endpoint's loop over its io, as stoq_endpoint_run does. */
+static void turn(struct stoq_endpoint *ep, struct stoq_io *io, struct stoq_dgram *rx)
+{
+	struct stoq_dgram tx[16];
+	uint64_t now = stoq_now();
+	size_t n;
+
+	n = stoq_io_ops_of(io)->recv_burst(io, rx, 32);
+	for (size_t i = 0; i < n; i++)
+		stoq_endpoint_recv(ep, &rx[i], now);
+	if (stoq_endpoint_next_timer(ep) <= now)
+		stoq_endpoint_on_timer(ep, now);
+	while ((n = stoq_endpoint_send(ep, tx, 16, now)) > 0)
+		for (size_t sent = 0; sent < n;)
+			sent += stoq_io_send(io, tx + sent, n - sent);
+}
+
+TestSuite(stoq_dpdk, .init = make_cert, .fini = cleanup_dir, .timeout = 120);
+
+Test(stoq_dpdk, client_and_server_over_ring_ports)
+{
+	struct wire w;
+	struct stoq_config scfg, ccfg;
+	struct stoq_io *sio, *cio;
+	struct stoq_endpoint *srv, *cli;
+	struct sockaddr_storage sl, cl, dst;
+	socklen_t sll, cll;
+	struct stoq_dgram rx[32];
+	uint8_t *bufs = malloc(32u * 65536);
+	struct body b[2] = { 0 };
+	struct want want = { .b = b, .n = 2 };
+	size_t len = 2 * 1000 * 1000 + 3;
+	uint8_t *data = make_file("ring-blob", len);
+	struct stoq_io_dpdk_stats ss, cs;
+	struct stoq_conn *c;
+	uint64_t end;
+
+	cr_assert_not_null(bufs);
+	for (int i = 0; i < 32; i++)
+		rx[i].data = bufs + (size_t)i * 65536;
+	wire_up(&w);
+	sio = wire_io(w.a, "10.9.0.1", 4433);
+	cio = wire_io(w.b, "10.9.0.2", 0); /* an ephemeral port, as bind(2) gives */
+	sll = stoq_io_local(sio, &sl);
+	cll = stoq_io_local(cio, &cl);
+	cr_assert_neq(((struct sockaddr_in *)&cl)->sin_port, 0);
+	configs(&scfg, &ccfg);
+	srv = stoq_endpoint_create(&scfg, true, g_dir, (struct sockaddr *)&sl, sll);
+	cli = stoq_endpoint_create(&ccfg, false, NULL, (struct sockaddr *)&cl, cll);
+	cr_assert(srv && cli);
+	memcpy(&dst, &sl, sll);
+	c = stoq_conn_connect(cli, (struct sockaddr *)&dst, sll, "localhost", stoq_now());
+	cr_assert_not_null(c);
+	want.c = c;
+	cr_assert_eq(stoq_conn_get(c, "/ring-blob", 0, -1, &body_ops, &b[0]), 0);
+	cr_assert_eq(stoq_conn_get(c, "/ring-blob", 5, 104, &body_ops, &b[1]), 0);
+	end = stoq_now() + 60ull * 1000000000ull;
+	while (!all_done(&want) && stoq_now() < end) {
+		turn(cli, cio, rx);
+		turn(srv, sio, rx);
+	}
+	cr_assert_str_empty(stoq_conn_last_error(c));
+	cr_assert(b[0].done && b[0].status == 200, "status %d", b[0].status);
+	cr_assert_eq(b[0].len, len);
+	cr_assert_eq(memcmp(b[0].buf, data, len), 0, "body differs");
+	cr_assert_eq(b[1].status, 206);
+	cr_assert_eq(b[1].len, 100);
+	cr_assert_eq(memcmp(b[1].buf, data + 5, 100), 0);
+
+	stoq_io_dpdk_get_stats(sio, &ss);
+	stoq_io_dpdk_get_stats(cio, &cs);
+	/* The client had no MAC for the server: its Initial waited for ARP. */
+	cr_assert_eq(cs.arp_requests_sent, 1);
+	cr_assert_geq(cs.tx_unresolved, 1);
+	cr_assert_eq(cs.arp_replies, 1);
+	cr_assert_eq(ss.arp_requests_answered, 1);
+	/* The server learnt the client's MAC from the request: it never asked. */
+	cr_assert_eq(ss.arp_requests_sent, 0);
+	/* Trains were cut into packets: more packets than the core's datagrams. */
+	cr_assert_gt(ss.tx_packets, len / 1500);
+	/* Every packet sent arrived or still waits in the other's RX ring. */
+	cr_assert_eq(ss.rx_datagrams + rte_ring_count(w.ba), cs.tx_packets);
+	cr_assert_eq(cs.rx_datagrams + rte_ring_count(w.ab), ss.tx_packets);
+	cr_assert_eq(ss.tx_dropped + cs.tx_dropped + ss.rx_bad_ip + cs.rx_bad_ip + ss.rx_bad_udp +
+			     cs.rx_bad_udp,
+		     0);
+	stoq_endpoint_destroy(cli);
+	stoq_endpoint_destroy(srv);
+	stoq_io_destroy(cio);
+	stoq_io_destroy(sio);
+	free(b[0].buf);
+	free(b[1].buf);
+	free(data);
+	free(bufs);
+	stoq_dpdk_eal_fini();
+}
+
+/* A frame for port A (MAC @dmac) from 10.9.0.7:5555 to 10.9.0.1:@dport. */
+static struct rte_mbuf *frame(struct rte_mempool *mp, const struct rte_ether_addr *dmac,
+			      uint16_t dport, const char *payload)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+	size_t plen = strlen(payload);
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip;
+	struct rte_udp_hdr *udp;
+
+	cr_assert_not_null(m);
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, (uint16_t)(42 + plen));
+	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	udp = (struct rte_udp_hdr *)(ip + 1);
+	eth->dst_addr = *dmac;
+	memset(&eth->src_addr, 0x02, sizeof(eth->src_addr));
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	memset(ip, 0, sizeof(*ip));
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(28 + plen));
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_UDP;
+	inet_pton(AF_INET, "10.9.0.7", &ip->src_addr);
+	inet_pton(AF_INET, "10.9.0.1", &ip->dst_addr);
+	udp->src_port = rte_cpu_to_be_16(5555);
+	udp->dst_port = rte_cpu_to_be_16(dport);
+	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(8 + plen));
+	udp->dgram_cksum = 0;
+	memcpy(udp + 1, payload, plen);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	return m;
+}
+
+static struct rte_ipv4_hdr *ip_of(struct rte_mbuf *m)
+{
+	return rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
+}
+
+/* Re-checksum after a test bent a header field. */
+static void reseal(struct rte_mbuf *m)
+{
+	ip_of(m)->hdr_checksum = 0;
+	ip_of(m)->hdr_checksum = rte_ipv4_cksum(ip_of(m));
+}
+
+Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
+{
+	struct wire w;
+	struct stoq_io *io;
+	struct stoq_io_dpdk_stats st;
+	struct stoq_dgram rx[32];
+	struct rte_ether_addr mac, other = { { 0x02, 9, 9, 9, 9, 9 } };
+	struct rte_mempool *mp;
+	struct rte_mbuf *m[12], *out;
+	struct rte_arp_hdr *arp;
+	uint8_t *bufs = malloc(32u * 65536);
+	size_t n;
+	unsigned k = 0;
+
+	cr_assert_not_null(bufs);
+	for (int i = 0; i < 32; i++)
+		rx[i].data = bufs + (size_t)i * 65536;
+	wire_up(&w);
+	io = wire_io(w.a, "10.9.0.1", 4433);
+	cr_assert_eq(rte_eth_macaddr_get(w.a, &mac), 0);
+	mp = rte_pktmbuf_pool_create("hostile", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	cr_assert_not_null(mp);
+
+	m[k++] = frame(mp, &mac, 4433, "good"); /* delivered */
+	m[k] = frame(mp, &mac, 4433, "badsum");
+	ip_of(m[k++])->hdr_checksum ^= 0x0101; /* bad_ip */
+	m[k++] = frame(mp, &mac, 9999, "another port"); /* not_ours */
+	m[k] = frame(mp, &mac, 4433, "fragment");
+	ip_of(m[k])->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG);
+	reseal(m[k++]); /* fragment */
+	m[k] = frame(mp, &mac, 4433, "udp length lies");
+	((struct rte_udp_hdr *)(ip_of(m[k]) + 1))->dgram_len = rte_cpu_to_be_16(900);
+	k++; /* bad_udp */
+	m[k] = frame(mp, &mac, 4433, "ip length lies");
+	ip_of(m[k])->total_length = rte_cpu_to_be_16(1400);
+	reseal(m[k++]); /* bad_ip */
+	m[k] = frame(mp, &mac, 4433, "ipv6");
+	rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *)->ether_type =
+		rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6); /* not_ipv4 */
+	k++;
+	m[k++] = frame(mp, &other, 4433, "someone else's MAC"); /* not_ours */
+	m[k] = frame(mp, &mac, 4433, "x");
+	rte_pktmbuf_trim(m[k++], 33); /* 10 bytes: bad_ip */
+	/* An ARP request for 10.9.0.1 from 10.9.0.7: answered. */
+	m[k] = rte_pktmbuf_alloc(mp);
+	arp = (struct rte_arp_hdr *)(rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *) + 1);
+	cr_assert_not_null(rte_pktmbuf_append(m[k], sizeof(struct rte_ether_hdr) + sizeof(*arp)));
+	memset(&rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *)->dst_addr, 0xff, 6);
+	memset(&rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *)->src_addr, 0x02, 6);
+	rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+	arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	arp->arp_hlen = 6;
+	arp->arp_plen = 4;
+	arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+	memset(&arp->arp_data.arp_sha, 0x02, 6);
+	inet_pton(AF_INET, "10.9.0.7", &arp->arp_data.arp_sip);
+	inet_pton(AF_INET, "10.9.0.1", &arp->arp_data.arp_tip);
+	k++;
+	/* The same for an address that is not ours: ignored. */
+	m[k] = rte_pktmbuf_copy(m[k - 1], mp, 0, UINT32_MAX);
+	arp = (struct rte_arp_hdr *)(rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *) + 1);
+	inet_pton(AF_INET, "10.9.0.99", &arp->arp_data.arp_tip);
+	k++;
+	cr_assert_eq(rte_ring_enqueue_burst(w.ba, (void **)m, k, NULL), k);
+
+	n = stoq_io_ops_of(io)->recv_burst(io, rx, 32);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(rx[0].len, 4);
+	cr_assert_eq(memcmp(rx[0].data, "good", 4), 0);
+	cr_assert_eq(((struct sockaddr_in *)&rx[0].remote)->sin_port, htons(5555));
+	stoq_io_dpdk_get_stats(io, &st);
+	cr_assert_eq(st.rx_frames, k);
+	cr_assert_eq(st.rx_datagrams, 1);
+	cr_assert_eq(st.rx_bad_ip, 3);
+	cr_assert_eq(st.rx_bad_udp, 1);
+	cr_assert_eq(st.rx_fragment, 1);
+	cr_assert_eq(st.rx_not_ipv4, 1);
+	cr_assert_eq(st.rx_not_ours, 3);
+	cr_assert_eq(st.arp_requests_answered, 1);
+	/* The answer went out on A's TX ring: a reply from our MAC to the asker. */
+	cr_assert_eq(rte_ring_dequeue(w.ab, (void **)&out), 0);
+	arp = (struct rte_arp_hdr *)(rte_pktmbuf_mtod(out, struct rte_ether_hdr *) + 1);
+	cr_assert_eq(arp->arp_opcode, rte_cpu_to_be_16(RTE_ARP_OP_REPLY));
+	cr_assert(rte_is_same_ether_addr(&arp->arp_data.arp_sha, &mac));
+	cr_assert_eq(rte_ring_count(w.ab), 0);
+	rte_pktmbuf_free(out);
+	stoq_io_destroy(io);
+	rte_mempool_free(mp);
+	free(bufs);
+	stoq_dpdk_eal_fini();
+}
+
+Test(stoq_dpdk, open_refuses_what_it_cannot_serve)
+{
+	struct wire w;
+	struct stoq_io_dpdk_params p = { 0 };
+	struct sockaddr_in sa;
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(443) };
+
+	wire_up(&w);
+	p.port_id = w.a;
+	addr4(&sa, "0.0.0.0", 443);
+	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&s6, sizeof(s6), &p));
+	cr_assert_eq(errno, EAFNOSUPPORT);
+	addr4(&sa, "10.9.0.1", 443);
+	p.port_id = 77;
+	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
+	cr_assert_eq(errno, ENODEV);
+	p.port_id = w.a;
+	inet_pton(AF_INET, "10.10.0.1", &p.gateway); /* outside 10.9.0.0/24 */
+	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
+	cr_assert_eq(errno, EINVAL);
+	p.gateway = 0;
+	p.prefix_len = 33;
+	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
+	cr_assert_eq(errno, EINVAL);
+	stoq_dpdk_eal_fini();
+}
+
+Test(stoq_dpdk, bad_eal_arguments_are_named)
+{
+	char err[256];
+
+	cr_assert_lt(stoq_dpdk_eal_init("--no-huge --no-such-eal-flag", err, sizeof(err)), 0);
+	cr_assert_not_null(strstr(err, "--no-such-eal-flag"), "%s", err);
+}
