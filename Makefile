@@ -108,6 +108,10 @@ FUZZ_LIBS_bft = $(STOQ_LIBS)
 FUZZ_SRCS_config := common/hm_config.c common/hm_log.c common/hm_hist.c dataplane/dp_config.c \
 	telemetry/hm_stats.c \
 	dataplane/dp_mfn_static.c
+# recursive (=): STOQ_SRCS is set in the STOQ section further down
+FUZZ_SRCS_stoq_frame = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c
+FUZZ_XFLAGS_stoq_frame = -Istoq $(STOQ_CFLAGS)
+FUZZ_LIBS_stoq_frame = $(STOQ_LIBS) -lrte_net_ring
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I. -Icommon -Imfn -Idataplane -Itelemetry -Icontrolplane $(PKG_CFLAGS) -D_GNU_SOURCE
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))

@@ -4,7 +4,11 @@
 # stream and in 16 concurrent streams, with server and client sharing one
 # core and on two cores; printed side by side as a ratio. Then wolfCrypt
 # AES-128-GCM on one core as the crypto ceiling and the fraction of it
-# reached (the server seals every byte once).
+# reached (the server seals every byte once). Then over a veth pair into a
+# network namespace (client there on CPU 0, server on CPU 1): hmesh-stoq on a
+# kernel UDP socket against gtlsserver, and hmesh-stoq on the DPDK back end
+# (net_af_xdp on the veth, the back end owning the address) against the
+# same server on the kernel socket.
 #
 #   perf/stoq.sh [--size BYTES | --gb] [--reps N]
 #   default 256 MiB per transfer (--gb: 1 GiB), best of N=1 runs each
@@ -20,7 +24,7 @@ while (($#)); do
 	--size) size=$2; shift ;;
 	--gb) size=$((1 << 30)) ;;
 	--reps) reps=$2; shift ;;
-	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) echo "perf/stoq.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -34,6 +38,8 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	ip link del "hmspv$$" 2>/dev/null || true
+	ip netns del "hmsp-$$" 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -108,3 +114,47 @@ frac=$(awk -v s="$best_stoq" -v c="$ceil" 'BEGIN { printf "%.4f", s / c }')
 echo "crypto ceiling: wolfCrypt AES-128-GCM $ceil Gbit/s on one core (QUIC-sized packets)"
 echo "best STOQ goodput $best_stoq Gbit/s = $(awk -v f="$frac" 'BEGIN { printf "%.1f", f * 100 }')% of that ceiling (server on one core)"
 echo "{\"bench\":\"stoq_goodput\",\"metric\":\"fraction_of_aesgcm_ceiling\",\"value\":$frac,\"ref\":$ceil,\"ratio\":$frac}"
+
+# ---- over a veth pair: kernel socket vs gtlsserver, DPDK back end vs kernel socket
+ns=hmsp-$$ h_if=hmspv$$ n_if=hmspn$$
+ip netns add "$ns"
+ip link add "$h_if" type veth peer name "$n_if"
+ip link set "$n_if" netns "$ns"
+sysctl -qw "net.ipv6.conf.$h_if.disable_ipv6=1"
+ip link set "$h_if" up
+ip netns exec "$ns" ip addr add 10.74.1.2/24 dev "$n_if"
+# Segment and checksum in the namespace: a DPDK port must see what a wire
+# carries, not the veth's GSO super-frames.
+ip netns exec "$ns" ethtool -K "$n_if" tx off >/dev/null
+ip netns exec "$ns" ip link set "$n_if" up
+client_ns() { # $1 = port: one stream of one.bin from the namespace, on CPU 0
+	ip netns exec "$ns" taskset -c 0 "$bin" client --insecure "https://10.74.1.1:$1/one.bin"
+}
+echo "over a veth pair into a namespace, one stream, server on CPU 1, client on CPU 0"
+ip addr add 10.74.1.1/24 dev "$h_if"
+taskset -c 1 "$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
+	--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn &
+pids+=($!)
+taskset -c 1 gtlsserver -q -d "$tmp/root" --max-window=64M --max-stream-window=16M \
+	10.74.1.1 "$gport" "$tmp/pki/key.pem" "$tmp/pki/cert.pem" >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+k=$(measure "$size" client_ns "$port")
+g=$(measure "$size" ip netns exec "$ns" taskset -c 0 gtlsclient -q --exit-on-all-streams-close \
+	--max-window=64M --max-stream-window=16M 10.74.1.1 "$gport" "https://10.74.1.1:$gport/one.bin")
+stop_servers
+ip addr del 10.74.1.1/24 dev "$h_if"
+r=$(awk -v s="$k" -v g="$g" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
+printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, kernel socket vs gtlsserver" "$k" "$g" "$r"
+echo "{\"bench\":\"stoq_goodput\",\"metric\":\"gbps_veth_1stream\",\"value\":$k,\"ref\":$g,\"ratio\":$r}"
+"$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
+	--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn \
+	--dpdk "-l 1 --no-pci --no-huge -m 512 --no-shconf --no-telemetry --log-level=*:warning \
+--file-prefix hmsp$$ --vdev=net_af_xdp0,iface=$h_if,start_queue=0,queue_count=1" &
+pids+=($!)
+sleep 1.5
+d=$(measure "$size" client_ns "$port")
+stop_servers
+r=$(awk -v s="$d" -v g="$k" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
+printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, DPDK back end vs kernel" "$d" "$k" "$r"
+echo "{\"bench\":\"stoq_goodput\",\"metric\":\"gbps_veth_dpdk_af_xdp\",\"value\":$d,\"ref\":$k,\"ratio\":$r}"

@@ -36,6 +36,23 @@ for name, fr in seeds.items():
     open(f"{d}/seed-{name}", "wb").write(fr)
 PY
 	fi
+	if [[ "$t" == stoq_frame ]]; then
+		# The back end owns 10.9.0.1:4433 (fuzz/fuzz_stoq_frame.c); broadcast
+		# frames are its own whatever the port's MAC.
+		PYTHONPATH=$top/tests/integration python3 - "$corpus" <<'PY'
+import sys
+from pkt import *
+d = sys.argv[1]
+b, c = mac("ff:ff:ff:ff:ff:ff"), mac("02:00:00:00:00:07")
+arp = bytes([0, 1, 8, 0, 6, 4, 0, 1]) + c + bytes([10, 9, 0, 7]) + bytes(6) + bytes([10, 9, 0, 1])
+seeds = {
+    "udp": eth(b, c, ETH_IP4, ipv4_udp([10, 9, 0, 7], [10, 9, 0, 1], 5555, 4433, quic_short(b"d" * 8, 60))),
+    "arp": eth(b, c, 0x0806, arp),
+}
+for name, fr in seeds.items():
+    open(f"{d}/seed-{name}", "wb").write(fr)
+PY
+	fi
 	echo "==> fuzz $t for ${secs}s (corpus $corpus)"
 	if ! (cd "$art" && "$build/fuzz/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
 		-artifact_prefix="$art/" "$corpus" 2>&1 | tail -n 12); then

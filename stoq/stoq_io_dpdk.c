@@ -649,6 +649,9 @@ const struct stoq_io_ops stoq_io_dpdk_ops = {
 	.close = dpdk_close,
 };
 
+/* The EAL keeps pointers into its argv (e.g. --vdev strings) until cleanup. */
+static char *eal_args;
+
 int stoq_dpdk_eal_init(const char *args, char *err, size_t errlen)
 {
 	char *copy = strdup(args), *save = NULL;
@@ -671,7 +674,6 @@ int stoq_dpdk_eal_init(const char *args, char *err, size_t errlen)
 	}
 	argv[argc] = NULL;
 	rc = rte_eal_init(argc, argv);
-	/* The EAL keeps pointers into argv (e.g. --vdev strings): copy stays. */
 	if (rc < 0) {
 		snprintf(err, errlen, "EAL arguments \"%s\": %s", args, rte_strerror(rte_errno));
 		free(copy);
@@ -684,10 +686,13 @@ int stoq_dpdk_eal_init(const char *args, char *err, size_t errlen)
 		free(copy);
 		return -EINVAL;
 	}
+	eal_args = copy;
 	return 0;
 }
 
 void stoq_dpdk_eal_fini(void)
 {
 	rte_eal_cleanup();
+	free(eal_args);
+	eal_args = NULL;
 }
