@@ -231,30 +231,61 @@ static int cmd_list(void)
 /* ---- pool ------------------------------------------------------------------------- */
 
 struct member {
-	pid_t pid;
-	int sock;   /* to the waiting container */
+	pid_t pid;  /* 0: empty */
+	bool ready; /* set up and waiting; false while it sets itself up */
+	int sock;   /* to the waiting container (while preparing: its "ready" comes here) */
 	int client; /* who it runs for, -1 while warm */
 	char cg[RT_ID_MAX];
+	uint64_t t0; /* when its preparation started */
 };
 
-static int pool_fill(struct member *m, const struct rt_spec *s, unsigned int *serial)
+/*
+ * Start preparing a warm container in @m. With @wait, until it is ready;
+ * otherwise the pool's loop hears its "ready" on m->sock, so requests are
+ * served while it sets itself up (a refill no longer delays a handout).
+ */
+static int pool_fill(struct member *m, const struct rt_spec *s, unsigned int *serial, bool wait)
 {
 	char err[512];
 
-	uint64_t t0 = mono_ns();
-
+	m->t0 = mono_ns();
 	snprintf(m->cg, sizeof(m->cg), "pool-%d-%u", (int)getpid(), (*serial)++);
 	m->client = -1;
-	m->pid = rt_pool_prepare(s, m->cg, &m->sock, err, sizeof(err));
-	if (m->pid < 0) {
+	m->ready = false;
+	m->pid = rt_pool_prepare_start(s, m->cg, &m->sock, err, sizeof(err));
+	if (m->pid < 0 ||
+	    (wait && rt_pool_prepare_finish(m->pid, m->sock, m->cg, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "hmesh-run pool: preparing a container: %s\n", err);
 		pstat(P_FAILED, 1);
+		m->pid = 0;
 		return -1;
 	}
+	if (wait) {
+		m->ready = true;
+		pstat(P_PREPARED, 1);
+		pstat(P_WARM, 1);
+		if (pst)
+			hm_stats_hist_add(pst->prepare_hist, mono_ns() - m->t0);
+	}
+	return 0;
+}
+
+/* A preparing member's socket spoke: it is ready, or it failed (reaped). */
+static int pool_ready(struct member *m)
+{
+	char err[512];
+
+	if (rt_pool_prepare_finish(m->pid, m->sock, m->cg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hmesh-run pool: preparing a container: %s\n", err);
+		pstat(P_FAILED, 1);
+		m->pid = 0;
+		return -1;
+	}
+	m->ready = true;
 	pstat(P_PREPARED, 1);
 	pstat(P_WARM, 1);
 	if (pst)
-		hm_stats_hist_add(pst->prepare_hist, mono_ns() - t0);
+		hm_stats_hist_add(pst->prepare_hist, mono_ns() - m->t0);
 	return 0;
 }
 
@@ -266,6 +297,55 @@ static void reply(int fd, const char *fmt, long v)
 	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL);
 }
 
+/* A request that came while no container was ready (one is being prepared). */
+struct waiting {
+	int c;	    /* the requester's connection */
+	int fds[3]; /* its stdio */
+	char *buf;  /* its request, already in the release format */
+	size_t n;
+	uint64_t t_req;
+};
+#define QUEUE_WAIT_NS 5000000000ull /* then EBUSY: preparation keeps failing */
+
+/* Whether a member is, or will be, free for a request: preparing or empty. */
+static bool pool_idle(const struct member *mem, unsigned int size)
+{
+	for (unsigned int i = 0; i < size; i++)
+		if (mem[i].pid == 0 || !mem[i].ready)
+			return true;
+	return false;
+}
+
+/* Hand request @buf (@n bytes, stdio @fds, from connection @c) to ready member @m. */
+static void handout(struct member *m, int c, char *buf, size_t n, const int fds[3],
+		    uint64_t t_req)
+{
+	/* The request is already in the release format: forward it. */
+	char cb2[CMSG_SPACE(3 * sizeof(int))];
+	struct iovec iov2 = {.iov_base = buf, .iov_len = n};
+	struct msghdr m2 = {
+	    .msg_iov = &iov2, .msg_iovlen = 1, .msg_control = cb2, .msg_controllen = sizeof(cb2)};
+	struct cmsghdr *c2 = CMSG_FIRSTHDR(&m2);
+
+	c2->cmsg_level = SOL_SOCKET;
+	c2->cmsg_type = SCM_RIGHTS;
+	c2->cmsg_len = CMSG_LEN(3 * sizeof(int));
+	memcpy(CMSG_DATA(c2), fds, 3 * sizeof(int));
+	if (sendmsg(m->sock, &m2, MSG_NOSIGNAL) < 0) {
+		reply(c, "error %ld", errno);
+		close(c);
+	} else {
+		m->client = c;
+		reply(c, "pid %ld", m->pid);
+		pstat(P_STARTS, 1);
+		pstat(P_WARM, -1);
+		if (pst)
+			hm_stats_hist_add(pst->handout_hist, mono_ns() - t_req);
+	}
+	for (int k = 0; k < 3; k++)
+		close(fds[k]);
+}
+
 static int cmd_pool(const char *bundle, const char *path, unsigned int size, const char *segname)
 {
 	struct hm_stats *seg = NULL;
@@ -274,6 +354,9 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 	struct rt_spec s;
 	char err[512], abs[PATH_MAX];
 	unsigned int serial = 0;
+	uint64_t retry_at = 0; /* no refill before (after a failure) */
+	struct waiting q[POOL_MAX]; /* requests waiting for a container being prepared */
+	unsigned int nq = 0;
 	sigset_t ss;
 	int lfd, sfd, rc = 1;
 
@@ -306,14 +389,30 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	sfd = signalfd(-1, &ss, SFD_CLOEXEC);
 	for (unsigned int i = 0; i < size; i++)
-		if (pool_fill(&mem[i], &s, &serial) < 0)
+		mem[i].pid = 0;
+	for (unsigned int i = 0; i < size; i++)
+		if (pool_fill(&mem[i], &s, &serial, true) < 0)
 			goto out;
 	printf("hmesh-run pool: %u warm containers from %s on %s\n", size, abs, path);
 	fflush(stdout);
 	for (;;) {
-		struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		struct pollfd p[2 + POOL_MAX] = {{.fd = lfd, .events = POLLIN},
+						 {.fd = sfd, .events = POLLIN}};
+		unsigned int np = 2, who[POOL_MAX];
+		int timeout = -1;
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		for (unsigned int i = 0; i < size; i++) {
+			if (mem[i].pid > 0 && !mem[i].ready) {
+				who[np - 2] = i;
+				p[np++] = (struct pollfd){.fd = mem[i].sock, .events = POLLIN};
+			} else if (mem[i].pid == 0) {
+				timeout = retry_at > mono_ns() ? (int)((retry_at - mono_ns()) / 1000000) + 1
+							       : 0;
+			}
+		}
+		if (nq > 0 && (timeout < 0 || timeout > 100))
+			timeout = 100; /* to refuse a request that waited too long */
+		if (poll(p, np, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents) {
 			struct signalfd_siginfo si;
@@ -338,15 +437,15 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 						close(mem[i].client);
 					} else {
 						fprintf(stderr,
-							"hmesh-run pool: a warm container died "
-							"unused; replacing it\n");
+							"hmesh-run pool: a %s container died "
+							"unused; replacing it\n",
+							mem[i].ready ? "warm" : "preparing");
+						if (mem[i].ready)
+							pstat(P_WARM, -1);
 					}
 					close(mem[i].sock);
 					rt_cgroup_detect()->destroy(mem[i].cg);
-					if (mem[i].client < 0)
-						pool_fill(&mem[i], &s, &serial);
-					else
-						mem[i].pid = 0; /* refilled below */
+					mem[i].pid = 0; /* refilled below */
 				}
 		}
 		if (p[0].revents) {
@@ -375,51 +474,74 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 			}
 			memcpy(fds, CMSG_DATA(cm), sizeof(fds));
 			for (i = 0; i < size; i++)
-				if (mem[i].pid > 0 && mem[i].client < 0)
+				if (mem[i].pid > 0 && mem[i].ready && mem[i].client < 0)
 					break;
-			if (i == size) {
+			if (i < size) {
+				handout(&mem[i], c, buf, (size_t)n, fds, t_req);
+			} else if (nq < POOL_MAX && pool_idle(mem, size) &&
+				   (q[nq].buf = malloc((size_t)n)) != NULL) {
+				/* One is being prepared: the request waits for it. */
+				memcpy(q[nq].buf, buf, (size_t)n);
+				q[nq].n = (size_t)n;
+				q[nq].c = c;
+				memcpy(q[nq].fds, fds, sizeof(fds));
+				q[nq++].t_req = t_req;
+			} else {
 				/* All busy: one more cold container would be a surprise; say so. */
 				reply(c, "error %ld", EBUSY);
 				close(c);
 				pstat(P_BUSY, 1);
-			} else {
-				/* The request is already in the release format: forward it. */
-				char cb2[CMSG_SPACE(sizeof(fds))];
-				struct iovec iov2 = {.iov_base = buf, .iov_len = (size_t)n};
-				struct msghdr m2 = {.msg_iov = &iov2,
-						    .msg_iovlen = 1,
-						    .msg_control = cb2,
-						    .msg_controllen = sizeof(cb2)};
-				struct cmsghdr *c2 = CMSG_FIRSTHDR(&m2);
-
-				c2->cmsg_level = SOL_SOCKET;
-				c2->cmsg_type = SCM_RIGHTS;
-				c2->cmsg_len = CMSG_LEN(sizeof(fds));
-				memcpy(CMSG_DATA(c2), fds, sizeof(fds));
-				if (sendmsg(mem[i].sock, &m2, MSG_NOSIGNAL) < 0) {
-					reply(c, "error %ld", errno);
-					close(c);
-				} else {
-					mem[i].client = c;
-					reply(c, "pid %ld", mem[i].pid);
-					pstat(P_STARTS, 1);
-					pstat(P_WARM, -1);
-					if (pst)
-						hm_stats_hist_add(pst->handout_hist,
-								  mono_ns() - t_req);
-				}
+				for (int k = 0; k < 3; k++)
+					close(fds[k]);
 			}
-			for (int k = 0; k < 3; k++)
-				close(fds[k]);
 		}
-		/* Refill in the background of the requests: one prepared container per turn. */
-		for (unsigned int i = 0; i < size; i++)
+		/* Preparing containers that spoke: ready, or failed. */
+		for (unsigned int k = 2; k < np; k++) {
+			struct member *m = &mem[who[k - 2]];
+
+			if (p[k].revents && m->pid > 0 && !m->ready && m->sock == p[k].fd &&
+			    pool_ready(m) < 0)
+				retry_at = mono_ns() + 100000000ull; /* a failing spec: no hot loop */
+		}
+		/* Waiting requests, oldest first: to a ready container, or refused
+		 * after QUEUE_WAIT_NS (preparation keeps failing). */
+		while (nq > 0) {
+			unsigned int i;
+
+			for (i = 0; i < size; i++)
+				if (mem[i].pid > 0 && mem[i].ready && mem[i].client < 0)
+					break;
+			if (i < size) {
+				handout(&mem[i], q[0].c, q[0].buf, q[0].n, q[0].fds, q[0].t_req);
+			} else if (mono_ns() - q[0].t_req > QUEUE_WAIT_NS) {
+				reply(q[0].c, "error %ld", EBUSY);
+				close(q[0].c);
+				pstat(P_BUSY, 1);
+				for (int k = 0; k < 3; k++)
+					close(q[0].fds[k]);
+			} else {
+				break;
+			}
+			free(q[0].buf);
+			memmove(&q[0], &q[1], (size_t)--nq * sizeof(q[0]));
+		}
+		/* Refill behind the requests: start one preparation per turn; it sets
+		 * itself up while this loop serves. */
+		for (unsigned int i = 0; i < size && mono_ns() >= retry_at; i++)
 			if (mem[i].pid == 0) {
-				pool_fill(&mem[i], &s, &serial);
+				if (pool_fill(&mem[i], &s, &serial, false) < 0)
+					retry_at = mono_ns() + 100000000ull;
 				break;
 			}
 	}
 out:
+	for (unsigned int k = 0; k < nq; k++) {
+		reply(q[k].c, "error %ld", ESHUTDOWN);
+		close(q[k].c);
+		for (int f = 0; f < 3; f++)
+			close(q[k].fds[f]);
+		free(q[k].buf);
+	}
 	for (unsigned int i = 0; i < size; i++)
 		if (mem[i].pid > 0) {
 			kill(mem[i].pid, SIGKILL);

@@ -393,9 +393,12 @@ static int child_main(void *arg)
 	char go;
 
 	close(c->peer);
-	/* The parent puts us in the cgroup first: nothing runs outside its limits. */
+	/* In the cgroup before anything else runs: the parent put us there, or
+	 * (a pool's container) we join it ourselves now ("0": this process). */
 	if (read(c->sync, &go, 1) != 1)
 		_exit(126);
+	if (c->pool && rt_cgroup_detect()->attach(c->id, 0) < 0)
+		die(c, "cgroup %s: could not join it", c->id);
 	if (s->ns & RT_NS_NET) {
 		char nerr[200];
 
@@ -448,18 +451,18 @@ static int clone_flags(const struct rt_spec *s)
 }
 
 /*
- * Clone the child, put it in cgroup @cg_id, let it set up, and wait for its
- * "ready" (or its error message). Returns the pid or -1 with @err.
+ * Clone the child, put it in cgroup @cg_id and let it set up; *@sync_out is
+ * where its "ready" (or its error message) will come: spawn_wait() reads
+ * it. Returns the pid or -1 with @err.
  */
-static pid_t spawn(const struct rt_spec *s, const char *cg_id, int fifo, int *sync_out, char *err,
-		   size_t len)
+static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, int *sync_out,
+			 char *err, size_t len)
 {
 	const struct rt_cgroup_ops *cg = rt_cgroup_detect();
 	struct child *c = calloc(1, sizeof(*c));
-	char *stack = malloc(STACK_SIZE), msg[300];
+	char *stack = malloc(STACK_SIZE);
 	int sp[2];
 	pid_t pid;
-	ssize_t n;
 
 	if (c == NULL || stack == NULL ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp)) {
@@ -486,7 +489,12 @@ static pid_t spawn(const struct rt_spec *s, const char *cg_id, int fifo, int *sy
 		rt_errf(err, len, "clone: %s", strerror(errno));
 		goto err;
 	}
-	if (cg->attach(cg_id, pid) < 0) {
+	/*
+	 * A pool's container joins its cgroup itself (below): moving a task
+	 * into a v1 memory cgroup can take ~10 ms (an RCU grace period), which
+	 * the pool must not spend in its loop while requests wait.
+	 */
+	if (!c->pool && cg->attach(cg_id, pid) < 0) {
 		rt_errf(err, len, "cgroup %s: could not attach pid %d", cg_id, (int)pid);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -496,13 +504,6 @@ static pid_t spawn(const struct rt_spec *s, const char *cg_id, int fifo, int *sy
 	    (write(sp[0], "g", 1) != 1 &&
 	     rt_errf(err, len, "container %s: lost during set-up", cg_id) < 0)) {
 		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		goto err;
-	}
-	n = read(sp[0], msg, sizeof(msg) - 1);
-	if (n != 1) {
-		msg[n > 0 ? n : 0] = '\0';
-		rt_errf(err, len, "%s", n > 0 ? msg : "the container died during set-up");
 		waitpid(pid, NULL, 0);
 		goto err;
 	}
@@ -516,6 +517,36 @@ err:
 	free(stack);
 	free(c);
 	return -1;
+}
+
+/*
+ * Wait for the "ready" of a child spawn_begin() started. Returns 0, or -1
+ * with @err after reaping the child, closing @sync and removing its cgroup.
+ */
+static int spawn_wait(pid_t pid, int sync, const char *cg_id, char *err, size_t len)
+{
+	char msg[300];
+	ssize_t n = read(sync, msg, sizeof(msg) - 1);
+
+	if (n == 1)
+		return 0;
+	msg[n > 0 ? n : 0] = '\0';
+	rt_errf(err, len, "%s", n > 0 ? msg : "the container died during set-up");
+	waitpid(pid, NULL, 0);
+	close(sync);
+	rt_cgroup_detect()->destroy(cg_id);
+	return -1;
+}
+
+/* spawn_begin() and spawn_wait(): the container is set up on return. */
+static pid_t spawn(const struct rt_spec *s, const char *cg_id, int fifo, int *sync_out, char *err,
+		   size_t len)
+{
+	pid_t pid = spawn_begin(s, cg_id, fifo, sync_out, err, len);
+
+	if (pid < 0 || spawn_wait(pid, *sync_out, cg_id, err, len) < 0)
+		return -1;
+	return pid;
 }
 
 /* ---- OCI lifecycle ---------------------------------------------------------------- */
@@ -716,15 +747,30 @@ int rt_delete(const char *id, bool force, char *err, size_t len)
 
 /* ---- warm pool ------------------------------------------------------------------- */
 
-pid_t rt_pool_prepare(const struct rt_spec *spec, const char *cg_id, int *sock, char *err,
-		      size_t len)
+pid_t rt_pool_prepare_start(const struct rt_spec *spec, const char *cg_id, int *sock, char *err,
+			    size_t len)
 {
 	/* One spec for every warm container: one address cannot serve them all. */
 	if (spec->net.set)
 		return rt_errf(err, len,
 			       "annotations.org.hypermesh.net.*: a warm pool shares one spec, and "
 			       "so would share one address; pool containers get a loopback only");
-	return spawn(spec, cg_id, -1, sock, err, len);
+	return spawn_begin(spec, cg_id, -1, sock, err, len);
+}
+
+int rt_pool_prepare_finish(pid_t pid, int sock, const char *cg_id, char *err, size_t len)
+{
+	return spawn_wait(pid, sock, cg_id, err, len);
+}
+
+pid_t rt_pool_prepare(const struct rt_spec *spec, const char *cg_id, int *sock, char *err,
+		      size_t len)
+{
+	pid_t pid = rt_pool_prepare_start(spec, cg_id, sock, err, len);
+
+	if (pid < 0 || rt_pool_prepare_finish(pid, *sock, cg_id, err, len) < 0)
+		return -1;
+	return pid;
 }
 
 int rt_pool_release(int sock, char *const *args, char *const *env, const int fds[3])

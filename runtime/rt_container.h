@@ -57,6 +57,16 @@ int rt_delete(const char *id, bool force, char *err, size_t errlen);
  */
 pid_t rt_pool_prepare(const struct rt_spec *spec, const char *cg_id, int *sock, char *err,
 		      size_t errlen);
+/*
+ * rt_pool_prepare() in two halves, so a pool serves requests while the
+ * container sets itself up: _start returns once the child runs (its pid;
+ * *@sock becomes readable when it is ready or failed), _finish reads that:
+ * 0 when ready, or -1 with @err after reaping it and removing its cgroup
+ * (@sock closed).
+ */
+pid_t rt_pool_prepare_start(const struct rt_spec *spec, const char *cg_id, int *sock, char *err,
+			    size_t errlen);
+int rt_pool_prepare_finish(pid_t pid, int sock, const char *cg_id, char *err, size_t errlen);
 
 /*
  * Release a warm container waiting on @sock: it execs @args (NULL: the
