@@ -21,6 +21,7 @@ static const char *const type_names[HM_CTL__TYPE_MAX] = {
     [HM_CTL_CONFIG_SET] = "CONFIG_SET",
     [HM_CTL_FLOW_SET] = "FLOW_SET",
     [HM_CTL_FLOW_DEL] = "FLOW_DEL",
+    [HM_CTL_LINK_RTT] = "LINK_RTT",
 };
 
 /* Payload length of each request type. */
@@ -28,6 +29,7 @@ static const uint16_t payload_len[HM_CTL__TYPE_MAX] = {
     [HM_CTL_SERVICE_SET] = 6, [HM_CTL_SERVICE_DEL] = 4, [HM_CTL_BACKEND_SET] = 34,
     [HM_CTL_BACKEND_DEL] = 4, [HM_CTL_LINK_SET] = 5,	[HM_CTL_PREDICT] = 4,
     [HM_CTL_CONFIG_SET] = 12, [HM_CTL_FLOW_SET] = 42, [HM_CTL_FLOW_DEL] = 42,
+    [HM_CTL_LINK_RTT] = 10,
 };
 
 const char *hm_ctl_type_name(unsigned int type)
@@ -115,6 +117,12 @@ int hm_ctl_encode(const struct hm_ctl_msg *m, uint8_t *buf, size_t len)
 		put16(p + 2, m->u.link.b);
 		p[4] = m->u.link.up;
 		break;
+	case HM_CTL_LINK_RTT:
+		put16(p, m->u.link.a);
+		put16(p + 2, m->u.link.b);
+		put32(p + 4, m->u.link.rtt_us);
+		put16(p + 8, m->u.link.loss);
+		break;
 	case HM_CTL_FLOW_SET:
 	case HM_CTL_FLOW_DEL:
 		if (m->u.flow.family != 4 && m->u.flow.family != 6)
@@ -201,6 +209,14 @@ int hm_ctl_decode(const uint8_t *buf, size_t len, struct hm_ctl_msg *out)
 		out->u.link.b = get16(p + 2);
 		out->u.link.up = p[4];
 		if (out->u.link.up > 1)
+			return -EBADMSG;
+		break;
+	case HM_CTL_LINK_RTT:
+		out->u.link.a = get16(p);
+		out->u.link.b = get16(p + 2);
+		out->u.link.rtt_us = get32(p + 4);
+		out->u.link.loss = get16(p + 8);
+		if (out->u.link.rtt_us == 0 || out->u.link.loss > 10000)
 			return -EBADMSG;
 		break;
 	case HM_CTL_FLOW_SET:

@@ -24,6 +24,9 @@
  *                  u8 family (4 or 6), u8 addr[16], u16 port
  *   BACKEND_DEL    u32 id            its flows are decided again after COMMIT
  *   LINK_SET       u16 node_a, u16 node_b, u8 up
+ *   LINK_RTT       u16 node_a, u16 node_b, u32 rtt_us, u16 loss (1/10000)
+ *                                    a measurement of the link (L3 ALM learns
+ *                                    its cost from these); brings it up
  *   COMMIT         none              publish the staged changes (RCU)
  *   FLOWS_CLEAR    none              forget every L1 flow (all decided again)
  *   PREDICT        u32 service       reply text: the L4 CPE forecast as JSON
@@ -73,6 +76,7 @@ enum hm_ctl_type {
 	HM_CTL_CONFIG_SET = 12,
 	HM_CTL_FLOW_SET = 13,
 	HM_CTL_FLOW_DEL = 14,
+	HM_CTL_LINK_RTT = 15,
 	HM_CTL__TYPE_MAX
 };
 
@@ -92,7 +96,9 @@ struct hm_ctl_msg {
 		} backend;
 		struct {
 			uint16_t a, b;
-			uint8_t up;
+			uint8_t up;	  /* LINK_SET */
+			uint32_t rtt_us;  /* LINK_RTT: > 0 */
+			uint16_t loss;	  /* LINK_RTT: lost fraction x 10000, <= 10000 */
 		} link;
 		struct {
 			uint32_t knob; /* enum hm_knob (hm_knobs.h) */

@@ -1117,6 +1117,14 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 	return status;
 }
 
+uint32_t ctl_cluster_peer_rtt(struct ctl_cluster *cl, uint32_t *rtt)
+{
+	pthread_mutex_lock(&cl->lock);
+	memcpy(rtt, cl->psnap.rtt_us, sizeof(cl->psnap.rtt_us));
+	pthread_mutex_unlock(&cl->lock);
+	return cl->c.n;
+}
+
 void ctl_cluster_member(const struct ctl_cluster *cl, uint32_t *id, uint32_t *n)
 {
 	*id = cl->c.id;
@@ -1159,9 +1167,10 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl)
 		snprintf(peer, sizeof(peer), "%s:%u", cl->c.peer[i].host, cl->c.peer[i].port);
 		hex_encode(cl->c.pub[i], BFT_KEY, pk);
 		json_array_append_new(mem,
-				      json_pack("{s:i, s:s, s:s, s:s, s:b}", "node_id", (int)i,
+				      json_pack("{s:i, s:s, s:s, s:s, s:b, s:I}", "node_id", (int)i,
 						"address", cl->c.api[i], "peer", peer, "public_key",
-						pk, "connected", i == cl->c.id || ps.up[i]));
+						pk, "connected", i == cl->c.id || ps.up[i], "rtt_us",
+						(json_int_t)ps.rtt_us[i]));
 	}
 	j = json_pack("{s:s, s:s, s:i, s:o, s:i, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, s:I, s:I, "
 		      "s:I, s:I, s:I, s:I, s:I, s:I}}",

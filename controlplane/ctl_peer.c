@@ -390,6 +390,16 @@ int ctl_peer_poll(struct ctl_peer *p, int timeout_ms, int wake_fd,
 void ctl_peer_stats_get(const struct ctl_peer *p, struct ctl_peer_stats *out)
 {
 	*out = p->st;
+	for (uint32_t i = 0; i < p->c.n && i < CTL_PEER_MAX; i++) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+
+		out->rtt_us[i] = 0;
+		/* The consensus traffic keeps it fresh: no probe of our own. */
+		if (p->st.up[i] && p->out[i].fd >= 0 &&
+		    getsockopt(p->out[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
+			out->rtt_us[i] = ti.tcpi_rtt;
+	}
 }
 
 void ctl_peer_close(struct ctl_peer *p)

@@ -43,6 +43,8 @@ struct ctl_peer_stats {
 	uint64_t connects;	 /* outgoing connections established */
 	uint64_t bad_frames;	 /* incoming connections closed for a bad length */
 	bool up[CTL_PEER_MAX];	 /* outgoing connection established */
+	/* The kernel's smoothed RTT of that connection (TCP_INFO), µs; 0: none yet */
+	uint32_t rtt_us[CTL_PEER_MAX];
 };
 
 struct ctl_peer;
@@ -62,6 +64,7 @@ void ctl_peer_send(struct ctl_peer *p, int to, const uint8_t *m, size_t len);
 int ctl_peer_poll(struct ctl_peer *p, int timeout_ms, int wake_fd,
 		  void (*on_msg)(void *arg, const uint8_t *m, size_t len), void *arg);
 
+/* Counters, and each up peer's RTT as TCP measures it on our connection to it. */
 void ctl_peer_stats_get(const struct ctl_peer *p, struct ctl_peer_stats *out);
 
 #endif /* CTL_PEER_H */

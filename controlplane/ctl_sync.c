@@ -34,7 +34,13 @@ struct sync {
 	uint32_t seq;
 	bool full;		 /* the next push is a full one */
 	struct ctl_model shadow; /* what the dataplane has committed */
+	/* Cluster: the link RTTs last given to the dataplane's L3 ALM, and when. */
+	uint32_t rtt_sent[CTL_PEER_MAX];
+	uint64_t rtt_at[CTL_PEER_MAX];
 };
+
+#define RTT_CHANGE_PCT 10	   /* a new sample is sent when it moved this much */
+#define RTT_REFRESH_NS 10000000000ull /* or this long after the last one */
 
 static void set_error(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -161,19 +167,69 @@ static int send_link(struct sync *s, const struct ctl_link *l, bool up)
 	return request(s, &q, NULL, 0);
 }
 
+static int simple(struct sync *s, enum hm_ctl_type t)
+{
+	struct hm_ctl_msg q = {.type = t};
+
+	return request(s, &q, NULL, 0);
+}
+
+/*
+ * Cluster mode: what TCP measures on the connections to the other members
+ * (member index = mesh node id) becomes LINK_RTT samples of the links from
+ * this node, so L3 ALM weighs remote backends by the path to them. Sent
+ * when a link's RTT moved by RTT_CHANGE_PCT or every RTT_REFRESH_NS, then
+ * one COMMIT. Returns 0 or a transport error.
+ */
+static int send_rtts(struct sync *s)
+{
+	uint32_t rtt[CTL_PEER_MAX], nm, me, sent = 0;
+	struct timespec ts;
+	uint64_t now;
+	int rc;
+
+	if (s->n->cluster == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	nm = ctl_cluster_peer_rtt(s->n->cluster, rtt);
+	ctl_cluster_member(s->n->cluster, &me, &nm);
+	for (uint32_t j = 0; j < nm && j < CTL_PEER_MAX; j++) {
+		struct hm_ctl_msg q = {.type = HM_CTL_LINK_RTT};
+		uint32_t old = s->rtt_sent[j];
+
+		if (j == me || rtt[j] == 0)
+			continue;
+		if (old && (uint64_t)(rtt[j] > old ? rtt[j] - old : old - rtt[j]) * 100 <
+				   (uint64_t)old * RTT_CHANGE_PCT &&
+		    now - s->rtt_at[j] < RTT_REFRESH_NS)
+			continue;
+		q.u.link.a = s->n->cfg.node_id;
+		q.u.link.b = (uint16_t)j;
+		q.u.link.rtt_us = rtt[j];
+		rc = request(s, &q, NULL, 0);
+		if (rc == -EPIPE || rc == -ETIMEDOUT || rc == -EPROTO)
+			return rc;
+		/* A refusal (e.g. a node id over the dataplane's mfn_nodes) is
+		 * recorded by request() for /v1/health; retried at the refresh. */
+		s->rtt_sent[j] = rtt[j];
+		s->rtt_at[j] = now;
+		sent += rc == 0;
+	}
+	if (sent) {
+		rc = simple(s, HM_CTL_COMMIT);
+		if (rc == -EPIPE || rc == -ETIMEDOUT || rc == -EPROTO)
+			return rc;
+	}
+	return 0;
+}
+
 static int send_knob(struct sync *s, int knob, uint64_t value)
 {
 	struct hm_ctl_msg q = {.type = HM_CTL_CONFIG_SET};
 
 	q.u.config.knob = (uint32_t)knob;
 	q.u.config.value = value;
-	return request(s, &q, NULL, 0);
-}
-
-static int simple(struct sync *s, enum hm_ctl_type t)
-{
-	struct hm_ctl_msg q = {.type = t};
-
 	return request(s, &q, NULL, 0);
 }
 
@@ -332,6 +388,8 @@ static void *sync_main(void *arg)
 			rc = push(s, &cur);
 			if (rc == 0) {
 				copy_model(&s->shadow, &cur);
+				if (was_full) /* a new dataplane: it has no samples */
+					memset(s->rtt_sent, 0, sizeof(s->rtt_sent));
 				s->full = false;
 				pthread_mutex_lock(&n->lock);
 				n->dp.synced_revision = cur.revision;
@@ -356,6 +414,10 @@ static void *sync_main(void *arg)
 				disconnect(s, rc);
 				continue;
 			}
+		}
+		if (s->fd >= 0 && (rc = send_rtts(s)) < 0) {
+			disconnect(s, rc);
+			continue;
 		}
 		pthread_mutex_lock(&n->lock);
 		clock_gettime(CLOCK_REALTIME, &until);

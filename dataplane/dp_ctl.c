@@ -275,6 +275,15 @@ static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl
 	case HM_CTL_LINK_SET:
 		rc = mfn_alm_link_set(dp_mfn_alm(m), q->u.link.a, q->u.link.b, q->u.link.up);
 		break;
+	case HM_CTL_LINK_RTT: {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		rc = mfn_alm_link_observe(dp_mfn_alm(m), q->u.link.a, q->u.link.b, q->u.link.rtt_us,
+					  q->u.link.loss / 10000.0,
+					  (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec);
+		break;
+	}
 	case HM_CTL_COMMIT:
 		rc = dp_mfn_commit(m);
 		break;

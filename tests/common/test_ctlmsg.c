@@ -97,3 +97,32 @@ Test(ctlmsg, bad_streams_are_refused)
 	m.type = HM_CTL_COMMIT;
 	cr_expect_eq(hm_ctl_encode(&m, buf, 8), -ENOSPC);
 }
+
+Test(ctlmsg, link_rtt_round_trip_and_bounds)
+{
+	struct hm_ctl_msg m = {.type = HM_CTL_LINK_RTT, .seq = 9}, d;
+	uint8_t buf[HM_CTL_MSG_MAX];
+	int n;
+
+	m.u.link.a = 3;
+	m.u.link.b = 250;
+	m.u.link.rtt_us = 40123;
+	m.u.link.loss = 125; /* 1.25 % */
+	n = hm_ctl_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(n, HM_CTL_HDR_LEN + 10);
+	cr_assert_eq(hm_ctl_decode(buf, (size_t)n, &d), n);
+	cr_expect_eq(d.type, HM_CTL_LINK_RTT);
+	cr_expect_eq(d.u.link.a, 3);
+	cr_expect_eq(d.u.link.b, 250);
+	cr_expect_eq(d.u.link.rtt_us, 40123);
+	cr_expect_eq(d.u.link.loss, 125);
+	cr_expect_str_eq(hm_ctl_type_name(HM_CTL_LINK_RTT), "LINK_RTT");
+	/* A zero RTT is no measurement; a loss over 100 % is no fraction. */
+	m.u.link.rtt_us = 0;
+	n = hm_ctl_encode(&m, buf, sizeof(buf));
+	cr_expect_eq(hm_ctl_decode(buf, (size_t)n, &d), -EBADMSG);
+	m.u.link.rtt_us = 1;
+	m.u.link.loss = 10001;
+	n = hm_ctl_encode(&m, buf, sizeof(buf));
+	cr_expect_eq(hm_ctl_decode(buf, (size_t)n, &d), -EBADMSG);
+}
