@@ -418,10 +418,14 @@ static int launch(struct ctl_orch *o, struct inst *in, uint64_t now, bool warm)
 	pid_t pid;
 	int status;
 
+	/* The node id keeps names apart between nodes sharing a kernel (a mesh
+	 * in namespaces): cgroups are named after containers. */
 	if (warm)
-		snprintf(in->id, sizeof(in->id), "hm-%u-w-%" PRIu64, in->sid, ++o->seq);
+		snprintf(in->id, sizeof(in->id), "hm-n%u-%u-w-%" PRIu64, o->n->cfg.node_id, in->sid,
+			 ++o->seq);
 	else
-		snprintf(in->id, sizeof(in->id), "hm-%u-%u-%" PRIu64, in->sid, in->idx, ++o->seq);
+		snprintf(in->id, sizeof(in->id), "hm-n%u-%u-%u-%" PRIu64, o->n->cfg.node_id, in->sid,
+			 in->idx, ++o->seq);
 	if (!join(dir, sizeof(dir), o->dir, in->id) || !join(log, sizeof(log), dir, "log")) {
 		seterr(in, "state directory path too long");
 		return -1;

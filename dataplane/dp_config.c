@@ -259,6 +259,11 @@ static const char *const quic_bit_names[] = {"any", "set", NULL};
 static const struct hm_cfg_key dp_config_keys[] = {
 	{ .name = "rx_burst", .type = HM_CFG_U32, .def = "32", F(rx_burst), .min = 1,
 	  .max = DP_BURST_MAX, .help = "packets per rte_eth_rx_burst and per ring dequeue" },
+	{ .name = "idle_sleep_us", .type = HM_CFG_U32, .def = "0", F(idle_sleep_us), .min = 0,
+	  .max = 100000,
+	  .help = "after a poll round that found no packet, an RX or run-to-completion lcore "
+		  "sleeps this long (µs): for CPUs shared with other work; adds up to that much "
+		  "latency to the first packet after a pause. 0: poll without pause" },
 	{ .name = "ring_size", .type = HM_CFG_U32, .def = "1024", F(ring_size), .min = 64,
 	  .max = 65536, .validate = hm_cfg_validate_pow2,
 	  .help = "entries of each RX→worker and worker→TX ring (power of two)" },

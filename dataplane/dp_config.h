@@ -51,6 +51,7 @@ struct dp_addr {
 
 struct dp_config {
 	uint32_t rx_burst;
+	uint32_t idle_sleep_us; /* sleep this long after a poll round that found nothing; 0: spin */
 	uint32_t ring_size;
 	uint32_t mbufs;
 	uint32_t mbuf_cache;

@@ -5,6 +5,7 @@
  * own block, no allocation, lock, syscall or log line (STYLE §6).
  */
 #include <rte_branch_prediction.h>
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_hash_crc.h>
 #include <rte_prefetch.h>
@@ -254,9 +255,24 @@ static inline int ring_recv(struct dp_lcore *l, struct dp_lcore_stats *st,
 	return n;
 }
 
+/*
+ * Nothing came on any queue: give the CPU away for @us (idle_sleep_us).
+ * A worker that sleeps must not hold up RCU grace periods (the main lcore
+ * waits for them when it publishes L3 tables): it goes offline first.
+ */
+static void idle_sleep(struct dp_app *app, struct dp_lcore *l, uint32_t us)
+{
+	if (app->pipe->lcore_exit)
+		app->pipe->lcore_exit(app->pipe_ctx, l->lcore_id);
+	rte_delay_us_sleep(us);
+	if (app->pipe->lcore_enter)
+		app->pipe->lcore_enter(app->pipe_ctx, l->lcore_id);
+}
+
 static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 {
 	struct dp_lcore_stats *st = &dp_stats[l->lcore_id];
+	const uint32_t idle_sleep_us = app->cfg.idle_sleep_us;
 	const uint16_t burst = (uint16_t)app->cfg.rx_burst;
 	struct rte_mbuf *pkts[DP_BURST_MAX];
 	struct dp_pkt_info *info[DP_BURST_MAX];
@@ -266,17 +282,22 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 	if (app->pipe->lcore_enter)
 		app->pipe->lcore_enter(app->pipe_ctx, l->lcore_id);
 	while (likely(!app->stop_rx)) {
+		uint16_t got = 0;
+
 		for (uint16_t q = 0; q < l->n_rxq; q++) {
 			uint16_t n = rx_poll(app, l, st, q, burst, pkts, scratch, info);
 
 			if (n == 0)
 				continue;
+			got += n;
 			app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
 			DP_COUNT(st->c[DP_C_MFN_PACKETS] += n);
 			tx_burst_out(app, l, st, pkts, out, n);
 		}
 		if (app->pipe->quiescent)
 			app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
+		if (unlikely(got == 0 && idle_sleep_us))
+			idle_sleep(app, l, idle_sleep_us);
 	}
 	if (app->pipe->lcore_exit)
 		app->pipe->lcore_exit(app->pipe_ctx, l->lcore_id);
