@@ -22,6 +22,7 @@ static const char *const type_names[HM_CTL__TYPE_MAX] = {
     [HM_CTL_FLOW_SET] = "FLOW_SET",
     [HM_CTL_FLOW_DEL] = "FLOW_DEL",
     [HM_CTL_LINK_RTT] = "LINK_RTT",
+    [HM_CTL_ROUTES] = "ROUTES",
 };
 
 /* Payload length of each request type. */
@@ -29,7 +30,7 @@ static const uint16_t payload_len[HM_CTL__TYPE_MAX] = {
     [HM_CTL_SERVICE_SET] = 6, [HM_CTL_SERVICE_DEL] = 4, [HM_CTL_BACKEND_SET] = 34,
     [HM_CTL_BACKEND_DEL] = 4, [HM_CTL_LINK_SET] = 5,	[HM_CTL_PREDICT] = 4,
     [HM_CTL_CONFIG_SET] = 12, [HM_CTL_FLOW_SET] = 42, [HM_CTL_FLOW_DEL] = 42,
-    [HM_CTL_LINK_RTT] = 10,
+    [HM_CTL_LINK_RTT] = 10, [HM_CTL_ROUTES] = 4,
 };
 
 const char *hm_ctl_type_name(unsigned int type)
@@ -95,6 +96,7 @@ int hm_ctl_encode(const struct hm_ctl_msg *m, uint8_t *buf, size_t len)
 		break;
 	case HM_CTL_SERVICE_DEL:
 	case HM_CTL_PREDICT:
+	case HM_CTL_ROUTES:
 		put32(p, m->u.service.id);
 		break;
 	case HM_CTL_BACKEND_SET:
@@ -188,6 +190,7 @@ int hm_ctl_decode(const uint8_t *buf, size_t len, struct hm_ctl_msg *out)
 	case HM_CTL_SERVICE_DEL:
 	case HM_CTL_BACKEND_DEL:
 	case HM_CTL_PREDICT:
+	case HM_CTL_ROUTES:
 		out->u.service.id = get32(p);
 		out->u.backend.id = out->u.service.id;
 		break;

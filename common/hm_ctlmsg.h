@@ -24,6 +24,10 @@
  *                  u8 family (4 or 6), u8 addr[16], u16 port
  *   BACKEND_DEL    u32 id            its flows are decided again after COMMIT
  *   LINK_SET       u16 node_a, u16 node_b, u8 up
+ *   ROUTES         u32 service       reply text: where L3 sends the service's new
+ *                                    flows: {"service", "local_node", "samples",
+ *                                    "nodes": [{"node", "share", "path_cost_us"}],
+ *                                    "unreachable"}; -ENOENT when L3 has no such service
  *   LINK_RTT       u16 node_a, u16 node_b, u32 rtt_us, u16 loss (1/10000)
  *                                    a measurement of the link (L3 ALM learns
  *                                    its cost from these); brings it up
@@ -77,6 +81,7 @@ enum hm_ctl_type {
 	HM_CTL_FLOW_SET = 13,
 	HM_CTL_FLOW_DEL = 14,
 	HM_CTL_LINK_RTT = 15,
+	HM_CTL_ROUTES = 16,
 	HM_CTL__TYPE_MAX
 };
 

@@ -402,6 +402,42 @@ done:
 }
 
 /*
+ * GET /v1/routes/{service}: where the dataplane's L3 sends the service's
+ * new flows now (share per node and the path cost to it), asked of the
+ * dataplane, which weighs backends by the links' measured RTT.
+ */
+static int live_routes(struct ctl_rest *r, const char *name, json_t **out)
+{
+	struct ctl_node *n = r->n;
+	struct hm_ctl_msg q = {.type = HM_CTL_ROUTES};
+	const struct ctl_service *sv;
+	char text[HM_CTL_TEXT_MAX + 1];
+	json_t *j;
+	int rc;
+
+	if (!n->cfg.dataplane_socket[0])
+		return ctl_rest_error(out, 503, "", "no dataplane configured (--dataplane-socket)");
+	pthread_mutex_lock(&n->lock);
+	sv = ctl_model_service_by_name(&n->model, name);
+	if (sv)
+		q.u.service.id = sv->id;
+	pthread_mutex_unlock(&n->lock);
+	if (sv == NULL)
+		return ctl_rest_error(out, 404, "service", "no service \"%s\"", name);
+	rc = ctl_dp_call(n->cfg.dataplane_socket, &q, text, sizeof(text));
+	if (rc == -ENOENT)
+		return ctl_rest_error(out, 404, "service",
+				      "service \"%s\" is not in the dataplane's L3 yet", name);
+	j = rc == 0 ? json_loads(text, 0, NULL) : NULL;
+	if (j == NULL)
+		return ctl_rest_error(out, 503, "", "dataplane %s: %s", n->cfg.dataplane_socket,
+				      rc < 0 ? strerror(-rc) : "unreadable routes");
+	json_object_set_new(j, "name", json_string(name));
+	*out = j;
+	return 200;
+}
+
+/*
  * /v1/flows: pin one UDP flow (5-tuple) to a backend in the dataplane's L1
  * table (POST), or forget it (DELETE) so its next packet is decided again.
  * Flows are the dataplane's live state (they age out), not desired state:
@@ -607,6 +643,8 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 	if (!write && !strcmp(coll, "predictions"))
 		return item[0] ? ctl_rest_error(out, 404, "", "/v1/predictions has no items")
 			       : predictions(r, out);
+	if (!write && !strcmp(coll, "routes") && item[0])
+		return live_routes(r, item, out);
 	if (!write) {
 		pthread_mutex_lock(&r->n->lock);
 		if (item[0] && writable)

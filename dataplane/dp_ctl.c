@@ -156,6 +156,59 @@ static uint64_t now_ns(void)
 }
 
 /* The service's latest L4 forecast as JSON in the reply text. */
+/*
+ * ROUTES: where L3 sends new flows of a service now, as shares of evenly
+ * spread flow hashes per node with the path cost to each (the main lcore is
+ * L3's writer, so it may read the path costs).
+ */
+#define ROUTES_SAMPLES 4096
+static void routes(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl_msg *q,
+		   struct dp_mfn *m)
+{
+	static uint32_t cnt[MFN_ALM_NODES_MAX];
+	const struct mfn_alm *alm = dp_mfn_alm(m);
+	char txt[HM_CTL_TEXT_MAX + 1];
+	uint32_t unreach = 0, sep = 0;
+	size_t n;
+
+	if (q->u.service.id >= c->app->cfg.mfn_services) {
+		reply(k, q, -EINVAL, "service %u: ids are 0..%u", q->u.service.id,
+		      c->app->cfg.mfn_services - 1);
+		return;
+	}
+	memset(cnt, 0, sizeof(cnt));
+	for (uint64_t i = 0; i < ROUTES_SAMPLES; i++) {
+		struct mfn_alm_decision d;
+		/* The middle of each of ROUTES_SAMPLES equal slices of the hash space. */
+		int rc = mfn_alm_pick(alm, q->u.service.id,
+				      ((2 * i + 1) << 32) / (2 * ROUTES_SAMPLES), &d);
+
+		if (rc == -ENOENT) {
+			reply(k, q, -ENOENT, "service %u: not in L3", q->u.service.id);
+			return;
+		}
+		if (rc < 0 || d.node >= MFN_ALM_NODES_MAX)
+			unreach++;
+		else
+			cnt[d.node]++;
+	}
+	n = (size_t)snprintf(txt, sizeof(txt),
+			     "{\"service\":%u,\"local_node\":%u,\"samples\":%u,\"nodes\":[",
+			     q->u.service.id, c->app->cfg.mfn_node_id, ROUTES_SAMPLES);
+	for (uint32_t node = 0; node < MFN_ALM_NODES_MAX && n < sizeof(txt); node++)
+		if (cnt[node])
+			n += (size_t)snprintf(txt + n, sizeof(txt) - n,
+					      "%s{\"node\":%u,\"share\":%.4f,\"path_cost_us\":%.0f}",
+					      sep++ ? "," : "", node,
+					      (double)cnt[node] / ROUTES_SAMPLES,
+					      mfn_alm_path_cost(alm, (uint16_t)node));
+	if (n + 32 >= sizeof(txt)) {
+		reply(k, q, -EMSGSIZE, "routes do not fit a reply");
+		return;
+	}
+	reply(k, q, 0, "%s],\"unreachable\":%.4f}", txt, (double)unreach / ROUTES_SAMPLES);
+}
+
 static void predict(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl_msg *q,
 		    const struct dp_mfn *m)
 {
@@ -289,6 +342,9 @@ static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl
 		break;
 	case HM_CTL_PREDICT:
 		predict(c, k, q, m);
+		return;
+	case HM_CTL_ROUTES:
+		routes(c, k, q, m);
 		return;
 	case HM_CTL_CONFIG_SET: {
 		const struct hm_knob_def *d = &hm_knob_defs[q->u.config.knob];
