@@ -4,25 +4,28 @@
 # one member off), peer port PEER_BASE+i, REST port API_BASE+i.
 # Sourced by tests/integration/test_cluster.sh and perf/consensus.sh.
 #
-#   cluster_make DIR N PEER_BASE API_BASE [JSON_EXTRA]   keys + configs
+#   cluster_make DIR N PEER_BASE API_BASE [JSON_EXTRA [ADDR_FMT]]   keys + configs
+#       ADDR_FMT (e.g. 10.80.0.%d): member i at that address with i + 1, on
+#       ports PEER_BASE and API_BASE (each member has its own namespace)
 #   cluster_start DIR i [ARGS...]    start member i (pid in DIR/pid.i)
 #   cluster_kill DIR i [SIGNAL]      stop member i (default SIGKILL)
 #   cluster_api DIR i                its REST base URL
 #   cluster_wait_connected DIR i     until it sees every peer (10 s)
 
 cluster_make() {
-	local dir=$1 n=$2 pbase=$3 abase=$4 extra=${5:-}
+	local dir=$1 n=$2 pbase=$3 abase=$4 extra=${5:-} fmt=${6:-}
 	local ctld=${HMESH_BUILD:?}/bin/hmesh-controld i
 	mkdir -p "$dir"
 	for ((i = 0; i < n; i++)); do
 		rm -f "$dir/key.$i"
 		"$ctld" --gen-key "$dir/key.$i" >"$dir/pub.$i" || return 1
 	done
-	python3 - "$dir" "$n" "$pbase" "$abase" "$extra" <<'EOF'
+	python3 - "$dir" "$n" "$pbase" "$abase" "$extra" "$fmt" <<'EOF'
 import json, sys
 d, n, pb, ab, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-members = [{"id": i, "peer": "127.0.0.%d:%d" % (i + 1, pb + i),
-            "api": "127.0.0.%d:%d" % (i + 1, ab + i),
+fmt, step = (sys.argv[6], 0) if sys.argv[6] else ("127.0.0.%d", 1)
+members = [{"id": i, "peer": "%s:%d" % (fmt % (i + 1), pb + step * i),
+            "api": "%s:%d" % (fmt % (i + 1), ab + step * i),
             "public_key": open("%s/pub.%d" % (d, i)).read().strip()} for i in range(n)]
 for i in range(n):
     c = {"id": i, "key_file": "%s/key.%d" % (d, i), "members": members}
