@@ -177,7 +177,7 @@ for ((i = 0; i < n; i++)); do
 	done
 	mkdir -p "$tmp/n$i"
 done
-in_ns "$wan" python3 "$top/scripts/linkemu.py" --ports "$(IFS=,; echo "${ports[*]}")" \
+ip netns exec "$wan" python3 "$top/scripts/linkemu.py" --ports "$(IFS=,; echo "${ports[*]}")" \
 	--delays "$delays_file" >"$tmp/linkemu.log" 2>&1 &
 pids+=($!)
 wait_for 5 grep -q "ports" "$tmp/linkemu.log" || fail "linkemu did not start: $(cat "$tmp/linkemu.log")"
@@ -186,7 +186,9 @@ echo "    one-way delays: 2 ms inside a region (nodes 0..$((n / 2 - 1)) | $((n /
 # ---- dataplanes ----------------------------------------------------------------------------
 start_dp() { # node, vdev0, vdev1
 	local i=$1 ns=hm-n$1
-	in_ns "$ns" "$dp" -l 0-1 --no-pci --file-prefix="hm-mesh-$i" --log-level='*:warning' \
+	# ip netns exec itself, not in_ns: a function run in the background is a
+	# subshell, and $! would be its pid, not the dataplane's.
+	ip netns exec "$ns" "$dp" -l 0-1 --no-pci --file-prefix="hm-mesh-$i" --log-level='*:warning' \
 		--vdev="$2" --vdev="$3" -- --set stoq_ports=4433 --set mbufs=8191 --set mfn=true \
 		--set mfn_dsr=false --set mfn_flows=65536 --set mfn_node_id="$i" --set idle_sleep_us=200 \
 		--set backend_port=1 --set next_hop_mac="$(mac_of "hm-c$i" cl0)" \

@@ -124,7 +124,7 @@ post() {
 	curl -sf -X POST -H 'Content-Type: application/json' "$api$1" -d "$2" >/dev/null
 }
 post /v1/services '{"name":"files","port":4433}'
-post /v1/containers "{\"service\":\"files\",\"replicas\":2,\"bundle\":\"$tmp/bundle\",\"port\":4433,\"drain_seconds\":2}"
+post /v1/containers "{\"service\":\"files\",\"replicas\":2,\"warm\":1,\"bundle\":\"$tmp/bundle\",\"port\":4433,\"drain_seconds\":2}"
 running() {
 	curl -sf "$api/v1/containers/files" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if sum(i["state"] == "running" for i in d["instances"]) == 2 else 1)' &&
 		curl -sf "$api/v1/health" | grep -q '"status": *"ok"'
@@ -159,10 +159,15 @@ echo "==> client: downloads over QUIC from https://10.77.0.1:4433 through the da
 	urls=()
 	for i in 1 2 3 4 5 6 7 8; do urls+=("https://10.77.0.1:4433/f$i.bin"); done
 	mkdir -p "$tmp/dl"
+	# Stopped, it stops the download under way too (not left to time out).
+	cpid=
+	trap '[[ -n "$cpid" ]] && kill "$cpid" 2>/dev/null; exit 0' TERM
 	while :; do
 		ip netns exec "$ns" "$stoq" client --ca "$tmp/pki/cert.pem" --parallel 8 \
-			--download "$tmp/dl" --set gso_segments=1 "${urls[@]}" >>"$tmp/client.log" 2>&1 &&
-			echo ok >>"$tmp/client.results" || echo failed >>"$tmp/client.results"
+			--download "$tmp/dl" --set gso_segments=1 "${urls[@]}" >>"$tmp/client.log" 2>&1 &
+		cpid=$!
+		if wait "$cpid"; then echo ok >>"$tmp/client.results"; else echo failed >>"$tmp/client.results"; fi
+		cpid=
 	done
 ) &
 pids+=("$!")
