@@ -239,6 +239,16 @@ struct member {
 	uint64_t t0; /* when its preparation started */
 };
 
+/* @m is set up and waits for a request: count it warm, time its preparation. */
+static void mark_ready(struct member *m)
+{
+	m->ready = true;
+	pstat(P_PREPARED, 1);
+	pstat(P_WARM, 1);
+	if (pst)
+		hm_stats_hist_add(pst->prepare_hist, mono_ns() - m->t0);
+}
+
 /*
  * Start preparing a warm container in @m. With @wait, until it is ready;
  * otherwise the pool's loop hears its "ready" on m->sock, so requests are
@@ -260,13 +270,8 @@ static int pool_fill(struct member *m, const struct rt_spec *s, unsigned int *se
 		m->pid = 0;
 		return -1;
 	}
-	if (wait) {
-		m->ready = true;
-		pstat(P_PREPARED, 1);
-		pstat(P_WARM, 1);
-		if (pst)
-			hm_stats_hist_add(pst->prepare_hist, mono_ns() - m->t0);
-	}
+	if (wait)
+		mark_ready(m);
 	return 0;
 }
 
@@ -281,11 +286,7 @@ static int pool_ready(struct member *m)
 		m->pid = 0;
 		return -1;
 	}
-	m->ready = true;
-	pstat(P_PREPARED, 1);
-	pstat(P_WARM, 1);
-	if (pst)
-		hm_stats_hist_add(pst->prepare_hist, mono_ns() - m->t0);
+	mark_ready(m);
 	return 0;
 }
 

@@ -58,6 +58,8 @@ tmp=$(mktemp -d /tmp/hmesh-mesh.XXXXXX)
 wan=hm-wan
 # shellcheck source=cluster-lib.sh
 . "$top/scripts/cluster-lib.sh"
+# shellcheck source=netns.sh
+. "$top/scripts/netns.sh"
 pids=()
 ctl_pids=()
 
@@ -196,12 +198,7 @@ start_dp() { # node, vdev0, vdev1
 		--set service_address="10.77.$((i + 1)).1" --set ctl_socket="$tmp/n$i/dp.sock" \
 		>"$tmp/n$i/dp.log" 2>&1 &
 	dp_pid=$!
-	for _ in $(seq 100); do
-		grep -qs forwarding "$tmp/n$i/dp.log" && return 0
-		kill -0 "$dp_pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	dp_wait_forwarding "$tmp/n$i/dp.log" "$dp_pid"
 }
 say "hmesh-dataplane on every node: router mode, MFN on, idle_sleep_us=200"
 for ((i = 0; i < n; i++)); do

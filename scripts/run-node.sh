@@ -85,12 +85,7 @@ start_dp() { # vdev args for port 0 and port 1
 		--set backend_next_hop_mac="$(cat "/sys/class/net/$rt_if/address")" \
 		--set service_address=10.77.0.1 --set ctl_socket="$tmp/dp.sock" >"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
-	for _ in $(seq 100); do
-		grep -qs forwarding "$tmp/dp.log" && return 0
-		kill -0 "$dp_pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	dp_wait_forwarding "$tmp/dp.log" "$dp_pid"
 }
 xdp=$build/lib/bpf/hmesh_steer.bpf.o
 echo "==> hmesh-dataplane: router mode, net_af_xdp with $(basename "$xdp") on $dp_if and $dpb_if"

@@ -46,16 +46,11 @@ head -c 1048576 /dev/urandom >"$tmp/root/small.bin"
 head -c 20971520 /dev/urandom >"$tmp/root/medium.bin"
 same() { cmp -s "$1" "$tmp/root/$2" || fail "$1 differs from $2"; }
 
-ip netns add "$ns"
-ip link add "$h_if" type veth peer name "$n_if"
-ip link set "$n_if" netns "$ns"
-sysctl -qw "net.ipv6.conf.$h_if.disable_ipv6=1"
-ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$n_if.disable_ipv6=1"
-ip link set "$h_if" up
-ip netns exec "$ns" ip addr add 10.74.0.2/24 dev "$n_if"
+# shellcheck source=../../scripts/netns.sh
+. "$top/scripts/netns.sh"
+# No static neighbour: the DPDK back end answers ARP for 10.74.0.1 itself.
+client_netns "$ns" "$h_if" "$n_if" 10.74.0.2/24 -
 ip netns exec "$ns" ethtool -K "$n_if" tx off >/dev/null
-ip netns exec "$ns" ip link set "$n_if" up
-ip netns exec "$ns" ip link set lo up
 
 # Wait for "$2" in log $1 (a process of ours says it is up).
 wait_log() {

@@ -467,6 +467,14 @@ static void body_done(void *arg, int status, uint64_t bytes)
 
 static const struct stoq_request_ops body_ops = { .on_data = body_data, .on_done = body_done };
 
+/* A response came complete with @status and exactly the @len bytes at @want. */
+static void expect_body(const struct body *b, int status, const uint8_t *want, size_t len)
+{
+	cr_assert(b->done && b->status == status, "status %d, want %d", b->status, status);
+	cr_assert_eq(b->len, len);
+	cr_assert_eq(memcmp(b->buf, want, len), 0, "body differs");
+}
+
 struct want {
 	struct body *b;
 	size_t n;
@@ -548,15 +556,9 @@ static void transfer(unsigned drop_every, bool retry, bool encrypt_cids)
 
 	cr_assert_str_empty(stoq_conn_last_error(c));
 	cr_assert(stoq_conn_is_established(c));
-	cr_assert(b[0].done && b[0].status == 200, "status %d", b[0].status);
-	cr_assert_eq(b[0].len, len);
-	cr_assert_eq(memcmp(b[0].buf, data, len), 0, "body differs");
-	cr_assert_eq(b[1].status, 206);
-	cr_assert_eq(b[1].len, 1000);
-	cr_assert_eq(memcmp(b[1].buf, data + 1000, 1000), 0);
-	cr_assert_eq(b[2].status, 206); /* end clamped to the file (RFC 9110 §14.1.1) */
-	cr_assert_eq(b[2].len, 10);
-	cr_assert_eq(memcmp(b[2].buf, data + len - 10, 10), 0);
+	expect_body(&b[0], 200, data, len);
+	expect_body(&b[1], 206, data + 1000, 1000);
+	expect_body(&b[2], 206, data + len - 10, 10); /* end clamped (RFC 9110 §14.1.1) */
 	cr_assert_eq(b[3].status, 404);
 	cr_assert_leq(s.max_dgram[0], scfg.max_udp_payload);
 	cr_assert_leq(s.max_dgram[1], scfg.max_udp_payload);
@@ -794,12 +796,8 @@ Test(stoq_dpdk, client_and_server_over_ring_ports)
 		turn(srv, sio, rx);
 	}
 	cr_assert_str_empty(stoq_conn_last_error(c));
-	cr_assert(b[0].done && b[0].status == 200, "status %d", b[0].status);
-	cr_assert_eq(b[0].len, len);
-	cr_assert_eq(memcmp(b[0].buf, data, len), 0, "body differs");
-	cr_assert_eq(b[1].status, 206);
-	cr_assert_eq(b[1].len, 100);
-	cr_assert_eq(memcmp(b[1].buf, data + 5, 100), 0);
+	expect_body(&b[0], 200, data, len);
+	expect_body(&b[1], 206, data + 5, 100);
 
 	stoq_io_dpdk_get_stats(sio, &ss);
 	stoq_io_dpdk_get_stats(cio, &cs);
