@@ -1117,12 +1117,11 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 	return status;
 }
 
-uint32_t ctl_cluster_peer_rtt(struct ctl_cluster *cl, uint32_t *rtt)
+void ctl_cluster_peer_rtt(struct ctl_cluster *cl, uint32_t *rtt)
 {
 	pthread_mutex_lock(&cl->lock);
 	memcpy(rtt, cl->psnap.rtt_us, sizeof(cl->psnap.rtt_us));
 	pthread_mutex_unlock(&cl->lock);
-	return cl->c.n;
 }
 
 void ctl_cluster_member(const struct ctl_cluster *cl, uint32_t *id, uint32_t *n)

@@ -83,9 +83,9 @@ void ctl_cluster_member(const struct ctl_cluster *cl, uint32_t *id, uint32_t *n)
 /*
  * The RTT (µs, TCP's smoothed estimate; 0: unknown) to each member, by
  * member index (= mesh node id), as of the last publication (~100 ms).
- * Returns the member count; @rtt has room for CTL_PEER_MAX.
+ * @rtt has room for CTL_PEER_MAX.
  */
-uint32_t ctl_cluster_peer_rtt(struct ctl_cluster *cl, uint32_t *rtt);
+void ctl_cluster_peer_rtt(struct ctl_cluster *cl, uint32_t *rtt);
 
 /* Is this member the primary of the view it is in? */
 bool ctl_cluster_is_primary(struct ctl_cluster *cl);

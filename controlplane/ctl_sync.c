@@ -192,7 +192,7 @@ static int send_rtts(struct sync *s)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	nm = ctl_cluster_peer_rtt(s->n->cluster, rtt);
+	ctl_cluster_peer_rtt(s->n->cluster, rtt);
 	ctl_cluster_member(s->n->cluster, &me, &nm);
 	for (uint32_t j = 0; j < nm && j < CTL_PEER_MAX; j++) {
 		struct hm_ctl_msg q = {.type = HM_CTL_LINK_RTT};

@@ -11,7 +11,8 @@
  *     with requests of its own; packets to a next hop being resolved wait in
  *     a short queue (a client's first Initial must not wait for a PTO).
  *     Every IPv4 packet for us also teaches its sender's MAC, so replies go
- *     back the way the request came without an ARP round trip.
+ *     back the way the request came without an ARP round trip (anyone on
+ *     the segment can redirect replies this way, as ARP itself allows).
  *   - IPv4 (RFC 791): header checked (version, IHL, lengths, checksum),
  *     fragments dropped (RFC 9000 §14: QUIC sets DF and never fragments),
  *     DF set and ECN copied out of and into the TOS byte (RFC 9000 §13.4).
@@ -511,7 +512,9 @@ static void dpdk_close(struct stoq_io *io)
 		return;
 	for (size_t i = 0; i < NEIGH_SLOTS; i++)
 		rte_pktmbuf_free_bulk(be->neigh[i].pend, be->neigh[i].n_pend);
+	/* Close, not only stop: the queues give their mbufs back before the pool goes. */
 	rte_eth_dev_stop(be->port);
+	rte_eth_dev_close(be->port);
 	rte_mempool_free(be->mp);
 	free(be);
 	io->be = NULL;
