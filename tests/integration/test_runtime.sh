@@ -63,13 +63,20 @@ grep CapEff /proc/self/status
 mount -t tmpfs x /tmp 2>/dev/null && echo "mount ok" || echo "mount refused"
 unshare -n true 2>/dev/null && echo "unshare ok" || echo "unshare refused"
 echo "ifaces $(ls /sys/class/net | tr "\n" " ")"
+echo 9000 2>/dev/null >/sys/class/net/lo/mtu && echo "sys write ok" || echo "sys write refused"
+echo h 2>/dev/null >/proc/sysrq-trigger && echo "sysrq ok" || echo "sysrq refused"
+mknod /tmp/disk b 8 0 2>/dev/null && echo "mknod ok" || echo "mknod refused"
+kill -0 '"$$"' 2>/dev/null && echo "host pid reachable" || echo "host pid out of reach"
 '
 out=$("$run" run iso --bundle "$tmp/iso")
 # Its own PID space: pid 1 is its shell and the few it forks; no host pids.
 maxpid=$(sed -n 's/^maxpid //p' <<<"$out")
 [[ -n "$maxpid" && "$maxpid" -lt 10 ]] || fail "the container sees pid $maxpid: $out"
+# Escapes tried from inside: /sys and /proc/sysrq-trigger written, a block
+# device made, this test's own (host) pid signalled: all refused.
 for want in "maxpid " "host-mounts 0" "hostname hmesh" "root ro" "CapEff:	0000000020000420" \
-	"mount refused" "unshare refused" "ifaces lo "; do
+	"mount refused" "unshare refused" "ifaces lo " "sys write refused" "sysrq refused" \
+	"mknod refused" "host pid out of reach"; do
 	grep -qF "$want" <<<"$out" || fail "isolation: expected \"$want\" in: $out"
 done
 # Two containers at once: neither sees the other.
