@@ -15,6 +15,8 @@
 #  8. A member's disk fills up: it stops rather than send a vote it could
 #     not log, the other three go on committing; with space again it is
 #     restarted and catches up.
+#  9. A member's fsync fails (EIO, injected with an LD_PRELOAD shim): the
+#     same: it stops saying why, the others go on, it catches up.
 # After each step: every acknowledged write is on every member, and all
 # members hold the same services.
 set -euo pipefail
@@ -242,6 +244,32 @@ rm -f "$tmp/state.$full/filler"
 cluster_start "$tmp" "$full" || fail "member $full did not restart once there was space"
 converge 0 1 2 3
 echo "ok: member $full's disk filled up: it stopped ($(grep -m1 -oE '[a-z]+\.log: No space left on device' "$tmp/log.$full")), 30 writes went on, it caught up after"
+# ---- 9. a member's fsync fails (EIO: a dying disk) --------------------------------------------------
+p=$(leader 0)
+bad=$(((p + 2) % 4))
+cc -shared -fPIC -o "$tmp/fsync_fail.so" "$here/fsync_fail.c" -ldl || fail "cannot build the fsync shim"
+cluster_kill "$tmp" "$bad" TERM
+# (under ASan the shim comes first; the sanitizer's link-order check would refuse that)
+LD_PRELOAD=$tmp/fsync_fail.so HMESH_TEST_FSYNC_FAIL=$tmp/fsync.fail ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	cluster_start "$tmp" "$bad" || fail "member $bad did not start with the fsync shim"
+converge 0 1 2 3
+touch "$tmp/fsync.fail"
+others=()
+for i in 0 1 2 3; do ((i == bad)) || others+=("$i"); done
+for k in $(seq 0 19); do
+	m=${others[$((k % 3))]}
+	write "$m"
+	[[ "$code" == 201 ]] || fail "with member $bad's fsync failing, write to $m: $code $(cat "$tmp/w.out")"
+done
+for _ in $(seq 50); do kill -0 "$(cat "$tmp/pid.$bad")" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$(cat "$tmp/pid.$bad")" 2>/dev/null && fail "member $bad kept running with fsync failing"
+grep -qE "(fdatasync|not durable): Input/output error.*stopping|Input/output error; stopping" "$tmp/log.$bad" ||
+	fail "member $bad did not say why it stopped: $(tail -3 "$tmp/log.$bad")"
+rm -f "$tmp/pid.$bad" "$tmp/fsync.fail"
+converge "${others[@]}"
+cluster_start "$tmp" "$bad" || fail "member $bad did not restart once fsync worked"
+converge 0 1 2 3
+echo "ok: member $bad's fsync failed (EIO): it stopped ($(grep -m1 -oE '[a-z]+\.log[^;]*Input/output error' "$tmp/log.$bad")), 20 writes went on, it caught up after"
 # A clean stop: SIGTERM, exit 0 (under the sanitizers, also: no leak).
 for i in 0 1 2 3; do
 	pid=$(cat "$tmp/pid.$i")
