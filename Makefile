@@ -7,7 +7,9 @@
 #   make test         setup, build, then every Criterion unit test and every
 #                     integration test (tests/run.sh); prints one summary line
 #   make fuzz         build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
-#   make soak         the consensus simulation over SOAK_SEEDS seeds (default 10000, ~15 min)
+#   make soak         the consensus simulation over SOAK_SEEDS seeds (default 10000, ~15 min),
+#                     then the node under traffic and churn for SOAK_SECONDS (default 300)
+#                     with leak checks (scripts/run-node.sh --soak)
 #   make bench        run the benchmarks under perf/ (each beside its reference)
 #   make bench-check  repeat the benchmarks, compare ratios with perf/baseline.json
 #                     (Mann-Whitney U + Kolmogorov-Smirnov); fails on a regression
@@ -341,9 +343,11 @@ test: setup
 fuzz-build: $(FUZZ_BINS)
 
 SOAK_SEEDS ?= 10000
+SOAK_SECONDS ?= 300
 soak: setup
 	$(MAKE) all
 	BFT_SEEDS=$(SOAK_SEEDS) $(BUILD)/tests/consensus/test_bft_sim
+	bash scripts/run-node.sh $(BUILD) --duration $(SOAK_SECONDS) --soak
 
 fuzz: setup
 	$(MAKE) fuzz-build

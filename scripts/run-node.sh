@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bring up one HyperMesh node on this machine and show it carrying STOQ.
 #
-#   scripts/run-node.sh [BUILD] [--duration SECONDS]
+#   scripts/run-node.sh [BUILD] [--duration SECONDS] [--soak]
 #
 # Network: a "client" namespace (10.77.0.2) reaches the service address
 # 10.77.0.1 through the dataplane's client port (a veth pair); the
@@ -16,13 +16,23 @@
 # client downloads files over QUIC, again and again, through the dataplane
 # to the containers, and a live line shows flows, Gbit/s, drops, the
 # containers and their restarts. Ctrl-C (or the duration) tears it all down.
+#
+# --soak (with --duration, make soak): while the traffic runs, the service
+# scales 2 -> 3 -> 1 -> 2 replicas and a runtime setting changes every few
+# seconds; flows age out after 2 s. At the end the traffic stops and the
+# node must be back to where it started: no L1 flow left, mbufs in use as
+# before the traffic (within the TX descriptors a PMD may still hold),
+# controld's descriptors as before and RSS within bounds, every packet the
+# dataplane took sent or dropped under a counted reason, no failed download.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build
 dur=0
+soak=0
 while (($#)); do
 	case "$1" in
 	--duration) dur=${2:?--duration needs seconds}; shift ;;
+	--soak) soak=1 ;;
 	--duration=*) dur=${1#*=} ;;
 	-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "run-node.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -31,6 +41,7 @@ while (($#)); do
 	shift
 done
 [[ "$dur" =~ ^[0-9]+$ ]] || { echo "run-node.sh: --duration is '$dur': must be whole seconds" >&2; exit 2; }
+((soak == 0 || dur > 0)) || { echo "run-node.sh: --soak needs --duration" >&2; exit 2; }
 [[ "$build" = /* ]] || build=$top/$build
 bin=$build/bin/hmesh-dataplane
 ctld=$build/bin/hmesh-controld
@@ -149,6 +160,22 @@ pids+=("$!")
 echo "    Prometheus on http://127.0.0.1:$prom_port (e.g. rate(hmesh_rx_packets_total[1m])),"
 echo "    dashboards to import: telemetry/grafana/*.json"
 
+dp_stats() { echo /hmesh/stats | dpdk-telemetry.py -f "$prefix" 2>/dev/null | grep -m1 '^{'; }
+l1_flows() {
+	echo /hmesh/mfn | dpdk-telemetry.py -f "$prefix" 2>/dev/null | grep -m1 '^{' |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["/hmesh/mfn"]["l1_flows"])'
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+if ((soak)); then
+	curl -sf -X PUT -H 'Content-Type: application/json' "$api/v1/config" \
+		-d '{"dataplane":{"mfn_idle_timeout_ms":2000}}' >/dev/null || { echo "soak: PUT /v1/config failed"; exit 1; }
+	base_mbufs=$(dp_stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["/hmesh/stats"]["mbufs_in_use"])')
+	base_fds=$(ls "/proc/$cd_pid/fd" | wc -l)
+	base_cd_rss=$(rss_kb "$cd_pid")
+	base_dp_rss=$(rss_kb "$dp_pid")
+	echo "==> soak baseline: mbufs in use $base_mbufs, controld $base_fds fds / $((base_cd_rss / 1024)) MB RSS, dataplane $((base_dp_rss / 1024)) MB RSS"
+fi
+
 echo "==> client: downloads over QUIC from https://10.77.0.1:4433 through the dataplane"
 (
 	urls=()
@@ -165,7 +192,8 @@ echo "==> client: downloads over QUIC from https://10.77.0.1:4433 through the da
 		cpid=
 	done
 ) &
-pids+=("$!")
+client_loop=$!
+pids+=("$client_loop")
 
 echo "==> live (every 2 s; Ctrl-C to stop)"
 start=$(date +%s)
@@ -188,5 +216,53 @@ print(s["rx_bytes"], "flows %d  %.3f Gbit/s  replies %d  L1 hits %d  drops %d | 
 ' "$line" "$last_bytes" "$cont" "$( [[ -f "$tmp/client.results" ]] && echo "$tmp/client.results" || echo "")")
 	echo "  $summary"
 	last_bytes=$bytes
+	if ((soak)); then
+		# Churn: replicas 3, 1, 2 in turn; a runtime setting every other round.
+		round=$((${round:-0} + 1))
+		replicas=(3 1 2)
+		curl -sf -X PUT -H 'Content-Type: application/json' "$api/v1/containers/files" \
+			-d "{\"replicas\":${replicas[$((round % 3))]},\"drain_seconds\":2}" >/dev/null ||
+			echo "  soak: scaling to ${replicas[$((round % 3))]} refused"
+		((round % 2)) || curl -sf -X PUT -H 'Content-Type: application/json' "$api/v1/config" \
+			-d "{\"dataplane\":{\"stats_interval\":$((900 + round))}}" >/dev/null
+	fi
 	if [[ "$dur" != 0 ]] && (($(date +%s) - start >= dur)); then break; fi
 done
+
+if ((soak)); then
+	echo "==> soak: traffic stopped, back to 2 replicas; waiting for the flows to age out"
+	kill "$client_loop" 2>/dev/null || true
+	wait "$client_loop" 2>/dev/null || true
+	curl -sf -X PUT -H 'Content-Type: application/json' "$api/v1/containers/files" \
+		-d '{"replicas":2,"drain_seconds":2}' >/dev/null
+	wait_for 30 running || echo "  soak: the group did not settle at 2 running replicas"
+	for _ in $(seq 60); do (($(l1_flows) == 0)) && break; sleep 0.5; done
+	sleep 1
+	fds=$(ls "/proc/$cd_pid/fd" | wc -l)
+	python3 - "$(dp_stats)" "$(l1_flows)" "$base_mbufs" "$base_fds" "$fds" "$base_cd_rss" \
+		"$(rss_kb "$cd_pid")" "$base_dp_rss" "$(rss_kb "$dp_pid")" "$tmp/client.results" "$dur" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1])["/hmesh/stats"]
+flows, bm, bfd, fd, bcd, cd, bdp, dpr = map(int, sys.argv[2:10])
+res = open(sys.argv[10]).read().split()
+# (the download stopped with the loop is not recorded: the loop exits first)
+ok, failed = res.count("ok"), res.count("failed")
+bad = []
+# What a PMD may hold back: completed TX descriptors are freed in batches.
+slack = 2 * 1024
+if flows: bad.append(f"{flows} L1 flows left after the idle timeout")
+if not 0 <= s["mbufs_in_use"] - bm <= slack: bad.append(f"mbufs in use {s['mbufs_in_use']}, {bm} before")
+if fd != bfd: bad.append(f"controld has {fd} descriptors, {bfd} before")
+if cd > bcd * 1.25 + 4096: bad.append(f"controld RSS {cd} kB, {bcd} kB before")
+if dpr > bdp * 1.05 + 4096: bad.append(f"dataplane RSS {dpr} kB, {bdp} kB before")
+if s["rx_packets"] != s["tx_packets"] + s["drops_total"]:
+    bad.append(f"rx {s['rx_packets']} != tx {s['tx_packets']} + dropped {s['drops_total']}")
+if failed > 0: bad.append(f"{failed} downloads failed")
+print(f"soak {sys.argv[11]} s: {ok} downloads ({failed} failed), {s['mfn_l3_decisions']} flows, rx {s['rx_packets']} = tx {s['tx_packets']} "
+      f"+ dropped {s['drops_total']}; L1 flows {flows}; mbufs in use {s['mbufs_in_use']} (before {bm}); "
+      f"controld fds {fd} (before {bfd}), RSS {cd // 1024} MB (before {bcd // 1024}); dataplane RSS {dpr // 1024} MB (before {bdp // 1024})")
+if bad:
+    sys.exit("FAIL soak: " + "; ".join(bad))
+print("PASS soak: back to the baseline")
+PY
+fi
