@@ -110,6 +110,13 @@ FUZZ_LIBS_bft = $(STOQ_LIBS)
 FUZZ_SRCS_config := common/hm_config.c common/hm_log.c common/hm_hist.c dataplane/dp_config.c \
 	telemetry/hm_stats.c \
 	dataplane/dp_mfn_static.c
+FUZZ_SRCS_oci := runtime/rt_spec.c runtime/rt_net.c
+FUZZ_XFLAGS_oci := -Iruntime
+FUZZ_LIBS_oci := -ljansson -lcap
+FUZZ_SRCS_stats_reader := telemetry/hm_stats.c common/hm_log.c common/hm_hist.c
+FUZZ_SRCS_cid := stoq/stoq_cid.c stoq/stoq_config.c common/hm_config.c common/hm_log.c
+FUZZ_XFLAGS_cid = -Istoq $(STOQ_CFLAGS)
+FUZZ_LIBS_cid = $(STOQ_LIBS)
 # recursive (=): STOQ_SRCS is set in the STOQ section further down
 FUZZ_SRCS_stoq_frame = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c
 FUZZ_XFLAGS_stoq_frame = -Istoq $(STOQ_CFLAGS)

@@ -56,16 +56,27 @@ static int strings(json_t *a, const char *where, char **out, uint32_t max, uint3
 		return rt_errf(err, len, "%s: at most %u entries", where, max);
 	json_array_foreach(a, i, v)
 	{
-		if (!json_is_string(v))
-			return rt_errf(err, len, "%s[%zu]: must be a string", where, i);
+		if (!json_is_string(v)) {
+			rt_errf(err, len, "%s[%zu]: must be a string", where, i);
+			goto fail;
+		}
 		out[i] = strdup(json_string_value(v));
-		if (out[i] == NULL)
-			return rt_errf(err, len, "out of memory");
+		if (out[i] == NULL) {
+			rt_errf(err, len, "out of memory");
+			goto fail;
+		}
 	}
 	out[json_array_size(a)] = NULL;
 	if (n)
 		*n = (uint32_t)json_array_size(a);
 	return 0;
+fail:
+	/* Nothing half-filled is left for rt_spec_free() to miss or free twice. */
+	while (i-- > 0) {
+		free(out[i]);
+		out[i] = NULL;
+	}
+	return -1;
 }
 
 static int u64_of(json_t *v, const char *where, uint64_t max, uint64_t *out, char *err, size_t len)
@@ -276,9 +287,13 @@ static int parse_mounts(json_t *a, struct rt_spec *s, char *err, size_t len)
 			tok |= strcmp(t, *p) == 0;
 		if (t && !tok)
 			return rt_errf(err, len, "mounts[%zu].type: \"%s\" not supported", i, t);
+		/* Counted before anything can fail, so rt_spec_free() frees it. */
+		s->n_mounts++;
 		mt->dest = strdup(d);
 		mt->type = strdup(t ? t : "none");
-		mt->source = strdup(src ? src : mt->type);
+		mt->source = strdup(src ? src : t ? t : "none");
+		if (!mt->dest || !mt->type || !mt->source)
+			return rt_errf(err, len, "mounts[%zu]: out of memory", i);
 		if (opts && !json_is_array(opts))
 			return rt_errf(err, len, "mounts[%zu].options: must be an array", i);
 		json_array_foreach(opts, k, o)
@@ -311,7 +326,8 @@ static int parse_mounts(json_t *a, struct rt_spec *s, char *err, size_t len)
 			return rt_errf(
 			    err, len, "mounts[%zu].source: a bind mount needs an absolute path", i);
 		mt->data = strdup(data);
-		s->n_mounts++;
+		if (!mt->data)
+			return rt_errf(err, len, "mounts[%zu]: out of memory", i);
 	}
 	return 0;
 }

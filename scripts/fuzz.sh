@@ -53,6 +53,20 @@ for name, fr in seeds.items():
     open(f"{d}/seed-{name}", "wb").write(fr)
 PY
 	fi
+	if [[ "$t" == oci ]]; then
+		# Real bundles' config.json: a plain one and one with limits and a network.
+		tmpb=$(mktemp -d)
+		"$top/scripts/mk-bundle.sh" "$tmpb/a" -- /bin/sh -c 'echo hi' >/dev/null
+		"$top/scripts/mk-bundle.sh" "$tmpb/b" --mem 33554432 --pids 16 --cap CAP_NET_BIND_SERVICE \
+			--net-bridge hmbr0 --net-host-if hmv0 --net-address 10.1.0.2/24 \
+			--net-gateway 10.1.0.1 -- /bin/true >/dev/null
+		cp "$tmpb/a/config.json" "$corpus/seed-plain"
+		cp "$tmpb/b/config.json" "$corpus/seed-limits-net"
+		rm -rf "$tmpb"
+	fi
+	if [[ "$t" == stats_reader ]]; then
+		HMESH_FUZZ_SEED="$corpus/seed-segment" "$build/fuzz/fuzz_$t"
+	fi
 	echo "==> fuzz $t for ${secs}s (corpus $corpus)"
 	if ! (cd "$art" && "$build/fuzz/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
 		-artifact_prefix="$art/" "$corpus" 2>&1 | tail -n 12); then

@@ -323,13 +323,18 @@ static int check_hdr(const struct hm_stats_hdr *h, size_t file_size, const char 
 		why = "header or entry size differs from this reader's";
 	else if (h->size != file_size)
 		why = "size in header differs from the file's";
+	/*
+	 * Each offset is bounded by the file size before it is added to, so
+	 * no sum can wrap (the header is whatever some process wrote).
+	 */
 	else if (h->n_blocks == 0 || h->block_words == 0 || h->max_entries == 0 ||
-		 h->labels_off < sizeof(*h) ||
+		 h->labels_off < sizeof(*h) || h->labels_off > file_size ||
+		 h->dir_off > file_size || h->data_off > file_size ||
 		 h->dir_off < h->labels_off + (uint64_t)h->n_blocks * HM_STATS_LABELS_MAX ||
 		 h->data_off <
 		     h->dir_off + (uint64_t)h->max_entries * sizeof(struct hm_stats_entry) ||
 		 h->data_off % 64 != 0 ||
-		 h->size < h->data_off + (uint64_t)h->n_blocks * h->block_words * 8)
+		 (file_size - h->data_off) / ((uint64_t)h->block_words * 8) < h->n_blocks)
 		why = "sections overlap or overrun the file";
 	if (why != NULL) {
 		hm_log(HM_LOG_ERR, MOD, "%s: not a usable stats segment: %s", path, why);

@@ -2,6 +2,7 @@
 /* hm_stats: segment layout, writer/reader agreement, restarts, histograms, bad input. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -161,6 +162,32 @@ Test(stats, corrupt_files_are_refused_with_eproto)
 	cr_assert_eq(truncate(hm_stats_file(s), 4096), 0);
 	cr_expect_eq(hm_stats_reader_open(hm_stats_file(s), &r), -EPROTO);
 	hm_stats_destroy(s);
+
+	/*
+	 * Header offsets near 2^64 whose sums wrap back into the file (found
+	 * by fuzz_stats_reader): refused, not used to index the mapping.
+	 */
+	for (int k = 0; k < 2; k++) {
+		/* + 2 blocks of labels wraps to HM_STATS_LABELS_MAX */
+		uint64_t bad = (uint64_t)0 - HM_STATS_LABELS_MAX;
+		uint32_t words = UINT32_MAX;
+
+		s = hm_stats_create("t6", 2, 64, 4);
+		cr_assert_not_null(s);
+		fd = open(hm_stats_file(s), O_WRONLY);
+		cr_assert_geq(fd, 0);
+		if (k == 0)
+			cr_assert_eq(pwrite(fd, &bad, sizeof(bad),
+					    offsetof(struct hm_stats_hdr, labels_off)),
+				     (ssize_t)sizeof(bad));
+		else /* blocks far larger than the file */
+			cr_assert_eq(pwrite(fd, &words, sizeof(words),
+					    offsetof(struct hm_stats_hdr, block_words)),
+				     (ssize_t)sizeof(words));
+		close(fd);
+		cr_expect_eq(hm_stats_reader_open(hm_stats_file(s), &r), -EPROTO, "case %d", k);
+		hm_stats_destroy(s);
+	}
 }
 
 Test(stats, histogram_buckets_are_log_linear_and_contiguous)
