@@ -307,6 +307,35 @@ struct waiting {
 	uint64_t t_req;
 };
 #define QUEUE_WAIT_NS 5000000000ull /* then EBUSY: preparation keeps failing */
+#define POOL_QUIET_NS 2000000ull     /* see the pool's loop */
+
+/*
+ * Cgroups of containers that ended, removed when the pool has nothing else
+ * to do: rmdir of a v1 memory cgroup can take milliseconds, which a
+ * request arriving meanwhile would wait for.
+ */
+struct retired {
+	char cg[2 * POOL_MAX][RT_ID_MAX];
+	unsigned int n;
+};
+
+static void retire(struct retired *r, const char *cg)
+{
+	if (r->n == sizeof(r->cg) / sizeof(r->cg[0])) { /* full: remove the oldest now */
+		rt_cgroup_detect()->destroy(r->cg[0]);
+		memmove(r->cg[0], r->cg[1], --r->n * sizeof(r->cg[0]));
+	}
+	snprintf(r->cg[r->n++], sizeof(r->cg[0]), "%s", cg);
+}
+
+/* Remove one retired cgroup (the newest); returns whether one was left to remove. */
+static bool retire_one(struct retired *r)
+{
+	if (r->n == 0)
+		return false;
+	rt_cgroup_detect()->destroy(r->cg[--r->n]);
+	return true;
+}
 
 /* Whether a member is, or will be, free for a request: preparing or empty. */
 static bool pool_idle(const struct member *mem, unsigned int size)
@@ -356,8 +385,10 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 	char err[512], abs[PATH_MAX];
 	unsigned int serial = 0;
 	uint64_t retry_at = 0; /* no refill before (after a failure) */
+	uint64_t busy_at = 0;  /* last request or exit */
 	struct waiting q[POOL_MAX]; /* requests waiting for a container being prepared */
 	unsigned int nq = 0;
+	struct retired ret = {.n = 0};
 	sigset_t ss;
 	int lfd, sfd, rc = 1;
 
@@ -399,22 +430,41 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 	for (;;) {
 		struct pollfd p[2 + POOL_MAX] = {{.fd = lfd, .events = POLLIN},
 						 {.fd = sfd, .events = POLLIN}};
-		unsigned int np = 2, who[POOL_MAX];
-		int timeout = -1;
+		unsigned int np = 2, who[POOL_MAX], warm = 0;
+		uint64_t now = mono_ns(), wake = UINT64_MAX, fill_at;
+		int timeout = -1, nready;
 
 		for (unsigned int i = 0; i < size; i++) {
 			if (mem[i].pid > 0 && !mem[i].ready) {
 				who[np - 2] = i;
 				p[np++] = (struct pollfd){.fd = mem[i].sock, .events = POLLIN};
-			} else if (mem[i].pid == 0) {
-				timeout = retry_at > mono_ns() ? (int)((retry_at - mono_ns()) / 1000000) + 1
-							       : 0;
 			}
+			warm += mem[i].pid > 0 && mem[i].ready && mem[i].client < 0;
 		}
+		/*
+		 * Refills and cgroup removals wait until the pool has been quiet
+		 * for POOL_QUIET_NS (a clone, mkdir or rmdir in this loop delays
+		 * a request that arrives meanwhile), unless fewer than half the
+		 * pool is warm: then refills start at once.
+		 */
+		fill_at = warm * 2 >= size ? busy_at + POOL_QUIET_NS : 0;
+		fill_at = fill_at > retry_at ? fill_at : retry_at;
+		for (unsigned int i = 0; i < size; i++)
+			if (mem[i].pid == 0 && fill_at < wake)
+				wake = fill_at;
+		if (ret.n > 0 && busy_at + POOL_QUIET_NS < wake)
+			wake = busy_at + POOL_QUIET_NS;
+		if (wake != UINT64_MAX)
+			timeout = wake <= now ? 0 : (int)((wake - now + 999999) / 1000000);
 		if (nq > 0 && (timeout < 0 || timeout > 100))
 			timeout = 100; /* to refuse a request that waited too long */
-		if (poll(p, np, timeout) < 0 && errno != EINTR)
+		nready = poll(p, np, timeout);
+		if (nready < 0 && errno != EINTR)
 			break;
+		if (nready == 0 && mono_ns() >= busy_at + POOL_QUIET_NS)
+			retire_one(&ret);
+		if (nready > 0 && (p[0].revents || p[1].revents))
+			busy_at = mono_ns();
 		if (p[1].revents) {
 			struct signalfd_siginfo si;
 			pid_t pid;
@@ -445,7 +495,7 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 							pstat(P_WARM, -1);
 					}
 					close(mem[i].sock);
-					rt_cgroup_detect()->destroy(mem[i].cg);
+					retire(&ret, mem[i].cg);
 					mem[i].pid = 0; /* refilled below */
 				}
 		}
@@ -482,6 +532,9 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 			} else if (nq < POOL_MAX && pool_idle(mem, size) &&
 				   (q[nq].buf = malloc((size_t)n)) != NULL) {
 				/* One is being prepared: the request waits for it. */
+				for (unsigned int k = 0; k < size; k++)
+					if (mem[k].pid > 0 && !mem[k].ready)
+						rt_pool_hurry(mem[k].pid);
 				memcpy(q[nq].buf, buf, (size_t)n);
 				q[nq].n = (size_t)n;
 				q[nq].c = c;
@@ -528,7 +581,7 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 		}
 		/* Refill behind the requests: start one preparation per turn; it sets
 		 * itself up while this loop serves. */
-		for (unsigned int i = 0; i < size && mono_ns() >= retry_at; i++)
+		for (unsigned int i = 0; i < size && mono_ns() >= fill_at; i++)
 			if (mem[i].pid == 0) {
 				if (pool_fill(&mem[i], &s, &serial, false) < 0)
 					retry_at = mono_ns() + 100000000ull;
@@ -549,6 +602,8 @@ out:
 			waitpid(mem[i].pid, NULL, 0);
 			rt_cgroup_detect()->destroy(mem[i].cg);
 		}
+	while (retire_one(&ret))
+		;
 	unlink(path);
 	rt_spec_free(&s);
 	pst = NULL;

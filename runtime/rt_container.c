@@ -62,6 +62,7 @@ struct child {
 	int peer;	/* the parent's end of the socketpair: closed in the child */
 	bool pool;
 	bool ready; /* set-up done: errors go to the process's stderr from now on */
+	int nice;   /* the parent's: a pool's container prepares at 19, then returns to it */
 	char errbuf[256];
 };
 
@@ -395,6 +396,19 @@ static void enter(struct child *c, scmp_filter_ctx sc)
 	seccomp_release(sc);
 }
 
+static int clone_flags(const struct rt_spec *s)
+{
+	int f = SIGCHLD;
+
+	f |= s->ns & RT_NS_PID ? CLONE_NEWPID : 0;
+	f |= s->ns & RT_NS_NET ? CLONE_NEWNET : 0;
+	f |= s->ns & RT_NS_IPC ? CLONE_NEWIPC : 0;
+	f |= s->ns & RT_NS_UTS ? CLONE_NEWUTS : 0;
+	f |= s->ns & RT_NS_MNT ? CLONE_NEWNS : 0;
+	f |= s->ns & RT_NS_CGROUP ? CLONE_NEWCGROUP : 0;
+	return f;
+}
+
 static int child_main(void *arg)
 {
 	struct child *c = arg;
@@ -408,8 +422,13 @@ static int child_main(void *arg)
 	 * (a pool's container) we join it ourselves now ("0": this process). */
 	if (read(c->sync, &go, 1) != 1)
 		_exit(126);
+	if (c->pool && rt_cgroup_detect()->create(c->id, s) < 0)
+		die(c, "cgroup (%s) for %s could not be set up", rt_cgroup_detect()->name, c->id);
 	if (c->pool && rt_cgroup_detect()->attach(c->id, 0) < 0)
 		die(c, "cgroup %s: could not join it", c->id);
+	/* After joining: the cgroup namespace's root is the container's cgroup. */
+	if (c->pool && unshare(clone_flags(s) & ~(CLONE_NEWPID | CSIGNAL)) < 0)
+		die(c, "unshare namespaces: %s", strerror(errno));
 	if (s->ns & RT_NS_NET) {
 		char nerr[200];
 
@@ -428,8 +447,12 @@ static int child_main(void *arg)
 	 * a warm start's time). Waiting for the release needs no privilege and
 	 * no syscall the filter denies.
 	 */
-	if (c->pool)
+	if (c->pool) {
+		/* Back to the pool's priority while we may still raise it (CAP_SYS_NICE). */
+		if (setpriority(PRIO_PROCESS, 0, c->nice) < 0)
+			die(c, "setpriority: %s", strerror(errno));
 		enter(c, sc);
+	}
 	if (write(c->sync, "", 1) != 1) /* ready */
 		_exit(126);
 	c->ready = true;
@@ -453,18 +476,6 @@ static int child_main(void *arg)
 	return 127;
 }
 
-static int clone_flags(const struct rt_spec *s)
-{
-	int f = SIGCHLD;
-
-	f |= s->ns & RT_NS_PID ? CLONE_NEWPID : 0;
-	f |= s->ns & RT_NS_NET ? CLONE_NEWNET : 0;
-	f |= s->ns & RT_NS_IPC ? CLONE_NEWIPC : 0;
-	f |= s->ns & RT_NS_UTS ? CLONE_NEWUTS : 0;
-	f |= s->ns & RT_NS_MNT ? CLONE_NEWNS : 0;
-	f |= s->ns & RT_NS_CGROUP ? CLONE_NEWCGROUP : 0;
-	return f;
-}
 
 /*
  * Clone the child, put it in cgroup @cg_id and let it set up; *@sync_out is
@@ -486,7 +497,8 @@ static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, i
 		free(stack);
 		return rt_errf(err, len, "out of resources: %s", strerror(errno));
 	}
-	if (cg->create(cg_id, s) < 0) {
+	/* A pool's container creates its cgroup itself, at nice 19 (child_main). */
+	if (fifo >= 0 && cg->create(cg_id, s) < 0) {
 		close(sp[0]);
 		close(sp[1]);
 		free(c);
@@ -499,7 +511,10 @@ static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, i
 	c->peer = sp[0];
 	c->fifo = fifo;
 	c->pool = fifo < 0;
-	pid = clone(child_main, stack + STACK_SIZE, clone_flags(s), c);
+	c->nice = getpriority(PRIO_PROCESS, 0); /* of this process: cannot fail */
+	/* A pool's container makes its other namespaces itself (child_main). */
+	pid = clone(child_main, stack + STACK_SIZE,
+		    c->pool ? clone_flags(s) & (CLONE_NEWPID | CSIGNAL) : clone_flags(s), c);
 	close(sp[1]);
 	if (pid < 0) {
 		rt_errf(err, len, "clone: %s", strerror(errno));
@@ -510,6 +525,20 @@ static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, i
 	 * into a v1 memory cgroup can take ~10 ms (an RCU grace period), which
 	 * the pool must not spend in its loop while requests wait.
 	 */
+	/*
+	 * A pool's container is a replacement made while the pool serves
+	 * releases: its set-up must not take the CPU from a released
+	 * container's exec, so it runs at nice 19 until it is ready (the pool
+	 * raises it when a request waits for it: rt_pool_hurry), and it
+	 * creates its cgroup and namespaces itself (child_main) instead of in
+	 * the pool's loop, which a request would wait for.
+	 */
+	if (c->pool && setpriority(PRIO_PROCESS, (id_t)pid, 19) < 0) {
+		rt_errf(err, len, "setpriority of %d: %s", (int)pid, strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto err;
+	}
 	if (!c->pool && cg->attach(cg_id, pid) < 0) {
 		rt_errf(err, len, "cgroup %s: could not attach pid %d", cg_id, (int)pid);
 		kill(pid, SIGKILL);
@@ -772,6 +801,12 @@ pid_t rt_pool_prepare_start(const struct rt_spec *spec, const char *cg_id, int *
 			       "annotations.org.hypermesh.net.*: a warm pool shares one spec, and "
 			       "so would share one address; pool containers get a loopback only");
 	return spawn_begin(spec, cg_id, -1, sock, err, len);
+}
+
+void rt_pool_hurry(pid_t pid)
+{
+	/* Best effort: it may have finished (and reset its priority) already. */
+	(void)setpriority(PRIO_PROCESS, (id_t)pid, getpriority(PRIO_PROCESS, 0));
 }
 
 int rt_pool_prepare_finish(pid_t pid, int sock, const char *cg_id, char *err, size_t len)

@@ -67,6 +67,12 @@ pid_t rt_pool_prepare(const struct rt_spec *spec, const char *cg_id, int *sock, 
 pid_t rt_pool_prepare_start(const struct rt_spec *spec, const char *cg_id, int *sock, char *err,
 			    size_t errlen);
 int rt_pool_prepare_finish(pid_t pid, int sock, const char *cg_id, char *err, size_t errlen);
+/*
+ * A container being prepared runs at nice 19 so that it does not slow the
+ * starts the pool is serving; when a request waits for it, this gives it
+ * the caller's priority.
+ */
+void rt_pool_hurry(pid_t pid);
 
 /*
  * Release a warm container waiting on @sock: it execs @args (NULL: the

@@ -138,6 +138,7 @@ echo "ok: limits: a 200 MB hog under a 32 MB limit is killed (137); a fork bomb 
 
 # ---- warm pool ------------------------------------------------------------------------
 bundle "$tmp/pool" -- sh -c 'echo default args'
+python3 -c "import json,sys; f=sys.argv[1]; d=json.load(open(f)); d['linux']['namespaces'].append({'type': 'cgroup'}); json.dump(d, open(f, 'w'))" "$tmp/pool/config.json"
 "$run" pool --bundle "$tmp/pool" --socket "$tmp/pool.sock" --size 2 --stats-segment "runtime-test-$$" \
 	>"$tmp/pool.log" 2>&1 &
 pool_pid=$!
@@ -146,6 +147,12 @@ grep -q 'warm containers' "$tmp/pool.log" || fail "pool did not start: $(cat "$t
 [[ $("$run" pool-exec --socket "$tmp/pool.sock") == "default args" ]] || fail "pool-exec with the bundle's args"
 out=$("$run" pool-exec --socket "$tmp/pool.sock" --env GREETING=hi -- sh -c 'echo $GREETING from $$')
 [[ "$out" == "hi from 1" ]] || fail "pool-exec with args and env: $out"
+# A warm container prepares at nice 19; what it runs gets the pool's
+# priority back, and its cgroup namespace is rooted at its own cgroup.
+out=$("$run" pool-exec --socket "$tmp/pool.sock" -- sh -c 'cut -d" " -f19 /proc/self/stat; grep memory /proc/self/cgroup')
+want=$(ps -o ni= -p "$pool_pid" | tr -d ' ')
+[[ "$(head -n1 <<<"$out")" == "$want" ]] || fail "pool-exec process niceness: $out (pool: $want)"
+[[ "$(tail -n1 <<<"$out")" == *":memory:/" ]] || fail "pool container's cgroup namespace: $(tr '\n' ' ' <<<"$out")"
 for i in 1 2 3 4 5; do
 	set +e
 	"$run" pool-exec --socket "$tmp/pool.sock" -- sh -c "exit $i"
@@ -166,12 +173,12 @@ done
 "$build/bin/hmesh-stat" -s "runtime-test-$$" -j | python3 -c '
 import json, sys
 v = {e["name"]: e for e in json.load(sys.stdin)["values"]}
-assert v["pool_starts"]["value"] == 13, v["pool_starts"]
+assert v["pool_starts"]["value"] == 14, v["pool_starts"]
 assert v["pool_busy"]["value"] == 0, v["pool_busy"]
 # 2 + a refill per start; the last two refills may still be under way
-assert v["pool_prepared"]["value"] >= 13 and v["pool_warm"]["value"] <= 2, v
-assert v["container_start_seconds"]["count"] == 13 and v["container_prepare_seconds"]["count"] >= 13
-print("ok: pool counters: 13 warm starts, p50 hand-out %.3f ms, p50 prepare %.2f ms" % (
+assert v["pool_prepared"]["value"] >= 14 and v["pool_warm"]["value"] <= 2, v
+assert v["container_start_seconds"]["count"] == 14 and v["container_prepare_seconds"]["count"] >= 14
+print("ok: pool counters: 14 warm starts, p50 hand-out %.3f ms, p50 prepare %.2f ms" % (
     v["container_start_seconds"]["p50"] * 1e3, v["container_prepare_seconds"]["p50"] * 1e3))
 ' || fail "pool stats segment"
 echo "ok: warm pool: bundle args, overrides, exit statuses, refilled after each start, requests wait for a refill"
