@@ -418,8 +418,8 @@ static int child_main(void *arg)
 	char go;
 
 	close(c->peer);
-	/* In the cgroup before anything else runs: the parent put us there, or
-	 * (a pool's container) we join it ourselves now ("0": this process). */
+	/* A pool's container makes and joins its cgroup first ("0": this
+	 * process); otherwise the parent moves us while we set up (spawn_begin). */
 	if (read(c->sync, &go, 1) != 1)
 		_exit(126);
 	if (c->pool && rt_cgroup_detect()->create(c->id, s) < 0)
@@ -521,11 +521,6 @@ static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, i
 		goto err;
 	}
 	/*
-	 * A pool's container joins its cgroup itself (below): moving a task
-	 * into a v1 memory cgroup can take ~10 ms (an RCU grace period), which
-	 * the pool must not spend in its loop while requests wait.
-	 */
-	/*
 	 * A pool's container is a replacement made while the pool serves
 	 * releases: its set-up must not take the CPU from a released
 	 * container's exec, so it runs at nice 19 until it is ready (the pool
@@ -539,17 +534,32 @@ static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, i
 		waitpid(pid, NULL, 0);
 		goto err;
 	}
-	if (!c->pool && cg->attach(cg_id, pid) < 0) {
-		rt_errf(err, len, "cgroup %s: could not attach pid %d", cg_id, (int)pid);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		goto err;
-	}
 	if (rt_net_host_setup(&s->net, cg_id, pid, err, len) < 0 ||
 	    (write(sp[0], "g", 1) != 1 &&
 	     rt_errf(err, len, "container %s: lost during set-up", cg_id) < 0)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
+		goto err;
+	}
+	/*
+	 * Moving a task into a v1 cgroup waits for an RCU grace period (3-10 ms
+	 * on this VM, most of a cold start): the child sets itself up (mounts,
+	 * pivot_root, seccomp) meanwhile. It cannot exec before this returns:
+	 * its process starts only after `start`, which needs `create` done.
+	 */
+	if (!c->pool && cg->attach(cg_id, pid) < 0) {
+		char msg[300];
+		ssize_t n;
+
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		/* A child that failed first has said why: that is the error. */
+		n = recv(sp[0], msg, sizeof(msg) - 1, MSG_DONTWAIT);
+		msg[n > 1 ? n : 0] = '\0';
+		if (n > 1)
+			rt_errf(err, len, "%s", msg);
+		else
+			rt_errf(err, len, "cgroup %s: could not attach pid %d", cg_id, (int)pid);
 		goto err;
 	}
 	free(stack); /* the child runs on its own copy of the address space */
