@@ -29,7 +29,6 @@
 #include "rt_cgroup.h"
 #include "rt_net.h"
 
-#define STACK_SIZE (256 * 1024)
 
 const char *rt_state_root(void)
 {
@@ -487,14 +486,12 @@ static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, i
 {
 	const struct rt_cgroup_ops *cg = rt_cgroup_detect();
 	struct child *c = calloc(1, sizeof(*c));
-	char *stack = malloc(STACK_SIZE);
 	int sp[2];
 	pid_t pid;
 
-	if (c == NULL || stack == NULL ||
+	if (c == NULL ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp)) {
 		free(c);
-		free(stack);
 		return rt_errf(err, len, "out of resources: %s", strerror(errno));
 	}
 	/* A pool's container creates its cgroup itself, at nice 19 (child_main). */
@@ -502,7 +499,6 @@ static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, i
 		close(sp[0]);
 		close(sp[1]);
 		free(c);
-		free(stack);
 		return rt_errf(err, len, "cgroup (%s) for %s could not be set up", cg->name, cg_id);
 	}
 	c->s = s;
@@ -512,9 +508,17 @@ static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, i
 	c->fifo = fifo;
 	c->pool = fifo < 0;
 	c->nice = getpriority(PRIO_PROCESS, 0); /* of this process: cannot fail */
-	/* A pool's container makes its other namespaces itself (child_main). */
-	pid = clone(child_main, stack + STACK_SIZE,
-		    c->pool ? clone_flags(s) & (CLONE_NEWPID | CSIGNAL) : clone_flags(s), c);
+	/*
+	 * clone() as fork() is: no stack of its own, the child goes on from
+	 * here on a copy of ours. (A separate stack made the sanitizers see a
+	 * thread running off its stack.) A pool's container makes its other
+	 * namespaces itself (child_main).
+	 */
+	pid = (pid_t)syscall(SYS_clone,
+			     c->pool ? clone_flags(s) & (CLONE_NEWPID | CSIGNAL) : clone_flags(s), NULL,
+			     NULL, NULL, 0UL);
+	if (pid == 0)
+		_exit(child_main(c));
 	close(sp[1]);
 	if (pid < 0) {
 		rt_errf(err, len, "clone: %s", strerror(errno));
@@ -562,14 +566,12 @@ static pid_t spawn_begin(const struct rt_spec *s, const char *cg_id, int fifo, i
 			rt_errf(err, len, "cgroup %s: could not attach pid %d", cg_id, (int)pid);
 		goto err;
 	}
-	free(stack); /* the child runs on its own copy of the address space */
 	free(c);
 	*sync_out = sp[0];
 	return pid;
 err:
 	close(sp[0]);
 	cg->destroy(cg_id);
-	free(stack);
 	free(c);
 	return -1;
 }
