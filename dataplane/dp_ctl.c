@@ -29,6 +29,8 @@
 
 struct dp_ctl_client {
 	int fd; /* -1: free */
+	struct dp_ctl *ctl;
+	unsigned int staged; /* changes staged since this client's last COMMIT */
 	size_t rx_len, tx_len;
 	uint8_t rx[DP_CTL_BUF];
 	uint8_t tx[DP_CTL_BUF];
@@ -41,6 +43,13 @@ struct dp_ctl {
 	/* Mark and sweep of a full-state push: what was set since SYNC_BEGIN. */
 	bool syncing;
 	uint8_t *seen_svc, *seen_be;
+	/*
+	 * A client left with changes staged and not committed (a batch cut
+	 * off): they must not be published by someone else's COMMIT, so the
+	 * next COMMIT needs a full sync first (controld sends one on every
+	 * connection), whose sweep settles services and backends.
+	 */
+	bool stale;
 	struct dp_ctl_client cl[DP_CTL_CLIENTS];
 };
 
@@ -91,8 +100,20 @@ err_free:
 
 static void drop_client(struct dp_ctl_client *k)
 {
+	if (k->staged || k->rx_len) {
+		DP_LOG(WARNING,
+		       "control client left with %u change(s) staged and not committed and %zu "
+		       "byte(s) of an unfinished message: nothing of it is published; the next "
+		       "COMMIT needs a full sync (SYNC_BEGIN..SYNC_END) first",
+		       k->staged, k->rx_len);
+		if (k->staged) {
+			k->ctl->stale = true;
+			k->ctl->syncing = false; /* its sync cannot be finished by another */
+		}
+	}
 	close(k->fd);
 	k->fd = -1;
+	k->staged = 0;
 	k->rx_len = k->tx_len = 0;
 }
 
@@ -272,6 +293,12 @@ static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl
 		      hm_ctl_type_name(q->type));
 		return;
 	}
+	if (q->type == HM_CTL_COMMIT && c->stale) {
+		reply(k, q, -ESTALE,
+		      "a control client left with changes staged and not committed: send a full "
+		      "sync (SYNC_BEGIN..SYNC_END) before COMMIT");
+		return;
+	}
 	switch (q->type) {
 	case HM_CTL_SYNC_BEGIN:
 		memset(c->seen_svc, 0, c->app->cfg.mfn_services);
@@ -286,6 +313,8 @@ static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl
 		c->syncing = false;
 		rc = sync_end(c, m, &n);
 		if (rc == 0) {
+			c->stale = false; /* the sweep settled what the other client left */
+			k->staged++;
 			reply(k, q, 0, "%u objects removed", n);
 			return;
 		}
@@ -417,11 +446,14 @@ static void apply(struct dp_ctl *c, struct dp_ctl_client *k, const struct hm_ctl
 		return;
 	}
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		reply(k, q, rc, "%s: %s (the dataplane log has the field)",
 		      hm_ctl_type_name(q->type), strerror(-rc));
-	else
-		reply(k, q, 0, "ok");
+		return;
+	}
+	/* Everything that reaches here stages a change, but COMMIT publishes them. */
+	k->staged = q->type == HM_CTL_COMMIT ? 0 : k->staged + 1;
+	reply(k, q, 0, "ok");
 }
 
 static void serve(struct dp_ctl *c, struct dp_ctl_client *k)
@@ -494,6 +526,8 @@ void dp_ctl_poll(struct dp_ctl *c)
 			continue;
 		}
 		c->cl[i].fd = fd;
+		c->cl[i].ctl = c;
+		c->cl[i].staged = 0;
 		c->cl[i].rx_len = c->cl[i].tx_len = 0;
 	}
 	for (int i = 0; i < DP_CTL_CLIENTS; i++)
