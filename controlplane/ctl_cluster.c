@@ -18,6 +18,7 @@
 #include "ctl_node.h"
 #include "ctl_rest.h"
 #include "hm_log.h"
+#include "hm_time.h"
 
 #define MOD	      "cluster"
 #define REC_MAGIC     0x31424d48u /* "HMB1" */
@@ -88,14 +89,6 @@ struct ctl_cluster {
 	} inflight[256]; /* our requests' submit times, for consensus_commit_seconds */
 	uint32_t inflight_next;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -596,7 +589,7 @@ static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
 			if (cl->inflight[i].nonce == nonce && cl->inflight[i].t0_ns) {
 				if (n->st_cons)
 					hm_stats_hist_add(n->st_cons->commit_hist,
-							  mono_ns() - cl->inflight[i].t0_ns);
+							  hm_mono_ns() - cl->inflight[i].t0_ns);
 				cl->inflight[i].t0_ns = 0;
 			}
 		finish(cl, nonce, status, out);
@@ -760,16 +753,11 @@ static void flush(struct ctl_cluster *cl)
 
 /* ---- the consensus thread ------------------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-	return mono_ns() / 1000000;
-}
-
 static void on_peer_msg(void *arg, const uint8_t *m, size_t len)
 {
 	struct ctl_cluster *cl = arg;
 
-	bft_receive(cl->r, m, len, now_ms());
+	bft_receive(cl->r, m, len, hm_mono_ms());
 }
 
 static void publish(struct ctl_cluster *cl)
@@ -824,7 +812,7 @@ static void *cluster_main(void *arg)
 		cl->q_head = NULL;
 		cl->q_tail = &cl->q_head;
 		pthread_mutex_unlock(&cl->lock);
-		t = now_ms();
+		t = hm_mono_ms();
 		while (s) {
 			struct submit *next = s->next;
 			int rc = bft_submit(cl->r, s->b, s->len, t);
@@ -894,15 +882,16 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 	cl->batch_fd = cl->votes_fd = cl->efd = -1;
 	cl->q_tail = &cl->q_head;
 	pthread_mutex_init(&cl->lock, NULL);
-	pthread_cond_init(&cl->done, NULL);
-	cl->persisted = calloc(PERSISTED_MAX, BFT_DIGEST);
-	if (cl->persisted == NULL) {
-		rc = -ENOMEM;
+	/* commit_timeout_ms must not follow the wall clock */
+	rc = -hm_cond_init_mono(&cl->done);
+	cl->persisted = rc ? NULL : calloc(PERSISTED_MAX, BFT_DIGEST);
+	if (rc || cl->persisted == NULL) {
+		rc = rc ? rc : -ENOMEM;
 		goto err;
 	}
 	/* Nonces: random start, so a write from before a restart never matches a new waiter. */
 	if (getrandom(&r64, sizeof(r64), 0) != sizeof(r64))
-		r64 = mono_ns();
+		r64 = hm_mono_ns();
 	cl->nonce = r64 >> 12; /* stays an exact JSON integer */
 	if (mkdir(n->cfg.state_dir, 0700) < 0 && errno != EEXIST) {
 		rc = -errno;
@@ -955,7 +944,7 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 		rc = nb < 0 ? (int)nb : (int)nv;
 		goto err;
 	}
-	bft_restore_done(cl->r, now_ms());
+	bft_restore_done(cl->r, hm_mono_ms());
 	rc = votes_compact(cl);
 	if (rc < 0) {
 		hm_log(HM_LOG_ERR, MOD, "%s: rewrite: %s", cl->votes_path, strerror(-rc));
@@ -1074,14 +1063,8 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 	s->b = (uint8_t *)txt;
 	s->len = strlen(txt);
 	s->nonce = w.nonce;
-	s->t0_ns = mono_ns();
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += cl->c.commit_timeout_ms / 1000;
-	dl.tv_nsec += (long)(cl->c.commit_timeout_ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	s->t0_ns = hm_mono_ns();
+	dl = hm_mono_deadline(cl->c.commit_timeout_ms);
 	pthread_mutex_lock(&cl->lock);
 	w.next = cl->waiters;
 	cl->waiters = &w;

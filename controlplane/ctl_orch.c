@@ -26,6 +26,7 @@
 #include "ctl_orch.h"
 #include "ctl_rest.h"
 #include "hm_log.h"
+#include "hm_time.h"
 
 #define MOD	       "orch"
 #define INST_MAX       256
@@ -116,14 +117,6 @@ static void seterr(struct inst *in, const char *fmt, ...)
 static bool join(char *buf, size_t len, const char *a, const char *b)
 {
 	return (size_t)snprintf(buf, len, "%s/%s", a, b) < len;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
 int ctl_orch_parse_subnet(const char *s, struct ctl_orch_cfg *c)
@@ -527,7 +520,7 @@ static bool probe(struct ctl_orch *o, struct inst *in)
 	uint8_t pkt[1200] = {0}, rx[1500];
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(in->port)};
 	struct pollfd pf = {.fd = o->probe_fd, .events = POLLIN};
-	uint64_t deadline = now_ms() + PROBE_WAIT_MS;
+	uint64_t deadline = hm_mono_ms() + PROBE_WAIT_MS;
 
 	to.sin_addr.s_addr = htonl(o->c.subnet + 1 + in->slot);
 	pkt[0] = 0xc0;
@@ -543,7 +536,7 @@ static bool probe(struct ctl_orch *o, struct inst *in)
 		; /* late answers to earlier probes */
 	if (sendto(o->probe_fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
 		return false;
-	for (uint64_t t = now_ms(); t < deadline; t = now_ms()) {
+	for (uint64_t t = hm_mono_ms(); t < deadline; t = hm_mono_ms()) {
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);
 		ssize_t r;
@@ -975,7 +968,7 @@ static void *orch_main(void *arg)
 
 	while (!o->stop) {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
-		uint64_t now = now_ms();
+		uint64_t now = hm_mono_ms();
 
 		reconcile(o, now);
 		if (now >= o->next_autoscale_ms) {
@@ -1157,7 +1150,7 @@ void ctl_orch_stop(struct ctl_orch *o)
 		if (o->inst[k].used && o->inst[k].pid > 0)
 			/* A warm container's init ignores SIGTERM before its exec. */
 			kill(o->inst[k].pid, o->inst[k].st == I_WARM ? SIGKILL : SIGTERM);
-	t0 = now_ms();
+	t0 = hm_mono_ms();
 	do {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = 20000000L};
 		char how[64];
@@ -1168,7 +1161,7 @@ void ctl_orch_stop(struct ctl_orch *o)
 
 			if (!in->used || in->pid <= 0 || reaped(in, how, sizeof(how)))
 				continue;
-			if (now_ms() - t0 >= KILL_AFTER_MS)
+			if (hm_mono_ms() - t0 >= KILL_AFTER_MS)
 				kill(in->pid, SIGKILL);
 			left = true;
 		}
@@ -1193,7 +1186,7 @@ void ctl_orch_stop(struct ctl_orch *o)
 json_t *ctl_orch_instances(struct ctl_orch *o, uint32_t sid)
 {
 	json_t *a = json_array();
-	uint64_t now = now_ms();
+	uint64_t now = hm_mono_ms();
 
 	if (o == NULL)
 		return a;

@@ -14,6 +14,7 @@
 
 #include "ctl_peer.h"
 #include "hm_log.h"
+#include "hm_time.h"
 
 #define MOD	    "peer"
 #define IN_MAX	    (2 * CTL_PEER_MAX)
@@ -44,14 +45,6 @@ struct ctl_peer {
 	struct in_conn in[IN_MAX];
 	struct ctl_peer_stats st;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
 
 static int to_sockaddr(const struct ctl_peer_addr *a, struct sockaddr_storage *ss, socklen_t *sl)
 {
@@ -295,7 +288,7 @@ int ctl_peer_poll(struct ctl_peer *p, int timeout_ms, int wake_fd,
 {
 	struct pollfd pf[2 + CTL_PEER_MAX + IN_MAX];
 	int who[2 + CTL_PEER_MAX + IN_MAX]; /* >= 0 out peer, < -1: in conn -(k + 2) */
-	uint64_t now = now_ms();
+	uint64_t now = hm_mono_ms();
 	nfds_t n = 0;
 	int woke = 0;
 
@@ -332,7 +325,7 @@ int ctl_peer_poll(struct ctl_peer *p, int timeout_ms, int wake_fd,
 	}
 	if (poll(pf, n, timeout_ms) <= 0)
 		return 0;
-	now = now_ms();
+	now = hm_mono_ms();
 	for (nfds_t x = 0; x < n; x++) {
 		if (!pf[x].revents)
 			continue;

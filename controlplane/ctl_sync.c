@@ -25,6 +25,7 @@
 #include "ctl_node.h"
 #include "hm_ctlmsg.h"
 #include "hm_log.h"
+#include "hm_time.h"
 
 #define MOD "controld"
 
@@ -420,8 +421,7 @@ static void *sync_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&n->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
+		until = hm_mono_deadline(1000);
 		if (!n->stop && n->model.revision == cur.revision && !s->full)
 			pthread_cond_timedwait(&n->changed, &n->lock, &until);
 		pthread_mutex_unlock(&n->lock);

@@ -18,6 +18,7 @@
 #include "ctl_node.h"
 #include "ctl_rest.h"
 #include "hm_log.h"
+#include "hm_time.h"
 
 #define MOD "controld"
 
@@ -182,7 +183,6 @@ int main(int argc, char **argv)
 	};
 	static struct ctl_node node = {
 	    .lock = PTHREAD_MUTEX_INITIALIZER,
-	    .changed = PTHREAD_COND_INITIALIZER,
 	};
 	struct ctl_settings *c = &node.cfg;
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -196,6 +196,11 @@ int main(int argc, char **argv)
 	struct ctl_cluster_cfg ccfg;
 	bool runtime_set = false;
 
+	/* The sync thread's 1 s wait must not follow the wall clock (hm_time.h). */
+	if (hm_cond_init_mono(&node.changed) != 0) {
+		fprintf(stderr, "hmesh-controld: cannot make a condition variable\n");
+		return 1;
+	}
 	snprintf(c->listen_addr, sizeof(c->listen_addr), "127.0.0.1");
 	c->listen_port = 8080;
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hmesh/controld");
