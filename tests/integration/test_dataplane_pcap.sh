@@ -104,4 +104,18 @@ grep -q '"ring_size" is 1000: must be a power of two' "$tmp/bad.log" || {
 	echo "FAIL: error does not name the key"
 	exit 1
 }
+# A pool smaller than what descriptors, rings and lcore caches can hold at
+# once could run dry under load (RX stalls, rx_nombuf): refused at start,
+# naming the key and the figure it needs, so it cannot happen at run time.
+if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-pcap-$$-pool" --log-level='*:warning' \
+	--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/bad.pcap" -- --set mbufs=1023 \
+	--set rx_desc=1024 >"$tmp/bad.log" 2>&1; then
+	echo "FAIL: mbufs=1023 with rx_desc=1024 accepted"
+	exit 1
+fi
+grep -qE '"mbufs" is 1023: this layout can park [0-9]+ mbufs at once' "$tmp/bad.log" || {
+	cat "$tmp/bad.log"
+	echo "FAIL: a pool that can run dry is not refused by name"
+	exit 1
+}
 echo "PASS: dataplane on net_pcap"
