@@ -109,7 +109,9 @@ FUZZ_XFLAGS_bft = $(STOQ_CFLAGS)
 FUZZ_LIBS_bft = $(STOQ_LIBS)
 FUZZ_SRCS_config := common/hm_config.c common/hm_log.c common/hm_hist.c dataplane/dp_config.c \
 	telemetry/hm_stats.c \
-	dataplane/dp_mfn_static.c
+	dataplane/dp_mfn_static.c dataplane/dp_quiclb.c
+FUZZ_XFLAGS_config = $(STOQ_CFLAGS)
+FUZZ_LIBS_config = $(STOQ_LIBS)
 FUZZ_SRCS_oci := runtime/rt_spec.c runtime/rt_net.c
 FUZZ_XFLAGS_oci := -Iruntime
 FUZZ_LIBS_oci := -ljansson -lcap
@@ -187,6 +189,9 @@ BIN_STOQ := $(BUILD)/bin/hmesh-stoq
 
 $(call obj,$(STOQ_SRCS) stoq/main.c $(wildcard tests/stoq/*.c) perf/bench_aesgcm.c): \
 	CPPFLAGS += -Istoq $(STOQ_CFLAGS)
+# The dataplane decodes QUIC-LB connection IDs with wolfCrypt's AES (dp_quiclb.c).
+$(call obj,dataplane/dp_quiclb.c): CPPFLAGS += $(STOQ_CFLAGS)
+LDLIBS += $(STOQ_LIBS)
 
 $(LIB_STOQ): $(call obj,$(STOQ_SRCS))
 	@mkdir -p $(@D)
@@ -200,10 +205,10 @@ $(BIN_STOQ): $(call obj,stoq/main.c) $(LIB_STOQ) $(LIB_TELEM) $(LIB_COMMON)
 		-lm -lpthread
 
 # More specific than $(BUILD)/tests/%, so make picks it for tests/stoq/.
-$(BUILD)/tests/stoq/%: $(BUILD)/obj/tests/stoq/%.o $(LIB_STOQ) $(LIB_COMMON)
+$(BUILD)/tests/stoq/%: $(BUILD)/obj/tests/stoq/%.o $(LIB_STOQ) $(LIB_DP) $(LIB_COMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_COMMON) $(STOQ_LIBS) $(PKG_LIBS) -lm \
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_DP) $(LIB_COMMON) $(STOQ_LIBS) $(PKG_LIBS) -lm \
 		-lpthread $(CRITERION_LIBS) -lrte_net_ring
 
 $(BUILD)/perf/bench_aesgcm: $(call obj,perf/bench_aesgcm.c)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dp_parse.h"
+#include "dp_quiclb.h"
 
 static const char *const dp_layout_names[] = { "auto", "rtc", "pipeline", NULL };
 static const char *const dp_mfn_key_names[] = { "tuple", "cid", NULL };
@@ -56,6 +57,15 @@ static int validate_mfn_static(const struct hm_cfg_key *key, const void *obj, ch
 	const char *text = (const char *)obj + key->offset;
 
 	return dp_mfn_static_parse(text, NULL, NULL, why, whylen);
+}
+
+/* mfn_quic_lb: each config's fields are checked at load (dp_quiclb.h). */
+static int validate_quic_lb(const struct hm_cfg_key *key, const void *obj, char *why,
+			    size_t whylen)
+{
+	struct dp_quiclb q;
+
+	return dp_quiclb_parse((const char *)obj + key->offset, &q, why, whylen);
 }
 
 static int validate_prime(const struct hm_cfg_key *key, const void *obj, char *why, size_t whylen)
@@ -374,6 +384,11 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	{ .name = "mfn_static", .type = HM_CFG_STR, .def = "", F(mfn_static),
 	  .validate = validate_mfn_static,
 	  .help = "services and backends at start: SVC@UDPPORT=ADDR:PORT[*WEIGHT][#NODE],...;..." },
+	{ .name = "mfn_quic_lb", .type = HM_CFG_STR, .def = "", F(mfn_quic_lb),
+	  .validate = validate_quic_lb,
+	  .help = "QUIC-LB configs whose CIDs route short-header packets L1 does not know to "
+		  "the backend id they carry: ID:SIDLEN:CIDLEN[:AES128KEYHEX],... (ids 0..6; "
+		  "several during a key rotation); empty = off" },
 	{ .name = "ctl_socket", .type = HM_CFG_STR, .def = "", F(ctl_socket),
 	  .validate = validate_ctl_socket,
 	  .help = "Unix socket path of the control channel (hm_ctlmsg.h) for hmesh-controld; "
@@ -453,6 +468,27 @@ int dp_config_check(const struct dp_config *cfg, char *err, size_t errlen)
 				 cfg->backend_port, missing);
 			return -EINVAL;
 		}
+	}
+	if (cfg->mfn_quic_lb[0]) {
+		struct dp_quiclb q;
+		char why[160];
+
+		if (dp_quiclb_parse(cfg->mfn_quic_lb, &q, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "\"mfn_quic_lb\": %s", why);
+			return -EINVAL;
+		}
+		if (!cfg->mfn) {
+			snprintf(err, errlen, "\"mfn_quic_lb\" is set: needs mfn = true");
+			return -EINVAL;
+		}
+		for (unsigned int i = 0; i < DP_QUICLB_CONFIGS; i++)
+			if (q.c[i].set && q.c[i].cid_len != cfg->short_dcid_len) {
+				snprintf(err, errlen,
+					 "\"mfn_quic_lb\" config %u has CID length %u: "
+					 "short_dcid_len is %u (the parser reads that many)",
+					 i, q.c[i].cid_len, cfg->short_dcid_len);
+				return -EINVAL;
+			}
 	}
 	if (cfg->mbuf_cache > cfg->mbufs / 1.5) {
 		snprintf(err, errlen, "\"mbuf_cache\" is %u: must be at most mbufs / 1.5 (%u)",

@@ -98,6 +98,7 @@ struct dp_config {
 	uint32_t mfn_rate_limit;
 	uint32_t mfn_cpe_interval_ms;
 	char mfn_static[1024];
+	char mfn_quic_lb[512]; /* dp_quiclb.h: ID:SIDLEN:CIDLEN[:KEY],... */
 };
 
 extern const struct hm_cfg_table dp_config_table;

@@ -49,6 +49,7 @@
 #include "dp_app.h"
 #include "dp_mfn.h"
 #include "dp_stats.h"
+#include "dp_quiclb.h"
 #include "dsr.h"
 #include "hm_knobs.h"
 #include "ifr.h"
@@ -115,6 +116,7 @@ struct dp_mfn_lcore {
 	struct dp_mfn_bucket *rl;
 	struct dp_mfn_svc_ctr *svc; /* mfn_services entries */
 	struct mfn_ifr_reader rd;   /* L1 filter policy of this lcore */
+	struct dp_quiclb_lcore *qlb; /* NULL: mfn_quic_lb off */
 	uint32_t chunks;	    /* bursts seen; every DP_MFN_TIME_EVERY-th is timed */
 	bool used;
 } __rte_cache_aligned;
@@ -147,6 +149,7 @@ struct dp_mfn {
 	uint64_t age_sweep_start_ns, age_period_ns; /* see mfn_main_poll */
 	uint64_t cpe_prev[3 * DP_MFN_SERVICES_MAX];
 	struct dp_mfn_pred *pred; /* n_services entries */
+	struct dp_quiclb qlb;	  /* mfn_quic_lb */
 	/* Router mode (backend_port >= 0): the two ports' ids; -1 when off. */
 	int backend_port, client_port;
 	struct dp_mfn_lcore lc[RTE_MAX_LCORE];
@@ -370,6 +373,25 @@ static bool decide_new(struct dp_mfn *m, struct dp_mfn_lcore *lc, struct dp_lcor
 	uint64_t t0 = rte_rdtsc(), ns;
 	int rc;
 
+	/*
+	 * A short header whose DCID carries a server id (QUIC-LB) belongs to
+	 * a connection that backend holds: send it there, whatever L3 would
+	 * pick for a new flow. Anything else goes on to L2 and L3.
+	 */
+	if (lc->qlb != NULL && pi->quic_type == DP_QUIC_SHORT && pi->dcid_len) {
+		struct mfn_alm_backend b;
+		uint32_t sid;
+
+		if (dp_quiclb_decode(&m->qlb, lc->qlb, rte_pktmbuf_mtod(mb, const uint8_t *) +
+							     pi->dcid_off,
+				     pi->dcid_len, &sid) == 0 &&
+		    mfn_alm_backend_get(m->alm, sid, &b) == 0 && b.service == service && b.healthy) {
+			DP_COUNT(st->c[DP_C_MFN_QUICLB_ROUTED]++);
+			*decision = MFN_IFR_DECISION(b.id, b.node, 0);
+			return true;
+		}
+		DP_COUNT(st->c[DP_C_MFN_QUICLB_MISS]++);
+	}
 	if (lc->dsr != NULL) {
 		struct mfn_dsr_obs o;
 		struct mfn_dsr_verdict v;
@@ -1013,6 +1035,7 @@ static void mfn_destroy(void *ctx)
 		return;
 	for (unsigned int l = 0; l < RTE_MAX_LCORE; l++) {
 		mfn_dsr_destroy(m->lc[l].dsr);
+		dp_quiclb_lcore_free(m->lc[l].qlb);
 		rte_ring_free(m->lc[l].ins);
 		rte_free(m->lc[l].pending);
 		rte_free(m->lc[l].fb);
@@ -1071,6 +1094,10 @@ static int lcore_init(struct dp_mfn *m, unsigned int l, int socket)
 			return -errno;
 		}
 	}
+	if (m->qlb.n && dp_quiclb_lcore_init(&m->qlb, &lc->qlb) < 0) {
+		DP_LOG(ERR, "mfn: QUIC-LB keys for lcore %u could not be set up", l);
+		return -EINVAL;
+	}
 	if (rte_rcu_qsbr_thread_register(m->qsv, l) != 0) {
 		DP_LOG(ERR, "mfn: RCU registration of lcore %u failed", l);
 		return -EINVAL;
@@ -1096,6 +1123,12 @@ static int mfn_create(const struct dp_app *app, void **ctx)
 		return -ENOMEM;
 	}
 	m->app = app;
+	if (dp_quiclb_parse(app->cfg.mfn_quic_lb, &m->qlb, err, sizeof(err)) < 0) {
+		/* Checked at load: only a config built without dp_config_check gets here. */
+		DP_LOG(ERR, "mfn: \"mfn_quic_lb\": %s", err);
+		rte_free(m);
+		return -EINVAL;
+	}
 	m->backend_port = m->client_port = -1;
 	if (app->cfg.backend_port >= 0) {
 		/* main.c checked: two ports, one of them backend_port. */

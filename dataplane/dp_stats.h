@@ -53,6 +53,10 @@
 	X(MFN_L2_FEEDBACK, mfn_l2_handshakes, "flows L2 admitted seen completing their handshake (taught to L2)") \
 	X(MFN_L3_DECISIONS, mfn_l3_decisions, "backend decisions made by L3 ALM")                  \
 	X(MFN_L3_REMOTE, mfn_l3_remote, "L3 decisions whose backend is on another mesh node")     \
+	X(MFN_QUICLB_ROUTED, mfn_quic_lb_routed,                                                   \
+	  "new short-header flows sent to the backend their DCID names (QUIC-LB)")                 \
+	X(MFN_QUICLB_MISS, mfn_quic_lb_miss,                                                       \
+	  "new short-header flows whose DCID named no config or no usable backend (L2/L3 decide)") \
 	X(MFN_REPLIES, mfn_replies, "router mode: replies from backends given service_address as their source") \
 	X(MFN_NS_L1, mfn_l1_ns, "nanoseconds spent in L1 by the timed bursts (one in 8), summed")  \
 	X(MFN_L1_TIMED, mfn_l1_timed_packets, "packets of the bursts whose L1 time is in mfn_l1_ns") \

@@ -12,6 +12,10 @@
 #  3. Both layouts give the same per-flow backend (consistent hashing does not
 #     depend on the lcore).
 #  4. A bad mfn_static is refused at load, naming the key and the value.
+#  5. QUIC-LB (mfn_quic_lb): short-header flows L1 does not know go to the
+#     backend their connection ID names, across a key rotation (two
+#     configs); a retired config's flows are decided by L3; bad configs are
+#     refused naming the field.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -165,6 +169,87 @@ if not (0.7 * client <= hs <= client): sys.exit(f"FAIL: {hs} handshakes taught t
 verdicts = st["mfn_l2_admitted"] + st["mfn_l2_retry"] + st["mfn_l2_rate_limit_passed"] + cut
 if verdicts != st["mfn_l2_new_flows"]: sys.exit(f"FAIL: {verdicts} L2 verdicts for {st['mfn_l2_new_flows']} new flows")
 PY
+
+# ---- 5. QUIC-LB: short headers go to the backend their DCID names ---------------
+# 30 flows carry CIDs of config 0 (key K0) naming backend 2, 30 carry CIDs
+# of config 1 (key K1) naming backend 0, as hmesh-stoq issues them
+# (stoq/stoq_cid.c: first octet config|length, then AES-128 over server
+# id + nonce). L1 knows none of them (a restarted dataplane, a migrated
+# client). With both configs (a key rotation under way) every flow reaches
+# the backend it names; with config 0 retired its flows are decided by L3.
+k0=000102030405060708090a0b0c0d0e0f
+k1=f0e0d0c0b0a090807060504030201000
+python3 - "$tmp" "$k0" "$k1" <<'PY'
+import subprocess, sys
+from pkt import *
+tmp, k0, k1 = sys.argv[1:4]
+c = mac("02:00:00:00:00:01"); s = mac("02:00:00:00:00:02")
+def cid(config, key, sid, n):
+    plain = sid.to_bytes(3, "big") + bytes([n, 0x77]) + bytes(11)
+    enc = subprocess.run(["openssl", "enc", "-aes-128-ecb", "-K", key, "-nopad"], input=plain,
+                         capture_output=True, check=True).stdout
+    return bytes([config << 5 | 16]) + enc
+fr = []
+for n in range(30):
+    for config, key, sid, net in ((0, k0, 2, 30), (1, k1, 0, 31)):
+        d = cid(config, key, sid, n)
+        for _ in range(2):
+            fr.append(eth(s, c, ETH_IP4, ipv4_udp_ck([172, net, n, 5], [10, 100, 0, 1], 40000 + n, 4433,
+                                                     quic_short(d, 90))))
+write_pcap(f"{tmp}/lb.pcap", fr)
+PY
+run lb-both "$tmp/lb.pcap" --set mfn_dsr=false --set short_dcid_len=17 \
+	--set "mfn_quic_lb=0:3:17:$k0,1:3:17:$k1"
+run lb-new "$tmp/lb.pcap" --set mfn_dsr=false --set short_dcid_len=17 --set "mfn_quic_lb=1:3:17:$k1"
+python3 - "$tmp" <<'PY'
+import json, struct, sys
+from collections import Counter
+from pkt import *
+tmp = sys.argv[1]
+addr = {bytes([10, 1, 0, k + 1]): k for k in range(3)}   # backend ids 0..2 in mfn_static order
+for name, routed, decided in (("lb-both", 60, 0), ("lb-new", 30, 30)):
+    st = json.loads(open(f"{tmp}/{name}.log").read().split("stats-json: ")[1].splitlines()[0])
+    def fail(msg):
+        sys.exit(f"FAIL ({name}): {msg}; stats {json.dumps({k: v for k, v in st.items() if 'quic_lb' in k or 'l3' in k})}")
+    if st["tx_packets"] != 120 or st["drops_total"]: fail(f"tx {st['tx_packets']}, drops {st['drops_total']}")
+    if st["mfn_quic_lb_routed"] != routed: fail(f"mfn_quic_lb_routed {st['mfn_quic_lb_routed']}, want {routed}")
+    if st["mfn_quic_lb_miss"] != decided: fail(f"mfn_quic_lb_miss {st['mfn_quic_lb_miss']}, want {decided}")
+    if st["mfn_l3_decisions"] != decided: fail(f"mfn_l3_decisions {st['mfn_l3_decisions']}, want {decided}")
+    got = Counter()
+    for f in read_pcap(f"{tmp}/out-{name}.pcap"):
+        net, b = f[26 + 1], addr[f[30:34]]
+        got[(net, b)] += 1
+    if name == "lb-both" and got != Counter({(30, 2): 60, (31, 0): 60}):
+        fail(f"flows did not reach the backend their CID names: {dict(got)}")
+    if name == "lb-new":
+        if got[(31, 0)] != 60: fail(f"config 1 flows: {dict(got)}")
+        spread = {b for (net, b) in got if net == 30}
+        if len(spread) < 2: fail(f"retired config 0 flows were not decided by L3 (all to {spread})")
+    print(f"ok ({name}): {routed} flows routed by their CID, {decided} decided by L3: {dict(sorted(got.items()))}")
+PY
+# A bad QUIC-LB config is refused at load, naming the key, the entry and the field.
+if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-mfn-$$-lbbad" --log-level='*:warning' \
+	--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/bad.pcap" -- --set mfn=true \
+	--set short_dcid_len=17 --set 'mfn_quic_lb=0:3:17:00112233' >"$tmp/bad.log" 2>&1; then
+	echo "FAIL: a short QUIC-LB key was accepted"
+	exit 1
+fi
+grep -q '"mfn_quic_lb" .*entry 0: key: 32 hex digits' "$tmp/bad.log" || {
+	cat "$tmp/bad.log"
+	echo "FAIL: the QUIC-LB error does not name the key and the field"
+	exit 1
+}
+if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-mfn-$$-lbbad" --log-level='*:warning' \
+	--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/bad.pcap" -- --set mfn=true \
+	--set "mfn_quic_lb=0:3:17:$k0" >"$tmp/bad.log" 2>&1; then
+	echo "FAIL: a QUIC-LB CID length other than short_dcid_len was accepted"
+	exit 1
+fi
+grep -q '"mfn_quic_lb" config 0 has CID length 17: short_dcid_len is 8' "$tmp/bad.log" || {
+	cat "$tmp/bad.log"
+	echo "FAIL: the CID length mismatch is not named"
+	exit 1
+}
 
 # A bad mfn_static is refused before any port starts, naming key and value.
 if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-mfn-$$-bad" --log-level='*:warning' \
