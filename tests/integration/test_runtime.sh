@@ -54,7 +54,8 @@ expect_refusal 'd["annotations"] = {"org.hypermesh.net.bridge": "br0", "org.hype
 echo "ok: bad bundles refused, each naming its field"
 
 # ---- isolation --------------------------------------------------------------------
-bundle "$tmp/iso" -- sh -c '
+cc -O2 -static -o "$tmp/ptrace_probe" "$top/tests/integration/ptrace_probe.c" || fail "cannot build the ptrace probe"
+bundle "$tmp/iso" --bin "$tmp/ptrace_probe" -- sh -c '
 echo "maxpid $(ls /proc | grep -E "^[0-9]+$" | sort -n | tail -n 1)"
 echo "host-mounts $(grep -c -e /work -e /home -e /var /proc/mounts)"
 echo "hostname $(hostname)"
@@ -67,16 +68,17 @@ echo 9000 2>/dev/null >/sys/class/net/lo/mtu && echo "sys write ok" || echo "sys
 echo h 2>/dev/null >/proc/sysrq-trigger && echo "sysrq ok" || echo "sysrq refused"
 mknod /tmp/disk b 8 0 2>/dev/null && echo "mknod ok" || echo "mknod refused"
 kill -0 '"$$"' 2>/dev/null && echo "host pid reachable" || echo "host pid out of reach"
+ptrace_probe '"$$"'
 '
 out=$("$run" run iso --bundle "$tmp/iso")
 # Its own PID space: pid 1 is its shell and the few it forks; no host pids.
 maxpid=$(sed -n 's/^maxpid //p' <<<"$out")
 [[ -n "$maxpid" && "$maxpid" -lt 10 ]] || fail "the container sees pid $maxpid: $out"
 # Escapes tried from inside: /sys and /proc/sysrq-trigger written, a block
-# device made, this test's own (host) pid signalled: all refused.
+# device made, this test's own (host) pid signalled and ptrace-attached: all refused.
 for want in "maxpid " "host-mounts 0" "hostname hmesh" "root ro" "CapEff:	0000000020000420" \
 	"mount refused" "unshare refused" "ifaces lo " "sys write refused" "sysrq refused" \
-	"mknod refused" "host pid out of reach"; do
+	"mknod refused" "host pid out of reach" "ptrace refused"; do
 	grep -qF "$want" <<<"$out" || fail "isolation: expected \"$want\" in: $out"
 done
 # Two containers at once: neither sees the other.
