@@ -227,40 +227,28 @@ for name, routed, decided in (("lb-both", 60, 0), ("lb-new", 30, 30)):
         if len(spread) < 2: fail(f"retired config 0 flows were not decided by L3 (all to {spread})")
     print(f"ok ({name}): {routed} flows routed by their CID, {decided} decided by L3: {dict(sorted(got.items()))}")
 PY
-# A bad QUIC-LB config is refused at load, naming the key, the entry and the field.
-if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-mfn-$$-lbbad" --log-level='*:warning' \
-	--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/bad.pcap" -- --set mfn=true \
-	--set short_dcid_len=17 --set 'mfn_quic_lb=0:3:17:00112233' >"$tmp/bad.log" 2>&1; then
-	echo "FAIL: a short QUIC-LB key was accepted"
-	exit 1
-fi
-grep -q '"mfn_quic_lb" .*entry 0: key: 32 hex digits' "$tmp/bad.log" || {
-	cat "$tmp/bad.log"
-	echo "FAIL: the QUIC-LB error does not name the key and the field"
-	exit 1
+# refused WHAT PATTERN SETTINGS...: the dataplane refuses the settings before
+# any port starts, and its error matches PATTERN (names the key and the value).
+refused() {
+	local what=$1 pattern=$2 sets=()
+	shift 2
+	for kv in "$@"; do sets+=(--set "$kv"); done
+	if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-mfn-$$-bad" --log-level='*:warning' \
+		--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/bad.pcap" -- --set mfn=true \
+		"${sets[@]}" >"$tmp/bad.log" 2>&1; then
+		echo "FAIL: $what was accepted"
+		exit 1
+	fi
+	grep -qE "$pattern" "$tmp/bad.log" || {
+		cat "$tmp/bad.log"
+		echo "FAIL: refusing $what, the error does not match: $pattern"
+		exit 1
+	}
 }
-if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-mfn-$$-lbbad" --log-level='*:warning' \
-	--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/bad.pcap" -- --set mfn=true \
-	--set "mfn_quic_lb=0:3:17:$k0" >"$tmp/bad.log" 2>&1; then
-	echo "FAIL: a QUIC-LB CID length other than short_dcid_len was accepted"
-	exit 1
-fi
-grep -q '"mfn_quic_lb" config 0 has CID length 17: short_dcid_len is 8' "$tmp/bad.log" || {
-	cat "$tmp/bad.log"
-	echo "FAIL: the CID length mismatch is not named"
-	exit 1
-}
-
-# A bad mfn_static is refused before any port starts, naming key and value.
-if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-mfn-$$-bad" --log-level='*:warning' \
-	--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/bad.pcap" -- --set mfn=true \
-	--set 'mfn_static=1@4433=10.1.0.300:5001' >"$tmp/bad.log" 2>&1; then
-	echo "FAIL: a bad backend address was accepted"
-	exit 1
-fi
-grep -q '"mfn_static" is .*10.1.0.300:5001.*bad IPv4 address' "$tmp/bad.log" || {
-	cat "$tmp/bad.log"
-	echo "FAIL: the error does not name the key and the value"
-	exit 1
-}
+refused "a short QUIC-LB key" '"mfn_quic_lb" .*entry 0: key: 32 hex digits' \
+	short_dcid_len=17 'mfn_quic_lb=0:3:17:00112233'
+refused "a QUIC-LB CID length other than short_dcid_len" \
+	'"mfn_quic_lb" config 0 has CID length 17: short_dcid_len is 8' "mfn_quic_lb=0:3:17:$k0"
+refused "a bad backend address" '"mfn_static" is .*10\.1\.0\.300:5001.*bad IPv4 address' \
+	'mfn_static=1@4433=10.1.0.300:5001'
 echo "PASS: dataplane MFN pipeline"
