@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench-check / make bench-baseline: repeat the benchmarks (dataplane,
-# L1 IFR, L3 ALM, telemetry overhead, container starts, consensus)
+# L1 IFR, L3 ALM, telemetry overhead, container starts, consensus, STOQ)
 # BENCH_REPEAT times (default 5), then compare their ratios with
 # perf/baseline.json (or, with --refresh, write them as the new baseline).
 #
@@ -27,6 +27,9 @@ round() {
 	bash "$top/perf/telemetry.sh" -d "$secs" -r 1
 	bash "$top/perf/runtime.sh" -n 50
 	"$build/perf/consensus_sim" --requests 64
+	# 32 MiB transfers: every STOQ row (loopback 1/2 cores, AES ceiling, veth
+	# kernel and DPDK back end) in ~7 s; the baseline was taken at this size.
+	bash "$top/perf/stoq.sh" --size $((32 << 20))
 }
 for i in $(seq "$reps"); do
 	echo "==> round $i of $reps"

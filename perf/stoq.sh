@@ -103,7 +103,7 @@ for cores in 1 2; do
 		r=$(awk -v s="$s" -v g="$g" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
 		name="${streams}stream_${cores}core"
 		printf "%-22s %9s Gb/s %7s Gb/s %8s\n" "$name" "$s" "$g" "$r"
-		echo "{\"bench\":\"stoq_goodput\",\"metric\":\"gbps_$name\",\"value\":$s,\"ref\":$g,\"ratio\":$r}"
+		echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"gbps_$name\",\"value\":$s,\"ref\":$g,\"ratio\":$r}"
 		if (($(echo "$s > $best_stoq" | bc))); then best_stoq=$s; fi
 	done
 	stop_servers
@@ -113,7 +113,7 @@ ceil=$("$aes" 1 | sed -n 's/.*one core: \([0-9.]*\) Gbit.*/\1/p')
 frac=$(awk -v s="$best_stoq" -v c="$ceil" 'BEGIN { printf "%.4f", s / c }')
 echo "crypto ceiling: wolfCrypt AES-128-GCM $ceil Gbit/s on one core (QUIC-sized packets)"
 echo "best STOQ goodput $best_stoq Gbit/s = $(awk -v f="$frac" 'BEGIN { printf "%.1f", f * 100 }')% of that ceiling (server on one core)"
-echo "{\"bench\":\"stoq_goodput\",\"metric\":\"fraction_of_aesgcm_ceiling\",\"value\":$frac,\"ref\":$ceil,\"ratio\":$frac}"
+echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"fraction_of_aesgcm_ceiling\",\"value\":$frac,\"ref\":$ceil,\"ratio\":$frac}"
 
 # ---- over a veth pair: kernel socket vs gtlsserver, DPDK back end vs kernel socket
 ns=hmsp-$$ h_if=hmspv$$ n_if=hmspn$$
@@ -146,7 +146,7 @@ stop_servers
 ip addr del 10.74.1.1/24 dev "$h_if"
 r=$(awk -v s="$k" -v g="$g" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
 printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, kernel socket vs gtlsserver" "$k" "$g" "$r"
-echo "{\"bench\":\"stoq_goodput\",\"metric\":\"gbps_veth_1stream\",\"value\":$k,\"ref\":$g,\"ratio\":$r}"
+echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"veth\",\"size\":$size,\"metric\":\"gbps_veth_1stream\",\"value\":$k,\"ref\":$g,\"ratio\":$r}"
 "$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
 	--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn \
 	--dpdk "-l 1 --no-pci --no-huge -m 512 --no-shconf --no-telemetry --log-level=*:warning \
@@ -157,4 +157,4 @@ d=$(measure "$size" client_ns "$port")
 stop_servers
 r=$(awk -v s="$d" -v g="$k" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
 printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, DPDK back end vs kernel" "$d" "$k" "$r"
-echo "{\"bench\":\"stoq_goodput\",\"metric\":\"gbps_veth_dpdk_af_xdp\",\"value\":$d,\"ref\":$k,\"ratio\":$r}"
+echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"veth\",\"size\":$size,\"metric\":\"gbps_veth_dpdk_af_xdp\",\"value\":$d,\"ref\":$k,\"ratio\":$r}"
