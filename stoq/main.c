@@ -506,11 +506,11 @@ static int cmd_server(int argc, char **argv)
 	stoq_endpoint_stats(ep, &st);
 	hm_stats_destroy(sx.seg);
 	HM_INFO(LOG,
-		"stopped: %" PRIu64 " handshakes, %" PRIu64 " requests, rx %" PRIu64
-		" dgrams, tx %" PRIu64 " dgrams, %" PRIu64 " VN, %" PRIu64 " Retry, %" PRIu64
-		" resets, %" PRIu64 " dropped",
-		st.handshakes, st.requests_done, st.rx_dgrams, st.tx_dgrams, st.vn_sent,
-		st.retries_sent, st.resets_sent, st.dropped);
+		"stopped: %" PRIu64 " handshakes (%" PRIu64 " with 0-RTT accepted), %" PRIu64
+		" requests, rx %" PRIu64 " dgrams, tx %" PRIu64 " dgrams, %" PRIu64 " VN, %" PRIu64
+		" Retry, %" PRIu64 " resets, %" PRIu64 " dropped",
+		st.handshakes, st.early_accepted, st.requests_done, st.rx_dgrams, st.tx_dgrams,
+		st.vn_sent, st.retries_sent, st.resets_sent, st.dropped);
 	stoq_endpoint_destroy(ep);
 	close_io(&a, io);
 	return 0;
@@ -751,6 +751,14 @@ static int cmd_client(int argc, char **argv)
 	}
 	HM_INFO(LOG, "%u requests, %" PRIu64 " bytes in %.3f s (%.1f Mbit/s)", cl.n_gets, bytes,
 		secs, secs > 0 ? (double)bytes * 8 / secs / 1e6 : 0.0);
+	{
+		struct stoq_endpoint_stats st;
+
+		stoq_endpoint_stats(cl.ep, &st);
+		if (st.early_accepted || st.early_rejected)
+			HM_INFO(LOG, "0-RTT: requests sent before the handshake, %s by the server",
+				st.early_accepted ? "accepted" : "refused (sent again after it)");
+	}
 	/* Say goodbye so the server frees its state now rather than at idle timeout. */
 	if (!stoq_conn_is_closed(c)) {
 		struct stoq_dgram out[16];

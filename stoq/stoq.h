@@ -99,6 +99,7 @@ struct stoq_config {
 	char key[STOQ_PATH_MAX];  /* PEM private key; server */
 	char ca[STOQ_PATH_MAX];	  /* PEM CA bundle for verify_peer; empty = system */
 	bool verify_peer;	  /* client: verify the server's certificate and name */
+	char session_file[STOQ_PATH_MAX]; /* client: resumption + 0-RTT state; empty = off */
 	char alpn[32];		  /* client: ALPN offered (tests use a wrong one) */
 	uint32_t quic_version;	  /* client: version of the first Initial */
 	/* datagrams */
@@ -175,6 +176,8 @@ struct stoq_endpoint_stats {
 	uint64_t resets_sent;	 /* Stateless Reset packets */
 	uint64_t dropped;	 /* datagrams that matched no connection and were refused */
 	uint64_t requests_done; /* HTTP/3 requests completed (both roles) */
+	uint64_t early_accepted; /* connections whose 0-RTT data was accepted (by the server) */
+	uint64_t early_rejected; /* client: ... refused by the server (sent again after it) */
 	/* Latency histograms (common/hm_hist.h, ns): handshake from the first
 	 * packet to completion; request from when it was issued (client) or its
 	 * headers arrived (server) to its end. */

@@ -116,6 +116,10 @@ static const struct hm_cfg_key stoq_config_keys[] = {
 	  .help = "client: PEM CA certificates to verify the server with (empty = system CAs)" },
 	{ .name = "verify_peer", .type = HM_CFG_BOOL, .def = "true", F(verify_peer),
 	  .help = "client: verify the server certificate and host name" },
+	{ .name = "session_file", .type = HM_CFG_STR, .def = "", F(session_file),
+	  .help = "client: file (mode 0600) that keeps the server's session ticket and "
+		  "transport parameters; the next connection resumes and sends its requests in "
+		  "0-RTT when the server allows early data; empty = off" },
 	{ .name = "alpn", .type = HM_CFG_STR, .def = "h3", F(alpn),
 	  .help = "client: ALPN protocol offered (the server only accepts h3)" },
 	{ .name = "quic_version", .type = HM_CFG_U32, .def = "1", F(quic_version), .min = 0,

@@ -158,6 +158,129 @@ static int remove_connection_id_cb(ngtcp2_conn *q, const ngtcp2_cid *cid, void *
 	return 0;
 }
 
+/* ---- resumption and 0-RTT (client, session_file) ------------------------------------ */
+
+/*
+ * The file: "HMSQ0RT1", then the server's transport parameters that 0-RTT
+ * needs (RFC 9000 §7.4.1; the list of ngtcp2_conn_set_early_remote_
+ * transport_params) as eight little-endian u64, then the wolfSSL session
+ * (its DER form, with the ticket). Written whole under a temporary name and
+ * renamed, mode 0600: the ticket resumes a session.
+ */
+#define SESSION_MAGIC "HMSQ0RT1"
+#define SESSION_TP 8
+
+static void tp_fields(ngtcp2_transport_params *p, uint64_t v[SESSION_TP], bool store)
+{
+	uint64_t *f[SESSION_TP] = {
+	    &p->initial_max_streams_bidi,	     &p->initial_max_streams_uni,
+	    &p->initial_max_stream_data_bidi_local, &p->initial_max_stream_data_bidi_remote,
+	    &p->initial_max_stream_data_uni,	     &p->initial_max_data,
+	    &p->active_connection_id_limit,	     &p->max_datagram_frame_size,
+	};
+
+	for (int i = 0; i < SESSION_TP; i++)
+		if (store)
+			v[i] = *f[i];
+		else
+			*f[i] = v[i];
+}
+
+static int new_session_cb(WOLFSSL *ssl, WOLFSSL_SESSION *sess)
+{
+	ngtcp2_crypto_conn_ref *ref = wolfSSL_get_app_data(ssl);
+	struct stoq_conn *c = ref->user_data;
+	const ngtcp2_transport_params *tp = ngtcp2_conn_get_remote_transport_params(c->q);
+	const char *path = c->ep->cfg.session_file;
+	char tmp[STOQ_PATH_MAX + 16];
+	uint8_t hdr[8 + 8 * SESSION_TP + 4], *der = NULL, *p;
+	uint64_t v[SESSION_TP];
+	int n = wolfSSL_i2d_SSL_SESSION(sess, NULL), fd;
+	bool ok;
+
+	if (tp == NULL || n <= 0 || (der = malloc((size_t)n)) == NULL)
+		return 0;
+	p = der;
+	if (wolfSSL_i2d_SSL_SESSION(sess, &p) != n) {
+		free(der);
+		return 0;
+	}
+	memcpy(hdr, SESSION_MAGIC, 8);
+	tp_fields((ngtcp2_transport_params *)tp, v, true);
+	for (int i = 0; i < SESSION_TP; i++)
+		for (int b = 0; b < 8; b++)
+			hdr[8 + 8 * i + b] = (uint8_t)(v[i] >> (8 * b));
+	for (int b = 0; b < 4; b++)
+		hdr[8 + 8 * SESSION_TP + b] = (uint8_t)((uint32_t)n >> (8 * b));
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ok = fd >= 0 && write(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr) &&
+	     write(fd, der, (size_t)n) == n;
+	if (fd >= 0)
+		close(fd);
+	if (!ok || rename(tmp, path) < 0) {
+		HM_WARN(STOQ_LOG, "\"session_file\" %s: cannot write it: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(der);
+	return 0; /* wolfSSL keeps the session */
+}
+
+/*
+ * Before the first packet: resume the session in session_file and let the
+ * requests go out in 0-RTT. A missing file is the first connection; a file
+ * that does not parse is said once and ignored (a full handshake).
+ */
+static void resume(struct stoq_conn *c)
+{
+	const char *path = c->ep->cfg.session_file;
+	uint8_t buf[16384];
+	const uint8_t *p;
+	ngtcp2_transport_params tp;
+	WOLFSSL_SESSION *sess;
+	uint64_t v[SESSION_TP] = {0};
+	uint32_t n = 0;
+	ssize_t got;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno != ENOENT)
+			HM_WARN(STOQ_LOG, "\"session_file\" %s: %s", path, strerror(errno));
+		return;
+	}
+	got = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (got >= (ssize_t)(8 + 8 * SESSION_TP + 4)) {
+		for (int b = 0; b < 4; b++)
+			n |= (uint32_t)buf[8 + 8 * SESSION_TP + b] << (8 * b);
+	}
+	if (got < (ssize_t)(8 + 8 * SESSION_TP + 4) || memcmp(buf, SESSION_MAGIC, 8) != 0 ||
+	    (size_t)got != 8 + 8 * SESSION_TP + 4 + n) {
+		HM_WARN(STOQ_LOG, "\"session_file\" %s: not a session this client wrote; ignored",
+			path);
+		return;
+	}
+	for (int i = 0; i < SESSION_TP; i++)
+		for (int b = 0; b < 8; b++)
+			v[i] |= (uint64_t)buf[8 + 8 * i + b] << (8 * b);
+	p = buf + 8 + 8 * SESSION_TP + 4;
+	sess = wolfSSL_d2i_SSL_SESSION(NULL, &p, n);
+	if (sess == NULL || wolfSSL_set_session(c->ssl, sess) != WOLFSSL_SUCCESS) {
+		HM_WARN(STOQ_LOG, "\"session_file\" %s: the session does not load; ignored", path);
+		if (sess)
+			wolfSSL_SESSION_free(sess);
+		return;
+	}
+	wolfSSL_SESSION_free(sess);
+	wolfSSL_set_quic_early_data_enabled(c->ssl, 1);
+	ngtcp2_transport_params_default(&tp);
+	tp_fields(&tp, v, false);
+	ngtcp2_conn_set_early_remote_transport_params(c->q, &tp);
+	c->early = true;
+	if (stoq_h3_setup(c) < 0)
+		c->early = false; /* the streams it needs are not allowed: wait for 1-RTT */
+}
+
 static int handshake_completed_cb(ngtcp2_conn *q, void *user_data)
 {
 	struct stoq_conn *c = user_data;
@@ -166,6 +289,25 @@ static int handshake_completed_cb(ngtcp2_conn *q, void *user_data)
 	c->established = true;
 	c->t_hs = 0; /* filled by the caller that knows the time: see conn_read */
 	c->ep->st.handshakes++;
+	if (c->server && wolfSSL_get_early_data_status(c->ssl) == WOLFSSL_EARLY_DATA_ACCEPTED)
+		c->ep->st.early_accepted++;
+	if (c->early) {
+		c->early = false;
+		/*
+		 * wolfSSL tells only now (as OpenSSL does): ngtcp2 must then drop
+		 * what was sent in 0-RTT (streams, stream ids, credits), and we
+		 * send the requests again in 1-RTT.
+		 */
+		if (wolfSSL_get_early_data_status(c->ssl) != WOLFSSL_EARLY_DATA_ACCEPTED) {
+			c->ep->st.early_rejected++;
+			HM_INFO(STOQ_LOG, "0-RTT refused by the server: requests sent again");
+			if (ngtcp2_conn_early_data_rejected(c->q) != 0 ||
+			    stoq_h3_early_rejected(c) < 0)
+				return NGTCP2_ERR_CALLBACK_FAILURE;
+			return 0;
+		}
+		c->ep->st.early_accepted++;
+	}
 	if (stoq_h3_setup(c) < 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	if (!c->server && stoq_h3_start_requests(c) < 0)
@@ -406,6 +548,8 @@ static int tls_ctx_create(struct stoq_endpoint *ep)
 	} else {
 		if (ngtcp2_crypto_wolfssl_configure_client_context(ctx) != 0)
 			goto err_free_ctx;
+		if (cfg->session_file[0])
+			wolfSSL_CTX_sess_set_new_cb(ctx, new_session_cb);
 		if (cfg->verify_peer) {
 			int rc = cfg->ca[0] ? wolfSSL_CTX_load_verify_locations(ctx, cfg->ca, NULL)
 					    : wolfSSL_CTX_load_system_CA_certs(ctx);
@@ -453,8 +597,11 @@ static int tls_conn_create(struct stoq_conn *c, const char *host)
 		/* RFC 9114 §3.1 and RFC 9001 §8.1: "h3" or no_application_protocol. */
 		if (wolfSSL_UseALPN(ssl, h3, 2, WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
 			goto err_free_ssl;
-		if (ep->cfg.early_data)
-			wolfSSL_set_quic_early_data_enabled(ssl, 1);
+		/*
+		 * Either way: wolfSSL's default (4096 bytes of early data) would
+		 * accept 0-RTT with early_data off.
+		 */
+		wolfSSL_set_quic_early_data_enabled(ssl, ep->cfg.early_data ? 1 : 0);
 	} else {
 		char alpn[sizeof(ep->cfg.alpn)];
 
@@ -722,6 +869,8 @@ struct stoq_conn *stoq_conn_connect(struct stoq_endpoint *ep, const struct socka
 		goto err_del_conn;
 	if (stoq_cid_table_add(ep, scid.data, scid.datalen, c) < 0)
 		goto err_del_conn;
+	if (ep->cfg.session_file[0])
+		resume(c);
 	conn_link(ep, c);
 	return c;
 

@@ -559,9 +559,36 @@ void stoq_h3_stream_close(struct stoq_conn *c, int64_t stream_id, uint64_t app_e
 	nghttp3_conn_close_stream(c->h3, stream_id, app_error);
 }
 
+int stoq_h3_early_rejected(struct stoq_conn *c)
+{
+	/*
+	 * ngtcp2 has forgotten the streams (ngtcp2_conn_early_data_rejected);
+	 * nothing was answered on them. c->reqs is newest first: pushing each
+	 * started request at the queue's head restores the original order.
+	 */
+	for (struct stoq_req *r = c->reqs; r; r = r->lnext) {
+		if (r->stream_id < 0)
+			continue;
+		r->stream_id = -1;
+		r->next = c->queue_head;
+		c->queue_head = r;
+		if (!c->queue_tail)
+			c->queue_tail = r;
+		c->n_queued++;
+		c->n_active--;
+	}
+	if (c->h3) {
+		nghttp3_conn_del(c->h3);
+		c->h3 = NULL;
+	}
+	if (stoq_h3_setup(c) < 0)
+		return -EPROTO;
+	return stoq_h3_start_requests(c);
+}
+
 int stoq_h3_start_requests(struct stoq_conn *c)
 {
-	while (c->queue_head && c->h3 && c->established) {
+	while (c->queue_head && c->h3 && (c->established || c->early)) {
 		struct stoq_req *r = c->queue_head;
 		char range[64];
 		nghttp3_nv nva[6] = {

@@ -115,6 +115,7 @@ struct stoq_conn {
 	socklen_t remote_len;
 	bool server;
 	bool established;
+	bool early; /* client: requests went out in 0-RTT; the handshake is not done */
 	bool closing;  /* we sent CONNECTION_CLOSE */
 	bool draining; /* peer closed, or idle/handshake timeout */
 	bool dead;     /* may be freed */
@@ -180,6 +181,8 @@ int stoq_h3_recv_stream(struct stoq_conn *c, int64_t stream_id, const uint8_t *d
 void stoq_h3_stream_close(struct stoq_conn *c, int64_t stream_id, uint64_t app_error);
 void stoq_h3_conn_free(struct stoq_conn *c);
 int stoq_h3_start_requests(struct stoq_conn *c);
+/* Client: the server refused our 0-RTT: drop the HTTP/3 state, queue the requests again. */
+int stoq_h3_early_rejected(struct stoq_conn *c);
 void stoq_req_free(struct stoq_req *r);
 void stoq_conn_set_error(struct stoq_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

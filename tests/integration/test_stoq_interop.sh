@@ -6,7 +6,10 @@
 #      including a 100 MB file
 #   3. both directions again across a veth pair into a network namespace
 #      with 1% loss each way (tc netem)
-#   4. handshake failures give clear errors: untrusted certificate, wrong
+#   4. resumption and 0-RTT: with session_file the second connection sends its
+#      request in 0-RTT (hmesh-stoq server with early_data, and gtlsserver);
+#      a server without early_data refuses it and the request goes again
+#   5. handshake failures give clear errors: untrusted certificate, wrong
 #      ALPN, unsupported QUIC version (both our client and gtlsclient)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -105,6 +108,43 @@ echo "    100 MB from gtlsserver in $(echo "$(date +%s.%N) - $start" | bc) s"
 same "$tmp/dl/small.bin" small.bin
 same "$tmp/dl/big.bin" big.bin
 rm -f "$tmp/dl"/*
+
+step "resumption and 0-RTT (session_file; early_data on the server)"
+# get NAME SESSION URL: download small.bin with a session file; its log in $tmp/0rtt.NAME
+get() {
+	timeout 30 "$bin" client --ca "$cert" --set "session_file=$2" --download "$tmp/dl" "$3" \
+		2>"$tmp/0rtt.$1" || { cat "$tmp/0rtt.$1"; fail "0-RTT step $1"; }
+	same "$tmp/dl/small.bin" small.bin
+	rm -f "$tmp/dl"/*
+}
+eport=$((port + 2))
+"$bin" server --listen "127.0.0.1:$eport" --root "$tmp/root" --cert "$cert" --key "$key" \
+	--stats-segment off --set early_data=true 2>"$tmp/early.log" &
+epid=$!
+pids+=("$epid")
+wait_udp "$eport"
+get first "$tmp/sess.ours" "https://localhost:$eport/small.bin"
+[[ -s "$tmp/sess.ours" ]] || fail "no session saved after the first connection"
+grep -q "0-RTT" "$tmp/0rtt.first" && fail "0-RTT on a first connection: $(cat "$tmp/0rtt.first")"
+get resumed "$tmp/sess.ours" "https://localhost:$eport/small.bin"
+grep -q "0-RTT: requests sent before the handshake, accepted" "$tmp/0rtt.resumed" ||
+	fail "the resumed connection did not use 0-RTT: $(cat "$tmp/0rtt.resumed")"
+kill "$epid"
+wait "$epid" 2>/dev/null || true
+grep -q "2 handshakes (1 with 0-RTT accepted)" "$tmp/early.log" ||
+	fail "the server did not count the 0-RTT: $(tail -1 "$tmp/early.log")"
+echo "    hmesh-stoq server: second connection's request went in 0-RTT, accepted; bytes match"
+# The server on $port runs with early_data off: the ticket resumes, the
+# 0-RTT request is refused and sent again after the handshake.
+get refused "$tmp/sess.ours" "https://localhost:$port/small.bin"
+grep -q "0-RTT: requests sent before the handshake, refused (sent again after it)" "$tmp/0rtt.refused" ||
+	fail "0-RTT against a server without early data: $(cat "$tmp/0rtt.refused")"
+echo "    server without early_data: 0-RTT refused, request sent again in 1-RTT; bytes match"
+get gfirst "$tmp/sess.gtls" "https://localhost:$gport/small.bin"
+get gresumed "$tmp/sess.gtls" "https://localhost:$gport/small.bin"
+grep -q "0-RTT: requests sent before the handshake, accepted" "$tmp/0rtt.gresumed" ||
+	fail "0-RTT against gtlsserver: $(cat "$tmp/0rtt.gresumed")"
+echo "    gtlsserver (GnuTLS): resumed with 0-RTT, accepted; bytes match"
 
 step "handshake failures"
 expect_err() { # $1 = text, rest = command
