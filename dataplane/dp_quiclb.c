@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hm_config.h"
+
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/aes.h>
 
@@ -13,17 +15,6 @@ struct dp_quiclb_lcore {
 	Aes dec[DP_QUICLB_CONFIGS];
 	bool on[DP_QUICLB_CONFIGS];
 };
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static int entry(const char *e, size_t n, unsigned int idx, struct dp_quiclb *q, char *why,
 		 size_t whylen)
@@ -75,7 +66,7 @@ static int entry(const char *e, size_t n, unsigned int idx, struct dp_quiclb *q,
 			return -EINVAL;
 		}
 		for (int i = 0; i < 16; i++) {
-			int hi = hexval(f[3][2 * i]), lo = hexval(f[3][2 * i + 1]);
+			int hi = hm_cfg_hexval(f[3][2 * i]), lo = hm_cfg_hexval(f[3][2 * i + 1]);
 
 			if (hi < 0 || lo < 0) {
 				snprintf(why, whylen, "entry %u: key: not hex at digit %d", idx,

@@ -8,17 +8,6 @@
 
 static const char *const stoq_cc_names[] = { "cubic", "bbr", "bbr2", "reno", NULL };
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 static int parse_key16(const char *text, void *field, char *why, size_t whylen)
 {
 	struct stoq_key16 *k = field;
@@ -31,7 +20,7 @@ static int parse_key16(const char *text, void *field, char *why, size_t whylen)
 		return -EINVAL;
 	}
 	for (int i = 0; i < STOQ_CID_KEY_LEN; i++) {
-		int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+		int hi = hm_cfg_hexval(text[2 * i]), lo = hm_cfg_hexval(text[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			snprintf(why, whylen, "must be 32 hex digits (an AES-128 key) or empty");

@@ -125,6 +125,26 @@ EOF
 	fail "members $* do not agree or miss an acknowledged write (${#acked[@]} acknowledged)"
 }
 
+# stops_while_others_write MEMBER N WHAT PATTERN: with MEMBER failing (WHAT), N
+# writes to the other three are acknowledged; MEMBER must stop, its log
+# matching PATTERN (why), and the others agree on everything.
+stops_while_others_write() {
+	local bad=$1 n=$2 what=$3 pattern=$4 m
+	others=()
+	for i in 0 1 2 3; do ((i == bad)) || others+=("$i"); done
+	for k in $(seq 0 $((n - 1))); do
+		m=${others[$((k % 3))]}
+		write "$m"
+		[[ "$code" == 201 ]] || fail "with member $bad's $what, write to $m: $code $(cat "$tmp/w.out")"
+	done
+	for _ in $(seq 50); do kill -0 "$(cat "$tmp/pid.$bad")" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$(cat "$tmp/pid.$bad")" 2>/dev/null && fail "member $bad kept running with its $what"
+	grep -qE "$pattern" "$tmp/log.$bad" ||
+		fail "member $bad did not say why it stopped: $(tail -3 "$tmp/log.$bad")"
+	rm -f "$tmp/pid.$bad"
+	converge "${others[@]}"
+}
+
 # ---- 2. writes anywhere, reads anywhere -----------------------------------------------
 for k in $(seq 0 11); do
 	write $((k % 4))
@@ -229,19 +249,7 @@ converge 0 1 2 3
 # Leave it a few KiB: the next votes or batches do not fit.
 avail=$(df --output=avail -B1 "$tmp/state.$full" | tail -1)
 head -c $((avail - 8192)) /dev/zero >"$tmp/state.$full/filler" 2>/dev/null || true
-others=()
-for i in 0 1 2 3; do ((i == full)) || others+=("$i"); done
-for k in $(seq 0 29); do
-	m=${others[$((k % 3))]}
-	write "$m"
-	[[ "$code" == 201 ]] || fail "with member $full's disk full, write to $m: $code $(cat "$tmp/w.out")"
-done
-for _ in $(seq 50); do kill -0 "$(cat "$tmp/pid.$full")" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$(cat "$tmp/pid.$full")" 2>/dev/null && fail "member $full kept running on a full disk"
-grep -qE "log: No space left on device.*stopping" "$tmp/log.$full" ||
-	fail "member $full did not say why it stopped: $(tail -3 "$tmp/log.$full")"
-rm -f "$tmp/pid.$full"
-converge "${others[@]}"
+stops_while_others_write "$full" 30 "disk full" "log: No space left on device.*stopping"
 rm -f "$tmp/state.$full/filler"
 cluster_start "$tmp" "$full" || fail "member $full did not restart once there was space"
 converge 0 1 2 3
@@ -256,19 +264,9 @@ LD_PRELOAD=$tmp/fsync_fail.so HMESH_TEST_FSYNC_FAIL=$tmp/fsync.fail ASAN_OPTIONS
 	cluster_start "$tmp" "$bad" || fail "member $bad did not start with the fsync shim"
 converge 0 1 2 3
 touch "$tmp/fsync.fail"
-others=()
-for i in 0 1 2 3; do ((i == bad)) || others+=("$i"); done
-for k in $(seq 0 19); do
-	m=${others[$((k % 3))]}
-	write "$m"
-	[[ "$code" == 201 ]] || fail "with member $bad's fsync failing, write to $m: $code $(cat "$tmp/w.out")"
-done
-for _ in $(seq 50); do kill -0 "$(cat "$tmp/pid.$bad")" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$(cat "$tmp/pid.$bad")" 2>/dev/null && fail "member $bad kept running with fsync failing"
-grep -qE "(fdatasync|not durable): Input/output error.*stopping|Input/output error; stopping" "$tmp/log.$bad" ||
-	fail "member $bad did not say why it stopped: $(tail -3 "$tmp/log.$bad")"
-rm -f "$tmp/pid.$bad" "$tmp/fsync.fail"
-converge "${others[@]}"
+stops_while_others_write "$bad" 20 "fsync failing" \
+	"(fdatasync|not durable): Input/output error.*stopping|Input/output error; stopping"
+rm -f "$tmp/fsync.fail"
 cluster_start "$tmp" "$bad" || fail "member $bad did not restart once fsync worked"
 converge 0 1 2 3
 echo "ok: member $bad's fsync failed (EIO): it stopped ($(grep -m1 -oE '[a-z]+\.log[^;]*Input/output error' "$tmp/log.$bad")), 20 writes went on, it caught up after"
