@@ -337,6 +337,24 @@ static bool retire_one(struct retired *r)
 	return true;
 }
 
+/*
+ * When the pool may start a refill: after POOL_QUIET_NS without a request
+ * or an exit (a clone or mkdir in its loop delays a request that arrives
+ * meanwhile), at once when fewer than half its containers are warm; never
+ * before @retry_at (a failing spec).
+ */
+static uint64_t refill_at(const struct member *mem, unsigned int size, uint64_t busy_at,
+			  uint64_t retry_at)
+{
+	unsigned int warm = 0;
+	uint64_t at;
+
+	for (unsigned int i = 0; i < size; i++)
+		warm += mem[i].pid > 0 && mem[i].ready && mem[i].client < 0;
+	at = warm * 2 >= size ? busy_at + POOL_QUIET_NS : 0;
+	return at > retry_at ? at : retry_at;
+}
+
 /* Whether a member is, or will be, free for a request: preparing or empty. */
 static bool pool_idle(const struct member *mem, unsigned int size)
 {
@@ -430,8 +448,9 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 	for (;;) {
 		struct pollfd p[2 + POOL_MAX] = {{.fd = lfd, .events = POLLIN},
 						 {.fd = sfd, .events = POLLIN}};
-		unsigned int np = 2, who[POOL_MAX], warm = 0;
-		uint64_t now = mono_ns(), wake = UINT64_MAX, fill_at;
+		unsigned int np = 2, who[POOL_MAX];
+		uint64_t now = mono_ns(), wake = UINT64_MAX;
+		uint64_t fill_at = refill_at(mem, size, busy_at, retry_at);
 		int timeout = -1, nready;
 
 		for (unsigned int i = 0; i < size; i++) {
@@ -439,16 +458,8 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 				who[np - 2] = i;
 				p[np++] = (struct pollfd){.fd = mem[i].sock, .events = POLLIN};
 			}
-			warm += mem[i].pid > 0 && mem[i].ready && mem[i].client < 0;
 		}
-		/*
-		 * Refills and cgroup removals wait until the pool has been quiet
-		 * for POOL_QUIET_NS (a clone, mkdir or rmdir in this loop delays
-		 * a request that arrives meanwhile), unless fewer than half the
-		 * pool is warm: then refills start at once.
-		 */
-		fill_at = warm * 2 >= size ? busy_at + POOL_QUIET_NS : 0;
-		fill_at = fill_at > retry_at ? fill_at : retry_at;
+		/* Refills and cgroup removals wait for a quiet pool (refill_at). */
 		for (unsigned int i = 0; i < size; i++)
 			if (mem[i].pid == 0 && fill_at < wake)
 				wake = fill_at;
@@ -581,6 +592,8 @@ static int cmd_pool(const char *bundle, const char *path, unsigned int size, con
 		}
 		/* Refill behind the requests: start one preparation per turn; it sets
 		 * itself up while this loop serves. */
+		/* Again: what came this turn (a request, an exit) may have made it later. */
+		fill_at = refill_at(mem, size, busy_at, retry_at);
 		for (unsigned int i = 0; i < size && mono_ns() >= fill_at; i++)
 			if (mem[i].pid == 0) {
 				if (pool_fill(&mem[i], &s, &serial, false) < 0)
