@@ -106,10 +106,10 @@ rest() { # node, method, path, [body]: prints the reply, fails on an HTTP error
 	in_ns "hm-n$node" curl -sf -X "$method" ${body:+-H 'Content-Type: application/json' -d "$body"} \
 		"$(api "$node")$path"
 }
-wait_for() { # seconds, command...
-	local t=$(($1 * 10))
+wait_for() { # seconds, command...: wall-clock bound (the command itself may take a while)
+	local until=$((SECONDS + $1))
 	shift
-	for _ in $(seq "$t"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	while ((SECONDS < until)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
 	return 1
 }
 mac_of() { in_ns "$1" cat "/sys/class/net/$2/address"; }
@@ -259,9 +259,10 @@ for b in sorted(json.load(sys.stdin)["items"], key=lambda b: b["node"]):
 
 # ---- routes from node 0: L3 ALM weighs nodes by measured path cost --------------------------
 routes() { rest 0 GET /v1/routes/files; }
-share() { # node: its share of node 0's new flows
-	routes | python3 -c 'import json,sys; print(next((x["share"] for x in json.load(sys.stdin)["nodes"] if x["node"] == int(sys.argv[1])), 0.0))' "$1"
+route_field() { # node field: that node's entry in node 0's routes
+	routes | python3 -c 'import json,sys; print(next((x[sys.argv[2]] for x in json.load(sys.stdin)["nodes"] if x["node"] == int(sys.argv[1])), 0.0))' "$1" "$2"
 }
+share() { route_field "$1" share; } # node: its share of node 0's new flows
 show_routes() {
 	routes | python3 -c '
 import json, sys
@@ -314,9 +315,14 @@ echo "    5 downloads entering node $((n - 1)) (10.77.$n.1): $ok complete"
 before=$(share 2)
 say "link 0-2 made slow (40 ms one way): node 0 should send fewer new flows to node 2"
 write_delays "40 if {i, j} == {0, 2} else ($base_delays)"
+# The path to node 2 must reflect the 80 ms round trip, and its share must
+# fall well below what it was. (Not "halve": TCP's smoothed RTT of a quiet
+# connection can carry the peer's delayed ACK, up to 40 ms, so the cost
+# before the change was 20-40 ms, and the share falls by 0.45-0.5.)
 slower() {
 	touch_log 3 &&
-		python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) / 2 else 1)' "$(share 2)" "$before"
+		python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 60000 and float(sys.argv[2]) < 0.75 * float(sys.argv[3]) else 1)' \
+			"$(route_field 2 path_cost_us)" "$(share 2)" "$before"
 }
 if wait_for 60 slower; then
 	show_routes
