@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "hm_log.h"
+#include "hm_time.h"
 
 #define MOD	   "controld"
 #define TOKENS_MAX 64
@@ -552,9 +553,8 @@ static int write_op(struct ctl_rest *r, const char *method, const char *coll, co
 	struct ctl_node *n = r->n;
 	uint64_t ifv = query_version(query);
 	int status;
-	struct timespec t0, t1;
+	uint64_t t0 = hm_mono_ns();
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (n->cluster) {
 		status = ctl_cluster_write(n->cluster, method, coll, item, ifv, body, out);
 	} else {
@@ -562,12 +562,11 @@ static int write_op(struct ctl_rest *r, const char *method, const char *coll, co
 		status = ctl_write_apply(n, n->st_rest, method, coll, item, ifv, body, true, out);
 		pthread_mutex_unlock(&n->lock);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (status < 300 && n->st_rest) {
+		uint64_t ns = hm_mono_ns() - t0;
+
 		pthread_mutex_lock(&r->st_lock);
-		hm_stats_hist_add(
-		    n->st_rest->write_hist,
-		    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
+		hm_stats_hist_add(n->st_rest->write_hist, ns);
 		pthread_mutex_unlock(&r->st_lock);
 	}
 	return status;

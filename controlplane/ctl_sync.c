@@ -185,14 +185,12 @@ static int simple(struct sync *s, enum hm_ctl_type t)
 static int send_rtts(struct sync *s)
 {
 	uint32_t rtt[CTL_PEER_MAX], nm, me, sent = 0;
-	struct timespec ts;
 	uint64_t now;
 	int rc;
 
 	if (s->n->cluster == NULL)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	now = hm_mono_ns();
 	ctl_cluster_peer_rtt(s->n->cluster, rtt);
 	ctl_cluster_member(s->n->cluster, &me, &nm);
 	for (uint32_t j = 0; j < nm && j < CTL_PEER_MAX; j++) {
