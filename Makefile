@@ -343,10 +343,13 @@ $(BIN_STAMP): perf/tools/stamp.c
 # ==== end runtime ==========================================================
 
 .SECONDEXPANSION:
-$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*)
+# Every project header is a prerequisite: a header edit must rebuild the
+# targets (one clang call compiles several sources, so no -MMD here).
+FUZZ_HDRS := $(wildcard */*.h)
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(FUZZ_HDRS)
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_XFLAGS_$*) -o $@ $^ $(LDLIBS) $(FUZZ_LIBS_$*)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_XFLAGS_$*) -o $@ $(filter %.c,$^) $(LDLIBS) $(FUZZ_LIBS_$*)
 
 test: setup
 	$(MAKE) all

@@ -30,15 +30,21 @@
  * increment in memory is a store-to-load dependency chain that costs more
  * than the parse of a short header.
  */
-static inline uint16_t rx_parse(const struct dp_app *app, struct dp_lcore_stats *st,
-				uint16_t port, struct rte_mbuf **pkts, uint16_t n,
-				struct dp_pkt_info *scratch, struct dp_pkt_info **info)
+static inline uint16_t
+rx_parse(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port,
+	 struct rte_mbuf **pkts, uint16_t n, struct dp_pkt_info *scratch,
+	 struct dp_pkt_info **info)
 {
 	struct rte_mbuf *drop[DP_BURST_MAX];
 	const struct dp_parse_cfg *pcfg = &app->parse_cfg;
 	uint16_t kept = 0, nd = 0;
 	uint64_t bytes = 0, n_short = 0, n_vn = 0, n_frag = 0;
 
+	/*
+	 * One pass, the headers prefetched a few packets ahead. (Measured: a
+	 * first pass that only reads the mbufs and prefetches every header,
+	 * so their misses overlap, was 8 % slower on the net_ring loop.)
+	 */
 	for (uint16_t i = 0; i < n && i < DP_PREFETCH_AHEAD; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (uint16_t i = 0; i < n; i++) {
@@ -104,30 +110,81 @@ static inline void tx_send(const struct dp_app *app, const struct dp_lcore *l,
  * Ethernet rewrite: source = the output port's MAC; destination =
  * backend_next_hop_mac on the backend port in router mode, else
  * next_hop_mac, or the packet's own source (reflect) when unset; then the
- * optional 802.1Q push. Returns false when the packet must be dropped.
+ * optional 802.1Q push. The choice depends on the port only, so it is made
+ * once per burst; this returns the destination MAC, NULL to reflect.
  */
-static inline bool tx_rewrite(const struct dp_app *app, struct dp_lcore_stats *st,
-			      struct rte_mbuf **mp, int idx)
+static inline const uint8_t *tx_dst_mac(const struct dp_app *app, int idx)
 {
 	const struct dp_config *c = &app->cfg;
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(*mp, struct rte_ether_hdr *);
 
 	if (unlikely(c->backend_port >= 0) && app->ports[idx].port_id == c->backend_port)
-		memcpy(&eth->dst_addr, c->backend_next_hop_mac.b, RTE_ETHER_ADDR_LEN);
-	else if (c->next_hop_mac.set)
-		memcpy(&eth->dst_addr, c->next_hop_mac.b, RTE_ETHER_ADDR_LEN);
+		return c->backend_next_hop_mac.b;
+	return c->next_hop_mac.set ? c->next_hop_mac.b : NULL;
+}
+
+/* Push the TX VLAN tag; false (counted) when the mbuf has no headroom for it. */
+static bool tx_vlan_push(const struct dp_app *app, struct dp_lcore_stats *st, struct rte_mbuf **mp)
+{
+	(*mp)->vlan_tci = (uint16_t)app->cfg.tx_vlan;
+	if (rte_vlan_insert(mp) != 0) {
+		DP_COUNT(st->drop[DP_D_VLAN_PUSH]++);
+		return false;
+	}
+	DP_COUNT(st->c[DP_C_VLAN_PUSHED]++);
+	return true;
+}
+
+/* One packet's Ethernet addresses (@dst NULL: reflect to its source). */
+static inline __attribute__((always_inline)) void
+tx_set_macs(struct rte_mbuf *m, const uint8_t *dst, const struct rte_ether_addr *src)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+
+	if (dst)
+		memcpy(&eth->dst_addr, dst, RTE_ETHER_ADDR_LEN);
 	else
 		rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
-	rte_ether_addr_copy(&app->ports[idx].mac, &eth->src_addr);
-	if (unlikely(c->tx_vlan)) {
-		(*mp)->vlan_tci = (uint16_t)c->tx_vlan;
-		if (rte_vlan_insert(mp) != 0) {
-			DP_COUNT(st->drop[DP_D_VLAN_PUSH]++);
-			return false;
-		}
-		DP_COUNT(st->c[DP_C_VLAN_PUSHED]++);
+	rte_ether_addr_copy(src, &eth->src_addr);
+}
+
+/*
+ * Rewrite a burst bound for ports[idx] in place: packets kept stay in
+ * pkts[] in order, the ones the VLAN push refused go to drop[]. Returns
+ * how many stayed; their bytes are added to @bytes.
+ */
+static inline uint16_t tx_rewrite_burst(const struct dp_app *app, struct dp_lcore_stats *st,
+					struct rte_mbuf **pkts, uint16_t n, int idx,
+					struct rte_mbuf **drop, uint16_t *nd, uint64_t *bytes)
+{
+	const uint8_t *dst = tx_dst_mac(app, idx);
+	const struct rte_ether_addr *src = &app->ports[idx].mac;
+	uint64_t b = 0;
+	uint16_t k = 0;
+
+	/* The common case, no tag: two loops without a branch per packet. */
+	if (likely(!app->cfg.tx_vlan)) {
+		if (dst)
+			for (uint16_t i = 0; i < n; i++)
+				tx_set_macs(pkts[i], dst, src);
+		else
+			for (uint16_t i = 0; i < n; i++)
+				tx_set_macs(pkts[i], NULL, src);
+		for (uint16_t i = 0; i < n; i++)
+			b += pkts[i]->pkt_len;
+		*bytes += b;
+		return n;
 	}
-	return true;
+	for (uint16_t i = 0; i < n; i++) {
+		tx_set_macs(pkts[i], dst, src);
+		if (likely(tx_vlan_push(app, st, &pkts[i]))) {
+			b += pkts[i]->pkt_len;
+			pkts[k++] = pkts[i];
+		} else {
+			drop[(*nd)++] = pkts[i];
+		}
+	}
+	*bytes += b;
+	return k;
 }
 
 /*
@@ -139,7 +196,7 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 			 struct rte_mbuf **pkts, const uint16_t *out_ports, uint16_t n)
 {
 	struct rte_mbuf *drop[DP_BURST_MAX];
-	uint16_t nd = 0, k = 0;
+	uint16_t nd = 0, k;
 	uint16_t used[DP_PORTS_MAX];
 	uint16_t n_used = 0;
 	uint64_t bytes = 0;
@@ -150,20 +207,14 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 		one_port &= out_ports[i] == out_ports[0];
 	idx0 = out_ports[0] < RTE_MAX_ETHPORTS ? app->port_index[out_ports[0]] : -1;
 	if (likely(one_port && idx0 >= 0)) {
-		for (uint16_t i = 0; i < n; i++) {
-			if (likely(tx_rewrite(app, st, &pkts[i], idx0))) {
-				bytes += pkts[i]->pkt_len;
-				pkts[k++] = pkts[i];
-			} else {
-				drop[nd++] = pkts[i];
-			}
-		}
+		k = tx_rewrite_burst(app, st, pkts, n, idx0, drop, &nd, &bytes);
 		if (k)
 			tx_send(app, l, st, idx0, pkts, k, bytes);
 		if (nd)
 			rte_pktmbuf_free_bulk(drop, nd);
 		return;
 	}
+	/* Mixed: group by port first, then rewrite each group as a burst. */
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		uint16_t port = out_ports[i];
@@ -181,10 +232,6 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 			drop[nd++] = m;
 			continue;
 		}
-		if (unlikely(!tx_rewrite(app, st, &m, idx))) {
-			drop[nd++] = m;
-			continue;
-		}
 		b = &l->txb[idx];
 		if (b->n == 0)
 			used[n_used++] = (uint16_t)idx;
@@ -194,9 +241,9 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 		struct dp_txbuf *b = &l->txb[used[u]];
 
 		bytes = 0;
-		for (uint16_t i = 0; i < b->n; i++)
-			bytes += b->m[i]->pkt_len;
-		tx_send(app, l, st, used[u], b->m, b->n, bytes);
+		k = tx_rewrite_burst(app, st, b->m, b->n, used[u], drop, &nd, &bytes);
+		if (k)
+			tx_send(app, l, st, used[u], b->m, k, bytes);
 		b->n = 0;
 	}
 	if (nd)
@@ -204,10 +251,10 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 }
 
 /* Poll RX queue @q of this lcore and parse what came; returns the packets kept. */
-static inline uint16_t rx_poll(const struct dp_app *app, const struct dp_lcore *l,
-			       struct dp_lcore_stats *st, uint16_t q, uint16_t burst,
-			       struct rte_mbuf **pkts, struct dp_pkt_info *scratch,
-			       struct dp_pkt_info **info)
+static inline uint16_t
+rx_poll(const struct dp_app *app, const struct dp_lcore *l, struct dp_lcore_stats *st, uint16_t q,
+	uint16_t burst, struct rte_mbuf **pkts, struct dp_pkt_info *scratch,
+	struct dp_pkt_info **info)
 {
 	uint16_t n = rte_eth_rx_burst(l->rxq[q].port, l->rxq[q].queue, pkts, burst);
 
@@ -318,8 +365,9 @@ static inline uint32_t flow_hash(const struct rte_mbuf *m, const struct dp_pkt_i
 		return rte_hash_crc(frame + pi->dcid_off, pi->dcid_len, 0x9e3779b9);
 	if (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
 		return m->hash.rss;
-	h = rte_hash_crc(pi->src, 16, 0x9e3779b9);
-	h = rte_hash_crc(pi->dst, 16, h);
+	/* Only the address bytes: past an IPv4 address the info holds leftovers. */
+	h = rte_hash_crc(pi->src, pi->ip_version == 4 ? 4 : 16, 0x9e3779b9);
+	h = rte_hash_crc(pi->dst, pi->ip_version == 4 ? 4 : 16, h);
 	return rte_hash_crc_4byte((uint32_t)pi->sport << 16 | pi->dport, h);
 }
 

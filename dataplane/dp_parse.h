@@ -92,15 +92,17 @@ enum dp_quic_type {
 
 /*
  * What the parser learnt about one frame. Offsets are from the start of the
- * frame; addresses and ports are copied in network byte order. Fields past
- * the point where parsing stopped are unspecified.
+ * frame; addresses and ports are copied in network byte order. After
+ * DP_PARSE_OK every field is set but VLAN tags past n_vlan and IPv4 address
+ * bytes past the fourth; after a drop, fields past the point where parsing
+ * stopped are unspecified.
  */
 struct dp_pkt_info {
+	/* Laid out so the parser's fast path fills it with a few wide stores. */
 	uint16_t l3_off;    /* IP header */
 	uint16_t l4_off;    /* UDP header */
 	uint16_t quic_off;  /* first byte of the UDP payload */
 	uint16_t quic_len;  /* UDP payload length (from the UDP header) */
-	uint16_t vlan_tci[DP_VLAN_MAX];
 	uint8_t n_vlan;
 	uint8_t ip_version; /* 4 or 6 */
 	uint8_t flags;	    /* DP_PKT_F_* */
@@ -109,11 +111,13 @@ struct dp_pkt_info {
 	uint8_t scid_len;   /* long header only */
 	uint16_t dcid_off;  /* offset of DCID in the frame */
 	uint16_t scid_off;  /* long header only */
-	uint32_t version;   /* host order; 0 for short header and VN */
 	uint16_t token_len; /* Initial only; capped at 65535 */
+	uint32_t version;   /* host order; 0 for short header and VN */
 	uint16_t sport, dport;	/* network byte order */
+	uint16_t vlan_tci[DP_VLAN_MAX];
 	uint8_t src[16], dst[16]; /* IPv4: the first 4 bytes; the rest unspecified */
 };
+_Static_assert(sizeof(struct dp_pkt_info) == 64, "dp_pkt_info: one cache line");
 
 /*
  * Parse-time settings, fixed for the life of a port.
@@ -138,6 +142,21 @@ struct dp_parse_cfg {
  */
 enum dp_parse_result dp_parse_frame(const uint8_t *frame, uint32_t len,
 				    const struct dp_parse_cfg *cfg, struct dp_pkt_info *info);
+
+/*
+ * The general parser alone, without the fast path dp_parse_frame tries
+ * first for untagged IPv4/UDP (dp_parse_impl.h). For tests and fuzzing,
+ * which check that the two agree on every input.
+ */
+enum dp_parse_result dp_parse_frame_general_only(const uint8_t *frame, uint32_t len,
+						 const struct dp_parse_cfg *cfg,
+						 struct dp_pkt_info *info);
+
+/*
+ * True when two DP_PARSE_OK results say the same of a frame: every field
+ * dp_pkt_info specifies (VLAN tags up to n_vlan, 4 address bytes for IPv4).
+ */
+bool dp_pkt_info_same(const struct dp_pkt_info *a, const struct dp_pkt_info *b);
 
 /*
  * Parse only the QUIC header of a UDP payload (used by dp_parse_frame and

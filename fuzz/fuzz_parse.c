@@ -4,7 +4,9 @@
  * configurations (all ports or a port filter; short DCID lengths 0, 8, 20).
  * Invariants beyond "no sanitizer report": when the result is OK, every
  * offset and length it reports lies inside the frame, CIDs are at most 20
- * bytes, and the result is one of the declared ones.
+ * bytes, and the result is one of the declared ones. Differential: the fast
+ * path for untagged IPv4/UDP and the general parser alone give the same
+ * result and, when it is OK, the same info.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,8 +18,8 @@
 
 static void check(const uint8_t *data, uint32_t len, const struct dp_parse_cfg *c)
 {
-	struct dp_pkt_info pi;
-	enum dp_parse_result r;
+	struct dp_pkt_info pi, gi;
+	enum dp_parse_result r, g;
 	/* A private heap copy of exactly len bytes: ASan flags any overrun. */
 	uint8_t *copy = malloc(len ? len : 1);
 
@@ -26,6 +28,9 @@ static void check(const uint8_t *data, uint32_t len, const struct dp_parse_cfg *
 	memcpy(copy, data, len);
 	r = dp_parse_frame(copy, len, c, &pi);
 	if ((unsigned int)r >= DP_PARSE__COUNT)
+		abort();
+	g = dp_parse_frame_general_only(copy, len, c, &gi);
+	if (g != r || (r == DP_PARSE_OK && !dp_pkt_info_same(&pi, &gi)))
 		abort();
 	if (r == DP_PARSE_OK) {
 		if (pi.dcid_len > DP_QUIC_CID_MAX || pi.scid_len > DP_QUIC_CID_MAX)
@@ -59,6 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(data, (uint32_t)size, &c);
 	}
 	c.short_dcid_len = 20;
+	check(data, (uint32_t)size, &c);
+	c.accept_sport = true;
+	c.require_quic_bit = true;
+	c.short_dcid_len = 8;
 	check(data, (uint32_t)size, &c);
 	return 0;
 }

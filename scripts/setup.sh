@@ -39,7 +39,7 @@ pkgs=(
 	ngtcp2-client ngtcp2-server
 	iproute2 python3 curl gnuplot-nox nftables
 	libseccomp-dev libcap-dev busybox-static crun runc
-	etcd-server etcd-client ethtool
+	etcd-server etcd-client ethtool iputils-ping openssl bc
 )
 
 step "Debian packages"

@@ -499,6 +499,19 @@ Test(parse, udp_errors_and_port_filter)
 	std_short(&f);
 	set16(&f, f.udp_len_at, 8);
 	cr_assert_eq(parse(&f, &pi), DP_PARSE_QUIC_EMPTY);
+
+	/* Router mode: a reply from a STOQ port is carried unparsed, but
+	 * never an empty one (found by fuzz_parse). */
+	c.n_stoq_ports = 1;
+	c.stoq_ports[0] = __builtin_bswap16(40000); /* std_short's source port */
+	c.accept_sport = true;
+	std_short(&f);
+	cr_assert_eq(dp_parse_frame(f.b, f.n, &c, &pi), DP_PARSE_OK);
+	cr_assert_eq(pi.flags & DP_PKT_F_REPLY, DP_PKT_F_REPLY);
+	cr_assert_eq(pi.scid_len, 0);
+	cr_assert_eq(pi.version, 0);
+	set16(&f, f.udp_len_at, 8);
+	cr_assert_eq(dp_parse_frame(f.b, f.n, &c, &pi), DP_PARSE_QUIC_EMPTY);
 }
 
 Test(parse, quic_errors)
@@ -664,4 +677,84 @@ Test(parse, fuzz_regressions)
 	}
 	closedir(d);
 	cr_assert_gt(n, 0, "%s is empty", dir);
+}
+
+/* dp_parse_frame (fast path first) and the general parser alone agree on @len bytes of @b. */
+static int agree(const uint8_t *b, uint32_t len, const struct dp_parse_cfg *c)
+{
+	struct dp_pkt_info fi, gi;
+	enum dp_parse_result fr = dp_parse_frame(b, len, c, &fi);
+	enum dp_parse_result gr = dp_parse_frame_general_only(b, len, c, &gi);
+
+	cr_assert_eq(fr, gr, "fast path says %s, general parser %s (len %u)",
+		     dp_parse_result_name(fr), dp_parse_result_name(gr), len);
+	if (fr == DP_PARSE_OK)
+		cr_assert(dp_pkt_info_same(&fi, &gi), "same result, different info (len %u)", len);
+	return fr == DP_PARSE_OK;
+}
+
+/*
+ * The fast path recognises untagged IPv4/UDP/QUIC with two masked compares;
+ * every frame it takes must be parsed exactly as the general parser would,
+ * and every frame it refuses must reach the general parser. Each byte of the
+ * headers is set to values on either side of what the fast path tests, every
+ * length is cut, under configurations that change its answer.
+ */
+Test(parse, fast_path_agrees_with_general_parser)
+{
+	struct dp_parse_cfg cfgs[5] = {
+		{ .short_dcid_len = 8 },
+		{ .short_dcid_len = 0 },
+		{ .short_dcid_len = 20, .require_quic_bit = true },
+		{ .short_dcid_len = 8, .n_stoq_ports = 2 },
+		{ .short_dcid_len = 8, .n_stoq_ports = 1, .accept_sport = true },
+	};
+	static const uint8_t vals[] = { 0x00, 0x01, 0x08, 0x11, 0x14, 0x1c, 0x20, 0x3f,
+					0x40, 0x45, 0x46, 0x80, 0x86, 0xbf, 0xc0, 0xff };
+	struct frame f;
+	int ok = 0, cases = 0;
+
+	cfgs[3].stoq_ports[0] = __builtin_bswap16(4433);
+	cfgs[3].stoq_ports[1] = __builtin_bswap16(443);
+	cfgs[4].stoq_ports[0] = __builtin_bswap16(40000); /* the source port: a reply */
+	for (int base = 0; base < 4; base++) {
+		switch (base) {
+		case 0:
+			std_short(&f);
+			break;
+		case 1:
+			std_initial(&f, 3);
+			break;
+		case 2: /* DF clear, shortest short header */
+			eth(&f, 0, 0x0800);
+			ip4(&f, 0, 0, 17);
+			udp(&f, 443);
+			quic_short(&f, 0, 0);
+			finish(&f);
+			break;
+		default: /* Ethernet padding past the IP length */
+			std_short(&f);
+			f.n += 6;
+			break;
+		}
+		for (size_t c = 0; c < sizeof(cfgs) / sizeof(cfgs[0]); c++) {
+			for (uint32_t at = 0; at < 64 && at < f.n; at++) {
+				uint8_t keep = f.b[at];
+
+				for (size_t v = 0; v < sizeof(vals); v++) {
+					f.b[at] = vals[v];
+					ok += agree(f.b, f.n, &cfgs[c]);
+					cases++;
+				}
+				f.b[at] = keep;
+			}
+			for (uint32_t n = 0; n <= f.n; n++) {
+				ok += agree(f.b, n, &cfgs[c]);
+				cases++;
+			}
+		}
+	}
+	/* Both kinds of answer were exercised, not only refusals. */
+	cr_assert_gt(ok, 1000, "%d of %d cases parsed OK", ok, cases);
+	cr_assert_gt(cases - ok, 1000, "%d of %d cases parsed OK", ok, cases);
 }
