@@ -805,6 +805,30 @@ static void send_vote(struct bft_replica *r, struct slot *s, uint8_t type)
 	memcpy(v->d, s->d, BFT_DIGEST);
 }
 
+/*
+ * Hand the slot's prepared certificate to our own send() as a BFT_CERT
+ * record (to = our id: logged, not sent). A replica that restarts without
+ * it would leave the certificate out of its VIEW-CHANGE, and a request
+ * that committed at another replica could lose its sequence number in the
+ * next view (§4.4's proof counts on the f + 1 honest replicas that
+ * prepared it remembering so).
+ */
+static void log_cert(struct bft_replica *r, const struct slot *s)
+{
+	struct bft_hdr h = {.type = BFT_CERT, .replica = r->c.id, .view = s->cert_view,
+			    .seq = s->seq};
+	struct buf b = {0};
+
+	memcpy(h.d, s->d, BFT_DIGEST);
+	buf_raw(&b, &s->cert_pp);
+	buf_u16(&b, (uint16_t)s->n_cert_prep);
+	for (uint32_t k = 0; k < s->n_cert_prep; k++)
+		buf_raw(&b, &s->cert_prep[k]);
+	if (!b.oom)
+		emit(r, (int)r->c.id, &h, b.b, b.len, NULL);
+	free(b.b);
+}
+
 static void try_progress(struct bft_replica *r, struct slot *s)
 {
 	uint32_t prim = bft_primary(s->pp_view, r->c.n);
@@ -824,6 +848,8 @@ static void try_progress(struct bft_replica *r, struct slot *s)
 			    memcmp(s->prep[i].d, s->d, BFT_DIGEST) == 0)
 				raw_set(&s->cert_prep[s->n_cert_prep++], s->prep[i].m.b,
 					s->prep[i].m.len);
+		/* To our own log first: the COMMIT below depends on it. */
+		log_cert(r, s);
 		send_vote(r, s, BFT_COMMIT);
 	}
 	if (s->prepared && !s->committed &&
@@ -972,6 +998,48 @@ struct cert {
 };
 
 /*
+ * Read one prepared certificate from @rd (§4.4's P-set entry, also the body
+ * of a BFT_CERT record): a PRE-PREPARE item, a u16 count, PREPARE items.
+ * Valid when the pre-prepare is the primary's for its view, that view is
+ * below @view_below, its sequence number lies in (@lo, @hi], and 2f
+ * PREPAREs from distinct backups match it. Fills *@c.
+ */
+static bool cert_read(struct bft_replica *r, struct rd *rd, uint64_t view_below, uint64_t lo,
+		      uint64_t hi, struct cert *c)
+{
+	size_t pl, bl2;
+	const uint8_t *pp = rd_item(rd, &pl), *pb;
+	struct bft_hdr ph;
+	bool from[BFT_MAX_N] = {false};
+	uint16_t np;
+	uint32_t good = 0;
+
+	if (pp == NULL || bft_hdr_parse(pp, pl, &ph, &pb, &bl2) < 0 ||
+	    ph.type != BFT_PREPREPARE || ph.view >= view_below || ph.seq <= lo || ph.seq > hi ||
+	    !verify(r, pp, pl, &ph) || !pp_valid(r, &ph, pb, bl2))
+		return false;
+	np = rd_u16(rd);
+	for (uint16_t k = 0; k < np && !rd->bad; k++) {
+		size_t ql, ql2;
+		const uint8_t *q = rd_item(rd, &ql), *qb;
+		struct bft_hdr qh;
+
+		if (q == NULL || bft_hdr_parse(q, ql, &qh, &qb, &ql2) < 0 ||
+		    qh.type != BFT_PREPARE || qh.view != ph.view || qh.seq != ph.seq ||
+		    memcmp(qh.d, ph.d, BFT_DIGEST) != 0 || qh.replica >= r->c.n ||
+		    qh.replica == bft_primary(ph.view, r->c.n) || from[qh.replica] ||
+		    !verify(r, q, ql, &qh))
+			return false;
+		from[qh.replica] = true;
+		good++;
+	}
+	if (rd->bad || good < 2 * r->f)
+		return false;
+	*c = (struct cert){.seq = ph.seq, .view = ph.view, .pp = pp, .pp_len = pl};
+	return true;
+}
+
+/*
  * Check a VIEW-CHANGE for view @w and collect its prepared certificates.
  * Returns the number of certificates (>= 0) or -1 if invalid.
  */
@@ -994,36 +1062,9 @@ static int vc_parse(struct bft_replica *r, const uint8_t *m, size_t len, uint64_
 		return -1;
 	nc = rd_u16(&rd);
 	for (uint16_t i = 0; i < nc && !rd.bad; i++) {
-		size_t pl, bl2;
-		const uint8_t *pp = rd_item(&rd, &pl), *pb;
-		struct bft_hdr ph;
-		bool from[BFT_MAX_N] = {false};
-		uint16_t np;
-		uint32_t good = 0;
-
-		if (pp == NULL || bft_hdr_parse(pp, pl, &ph, &pb, &bl2) < 0 ||
-		    ph.type != BFT_PREPREPARE || ph.view >= w || ph.seq <= h.seq ||
-		    ph.seq > h.seq + r->c.window || !verify(r, pp, pl, &ph) ||
-		    !pp_valid(r, &ph, pb, bl2))
+		if (n == max || !cert_read(r, &rd, w, h.seq, h.seq + r->c.window, &certs[n]))
 			return -1;
-		np = rd_u16(&rd);
-		for (uint16_t k = 0; k < np && !rd.bad; k++) {
-			size_t ql, ql2;
-			const uint8_t *q = rd_item(&rd, &ql), *qb;
-			struct bft_hdr qh;
-
-			if (q == NULL || bft_hdr_parse(q, ql, &qh, &qb, &ql2) < 0 ||
-			    qh.type != BFT_PREPARE || qh.view != ph.view || qh.seq != ph.seq ||
-			    memcmp(qh.d, ph.d, BFT_DIGEST) != 0 || qh.replica >= r->c.n ||
-			    qh.replica == bft_primary(ph.view, r->c.n) || from[qh.replica] ||
-			    !verify(r, q, ql, &qh))
-				return -1;
-			from[qh.replica] = true;
-			good++;
-		}
-		if (good < 2 * r->f || n == max)
-			return -1;
-		certs[n++] = (struct cert){.seq = ph.seq, .view = ph.view, .pp = pp, .pp_len = pl};
+		n++;
 	}
 	return rd.bad || rd.p != rd.end ? -1 : n;
 }
@@ -1711,6 +1752,42 @@ int bft_replay(struct bft_replica *r, uint64_t seq, const uint8_t *batch, size_t
 	return 0;
 }
 
+/* A BFT_CERT record from our log: the certificate goes back into its slot. */
+static int restore_cert(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *body,
+			size_t blen)
+{
+	struct rd rd = {.p = body, .end = body + blen};
+	struct cert c;
+	struct slot *s;
+	struct bft_hdr ph;
+	const uint8_t *pb;
+	size_t pbl;
+
+	if (!cert_read(r, &rd, UINT64_MAX, 0, UINT64_MAX, &c) || rd.p != rd.end ||
+	    bft_hdr_parse(c.pp, c.pp_len, &ph, &pb, &pbl) < 0 || ph.seq != h->seq ||
+	    ph.view != h->view || memcmp(ph.d, h->d, BFT_DIGEST) != 0)
+		return -EBADMSG;
+	if (h->seq <= r->last_exec)
+		return 0; /* executed: nothing left to prove */
+	s = slot_of(r, h->seq, true);
+	if (s == NULL || (s->has_cert && s->cert_view >= h->view))
+		return 0; /* outside the window a VIEW-CHANGE covers, or older */
+	s->has_cert = true;
+	s->cert_view = h->view;
+	raw_set(&s->cert_pp, c.pp, c.pp_len);
+	/* Read the PREPAREs again, now into the slot (cert_read checked them). */
+	rd = (struct rd){.p = body, .end = body + blen};
+	rd_item(&rd, &(size_t){0});
+	s->n_cert_prep = rd_u16(&rd);
+	for (uint32_t k = 0; k < s->n_cert_prep; k++) {
+		size_t ql;
+		const uint8_t *q = rd_item(&rd, &ql);
+
+		raw_set(&s->cert_prep[k], q, ql);
+	}
+	return 0;
+}
+
 int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 {
 	struct bft_hdr h;
@@ -1742,6 +1819,8 @@ int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 		if (h.view > r->restored_vc)
 			r->restored_vc = h.view;
 		break;
+	case BFT_CERT:
+		return restore_cert(r, &h, body, blen);
 	default:
 		break; /* nothing else binds us */
 	}

@@ -37,6 +37,9 @@
  *   between and checks them against the checkpoint digest (the state is a
  *   hash chain over executed batches), so a partitioned or restarted
  *   replica catches up.
+ *   Durability: the votes a replica sent and the prepared certificates it
+ *   formed (§4.4 needs them after a crash) are logged through send() to
+ *   itself and restored with bft_restore_sent().
  *   Messages that fail their signature, come from non-members, name an old
  *   view or fall outside the watermarks are dropped and counted.
  *
@@ -55,7 +58,13 @@
 #define BFT_BATCH_MAX 32
 
 struct bft_ops {
-	/* Send @msg to replica @to, or to every other replica when @to < 0. */
+	/*
+	 * Send @msg to replica @to, or to every other replica when @to < 0.
+	 * @to == this replica's id: a record for its own log, not to be sent
+	 * (a prepared certificate, BFT_CERT); a durable replica keeps it with
+	 * its votes, makes it durable before sending what follows it in the
+	 * same round, and hands it back to bft_restore_sent().
+	 */
 	void (*send)(void *ctx, int to, const uint8_t *msg, size_t len);
 	/* The next request in the agreed order (@seq: its batch's sequence number). */
 	void (*execute)(void *ctx, uint64_t seq, const uint8_t *req, size_t len);
@@ -135,7 +144,9 @@ void bft_stats_get(const struct bft_replica *r, struct bft_stats *out);
  * Returns 0, -EINVAL (out of order) or -EBADMSG (not a batch).
  *
  * bft_restore_sent() takes back one message this replica signed and sent
- * (PRE-PREPARE, PREPARE, COMMIT, VIEW-CHANGE), oldest first: the replica
+ * (PRE-PREPARE, PREPARE, COMMIT, VIEW-CHANGE) or logged (a prepared
+ * certificate, which goes back into the VIEW-CHANGEs it sends), oldest
+ * first: the replica
  * returns to the latest view it took part in, and never votes for another
  * digest at a (view, sequence number) it voted on before the crash; as a
  * primary it does not reuse a sequence number it assigned. Then

@@ -46,6 +46,12 @@ enum bft_type {
 	BFT_FETCH = 8,
 	BFT_BATCHES = 9,
 	BFT_STATUS = 10,
+	/*
+	 * Never on the wire: a prepared certificate (the pre-prepare and 2f
+	 * PREPAREs, §4.2) signed by the replica that formed it, handed to its
+	 * own send() for its log before the COMMIT that depends on it.
+	 */
+	BFT_CERT = 11,
 };
 
 struct bft_hdr {

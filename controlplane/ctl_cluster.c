@@ -605,7 +605,7 @@ static bool binding(const struct ctl_cluster *cl, const uint8_t *m, size_t len)
 {
 	return len > BFT_HDR && get32(m + 4) == cl->c.id &&
 	       (m[0] == BFT_PREPREPARE || m[0] == BFT_PREPARE || m[0] == BFT_COMMIT ||
-		m[0] == BFT_VIEWCHANGE);
+		m[0] == BFT_VIEWCHANGE || m[0] == BFT_CERT);
 }
 
 /*
@@ -738,7 +738,10 @@ static void flush(struct ctl_cluster *cl)
 		_exit(EXIT_FAILURE); /* now: no other thread may act on what we could not log */
 	}
 	for (size_t i = 0; i < cl->n_out; i++) {
-		ctl_peer_send(cl->peer, cl->outbox[i].to, cl->outbox[i].b, cl->outbox[i].len);
+		/* Addressed to ourselves: a record for votes.log only (BFT_CERT). */
+		if (cl->outbox[i].to != (int)cl->c.id)
+			ctl_peer_send(cl->peer, cl->outbox[i].to, cl->outbox[i].b,
+				      cl->outbox[i].len);
 		free(cl->outbox[i].b);
 	}
 	cl->n_out = 0;
