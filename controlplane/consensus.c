@@ -66,7 +66,7 @@ struct pending {
 
 struct bft_replica {
 	struct bft_config c;
-	uint32_t f, q; /* q = 2f + 1 */
+	uint32_t f, q; /* q = bft_quorum(n): "2f + 1" in the comments, as when n = 3f + 1 */
 	ed25519_key key;
 	ed25519_key pubs[BFT_MAX_N];
 	struct bft_stats st;
@@ -835,14 +835,15 @@ static void try_progress(struct bft_replica *r, struct slot *s)
 
 	if (!s->has_pp || s->pp_view != r->view)
 		return;
-	if (!s->prepared && count_votes(s->prep, r->c.n, s->pp_view, s->d, (int)prim) >= 2 * r->f) {
+	/* prepared: the pre-prepare and q - 1 PREPAREs (2f when n = 3f + 1). */
+	if (!s->prepared && count_votes(s->prep, r->c.n, s->pp_view, s->d, (int)prim) >= r->q - 1) {
 		/* prepared(m, v, n, i): keep the certificate for view changes. */
 		s->prepared = true;
 		s->has_cert = true;
 		s->cert_view = s->pp_view;
 		raw_set(&s->cert_pp, s->pp.b, s->pp.len);
 		s->n_cert_prep = 0;
-		for (uint32_t i = 0; i < r->c.n && s->n_cert_prep < 2 * r->f; i++)
+		for (uint32_t i = 0; i < r->c.n && s->n_cert_prep < r->q - 1; i++)
 			if ((int)i != (int)prim && s->prep[i].has &&
 			    s->prep[i].view == s->pp_view &&
 			    memcmp(s->prep[i].d, s->d, BFT_DIGEST) == 0)
@@ -1033,7 +1034,7 @@ static bool cert_read(struct bft_replica *r, struct rd *rd, uint64_t view_below,
 		from[qh.replica] = true;
 		good++;
 	}
-	if (rd->bad || good < 2 * r->f)
+	if (rd->bad || good < r->q - 1)
 		return false;
 	*c = (struct cert){.seq = ph.seq, .view = ph.view, .pp = pp, .pp_len = pl};
 	return true;
@@ -1860,8 +1861,8 @@ int bft_create(const struct bft_config *c, struct bft_replica **out)
 	if (r == NULL)
 		return -ENOMEM;
 	r->c = *c;
-	r->f = (c->n - 1) / 3;
-	r->q = 2 * r->f + 1;
+	r->f = bft_faults(c->n);
+	r->q = bft_quorum(c->n);
 	r->active = true;
 	r->timeout = c->view_timeout_ms;
 	r->next_seq = 1;

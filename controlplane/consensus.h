@@ -43,6 +43,9 @@
  *   Messages that fail their signature, come from non-members, name an old
  *   view or fall outside the watermarks are dropped and counted.
  *
+ *   Any n >= 4 works: quorums are bft_quorum(n), which is the paper's
+ *   2f + 1 when n = 3f + 1 (the comments say 2f + 1 for it).
+ *
  * Threading: one thread per replica; no function blocks.
  */
 #ifndef CONSENSUS_H
@@ -78,7 +81,7 @@ struct bft_ops {
 };
 
 struct bft_config {
-	uint32_t n;			 /* replicas, 4..BFT_MAX_N; f = (n - 1) / 3 */
+	uint32_t n;			 /* replicas, 4..BFT_MAX_N; f = bft_faults(n) */
 	uint32_t id;			 /* this replica, < n */
 	uint32_t checkpoint_interval;	 /* K, >= 1 */
 	uint32_t window;		 /* L: high watermark = h + L; a multiple of K */
@@ -159,6 +162,24 @@ void bft_restore_done(struct bft_replica *r, uint64_t now_ms);
 
 /* Last sequence number executed (replayed ones included). */
 uint64_t bft_last_executed(const struct bft_replica *r);
+
+/* Byzantine members @n replicas tolerate: f = floor((n - 1) / 3). */
+static inline uint32_t bft_faults(uint32_t n)
+{
+	return (n - 1) / 3;
+}
+
+/*
+ * Quorum of @n replicas: ceil((n + f + 1) / 2), the least size whose any two
+ * sets share f + 1 replicas (one honest at least) while the n - f honest
+ * ones can still form one. 2f + 1 when n = 3f + 1, as in the paper (§4.2),
+ * which assumes that n; with n = 5 (f = 1) it is 4, not 3: two sets of 3
+ * of 5 share one replica, which may be the liar.
+ */
+static inline uint32_t bft_quorum(uint32_t n)
+{
+	return (n + bft_faults(n) + 2) / 2;
+}
 
 /* The primary of @view. */
 static inline uint32_t bft_primary(uint64_t view, uint32_t n)

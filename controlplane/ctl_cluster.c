@@ -956,7 +956,7 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 	hm_log(HM_LOG_INFO, MOD,
 	       "member %u of %u (f = %u): %" PRId64 " batches replayed (revision %" PRIu64
 	       "), %" PRId64 " own messages restored",
-	       c->id, c->n, (c->n - 1) / 3, nb, n->model.revision, nv);
+	       c->id, c->n, bft_faults(c->n), nb, n->model.revision, nv);
 	for (uint32_t i = 0; i < c->n; i++)
 		pc.addr[i] = c->peer[i];
 	rc = ctl_peer_open(&pc, &cl->peer);
@@ -1097,7 +1097,7 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 		    out, 503, "",
 		    "not committed within %u ms (view %" PRIu64 ", %u of %u peers reachable, "
 		    "quorum %u): no quorum; the write may still commit later",
-		    cl->c.commit_timeout_ms, view, up, cl->c.n - 1, 2 * ((cl->c.n - 1) / 3) + 1);
+		    cl->c.commit_timeout_ms, view, up, cl->c.n - 1, bft_quorum(cl->c.n));
 	}
 	pthread_mutex_unlock(&cl->lock);
 	return status;
@@ -1163,7 +1163,7 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl)
 		      (int)cl->c.id, "members", mem, "leader", (int)bft_primary(st.view, cl->c.n),
 		      "view", (json_int_t)st.view, "commit_index", (json_int_t)st.executed_seq,
 		      "stable_checkpoint", (json_int_t)st.stable_seq, "quorum",
-		      (int)(2 * ((cl->c.n - 1) / 3) + 1), "f", (int)((cl->c.n - 1) / 3), "counters",
+		      (int)bft_quorum(cl->c.n), "f", (int)bft_faults(cl->c.n), "counters",
 		      "requests", (json_int_t)st.requests, "view_changes",
 		      (json_int_t)st.view_changes, "state_transfers",
 		      (json_int_t)st.state_transfers, "bad_signature", (json_int_t)st.bad_signature,

@@ -572,3 +572,9 @@ Test(bft_sim, n7_f2_safety_and_liveness, .timeout = 900)
 {
 	seeds(7, 100);
 }
+
+/* n = 3f + 2: quorums of bft_quorum(5) = 4, not 2f + 1 = 3 (consensus.h). */
+Test(bft_sim, n5_f1_safety_and_liveness, .timeout = 900)
+{
+	seeds(5, 100);
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Scripted runs of the PBFT core (consensus.h): a few replicas, every
+ * message delivered, dropped or routed by hand, to show one property each
+ * where the seeded simulation (test_bft_sim.c) would need luck to get there.
+ *
+ * 1. Why a replica logs the prepared certificates it forms (BFT_CERT).
+ *   view 0: request X is prepared at replicas 0 (primary), 1 and 2, and
+ *           committed and executed at replica 2 only (the others' COMMITs
+ *           reach nobody else); replica 3 hears nothing.
+ *   then:   replica 1 crashes and restarts from its durable record; replica
+ *           0 turns Byzantine and forgets X (a fresh replica with its key);
+ *           replica 2 is cut off. Replica 3 submits Y; 1 and 3 time out and
+ *           move to view 1 with 0's VIEW-CHANGE, whose primary is 1.
+ *   Replica 1's certificate for X is the only one in those three
+ *   VIEW-CHANGEs, so the new view must carry X at sequence number 1, where
+ *   replica 2 executed it. Restarted with its BFT_CERT records, replica 1
+ *   executes X there; restarted without them (the record before they were
+ *   logged) it executes Y there, against replica 2: the test runs both, so
+ *   it shows the record is what keeps the logs the same.
+ *
+ * 2. Why quorums are bft_quorum(n) and not 2f + 1 when n != 3f + 1. With
+ *   n = 5 (f = 1) the Byzantine primary 0 runs as two instances with its
+ *   key: one pre-prepares X to replicas 1 and 2, the other Y to 3 and 4,
+ *   and each votes along. With quorums of 3, {0, 1, 2} commit X and
+ *   {0, 3, 4} commit Y at sequence number 1; with bft_quorum(5) = 4
+ *   neither is prepared.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus_priv.h"
+
+#define MAXI 8 /* instances: replicas, plus a Byzantine replica's twin */
+#define QMAX 8192
+#define LOGN 16
+
+struct qmsg {
+	int from, to; /* instance, replica id */
+	uint8_t *b;
+	size_t len;
+};
+
+/*
+ * One scripted world: instance i < n is replica i; a twin (instance n)
+ * signs as replica 0 with its key. route() decides, per message, which
+ * instance gets it (-1: dropped).
+ */
+struct world {
+	uint32_t n, n_inst;
+	struct bft_replica *r[MAXI];
+	struct bft_config c;
+	uint8_t priv[MAXI][BFT_KEY];
+	int ids[MAXI];
+	int (*route)(int from, int to, uint8_t type);
+	struct qmsg q[QMAX];
+	size_t head, tail;
+	/* replica 1's durable record: what it signed and sent or logged */
+	struct {
+		uint8_t *b;
+		size_t len;
+	} disk[1024];
+	size_t n_disk;
+	/* what each instance executed, by sequence number */
+	char exec[MAXI][LOGN][16];
+	uint64_t exec_seq[MAXI][LOGN];
+	uint32_t n_exec[MAXI];
+	int phase;
+	uint64_t now;
+};
+
+static struct world W;
+
+static bool binding_type(uint8_t t)
+{
+	return t == BFT_PREPREPARE || t == BFT_PREPARE || t == BFT_COMMIT ||
+	       t == BFT_VIEWCHANGE || t == BFT_CERT;
+}
+
+/* The replica an instance signs as. */
+static int replica_of(int inst)
+{
+	return inst < (int)W.n ? inst : 0;
+}
+
+static void on_send(void *ctx, int to, const uint8_t *b, size_t len)
+{
+	int from = *(const int *)ctx;
+
+	if (from == 1 && len > BFT_HDR && binding_type(b[0]) &&
+	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == 1u) {
+		cr_assert_lt(W.n_disk, 1024);
+		W.disk[W.n_disk].b = malloc(len);
+		memcpy(W.disk[W.n_disk].b, b, len);
+		W.disk[W.n_disk++].len = len;
+	}
+	if (to == replica_of(from))
+		return; /* a record for its own log */
+	for (int i = 0; i < (int)W.n; i++) {
+		if (i == replica_of(from) || (to >= 0 && i != to))
+			continue;
+		cr_assert_lt(W.tail - W.head, QMAX);
+		struct qmsg *m = &W.q[W.tail++ % QMAX];
+
+		m->from = from;
+		m->to = i;
+		m->b = malloc(len);
+		memcpy(m->b, b, len);
+		m->len = len;
+	}
+}
+
+static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
+{
+	int id = *(const int *)ctx;
+	uint32_t k = W.n_exec[id];
+
+	cr_assert_lt(k, LOGN);
+	snprintf(W.exec[id][k], sizeof(W.exec[id][k]), "%.*s", (int)len, (const char *)req);
+	W.exec_seq[id][k] = seq;
+	W.n_exec[id]++;
+}
+
+/* Which request did instance @id execute in batch @seq ("" if none)? */
+static const char *executed_at(int id, uint64_t seq)
+{
+	for (uint32_t k = 0; k < W.n_exec[id]; k++)
+		if (W.exec_seq[id][k] == seq)
+			return W.exec[id][k];
+	return "";
+}
+
+static void deliver(void)
+{
+	while (W.head != W.tail) {
+		struct qmsg m = W.q[W.head++ % QMAX];
+		int inst = W.route(m.from, m.to, m.b[0]);
+
+		if (inst >= 0)
+			bft_receive(W.r[inst], m.b, m.len, W.now);
+		free(m.b);
+	}
+}
+
+static void make(int i)
+{
+	W.c.id = (uint32_t)replica_of(i);
+	memcpy(W.c.priv, W.priv[replica_of(i)], BFT_KEY);
+	W.c.ctx = &W.ids[i];
+	cr_assert_eq(bft_create(&W.c, &W.r[i]), 0);
+}
+
+static void tick_all(uint64_t to_ms)
+{
+	for (; W.now < to_ms; W.now += 10) {
+		for (uint32_t i = 0; i < W.n_inst; i++)
+			bft_tick(W.r[i], W.now);
+		deliver();
+	}
+}
+
+/* @n replicas (and @twin: an instance n signing as replica 0). */
+static void world_init(uint32_t n, bool twin, int (*route)(int, int, uint8_t))
+{
+	memset(&W, 0, sizeof(W));
+	W.n = n;
+	W.n_inst = n + twin;
+	W.route = route;
+	W.c = (struct bft_config){.n = n, .checkpoint_interval = 8, .window = 32,
+				  .view_timeout_ms = 500, .retransmit_ms = 200, .batch_max = 1};
+	W.c.ops = (struct bft_ops){.send = on_send, .execute = on_execute};
+	for (uint32_t i = 0; i < n; i++) {
+		memset(W.priv[i], (int)(0x11 * (i + 1)), BFT_KEY);
+		cr_assert_eq(bft_public_key(W.priv[i], W.c.pub[i]), 0);
+	}
+	for (uint32_t i = 0; i < W.n_inst; i++) {
+		W.ids[i] = (int)i;
+		make((int)i);
+	}
+}
+
+static void world_free(void)
+{
+	for (size_t k = 0; k < W.n_disk; k++)
+		free(W.disk[k].b);
+	while (W.head != W.tail)
+		free(W.q[W.head++ % QMAX].b);
+	for (uint32_t i = 0; i < W.n_inst; i++)
+		bft_destroy(W.r[i]);
+}
+
+/* ---- 1. prepared certificates across a restart ------------------------------------- */
+
+static int route_cert(int from, int to, uint8_t type)
+{
+	switch (W.phase) {
+	case 1: /* X in view 0: 3 cut off, COMMITs reach replica 2 only */
+		if (from == 3 || to == 3)
+			return -1;
+		return type != BFT_COMMIT || to == 2 ? to : -1;
+	case 2: /* the view change: 2 cut off, Byzantine 0 sends only its VIEW-CHANGE */
+		if (from == 2 || to == 2)
+			return -1;
+		return from != 0 || type == BFT_VIEWCHANGE ? to : -1;
+	default: /* view 1: everyone */
+		return to;
+	}
+}
+
+/* The scripted run; @keep_cert: replica 1 restarts with its BFT_CERT records. */
+static void run_cert(bool keep_cert)
+{
+	uint32_t certs = 0;
+	struct bft_stats st;
+
+	world_init(4, false, route_cert);
+	W.phase = 1;
+	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"X", 1, W.now), 0);
+	deliver();
+	cr_assert_str_eq(executed_at(2, 1), "X", "replica 2 did not execute X at 1");
+	cr_assert_eq(W.n_exec[0] + W.n_exec[1] + W.n_exec[3], 0, "only replica 2 may commit");
+
+	/* Replica 1 restarts from its record; replica 0 forgets everything. */
+	while (W.head != W.tail)
+		free(W.q[W.head++ % QMAX].b); /* in-flight messages are lost */
+	bft_destroy(W.r[1]);
+	make(1);
+	for (size_t k = 0; k < W.n_disk; k++) {
+		if (W.disk[k].b[0] == BFT_CERT) {
+			certs++;
+			if (!keep_cert)
+				continue;
+		}
+		cr_assert_eq(bft_restore_sent(W.r[1], W.disk[k].b, W.disk[k].len), 0);
+	}
+	bft_restore_done(W.r[1], W.now);
+	cr_assert_eq(certs, 1, "replica 1 logged %u certificates for X, not 1", certs);
+	bft_destroy(W.r[0]);
+	make(0);
+
+	W.phase = 2;
+	cr_assert_eq(bft_submit(W.r[3], (const uint8_t *)"Y", 1, W.now), 0);
+	deliver();
+	tick_all(W.now + 3000);
+	bft_stats_get(W.r[1], &st);
+	cr_assert_geq(st.view, 1, "no view change happened");
+	W.phase = 3;
+	tick_all(W.now + 5000);
+}
+
+Test(bft_scripted, restored_certificate_keeps_a_committed_request_in_place)
+{
+	run_cert(true);
+	cr_assert_str_eq(executed_at(1, 1), "X", "replica 1 executed '%s' at 1, replica 2 X",
+			 executed_at(1, 1));
+	cr_assert_str_eq(executed_at(3, 1), "X", "replica 3 executed '%s' at 1, replica 2 X",
+			 executed_at(3, 1));
+	cr_assert_str_eq(executed_at(1, 2), "Y", "Y was not executed after X");
+	world_free();
+}
+
+Test(bft_scripted, without_the_certificate_the_logs_diverge)
+{
+	run_cert(false);
+	/* What the record prevents: Y takes X's place at replicas 1 and 3. */
+	cr_assert_str_eq(executed_at(1, 1), "Y", "replica 1 executed '%s' at 1",
+			 executed_at(1, 1));
+	cr_assert_str_eq(executed_at(2, 1), "X");
+	world_free();
+}
+
+/* ---- 2. quorums when n != 3f + 1 -------------------------------------------------- */
+
+/* Twin 0 (instance 0) talks to 1 and 2, twin 0' (instance 5) to 3 and 4. */
+static int route_split(int from, int to, uint8_t type)
+{
+	int side = from == 0 || from == 1 || from == 2 ? 0 : 1;
+
+	(void)type;
+	if (to == 0)
+		return side == 0 ? 0 : 5;
+	return (to <= 2 ? 0 : 1) == side ? to : -1;
+}
+
+Test(bft_scripted, equivocating_primary_cannot_split_five_replicas)
+{
+	world_init(5, true, route_split);
+	cr_assert_eq(bft_quorum(5), 4);
+	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"X", 1, W.now), 0);
+	cr_assert_eq(bft_submit(W.r[5], (const uint8_t *)"Y", 1, W.now), 0);
+	deliver();
+	tick_all(W.now + 400); /* retransmissions, no view change yet */
+	for (int i = 1; i <= 4; i++)
+		for (int j = 1; j <= 4; j++)
+			if (*executed_at(i, 1) && *executed_at(j, 1))
+				cr_assert_str_eq(executed_at(i, 1), executed_at(j, 1),
+						 "replicas %d and %d executed '%s' and '%s' at 1", i,
+						 j, executed_at(i, 1), executed_at(j, 1));
+	world_free();
+}
