@@ -182,15 +182,38 @@ static void backend_remove(struct ctl_orch *o, struct inst *in)
 	in->backend = -1;
 }
 
+/*
+ * The backend id a container in @slot registers with, which is also the
+ * QUIC-LB server id its hmesh-stoq puts in the CIDs it issues
+ * (HMESH_SERVER_ID; dataplane mfn_quic_lb routes by it): fixed by node and
+ * slot, so it is known before the container starts, no two nodes' containers
+ * share one, and ids taken from the top of the space stay clear of the ones
+ * POST /v1/backends hands out from the bottom. -1 when node and slot do not
+ * fit the id space (mfn_backends): the container then registers with any id
+ * and gets no server id (logged once at start).
+ */
+static int64_t planned_id(const struct ctl_orch *o, uint32_t slot)
+{
+	/* Node n's slots are the n-th block of n_slots ids from the top, in slot order. */
+	uint64_t top = (uint64_t)(o->n->cfg.node_id + 1) * o->n_slots;
+
+	if (top > o->n->model.lim.max_backends)
+		return -1;
+	return (int64_t)(o->n->model.lim.max_backends - top + slot);
+}
+
 static int backend_add(struct ctl_orch *o, struct inst *in)
 {
 	char ip[INET_ADDRSTRLEN];
 	json_t *body, *out = NULL;
+	int64_t id = planned_id(o, in->slot);
 	int st;
 
 	addr_of(o, in->slot, ip, sizeof(ip));
 	body = json_pack("{s:s, s:s, s:i, s:i, s:i}", "service", in->svc, "address", ip, "port",
 			 in->port, "node", o->n->cfg.node_id, "weight", 100);
+	if (body && id >= 0)
+		json_object_set_new(body, "id", json_integer(id));
 	st = orch_write(o, "POST", "backends", NULL, body, &out);
 	json_decref(body);
 	if (st == 201) {
@@ -380,6 +403,10 @@ static int make_bundle(struct ctl_orch *o, struct inst *in, const char *dir)
 	json_array_append_new(penv, json_string(env));
 	snprintf(env, sizeof(env), "HMESH_PORT=%u", in->port);
 	json_array_append_new(penv, json_string(env));
+	if (planned_id(o, in->slot) >= 0) {
+		snprintf(env, sizeof(env), "HMESH_SERVER_ID=%" PRId64, planned_id(o, in->slot));
+		json_array_append_new(penv, json_string(env));
+	}
 	if (in->idx != IDX_WARM) { /* a warm container does not know which replica it will be */
 		snprintf(env, sizeof(env), "HMESH_REPLICA=%u", in->idx);
 		json_array_append_new(penv, json_string(env));
@@ -1084,6 +1111,13 @@ int ctl_orch_start(struct ctl_node *n, const struct ctl_orch_cfg *c, struct ctl_
 	o->n_slots = (1u << (32 - c->prefix)) - 2; /* not the network, gateway or broadcast */
 	if (o->n_slots > INST_MAX + 1)
 		o->n_slots = INST_MAX + 1;
+	if ((uint64_t)(n->cfg.node_id + 1) * o->n_slots > n->model.lim.max_backends)
+		hm_log(HM_LOG_WARN, MOD,
+		       "node %u with %u container slots: some slots' backend ids do not fit "
+		       "mfn_backends %u, and their containers get no QUIC-LB server id "
+		       "(HMESH_SERVER_ID); raise --mfn-backends to %u",
+		       n->cfg.node_id, o->n_slots, n->model.lim.max_backends,
+		       (n->cfg.node_id + 1) * o->n_slots);
 	o->slot_used = calloc(o->n_slots, 1);
 	o->want = calloc(n->model.lim.max_services, sizeof(*o->want));
 	o->lower = calloc(n->model.lim.max_services, 1);

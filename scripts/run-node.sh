@@ -94,7 +94,8 @@ start_dp() { # vdev args for port 0 and port 1
 		--set stoq_ports=4433 --set mbufs=16383 --set mfn=true --set mfn_dsr=false \
 		--set backend_port=1 --set next_hop_mac="$(ip netns exec "$ns" cat "/sys/class/net/$cl_if/address")" \
 		--set backend_next_hop_mac="$(cat "/sys/class/net/$rt_if/address")" \
-		--set service_address=10.77.0.1 --set ctl_socket="$tmp/dp.sock" >"$tmp/dp.log" 2>&1 &
+		--set service_address=10.77.0.1 --set ctl_socket="$tmp/dp.sock" \
+		--set mfn_quic_lb=0:2:8 >"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
 	dp_wait_forwarding "$tmp/dp.log" "$dp_pid"
 }

@@ -51,6 +51,8 @@ static void usage(FILE *out)
 		"  --config F        load \"key = value\" lines (keys below)\n"
 		"  --set KEY=VALUE   set one key (repeatable; applied after --config)\n"
 		"  --log-level L     err, warn, info, debug\n"
+		"Environment: HMESH_SERVER_ID sets server_id (after --config, before --set;\n"
+		"  hmesh-controld gives each container its backend id there)\n"
 		"  -h, --help        this text\n"
 		"DPDK back end (server and client; IPv4; the port owns the address):\n"
 		"  --dpdk \"EAL ARGS\" run on a DPDK port instead of a UDP socket; EAL\n"
@@ -111,6 +113,16 @@ static int build_config(struct stoq_config *cfg, const struct common_opts *o)
 		return -EINVAL;
 	if (o->config && hm_cfg_load_file(&stoq_config_table, cfg, o->config, err, sizeof(err)) < 0)
 		goto bad;
+	/*
+	 * The QUIC-LB server id hmesh-controld gives a container: its backend
+	 * id, so every dataplane routes the CIDs it issues to it. --set wins.
+	 */
+	if (getenv("HMESH_SERVER_ID") &&
+	    hm_cfg_set(&stoq_config_table, cfg, "server_id", getenv("HMESH_SERVER_ID"), false, err,
+		       sizeof(err)) < 0) {
+		HM_ERR(LOG, "HMESH_SERVER_ID (environment): %s", err);
+		return -EINVAL;
+	}
 #define SET(k, v)                                                                                  \
 	if ((v) && hm_cfg_set(&stoq_config_table, cfg, k, v, false, err, sizeof(err)) < 0)           \
 		goto bad;

@@ -16,6 +16,8 @@
 #      while it is restarted; then it serves again;
 #   4. the dataplane killed with -9 and restarted: controld gives it the
 #      state again and downloads resume;
+#   4b. clients whose address changes mid-download (NAT rebinding) keep
+#      their backend: the CIDs carry its id (QUIC-LB, mfn_quic_lb);
 #   5. autoscaling: with flows_per_replica set, a stream of new connections
 #      makes the L4 forecast ask for more replicas, and its end for fewer;
 #   6. router-mode configuration errors name the key.
@@ -93,7 +95,7 @@ start_dp() {
 		--set stoq_ports=4433 --set mbufs=8191 --set mfn=true --set mfn_dsr=false \
 		--set backend_port=1 --set next_hop_mac="$cl_mac" --set backend_next_hop_mac="$rt_mac" \
 		--set service_address=10.77.0.1 --set ctl_socket="$sock" --set stats_segment=off \
-		--set mfn_cpe_interval_ms=250 >>"$tmp/dp.log" 2>&1 &
+		--set mfn_cpe_interval_ms=250 --set mfn_quic_lb=0:2:8 >>"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
 	for _ in $(seq 100); do
 		[[ $(grep -c forwarding "$tmp/dp.log") -ge $1 ]] && return 0
@@ -197,6 +199,26 @@ done
 ((ok)) || fail "no download after the dataplane restarted: $(curl -s "$api/v1/health") $(tail -3 "$tmp/client.log")"
 echo "ok: dataplane killed with -9 and restarted: state from controld, downloads again after $((($(date +%s%N) - t0) / 1000000)) ms"
 
+# ---- 4b. a client whose address changes mid-connection: QUIC-LB ----------------------------------
+# ngtcp2's client rebinds to a new local port 50 ms after the handshake,
+# without path validation (as a NAT would), and sends its request 300 ms
+# after it, from there: a 5-tuple L1 has never seen,
+# with a short header whose DCID the backend issued. Each container's
+# hmesh-stoq puts its backend id (HMESH_SERVER_ID from controld) in its
+# CIDs, and mfn_quic_lb sends the packet to that backend, not to the one L3
+# would choose for a new flow (half the time another, which holds no such
+# connection).
+for i in 1 2 3 4; do
+	rm -rf "$tmp/gdl"
+	mkdir -p "$tmp/gdl"
+	timeout 30 ip netns exec "$ns" gtlsclient -q --exit-on-all-streams-close --download="$tmp/gdl" \
+		--change-local-addr=50ms --nat-rebinding --delay-stream=300ms \
+		10.77.0.1 4433 https://10.77.0.1:4433/big.bin >"$tmp/gtls.log" 2>&1 ||
+		fail "rebinding client, round $i: $(tail -5 "$tmp/gtls.log")"
+	cmp -s "$tmp/srv/big.bin" "$tmp/gdl/big.bin" || fail "rebinding client, round $i: big.bin differs"
+done
+echo "ok: 4 clients changed their address after the handshake (NAT rebinding), downloads match"
+
 # ---- 5. autoscaling from the L4 CPE forecast ----------------------------------------------------
 replicas() { curl -sf "$api/v1/containers/api" | python3 -c 'import json,sys; print(json.load(sys.stdin)["replicas"])'; }
 code=$(curl -s -o "$tmp/out" -w '%{http_code}' -XPUT -H 'Content-Type: application/json' \
@@ -241,7 +263,10 @@ s = json.loads(open(sys.argv[1]).read().split("stats-json: ")[-1].splitlines()[0
 assert s["mfn_l3_decisions"] >= 1, s["mfn_l3_decisions"]
 assert s["mfn_replies"] > 10, s["mfn_replies"]
 assert s["mfn_l1_hits"] > 10, s["mfn_l1_hits"]
+# step 4b: every rebinding client's first packet on its new path, at least
+assert s["mfn_quic_lb_routed"] >= 4, s["mfn_quic_lb_routed"]
 print(f"ok: dataplane: {s['mfn_l3_decisions']} flows decided by L3, {s['mfn_l1_hits']} L1 hits, "
-      f"{s['mfn_replies']} replies rewritten to the service address, {s['drops_total']} drops")
+      f"{s['mfn_replies']} replies rewritten to the service address, "
+      f"{s['mfn_quic_lb_routed']} new paths routed by their CID (QUIC-LB), {s['drops_total']} drops")
 PY
 echo "PASS: end to end: client namespace -> dataplane (router mode) -> containers run by controld -> back"

@@ -107,8 +107,18 @@ for a in 2 3; do
 		"https://$net.$a:4433/hello.txt" >/dev/null 2>&1 || fail "no STOQ answer from $net.$a"
 	grep -q "served from a container" "$tmp/dl/hello.txt" || fail "wrong body from $net.$a"
 done
-curl -sf "$api/v1/routes" | grep -q '"backends": *\[0, *1\]' || fail "routes: $(curl -s "$api/v1/routes")"
-echo "ok: 2 replicas running, fetched a file over STOQ from each, registered as backends"
+# Registered under ids fixed by node and slot (node 0's block at the top of
+# the 4096 ids, a /24 has 254 slots), each given to its container as its
+# QUIC-LB server id (HMESH_SERVER_ID) before it started.
+curl -sf "$api/v1/routes" | grep -q '"backends": *\[3843, *3844\]' || fail "routes: $(curl -s "$api/v1/routes")"
+curl -sf "$api/v1/containers/api" >"$tmp/grp"
+for i in 0 1; do
+	read -r cid be < <(python3 -c "import json; i=json.load(open('$tmp/grp'))['instances'][$i]; print(i['id'], i['backend'])")
+	cpid=$("$build/bin/hmesh-run" state "$cid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+	sid=$(tr '\0' '\n' <"/proc/$cpid/environ" | sed -n 's/^HMESH_SERVER_ID=//p')
+	[[ -n "$be" && "$sid" == "$be" ]] || fail "container $cid: HMESH_SERVER_ID '$sid', backend '$be'"
+done
+echo "ok: 2 replicas running, fetched a file over STOQ from each, registered as backends 3843, 3844 = their HMESH_SERVER_ID"
 # Each replica has its own writable overlay over the shared, read-only image.
 ids=($(python3 -c "import json; print(' '.join(i['id'] for i in json.load(open('$tmp/grp'))['instances']))"))
 pa=$("$build/bin/hmesh-run" state "${ids[0]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
