@@ -164,13 +164,15 @@ static inline uint16_t tx_rewrite_burst(const struct dp_app *app, struct dp_lcor
 	/* The common case, no tag: two loops without a branch per packet. */
 	if (likely(!app->cfg.tx_vlan)) {
 		if (dst)
-			for (uint16_t i = 0; i < n; i++)
+			for (uint16_t i = 0; i < n; i++) {
 				tx_set_macs(pkts[i], dst, src);
+				b += pkts[i]->pkt_len;
+			}
 		else
-			for (uint16_t i = 0; i < n; i++)
+			for (uint16_t i = 0; i < n; i++) {
 				tx_set_macs(pkts[i], NULL, src);
-		for (uint16_t i = 0; i < n; i++)
-			b += pkts[i]->pkt_len;
+				b += pkts[i]->pkt_len;
+			}
 		*bytes += b;
 		return n;
 	}
