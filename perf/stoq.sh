@@ -10,7 +10,7 @@
 # (net_af_xdp on the veth, the back end owning the address) against the
 # same server on the kernel socket.
 #
-#   perf/stoq.sh [--size BYTES | --gb] [--reps N]
+#   perf/stoq.sh [--size BYTES[K|M|G] | --gb] [--reps N]
 #   default 256 MiB per transfer (--gb: 1 GiB), best of N=1 runs each
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,9 +19,17 @@ bin=$build/bin/hmesh-stoq
 aes=$build/perf/bench_aesgcm
 size=$((256 << 20))
 reps=1
+# BYTES, or with a K, M or G suffix (binary): 64M = 64 MiB.
+parse_size() {
+	local n=${1%[KkMmGg]} mult=1
+	case ${1: -1} in K | k) mult=1024 ;; M | m) mult=$((1 << 20)) ;; G | g) mult=$((1 << 30)) ;; esac
+	[[ "$n" =~ ^[0-9]+$ ]] && ((n > 0 && n * mult >= 16)) ||
+		{ echo "perf/stoq.sh: --size '$1': expected bytes (at least 16) or a number with K, M or G" >&2; exit 2; }
+	echo $((n * mult))
+}
 while (($#)); do
 	case $1 in
-	--size) size=$2; shift ;;
+	--size) size=$(parse_size "${2:-}") || exit 2; shift ;;
 	--gb) size=$((1 << 30)) ;;
 	--reps) reps=$2; shift ;;
 	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
@@ -74,7 +82,9 @@ measure() {
 	shift
 	for _ in $(seq "$reps"); do
 		t0=$(date +%s.%N)
-		"$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; echo 0; return; }
+		# A failed transfer is no figure: stop the bench, saying which (the
+		# caller's assignment fails under set -e).
+		"$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; echo "perf/stoq.sh: failed: $*" >&2; return 1; }
 		t1=$(date +%s.%N)
 		g=$(awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.3f", b * 8 / (z - a) / 1e9 }')
 		if (($(echo "$g > $best" | bc))); then best=$g; fi
