@@ -196,7 +196,7 @@ start_dp() { # node, vdev0, vdev1
 		--set backend_port=1 --set next_hop_mac="$(mac_of "hm-c$i" cl0)" \
 		--set backend_next_hop_mac="$(mac_of "$ns" "hmrt$i")" \
 		--set service_address="10.77.$((i + 1)).1" --set ctl_socket="$tmp/n$i/dp.sock" \
-		>"$tmp/n$i/dp.log" 2>&1 &
+		--set mfn_quic_lb=0:2:8 >"$tmp/n$i/dp.log" 2>&1 &
 	dp_pid=$!
 	dp_wait_forwarding "$tmp/n$i/dp.log" "$dp_pid"
 }
@@ -310,6 +310,31 @@ fi
 ok=$(download $((n - 1)) 5)
 echo "    5 downloads entering node $((n - 1)) (10.77.$n.1): $ok complete"
 ((check == 0 || ok == 5)) || fail "$ok of 5 downloads through node $((n - 1)) completed"
+
+# ---- clients whose address changes: QUIC-LB, across nodes -------------------------------------
+# ngtcp2's client moves to a new port after the handshake (a NAT rebinding)
+# and asks from there: a path no L1 knows, whose DCID carries the id of the
+# backend that holds the connection, on whichever node (controld gives each
+# container its id as HMESH_SERVER_ID). Node 0's dataplane sends it there
+# (mfn_quic_lb), and so does the serving node's; L3 alone would pick one of
+# the n backends anew.
+say "clients of node 0 change their address after the handshake: routed by their connection IDs"
+rebinding_ok=0
+for k in 1 2 3 4; do
+	rm -rf "$tmp/gdl" && mkdir -p "$tmp/gdl"
+	if in_ns hm-c0 timeout 30 gtlsclient -q --exit-on-all-streams-close --download="$tmp/gdl" \
+		--change-local-addr=50ms --nat-rebinding --delay-stream=300ms \
+		10.77.1.1 4433 "https://10.77.1.1:4433/f$k.bin" >>"$tmp/gtls.log" 2>&1 &&
+		cmp -s "$tmp/gdl/f$k.bin" "$tmp/srv/f$k.bin"; then
+		rebinding_ok=$((rebinding_ok + 1))
+	fi
+done
+routed=$(dp_stat 0 mfn_quic_lb_routed)
+echo "    4 rebinding clients: $rebinding_ok complete and byte-exact; node 0 routed $routed new paths by their CID"
+if ((check)); then
+	((rebinding_ok == 4)) || fail "$rebinding_ok of 4 rebinding clients completed: $(tail -3 "$tmp/gtls.log")"
+	((routed >= 4)) || fail "node 0 routed $routed new paths by their CID, not 4"
+fi
 
 # ---- a slower link changes routing ---------------------------------------------------------
 before=$(share 2)

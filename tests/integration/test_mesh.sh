@@ -7,6 +7,9 @@
 #   - 20 downloads entering node 0 complete byte-exact and some are served
 #     by other nodes (node 0's L3 ALM decides flows to remote backends);
 #     downloads entering node 3 complete too;
+#   - four clients of node 0 that change their address after the handshake
+#     (ngtcp2's --nat-rebinding) complete: the new path is routed by the
+#     backend id in its DCID (mfn_quic_lb), on whichever node it serves;
 #   - the link 0-2 made slow: node 0's share of new flows to node 2 falls
 #     below half (RTT measured on the cluster's TCP connections -> LINK_RTT
 #     -> path cost -> Maglev weights; GET /v1/routes/files);
