@@ -106,6 +106,19 @@ struct bft_replica {
 	uint8_t (*seen)[BFT_DIGEST];
 	uint64_t next_retransmit;
 	uint64_t fetch_target; /* stable checkpoint being fetched, 0 = none */
+	/*
+	 * State transfer in chunks: BATCHES answers (each under BFT_MSG_MAX)
+	 * for last_exec + 1 .. fetch_target gather here, with the hash chain
+	 * over them, and execute only once the chain reaches the stable
+	 * checkpoint's digest. One peer at a time is asked (fetch_peer); it
+	 * changes when a round brings nothing or the chain does not match, so
+	 * a liar can delay a transfer but not keep it from an honest peer.
+	 */
+	struct raw *fetch_buf;
+	uint32_t fetch_n, fetch_cap;
+	uint8_t fetch_state[BFT_DIGEST];
+	uint32_t fetch_peer;
+	uint32_t fetch_n_at_tick; /* fetch_n at the last retransmission tick */
 	bool window_moved;     /* propose() on the way out of the entry point */
 	uint64_t now;
 
@@ -596,11 +609,22 @@ static uint32_t count_votes(const struct vote *v, uint32_t n, uint64_t view,
 			    const uint8_t d[BFT_DIGEST], int skip);
 
 /* Execute the batch of sequence number last_exec + 1 (its body @b). */
+/* Forget the batches gathered by a state transfer (they no longer follow last_exec, or lied). */
+static void fetch_reset(struct bft_replica *r)
+{
+	for (uint32_t i = 0; i < r->fetch_n; i++)
+		raw_free(&r->fetch_buf[i]);
+	r->fetch_n = 0;
+	r->fetch_n_at_tick = 0;
+}
+
 static void execute_batch(struct bft_replica *r, const uint8_t *b, size_t len)
 {
 	uint8_t d[BFT_DIGEST], chain[2 * BFT_DIGEST];
 	struct raw *hs;
 
+	if (r->fetch_n)
+		fetch_reset(r); /* the gathered batches started at the old last_exec + 1 */
 	r->last_exec++;
 	if (r->c.ops.commit && !r->replaying)
 		r->c.ops.commit(r->c.ctx, r->last_exec, b, len);
@@ -705,17 +729,19 @@ static void try_execute(struct bft_replica *r)
 	}
 }
 
+/* Ask fetch_peer for the next chunk of batches up to fetch_target. */
 static void request_fetch(struct bft_replica *r)
 {
 	struct bft_hdr h = {.type = BFT_FETCH,
 			    .replica = r->c.id,
-			    .seq = r->last_exec + 1,
+			    .seq = r->last_exec + 1 + r->fetch_n,
 			    .view = r->fetch_target};
 
 	if (r->fetch_target == 0 || r->last_exec >= r->fetch_target)
 		return;
-	/* Ask everyone: honest holders answer, the first good answer wins. */
-	emit(r, -1, &h, NULL, 0, NULL);
+	if (r->fetch_peer == r->c.id)
+		r->fetch_peer = (r->fetch_peer + 1) % r->c.n;
+	emit(r, (int)r->fetch_peer, &h, NULL, 0, NULL);
 }
 
 /* Garbage-collect below a new stable checkpoint (§4.3). */
@@ -1445,63 +1471,148 @@ static void on_view_change(struct bft_replica *r, const struct bft_hdr *h, const
 
 /* ---- state transfer ------------------------------------------------------------------ */
 
+/* Batch @seq (<= last_exec) into @b: from the ring of recent ones, else the caller's log. */
+static bool batch_get(struct bft_replica *r, uint64_t seq, struct buf *b, uint8_t *tmp)
+{
+	uint8_t x[4];
+	size_t len;
+
+	if (r->last_exec - seq < r->hist_cap) {
+		buf_raw(b, &r->hist[seq % r->hist_cap]);
+		return true;
+	}
+	if (r->c.ops.load == NULL)
+		return false;
+	len = r->c.ops.load(r->c.ctx, seq, tmp, BFT_MSG_MAX);
+	if (len == 0)
+		return false;
+	put32(x, (uint32_t)len);
+	buf_put(b, x, 4);
+	buf_put(b, tmp, len);
+	return true;
+}
+
+/*
+ * §4.3 state transfer, the holder's side: batches from h->seq towards
+ * h->view (<= what we executed), as many as fit one message.
+ */
 static void on_fetch(struct bft_replica *r, const struct bft_hdr *h)
 {
-	uint64_t from = h->seq, to = h->view;
+	uint64_t from = h->seq, to = h->view, s;
 	struct buf b = {0};
+	uint8_t *tmp = NULL;
+	uint16_t n = 0;
 
-	if (from == 0 || to < from || to > r->last_exec || r->last_exec - from >= r->hist_cap ||
-	    to - from >= 4 * r->c.window)
+	if (from == 0 || to < from || from > r->last_exec)
 		return;
-	buf_u16(&b, (uint16_t)(to - from + 1));
-	for (uint64_t s = from; s <= to; s++)
-		buf_raw(&b, &r->hist[s % r->hist_cap]);
-	if (!b.oom) {
-		struct bft_hdr o = {
-		    .type = BFT_BATCHES, .replica = r->c.id, .seq = from, .view = to};
+	if (to > r->last_exec)
+		to = r->last_exec;
+	buf_u16(&b, 0);
+	for (s = from; s <= to && n < UINT16_MAX; s++) {
+		size_t at = b.len;
 
+		if (r->last_exec - s >= r->hist_cap && tmp == NULL &&
+		    (tmp = malloc(BFT_MSG_MAX)) == NULL)
+			break;
+		if (!batch_get(r, s, &b, tmp) || b.oom)
+			break;
+		/* Room for the header and signature of the message around it. */
+		if (b.len + BFT_HDR + 128 > BFT_MSG_MAX) {
+			b.len = at;
+			break;
+		}
+		n++;
+	}
+	free(tmp);
+	if (n && !b.oom) {
+		struct bft_hdr o = {.type = BFT_BATCHES,
+				    .replica = r->c.id,
+				    .seq = from,
+				    .view = from + n - 1};
+
+		b.b[0] = (uint8_t)n;
+		b.b[1] = (uint8_t)(n >> 8);
 		emit(r, (int)h->replica, &o, b.b, b.len, NULL);
 	}
 	free(b.b);
 }
 
+/*
+ * The fetcher's side: a chunk from fetch_peer that continues what we
+ * gathered. Its batches join the buffer and the hash chain; when the chain
+ * reaches fetch_target it must equal the stable checkpoint's digest, and
+ * only then does anything execute.
+ */
 static void on_batches(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *body,
 		       size_t blen)
 {
 	struct rd rd = {.p = body, .end = body + blen};
-	uint8_t st[BFT_DIGEST];
+	uint64_t next = r->last_exec + 1 + r->fetch_n;
 	uint16_t n;
 
-	if (r->fetch_target == 0 || h->seq != r->last_exec + 1 || h->view != r->fetch_target)
+	if (r->fetch_target == 0 || h->replica != r->fetch_peer || h->seq != next)
 		return;
 	n = rd_u16(&rd);
-	if (n != r->fetch_target - r->last_exec)
+	if (n == 0 || h->view != next + n - 1 || h->view > r->fetch_target)
 		return;
-	/* Verify the hash chain against the stable checkpoint before executing anything. */
-	memcpy(st, r->state, BFT_DIGEST);
+	if (r->fetch_n + n > r->fetch_cap) {
+		uint32_t cap = r->fetch_cap ? r->fetch_cap : 64;
+		struct raw *nb;
+
+		while (cap < r->fetch_n + n)
+			cap *= 2;
+		nb = realloc(r->fetch_buf, cap * sizeof(*nb));
+		if (nb == NULL)
+			return;
+		memset(nb + r->fetch_cap, 0, (cap - r->fetch_cap) * sizeof(*nb));
+		r->fetch_buf = nb;
+		r->fetch_cap = cap;
+	}
+	if (r->fetch_n == 0)
+		memcpy(r->fetch_state, r->state, BFT_DIGEST);
 	for (uint16_t i = 0; i < n; i++) {
 		size_t l;
 		const uint8_t *b = rd_item(&rd, &l);
 		uint8_t chain[2 * BFT_DIGEST];
 
-		if (b == NULL || !batch_walk(r, b, l, NULL, true))
+		if (b == NULL || !batch_walk(r, b, l, NULL, true)) {
+			/* Not batches: this peer's whole contribution is suspect. */
+			r->st.malformed++;
+			fetch_reset(r);
+			r->fetch_peer = (r->fetch_peer + 1) % r->c.n;
 			return;
-		memcpy(chain, st, BFT_DIGEST);
+		}
+		memcpy(chain, r->fetch_state, BFT_DIGEST);
 		bft_hash(b, l, chain + BFT_DIGEST);
-		bft_hash(chain, sizeof(chain), st);
+		bft_hash(chain, sizeof(chain), r->fetch_state);
+		raw_set(&r->fetch_buf[r->fetch_n++], b, l);
 	}
-	if (rd.bad || memcmp(st, r->h_digest, BFT_DIGEST) != 0 || r->h != r->fetch_target) {
-		r->st.malformed++;
+	if (r->last_exec + r->fetch_n < r->fetch_target) {
+		request_fetch(r); /* the next chunk */
 		return;
 	}
-	rd = (struct rd){.p = body + 2, .end = body + blen};
-	for (uint16_t i = 0; i < n; i++) {
-		size_t l;
-		const uint8_t *b = rd_item(&rd, &l);
-
-		execute_batch(r, b, l);
+	/* Verify the hash chain against the stable checkpoint before executing anything. */
+	if (r->h != r->fetch_target || memcmp(r->fetch_state, r->h_digest, BFT_DIGEST) != 0) {
+		r->st.malformed++;
+		fetch_reset(r);
+		r->fetch_peer = (r->fetch_peer + 1) % r->c.n;
+		request_fetch(r);
+		return;
 	}
-	r->fetch_target = 0;
+	{
+		/* execute_batch() resets the buffer: take it out first. */
+		struct raw *got = r->fetch_buf;
+		uint32_t ngot = r->fetch_n;
+
+		r->fetch_buf = NULL;
+		r->fetch_cap = r->fetch_n = 0;
+		r->fetch_target = 0;
+		for (uint32_t i = 0; i < ngot; i++) {
+			execute_batch(r, got[i].b, got[i].len);
+			raw_free(&got[i]);
+		}
+		free(got);
+	}
 	r->st.state_transfers++;
 	try_execute(r);
 }
@@ -1734,6 +1845,9 @@ void bft_tick(struct bft_replica *r, uint64_t now)
 
 		emit(r, -1, &st, NULL, 0, NULL);
 	}
+	if (r->fetch_target && r->fetch_n == r->fetch_n_at_tick && r->last_exec < r->fetch_target)
+		r->fetch_peer = (r->fetch_peer + 1) % r->c.n; /* no answer since the last tick */
+	r->fetch_n_at_tick = r->fetch_n;
 	request_fetch(r);
 	try_execute(r);
 	propose(r);
@@ -1912,6 +2026,8 @@ void bft_destroy(struct bft_replica *r)
 		raw_free(&r->pend[i].m);
 	for (uint32_t i = 0; r->hist && i < r->hist_cap; i++)
 		raw_free(&r->hist[i]);
+	fetch_reset(r);
+	free(r->fetch_buf);
 	for (uint32_t i = 0; i < BFT_MAX_N; i++) {
 		raw_free(&r->vc[i]);
 		raw_free(&r->h_proof[i]);

@@ -34,9 +34,11 @@
  *         make a replica join the smallest of them.
  *   State transfer (§4.3, "fetch missing state"): a replica that sees a
  *   stable checkpoint above what it executed fetches the batches in
- *   between and checks them against the checkpoint digest (the state is a
- *   hash chain over executed batches), so a partitioned or restarted
- *   replica catches up.
+ *   between, in chunks of one message each from one peer at a time, and
+ *   checks them against the checkpoint digest (the state is a hash chain
+ *   over executed batches) before executing any, so a partitioned or
+ *   restarted replica catches up however far behind (older batches come
+ *   from the holders' logs: ops.load).
  *   Durability: the votes a replica sent and the prepared certificates it
  *   formed (§4.4 needs them after a crash) are logged through send() to
  *   itself and restored with bft_restore_sent().
@@ -78,6 +80,14 @@ struct bft_ops {
 	 * bft_replay(). Not called for bft_replay()'s own batches.
 	 */
 	void (*commit)(void *ctx, uint64_t seq, const uint8_t *batch, size_t len);
+	/*
+	 * Optional: copy executed batch @seq, as commit() saw it, into @buf
+	 * (@cap bytes) and return its length, 0 when it is not there. A peer
+	 * catching up by state transfer may need batches older than the last
+	 * 8 * window the replica keeps in memory; without this it cannot be
+	 * served them and stays behind.
+	 */
+	size_t (*load)(void *ctx, uint64_t seq, uint8_t *buf, size_t cap);
 };
 
 struct bft_config {

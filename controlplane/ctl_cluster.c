@@ -63,6 +63,10 @@ struct ctl_cluster {
 	int batch_fd, votes_fd;
 	char batch_path[PATH_MAX], votes_path[PATH_MAX];
 	uint64_t votes_bytes, votes_seq;
+	/* batches.log: offset of batch seq's record at [seq - 1], for peers' state transfer */
+	uint64_t *batch_off;
+	size_t n_batch_off, cap_batch_off;
+	uint64_t batch_bytes;
 
 	/* queue REST → consensus thread, and waiters; @lock guards both and the snapshot */
 	pthread_mutex_t lock;
@@ -524,6 +528,60 @@ static void on_send(void *ctx, int to, const uint8_t *m, size_t len)
 	out_push(cl, to, m, len);
 }
 
+/*
+ * Note where batch @seq's record (@len bytes of batch) starts in
+ * batches.log. Batches come in order, 1, 2, ...; an index that cannot
+ * grow just stops (older batches are then not served to peers, logged).
+ */
+static void batch_index(struct ctl_cluster *cl, uint64_t seq, size_t len)
+{
+	if (seq != cl->n_batch_off + 1)
+		return;
+	if (cl->n_batch_off == cl->cap_batch_off) {
+		size_t cap = cl->cap_batch_off ? 2 * cl->cap_batch_off : 1024;
+		uint64_t *nb = realloc(cl->batch_off, cap * sizeof(*nb));
+
+		if (nb == NULL) {
+			hm_log(HM_LOG_WARN, MOD, "batch index: out of memory at batch %" PRIu64, seq);
+			return;
+		}
+		cl->batch_off = nb;
+		cl->cap_batch_off = cap;
+	}
+	cl->batch_off[cl->n_batch_off++] = cl->batch_bytes;
+	cl->batch_bytes += REC_HDR + len + 4;
+}
+
+/* bft_ops.load: batch @seq from batches.log (checked as at replay), for a peer behind. */
+static size_t on_load(void *ctx, uint64_t seq, uint8_t *buf, size_t cap)
+{
+	struct ctl_cluster *cl = ctx;
+	uint8_t hdr[REC_HDR], *rec;
+	size_t len = 0;
+	uint32_t l;
+	off_t at;
+
+	if (seq == 0 || seq > cl->n_batch_off)
+		return 0;
+	at = (off_t)cl->batch_off[seq - 1];
+	if (pread(cl->batch_fd, hdr, REC_HDR, at) != REC_HDR || get32(hdr) != REC_MAGIC ||
+	    get64(hdr + 4) != seq)
+		return 0;
+	l = get32(hdr + 12);
+	if (l > cap || (rec = malloc(REC_HDR + (size_t)l + 4)) == NULL)
+		return 0;
+	if (pread(cl->batch_fd, rec, REC_HDR + (size_t)l + 4, at) == (ssize_t)(REC_HDR + l + 4) &&
+	    ctl_crc32c(rec + 4, REC_HDR - 4 + l) == get32(rec + REC_HDR + l)) {
+		memcpy(buf, rec + REC_HDR, l);
+		len = l;
+	} else {
+		hm_log(HM_LOG_ERR, MOD, "%s: batch %" PRIu64 " unreadable or fails its CRC; not served",
+		       cl->batch_path, seq);
+	}
+	free(rec);
+	return len;
+}
+
 static void on_commit(void *ctx, uint64_t seq, const uint8_t *b, size_t len)
 {
 	struct ctl_cluster *cl = ctx;
@@ -541,6 +599,7 @@ static void on_commit(void *ctx, uint64_t seq, const uint8_t *b, size_t len)
 		       cl->batch_path, seq, strerror(-rc));
 		_exit(EXIT_FAILURE); /* now: no other thread may act on what we could not log */
 	}
+	batch_index(cl, seq, len);
 }
 
 static void finish(struct ctl_cluster *cl, uint64_t nonce, int status, json_t *out)
@@ -848,8 +907,11 @@ static void *cluster_main(void *arg)
 static int replay_batch(void *arg, uint64_t seq, const uint8_t *b, size_t len)
 {
 	struct ctl_cluster *cl = arg;
+	int rc = bft_replay(cl->r, seq, b, len);
 
-	return bft_replay(cl->r, seq, b, len);
+	if (rc == 0)
+		batch_index(cl, seq, len);
+	return rc;
 }
 
 static int restore_vote(void *arg, uint64_t seq, const uint8_t *m, size_t len)
@@ -932,7 +994,8 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 	bc.pipeline_max = c->pipeline_max;
 	memcpy(bc.pub, c->pub, sizeof(bc.pub));
 	memcpy(bc.priv, c->priv, BFT_KEY);
-	bc.ops = (struct bft_ops){.send = on_send, .execute = on_execute, .commit = on_commit};
+	bc.ops = (struct bft_ops){
+	    .send = on_send, .execute = on_execute, .commit = on_commit, .load = on_load};
 	bc.ctx = cl;
 	rc = bft_create(&bc, &cl->r);
 	if (rc < 0) {
@@ -1000,6 +1063,7 @@ void ctl_cluster_stop(struct ctl_cluster *cl)
 	for (uint32_t i = 0; i < RECENT_MAX; i++)
 		free(cl->recent[i].b);
 	free(cl->persisted);
+	free(cl->batch_off);
 	ctl_peer_close(cl->peer);
 	bft_destroy(cl->r);
 	if (cl->batch_fd >= 0)

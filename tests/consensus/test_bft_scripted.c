@@ -25,6 +25,12 @@
  *   and each votes along. With quorums of 3, {0, 1, 2} commit X and
  *   {0, 3, 4} commit Y at sequence number 1; with bft_quorum(5) = 4
  *   neither is prepared.
+ *
+ * 3. A replica cut off while 100 batches commit (window 8: the others keep
+ *   only the last 64 in memory, and one state-transfer message used to have
+ *   to carry the whole gap) catches up once healed: chunk by chunk, older
+ *   batches from the holders' logs (ops.load), all checked against the
+ *   stable checkpoint before any executes.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -35,7 +41,7 @@
 
 #define MAXI 8 /* instances: replicas, plus a Byzantine replica's twin */
 #define QMAX 8192
-#define LOGN 16
+#define LOGN 128
 
 struct qmsg {
 	int from, to; /* instance, replica id */
@@ -63,6 +69,11 @@ struct world {
 		size_t len;
 	} disk[1024];
 	size_t n_disk;
+	/* what each instance committed, for ops.load (batch seq at [seq - 1]) */
+	struct {
+		uint8_t *b;
+		size_t len;
+	} log[MAXI][128];
 	/* what each instance executed, by sequence number */
 	char exec[MAXI][LOGN][16];
 	uint64_t exec_seq[MAXI][LOGN];
@@ -123,6 +134,28 @@ static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
 	W.n_exec[id]++;
 }
 
+static void on_commit(void *ctx, uint64_t seq, const uint8_t *b, size_t len)
+{
+	int id = *(const int *)ctx;
+
+	if (seq > 128)
+		return;
+	free(W.log[id][seq - 1].b);
+	W.log[id][seq - 1].b = malloc(len);
+	memcpy(W.log[id][seq - 1].b, b, len);
+	W.log[id][seq - 1].len = len;
+}
+
+static size_t on_load(void *ctx, uint64_t seq, uint8_t *buf, size_t cap)
+{
+	int id = *(const int *)ctx;
+
+	if (seq == 0 || seq > 128 || W.log[id][seq - 1].b == NULL || W.log[id][seq - 1].len > cap)
+		return 0;
+	memcpy(buf, W.log[id][seq - 1].b, W.log[id][seq - 1].len);
+	return W.log[id][seq - 1].len;
+}
+
 /* Which request did instance @id execute in batch @seq ("" if none)? */
 static const char *executed_at(int id, uint64_t seq)
 {
@@ -161,16 +194,17 @@ static void tick_all(uint64_t to_ms)
 	}
 }
 
-/* @n replicas (and @twin: an instance n signing as replica 0). */
-static void world_init(uint32_t n, bool twin, int (*route)(int, int, uint8_t))
+/* @n replicas (and @twin: an instance n signing as replica 0), window @window. */
+static void world_init(uint32_t n, bool twin, uint32_t window, int (*route)(int, int, uint8_t))
 {
 	memset(&W, 0, sizeof(W));
 	W.n = n;
 	W.n_inst = n + twin;
 	W.route = route;
-	W.c = (struct bft_config){.n = n, .checkpoint_interval = 8, .window = 32,
+	W.c = (struct bft_config){.n = n, .checkpoint_interval = 8, .window = window,
 				  .view_timeout_ms = 500, .retransmit_ms = 200, .batch_max = 1};
-	W.c.ops = (struct bft_ops){.send = on_send, .execute = on_execute};
+	W.c.ops = (struct bft_ops){
+	    .send = on_send, .execute = on_execute, .commit = on_commit, .load = on_load};
 	for (uint32_t i = 0; i < n; i++) {
 		memset(W.priv[i], (int)(0x11 * (i + 1)), BFT_KEY);
 		cr_assert_eq(bft_public_key(W.priv[i], W.c.pub[i]), 0);
@@ -183,6 +217,9 @@ static void world_init(uint32_t n, bool twin, int (*route)(int, int, uint8_t))
 
 static void world_free(void)
 {
+	for (uint32_t i = 0; i < MAXI; i++)
+		for (int k = 0; k < 128; k++)
+			free(W.log[i][k].b);
 	for (size_t k = 0; k < W.n_disk; k++)
 		free(W.disk[k].b);
 	while (W.head != W.tail)
@@ -215,7 +252,7 @@ static void run_cert(bool keep_cert)
 	uint32_t certs = 0;
 	struct bft_stats st;
 
-	world_init(4, false, route_cert);
+	world_init(4, false, 32, route_cert);
 	W.phase = 1;
 	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"X", 1, W.now), 0);
 	deliver();
@@ -286,7 +323,7 @@ static int route_split(int from, int to, uint8_t type)
 
 Test(bft_scripted, equivocating_primary_cannot_split_five_replicas)
 {
-	world_init(5, true, route_split);
+	world_init(5, true, 32, route_split);
 	cr_assert_eq(bft_quorum(5), 4);
 	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"X", 1, W.now), 0);
 	cr_assert_eq(bft_submit(W.r[5], (const uint8_t *)"Y", 1, W.now), 0);
@@ -298,5 +335,43 @@ Test(bft_scripted, equivocating_primary_cannot_split_five_replicas)
 				cr_assert_str_eq(executed_at(i, 1), executed_at(j, 1),
 						 "replicas %d and %d executed '%s' and '%s' at 1", i,
 						 j, executed_at(i, 1), executed_at(j, 1));
+	world_free();
+}
+
+/* ---- 3. catching up from far behind ----------------------------------------------- */
+
+static int route_lag(int from, int to, uint8_t type)
+{
+	(void)type;
+	if (W.phase == 1 && (from == 3 || to == 3))
+		return -1; /* replica 3 cut off */
+	return to;
+}
+
+Test(bft_scripted, replica_far_behind_catches_up_by_chunks)
+{
+	char req[16];
+	struct bft_stats st;
+
+	world_init(4, false, 8, route_lag);
+	W.phase = 1;
+	for (int k = 0; k < 100; k++) {
+		snprintf(req, sizeof(req), "w%d", k);
+		cr_assert_eq(bft_submit(W.r[k % 3], (const uint8_t *)req, strlen(req), W.now), 0);
+		deliver();
+		W.now += 1;
+	}
+	cr_assert_eq(bft_last_executed(W.r[0]), 100, "the three executed %llu",
+		     (unsigned long long)bft_last_executed(W.r[0]));
+	cr_assert_eq(bft_last_executed(W.r[3]), 0);
+	W.phase = 2; /* healed: STATUS and checkpoints bring it the rest */
+	tick_all(W.now + 5000);
+	cr_assert_eq(bft_last_executed(W.r[3]), 100, "replica 3 reached %llu of 100",
+		     (unsigned long long)bft_last_executed(W.r[3]));
+	for (uint64_t q = 1; q <= 100; q++)
+		cr_assert_str_eq(executed_at(3, q), executed_at(0, q), "batch %llu differs",
+				 (unsigned long long)q);
+	bft_stats_get(W.r[3], &st);
+	cr_assert_geq(st.state_transfers, 1);
 	world_free();
 }
