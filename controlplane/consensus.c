@@ -114,6 +114,14 @@ struct bft_replica {
 	 * changes when a round brings nothing or the chain does not match, so
 	 * a liar can delay a transfer but not keep it from an honest peer.
 	 */
+	/*
+	 * Answering FETCH costs reads of our log and up to a message of
+	 * BFT_MSG_MAX: a byte budget per asking member (token bucket), so a
+	 * Byzantine one cannot keep us at it. An honest fetcher that runs dry
+	 * moves on to another peer at its next tick.
+	 */
+	int64_t fetch_tokens[BFT_MAX_N];
+	uint64_t fetch_tokens_at[BFT_MAX_N];
 	struct raw *fetch_buf;
 	uint32_t fetch_n, fetch_cap;
 	uint8_t fetch_state[BFT_DIGEST];
@@ -1492,6 +1500,26 @@ static bool batch_get(struct bft_replica *r, uint64_t seq, struct buf *b, uint8_
 	return true;
 }
 
+#define FETCH_BYTES_PER_MS (32u << 10)		/* 32 MiB/s to each asking member */
+#define FETCH_BURST	   ((int64_t)2 * BFT_MSG_MAX) /* two whole answers at once */
+
+/* May member @p be answered now? Refills its budget for the time gone by. */
+static bool fetch_budget_ok(struct bft_replica *r, uint32_t p)
+{
+	int64_t t = r->fetch_tokens[p];
+
+	if (r->now > r->fetch_tokens_at[p]) {
+		uint64_t add = (r->now - r->fetch_tokens_at[p]) * FETCH_BYTES_PER_MS;
+
+		t = add >= (uint64_t)FETCH_BURST ? FETCH_BURST : t + (int64_t)add;
+		if (t > FETCH_BURST)
+			t = FETCH_BURST;
+		r->fetch_tokens_at[p] = r->now;
+	}
+	r->fetch_tokens[p] = t;
+	return t > 0;
+}
+
 /*
  * §4.3 state transfer, the holder's side: batches from h->seq towards
  * h->view (<= what we executed), as many as fit one message.
@@ -1505,6 +1533,10 @@ static void on_fetch(struct bft_replica *r, const struct bft_hdr *h)
 
 	if (from == 0 || to < from || from > r->last_exec)
 		return;
+	if (!fetch_budget_ok(r, h->replica)) {
+		r->st.fetch_limited++;
+		return;
+	}
 	if (to > r->last_exec)
 		to = r->last_exec;
 	buf_u16(&b, 0);
@@ -1533,6 +1565,7 @@ static void on_fetch(struct bft_replica *r, const struct bft_hdr *h)
 		b.b[0] = (uint8_t)n;
 		b.b[1] = (uint8_t)(n >> 8);
 		emit(r, (int)h->replica, &o, b.b, b.len, NULL);
+		r->fetch_tokens[h->replica] -= (int64_t)b.len;
 	}
 	free(b.b);
 }
@@ -1981,6 +2014,8 @@ int bft_create(const struct bft_config *c, struct bft_replica **out)
 	r->timeout = c->view_timeout_ms;
 	r->next_seq = 1;
 	r->hist_cap = 8 * c->window;
+	for (uint32_t i = 0; i < BFT_MAX_N; i++)
+		r->fetch_tokens[i] = FETCH_BURST;
 	r->done_cap = 1024;
 	r->slots = calloc(c->window, sizeof(*r->slots));
 	r->pend = calloc(PENDING_MAX, sizeof(*r->pend));

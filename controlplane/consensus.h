@@ -123,6 +123,7 @@ struct bft_stats {
 	uint64_t out_of_window;
 	uint64_t malformed;
 	uint64_t bad_new_view; /* NEW-VIEWs whose O did not match their proof */
+	uint64_t fetch_limited; /* FETCHes not answered: the asker spent its byte budget */
 };
 
 struct bft_replica;

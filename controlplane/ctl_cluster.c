@@ -847,6 +847,7 @@ static void publish(struct ctl_cluster *cl)
 	ctl_stat_set(b, CTL_S_BFT_NON_MEMBER, st.non_member);
 	ctl_stat_set(b, CTL_S_BFT_WRONG_VIEW, st.wrong_view);
 	ctl_stat_set(b, CTL_S_BFT_OUT_OF_WINDOW, st.out_of_window);
+	ctl_stat_set(b, CTL_S_BFT_FETCH_LIMITED, st.fetch_limited);
 	ctl_stat_set(b, CTL_S_BFT_MALFORMED, st.malformed + st.bad_new_view);
 	ctl_stat_set(b, CTL_S_PEERS_UP, up);
 	ctl_stat_set(b, CTL_S_PEER_SENT, ps.sent);

@@ -75,6 +75,8 @@ struct ctl_dp_status {
 	  "consensus messages dropped")                                                            \
 	X(BFT_MALFORMED, bft_dropped, "reason=malformed", HM_STATS_COUNTER,                       \
 	  "consensus messages dropped")                                                            \
+	X(BFT_FETCH_LIMITED, bft_dropped, "reason=fetch_rate", HM_STATS_COUNTER,                  \
+	  "consensus messages dropped")                                                            \
 	X(PEERS_UP, bft_peers_connected, "", HM_STATS_GAUGE, "peers with a connection up")         \
 	X(PEER_SENT, bft_peer_messages, "dir=sent", HM_STATS_COUNTER, "messages to peers")          \
 	X(PEER_RECEIVED, bft_peer_messages, "dir=received", HM_STATS_COUNTER, "messages to peers")  \

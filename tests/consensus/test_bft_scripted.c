@@ -31,6 +31,10 @@
  *   to carry the whole gap) catches up once healed: chunk by chunk, older
  *   batches from the holders' logs (ops.load), all checked against the
  *   stable checkpoint before any executes.
+ *
+ * 4. A member that asks for state again and again (a Byzantine FETCH
+ *   flood) is answered only within its byte budget (fetch_limited counts
+ *   the rest).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -373,5 +377,65 @@ Test(bft_scripted, replica_far_behind_catches_up_by_chunks)
 				 (unsigned long long)q);
 	bft_stats_get(W.r[3], &st);
 	cr_assert_geq(st.state_transfers, 1);
+	world_free();
+}
+
+/* ---- 4. a FETCH flood ----------------------------------------------------------------- */
+
+static int route_all(int from, int to, uint8_t type)
+{
+	(void)from;
+	(void)type;
+	return to;
+}
+
+Test(bft_scripted, fetch_flood_is_answered_within_a_budget)
+{
+	char req[1000];
+	struct bft_hdr h = {.type = BFT_FETCH, .replica = 3, .seq = 1, .view = 100};
+	struct bft_stats st;
+	uint8_t *m;
+	size_t len, answers = 0, bytes = 0;
+
+	world_init(4, false, 32, route_all);
+	memset(req, 'x', sizeof(req));
+	for (int k = 0; k < 100; k++) {
+		snprintf(req, 16, "big%03d", k);
+		req[6] = 'x';
+		cr_assert_eq(bft_submit(W.r[k % 3], (const uint8_t *)req, sizeof(req), W.now), 0);
+		deliver();
+	}
+	cr_assert_eq(bft_last_executed(W.r[0]), 100);
+	/* 200 FETCHes for all 100 batches (~100 KB an answer) within one millisecond. */
+	cr_assert_eq(bft_msg_build(W.priv[3], &h, NULL, 0, &m, &len), 0);
+	W.now += 1000;
+	for (int k = 0; k < 200; k++) {
+		bft_receive(W.r[0], m, len, W.now);
+		while (W.head != W.tail) {
+			struct qmsg *q = &W.q[W.head++ % QMAX];
+
+			if (q->from == 0 && q->to == 3 && q->b[0] == BFT_BATCHES) {
+				answers++;
+				bytes += q->len;
+			}
+			free(q->b);
+		}
+	}
+	free(m);
+	bft_stats_get(W.r[0], &st);
+	printf("fetch flood: %zu of 200 answered (%zu bytes), %llu refused\n", answers, bytes,
+	       (unsigned long long)st.fetch_limited);
+	/* A budget of two whole messages (2 MiB) and 32 KiB a millisecond. */
+	cr_assert_gt(answers, 0);
+	cr_assert_leq(bytes, (size_t)3 << 20, "%zu answers, %zu bytes", answers, bytes);
+	cr_assert_eq(st.fetch_limited, 200 - answers, "%zu answers, %llu refused", answers,
+		     (unsigned long long)st.fetch_limited);
+	/* A second later the budget is back. */
+	W.now += 1000;
+	cr_assert_eq(bft_msg_build(W.priv[3], &h, NULL, 0, &m, &len), 0);
+	bft_receive(W.r[0], m, len, W.now);
+	free(m);
+	bft_stats_get(W.r[0], &st);
+	cr_assert_eq(st.fetch_limited, 200 - answers, "refused after a second of quiet");
 	world_free();
 }
