@@ -1223,7 +1223,7 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl)
 						(json_int_t)ps.rtt_us[i]));
 	}
 	j = json_pack("{s:s, s:s, s:i, s:o, s:i, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, s:I, s:I, "
-		      "s:I, s:I, s:I, s:I, s:I, s:I}}",
+		      "s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 		      "mode", "bft", "protocol", "PBFT (Castro & Liskov, OSDI 1999)", "self",
 		      (int)cl->c.id, "members", mem, "leader", (int)bft_primary(st.view, cl->c.n),
 		      "view", (json_int_t)st.view, "commit_index", (json_int_t)st.executed_seq,
@@ -1234,7 +1234,8 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl)
 		      (json_int_t)st.state_transfers, "bad_signature", (json_int_t)st.bad_signature,
 		      "non_member", (json_int_t)st.non_member, "wrong_view",
 		      (json_int_t)st.wrong_view, "out_of_window", (json_int_t)st.out_of_window,
-		      "malformed", (json_int_t)(st.malformed + st.bad_new_view), "peer_sent",
+		      "malformed", (json_int_t)(st.malformed + st.bad_new_view), "fetch_rate",
+		      (json_int_t)st.fetch_limited, "peer_sent",
 		      (json_int_t)ps.sent, "peer_dropped", (json_int_t)ps.dropped);
 	return j;
 }
