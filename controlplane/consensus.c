@@ -617,6 +617,16 @@ static uint32_t count_votes(const struct vote *v, uint32_t n, uint64_t view,
 			    const uint8_t d[BFT_DIGEST], int skip);
 
 /* Execute the batch of sequence number last_exec + 1 (its body @b). */
+/* The state after batch @b: state = H(state || H(b)), the hash chain checkpoints carry. */
+static void chain_step(uint8_t state[BFT_DIGEST], const uint8_t *b, size_t len)
+{
+	uint8_t chain[2 * BFT_DIGEST];
+
+	memcpy(chain, state, BFT_DIGEST);
+	bft_hash(b, len, chain + BFT_DIGEST);
+	bft_hash(chain, sizeof(chain), state);
+}
+
 /* Forget the batches gathered by a state transfer (they no longer follow last_exec, or lied). */
 static void fetch_reset(struct bft_replica *r)
 {
@@ -628,7 +638,6 @@ static void fetch_reset(struct bft_replica *r)
 
 static void execute_batch(struct bft_replica *r, const uint8_t *b, size_t len)
 {
-	uint8_t d[BFT_DIGEST], chain[2 * BFT_DIGEST];
 	struct raw *hs;
 
 	if (r->fetch_n)
@@ -637,10 +646,7 @@ static void execute_batch(struct bft_replica *r, const uint8_t *b, size_t len)
 	if (r->c.ops.commit && !r->replaying)
 		r->c.ops.commit(r->c.ctx, r->last_exec, b, len);
 	batch_walk(r, b, len, exec_one, false);
-	bft_hash(b, len, d);
-	memcpy(chain, r->state, BFT_DIGEST);
-	memcpy(chain + BFT_DIGEST, d, BFT_DIGEST);
-	bft_hash(chain, sizeof(chain), r->state);
+	chain_step(r->state, b, len);
 	hs = &r->hist[r->last_exec % r->hist_cap];
 	raw_set(hs, b, len);
 	r->st.executed_seq = r->last_exec;
@@ -1482,8 +1488,7 @@ static void on_view_change(struct bft_replica *r, const struct bft_hdr *h, const
 /* Batch @seq (<= last_exec) into @b: from the ring of recent ones, else the caller's log. */
 static bool batch_get(struct bft_replica *r, uint64_t seq, struct buf *b, uint8_t *tmp)
 {
-	uint8_t x[4];
-	size_t len;
+	struct raw loaded = {.b = tmp};
 
 	if (r->last_exec - seq < r->hist_cap) {
 		buf_raw(b, &r->hist[seq % r->hist_cap]);
@@ -1491,12 +1496,10 @@ static bool batch_get(struct bft_replica *r, uint64_t seq, struct buf *b, uint8_
 	}
 	if (r->c.ops.load == NULL)
 		return false;
-	len = r->c.ops.load(r->c.ctx, seq, tmp, BFT_MSG_MAX);
-	if (len == 0)
+	loaded.len = r->c.ops.load(r->c.ctx, seq, tmp, BFT_MSG_MAX);
+	if (loaded.len == 0)
 		return false;
-	put32(x, (uint32_t)len);
-	buf_put(b, x, 4);
-	buf_put(b, tmp, len);
+	buf_raw(b, &loaded);
 	return true;
 }
 
@@ -1606,7 +1609,6 @@ static void on_batches(struct bft_replica *r, const struct bft_hdr *h, const uin
 	for (uint16_t i = 0; i < n; i++) {
 		size_t l;
 		const uint8_t *b = rd_item(&rd, &l);
-		uint8_t chain[2 * BFT_DIGEST];
 
 		if (b == NULL || !batch_walk(r, b, l, NULL, true)) {
 			/* Not batches: this peer's whole contribution is suspect. */
@@ -1615,9 +1617,7 @@ static void on_batches(struct bft_replica *r, const struct bft_hdr *h, const uin
 			r->fetch_peer = (r->fetch_peer + 1) % r->c.n;
 			return;
 		}
-		memcpy(chain, r->fetch_state, BFT_DIGEST);
-		bft_hash(b, l, chain + BFT_DIGEST);
-		bft_hash(chain, sizeof(chain), r->fetch_state);
+		chain_step(r->fetch_state, b, l);
 		raw_set(&r->fetch_buf[r->fetch_n++], b, l);
 	}
 	if (r->last_exec + r->fetch_n < r->fetch_target) {

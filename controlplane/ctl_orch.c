@@ -332,6 +332,7 @@ static int make_bundle(struct ctl_orch *o, struct inst *in, const char *dir)
 	json_error_t je;
 	json_t *spec, *root, *ann, *penv;
 	const char *rp;
+	int64_t sid;
 	int rc = -1;
 
 	if (!join(path, sizeof(path), in->bundle, "config.json")) {
@@ -403,8 +404,9 @@ static int make_bundle(struct ctl_orch *o, struct inst *in, const char *dir)
 	json_array_append_new(penv, json_string(env));
 	snprintf(env, sizeof(env), "HMESH_PORT=%u", in->port);
 	json_array_append_new(penv, json_string(env));
-	if (planned_id(o, in->slot) >= 0) {
-		snprintf(env, sizeof(env), "HMESH_SERVER_ID=%" PRId64, planned_id(o, in->slot));
+	sid = planned_id(o, in->slot);
+	if (sid >= 0) {
+		snprintf(env, sizeof(env), "HMESH_SERVER_ID=%" PRId64, sid);
 		json_array_append_new(penv, json_string(env));
 	}
 	if (in->idx != IDX_WARM) { /* a warm container does not know which replica it will be */
