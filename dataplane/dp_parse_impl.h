@@ -144,6 +144,16 @@ dp_parse_quic_impl(const uint8_t *q, uint32_t len, uint16_t base,
 	return DP_PARSE_OK;
 }
 
+/* Is UDP port @port (network order) one of cfg->stoq_ports? */
+static inline bool dp_port_listed(const struct dp_parse_cfg *cfg, uint16_t port)
+{
+	bool hit = false;
+
+	for (uint8_t i = 0; i < cfg->n_stoq_ports; i++)
+		hit |= cfg->stoq_ports[i] == port;
+	return hit;
+}
+
 /* RFC 8200 §4: extension headers we walk to reach UDP. */
 static inline bool dp_ip6_is_ext(uint8_t nh)
 {
@@ -265,13 +275,9 @@ dp_parse_frame_general(const uint8_t *f, uint32_t len,
 	memcpy(&info->sport, f + off, 2);
 	memcpy(&info->dport, f + off + 2, 2);
 	if (cfg->n_stoq_ports) {
-		bool to = false, from = false;
+		bool to = dp_port_listed(cfg, info->dport);
 
-		for (uint8_t i = 0; i < cfg->n_stoq_ports; i++) {
-			to |= cfg->stoq_ports[i] == info->dport;
-			from |= cfg->stoq_ports[i] == info->sport;
-		}
-		if (!to && !(cfg->accept_sport && from))
+		if (!to && !(cfg->accept_sport && dp_port_listed(cfg, info->sport)))
 			return DP_PARSE_UDP_PORT;
 		if (!to) {
 			/*
@@ -347,12 +353,9 @@ dp_parse_is_fast(const uint8_t *f, uint32_t len, const struct dp_parse_cfg *cfg)
 		return false;
 	if (cfg->n_stoq_ports) {
 		uint16_t dport;
-		bool to = false;
 
 		memcpy(&dport, f + 36, 2);
-		for (uint8_t i = 0; i < cfg->n_stoq_ports; i++)
-			to |= cfg->stoq_ports[i] == dport;
-		return to;
+		return dp_port_listed(cfg, dport);
 	}
 	return true;
 }
@@ -363,7 +366,6 @@ dp_parse_frame_impl(const uint8_t *f, uint32_t len,
 {
 	const uint8_t *q = f + DP_ETH_HLEN + 28;
 	uint16_t qlen;
-	uint8_t dl;
 
 	if (!dp_parse_is_fast(f, len, cfg))
 		return dp_parse_frame_general(f, len, cfg, info);
@@ -374,29 +376,13 @@ dp_parse_frame_impl(const uint8_t *f, uint32_t len,
 	info->quic_len = qlen;
 	info->n_vlan = 0;
 	info->ip_version = 4;
-	memcpy(&info->sport, f + 34, 4); /* sport and dport, adjacent in both */
+	memcpy(&info->sport, f + 34, 2);
+	memcpy(&info->dport, f + 36, 2);
 	memcpy(info->src, f + 26, 4);
 	memcpy(info->dst, f + 30, 4);
-	if (q[0] & 0x80) {
-		info->flags = 0;
-		return dp_parse_quic_impl(q, qlen, DP_ETH_HLEN + 28, cfg->short_dcid_len,
-					  cfg->require_quic_bit, info);
-	}
-	/* Short header, as dp_parse_quic_impl reads it, without its branches. */
-	dl = cfg->short_dcid_len;
-	if (cfg->require_quic_bit && !(q[0] & 0x40))
-		return DP_PARSE_QUIC_FIXED_BIT;
-	if (qlen < 1u + dl)
-		return DP_PARSE_QUIC_SHORT_TRUNC;
 	info->flags = 0;
-	info->quic_type = DP_QUIC_SHORT;
-	info->dcid_len = dl;
-	info->scid_len = 0;
-	info->dcid_off = DP_ETH_HLEN + 29;
-	info->scid_off = 0;
-	info->token_len = 0;
-	info->version = 0;
-	return DP_PARSE_OK;
+	return dp_parse_quic_impl(q, qlen, DP_ETH_HLEN + 28, cfg->short_dcid_len,
+				  cfg->require_quic_bit, info);
 }
 
 #endif /* DP_PARSE_IMPL_H */

@@ -321,10 +321,7 @@ echo "    5 downloads entering node $((n - 1)) (10.77.$n.1): $ok complete"
 say "clients of node 0 change their address after the handshake: routed by their connection IDs"
 rebinding_ok=0
 for k in 1 2 3 4; do
-	rm -rf "$tmp/gdl" && mkdir -p "$tmp/gdl"
-	if in_ns hm-c0 timeout 30 gtlsclient -q --exit-on-all-streams-close --download="$tmp/gdl" \
-		--change-local-addr=50ms --nat-rebinding --delay-stream=300ms \
-		10.77.1.1 4433 "https://10.77.1.1:4433/f$k.bin" >>"$tmp/gtls.log" 2>&1 &&
+	if rebinding_get hm-c0 "$tmp/gdl" 10.77.1.1 "https://10.77.1.1:4433/f$k.bin" "$tmp/gtls.log" &&
 		cmp -s "$tmp/gdl/f$k.bin" "$tmp/srv/f$k.bin"; then
 		rebinding_ok=$((rebinding_ok + 1))
 	fi

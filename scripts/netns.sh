@@ -78,3 +78,14 @@ router_teardown() {
 	ip route del 10.77.0.0/24 2>/dev/null || true
 	sysctl -qw "net.ipv4.ip_forward=$fwd"
 }
+
+# rebinding_get NS DIR HOST URL LOG: in namespace NS, ngtcp2's gtlsclient
+# fetches URL from HOST:4433 into DIR, moving to a new local port 50 ms
+# after the handshake without path validation (a NAT rebinding) and sending
+# its request 300 ms after it, from there. Output appended to LOG.
+rebinding_get() {
+	rm -rf "$2" && mkdir -p "$2"
+	timeout 30 ip netns exec "$1" gtlsclient -q --exit-on-all-streams-close --download="$2" \
+		--change-local-addr=50ms --nat-rebinding --delay-stream=300ms \
+		"$3" 4433 "$4" >>"$5" 2>&1
+}

@@ -209,11 +209,8 @@ echo "ok: dataplane killed with -9 and restarted: state from controld, downloads
 # would choose for a new flow (half the time another, which holds no such
 # connection).
 for i in 1 2 3 4; do
-	rm -rf "$tmp/gdl"
-	mkdir -p "$tmp/gdl"
-	timeout 30 ip netns exec "$ns" gtlsclient -q --exit-on-all-streams-close --download="$tmp/gdl" \
-		--change-local-addr=50ms --nat-rebinding --delay-stream=300ms \
-		10.77.0.1 4433 https://10.77.0.1:4433/big.bin >"$tmp/gtls.log" 2>&1 ||
+	: >"$tmp/gtls.log"
+	rebinding_get "$ns" "$tmp/gdl" 10.77.0.1 https://10.77.0.1:4433/big.bin "$tmp/gtls.log" ||
 		fail "rebinding client, round $i: $(tail -5 "$tmp/gtls.log")"
 	cmp -s "$tmp/srv/big.bin" "$tmp/gdl/big.bin" || fail "rebinding client, round $i: big.bin differs"
 done
