@@ -18,6 +18,137 @@
 #define DP_PREFETCH_AHEAD 3
 
 /*
+ * What rx_parse counts of each parsed packet, as three 16-bit lanes of one
+ * register (a burst is at most DP_BURST_MAX = 512 packets): short headers,
+ * version negotiation or unknown versions, IPv4 first fragments. One add
+ * per packet; separate counters were spilled to the stack by GCC, each a
+ * load-add-store chain through memory on every packet.
+ */
+#define RX_LANE_SHORT 0
+#define RX_LANE_VN 16
+#define RX_LANE_FRAG 32
+_Static_assert(DP_BURST_MAX < (1 << 16), "rx_parse: a lane must hold a burst's count");
+static const uint64_t rx_type_lane[8] = {
+	[DP_QUIC_SHORT] = 1ull << RX_LANE_SHORT,
+	[DP_QUIC_VERSION_NEG] = 1ull << RX_LANE_VN,
+	[DP_QUIC_UNKNOWN_VERSION] = 1ull << RX_LANE_VN,
+};
+
+/* What rx_parse_from adds to the burst's totals. */
+struct rx_sums {
+	uint64_t bytes, lanes;
+};
+
+/*
+ * The rest of a burst from the first packet the fast path left (@start:
+ * another layout, or malformed): one pass as in rx_parse, the fast path
+ * tried first and the general parser inline behind it. Out of line, so
+ * rx_parse's own loop has no call and keeps its state in registers; a
+ * burst of garbage costs one call. Packets that parse stay in pkts[] and
+ * info[] in order, the others are counted by reason and freed. Returns
+ * how many of the burst stayed.
+ */
+static __attribute__((noinline)) uint16_t
+rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port,
+	      struct rte_mbuf **pkts, uint16_t start, uint16_t n, struct dp_pkt_info *scratch,
+	      struct dp_pkt_info **info, struct rx_sums *sums)
+{
+	struct rte_mbuf *drop[DP_BURST_MAX];
+	struct dp_parse_fast fp;
+	uint16_t kept = start, nd = 0;
+	/* Drops of one reason usually come in runs (a flood, a misdirected
+	 * stream): counted in a register, stored when the reason changes. */
+	enum dp_parse_result run_r = DP_PARSE_OK;
+	uint64_t run = 0, bytes = 0, lanes = 0;
+
+	dp_parse_fast_prep(&fp, &app->parse_cfg);
+	for (uint16_t i = start; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct dp_pkt_info *pi = scratch ? &scratch[i] : &dp_mbuf_priv(m)->info;
+		const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+		enum dp_parse_result r = DP_PARSE_OK;
+
+		if (i + DP_PREFETCH_AHEAD < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
+		bytes += m->pkt_len;
+		m->port = port;
+		if (!dp_parse_fast_try(f, m->data_len, &fp, pi))
+			r = dp_parse_frame_general(f, m->data_len, &app->parse_cfg, pi);
+		if (likely(r == DP_PARSE_OK)) {
+			lanes += rx_type_lane[pi->quic_type & 7] +
+				 ((uint64_t)((pi->flags & DP_PKT_F_FRAGMENT) != 0) << RX_LANE_FRAG);
+			info[kept] = pi;
+			pkts[kept++] = m;
+			continue;
+		}
+		/* The parser sees the first segment only: say so rather than
+		 * blaming the packet for a truncation that is ours. */
+		if (unlikely(m->nb_segs > 1)) {
+			DP_COUNT(st->drop[DP_D_MULTISEG]++);
+		} else if (r == run_r) {
+			run++;
+		} else {
+			DP_COUNT(st->parse[run_r] += run);
+			run_r = r;
+			run = 1;
+		}
+		drop[nd++] = m;
+	}
+	if (run_r != DP_PARSE_OK)
+		DP_COUNT(st->parse[run_r] += run);
+	sums->bytes = bytes;
+	sums->lanes = lanes;
+	if (nd)
+		rte_pktmbuf_free_bulk(drop, nd);
+	return kept;
+}
+
+/*
+ * The fast path over a burst until a packet needs the general parser:
+ * returns the index of that packet (@n when there is none); the bytes and
+ * lanes of the packets before it go to @sums. A function of its own, with
+ * no call inside: the register allocator sees only this loop (inlined into
+ * an lcore loop, GCC spilled its temporaries to the stack).
+ */
+static __attribute__((noinline)) uint16_t
+rx_parse_fast(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbuf **pkts, uint16_t n,
+	      struct dp_pkt_info *scratch, struct dp_pkt_info **info, struct rx_sums *sums)
+{
+	struct dp_parse_fast fp;
+	uint64_t bytes = 0, lanes = 0;
+	uint16_t i;
+
+	/*
+	 * One pass, the headers prefetched a few packets ahead. (Measured: a
+	 * first pass that only reads the mbufs and prefetches every header,
+	 * so their misses overlap, was 8 % slower on the net_ring loop.)
+	 */
+	dp_parse_fast_prep(&fp, cfg);
+	for (i = 0; i < n && i < DP_PREFETCH_AHEAD; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct dp_pkt_info *pi = scratch ? &scratch[i] : &dp_mbuf_priv(m)->info;
+
+		if (i + DP_PREFETCH_AHEAD < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
+		if (unlikely(!dp_parse_fast_try(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len,
+						&fp, pi)))
+			break;
+		bytes += m->pkt_len;
+		/* Not every PMD stamps the input port (net_ring does not); the
+		 * pipeline and "tx_port = -1" rely on it. */
+		m->port = port;
+		info[i] = pi;
+		/* The fast path never takes a fragment: no fragment lane here. */
+		lanes += rx_type_lane[pi->quic_type & 7];
+	}
+	sums->bytes = bytes;
+	sums->lanes = lanes;
+	return i;
+}
+
+/*
  * Parse a received burst in place: packets that parse stay in pkts[] (in
  * order) with their info pointer in info[]; the others are counted by reason
  * and freed. Returns how many stayed.
@@ -26,66 +157,36 @@
  * a stack array that stays in L1. NULL when the packets cross a ring: then
  * the result travels in the mbuf's private area.
  *
- * Counters are summed in locals and stored once per burst: a per-packet
+ * rx_parse_fast runs the fast path (dp_parse_impl.h) until a packet needs
+ * the general parser; rx_parse_from takes the burst from there. Counters
+ * are summed in registers and stored once per burst: a per-packet
  * increment in memory is a store-to-load dependency chain that costs more
  * than the parse of a short header.
  */
-static inline uint16_t
+static inline __attribute__((always_inline)) uint16_t
 rx_parse(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port,
 	 struct rte_mbuf **pkts, uint16_t n, struct dp_pkt_info *scratch,
 	 struct dp_pkt_info **info)
 {
-	struct rte_mbuf *drop[DP_BURST_MAX];
-	const struct dp_parse_cfg *pcfg = &app->parse_cfg;
-	uint16_t kept = 0, nd = 0;
-	uint64_t bytes = 0, n_short = 0, n_vn = 0, n_frag = 0;
+	struct rx_sums sums, more;
+	uint16_t i, kept = n;
+	uint64_t n_short, n_vn;
 
-	/*
-	 * One pass, the headers prefetched a few packets ahead. (Measured: a
-	 * first pass that only reads the mbufs and prefetches every header,
-	 * so their misses overlap, was 8 % slower on the net_ring loop.)
-	 */
-	for (uint16_t i = 0; i < n && i < DP_PREFETCH_AHEAD; i++)
-		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
-	for (uint16_t i = 0; i < n; i++) {
-		struct rte_mbuf *m = pkts[i];
-		struct dp_pkt_info *pi = scratch ? &scratch[kept] : &dp_mbuf_priv(m)->info;
-		enum dp_parse_result r;
-
-		if (i + DP_PREFETCH_AHEAD < n)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
-		bytes += m->pkt_len;
-		/* Not every PMD stamps the input port (net_ring does not); the
-		 * pipeline and "tx_port = -1" rely on it. */
-		m->port = port;
-		r = dp_parse_frame_impl(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, pcfg,
-					pi);
-		if (likely(r == DP_PARSE_OK)) {
-			n_short += pi->quic_type == DP_QUIC_SHORT;
-			n_vn += pi->quic_type >= DP_QUIC_VERSION_NEG &&
-				pi->quic_type != DP_QUIC_SHORT;
-			n_frag += (pi->flags & DP_PKT_F_FRAGMENT) != 0;
-			info[kept] = pi;
-			pkts[kept++] = m;
-		} else {
-			/* The parser sees the first segment only: say so rather than
-			 * blaming the packet for a truncation that is ours. */
-			if (unlikely(m->nb_segs > 1))
-				DP_COUNT(st->drop[DP_D_MULTISEG]++);
-			else
-				DP_COUNT(st->parse[r]++);
-			drop[nd++] = m;
-		}
+	i = rx_parse_fast(&app->parse_cfg, port, pkts, n, scratch, info, &sums);
+	if (unlikely(i < n)) {
+		kept = rx_parse_from(app, st, port, pkts, i, n, scratch, info, &more);
+		sums.bytes += more.bytes;
+		sums.lanes += more.lanes;
 	}
+	n_short = (sums.lanes >> RX_LANE_SHORT) & 0xffff;
+	n_vn = (sums.lanes >> RX_LANE_VN) & 0xffff;
 	DP_COUNT(st->c[DP_C_RX_PACKETS] += n);
-	DP_COUNT(st->c[DP_C_RX_BYTES] += bytes);
+	DP_COUNT(st->c[DP_C_RX_BYTES] += sums.bytes);
 	DP_COUNT(st->parse[DP_PARSE_OK] += kept);
 	DP_COUNT(st->c[DP_C_QUIC_SHORT] += n_short);
 	DP_COUNT(st->c[DP_C_QUIC_VN] += n_vn);
 	DP_COUNT(st->c[DP_C_QUIC_LONG] += kept - n_short - n_vn);
-	DP_COUNT(st->c[DP_C_IP4_FRAGMENTS] += n_frag);
-	if (nd)
-		rte_pktmbuf_free_bulk(drop, nd);
+	DP_COUNT(st->c[DP_C_IP4_FRAGMENTS] += (sums.lanes >> RX_LANE_FRAG) & 0xffff);
 	return kept;
 }
 
@@ -148,6 +249,60 @@ tx_set_macs(struct rte_mbuf *m, const uint8_t *dst, const struct rte_ether_addr 
 }
 
 /*
+ * The Ethernet addresses of a burst without a VLAN push; returns the bytes
+ * of the burst. With SSSE3 each frame's first 16 bytes are rewritten with
+ * one shuffle and one OR (as testpmd's macswap does): the new addresses are
+ * a constant of the burst, and a reflected destination is the old source
+ * moved by the shuffle; bytes 12..15 are written back as read. (Byte
+ * copies reloaded the port's MAC for every packet: a store into packet
+ * bytes may alias anything.)
+ */
+static inline uint64_t tx_set_macs_burst(struct rte_mbuf **pkts, uint16_t n, const uint8_t *dst,
+					 const struct rte_ether_addr *src)
+{
+	uint64_t b = 0;
+#ifdef __SSSE3__
+	__m128i macs = _mm_setzero_si128(), shuf;
+	uint16_t w[3];
+
+	/* Built in registers: a 16-byte load of addresses just stored as
+	 * bytes would stall on store forwarding once per burst. */
+	if (dst) {
+		memcpy(w, dst, sizeof(w));
+		macs = _mm_insert_epi16(macs, w[0], 0);
+		macs = _mm_insert_epi16(macs, w[1], 1);
+		macs = _mm_insert_epi16(macs, w[2], 2);
+	}
+	memcpy(w, src, sizeof(w));
+	macs = _mm_insert_epi16(macs, w[0], 3);
+	macs = _mm_insert_epi16(macs, w[1], 4);
+	macs = _mm_insert_epi16(macs, w[2], 5);
+	shuf = dst ? _mm_setr_epi8(-128, -128, -128, -128, -128, -128, -128, -128, -128, -128,
+				   -128, -128, 12, 13, 14, 15)
+		   : _mm_setr_epi8(6, 7, 8, 9, 10, 11, -128, -128, -128, -128, -128, -128, 12, 13,
+				   14, 15);
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		__m128i *f = rte_pktmbuf_mtod(m, __m128i *);
+
+		b += m->pkt_len;
+		/* A frame shorter than 16 bytes: the bytes past it are not ours to rewrite. */
+		if (unlikely(m->data_len < sizeof(*f))) {
+			tx_set_macs(m, dst, src);
+			continue;
+		}
+		_mm_storeu_si128(f, _mm_or_si128(_mm_shuffle_epi8(_mm_loadu_si128(f), shuf), macs));
+	}
+#else
+	for (uint16_t i = 0; i < n; i++) {
+		tx_set_macs(pkts[i], dst, src);
+		b += pkts[i]->pkt_len;
+	}
+#endif
+	return b;
+}
+
+/*
  * Rewrite a burst bound for ports[idx] in place: packets kept stay in
  * pkts[] in order, the ones the VLAN push refused go to drop[]. Returns
  * how many stayed; their bytes are added to @bytes.
@@ -161,19 +316,8 @@ static inline uint16_t tx_rewrite_burst(const struct dp_app *app, struct dp_lcor
 	uint64_t b = 0;
 	uint16_t k = 0;
 
-	/* The common case, no tag: two loops without a branch per packet. */
 	if (likely(!app->cfg.tx_vlan)) {
-		if (dst)
-			for (uint16_t i = 0; i < n; i++) {
-				tx_set_macs(pkts[i], dst, src);
-				b += pkts[i]->pkt_len;
-			}
-		else
-			for (uint16_t i = 0; i < n; i++) {
-				tx_set_macs(pkts[i], NULL, src);
-				b += pkts[i]->pkt_len;
-			}
-		*bytes += b;
+		*bytes += tx_set_macs_burst(pkts, n, dst, src);
 		return n;
 	}
 	for (uint16_t i = 0; i < n; i++) {
@@ -191,23 +335,29 @@ static inline uint16_t tx_rewrite_burst(const struct dp_app *app, struct dp_lcor
 
 /*
  * Rewrite and transmit a decided burst on this lcore's own TX queue of each
- * destination port. A burst that goes to one port (the common case: one
- * uplink, or reflect) is sent as it is; mixed bursts are grouped by port.
+ * destination port: @to_port when the pipeline sent the whole burst to one
+ * port, else out_ports[] (DP_PIPE_PER_PACKET). A burst that goes to one
+ * port (the common case: one uplink, or reflect) is sent as it is; mixed
+ * bursts are grouped by port.
  */
 static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp_lcore_stats *st,
-			 struct rte_mbuf **pkts, const uint16_t *out_ports, uint16_t n)
+			 struct rte_mbuf **pkts, int to_port, const uint16_t *out_ports, uint16_t n)
 {
 	struct rte_mbuf *drop[DP_BURST_MAX];
 	uint16_t nd = 0, k;
 	uint16_t used[DP_PORTS_MAX];
 	uint16_t n_used = 0;
 	uint64_t bytes = 0;
+	const bool per_packet = to_port == DP_PIPE_PER_PACKET;
 	bool one_port = true;
 	int idx0;
 
-	for (uint16_t i = 1; i < n; i++)
-		one_port &= out_ports[i] == out_ports[0];
-	idx0 = out_ports[0] < RTE_MAX_ETHPORTS ? app->port_index[out_ports[0]] : -1;
+	if (per_packet) {
+		for (uint16_t i = 1; i < n; i++)
+			one_port &= out_ports[i] == out_ports[0];
+		to_port = out_ports[0];
+	}
+	idx0 = to_port < RTE_MAX_ETHPORTS ? app->port_index[to_port] : -1;
 	if (likely(one_port && idx0 >= 0)) {
 		k = tx_rewrite_burst(app, st, pkts, n, idx0, drop, &nd, &bytes);
 		if (k)
@@ -216,10 +366,11 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 			rte_pktmbuf_free_bulk(drop, nd);
 		return;
 	}
-	/* Mixed: group by port first, then rewrite each group as a burst. */
+	/* Mixed (or a port we do not have): group by port first, then rewrite
+	 * each group as a burst. */
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
-		uint16_t port = out_ports[i];
+		uint16_t port = per_packet ? out_ports[i] : (uint16_t)to_port;
 		struct dp_txbuf *b;
 		int idx;
 
@@ -253,7 +404,7 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 }
 
 /* Poll RX queue @q of this lcore and parse what came; returns the packets kept. */
-static inline uint16_t
+static inline __attribute__((always_inline)) uint16_t
 rx_poll(const struct dp_app *app, const struct dp_lcore *l, struct dp_lcore_stats *st, uint16_t q,
 	uint16_t burst, struct rte_mbuf **pkts, struct dp_pkt_info *scratch,
 	struct dp_pkt_info **info)
@@ -335,13 +486,15 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 
 		for (uint16_t q = 0; q < l->n_rxq; q++) {
 			uint16_t n = rx_poll(app, l, st, q, burst, pkts, scratch, info);
+			int to;
 
 			if (n == 0)
 				continue;
 			got += n;
-			app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
+			to = app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info,
+						l->rxq[q].port, out, n);
 			DP_COUNT(st->c[DP_C_MFN_PACKETS] += n);
-			tx_burst_out(app, l, st, pkts, out, n);
+			tx_burst_out(app, l, st, pkts, to, out, n);
 		}
 		if (app->pipe->quiescent)
 			app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
@@ -427,6 +580,7 @@ static int loop_worker(struct dp_app *app, struct dp_lcore *l)
 	for (;;) {
 		int r = ring_recv(l, st, pkts, burst, &app->rx_running);
 		uint16_t n;
+		int to;
 
 		if (r < 0)
 			break;
@@ -438,13 +592,14 @@ static int loop_worker(struct dp_app *app, struct dp_lcore *l)
 		n = (uint16_t)r;
 		for (uint16_t i = 0; i < n; i++)
 			info[i] = &dp_mbuf_priv(pkts[i])->info;
-		app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, out, n);
+		to = app->pipe->process(app->pipe_ctx, l->lcore_id, pkts, info, -1, out, n);
 		DP_COUNT(st->c[DP_C_MFN_PACKETS] += n);
 		if (l->transmits) {
-			tx_burst_out(app, l, st, pkts, out, n);
+			tx_burst_out(app, l, st, pkts, to, out, n);
 		} else {
 			for (uint16_t i = 0; i < n; i++)
-				dp_mbuf_priv(pkts[i])->out_port = out[i];
+				dp_mbuf_priv(pkts[i])->out_port =
+					to == DP_PIPE_PER_PACKET ? out[i] : (uint16_t)to;
 			ring_send(st, l->out_ring[0], pkts, n, DP_D_RING_FULL_TX);
 		}
 		if (app->pipe->quiescent)
@@ -471,7 +626,7 @@ static int loop_tx(struct dp_app *app, struct dp_lcore *l)
 		for (int i = 0; i < n; i++)
 			out[i] = dp_mbuf_priv(pkts[i])->out_port;
 		if (n)
-			tx_burst_out(app, l, st, pkts, out, (uint16_t)n);
+			tx_burst_out(app, l, st, pkts, DP_PIPE_PER_PACKET, out, (uint16_t)n);
 	}
 	return 0;
 }

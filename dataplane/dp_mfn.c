@@ -645,13 +645,15 @@ static uint16_t mfn_replies(struct dp_mfn *m, unsigned int lcore_id, struct rte_
 	return k;
 }
 
-static void mfn_process(void *ctx, unsigned int lcore_id, struct rte_mbuf **pkts,
-			struct dp_pkt_info *const *info, uint16_t *out, uint16_t n)
+static int mfn_process(void *ctx, unsigned int lcore_id, struct rte_mbuf **pkts,
+		       struct dp_pkt_info *const *info, int in_port, uint16_t *out, uint16_t n)
 {
 	struct dp_mfn *m = ctx;
 	struct rte_mbuf *fwd[DP_BURST_MAX];
 	struct dp_pkt_info *fwd_info[DP_BURST_MAX];
 	uint16_t idx[DP_BURST_MAX], fwd_out[DP_BURST_MAX];
+
+	(void)in_port; /* every packet is decided on its own */
 
 	if (m->backend_port < 0) {
 		for (uint16_t i = 0; i < n; i += MFN_IFR_BULK_MAX) {
@@ -659,7 +661,7 @@ static void mfn_process(void *ctx, unsigned int lcore_id, struct rte_mbuf **pkts
 
 			mfn_process_chunk(ctx, lcore_id, pkts + i, info + i, out + i, c);
 		}
-		return;
+		return DP_PIPE_PER_PACKET;
 	}
 	for (uint16_t s = 0; s < n; s += DP_BURST_MAX) {
 		uint16_t len = n - s < DP_BURST_MAX ? n - s : DP_BURST_MAX, k;
@@ -675,6 +677,7 @@ static void mfn_process(void *ctx, unsigned int lcore_id, struct rte_mbuf **pkts
 		for (uint16_t i = 0; i < k; i++)
 			out[s + idx[i]] = fwd_out[i];
 	}
+	return DP_PIPE_PER_PACKET;
 }
 
 static void mfn_quiescent(void *ctx, unsigned int lcore_id)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 
 #include "dp_parse.h"
@@ -26,7 +27,7 @@ static inline uint16_t dp_rd16(const uint8_t *p)
 	uint16_t v;
 
 	memcpy(&v, p, 2);
-	return rte_be_to_cpu_16(v);
+	return __builtin_bswap16(v); /* not rte_bswap16: its asm blocks scheduling */
 }
 
 static inline uint32_t dp_rd32(const uint8_t *p)
@@ -34,7 +35,7 @@ static inline uint32_t dp_rd32(const uint8_t *p)
 	uint32_t v;
 
 	memcpy(&v, p, 4);
-	return rte_be_to_cpu_32(v);
+	return __builtin_bswap32(v);
 }
 
 #define DP_ETH_HLEN 14
@@ -311,19 +312,164 @@ dp_parse_frame_general(const uint8_t *f, uint32_t len,
 /*
  * The layout nearly every packet of a mesh has: untagged Ethernet, IPv4
  * without options, not a fragment, UDP to a STOQ port, a non-empty QUIC
- * payload. Recognised with two masked 64-bit compares and two length
- * checks instead of the general parser's chain of dependent branches (a
- * third of the per-packet cost on a cache-resident loop). Everything else,
- * including every malformed frame, takes the general path, so the two agree
- * on every input: fuzz_parse and test_parse check that they do.
+ * payload. Recognised with masked wide compares and four length checks
+ * instead of the general parser's chain of dependent branches (a third of
+ * the per-packet cost on a cache-resident loop). Everything else, including
+ * every malformed frame, takes the general path, so the two agree on every
+ * input: fuzz_parse and test_parse check that they do.
+ *
+ * Everything the fast path reads lies in the first 43 bytes, which it
+ * checks the frame has: two 16-byte loads (bytes 12..27: EtherType to the
+ * source address; bytes 26..41: addresses, ports, UDP length and checksum)
+ * and the first QUIC byte.
  */
 #define DP_FAST_MIN_LEN 43u /* Ethernet 14 + IPv4 20 + UDP 8 + one QUIC byte */
+#define DP_FAST_L3 DP_ETH_HLEN
+#define DP_FAST_L4 (DP_ETH_HLEN + 20)
+#define DP_FAST_Q (DP_ETH_HLEN + 28)
+
+/* A destination port other than the first STOQ port: are all ports accepted, or is it listed? */
+static inline bool dp_parse_port_ok(const struct dp_parse_cfg *cfg, uint16_t dport)
+{
+	return cfg->n_stoq_ports == 0 || dp_port_listed(cfg, dport);
+}
+
+/*
+ * The fast path's lengths, @len >= DP_FAST_MIN_LEN: IPv4 total length
+ * @tot holds the headers and one QUIC byte and lies inside the frame
+ * (29 <= tot <= len - 14); UDP length @ul holds its header and one byte and
+ * lies inside the IP payload (9 <= ul <= tot - 20). As two unsigned range
+ * compares: fewer values live in the RX loop than four compares need.
+ */
+static inline bool dp_fast_lengths_ok(uint32_t tot, uint32_t ul, uint32_t len)
+{
+	return (tot - 29u <= len - (DP_ETH_HLEN + 29u)) & (ul - 9u <= tot - 29u);
+}
+
+#if defined(__SSE4_1__) && defined(__SSSE3__) && !defined(DP_PARSE_NO_SIMD)
+#include <smmintrin.h>
+#include <tmmintrin.h>
+#define DP_PARSE_SIMD 1
+
+/*
+ * Constants of the fast path for one configuration, built once (per
+ * burst) by dp_parse_fast_prep so the per-packet work is loads, compares
+ * and shuffles.
+ */
+struct dp_parse_fast {
+	__m128i want, mask; /* bytes 12..27 as they must be, and which bits count */
+	__m128i head_short; /* dp_pkt_info bytes 0..15 of a short header but quic_len */
+	__m128i head_long;  /* the same for a long header: L2..L4 fields only */
+	__m128i ports_shuf; /* bytes 26..41 -> dp_pkt_info bytes 16..31 */
+	__m128i addr_mask;  /* keeps the 4 bytes of an IPv4 address */
+	const struct dp_parse_cfg *cfg;
+	uint16_t port0; /* the first STOQ port (network order): tested inline */
+	uint8_t dcid_len;
+	bool require_bit;
+};
+
+static inline __attribute__((always_inline)) void
+dp_parse_fast_prep(struct dp_parse_fast *fp, const struct dp_parse_cfg *cfg)
+{
+	/*
+	 * Bytes 12..27: EtherType 0x0800 (12, 13), version 4 with IHL 5 (14),
+	 * flags and fragment offset without DF zero (20 & 0x3f, 21), protocol
+	 * UDP (23); total length (16, 17) is checked as a number.
+	 */
+	fp->want = _mm_setr_epi8(0x08, 0x00, 0x45, 0, 0, 0, 0, 0, 0, 0, 0, DP_IPPROTO_UDP_,
+				 0, 0, 0, 0);
+	fp->mask = _mm_setr_epi8(-1, -1, -1, 0, 0, 0, 0, 0, 0x3f, -1, 0, -1, 0, 0, 0, 0);
+	/* l3_off, l4_off, quic_off, quic_len (set per packet), n_vlan 0,
+	 * ip_version 4, flags 0, quic_type, dcid_len, scid_len 0, dcid_off. */
+	fp->head_long = _mm_setr_epi8(DP_FAST_L3, 0, DP_FAST_L4, 0, DP_FAST_Q, 0, 0, 0, 0, 4, 0,
+				      0, 0, 0, 0, 0);
+	fp->head_short = _mm_setr_epi8(DP_FAST_L3, 0, DP_FAST_L4, 0, DP_FAST_Q, 0, 0, 0, 0, 4, 0,
+				       DP_QUIC_SHORT, (char)cfg->short_dcid_len, 0, DP_FAST_Q + 1,
+				       0);
+	/* scid_off, token_len, version: 0; sport, dport: bytes 34..37; VLAN: 0. */
+	fp->ports_shuf = _mm_setr_epi8(-128, -128, -128, -128, -128, -128, -128, -128, 8, 9, 10,
+				       11, -128, -128, -128, -128);
+	fp->addr_mask = _mm_setr_epi32(-1, 0, 0, 0);
+	fp->cfg = cfg;
+	fp->port0 = cfg->stoq_ports[0];
+	fp->dcid_len = cfg->short_dcid_len;
+	fp->require_bit = cfg->require_quic_bit;
+}
+
+/*
+ * The fast path alone: true when @f has the fast layout and parses OK, with
+ * @info filled; false when the general parser must decide (another layout,
+ * or a malformed packet: it finds the reason). No call inside, so the RX
+ * loop that inlines it keeps its state in registers.
+ */
+static inline __attribute__((always_inline)) bool
+dp_parse_fast_try(const uint8_t *f, uint32_t len, const struct dp_parse_fast *fp,
+		  struct dp_pkt_info *info)
+{
+	__m128i a, c;
+	uint32_t tot, ul, qlen;
+	uint16_t dport;
+	uint8_t b0;
+
+	if (len < DP_FAST_MIN_LEN)
+		return false;
+	a = _mm_loadu_si128((const __m128i *)(const void *)(f + 12));
+	/* Not untagged IPv4/UDP without options: out at once (the parse-and-drop path). */
+	if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(a, fp->mask), fp->want)) != 0xffff)
+		return false;
+	c = _mm_loadu_si128((const __m128i *)(const void *)(f + 26));
+	tot = __builtin_bswap16((uint16_t)_mm_extract_epi16(a, 2));
+	ul = __builtin_bswap16((uint16_t)_mm_extract_epi16(c, 6));
+	dport = (uint16_t)_mm_extract_epi16(c, 5);
+	if (unlikely(!dp_fast_lengths_ok(tot, ul, len)) ||
+	    unlikely(dport != fp->port0 && !dp_parse_port_ok(fp->cfg, dport)))
+		return false;
+
+	qlen = ul - 8;
+	b0 = f[DP_FAST_Q];
+	_mm_storeu_si128((__m128i *)(void *)((uint8_t *)info + 16),
+			 _mm_shuffle_epi8(c, fp->ports_shuf));
+	_mm_storeu_si128((__m128i *)(void *)info->src, _mm_and_si128(c, fp->addr_mask));
+	_mm_storeu_si128((__m128i *)(void *)info->dst,
+			 _mm_and_si128(_mm_srli_si128(c, 4), fp->addr_mask));
+	if (likely(!(b0 & 0x80))) {
+		/* RFC 9000 §17.3.1, as in dp_parse_quic_impl. */
+		if ((fp->require_bit && !(b0 & 0x40)) || qlen < 1u + fp->dcid_len)
+			return false;
+		_mm_storeu_si128((__m128i *)(void *)info,
+				 _mm_insert_epi16(fp->head_short, (int)qlen, 3));
+		return true;
+	}
+	_mm_storeu_si128((__m128i *)(void *)info, _mm_insert_epi16(fp->head_long, (int)qlen, 3));
+	return dp_parse_quic_impl(f + DP_FAST_Q, qlen, DP_FAST_Q, fp->dcid_len, fp->require_bit,
+				  info) == DP_PARSE_OK;
+}
+
+#else /* no SSE4.1: the same checks with 64-bit words */
+
+#define DP_PARSE_SIMD 0
 /* Bytes 12..19: EtherType 0x0800, version 4 with IHL 5. */
 #define DP_FAST_W0_MASK 0xffffff0000000000ull
 #define DP_FAST_W0_WANT 0x0800450000000000ull
 /* Bytes 16..23: flags/fragment offset without DF (bits 0x3fff) zero; protocol 17. */
 #define DP_FAST_W1_MASK 0x000000003fff00ffull
 #define DP_FAST_W1_WANT 0x0000000000000011ull
+
+struct dp_parse_fast {
+	const struct dp_parse_cfg *cfg;
+	uint16_t port0; /* the first STOQ port (network order): tested inline */
+	uint8_t dcid_len;
+	bool require_bit;
+};
+
+static inline __attribute__((always_inline)) void
+dp_parse_fast_prep(struct dp_parse_fast *fp, const struct dp_parse_cfg *cfg)
+{
+	fp->cfg = cfg;
+	fp->port0 = cfg->stoq_ports[0];
+	fp->dcid_len = cfg->short_dcid_len;
+	fp->require_bit = cfg->require_quic_bit;
+}
 
 static inline uint64_t dp_rd64_raw(const uint8_t *p)
 {
@@ -334,55 +480,52 @@ static inline uint64_t dp_rd64_raw(const uint8_t *p)
 }
 
 static inline __attribute__((always_inline)) bool
-dp_parse_is_fast(const uint8_t *f, uint32_t len, const struct dp_parse_cfg *cfg)
+dp_parse_fast_try(const uint8_t *f, uint32_t len, const struct dp_parse_fast *fp,
+		  struct dp_pkt_info *info)
 {
-	uint32_t tot, ul;
+	uint32_t tot, ul, qlen;
+	uint16_t dport;
 	bool ok;
 
-	/* Not IPv4 without options: out at once (the parse-and-drop path). */
 	if (len < DP_FAST_MIN_LEN || (dp_rd64_raw(f + 12) & rte_cpu_to_be_64(DP_FAST_W0_MASK)) !=
 					     rte_cpu_to_be_64(DP_FAST_W0_WANT))
 		return false;
 	tot = dp_rd16(f + 16);
 	ul = dp_rd16(f + 38);
-	/* One branch for the rest: the operands are all loaded. */
+	memcpy(&dport, f + 36, 2);
 	ok = ((dp_rd64_raw(f + 16) & rte_cpu_to_be_64(DP_FAST_W1_MASK)) ==
 	      rte_cpu_to_be_64(DP_FAST_W1_WANT)) &
-	     (tot >= 28) & (tot <= len - DP_ETH_HLEN) & (ul >= 9) & (ul <= tot - 20);
-	if (!ok)
+	     dp_fast_lengths_ok(tot, ul, len);
+	if (unlikely(!ok) || unlikely(dport != fp->port0 && !dp_parse_port_ok(fp->cfg, dport)))
 		return false;
-	if (cfg->n_stoq_ports) {
-		uint16_t dport;
-
-		memcpy(&dport, f + 36, 2);
-		return dp_port_listed(cfg, dport);
-	}
-	return true;
+	qlen = ul - 8;
+	info->l3_off = DP_FAST_L3;
+	info->l4_off = DP_FAST_L4;
+	info->quic_off = DP_FAST_Q;
+	info->quic_len = (uint16_t)qlen;
+	info->n_vlan = 0;
+	info->ip_version = 4;
+	info->flags = 0;
+	memcpy(&info->sport, f + 34, 2);
+	info->dport = dport;
+	memcpy(info->src, f + 26, 4);
+	memcpy(info->dst, f + 30, 4);
+	return dp_parse_quic_impl(f + DP_FAST_Q, qlen, DP_FAST_Q, fp->dcid_len, fp->require_bit,
+				  info) == DP_PARSE_OK;
 }
+#endif
 
+/* The parser, fast path first, for one frame (dp_parse_frame). */
 static inline __attribute__((always_inline)) enum dp_parse_result
 dp_parse_frame_impl(const uint8_t *f, uint32_t len,
 		    const struct dp_parse_cfg *cfg, struct dp_pkt_info *info)
 {
-	const uint8_t *q = f + DP_ETH_HLEN + 28;
-	uint16_t qlen;
+	struct dp_parse_fast fp;
 
-	if (!dp_parse_is_fast(f, len, cfg))
-		return dp_parse_frame_general(f, len, cfg, info);
-	qlen = (uint16_t)(dp_rd16(f + 38) - 8);
-	info->l3_off = DP_ETH_HLEN;
-	info->l4_off = DP_ETH_HLEN + 20;
-	info->quic_off = DP_ETH_HLEN + 28;
-	info->quic_len = qlen;
-	info->n_vlan = 0;
-	info->ip_version = 4;
-	memcpy(&info->sport, f + 34, 2);
-	memcpy(&info->dport, f + 36, 2);
-	memcpy(info->src, f + 26, 4);
-	memcpy(info->dst, f + 30, 4);
-	info->flags = 0;
-	return dp_parse_quic_impl(q, qlen, DP_ETH_HLEN + 28, cfg->short_dcid_len,
-				  cfg->require_quic_bit, info);
+	dp_parse_fast_prep(&fp, cfg);
+	if (dp_parse_fast_try(f, len, &fp, info))
+		return DP_PARSE_OK;
+	return dp_parse_frame_general(f, len, cfg, info);
 }
 
 #endif /* DP_PARSE_IMPL_H */

@@ -23,6 +23,9 @@ struct dp_app;
  */
 #define DP_PORT_DROP UINT16_MAX
 
+/* process() result: out_ports[] holds each packet's own port. */
+#define DP_PIPE_PER_PACKET (-1)
+
 struct dp_pipeline_ops {
 	const char *name;
 	/*
@@ -31,12 +34,19 @@ struct dp_pipeline_ops {
 	 */
 	int (*create)(const struct dp_app *app, void **ctx);
 	/*
-	 * Decide a burst: write out_ports[i] for each of the @n packets, or
-	 * DP_PORT_DROP. Called on worker and RTC lcores concurrently, one call
-	 * per burst; must not block, allocate or log.
+	 * Decide a burst of @n packets. Returns a port when every packet goes
+	 * to it, without writing out_ports[] (one uplink, or a burst sent back
+	 * where it came from: no pass over the burst to write and then read
+	 * the same port @n times); or DP_PIPE_PER_PACKET after writing
+	 * out_ports[i] for each packet, a port or DP_PORT_DROP. @in_port: the
+	 * port every packet came in on (a burst from one RX queue, RTC), or
+	 * -1 when they may differ (a worker fed by a ring). Called on worker
+	 * and RTC lcores concurrently, one call per burst; must not block,
+	 * allocate or log.
 	 */
-	void (*process)(void *ctx, unsigned int lcore_id, struct rte_mbuf **pkts,
-			struct dp_pkt_info *const *info, uint16_t *out_ports, uint16_t n);
+	int (*process)(void *ctx, unsigned int lcore_id, struct rte_mbuf **pkts,
+		       struct dp_pkt_info *const *info, int in_port, uint16_t *out_ports,
+		       uint16_t n);
 	/* Once per loop iteration on the same lcores (RCU quiescent state). May be NULL. */
 	void (*quiescent)(void *ctx, unsigned int lcore_id);
 	/*

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench-check / make bench-baseline: repeat the benchmarks (dataplane,
+# make bench-check / make bench-baseline: repeat the benchmarks (dataplane, parser,
 # L1 IFR, L3 ALM, telemetry overhead, container starts, consensus, STOQ)
 # BENCH_REPEAT times (default 5), then compare their ratios with
 # perf/baseline.json (or, with --refresh, write them as the new baseline).
@@ -24,6 +24,7 @@ round() {
 	bash "$top/perf/dataplane.sh" -d "$secs"
 	"$build/perf/ifr_bench" --flows 1000000 --rounds 1 --no-bloom-row
 	"$build/perf/alm_bench"
+	"$build/perf/parse_bench" --rounds 5001
 	bash "$top/perf/telemetry.sh" -d "$secs" -r 1
 	bash "$top/perf/runtime.sh" -n 50
 	"$build/perf/consensus_sim" --requests 64
