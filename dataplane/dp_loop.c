@@ -67,15 +67,19 @@ rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port
 		struct dp_pkt_info *pi = scratch ? &scratch[i] : &dp_mbuf_priv(m)->info;
 		const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
 		enum dp_parse_result r = DP_PARSE_OK;
+		int type;
 
 		if (i + DP_PREFETCH_AHEAD < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
 		bytes += m->pkt_len;
 		m->port = port;
-		if (!dp_parse_fast_try(f, m->data_len, &fp, pi))
+		type = dp_parse_fast_try(f, m->data_len, &fp, pi);
+		if (type == DP_FAST_NO) {
 			r = dp_parse_frame_general(f, m->data_len, &app->parse_cfg, pi);
+			type = pi->quic_type;
+		}
 		if (likely(r == DP_PARSE_OK)) {
-			lanes += rx_type_lane[pi->quic_type & 7] +
+			lanes += rx_type_lane[type & 7] +
 				 ((uint64_t)((pi->flags & DP_PKT_F_FRAGMENT) != 0) << RX_LANE_FRAG);
 			info[kept] = pi;
 			pkts[kept++] = m;
@@ -129,11 +133,12 @@ rx_parse_fast(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbuf **p
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct dp_pkt_info *pi = scratch ? &scratch[i] : &dp_mbuf_priv(m)->info;
+		int type;
 
 		if (i + DP_PREFETCH_AHEAD < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
-		if (unlikely(!dp_parse_fast_try(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len,
-						&fp, pi)))
+		type = dp_parse_fast_try(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, &fp, pi);
+		if (unlikely(type == DP_FAST_NO))
 			break;
 		bytes += m->pkt_len;
 		/* Not every PMD stamps the input port (net_ring does not); the
@@ -141,7 +146,7 @@ rx_parse_fast(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbuf **p
 		m->port = port;
 		info[i] = pi;
 		/* The fast path never takes a fragment: no fragment lane here. */
-		lanes += rx_type_lane[pi->quic_type & 7];
+		lanes += rx_type_lane[type & 7];
 	}
 	sums->bytes = bytes;
 	sums->lanes = lanes;
