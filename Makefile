@@ -109,18 +109,20 @@ FUZZ_XFLAGS_bft = $(STOQ_CFLAGS)
 FUZZ_LIBS_bft = $(STOQ_LIBS)
 FUZZ_SRCS_config := common/hm_config.c common/hm_log.c common/hm_hist.c dataplane/dp_config.c \
 	telemetry/hm_stats.c \
-	dataplane/dp_mfn_static.c dataplane/dp_quiclb.c
+	dataplane/dp_mfn_static.c dataplane/dp_quiclb.c common/hm_quiclb.c
 FUZZ_XFLAGS_config = $(STOQ_CFLAGS)
 FUZZ_LIBS_config = $(STOQ_LIBS)
 FUZZ_SRCS_oci := runtime/rt_spec.c runtime/rt_net.c
 FUZZ_XFLAGS_oci := -Iruntime
 FUZZ_LIBS_oci := -ljansson -lcap
 FUZZ_SRCS_stats_reader := telemetry/hm_stats.c common/hm_log.c common/hm_hist.c
-FUZZ_SRCS_cid := stoq/stoq_cid.c stoq/stoq_config.c common/hm_config.c common/hm_log.c
+FUZZ_SRCS_cid := stoq/stoq_cid.c stoq/stoq_config.c common/hm_config.c common/hm_log.c \
+	common/hm_quiclb.c
 FUZZ_XFLAGS_cid = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_cid = $(STOQ_LIBS)
 # recursive (=): STOQ_SRCS is set in the STOQ section further down
-FUZZ_SRCS_stoq_frame = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c
+FUZZ_SRCS_stoq_frame = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c \
+	common/hm_quiclb.c
 FUZZ_XFLAGS_stoq_frame = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_stoq_frame = $(STOQ_LIBS) -lrte_net_ring
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -189,8 +191,10 @@ BIN_STOQ := $(BUILD)/bin/hmesh-stoq
 
 $(call obj,$(STOQ_SRCS) stoq/main.c $(wildcard tests/stoq/*.c) perf/bench_aesgcm.c): \
 	CPPFLAGS += -Istoq $(STOQ_CFLAGS)
-# The dataplane decodes QUIC-LB connection IDs with wolfCrypt's AES (dp_quiclb.c).
-$(call obj,dataplane/dp_quiclb.c): CPPFLAGS += $(STOQ_CFLAGS)
+# The dataplane decodes QUIC-LB connection IDs with wolfCrypt's AES (dp_quiclb.c,
+# common/hm_quiclb.c, which stoq_cid.c shares).
+$(call obj,dataplane/dp_quiclb.c common/hm_quiclb.c tests/common/test_quiclb.c): \
+	CPPFLAGS += $(STOQ_CFLAGS)
 LDLIBS += $(STOQ_LIBS)
 
 $(LIB_STOQ): $(call obj,$(STOQ_SRCS))

@@ -7,13 +7,10 @@
 #include <string.h>
 
 #include "hm_config.h"
-
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/aes.h>
+#include "hm_quiclb.h"
 
 struct dp_quiclb_lcore {
-	Aes dec[DP_QUICLB_CONFIGS];
-	bool on[DP_QUICLB_CONFIGS];
+	struct hm_quiclb_aes aes[DP_QUICLB_CONFIGS];
 };
 
 static int entry(const char *e, size_t n, unsigned int idx, struct dp_quiclb *q, char *why,
@@ -75,13 +72,6 @@ static int entry(const char *e, size_t n, unsigned int idx, struct dp_quiclb *q,
 			}
 			q->c[id].key[i] = (uint8_t)(hi << 4 | lo);
 		}
-		if (cid != 17) {
-			snprintf(why, whylen,
-				 "entry %u: a key needs CID length 17 (single-pass AES over 16 "
-				 "octets), not %lu",
-				 idx, cid);
-			return -EINVAL;
-		}
 		q->c[id].keyed = true;
 	}
 	q->c[id].set = true;
@@ -118,19 +108,13 @@ int dp_quiclb_lcore_init(const struct dp_quiclb *q, struct dp_quiclb_lcore **out
 	if (l == NULL)
 		return -ENOMEM;
 	for (int i = 0; i < DP_QUICLB_CONFIGS; i++) {
-		if (!q->c[i].keyed)
-			continue;
-		if (wc_AesInit(&l->dec[i], NULL, INVALID_DEVID) != 0)
-			goto err;
-		l->on[i] = true;
-		if (wc_AesSetKey(&l->dec[i], q->c[i].key, 16, NULL, AES_DECRYPTION) != 0)
-			goto err;
+		if (q->c[i].keyed && hm_quiclb_aes_init(&l->aes[i], q->c[i].key) < 0) {
+			dp_quiclb_lcore_free(l);
+			return -EINVAL;
+		}
 	}
 	*out = l;
 	return 0;
-err:
-	dp_quiclb_lcore_free(l);
-	return -EINVAL;
 }
 
 void dp_quiclb_lcore_free(struct dp_quiclb_lcore *l)
@@ -138,8 +122,7 @@ void dp_quiclb_lcore_free(struct dp_quiclb_lcore *l)
 	if (l == NULL)
 		return;
 	for (int i = 0; i < DP_QUICLB_CONFIGS; i++)
-		if (l->on[i])
-			wc_AesFree(&l->dec[i]);
+		hm_quiclb_aes_fini(&l->aes[i]);
 	free(l);
 }
 
@@ -147,7 +130,7 @@ int dp_quiclb_decode(const struct dp_quiclb *q, struct dp_quiclb_lcore *l, const
 		     size_t len, uint32_t *server_id)
 {
 	unsigned int id;
-	uint8_t plain[16];
+	uint8_t plain[HM_QUICLB_PLAIN_MAX];
 	const uint8_t *s;
 	uint32_t v = 0;
 
@@ -160,7 +143,7 @@ int dp_quiclb_decode(const struct dp_quiclb *q, struct dp_quiclb_lcore *l, const
 		return -EINVAL;
 	s = cid + 1;
 	if (q->c[id].keyed) {
-		if (wc_AesDecryptDirect(&l->dec[id], plain, cid + 1) != 0)
+		if (hm_quiclb_decrypt(&l->aes[id], cid + 1, len - 1, plain) < 0)
 			return -EINVAL;
 		s = plain;
 	}

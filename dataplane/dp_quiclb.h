@@ -28,7 +28,7 @@
 struct dp_quiclb {
 	struct {
 		bool set;
-		bool keyed;	  /* AES-128 single pass over the 16 octets after the first */
+		bool keyed;	  /* AES-128 over the octets after the first (common/hm_quiclb.h) */
 		uint8_t sid_len;  /* server id octets, 1..4 */
 		uint8_t cid_len;  /* whole CID, first octet included */
 		uint8_t key[16];

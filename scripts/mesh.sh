@@ -50,6 +50,9 @@ export HMESH_BUILD=$build
 dp=$build/bin/hmesh-dataplane
 ctld=$build/bin/hmesh-controld
 stoq=$build/bin/hmesh-stoq
+# The QUIC-LB key the servers encrypt their connection IDs with (four-pass
+# AES over 8-octet CIDs) and the dataplane reads their backend id with.
+cid_key=$(od -An -tx1 -N16 /dev/urandom | tr -d " \n")
 xdp=$build/lib/bpf/hmesh_steer.bpf.o
 for b in "$dp" "$ctld" "$stoq" "$xdp"; do
 	[[ -e "$b" ]] || { echo "mesh.sh: $b is missing (make all)" >&2; exit 1; }
@@ -196,7 +199,7 @@ start_dp() { # node, vdev0, vdev1
 		--set backend_port=1 --set next_hop_mac="$(mac_of "hm-c$i" cl0)" \
 		--set backend_next_hop_mac="$(mac_of "$ns" "hmrt$i")" \
 		--set service_address="10.77.$((i + 1)).1" --set ctl_socket="$tmp/n$i/dp.sock" \
-		--set mfn_quic_lb=0:2:8 >"$tmp/n$i/dp.log" 2>&1 &
+		--set "mfn_quic_lb=0:2:8:$cid_key" >"$tmp/n$i/dp.log" 2>&1 &
 	dp_pid=$!
 	dp_wait_forwarding "$tmp/n$i/dp.log" "$dp_pid"
 }
@@ -239,7 +242,8 @@ for ((i = 0; i < n; i++)); do sans+=("IP:10.77.$((i + 1)).1"); done
 bash "$top/stoq/stoq-cert.sh" "$tmp/pki" "${sans[@]}" >/dev/null
 bash "$top/scripts/mk-bundle.sh" "$tmp/bundle" --dyn "$stoq" --file "$tmp/pki:/pki" \
 	--file "$tmp/srv:/srv" -- hmesh-stoq server --listen 0.0.0.0:4433 --root /srv \
-	--cert /pki/cert.pem --key /pki/key.pem --stats-segment off --set gso_segments=1 >/dev/null
+	--cert /pki/cert.pem --key /pki/key.pem --stats-segment off --set gso_segments=1 \
+	--set "cid_key=$cid_key" >/dev/null
 rest 0 POST /v1/services '{"name":"files","port":4433}' >/dev/null || fail "POST /v1/services"
 rest 0 POST /v1/containers "{\"service\":\"files\",\"replicas\":$n,\"bundle\":\"$tmp/bundle\",\"port\":4433,\"drain_seconds\":1}" \
 	>/dev/null || fail "POST /v1/containers"

@@ -46,6 +46,9 @@ done
 bin=$build/bin/hmesh-dataplane
 ctld=$build/bin/hmesh-controld
 stoq=$build/bin/hmesh-stoq
+# The QUIC-LB key the servers encrypt their connection IDs with (four-pass
+# AES over 8-octet CIDs) and the dataplane reads their backend id with.
+cid_key=$(od -An -tx1 -N16 /dev/urandom | tr -d " \n")
 api=http://127.0.0.1:8080
 ns=hmesh-client
 dp_if=hmesh-dp0  # client port
@@ -95,7 +98,7 @@ start_dp() { # vdev args for port 0 and port 1
 		--set backend_port=1 --set next_hop_mac="$(ip netns exec "$ns" cat "/sys/class/net/$cl_if/address")" \
 		--set backend_next_hop_mac="$(cat "/sys/class/net/$rt_if/address")" \
 		--set service_address=10.77.0.1 --set ctl_socket="$tmp/dp.sock" \
-		--set mfn_quic_lb=0:2:8 >"$tmp/dp.log" 2>&1 &
+		--set "mfn_quic_lb=0:2:8:$cid_key" >"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
 	dp_wait_forwarding "$tmp/dp.log" "$dp_pid"
 }
@@ -123,7 +126,8 @@ for i in 1 2 3 4 5 6 7 8; do head -c $((256 * 1024)) /dev/urandom >"$tmp/srv/f$i
 bash "$top/stoq/stoq-cert.sh" "$tmp/pki" IP:10.77.0.1 >/dev/null
 bash "$top/scripts/mk-bundle.sh" "$tmp/bundle" --dyn "$stoq" --file "$tmp/pki:/pki" \
 	--file "$tmp/srv:/srv" -- hmesh-stoq server --listen 0.0.0.0:4433 --root /srv \
-	--cert /pki/cert.pem --key /pki/key.pem --stats-segment off --set gso_segments=1 >/dev/null
+	--cert /pki/cert.pem --key /pki/key.pem --stats-segment off --set gso_segments=1 \
+	--set "cid_key=$cid_key" >/dev/null
 
 echo "==> configuring with curl"
 post() {

@@ -7,8 +7,8 @@
  * random bits or the CID length minus one ("length self-encoding"); we
  * self-encode so a load balancer can find the end of short-header DCIDs.
  * §5.2 plaintext: server id then nonce, in the clear.
- * §5.4.1 single-pass encryption: when server id + nonce are exactly 16
- * octets, AES-128-ECB over those 16 octets.
+ * §5.4 with cid_key: server id and nonce encrypted (common/hm_quiclb.c):
+ * one AES block when they are 16 octets, four passes for any other length.
  */
 #include <errno.h>
 #include <string.h>
@@ -20,30 +20,12 @@ int stoq_cid_aes_init(struct stoq_cid_aes *a, const struct stoq_config *cfg)
 	memset(a, 0, sizeof(*a));
 	if (!cfg->cid_key.set)
 		return 0;
-	if (wc_AesInit(&a->enc, NULL, INVALID_DEVID) != 0)
-		return -EINVAL;
-	if (wc_AesInit(&a->dec, NULL, INVALID_DEVID) != 0)
-		goto err_free_enc;
-	if (wc_AesSetKey(&a->enc, cfg->cid_key.b, 16, NULL, AES_ENCRYPTION) != 0 ||
-	    wc_AesSetKey(&a->dec, cfg->cid_key.b, 16, NULL, AES_DECRYPTION) != 0)
-		goto err_free_dec;
-	a->on = true;
-	return 0;
-
-err_free_dec:
-	wc_AesFree(&a->dec);
-err_free_enc:
-	wc_AesFree(&a->enc);
-	return -EINVAL;
+	return hm_quiclb_aes_init(&a->q, cfg->cid_key.b);
 }
 
 void stoq_cid_aes_fini(struct stoq_cid_aes *a)
 {
-	if (!a->on)
-		return;
-	wc_AesFree(&a->enc);
-	wc_AesFree(&a->dec);
-	a->on = false;
+	hm_quiclb_aes_fini(&a->q);
 }
 
 int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes *a,
@@ -60,13 +42,10 @@ int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes
 		plain[1 + i] = (uint8_t)(server_id >> (8 * (sidlen - 1 - i)));
 	memcpy(plain + 1 + sidlen, nonce, noncelen);
 	out[0] = plain[0];
-	if (a && a->on) {
-		/* The first octet stays clear so the rotation bits and length are readable. */
-		if (wc_AesEncryptDirect((Aes *)&a->enc, out + 1, plain + 1) != 0)
-			return -EINVAL;
-	} else {
-		memcpy(out + 1, plain + 1, len - 1);
-	}
+	/* The first octet stays clear so the rotation bits and length are readable. */
+	if (a && a->q.on)
+		return hm_quiclb_encrypt(&a->q, plain + 1, len - 1, out + 1);
+	memcpy(out + 1, plain + 1, len - 1);
 	return 0;
 }
 
@@ -81,8 +60,8 @@ int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes
 		return -EINVAL;
 	if ((cid[0] >> 5) != cfg->cid_config_id || (size_t)(cid[0] & 0x1f) != len - 1)
 		return -EINVAL;
-	if (a && a->on) {
-		if (wc_AesDecryptDirect((Aes *)&a->dec, plain + 1, cid + 1) != 0)
+	if (a && a->q.on) {
+		if (hm_quiclb_decrypt(&a->q, cid + 1, len - 1, plain + 1) < 0)
 			return -EINVAL;
 	} else {
 		memcpy(plain + 1, cid + 1, len - 1);

@@ -90,7 +90,8 @@ static const struct hm_cfg_key stoq_config_keys[] = {
 	  .max = 6, .help = "QUIC-LB config rotation codepoint (7 means unroutable)" },
 	{ .name = "cid_key", .type = HM_CFG_CUSTOM, .def = "", F(cid_key), .parse = parse_key16,
 	  .format = format_key16,
-	  .help = "AES-128 key (32 hex digits) to encrypt CIDs; needs server_id_len + nonce = 16" },
+	  .help = "AES-128 key (32 hex digits) to encrypt CIDs: one AES block when server_id_len + "
+		  "nonce = 16 (cid_len 17), four passes otherwise" },
 	{ .name = "retry", .type = HM_CFG_BOOL, .def = "false", F(retry),
 	  .help = "server: validate client addresses with Retry (RFC 9000 §8.1.2)" },
 	{ .name = "retry_token_lifetime_ms", .type = HM_CFG_U32, .def = "10000",
@@ -137,8 +138,6 @@ int stoq_config_defaults(struct stoq_config *cfg)
 
 int stoq_config_check(const struct stoq_config *cfg, char *err, size_t errlen)
 {
-	uint32_t nonce;
-
 	if (cfg->server_id_len < 4 && cfg->server_id >> (8 * cfg->server_id_len)) {
 		snprintf(err, errlen, "\"server_id\" is %u: does not fit server_id_len %u octets",
 			 cfg->server_id, cfg->server_id_len);
@@ -149,14 +148,6 @@ int stoq_config_check(const struct stoq_config *cfg, char *err, size_t errlen)
 			 "\"cid_len\" is %u: must leave a nonce of >= 4 octets after 1 + "
 			 "server_id_len (%u)",
 			 cfg->cid_len, cfg->server_id_len);
-		return -EINVAL;
-	}
-	nonce = cfg->cid_len - 1 - cfg->server_id_len;
-	if (cfg->cid_key.set && cfg->server_id_len + nonce != 16) {
-		snprintf(err, errlen,
-			 "\"cid_key\" is set: single-pass encryption needs server_id_len + nonce "
-			 "= 16, i.e. cid_len 17 (cid_len is %u)",
-			 cfg->cid_len);
 		return -EINVAL;
 	}
 	if (cfg->initial_max_stream_data > cfg->initial_max_data) {

@@ -18,6 +18,7 @@
 #include <wolfssl/wolfcrypt/hmac.h>
 #include <wolfssl/wolfcrypt/random.h>
 
+#include "hm_quiclb.h"
 #include "stoq.h"
 
 #define STOQ_LOG "stoq"
@@ -60,10 +61,9 @@ int stoq_token_retry_check(struct stoq_token_keys *k, const struct sockaddr *rem
 int stoq_token_reset(const struct stoq_token_keys *k, const uint8_t *cid, size_t cidlen,
 		     uint8_t out[NGTCP2_STATELESS_RESET_TOKENLEN]);
 
-/* AES contexts for CID encryption, prepared once from cfg->cid_key. */
+/* AES contexts for CID encryption, prepared once from cfg->cid_key (off when unset). */
 struct stoq_cid_aes {
-	bool on;
-	Aes enc, dec;
+	struct hm_quiclb_aes q;
 };
 int stoq_cid_aes_init(struct stoq_cid_aes *a, const struct stoq_config *cfg);
 void stoq_cid_aes_fini(struct stoq_cid_aes *a);

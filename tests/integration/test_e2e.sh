@@ -28,6 +28,8 @@ build=${HMESH_BUILD:-$top/build}
 dp=$build/bin/hmesh-dataplane
 ctld=$build/bin/hmesh-controld
 stoq=$build/bin/hmesh-stoq
+# The QUIC-LB key the servers encrypt their CIDs with and the dataplane reads them with.
+cid_key=$(od -An -tx1 -N16 /dev/urandom | tr -d " \n")
 tmp=$(mktemp -d)
 export HMESH_RUN_ROOT=$tmp/rt
 ns=hme-$$
@@ -95,7 +97,7 @@ start_dp() {
 		--set stoq_ports=4433 --set mbufs=8191 --set mfn=true --set mfn_dsr=false \
 		--set backend_port=1 --set next_hop_mac="$cl_mac" --set backend_next_hop_mac="$rt_mac" \
 		--set service_address=10.77.0.1 --set ctl_socket="$sock" --set stats_segment=off \
-		--set mfn_cpe_interval_ms=250 --set mfn_quic_lb=0:2:8 >>"$tmp/dp.log" 2>&1 &
+		--set mfn_cpe_interval_ms=250 --set "mfn_quic_lb=0:2:8:$cid_key" >>"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
 	for _ in $(seq 100); do
 		[[ $(grep -c forwarding "$tmp/dp.log") -ge $1 ]] && return 0
@@ -120,7 +122,8 @@ for i in 1 2 3 4 5 6 7 8; do head -c $((20000 * i)) /dev/urandom >"$tmp/srv/f$i.
 bash "$top/stoq/stoq-cert.sh" "$tmp/pki" IP:10.77.0.1 >/dev/null
 bash "$top/scripts/mk-bundle.sh" "$tmp/bundle" --dyn "$stoq" --file "$tmp/pki:/pki" \
 	--file "$tmp/srv:/srv" -- hmesh-stoq server --listen 0.0.0.0:4433 --root /srv \
-	--cert /pki/cert.pem --key /pki/key.pem --stats-segment off --set gso_segments=1 >/dev/null
+	--cert /pki/cert.pem --key /pki/key.pem --stats-segment off --set gso_segments=1 \
+	--set "cid_key=$cid_key" >/dev/null
 curl -sf -XPOST -H 'Content-Type: application/json' -d '{"name":"api","port":4433}' \
 	"$api/v1/services" >/dev/null || fail "create the service"
 curl -sf -XPOST -H 'Content-Type: application/json' \
@@ -205,7 +208,8 @@ echo "ok: dataplane killed with -9 and restarted: state from controld, downloads
 # after it, from there: a 5-tuple L1 has never seen,
 # with a short header whose DCID the backend issued. Each container's
 # hmesh-stoq puts its backend id (HMESH_SERVER_ID from controld) in its
-# CIDs, and mfn_quic_lb sends the packet to that backend, not to the one L3
+# CIDs, encrypted with the node's QUIC-LB key (8-octet CIDs: four-pass
+# AES), and mfn_quic_lb sends the packet to that backend, not to the one L3
 # would choose for a new flow (half the time another, which holds no such
 # connection).
 for i in 1 2 3 4; do
