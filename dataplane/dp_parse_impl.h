@@ -351,6 +351,9 @@ static inline bool dp_fast_lengths_ok(uint32_t tot, uint32_t ul, uint32_t len)
 #include <smmintrin.h>
 #include <tmmintrin.h>
 #define DP_PARSE_SIMD 1
+#else
+#define DP_PARSE_SIMD 0 /* the same checks with 64-bit words */
+#endif
 
 /*
  * Constants of the fast path for one configuration, built once (per
@@ -358,11 +361,13 @@ static inline bool dp_fast_lengths_ok(uint32_t tot, uint32_t ul, uint32_t len)
  * and shuffles.
  */
 struct dp_parse_fast {
+#if DP_PARSE_SIMD
 	__m128i want, mask; /* bytes 12..27 as they must be, and which bits count */
 	__m128i head_short; /* dp_pkt_info bytes 0..15 of a short header but quic_len */
 	__m128i head_long;  /* the same for a long header: L2..L4 fields only */
 	__m128i ports_shuf; /* bytes 26..41 -> dp_pkt_info bytes 16..31 */
 	__m128i addr_mask;  /* keeps the 4 bytes of an IPv4 address */
+#endif
 	const struct dp_parse_cfg *cfg;
 	uint16_t port0; /* the first STOQ port (network order): tested inline */
 	uint8_t dcid_len;
@@ -372,6 +377,7 @@ struct dp_parse_fast {
 static inline __attribute__((always_inline)) void
 dp_parse_fast_prep(struct dp_parse_fast *fp, const struct dp_parse_cfg *cfg)
 {
+#if DP_PARSE_SIMD
 	/*
 	 * Bytes 12..27: EtherType 0x0800 (12, 13), version 4 with IHL 5 (14),
 	 * flags and fragment offset without DF zero (20 & 0x3f, 21), protocol
@@ -391,12 +397,14 @@ dp_parse_fast_prep(struct dp_parse_fast *fp, const struct dp_parse_cfg *cfg)
 	fp->ports_shuf = _mm_setr_epi8(-128, -128, -128, -128, -128, -128, -128, -128, 8, 9, 10,
 				       11, -128, -128, -128, -128);
 	fp->addr_mask = _mm_setr_epi32(-1, 0, 0, 0);
+#endif
 	fp->cfg = cfg;
 	fp->port0 = cfg->stoq_ports[0];
 	fp->dcid_len = cfg->short_dcid_len;
 	fp->require_bit = cfg->require_quic_bit;
 }
 
+#if DP_PARSE_SIMD
 /*
  * The fast path alone: when @f has the fast layout and parses OK, fills
  * @info and returns its QUIC type (enum dp_quic_type); otherwise returns
@@ -452,31 +460,14 @@ dp_parse_fast_try(const uint8_t *f, uint32_t len, const struct dp_parse_fast *fp
 	return info->quic_type;
 }
 
-#else /* no SSE4.1: the same checks with 64-bit words */
+#else /* no SSE4.1 */
 
-#define DP_PARSE_SIMD 0
 /* Bytes 12..19: EtherType 0x0800, version 4 with IHL 5. */
 #define DP_FAST_W0_MASK 0xffffff0000000000ull
 #define DP_FAST_W0_WANT 0x0800450000000000ull
 /* Bytes 16..23: flags/fragment offset without DF (bits 0x3fff) zero; protocol 17. */
 #define DP_FAST_W1_MASK 0x000000003fff00ffull
 #define DP_FAST_W1_WANT 0x0000000000000011ull
-
-struct dp_parse_fast {
-	const struct dp_parse_cfg *cfg;
-	uint16_t port0; /* the first STOQ port (network order): tested inline */
-	uint8_t dcid_len;
-	bool require_bit;
-};
-
-static inline __attribute__((always_inline)) void
-dp_parse_fast_prep(struct dp_parse_fast *fp, const struct dp_parse_cfg *cfg)
-{
-	fp->cfg = cfg;
-	fp->port0 = cfg->stoq_ports[0];
-	fp->dcid_len = cfg->short_dcid_len;
-	fp->require_bit = cfg->require_quic_bit;
-}
 
 static inline uint64_t dp_rd64_raw(const uint8_t *p)
 {
