@@ -9,6 +9,9 @@
 #include <rte_ethdev.h>
 #include <rte_hash_crc.h>
 #include <rte_prefetch.h>
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
 
 #include "dp_app.h"
 #include "dp_parse_impl.h"
