@@ -312,9 +312,9 @@ dp_parse_frame_general(const uint8_t *f, uint32_t len,
 /*
  * The layout nearly every packet of a mesh has: untagged Ethernet, IPv4
  * without options, not a fragment, UDP to a STOQ port, a non-empty QUIC
- * payload. Recognised with masked wide compares and four length checks
- * instead of the general parser's chain of dependent branches (a third of
- * the per-packet cost on a cache-resident loop). Everything else, including
+ * payload. Recognised with a masked wide compare and two range checks of
+ * the lengths instead of the general parser's chain of dependent branches
+ * (a third of the per-packet cost on a cache-resident loop). Everything else, including
  * every malformed frame, takes the general path, so the two agree on every
  * input: fuzz_parse and test_parse check that they do.
  *
