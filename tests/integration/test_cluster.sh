@@ -12,6 +12,10 @@
 #     everything.
 #  6. A forged message on a peer port is dropped and counted.
 #  7. All four killed and restarted from their state directories.
+#  7b. A power cut: all four killed, every file cut back to its last synced
+#     size (a shim records them), restarted: nothing acknowledged is lost.
+#     HMESH_TEST_POWERCUT_INFLIGHT=1 keeps writes in flight through the cut
+#     (not recovered from yet in every run: see the step).
 #  8. A member's disk fills up: it stops rather than send a vote it could
 #     not log, the other three go on committing; with space again it is
 #     restarted and catches up.
@@ -238,6 +242,91 @@ write 1
 [[ "$code" == 201 ]] || fail "write after a full restart: $code $(cat "$tmp/w.out")"
 converge 0 1 2 3
 echo "ok: full restart from disk, ${#acked[@]} acknowledged writes on all 4 members"
+
+# ---- 7b. a power cut: everyone down, and nothing written after a sync survives -------------------
+# A kill -9 keeps the page cache, so step 7 cannot show a missing sync. Here
+# every member records the size of each file at each successful fsync
+# (sync_record.c); after they are all killed, each file is cut back to the
+# size last synced for its inode (to nothing if it never was), as a power
+# cut may leave it.
+cc -shared -fPIC -o "$tmp/sync_record.so" "$here/sync_record.c" -ldl || fail "cannot build the sync shim"
+for i in 0 1 2 3; do cluster_kill "$tmp" $i TERM; done
+# Start from durable files: flush them, and record their sizes as synced.
+sync
+python3 - "$tmp" <<'EOF'
+import glob, os, sys
+with open(sys.argv[1] + "/synced", "w") as out:
+    for path in glob.glob(sys.argv[1] + "/state.*/*"):
+        st = os.stat(path)
+        out.write("%d %d %d %s\n" % (st.st_dev, st.st_ino, st.st_size, path))
+EOF
+for i in 0 1 2 3; do
+	LD_PRELOAD=$tmp/sync_record.so HMESH_TEST_SYNC_LOG=$tmp/synced \
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		cluster_start "$tmp" $i || fail "member $i did not start with the sync shim"
+done
+converge 0 1 2 3
+for k in $(seq 1 24); do
+	write $((k % 4))
+	[[ "$code" == 201 ]] || fail "write $k before the power cut: $code $(cat "$tmp/w.out")"
+done
+# With HMESH_TEST_POWERCUT_INFLIGHT=1, writes are also in flight when the
+# power goes (four clients, each noting what was acknowledged). Not on by
+# default: the cluster does not always recover from that yet (a lagging
+# member waits for new traffic; after some cuts views change without end).
+inflight=()
+if [[ -n "${HMESH_TEST_POWERCUT_INFLIGHT:-}" ]]; then
+	: >"$tmp/pc.acked"
+	writers=()
+	for c in 0 1 2 3; do
+		(
+			for j in $(seq 1 400); do
+				code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -XPOST \
+					-H 'Content-Type: application/json' \
+					-d "{\"name\":\"pc$c-$j\",\"port\":$((30000 + c * 1000 + j))}" \
+					"$(cluster_api "$tmp" $c)/v1/services")
+				[[ "$code" == 201 ]] && echo "pc$c-$j" >>"$tmp/pc.acked"
+				[[ "$code" == 000 ]] && break
+			done
+		) &
+		writers+=($!)
+	done
+	sleep 0.5
+fi
+for i in 0 1 2 3; do cluster_kill "$tmp" $i; done
+if [[ -n "${HMESH_TEST_POWERCUT_INFLIGHT:-}" ]]; then
+	wait "${writers[@]}" 2>/dev/null || true
+	mapfile -t inflight <"$tmp/pc.acked"
+	((${#inflight[@]} > 0)) || fail "no write was acknowledged while the clients ran"
+	acked+=("${inflight[@]}")
+fi
+cut=$(python3 - "$tmp" <<'EOF'
+import glob, os, sys
+tmp = sys.argv[1]
+synced = {}
+for line in open(tmp + "/synced"):
+    dev, ino, size, _ = line.split(" ", 3)
+    synced[(int(dev), int(ino))] = int(size)
+files = cut = 0
+for path in glob.glob(tmp + "/state.*/*"):
+    st = os.stat(path)
+    # A file made during the run and never synced may be lost whole.
+    size = synced.get((st.st_dev, st.st_ino), 0)
+    files += 1
+    if st.st_size > size:
+        cut += st.st_size - size
+        os.truncate(path, size)
+if files == 0:
+    sys.exit("no member files to cut")
+print("%d bytes cut from %d files" % (cut, files))
+EOF
+) || fail "cutting the files back to their synced sizes: $cut"
+for i in 0 1 2 3; do cluster_start "$tmp" $i || fail "member $i did not restart after the power cut"; done
+converge 0 1 2 3
+write 2
+[[ "$code" == 201 ]] || fail "write after the power cut: $code $(cat "$tmp/w.out")"
+converge 0 1 2 3
+echo "ok: power cut ($cut; ${#inflight[@]} writes acknowledged in flight), ${#acked[@]} acknowledged writes on all 4 members"
 
 # ---- 8. a member's disk is full ------------------------------------------------------------------
 p=$(leader 0)
