@@ -235,12 +235,17 @@ done
 echo "ok: forged message dropped (bad_signature $before -> $after)"
 
 # ---- 7. everyone down, everyone back from disk ------------------------------------------------
+# restart_all WHEN MEMBER: start all four; every acknowledged write is on
+# each, and a new one (to MEMBER) commits and reaches them all.
+restart_all() {
+	for i in 0 1 2 3; do cluster_start "$tmp" $i || fail "member $i did not restart $1"; done
+	converge 0 1 2 3
+	write "$2"
+	[[ "$code" == 201 ]] || fail "write $1: $code $(cat "$tmp/w.out")"
+	converge 0 1 2 3
+}
 for i in 0 1 2 3; do cluster_kill "$tmp" $i; done
-for i in 0 1 2 3; do cluster_start "$tmp" $i || fail "member $i did not restart"; done
-converge 0 1 2 3
-write 1
-[[ "$code" == 201 ]] || fail "write after a full restart: $code $(cat "$tmp/w.out")"
-converge 0 1 2 3
+restart_all "after a full restart" 1
 echo "ok: full restart from disk, ${#acked[@]} acknowledged writes on all 4 members"
 
 # ---- 7b. a power cut: everyone down, and nothing written after a sync survives -------------------
@@ -321,11 +326,7 @@ if files == 0:
 print("%d bytes cut from %d files" % (cut, files))
 EOF
 ) || fail "cutting the files back to their synced sizes: $cut"
-for i in 0 1 2 3; do cluster_start "$tmp" $i || fail "member $i did not restart after the power cut"; done
-converge 0 1 2 3
-write 2
-[[ "$code" == 201 ]] || fail "write after the power cut: $code $(cat "$tmp/w.out")"
-converge 0 1 2 3
+restart_all "after the power cut" 2
 echo "ok: power cut ($cut; ${#inflight[@]} writes acknowledged in flight), ${#acked[@]} acknowledged writes on all 4 members"
 
 # ---- 8. a member's disk is full ------------------------------------------------------------------
