@@ -114,3 +114,24 @@ int hm_quiclb_decrypt(const struct hm_quiclb_aes *a, const uint8_t *in, size_t l
 	}
 	return fourpass(a, in, len, out, true);
 }
+
+int hm_quiclb_server_id(const struct hm_quiclb_aes *a, const uint8_t *cid, size_t len,
+			unsigned int sid_len, uint32_t *server_id)
+{
+	uint8_t plain[HM_QUICLB_PLAIN_MAX];
+	const uint8_t *s = cid + 1;
+	uint32_t v = 0;
+
+	if (len < 2 || len > 1 + HM_QUICLB_PLAIN_MAX || (size_t)(cid[0] & 0x1f) != len - 1 ||
+	    sid_len < 1 || sid_len > 4 || sid_len > len - 1)
+		return -EINVAL;
+	if (a && a->on) {
+		if (hm_quiclb_decrypt(a, cid + 1, len - 1, plain) < 0)
+			return -EINVAL;
+		s = plain;
+	}
+	for (unsigned int i = 0; i < sid_len; i++)
+		v = v << 8 | s[i];
+	*server_id = v;
+	return 0;
+}

@@ -53,4 +53,14 @@ void hm_quiclb_aes_fini(struct hm_quiclb_aes *a);
 int hm_quiclb_encrypt(const struct hm_quiclb_aes *a, const uint8_t *in, size_t len, uint8_t *out);
 int hm_quiclb_decrypt(const struct hm_quiclb_aes *a, const uint8_t *in, size_t len, uint8_t *out);
 
+/*
+ * The server id a CID of @len octets (first octet included) carries, for a
+ * caller that has matched its config: checks the length the first octet
+ * self-encodes (§2.3), decrypts with @a when it is keyed (NULL or unkeyed:
+ * plaintext, §5.2) and reads @sid_len (1..4) octets, big-endian. Returns
+ * 0, or -EINVAL when the length does not match or decryption failed.
+ */
+int hm_quiclb_server_id(const struct hm_quiclb_aes *a, const uint8_t *cid, size_t len,
+			unsigned int sid_len, uint32_t *server_id);
+
 #endif /* HM_QUICLB_H */

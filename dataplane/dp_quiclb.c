@@ -130,25 +130,14 @@ int dp_quiclb_decode(const struct dp_quiclb *q, struct dp_quiclb_lcore *l, const
 		     size_t len, uint32_t *server_id)
 {
 	unsigned int id;
-	uint8_t plain[HM_QUICLB_PLAIN_MAX];
-	const uint8_t *s;
-	uint32_t v = 0;
 
 	if (len == 0)
 		return -EINVAL;
 	id = cid[0] >> 5;
 	if (id >= DP_QUICLB_CONFIGS || !q->c[id].set)
 		return -ENOENT;
-	if (len != q->c[id].cid_len || (size_t)(cid[0] & 0x1f) != len - 1)
+	if (len != q->c[id].cid_len)
 		return -EINVAL;
-	s = cid + 1;
-	if (q->c[id].keyed) {
-		if (hm_quiclb_decrypt(&l->aes[id], cid + 1, len - 1, plain) < 0)
-			return -EINVAL;
-		s = plain;
-	}
-	for (unsigned int i = 0; i < q->c[id].sid_len; i++)
-		v = v << 8 | s[i];
-	*server_id = v;
-	return 0;
+	return hm_quiclb_server_id(q->c[id].keyed ? &l->aes[id] : NULL, cid, len,
+				   q->c[id].sid_len, server_id);
 }

@@ -15,20 +15,15 @@
 
 #include "stoq_priv.h"
 
-int stoq_cid_aes_init(struct stoq_cid_aes *a, const struct stoq_config *cfg)
+int stoq_cid_aes_init(struct hm_quiclb_aes *a, const struct stoq_config *cfg)
 {
 	memset(a, 0, sizeof(*a));
 	if (!cfg->cid_key.set)
 		return 0;
-	return hm_quiclb_aes_init(&a->q, cfg->cid_key.b);
+	return hm_quiclb_aes_init(a, cfg->cid_key.b);
 }
 
-void stoq_cid_aes_fini(struct stoq_cid_aes *a)
-{
-	hm_quiclb_aes_fini(&a->q);
-}
-
-int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes *a,
+int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct hm_quiclb_aes *a,
 			uint32_t server_id, const uint8_t *nonce, uint8_t *out, size_t outlen)
 {
 	size_t sidlen = cfg->server_id_len, len = cfg->cid_len;
@@ -43,57 +38,42 @@ int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes
 	memcpy(plain + 1 + sidlen, nonce, noncelen);
 	out[0] = plain[0];
 	/* The first octet stays clear so the rotation bits and length are readable. */
-	if (a && a->q.on)
-		return hm_quiclb_encrypt(&a->q, plain + 1, len - 1, out + 1);
+	if (a && a->on)
+		return hm_quiclb_encrypt(a, plain + 1, len - 1, out + 1);
 	memcpy(out + 1, plain + 1, len - 1);
 	return 0;
 }
 
-int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes *a,
+int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct hm_quiclb_aes *a,
 			const uint8_t *cid, size_t len, uint32_t *server_id)
 {
-	size_t sidlen = cfg->server_id_len;
-	uint8_t plain[STOQ_CID_MAX];
-	uint32_t id = 0;
-
-	if (len != cfg->cid_len || len > STOQ_CID_MAX)
+	if (len != cfg->cid_len || len > STOQ_CID_MAX || (cid[0] >> 5) != cfg->cid_config_id)
 		return -EINVAL;
-	if ((cid[0] >> 5) != cfg->cid_config_id || (size_t)(cid[0] & 0x1f) != len - 1)
-		return -EINVAL;
-	if (a && a->q.on) {
-		if (hm_quiclb_decrypt(&a->q, cid + 1, len - 1, plain + 1) < 0)
-			return -EINVAL;
-	} else {
-		memcpy(plain + 1, cid + 1, len - 1);
-	}
-	for (size_t i = 0; i < sidlen; i++)
-		id = id << 8 | plain[1 + i];
-	*server_id = id;
-	return 0;
+	return hm_quiclb_server_id(a, cid, len, cfg->server_id_len, server_id);
 }
 
 int stoq_cid_encode(const struct stoq_config *cfg, uint32_t server_id, const uint8_t *nonce,
 		    uint8_t *out, size_t outlen)
 {
-	struct stoq_cid_aes a;
+	struct hm_quiclb_aes a;
 	int rc = stoq_cid_aes_init(&a, cfg);
 
 	if (rc < 0)
 		return rc;
 	rc = stoq_cid_encode_aes(cfg, &a, server_id, nonce, out, outlen);
-	stoq_cid_aes_fini(&a);
+	hm_quiclb_aes_fini(&a);
 	return rc;
 }
 
 int stoq_cid_decode(const struct stoq_config *cfg, const uint8_t *cid, size_t len,
 		    uint32_t *server_id)
 {
-	struct stoq_cid_aes a;
+	struct hm_quiclb_aes a;
 	int rc = stoq_cid_aes_init(&a, cfg);
 
 	if (rc < 0)
 		return rc;
 	rc = stoq_cid_decode_aes(cfg, &a, cid, len, server_id);
-	stoq_cid_aes_fini(&a);
+	hm_quiclb_aes_fini(&a);
 	return rc;
 }

@@ -1402,7 +1402,7 @@ err_free_txbuf:
 err_free_keys:
 	stoq_token_keys_fini(&ep->keys);
 err_free_cid:
-	stoq_cid_aes_fini(&ep->cid_aes);
+	hm_quiclb_aes_fini(&ep->cid_aes);
 err_free_rng:
 	wc_FreeRng(&ep->rng);
 err_close_root:
@@ -1423,7 +1423,7 @@ void stoq_endpoint_destroy(struct stoq_endpoint *ep)
 	wolfSSL_CTX_free(ep->ctx);
 	free(ep->txbuf);
 	stoq_token_keys_fini(&ep->keys);
-	stoq_cid_aes_fini(&ep->cid_aes);
+	hm_quiclb_aes_fini(&ep->cid_aes);
 	wc_FreeRng(&ep->rng);
 	if (ep->root_fd >= 0)
 		close(ep->root_fd);

@@ -61,15 +61,12 @@ int stoq_token_retry_check(struct stoq_token_keys *k, const struct sockaddr *rem
 int stoq_token_reset(const struct stoq_token_keys *k, const uint8_t *cid, size_t cidlen,
 		     uint8_t out[NGTCP2_STATELESS_RESET_TOKENLEN]);
 
-/* AES contexts for CID encryption, prepared once from cfg->cid_key (off when unset). */
-struct stoq_cid_aes {
-	struct hm_quiclb_aes q;
-};
-int stoq_cid_aes_init(struct stoq_cid_aes *a, const struct stoq_config *cfg);
-void stoq_cid_aes_fini(struct stoq_cid_aes *a);
-int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes *a,
+/* AES contexts for CID encryption, prepared once from cfg->cid_key (off when unset);
+ * hm_quiclb_aes_fini() releases them. */
+int stoq_cid_aes_init(struct hm_quiclb_aes *a, const struct stoq_config *cfg);
+int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct hm_quiclb_aes *a,
 			uint32_t server_id, const uint8_t *nonce, uint8_t *out, size_t outlen);
-int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct stoq_cid_aes *a,
+int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct hm_quiclb_aes *a,
 			const uint8_t *cid, size_t len, uint32_t *server_id);
 
 enum stoq_method { STOQ_M_OTHER, STOQ_M_GET, STOQ_M_HEAD, STOQ_M_PUT };
@@ -156,7 +153,7 @@ struct stoq_endpoint {
 	socklen_t local_len;
 	WOLFSSL_CTX *ctx;
 	WC_RNG rng;
-	struct stoq_cid_aes cid_aes;
+	struct hm_quiclb_aes cid_aes;
 	struct stoq_token_keys keys;
 	struct stoq_conn *conns;
 	size_t n_conns;
