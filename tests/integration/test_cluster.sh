@@ -46,6 +46,11 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+# fsync/fdatasync under test (steps 7b and 9), loaded with LD_PRELOAD.
+cc -shared -fPIC -o "$tmp/sync_shim.so" "$here/sync_shim.c" -ldl || {
+	echo "FAIL: cannot build the sync shim"
+	exit 1
+}
 fail() {
 	for i in 0 1 2 3; do
 		echo "--- member $i"
@@ -251,10 +256,9 @@ echo "ok: full restart from disk, ${#acked[@]} acknowledged writes on all 4 memb
 # ---- 7b. a power cut: everyone down, and nothing written after a sync survives -------------------
 # A kill -9 keeps the page cache, so step 7 cannot show a missing sync. Here
 # every member records the size of each file at each successful fsync
-# (sync_record.c); after they are all killed, each file is cut back to the
+# (sync_shim.c); after they are all killed, each file is cut back to the
 # size last synced for its inode (to nothing if it never was), as a power
 # cut may leave it.
-cc -shared -fPIC -o "$tmp/sync_record.so" "$here/sync_record.c" -ldl || fail "cannot build the sync shim"
 for i in 0 1 2 3; do cluster_kill "$tmp" $i TERM; done
 # Start from durable files: flush them, and record their sizes as synced.
 sync
@@ -266,7 +270,7 @@ with open(sys.argv[1] + "/synced", "w") as out:
         out.write("%d %d %d %s\n" % (st.st_dev, st.st_ino, st.st_size, path))
 EOF
 for i in 0 1 2 3; do
-	LD_PRELOAD=$tmp/sync_record.so HMESH_TEST_SYNC_LOG=$tmp/synced \
+	LD_PRELOAD=$tmp/sync_shim.so HMESH_TEST_SYNC_LOG=$tmp/synced \
 		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
 		cluster_start "$tmp" $i || fail "member $i did not start with the sync shim"
 done
@@ -350,10 +354,9 @@ echo "ok: member $full's disk filled up: it stopped ($(grep -m1 -oE '[a-z]+\.log
 # ---- 9. a member's fsync fails (EIO: a dying disk) --------------------------------------------------
 p=$(leader 0)
 bad=$(((p + 2) % 4))
-cc -shared -fPIC -o "$tmp/fsync_fail.so" "$here/fsync_fail.c" -ldl || fail "cannot build the fsync shim"
 cluster_kill "$tmp" "$bad" TERM
 # (under ASan the shim comes first; the sanitizer's link-order check would refuse that)
-LD_PRELOAD=$tmp/fsync_fail.so HMESH_TEST_FSYNC_FAIL=$tmp/fsync.fail ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+LD_PRELOAD=$tmp/sync_shim.so HMESH_TEST_FSYNC_FAIL=$tmp/fsync.fail ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
 	cluster_start "$tmp" "$bad" || fail "member $bad did not start with the fsync shim"
 converge 0 1 2 3
 touch "$tmp/fsync.fail"

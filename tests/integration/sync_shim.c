@@ -1,22 +1,34 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Power-cut simulation for tests/integration/test_cluster.sh, loaded with
- * LD_PRELOAD: after each successful fsync or fdatasync of a regular file it
- * appends "DEV INO SIZE PATH" to the file named by HMESH_TEST_SYNC_LOG (one
- * write with O_APPEND, so members sharing the log do not interleave lines).
- * After every member is killed with SIGKILL, the test cuts each file back
- * to the size last recorded for its inode: the worst a power cut can leave
- * of an append-only log, where no byte written after the last sync
- * survives. (A kill -9 alone keeps the page cache, so it cannot show a
- * missing sync.)
+ * fsync and fdatasync under test, for tests/integration/test_cluster.sh,
+ * loaded with LD_PRELOAD. Two faults, each on when its variable is set:
+ *
+ * HMESH_TEST_FSYNC_FAIL=FILE: while FILE exists, both fail with EIO (what a
+ *   dying disk or a lost NFS server gives).
+ * HMESH_TEST_SYNC_LOG=FILE: after each successful sync of a regular file,
+ *   "DEV INO SIZE PATH" is appended to FILE (one write with O_APPEND, so
+ *   members sharing it do not interleave lines). After every member is
+ *   killed with SIGKILL, the test cuts each file back to the size last
+ *   recorded for its inode: the worst a power cut can leave of an
+ *   append-only log, where no byte written after the last sync survives.
+ *   (A kill -9 alone keeps the page cache, so it cannot show a missing
+ *   sync.)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static int failing(void)
+{
+	const char *flag = getenv("HMESH_TEST_FSYNC_FAIL");
+
+	return flag && access(flag, F_OK) == 0;
+}
 
 /* Record @fd's size after a sync that succeeded; errors here only lose a record. */
 static void record(int fd)
@@ -48,10 +60,15 @@ static void record(int fd)
 	}
 }
 
-static int sync_and_record(const char *name, int (**real)(int), int fd)
+/* The C library's @name, or EIO while the fail flag exists; successes are recorded. */
+static int sync_under_test(const char *name, int (**real)(int), int fd)
 {
 	int rc;
 
+	if (failing()) {
+		errno = EIO;
+		return -1;
+	}
 	if (!*real)
 		*real = (int (*)(int))dlsym(RTLD_NEXT, name);
 	rc = (*real)(fd);
@@ -64,12 +81,12 @@ int fsync(int fd)
 {
 	static int (*real)(int);
 
-	return sync_and_record("fsync", &real, fd);
+	return sync_under_test("fsync", &real, fd);
 }
 
 int fdatasync(int fd)
 {
 	static int (*real)(int);
 
-	return sync_and_record("fdatasync", &real, fd);
+	return sync_under_test("fdatasync", &real, fd);
 }
