@@ -758,9 +758,33 @@ static void request_fetch(struct bft_replica *r)
 	emit(r, (int)r->fetch_peer, &h, NULL, 0, NULL);
 }
 
-/* Garbage-collect below a new stable checkpoint (§4.3). */
+/*
+ * The items of a checkpoint proof (u16 count × (u32 len, CHECKPOINT)) at
+ * @p, already checked by ckpt_proof_ok(), into @out (pointers into @p).
+ */
+static uint32_t proof_items(const uint8_t *p, size_t len, struct raw out[BFT_MAX_N])
+{
+	struct rd rd = {.p = p, .end = p + len};
+	uint16_t n = rd_u16(&rd);
+	uint32_t k = 0;
+
+	for (uint16_t i = 0; i < n && k < BFT_MAX_N && !rd.bad; i++) {
+		size_t il;
+		const uint8_t *it = rd_item(&rd, &il);
+
+		if (it)
+			out[k++] = (struct raw){.b = (uint8_t *)it, .len = il};
+	}
+	return k;
+}
+
+/*
+ * Garbage-collect below a new stable checkpoint (§4.3). @log: hand it to
+ * our own send() as a BFT_STABLE record (not when it comes from that
+ * record, on a restart).
+ */
 static void make_stable(struct bft_replica *r, uint64_t seq, const uint8_t d[BFT_DIGEST],
-			struct raw *proof, uint32_t n_proof)
+			struct raw *proof, uint32_t n_proof, bool log)
 {
 	if (seq <= r->h)
 		return;
@@ -772,6 +796,18 @@ static void make_stable(struct bft_replica *r, uint64_t seq, const uint8_t d[BFT
 	r->h = seq;
 	memcpy(r->h_digest, d, BFT_DIGEST);
 	r->st.stable_seq = seq;
+	if (log) {
+		struct bft_hdr sh = {.type = BFT_STABLE, .replica = r->c.id, .seq = seq};
+		struct buf b = {0};
+
+		memcpy(sh.d, d, BFT_DIGEST);
+		buf_u16(&b, (uint16_t)n_proof);
+		for (uint32_t i = 0; i < n_proof; i++)
+			buf_raw(&b, &proof[i]);
+		if (!b.oom)
+			emit(r, (int)r->c.id, &sh, b.b, b.len, NULL);
+		free(b.b);
+	}
 	if (r->next_seq <= seq)
 		r->next_seq = seq + 1;
 	if (r->last_exec < seq) {
@@ -799,7 +835,7 @@ static void try_stable(struct bft_replica *r, struct ckpt *ck)
 			if (ck->v[k].has && memcmp(ck->v[k].d, ck->v[i].d, BFT_DIGEST) == 0)
 				proof[n++] = ck->v[k].m;
 		if (n >= r->q) {
-			make_stable(r, ck->seq, ck->v[i].d, proof, r->q);
+			make_stable(r, ck->seq, ck->v[i].d, proof, r->q, true);
 			return;
 		}
 	}
@@ -1312,20 +1348,11 @@ static void enter_view(struct bft_replica *r, uint64_t w, const uint8_t *m, size
 		/* The checkpoint proof inside the chosen VIEW-CHANGE makes it stable here too. */
 		struct bft_hdr vh;
 		const uint8_t *vb;
-		size_t vbl, il;
-		struct rd vr;
+		size_t vbl;
 		struct raw proof[BFT_MAX_N];
-		uint16_t n;
 
 		bft_hdr_parse(min_vc->b, min_vc->len, &vh, &vb, &vbl);
-		vr = (struct rd){.p = vb, .end = vb + vbl};
-		n = rd_u16(&vr);
-		for (uint16_t i = 0; i < n && i < BFT_MAX_N; i++) {
-			const uint8_t *it = rd_item(&vr, &il);
-
-			proof[i] = (struct raw){.b = (uint8_t *)it, .len = il};
-		}
-		make_stable(r, min_s, min_d, proof, n < BFT_MAX_N ? n : BFT_MAX_N);
+		make_stable(r, min_s, min_d, proof, proof_items(vb, vbl, proof), true);
 	}
 	r->next_seq = (max_s > r->h ? max_s : r->h) + 1;
 	for (uint32_t i = 0; i < r->n_pend; i++) {
@@ -1853,9 +1880,11 @@ void bft_tick(struct bft_replica *r, uint64_t now)
 		for (uint64_t seq = r->h + 1; seq <= r->h + r->c.window; seq++) {
 			struct slot *s = slot_of(r, seq, false);
 
-			if (s == NULL || !s->has_pp)
+			/* (a restarted backup has its votes here, not the pre-prepare) */
+			if (s == NULL)
 				continue;
-			if (r->c.id == bft_primary(r->view, r->c.n))
+			if (s->has_pp && s->pp_view == r->view &&
+			    r->c.id == bft_primary(r->view, r->c.n))
 				r->c.ops.send(r->c.ctx, -1, s->pp.b, s->pp.len);
 			if (s->prep[r->c.id].has && s->prep[r->c.id].view == r->view)
 				r->c.ops.send(r->c.ctx, -1, s->prep[r->c.id].m.b,
@@ -1915,8 +1944,11 @@ static int restore_cert(struct bft_replica *r, const struct bft_hdr *h, const ui
 	    bft_hdr_parse(c.pp, c.pp_len, &ph, &pb, &pbl) < 0 || ph.seq != h->seq ||
 	    ph.view != h->view || memcmp(ph.d, h->d, BFT_DIGEST) != 0)
 		return -EBADMSG;
-	if (h->seq <= r->last_exec)
-		return 0; /* executed: nothing left to prove */
+	/*
+	 * Kept for everything above the stable checkpoint, executed or not:
+	 * §4.4's P set has every request prepared above it, and a new view
+	 * derived without one we executed could put another batch there.
+	 */
 	s = slot_of(r, h->seq, true);
 	if (s == NULL || (s->has_cert && s->cert_view >= h->view))
 		return 0; /* outside the window a VIEW-CHANGE covers, or older */
@@ -1936,6 +1968,56 @@ static int restore_cert(struct bft_replica *r, const struct bft_hdr *h, const ui
 	return 0;
 }
 
+/* A BFT_STABLE record: our stable checkpoint comes back, and with it the window. */
+static int restore_stable(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *body,
+			  size_t blen)
+{
+	struct rd rd = {.p = body, .end = body + blen};
+	uint8_t d[BFT_DIGEST];
+	struct raw proof[BFT_MAX_N];
+
+	if (h->seq == 0 || !ckpt_proof_ok(r, &rd, h->seq, d) || rd.p != rd.end ||
+	    memcmp(d, h->d, BFT_DIGEST) != 0)
+		return -EBADMSG;
+	/* Behind it (batches.log lost its tail)? make_stable() has it fetched. */
+	make_stable(r, h->seq, d, proof, proof_items(body, blen, proof), false);
+	return 0;
+}
+
+/*
+ * Our own PRE-PREPARE, PREPARE or COMMIT back into its slot (above the
+ * stable checkpoint): the tick retransmits it as before the restart, so a
+ * member left a batch behind by the crash gets the votes that commit it,
+ * and a STATUS answer can carry what we executed since.
+ */
+static void restore_vote(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *m,
+			 size_t len)
+{
+	struct slot *s = slot_of(r, h->seq, true);
+	struct vote *v;
+
+	if (s == NULL)
+		return;
+	if (h->type == BFT_PREPREPARE) {
+		if (s->has_pp && s->pp_view >= h->view)
+			return;
+		raw_set(&s->pp, m, len);
+		s->has_pp = true;
+		s->pp_view = h->view;
+		memcpy(s->d, h->d, BFT_DIGEST);
+		s->prepared = false;
+		s->committed = h->seq <= r->last_exec; /* replayed: it did commit */
+		return;
+	}
+	v = h->type == BFT_PREPARE ? &s->prep[r->c.id] : &s->com[r->c.id];
+	if (v->has && v->view > h->view)
+		return;
+	v->has = true;
+	v->view = h->view;
+	memcpy(v->d, h->d, BFT_DIGEST);
+	raw_set(&v->m, m, len);
+}
+
 int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 {
 	struct bft_hdr h;
@@ -1952,6 +2034,7 @@ int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 	case BFT_COMMIT:
 		if (h.view > r->view)
 			r->view = h.view;
+		restore_vote(r, &h, m, len);
 		if (h.seq <= r->last_exec)
 			break;
 		if (h.type == BFT_PREPREPARE && h.view == r->view && r->next_seq <= h.seq)
@@ -1969,6 +2052,8 @@ int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 		break;
 	case BFT_CERT:
 		return restore_cert(r, &h, body, blen);
+	case BFT_STABLE:
+		return restore_stable(r, &h, body, blen);
 	default:
 		break; /* nothing else binds us */
 	}

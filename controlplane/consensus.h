@@ -39,9 +39,13 @@
  *   over executed batches) before executing any, so a partitioned or
  *   restarted replica catches up however far behind (older batches come
  *   from the holders' logs: ops.load).
- *   Durability: the votes a replica sent and the prepared certificates it
- *   formed (§4.4 needs them after a crash) are logged through send() to
- *   itself and restored with bft_restore_sent().
+ *   Durability: the votes a replica sent, the prepared certificates it
+ *   formed (§4.4 needs them after a crash) and its stable checkpoint are
+ *   logged through send() to itself and restored with bft_restore_sent():
+ *   the window comes back where it was, with every certificate above the
+ *   stable checkpoint (executed batches included: a new view must carry
+ *   them), and the replica's own votes return to their slots to be
+ *   retransmitted.
  *   Messages that fail their signature, come from non-members, name an old
  *   view or fall outside the watermarks are dropped and counted.
  *
@@ -66,9 +70,10 @@ struct bft_ops {
 	/*
 	 * Send @msg to replica @to, or to every other replica when @to < 0.
 	 * @to == this replica's id: a record for its own log, not to be sent
-	 * (a prepared certificate, BFT_CERT); a durable replica keeps it with
-	 * its votes, makes it durable before sending what follows it in the
-	 * same round, and hands it back to bft_restore_sent().
+	 * (a prepared certificate, BFT_CERT, or the stable checkpoint's proof,
+	 * BFT_STABLE); a durable replica keeps it with its votes, makes it
+	 * durable before sending what follows it in the same round, and hands
+	 * it back to bft_restore_sent().
 	 */
 	void (*send)(void *ctx, int to, const uint8_t *msg, size_t len);
 	/* The next request in the agreed order (@seq: its batch's sequence number). */
@@ -159,11 +164,15 @@ void bft_stats_get(const struct bft_replica *r, struct bft_stats *out);
  *
  * bft_restore_sent() takes back one message this replica signed and sent
  * (PRE-PREPARE, PREPARE, COMMIT, VIEW-CHANGE) or logged (a prepared
- * certificate, which goes back into the VIEW-CHANGEs it sends), oldest
- * first: the replica
+ * certificate, which goes back into the VIEW-CHANGEs it sends; a stable
+ * checkpoint), oldest first, except that a log rewritten without older
+ * checkpoints must give the stable checkpoint before the certificates
+ * above it: the replica
  * returns to the latest view it took part in, and never votes for another
  * digest at a (view, sequence number) it voted on before the crash; as a
- * primary it does not reuse a sequence number it assigned. Then
+ * primary it does not reuse a sequence number it assigned. What binds it
+ * after a checkpoint is stable: the BFT_STABLE record of that checkpoint
+ * and every message for a sequence number above it. Then
  * bft_restore_done() resumes: a VIEW-CHANGE that was in progress is sent
  * again. Returns 0, -EBADMSG (malformed) or -EPERM (not signed by us).
  */

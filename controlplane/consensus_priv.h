@@ -52,6 +52,15 @@ enum bft_type {
 	 * own send() for its log before the COMMIT that depends on it.
 	 */
 	BFT_CERT = 11,
+	/*
+	 * Never on the wire either: the replica's stable checkpoint (seq,
+	 * digest = state) and its proof, body u16 count × (u32 len,
+	 * CHECKPOINT), handed to its own send() each time it moves, so a
+	 * restart comes back with its window (§4.3) and keeps the
+	 * certificates above it (§4.4) instead of those above the last batch
+	 * it executed.
+	 */
+	BFT_STABLE = 12,
 };
 
 struct bft_hdr {

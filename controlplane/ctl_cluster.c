@@ -24,9 +24,17 @@
 #define REC_MAGIC     0x31424d48u /* "HMB1" */
 #define REC_HDR	      16	  /* magic, seq, len */
 #define VOTES_COMPACT (4u << 20)
-#define RECENT_MAX    4096 /* binding messages kept for a votes.log rewrite */
-#define PERSISTED_MAX 8192 /* digests of messages already in votes.log */
-#define TICK_MS	      5
+/*
+ * Our binding messages kept in memory for a votes.log rewrite: room for
+ * every one above the stable checkpoint, i.e. a window's PRE-PREPARE,
+ * PREPARE, COMMIT and certificate twice over (a view change re-votes the
+ * window), plus the VIEW-CHANGEs and checkpoints in between.
+ */
+#define RECENT_PER_SEQ 8
+#define RECENT_EXTRA   1024
+#define WINDOW_MAX     4096 /* "window": bounds that memory (~8 × 4096 messages) */
+#define PERSISTED_MAX  8192 /* digests of messages already in votes.log */
+#define TICK_MS	       5
 
 /* A write waiting for its execution here. */
 struct waiter {
@@ -86,12 +94,13 @@ struct ctl_cluster {
 	struct {
 		uint8_t *b;
 		size_t len;
-	} recent[RECENT_MAX];
-	uint32_t recent_next;
+	} *recent;
+	uint32_t n_recent, recent_next;
 	struct {
 		uint64_t nonce, t0_ns;
 	} inflight[256]; /* our requests' submit times, for consensus_commit_seconds */
 	uint32_t inflight_next;
+	uint64_t logged_view; /* the last view publish() reported */
 };
 
 static void put32(uint8_t *p, uint32_t v)
@@ -319,7 +328,7 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 	    get_u32(path, root, "pipeline_max", 2, 0, 100000, &c->pipeline_max) < 0 ||
 	    get_u32(path, root, "checkpoint_interval", 64, 1, 100000, &c->checkpoint_interval) <
 		0 ||
-	    get_u32(path, root, "window", 256, 1, 100000, &c->window) < 0 ||
+	    get_u32(path, root, "window", 256, 1, WINDOW_MAX, &c->window) < 0 ||
 	    get_u32(path, root, "view_timeout_ms", 1000, 10, 600000, &c->view_timeout_ms) < 0 ||
 	    get_u32(path, root, "retransmit_ms", 200, 5, 60000, &c->retransmit_ms) < 0 ||
 	    get_u32(path, root, "commit_timeout_ms", 5000, 10, 600000, &c->commit_timeout_ms) < 0)
@@ -664,16 +673,17 @@ static bool binding(const struct ctl_cluster *cl, const uint8_t *m, size_t len)
 {
 	return len > BFT_HDR && get32(m + 4) == cl->c.id &&
 	       (m[0] == BFT_PREPREPARE || m[0] == BFT_PREPARE || m[0] == BFT_COMMIT ||
-		m[0] == BFT_VIEWCHANGE || m[0] == BFT_CERT);
+		m[0] == BFT_VIEWCHANGE || m[0] == BFT_CERT || m[0] == BFT_STABLE);
 }
 
 /*
- * Does it still bind us after @exec was executed in @view? A vote on a
- * sequence number not executed yet, or a VIEW-CHANGE for this view or a
- * later one. (*@in_view: it was sent in @view, so it says which view we
- * are in.)
+ * Does it still bind us with stable checkpoint @stable in @view? A vote or
+ * certificate above the stable checkpoint (executed or not: a VIEW-CHANGE
+ * must carry every certificate above it, §4.4), the record of that
+ * checkpoint, or a VIEW-CHANGE for this view or a later one. (*@in_view:
+ * it was sent in @view, so it says which view we are in.)
  */
-static bool still_binding(const uint8_t *m, size_t len, uint64_t exec, uint64_t view,
+static bool still_binding(const uint8_t *m, size_t len, uint64_t stable, uint64_t view,
 			  bool *in_view)
 {
 	struct bft_hdr h;
@@ -683,10 +693,25 @@ static bool still_binding(const uint8_t *m, size_t len, uint64_t exec, uint64_t 
 	*in_view = false;
 	if (bft_hdr_parse(m, len, &h, &body, &bl) < 0)
 		return false;
-	*in_view = h.view >= view;
+	*in_view = h.type != BFT_STABLE && h.view >= view;
 	if (h.type == BFT_VIEWCHANGE)
 		return h.view >= view;
-	return h.seq > exec;
+	if (h.type == BFT_STABLE)
+		return h.seq == stable;
+	return h.seq > stable;
+}
+
+/* A binding message we logged, for the next rewrite (the oldest one makes room). */
+static void recent_add(struct ctl_cluster *cl, const uint8_t *m, size_t len)
+{
+	uint8_t *b = malloc(len);
+
+	free(cl->recent[cl->recent_next].b);
+	cl->recent[cl->recent_next].b = b;
+	cl->recent[cl->recent_next].len = len;
+	if (b)
+		memcpy(b, m, len);
+	cl->recent_next = (cl->recent_next + 1) % cl->n_recent;
 }
 
 /* Rewrite votes.log with what still binds (from the recent ring), atomically. */
@@ -705,28 +730,36 @@ static int votes_compact(struct ctl_cluster *cl)
 	/* What binds, and the newest message of our view (so a restart knows the view). */
 	int32_t newest_in_view = -1;
 
-	for (uint32_t k = 0; k < RECENT_MAX; k++) {
-		uint32_t i = (cl->recent_next + k) % RECENT_MAX;
+	for (uint32_t k = 0; k < cl->n_recent; k++) {
+		uint32_t i = (cl->recent_next + k) % cl->n_recent;
 		bool in_view;
 
 		if (cl->recent[i].b &&
-		    !still_binding(cl->recent[i].b, cl->recent[i].len, st.executed_seq, st.view,
+		    !still_binding(cl->recent[i].b, cl->recent[i].len, st.stable_seq, st.view,
 				   &in_view) &&
 		    in_view)
 			newest_in_view = (int32_t)i;
 	}
-	for (uint32_t k = 0; k < RECENT_MAX && rc == 0; k++) {
-		uint32_t i = (cl->recent_next + k) % RECENT_MAX;
-		bool in_view;
+	/*
+	 * The stable checkpoint first: restored before the certificates, it
+	 * puts the window where they fit (they were formed under it or under
+	 * an older one no longer here).
+	 */
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t k = 0; k < cl->n_recent && rc == 0; k++) {
+			uint32_t i = (cl->recent_next + k) % cl->n_recent;
+			bool in_view;
 
-		if (cl->recent[i].b &&
-		    (still_binding(cl->recent[i].b, cl->recent[i].len, st.executed_seq, st.view,
-				   &in_view) ||
-		     (int32_t)i == newest_in_view)) {
-			rc = rec_append(fd, ++seq, cl->recent[i].b, cl->recent[i].len);
-			bytes += REC_HDR + cl->recent[i].len + 4;
+			if (cl->recent[i].b == NULL ||
+			    (cl->recent[i].b[0] == BFT_STABLE) != (pass == 0))
+				continue;
+			if (still_binding(cl->recent[i].b, cl->recent[i].len, st.stable_seq,
+					  st.view, &in_view) ||
+			    (int32_t)i == newest_in_view) {
+				rc = rec_append(fd, ++seq, cl->recent[i].b, cl->recent[i].len);
+				bytes += REC_HDR + cl->recent[i].len + 4;
+			}
 		}
-	}
 	if (rc == 0 && fdatasync(fd) < 0)
 		rc = -errno;
 	if (rc == 0 && rename(tmp, cl->votes_path) < 0)
@@ -747,6 +780,45 @@ static int votes_compact(struct ctl_cluster *cl)
 	close(fd);
 	unlink(tmp);
 	return rc;
+}
+
+/*
+ * --log-level debug: one line per protocol message sent or received, the
+ * trace to read when a cluster stalls (which view, which sequence number,
+ * who is silent). Signatures are not checked here; the core does that.
+ */
+static void trace_msg(const char *dir, int peer, const uint8_t *m, size_t len)
+{
+	static const char *const names[] = {
+	    [BFT_REQUEST] = "REQUEST",
+	    [BFT_PREPREPARE] = "PRE-PREPARE",
+	    [BFT_PREPARE] = "PREPARE",
+	    [BFT_COMMIT] = "COMMIT",
+	    [BFT_CHECKPOINT] = "CHECKPOINT",
+	    [BFT_VIEWCHANGE] = "VIEW-CHANGE",
+	    [BFT_NEWVIEW] = "NEW-VIEW",
+	    [BFT_FETCH] = "FETCH",
+	    [BFT_BATCHES] = "BATCHES",
+	    [BFT_STATUS] = "STATUS",
+	    [BFT_CERT] = "CERT",
+	    [BFT_STABLE] = "STABLE",
+	};
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t bl;
+
+	if (hm_log_get_level() < HM_LOG_DEBUG)
+		return;
+	if (bft_hdr_parse(m, len, &h, &body, &bl) < 0) {
+		hm_log(HM_LOG_DEBUG, MOD, "%s %d: %zu bytes, not a message", dir, peer, len);
+		return;
+	}
+	hm_log(HM_LOG_DEBUG, MOD,
+	       "%s %d: %s replica %u view %" PRIu64 " seq %" PRIu64
+	       " digest %02x%02x%02x%02x, %zu bytes",
+	       dir, peer,
+	       h.type < sizeof(names) / sizeof(names[0]) && names[h.type] ? names[h.type] : "?",
+	       h.replica, h.view, h.seq, h.d[0], h.d[1], h.d[2], h.d[3], len);
 }
 
 /*
@@ -782,13 +854,7 @@ static void flush(struct ctl_cluster *cl)
 		}
 		cl->votes_bytes += REC_HDR + o->len + 4;
 		memcpy(cl->persisted[cl->persisted_next++ % PERSISTED_MAX], d, BFT_DIGEST);
-		free(cl->recent[cl->recent_next].b);
-		cl->recent[cl->recent_next].b = malloc(o->len);
-		if (cl->recent[cl->recent_next].b) {
-			memcpy(cl->recent[cl->recent_next].b, o->b, o->len);
-			cl->recent[cl->recent_next].len = o->len;
-		}
-		cl->recent_next = (cl->recent_next + 1) % RECENT_MAX;
+		recent_add(cl, o->b, o->len);
 		wrote = true;
 	}
 	if (wrote && fdatasync(cl->votes_fd) < 0) {
@@ -797,7 +863,8 @@ static void flush(struct ctl_cluster *cl)
 		_exit(EXIT_FAILURE); /* now: no other thread may act on what we could not log */
 	}
 	for (size_t i = 0; i < cl->n_out; i++) {
-		/* Addressed to ourselves: a record for votes.log only (BFT_CERT). */
+		trace_msg("send", cl->outbox[i].to, cl->outbox[i].b, cl->outbox[i].len);
+		/* Addressed to ourselves: a record for votes.log only (BFT_CERT, BFT_STABLE). */
 		if (cl->outbox[i].to != (int)cl->c.id)
 			ctl_peer_send(cl->peer, cl->outbox[i].to, cl->outbox[i].b,
 				      cl->outbox[i].len);
@@ -819,6 +886,7 @@ static void on_peer_msg(void *arg, const uint8_t *m, size_t len)
 {
 	struct ctl_cluster *cl = arg;
 
+	trace_msg("recv", -1, m, len);
 	bft_receive(cl->r, m, len, hm_mono_ms());
 }
 
@@ -837,6 +905,14 @@ static void publish(struct ctl_cluster *cl)
 	cl->snap = st;
 	cl->psnap = ps;
 	pthread_mutex_unlock(&cl->lock);
+	/* Views change rarely; each one is worth a line for whoever reads why writes stalled. */
+	if (st.view != cl->logged_view) {
+		hm_log(HM_LOG_INFO, MOD,
+		       "view %" PRIu64 " (primary %u), executed %" PRIu64
+		       ", stable checkpoint %" PRIu64,
+		       st.view, bft_primary(st.view, cl->c.n), st.executed_seq, st.stable_seq);
+		cl->logged_view = st.view;
+	}
 	ctl_stat_set(b, CTL_S_BFT_VIEW, st.view);
 	ctl_stat_set(b, CTL_S_BFT_EXECUTED, st.executed_seq);
 	ctl_stat_set(b, CTL_S_BFT_STABLE, st.stable_seq);
@@ -921,13 +997,11 @@ static int restore_vote(void *arg, uint64_t seq, const uint8_t *m, size_t len)
 	int rc = bft_restore_sent(cl->r, m, len);
 
 	(void)seq;
+	trace_msg(rc == 0 ? "restored" : "not restored", (int)cl->c.id, m, len);
 	if (rc == 0) {
-		cl->recent[cl->recent_next].b = malloc(len);
-		if (cl->recent[cl->recent_next].b) {
-			memcpy(cl->recent[cl->recent_next].b, m, len);
-			cl->recent[cl->recent_next].len = len;
-		}
-		cl->recent_next = (cl->recent_next + 1) % RECENT_MAX;
+		/* Sent again after the restart (a retransmission), it is not logged twice. */
+		bft_hash(m, len, cl->persisted[cl->persisted_next++ % PERSISTED_MAX]);
+		recent_add(cl, m, len);
 	}
 	return rc;
 }
@@ -951,7 +1025,9 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 	/* commit_timeout_ms must not follow the wall clock */
 	rc = -hm_cond_init_mono(&cl->done);
 	cl->persisted = rc ? NULL : calloc(PERSISTED_MAX, BFT_DIGEST);
-	if (rc || cl->persisted == NULL) {
+	cl->n_recent = RECENT_PER_SEQ * c->window + RECENT_EXTRA;
+	cl->recent = rc ? NULL : calloc(cl->n_recent, sizeof(*cl->recent));
+	if (rc || cl->persisted == NULL || cl->recent == NULL) {
 		rc = rc ? rc : -ENOMEM;
 		goto err;
 	}
@@ -1061,8 +1137,9 @@ void ctl_cluster_stop(struct ctl_cluster *cl)
 	for (size_t i = 0; i < cl->n_out; i++)
 		free(cl->outbox[i].b);
 	free(cl->outbox);
-	for (uint32_t i = 0; i < RECENT_MAX; i++)
+	for (uint32_t i = 0; cl->recent && i < cl->n_recent; i++)
 		free(cl->recent[i].b);
+	free(cl->recent);
 	free(cl->persisted);
 	free(cl->batch_off);
 	ctl_peer_close(cl->peer);

@@ -242,7 +242,7 @@ static void on_send(void *cp, int to, const uint8_t *b, size_t len)
 	if (c->id == s->down && s->amnesia && len > BFT_HDR &&
 	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == (uint32_t)c->id &&
 	    (b[0] == BFT_PREPREPARE || b[0] == BFT_PREPARE || b[0] == BFT_COMMIT ||
-	     b[0] == BFT_VIEWCHANGE || b[0] == BFT_CERT)) {
+	     b[0] == BFT_VIEWCHANGE || b[0] == BFT_CERT || b[0] == BFT_STABLE)) {
 		cr_assert_lt(s->n_disk_sent, 4096);
 		keep(&s->disk_sent[s->n_disk_sent].b, &s->disk_sent[s->n_disk_sent].len, b, len);
 		s->n_disk_sent++;
