@@ -64,11 +64,40 @@ struct pending {
 	bool mine;	/* submitted here: retransmitted until executed (§4.1) */
 };
 
+/*
+ * A membership: who votes, the quorum and the primary of each view. The
+ * first is the configuration's (ids 0..n-1); bft_reconfigure() replaces it
+ * at a checkpoint, through the log (see there).
+ */
+struct members {
+	uint32_t n, f, q; /* q = bft_quorum(n): "2f + 1" in the comments, as when n = 3f + 1 */
+	uint32_t order[BFT_MAX_N]; /* ids, ascending: the primary of view v is order[v mod n] */
+	bool in[BFT_MAX_N];
+};
+
 struct bft_replica {
 	struct bft_config c;
-	uint32_t f, q; /* q = bft_quorum(n): "2f + 1" in the comments, as when n = 3f + 1 */
+	struct members m; /* now */
+	/*
+	 * A change through the log: @next from sequence number next_at + 1
+	 * (next_at = 0: none pending); @prev governed sequence numbers up to
+	 * prev_until, for checkpoint proofs and certificates from before it.
+	 */
+	struct members next, prev;
+	uint64_t next_at, prev_until;
+	bool recount; /* checkpoint votes to count again under new members */
+	/*
+	 * The proof of the checkpoint where the last change took effect, by
+	 * the members before it: a replica that fell behind before it can only
+	 * check proofs of those (on_status serves it).
+	 */
+	struct raw sw_proof[BFT_MAX_N];
+	uint32_t n_sw_proof;
+	uint64_t sw_seq;
+	uint64_t progress_at; /* last batch executed: a pending change that stalls changes views */
 	ed25519_key key;
-	ed25519_key pubs[BFT_MAX_N];
+	ed25519_key pubs[BFT_MAX_N]; /* by id: the configuration's, then those added */
+	bool have_pub[BFT_MAX_N];
 	struct bft_stats st;
 
 	uint64_t view;
@@ -255,22 +284,105 @@ int bft_msg_build(const uint8_t priv[BFT_KEY], const struct bft_hdr *h, const ui
 	return rc;
 }
 
-/* Signature of a member; false for non-members and bad signatures (counted). */
-static bool verify(struct bft_replica *r, const uint8_t *m, size_t len, const struct bft_hdr *h)
+/* ---- membership ------------------------------------------------------------------- */
+
+static void members_set(struct members *m, const bool in[BFT_MAX_N])
+{
+	m->n = 0;
+	for (uint32_t i = 0; i < BFT_MAX_N; i++) {
+		m->in[i] = in[i];
+		if (in[i])
+			m->order[m->n++] = i;
+	}
+	m->f = bft_faults(m->n);
+	m->q = bft_quorum(m->n);
+}
+
+static uint32_t primary_in(const struct members *m, uint64_t view)
+{
+	return m->order[view % m->n];
+}
+
+/* The primary of @view among the members now. */
+static uint32_t primary(const struct bft_replica *r, uint64_t view)
+{
+	return primary_in(&r->m, view);
+}
+
+/*
+ * The membership that governs sequence number @seq: whose votes certify
+ * it, whose CHECKPOINTs prove it (a change takes effect after next_at).
+ */
+static const struct members *members_at(const struct bft_replica *r, uint64_t seq)
+{
+	if (r->prev_until && seq <= r->prev_until)
+		return &r->prev;
+	if (r->next_at && seq > r->next_at)
+		return &r->next;
+	return &r->m;
+}
+
+/* The member after @id, other than us (state-transfer peers take turns). */
+static uint32_t member_after(const struct bft_replica *r, uint32_t id)
+{
+	for (uint32_t k = 1; k <= BFT_MAX_N; k++) {
+		uint32_t i = (id + k) % BFT_MAX_N;
+
+		if (r->m.in[i] && i != r->c.id)
+			return i;
+	}
+	return id;
+}
+
+/* Do we vote? (A replica to be added, or one removed, only follows the log.) */
+static bool voting(const struct bft_replica *r)
+{
+	return r->m.in[r->c.id];
+}
+
+/* The high watermark: h + L, but not past a membership change not yet in force. */
+static uint64_t high(const struct bft_replica *r)
+{
+	uint64_t hi = r->h + r->c.window;
+
+	if (r->next_at && r->next_at > r->h && hi > r->next_at)
+		hi = r->next_at;
+	return hi;
+}
+
+/* Signed by replica @id (any whose key we know)? Bad signatures are counted. */
+static bool sig_ok(struct bft_replica *r, const uint8_t *m, size_t len, uint32_t id)
 {
 	int ok = 0;
 
-	if (h->replica >= r->c.n) {
+	if (id >= BFT_MAX_N || !r->have_pub[id]) {
 		r->st.non_member++;
 		return false;
 	}
 	if (wc_ed25519_verify_msg(m + len - BFT_SIG, BFT_SIG, m, (word32)(len - BFT_SIG), &ok,
-				  &r->pubs[h->replica]) != 0 ||
+				  &r->pubs[id]) != 0 ||
 	    !ok) {
 		r->st.bad_signature++;
 		return false;
 	}
 	return true;
+}
+
+/* Signature of a member of @mem; false for others and bad signatures (counted). */
+static bool verify_in(struct bft_replica *r, const struct members *mem, const uint8_t *m,
+		      size_t len, const struct bft_hdr *h)
+{
+	if (h->replica >= BFT_MAX_N || !mem->in[h->replica]) {
+		r->st.non_member++;
+		return false;
+	}
+	return sig_ok(r, m, len, h->replica);
+}
+
+/* Signature of a member now. */
+static bool verify(struct bft_replica *r, const uint8_t *m, size_t len, const struct bft_hdr *h)
+{
+	return verify_in(r, &r->m, m, len, h);
 }
 
 static void raw_set(struct raw *dst, const uint8_t *m, size_t len)
@@ -298,7 +410,14 @@ static void emit(struct bft_replica *r, int to, const struct bft_hdr *h, const u
 
 	if (build_with(&r->key, h, body, blen, &m, &len) < 0)
 		return;
-	r->c.ops.send(r->c.ctx, to, m, len);
+	/*
+	 * Not a member (yet, or any more): we follow the log (commit
+	 * certificates, state transfer) but our votes count for nothing and
+	 * are not sent.
+	 */
+	if (voting(r) || h->type == BFT_REQUEST || h->type == BFT_FETCH ||
+	    h->type == BFT_BATCHES || h->type == BFT_STATUS || to == (int)r->c.id)
+		r->c.ops.send(r->c.ctx, to, m, len);
 	if (keep) {
 		free(keep->b);
 		keep->b = m;
@@ -392,7 +511,7 @@ static struct slot *slot_of(struct bft_replica *r, uint64_t seq, bool create)
 {
 	struct slot *s;
 
-	if (seq <= r->h || seq > r->h + r->c.window)
+	if (seq <= r->h || seq > high(r))
 		return NULL;
 	s = &r->slots[seq % r->c.window];
 	if (s->seq != seq) {
@@ -589,6 +708,7 @@ static void exec_one(struct bft_replica *r, const uint8_t *m, size_t len, const 
 }
 
 static void try_stable(struct bft_replica *r, struct ckpt *ck);
+static void switch_members(struct bft_replica *r);
 
 /*
  * The vote collection of checkpoint @seq: its entry, or the one of the
@@ -613,7 +733,7 @@ static struct ckpt *ckpt_entry(struct bft_replica *r, uint64_t seq)
 	return ck;
 }
 
-static uint32_t count_votes(const struct vote *v, uint32_t n, uint64_t view,
+static uint32_t count_votes(const struct members *m, const struct vote *v, uint64_t view,
 			    const uint8_t d[BFT_DIGEST], int skip);
 
 /* Execute the batch of sequence number last_exec + 1 (its body @b). */
@@ -642,7 +762,15 @@ static void execute_batch(struct bft_replica *r, const uint8_t *b, size_t len)
 
 	if (r->fetch_n)
 		fetch_reset(r); /* the gathered batches started at the old last_exec + 1 */
+	/*
+	 * Past a change's sequence number without having seen it stable: only
+	 * a replay does that (live, the window stops there until it is). The
+	 * log says the change took effect: so it does here.
+	 */
+	if (r->next_at && r->last_exec >= r->next_at)
+		switch_members(r);
 	r->last_exec++;
+	r->progress_at = r->now;
 	if (r->c.ops.commit && !r->replaying)
 		r->c.ops.commit(r->c.ctx, r->last_exec, b, len);
 	batch_walk(r, b, len, exec_one, false);
@@ -693,7 +821,8 @@ static bool keep_other(struct slot *s, const struct bft_hdr *h, const uint8_t *m
  */
 static bool commit_certified(struct bft_replica *r, struct slot *s)
 {
-	for (uint32_t i = 0; i < r->c.n; i++) {
+	for (uint32_t k = 0; k < r->m.n; k++) {
+		uint32_t i = r->m.order[k];
 		const struct raw *pp = NULL;
 
 		/*
@@ -702,9 +831,9 @@ static bool commit_certified(struct bft_replica *r, struct slot *s)
 		 * signers still include f + 1 honest replicas that prepared d.
 		 */
 		if (!s->com[i].has ||
-		    count_votes(s->com, r->c.n, s->com[i].view, s->com[i].d, -1) +
-			    count_votes(s->com2, r->c.n, s->com[i].view, s->com[i].d, -1) <
-			r->q)
+		    count_votes(&r->m, s->com, s->com[i].view, s->com[i].d, -1) +
+			    count_votes(&r->m, s->com2, s->com[i].view, s->com[i].d, -1) <
+			r->m.q)
 			continue;
 		if (s->has_pp && memcmp(s->d, s->com[i].d, BFT_DIGEST) == 0)
 			pp = &s->pp;
@@ -753,8 +882,8 @@ static void request_fetch(struct bft_replica *r)
 
 	if (r->fetch_target == 0 || r->last_exec >= r->fetch_target)
 		return;
-	if (r->fetch_peer == r->c.id)
-		r->fetch_peer = (r->fetch_peer + 1) % r->c.n;
+	if (r->fetch_peer == r->c.id || !r->m.in[r->fetch_peer])
+		r->fetch_peer = member_after(r, r->fetch_peer);
 	emit(r, (int)r->fetch_peer, &h, NULL, 0, NULL);
 }
 
@@ -776,6 +905,52 @@ static uint32_t proof_items(const uint8_t *p, size_t len, struct raw out[BFT_MAX
 			out[k++] = (struct raw){.b = (uint8_t *)it, .len = il};
 	}
 	return k;
+}
+
+/*
+ * The change bft_reconfigure() scheduled takes effect (checkpoint next_at
+ * is stable, or a replay passed it): quorums, the primary of each view
+ * and who may vote follow the new members from next_at + 1 on. What the
+ * old members alone sent (VIEW-CHANGEs, checkpoint votes, requests) is
+ * dropped; the window above next_at is empty (high() stopped it there).
+ */
+static void switch_members(struct bft_replica *r)
+{
+	r->prev = r->m;
+	r->prev_until = r->next_at;
+	r->m = r->next;
+	r->next_at = 0;
+	for (uint32_t i = 0; i < BFT_MAX_N; i++) {
+		if (r->m.in[i])
+			continue;
+		raw_free(&r->vc[i]);
+		r->vc_view[i] = 0;
+		for (int k = 0; k < CKPT_SLOTS; k++) {
+			r->ckpts[k].v[i].has = false;
+			raw_free(&r->ckpts[k].v[i].m);
+		}
+	}
+	for (uint32_t i = 0; i < r->n_pend;) {
+		struct bft_hdr h;
+		const uint8_t *b;
+		size_t bl;
+
+		if (bft_hdr_parse(r->pend[i].m.b, r->pend[i].m.len, &h, &b, &bl) == 0 &&
+		    h.replica < BFT_MAX_N && r->m.in[h.replica]) {
+			i++;
+			continue;
+		}
+		/* From a member no more: no batch with it would be valid now. */
+		raw_free(&r->pend[i].m);
+		r->pend[i] = r->pend[--r->n_pend];
+	}
+	if (r->next_seq <= r->prev_until)
+		r->next_seq = r->prev_until + 1;
+	r->st.members = r->m.n;
+	r->st.reconfig_at = 0;
+	r->window_moved = true;
+	/* Checkpoint votes counted under the old quorum: count them again (bft_tick). */
+	r->recount = true;
 }
 
 /*
@@ -810,6 +985,17 @@ static void make_stable(struct bft_replica *r, uint64_t seq, const uint8_t d[BFT
 	}
 	if (r->next_seq <= seq)
 		r->next_seq = seq + 1;
+	if (r->next_at && seq >= r->next_at) {
+		if (seq == r->next_at) {
+			for (uint32_t i = 0; i < r->n_sw_proof; i++)
+				raw_free(&r->sw_proof[i]);
+			for (uint32_t i = 0; i < n_proof; i++)
+				raw_set(&r->sw_proof[i], proof[i].b, proof[i].len);
+			r->n_sw_proof = n_proof;
+			r->sw_seq = seq;
+		}
+		switch_members(r);
+	}
 	if (r->last_exec < seq) {
 		/* Behind a point 2f + 1 replicas reached: fetch the state (§4.3). */
 		r->fetch_target = seq;
@@ -825,17 +1011,24 @@ static void make_stable(struct bft_replica *r, uint64_t seq, const uint8_t d[BFT
 
 static void try_stable(struct bft_replica *r, struct ckpt *ck)
 {
-	for (uint32_t i = 0; i < r->c.n; i++) {
+	/* Checkpoint n is proven by the members that executed up to n. */
+	const struct members *mm = members_at(r, ck->seq);
+
+	for (uint32_t a = 0; a < mm->n; a++) {
+		uint32_t i = mm->order[a];
 		struct raw proof[BFT_MAX_N];
 		uint32_t n = 0;
 
 		if (!ck->v[i].has)
 			continue;
-		for (uint32_t k = 0; k < r->c.n; k++)
+		for (uint32_t b = 0; b < mm->n; b++) {
+			uint32_t k = mm->order[b];
+
 			if (ck->v[k].has && memcmp(ck->v[k].d, ck->v[i].d, BFT_DIGEST) == 0)
 				proof[n++] = ck->v[k].m;
-		if (n >= r->q) {
-			make_stable(r, ck->seq, ck->v[i].d, proof, r->q, true);
+		}
+		if (n >= mm->q) {
+			make_stable(r, ck->seq, ck->v[i].d, proof, mm->q, true);
 			return;
 		}
 	}
@@ -857,15 +1050,19 @@ static void on_checkpoint(struct bft_replica *r, const struct bft_hdr *h, const 
 
 /* ---- normal case (§4.2) ------------------------------------------------------------- */
 
-static uint32_t count_votes(const struct vote *v, uint32_t n, uint64_t view,
+/* Votes of members of @m for (@view, @d), but @skip's. */
+static uint32_t count_votes(const struct members *m, const struct vote *v, uint64_t view,
 			    const uint8_t d[BFT_DIGEST], int skip)
 {
 	uint32_t c = 0;
 
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t k = 0; k < m->n; k++) {
+		uint32_t i = m->order[k];
+
 		if ((int)i != skip && v[i].has && v[i].view == view &&
 		    memcmp(v[i].d, d, BFT_DIGEST) == 0)
 			c++;
+	}
 	return c;
 }
 
@@ -907,30 +1104,34 @@ static void log_cert(struct bft_replica *r, const struct slot *s)
 
 static void try_progress(struct bft_replica *r, struct slot *s)
 {
-	uint32_t prim = bft_primary(s->pp_view, r->c.n);
+	uint32_t prim = primary(r, s->pp_view);
 
 	if (!s->has_pp || s->pp_view != r->view)
 		return;
 	/* prepared: the pre-prepare and q - 1 PREPAREs (2f when n = 3f + 1). */
-	if (!s->prepared && count_votes(s->prep, r->c.n, s->pp_view, s->d, (int)prim) >= r->q - 1) {
+	if (!s->prepared &&
+	    count_votes(&r->m, s->prep, s->pp_view, s->d, (int)prim) >= r->m.q - 1) {
 		/* prepared(m, v, n, i): keep the certificate for view changes. */
 		s->prepared = true;
 		s->has_cert = true;
 		s->cert_view = s->pp_view;
 		raw_set(&s->cert_pp, s->pp.b, s->pp.len);
 		s->n_cert_prep = 0;
-		for (uint32_t i = 0; i < r->c.n && s->n_cert_prep < r->q - 1; i++)
-			if ((int)i != (int)prim && s->prep[i].has &&
+		for (uint32_t k = 0; k < r->m.n && s->n_cert_prep < r->m.q - 1; k++) {
+			uint32_t i = r->m.order[k];
+
+			if (i != prim && s->prep[i].has &&
 			    s->prep[i].view == s->pp_view &&
 			    memcmp(s->prep[i].d, s->d, BFT_DIGEST) == 0)
 				raw_set(&s->cert_prep[s->n_cert_prep++], s->prep[i].m.b,
 					s->prep[i].m.len);
+		}
 		/* To our own log first: the COMMIT below depends on it. */
 		log_cert(r, s);
 		send_vote(r, s, BFT_COMMIT);
 	}
 	if (s->prepared && !s->committed &&
-	    count_votes(s->com, r->c.n, s->pp_view, s->d, -1) >= r->q) {
+	    count_votes(&r->m, s->com, s->pp_view, s->d, -1) >= r->m.q) {
 		s->committed = true;
 		try_execute(r);
 	}
@@ -984,7 +1185,7 @@ static void accept_pp(struct bft_replica *r, const struct bft_hdr *h, const uint
 	s->pp_view = h->view;
 	memcpy(s->d, h->d, BFT_DIGEST);
 	s->prepared = s->committed = false;
-	if (r->c.id != bft_primary(h->view, r->c.n))
+	if (r->c.id != primary(r, h->view))
 		send_vote(r, s, BFT_PREPARE);
 	try_progress(r, s);
 }
@@ -994,18 +1195,22 @@ static bool pp_valid(struct bft_replica *r, const struct bft_hdr *h, const uint8
 {
 	uint8_t d[BFT_DIGEST];
 
-	if (h->replica != bft_primary(h->view, r->c.n))
+	if (h->replica != primary_in(members_at(r, h->seq), h->view))
 		return false;
 	bft_hash(body, blen, d);
 	return memcmp(d, h->d, BFT_DIGEST) == 0 && batch_walk(r, body, blen, NULL, true);
 }
 
-/* Primary: order what is pending (batching, pipelining within the window). */
+/*
+ * Primary: order what is pending (batching, pipelining within the window).
+ * While a membership change waits for sequence number next_at, null
+ * batches fill the log up to it, so the change takes effect without
+ * waiting for L client requests.
+ */
 static void propose(struct bft_replica *r)
 {
-	while (r->active && r->c.id == bft_primary(r->view, r->c.n) &&
-	       r->next_seq <= r->h + r->c.window &&
-	       (r->c.pipeline_max == 0 || r->next_seq - 1 - r->last_exec < r->c.pipeline_max)) {
+	while (r->active && r->c.id == primary(r, r->view) && r->next_seq <= high(r) &&
+	       (r->c.pipeline_max == 0 || r->next_seq < r->last_exec + 1 + r->c.pipeline_max)) {
 		struct buf b = {0};
 		uint16_t cnt = 0;
 
@@ -1016,7 +1221,7 @@ static void propose(struct bft_replica *r)
 				r->pend[i].assigned = true;
 				cnt++;
 			}
-		if (cnt == 0 || b.oom) {
+		if ((cnt == 0 && !(r->next_at && r->next_seq <= r->next_at)) || b.oom) {
 			free(b.b);
 			return;
 		}
@@ -1046,6 +1251,7 @@ static bool ckpt_proof_ok(struct bft_replica *r, struct rd *rd, uint64_t seq,
 	uint16_t n = rd_u16(rd);
 	bool from[BFT_MAX_N] = {false};
 	uint32_t good = 0;
+	const struct members *mm = members_at(r, seq);
 
 	if (seq == 0)
 		return n == 0 && !rd->bad;
@@ -1055,8 +1261,8 @@ static bool ckpt_proof_ok(struct bft_replica *r, struct rd *rd, uint64_t seq,
 		struct bft_hdr h;
 
 		if (m == NULL || bft_hdr_parse(m, ml, &h, &b, &bl) < 0 ||
-		    h.type != BFT_CHECKPOINT || h.seq != seq || h.replica >= r->c.n ||
-		    from[h.replica] || !verify(r, m, ml, &h))
+		    h.type != BFT_CHECKPOINT || h.seq != seq || h.replica >= BFT_MAX_N ||
+		    from[h.replica] || !verify_in(r, mm, m, ml, &h))
 			return false;
 		if (good == 0)
 			memcpy(d_out, h.d, BFT_DIGEST);
@@ -1065,7 +1271,7 @@ static bool ckpt_proof_ok(struct bft_replica *r, struct rd *rd, uint64_t seq,
 		from[h.replica] = true;
 		good++;
 	}
-	return !rd->bad && good >= r->q;
+	return !rd->bad && good >= mm->q;
 }
 
 struct cert {
@@ -1090,10 +1296,14 @@ static bool cert_read(struct bft_replica *r, struct rd *rd, uint64_t view_below,
 	bool from[BFT_MAX_N] = {false};
 	uint16_t np;
 	uint32_t good = 0;
+	const struct members *mm;
 
 	if (pp == NULL || bft_hdr_parse(pp, pl, &ph, &pb, &bl2) < 0 ||
-	    ph.type != BFT_PREPREPARE || ph.view >= view_below || ph.seq <= lo || ph.seq > hi ||
-	    !verify(r, pp, pl, &ph) || !pp_valid(r, &ph, pb, bl2))
+	    ph.type != BFT_PREPREPARE || ph.view >= view_below || ph.seq <= lo || ph.seq > hi)
+		return false;
+	/* Certified by the members that govern its sequence number. */
+	mm = members_at(r, ph.seq);
+	if (!verify_in(r, mm, pp, pl, &ph) || !pp_valid(r, &ph, pb, bl2))
 		return false;
 	np = rd_u16(rd);
 	for (uint16_t k = 0; k < np && !rd->bad; k++) {
@@ -1103,14 +1313,14 @@ static bool cert_read(struct bft_replica *r, struct rd *rd, uint64_t view_below,
 
 		if (q == NULL || bft_hdr_parse(q, ql, &qh, &qb, &ql2) < 0 ||
 		    qh.type != BFT_PREPARE || qh.view != ph.view || qh.seq != ph.seq ||
-		    memcmp(qh.d, ph.d, BFT_DIGEST) != 0 || qh.replica >= r->c.n ||
-		    qh.replica == bft_primary(ph.view, r->c.n) || from[qh.replica] ||
-		    !verify(r, q, ql, &qh))
+		    memcmp(qh.d, ph.d, BFT_DIGEST) != 0 || qh.replica >= BFT_MAX_N ||
+		    qh.replica == primary_in(mm, ph.view) || from[qh.replica] ||
+		    !verify_in(r, mm, q, ql, &qh))
 			return false;
 		from[qh.replica] = true;
 		good++;
 	}
-	if (rd->bad || good < r->q - 1)
+	if (rd->bad || good < mm->q - 1)
 		return false;
 	*c = (struct cert){.seq = ph.seq, .view = ph.view, .pp = pp, .pp_len = pl};
 	return true;
@@ -1164,9 +1374,12 @@ static void vc_timer(struct bft_replica *r)
 	 * view for want of a NEW-VIEW, and waiting for its VIEW-CHANGE for this
 	 * view (replaced by the later one) would wait forever.
 	 */
-	for (uint32_t i = 0; i < r->c.n; i++)
+	for (uint32_t k = 0; k < r->m.n; k++) {
+		uint32_t i = r->m.order[k];
+
 		n += r->vc[i].b && r->vc_view[i] >= r->view;
-	if (n >= r->q) {
+	}
+	if (n >= r->m.q) {
 		r->vc_deadline = r->now + r->timeout;
 		r->timeout *= 2;
 	}
@@ -1178,7 +1391,7 @@ static void start_view_change(struct bft_replica *r, uint64_t w)
 	struct buf b = {0};
 	uint16_t nc = 0;
 
-	if (w <= r->view && !r->active)
+	if ((w <= r->view && !r->active) || !voting(r))
 		return;
 	r->view = w;
 	r->active = false;
@@ -1312,7 +1525,7 @@ static int o_match(struct bft_replica *r, uint64_t seq, const uint8_t *batch, si
 
 	bft_hash(batch, len, d);
 	if (m == NULL || bft_hdr_parse(m, ml, &h, &b, &bl) < 0 || h.type != BFT_PREPREPARE ||
-	    h.view != r->view || h.seq != seq || h.replica != bft_primary(r->view, r->c.n) ||
+	    h.view != r->view || h.seq != seq || h.replica != primary(r, r->view) ||
 	    memcmp(h.d, d, BFT_DIGEST) != 0 || bl != len || memcmp(b, batch, len) != 0 ||
 	    !verify(r, m, ml, &h))
 		o->ok = false;
@@ -1359,6 +1572,7 @@ static void enter_view(struct bft_replica *r, uint64_t w, const uint8_t *m, size
 		r->pend[i].assigned = false;
 		r->pend[i].since = r->now;
 	}
+	r->progress_at = r->now; /* a pending membership change waits afresh too */
 	bft_hdr_parse(m, len, &h, &body, &blen);
 	rd = (struct rd){.p = body, .end = body + blen};
 	nvc = rd_u16(&rd);
@@ -1379,7 +1593,7 @@ static void enter_view(struct bft_replica *r, uint64_t w, const uint8_t *m, size
 		if (ph.seq > r->h)
 			accept_pp(r, &ph, pp, l);
 	}
-	for (uint32_t i = 0; i < r->c.n; i++)
+	for (uint32_t i = 0; i < BFT_MAX_N; i++)
 		if (r->vc_view[i] < w) {
 			raw_free(&r->vc[i]);
 			r->vc_view[i] = 0;
@@ -1400,7 +1614,7 @@ static void on_new_view(struct bft_replica *r, const struct bft_hdr *h, const ui
 	struct o_check oc = {.rd = &rd, .ok = true};
 
 	if (h->view < r->view || (h->view == r->view && r->active) ||
-	    h->replica != bft_primary(h->view, r->c.n)) {
+	    h->replica != primary(r, h->view)) {
 		r->st.wrong_view++;
 		return;
 	}
@@ -1412,13 +1626,13 @@ static void on_new_view(struct bft_replica *r, const struct bft_hdr *h, const ui
 		const uint8_t *vb;
 		size_t vbl;
 
-		if (v == NULL || bft_hdr_parse(v, l, &vh, &vb, &vbl) < 0 || vh.replica >= r->c.n ||
-		    from[vh.replica])
+		if (v == NULL || bft_hdr_parse(v, l, &vh, &vb, &vbl) < 0 ||
+		    vh.replica >= BFT_MAX_N || !r->m.in[vh.replica] || from[vh.replica])
 			goto bad;
 		from[vh.replica] = true;
 		vcs[nvc++] = (struct raw){.b = (uint8_t *)v, .len = l};
 	}
-	if (rd.bad || nvc < r->q)
+	if (rd.bad || nvc < r->m.q)
 		goto bad;
 	n = rd_u16(&rd);
 	/* Recompute O from the proof and compare, message by message (§4.4). */
@@ -1444,12 +1658,15 @@ static void try_new_view(struct bft_replica *r)
 	struct buf b = {0}, o = {0};
 	struct o_build ob = {.b = &o};
 
-	if (r->active || r->c.id != bft_primary(r->view, r->c.n))
+	if (r->active || r->c.id != primary(r, r->view))
 		return;
-	for (uint32_t i = 0; i < r->c.n && nvc < r->q; i++)
+	for (uint32_t k = 0; k < r->m.n && nvc < r->m.q; k++) {
+		uint32_t i = r->m.order[k];
+
 		if (r->vc[i].b && r->vc_view[i] == r->view)
 			vcs[nvc++] = r->vc[i];
-	if (nvc < r->q)
+	}
+	if (nvc < r->m.q)
 		return;
 	if (derive_o(r, vcs, nvc, r->view, &min_s, &max_s, min_d, &min_from, o_emit, &ob) < 0) {
 		free(o.b);
@@ -1495,10 +1712,13 @@ static void on_view_change(struct bft_replica *r, const struct bft_hdr *h, const
 	raw_set(&r->vc[h->replica], m, len);
 	r->vc_view[h->replica] = h->view;
 	/* §4.5.2: f + 1 replicas want a higher view: join the smallest of theirs. */
-	for (uint32_t i = 0; i < r->c.n; i++)
+	for (uint32_t k = 0; k < r->m.n; k++) {
+		uint32_t i = r->m.order[k];
+
 		if (r->vc[i].b && r->vc_view[i] > r->view)
 			higher[nh++] = r->vc_view[i];
-	if (nh >= r->f + 1) {
+	}
+	if (nh >= r->m.f + 1) {
 		uint64_t w = higher[0];
 
 		for (uint32_t i = 1; i < nh; i++)
@@ -1637,11 +1857,15 @@ static void on_batches(struct bft_replica *r, const struct bft_hdr *h, const uin
 		size_t l;
 		const uint8_t *b = rd_item(&rd, &l);
 
-		if (b == NULL || !batch_walk(r, b, l, NULL, true)) {
+		/*
+		 * Requests unsigned-checked: the hash chain below proves them, and
+		 * their signers may be members of an older or a later membership.
+		 */
+		if (b == NULL || !batch_walk(r, b, l, NULL, false)) {
 			/* Not batches: this peer's whole contribution is suspect. */
 			r->st.malformed++;
 			fetch_reset(r);
-			r->fetch_peer = (r->fetch_peer + 1) % r->c.n;
+			r->fetch_peer = member_after(r, r->fetch_peer);
 			return;
 		}
 		chain_step(r->fetch_state, b, l);
@@ -1655,7 +1879,7 @@ static void on_batches(struct bft_replica *r, const struct bft_hdr *h, const uin
 	if (r->h != r->fetch_target || memcmp(r->fetch_state, r->h_digest, BFT_DIGEST) != 0) {
 		r->st.malformed++;
 		fetch_reset(r);
-		r->fetch_peer = (r->fetch_peer + 1) % r->c.n;
+		r->fetch_peer = member_after(r, r->fetch_peer);
 		request_fetch(r);
 		return;
 	}
@@ -1687,9 +1911,18 @@ static void on_status(struct bft_replica *r, const struct bft_hdr *h)
 {
 	int to = (int)h->replica;
 
+	/*
+	 * At or behind the last membership change: the old members' proof of
+	 * it. (One that executed up to it may still wait for it to be stable,
+	 * and only the old members' CHECKPOINTs prove it; a member removed
+	 * there no longer sends its own.)
+	 */
+	if (h->seq <= r->sw_seq && r->sw_seq <= r->h)
+		for (uint32_t i = 0; i < r->n_sw_proof; i++)
+			r->c.ops.send(r->c.ctx, to, r->sw_proof[i].b, r->sw_proof[i].len);
 	if (h->seq >= r->last_exec)
 		return;
-	if (h->seq < r->h)
+	if (h->seq < r->h && r->sw_seq != r->h)
 		for (uint32_t i = 0; i < r->n_h_proof; i++)
 			r->c.ops.send(r->c.ctx, to, r->h_proof[i].b, r->h_proof[i].len);
 	for (uint64_t seq = (h->seq > r->h ? h->seq : r->h) + 1; seq <= r->last_exec; seq++) {
@@ -1698,7 +1931,7 @@ static void on_status(struct bft_replica *r, const struct bft_hdr *h)
 		if (s == NULL || !s->committed || !s->has_pp)
 			continue;
 		r->c.ops.send(r->c.ctx, to, s->pp.b, s->pp.len);
-		for (uint32_t i = 0; i < r->c.n; i++) {
+		for (uint32_t i = 0; i < BFT_MAX_N; i++) {
 			if (s->com[i].has && s->com[i].view == s->pp_view &&
 			    memcmp(s->com[i].d, s->d, BFT_DIGEST) == 0)
 				r->c.ops.send(r->c.ctx, to, s->com[i].m.b, s->com[i].m.len);
@@ -1710,6 +1943,9 @@ static void on_status(struct bft_replica *r, const struct bft_hdr *h)
 }
 
 /* ---- entry points --------------------------------------------------------------------- */
+
+static void dispatch(struct bft_replica *r, const struct bft_hdr *hp, const uint8_t *m, size_t len,
+		     const uint8_t *body, size_t blen);
 
 int bft_receive(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t now)
 {
@@ -1727,7 +1963,7 @@ int bft_receive(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t no
 	}
 	if (seen_before(r, m, len, &slot))
 		return 0;
-	retry0 = r->st.wrong_view + r->st.out_of_window;
+	retry0 = r->st.wrong_view + r->st.out_of_window + r->st.non_member;
 	if (h.type == BFT_REQUEST) {
 		if (request_ok(r, m, len, id)) {
 			pending_add(r, m, len, id, false);
@@ -1735,8 +1971,47 @@ int bft_receive(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t no
 		}
 		return 0;
 	}
-	if (!verify(r, m, len, &h))
+	/*
+	 * State transfer serves every replica the log made known (one about to
+	 * be added catches up before it votes); the rest takes members. From a
+	 * non-member it may only be early (we have not reached the change
+	 * yet): a later copy counts again.
+	 */
+	if (h.type == BFT_FETCH || h.type == BFT_STATUS ? !sig_ok(r, m, len, h.replica)
+	    : h.type == BFT_CHECKPOINT /* vouched for by the members that govern it */
+		? !verify_in(r, members_at(r, h.seq), m, len, &h)
+		: !verify(r, m, len, &h)) {
+		if (r->st.wrong_view + r->st.out_of_window + r->st.non_member != retry0)
+			seen_forget(r, slot);
 		return 0;
+	}
+	/*
+	 * Votes above our window, or above a stable checkpoint we are still
+	 * fetching the state of, may be governed by a membership change we
+	 * have not executed yet: not judged now, a later copy counts.
+	 */
+	bool vote = h.type == BFT_PREPREPARE || h.type == BFT_PREPARE || h.type == BFT_COMMIT;
+
+	if (vote && (h.seq > high(r) || (r->last_exec < r->h && h.seq > r->h)))
+		r->st.out_of_window++;
+	else
+		dispatch(r, &h, m, len, body, blen);
+	if (r->st.wrong_view + r->st.out_of_window + r->st.non_member != retry0 ||
+	    h.type == BFT_FETCH || h.type == BFT_BATCHES || h.type == BFT_STATUS)
+		seen_forget(r, slot);
+	if (r->window_moved) {
+		r->window_moved = false;
+		propose(r);
+	}
+	return 0;
+}
+
+/* A verified message, by type. */
+static void dispatch(struct bft_replica *r, const struct bft_hdr *hp, const uint8_t *m, size_t len,
+		     const uint8_t *body, size_t blen)
+{
+	struct bft_hdr h = *hp;
+
 	switch (h.type) {
 	case BFT_PREPREPARE:
 		if (!r->active || h.view != r->view) {
@@ -1763,7 +2038,7 @@ int bft_receive(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t no
 			r->st.wrong_view++;
 			break;
 		}
-		if (h.type == BFT_PREPARE && h.replica == bft_primary(h.view, r->c.n)) {
+		if (h.type == BFT_PREPARE && h.replica == primary(r, h.view)) {
 			r->st.malformed++;
 			break;
 		}
@@ -1816,14 +2091,6 @@ int bft_receive(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t no
 	default:
 		r->st.malformed++;
 	}
-	if (r->st.wrong_view + r->st.out_of_window != retry0 || h.type == BFT_FETCH ||
-	    h.type == BFT_BATCHES || h.type == BFT_STATUS)
-		seen_forget(r, slot);
-	if (r->window_moved) {
-		r->window_moved = false;
-		propose(r);
-	}
-	return 0;
 }
 
 int bft_submit(struct bft_replica *r, const uint8_t *req, size_t len, uint64_t now)
@@ -1861,6 +2128,10 @@ void bft_tick(struct bft_replica *r, uint64_t now)
 				start_view_change(r, r->view + 1);
 				break;
 			}
+		/* So does a membership change whose null batches do not come. */
+		if (r->active && r->next_at && r->last_exec < r->next_at &&
+		    now >= r->progress_at + r->timeout)
+			start_view_change(r, r->view + 1);
 	} else if (now >= r->vc_deadline) {
 		start_view_change(r, r->view + 1);
 	}
@@ -1871,11 +2142,13 @@ void bft_tick(struct bft_replica *r, uint64_t now)
 	for (uint32_t i = 0; i < r->n_pend; i++)
 		if (r->pend[i].mine)
 			r->c.ops.send(r->c.ctx, -1, r->pend[i].m.b, r->pend[i].m.len);
-	if (!r->active) {
+	if (!voting(r)) {
+		/* Not a member: nothing of ours counts; we only follow (STATUS below). */
+	} else if (!r->active) {
 		if (r->vc[r->c.id].b)
 			r->c.ops.send(r->c.ctx, -1, r->vc[r->c.id].b, r->vc[r->c.id].len);
 	} else {
-		if (r->newview.b && r->c.id == bft_primary(r->view, r->c.n))
+		if (r->newview.b && r->c.id == primary(r, r->view))
 			r->c.ops.send(r->c.ctx, -1, r->newview.b, r->newview.len);
 		for (uint64_t seq = r->h + 1; seq <= r->h + r->c.window; seq++) {
 			struct slot *s = slot_of(r, seq, false);
@@ -1884,7 +2157,7 @@ void bft_tick(struct bft_replica *r, uint64_t now)
 			if (s == NULL)
 				continue;
 			if (s->has_pp && s->pp_view == r->view &&
-			    r->c.id == bft_primary(r->view, r->c.n))
+			    r->c.id == primary(r, r->view))
 				r->c.ops.send(r->c.ctx, -1, s->pp.b, s->pp.len);
 			if (s->prep[r->c.id].has && s->prep[r->c.id].view == r->view)
 				r->c.ops.send(r->c.ctx, -1, s->prep[r->c.id].m.b,
@@ -1894,10 +2167,15 @@ void bft_tick(struct bft_replica *r, uint64_t now)
 					      s->com[r->c.id].m.len);
 		}
 	}
-	if (r->own_ckpt.b)
+	if (r->own_ckpt.b && voting(r))
 		r->c.ops.send(r->c.ctx, -1, r->own_ckpt.b, r->own_ckpt.len);
-	/* Waiting on something (a view change, old requests): maybe we are behind. */
-	bool waiting = !r->active;
+	/*
+	 * Waiting on something (a view change, old requests): maybe we are
+	 * behind. A replica the log is about to add always asks: it has to
+	 * catch up before it can vote.
+	 */
+	bool waiting = !r->active || !voting(r) ||
+		       (r->next_at && r->last_exec >= r->next_at && r->h < r->next_at);
 
 	for (uint32_t i = 0; i < r->n_pend && !waiting; i++)
 		waiting = now >= r->pend[i].since + r->c.view_timeout_ms / 2;
@@ -1907,8 +2185,14 @@ void bft_tick(struct bft_replica *r, uint64_t now)
 
 		emit(r, -1, &st, NULL, 0, NULL);
 	}
+	if (r->recount) {
+		r->recount = false;
+		for (int k = 0; k < CKPT_SLOTS; k++)
+			if (r->ckpts[k].seq > r->h)
+				try_stable(r, &r->ckpts[k]);
+	}
 	if (r->fetch_target && r->fetch_n == r->fetch_n_at_tick && r->last_exec < r->fetch_target)
-		r->fetch_peer = (r->fetch_peer + 1) % r->c.n; /* no answer since the last tick */
+		r->fetch_peer = member_after(r, r->fetch_peer); /* no answer since the last tick */
 	r->fetch_n_at_tick = r->fetch_n;
 	request_fetch(r);
 	try_execute(r);
@@ -2026,7 +2310,7 @@ int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 
 	if (bft_hdr_parse(m, len, &h, &body, &blen) < 0)
 		return -EBADMSG;
-	if (h.replica != r->c.id || !verify(r, m, len, &h))
+	if (h.replica != r->c.id || !sig_ok(r, m, len, h.replica))
 		return -EPERM;
 	switch (h.type) {
 	case BFT_PREPREPARE:
@@ -2074,17 +2358,73 @@ uint64_t bft_last_executed(const struct bft_replica *r)
 	return r->last_exec;
 }
 
+int bft_reconfigure(struct bft_replica *r, const uint32_t *ids, const uint8_t (*pubs)[BFT_KEY],
+		    uint32_t count)
+{
+	bool in[BFT_MAX_N] = {false};
+	uint64_t k = r->c.checkpoint_interval;
+
+	if (r->next_at)
+		return -EBUSY;
+	if (count < 4 || count > BFT_MAX_N)
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++) {
+		uint8_t known[BFT_KEY];
+		word32 kl = BFT_KEY;
+
+		if (ids[i] >= BFT_MAX_N || in[ids[i]])
+			return -EINVAL;
+		/* A member keeps its key: a new one would make its old votes someone else's. */
+		if (r->have_pub[ids[i]] &&
+		    (wc_ed25519_export_public(&r->pubs[ids[i]], known, &kl) != 0 ||
+		     memcmp(known, pubs[i], BFT_KEY) != 0))
+			return -EINVAL;
+		in[ids[i]] = true;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		ed25519_key *key = &r->pubs[ids[i]];
+
+		if (r->have_pub[ids[i]])
+			continue;
+		if (wc_ed25519_init(key) != 0)
+			return -EINVAL;
+		if (wc_ed25519_import_public(pubs[i], BFT_KEY, key) != 0) {
+			wc_ed25519_free(key);
+			return -EINVAL;
+		}
+		r->have_pub[ids[i]] = true;
+	}
+	members_set(&r->next, in);
+	/*
+	 * In force after the first checkpoint at least a window past this
+	 * batch: no replica can have voted that far before executing it (its
+	 * window ends below), so every vote above next_at is cast knowing the
+	 * new members, and every one below it under the old ones.
+	 */
+	r->next_at = (r->last_exec + r->c.window + k - 1) / k * k;
+	r->st.reconfig_at = r->next_at;
+	r->progress_at = r->now;
+	r->window_moved = true;
+	if (r->h >= r->next_at)
+		switch_members(r); /* a state transfer already took us past it */
+	return 0;
+}
+
 void bft_stats_get(const struct bft_replica *r, struct bft_stats *out)
 {
 	*out = r->st;
 	out->view = r->view;
+	out->primary = primary(r, r->view);
+	out->member = voting(r);
 }
 
 int bft_create(const struct bft_config *c, struct bft_replica **out)
 {
 	struct bft_replica *r;
 
-	if (c->n < 4 || c->n > BFT_MAX_N || c->id >= c->n || c->checkpoint_interval == 0 ||
+	bool in[BFT_MAX_N] = {false};
+
+	if (c->n < 4 || c->n > BFT_MAX_N || c->id >= BFT_MAX_N || c->checkpoint_interval == 0 ||
 	    c->window == 0 || c->window % c->checkpoint_interval != 0 || c->batch_max == 0 ||
 	    c->batch_max > BFT_BATCH_MAX || c->view_timeout_ms == 0 || c->retransmit_ms == 0 ||
 	    c->ops.send == NULL || c->ops.execute == NULL)
@@ -2093,8 +2433,10 @@ int bft_create(const struct bft_config *c, struct bft_replica **out)
 	if (r == NULL)
 		return -ENOMEM;
 	r->c = *c;
-	r->f = bft_faults(c->n);
-	r->q = bft_quorum(c->n);
+	for (uint32_t i = 0; i < c->n; i++)
+		in[i] = true;
+	members_set(&r->m, in);
+	r->st.members = r->m.n;
 	r->active = true;
 	r->timeout = c->view_timeout_ms;
 	r->next_seq = 1;
@@ -2110,10 +2452,23 @@ int bft_create(const struct bft_config *c, struct bft_replica **out)
 	if (!r->slots || !r->pend || !r->done || !r->hist || !r->seen ||
 	    key_from_seed(c->priv, &r->key) < 0)
 		goto err;
-	for (uint32_t i = 0; i < c->n; i++)
-		if (wc_ed25519_init(&r->pubs[i]) != 0 ||
-		    wc_ed25519_import_public(c->pub[i], BFT_KEY, &r->pubs[i]) != 0)
+	for (uint32_t i = 0; i < c->n; i++) {
+		if (wc_ed25519_init(&r->pubs[i]) != 0)
 			goto err;
+		r->have_pub[i] = true;
+		if (wc_ed25519_import_public(c->pub[i], BFT_KEY, &r->pubs[i]) != 0)
+			goto err;
+	}
+	if (c->id >= c->n) {
+		/* Not a member yet (one the log will add): our own key, to check our log. */
+		uint8_t pub[BFT_KEY];
+
+		if (bft_public_key(c->priv, pub) < 0 || wc_ed25519_init(&r->pubs[c->id]) != 0)
+			goto err;
+		r->have_pub[c->id] = true;
+		if (wc_ed25519_import_public(pub, BFT_KEY, &r->pubs[c->id]) != 0)
+			goto err;
+	}
 	*out = r;
 	return 0;
 err:
@@ -2151,12 +2506,14 @@ void bft_destroy(struct bft_replica *r)
 	for (uint32_t i = 0; i < BFT_MAX_N; i++) {
 		raw_free(&r->vc[i]);
 		raw_free(&r->h_proof[i]);
+		raw_free(&r->sw_proof[i]);
 	}
 	raw_free(&r->newview);
 	raw_free(&r->own_ckpt);
 	wc_ed25519_free(&r->key);
-	for (uint32_t i = 0; i < r->c.n; i++)
-		wc_ed25519_free(&r->pubs[i]);
+	for (uint32_t i = 0; i < BFT_MAX_N; i++)
+		if (r->have_pub[i])
+			wc_ed25519_free(&r->pubs[i]);
 	free(r->slots);
 	free(r->pend);
 	free(r->done);

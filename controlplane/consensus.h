@@ -46,6 +46,14 @@
  *   stable checkpoint (executed batches included: a new view must carry
  *   them), and the replica's own votes return to their slots to be
  *   retransmitted.
+ *   Membership changes through the log (not in the paper; bft_reconfigure):
+ *   a change executed at sequence number s takes effect after E, the first
+ *   checkpoint at least a window past s. Until E is stable the window
+ *   stops at E (so every vote at or below E is cast under the old members
+ *   and every one above it knowing the new ones) and the primary fills the
+ *   gap with null batches; checkpoint proofs and certificates are checked
+ *   against the members that govern their sequence number; the old
+ *   members' proof of E is kept for replicas that fell behind it.
  *   Messages that fail their signature, come from non-members, name an old
  *   view or fall outside the watermarks are dropped and counted.
  *
@@ -96,8 +104,8 @@ struct bft_ops {
 };
 
 struct bft_config {
-	uint32_t n;			 /* replicas, 4..BFT_MAX_N; f = bft_faults(n) */
-	uint32_t id;			 /* this replica, < n */
+	uint32_t n;			 /* members at the start (ids 0..n-1), 4..BFT_MAX_N */
+	uint32_t id;			 /* this replica: < n, or one the log adds later */
 	uint32_t checkpoint_interval;	 /* K, >= 1 */
 	uint32_t window;		 /* L: high watermark = h + L; a multiple of K */
 	uint64_t view_timeout_ms;	 /* §4.5.2 initial timeout */
@@ -109,7 +117,7 @@ struct bft_config {
 	 * requests gather into the next batch instead of one batch each.
 	 */
 	uint32_t pipeline_max;
-	uint8_t pub[BFT_MAX_N][BFT_KEY]; /* every member's public key */
+	uint8_t pub[BFT_MAX_N][BFT_KEY]; /* the first members' public keys, by id */
 	uint8_t priv[BFT_KEY];		 /* this replica's private seed */
 	struct bft_ops ops;
 	void *ctx;
@@ -129,6 +137,10 @@ struct bft_stats {
 	uint64_t malformed;
 	uint64_t bad_new_view; /* NEW-VIEWs whose O did not match their proof */
 	uint64_t fetch_limited; /* FETCHes not answered: the asker spent its byte budget */
+	uint32_t members;	/* voting members now */
+	uint32_t primary;	/* of the current view */
+	bool member;		/* this replica votes */
+	uint64_t reconfig_at;	/* a membership change takes effect after this seq; 0: none */
 };
 
 struct bft_replica;
@@ -179,6 +191,27 @@ void bft_stats_get(const struct bft_replica *r, struct bft_stats *out);
 int bft_replay(struct bft_replica *r, uint64_t seq, const uint8_t *batch, size_t len);
 int bft_restore_sent(struct bft_replica *r, const uint8_t *msg, size_t len);
 void bft_restore_done(struct bft_replica *r, uint64_t now_ms);
+
+/*
+ * Membership change through the log. Call it from execute() for a
+ * committed request that asks for one (the request's format is the
+ * caller's), so that every correct replica calls it at the same sequence
+ * number with the same arguments and gets the same answer: the @count
+ * members @ids, with public keys @pubs (by position; a member's key never
+ * changes), replace the current ones after sequence number E, the first
+ * checkpoint at least a window past this batch. Until checkpoint E is
+ * stable the window stops at E and the primary fills it with null batches
+ * (a primary that does not is replaced, §4.5.2); from then on quorums, the
+ * primary of each view (the (v mod n)-th member by id) and who may vote
+ * follow the new members. A replica whose id is not among them only
+ * follows the log from then on; one added (bft_config.id >= n at create,
+ * or an id not listed before) catches up by state transfer before it
+ * votes. One change at a time: 4 <= @count <= BFT_MAX_N.
+ * Returns 0, -EBUSY (a change is pending) or -EINVAL (an id twice or
+ * >= BFT_MAX_N, another key for a known id, a bad key, too few members).
+ */
+int bft_reconfigure(struct bft_replica *r, const uint32_t *ids, const uint8_t (*pubs)[BFT_KEY],
+		    uint32_t count);
 
 /* Last sequence number executed (replayed ones included). */
 uint64_t bft_last_executed(const struct bft_replica *r);

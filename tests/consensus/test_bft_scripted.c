@@ -45,8 +45,13 @@
  * 4. A member that asks for state again and again (a Byzantine FETCH
  *   flood) is answered only within its byte budget (fetch_limited counts
  *   the rest).
+ *
+ * 5. Membership changes through the log: a replica added votes (a request
+ *   commits only with its vote), one removed no longer does; a second
+ *   change while one is pending is refused the same way everywhere.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +99,10 @@ struct world {
 	uint32_t n_exec[MAXI];
 	int phase;
 	uint64_t now;
+	/* every replica's public key, for membership requests ("M:1,2,3,4") */
+	uint8_t pub[MAXI][BFT_KEY];
+	int reconf_rc[MAXI][4]; /* bft_reconfigure()'s answers, per instance */
+	uint32_t n_reconf[MAXI];
 };
 
 static struct world W;
@@ -144,6 +153,19 @@ static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
 	int id = *(const int *)ctx;
 	uint32_t k = W.n_exec[id];
 
+	/* "M:0,1,2,3,4": the members from now on (the application's format). */
+	if (len > 2 && memcmp(req, "M:", 2) == 0) {
+		uint32_t ids[MAXI], n = 0;
+		uint8_t pubs[MAXI][BFT_KEY];
+
+		for (size_t i = 2; i < len && n < MAXI; i += 2) {
+			ids[n] = (uint32_t)(req[i] - '0');
+			memcpy(pubs[n], W.pub[ids[n]], BFT_KEY);
+			n++;
+		}
+		cr_assert_lt(W.n_reconf[id], 4);
+		W.reconf_rc[id][W.n_reconf[id]++] = bft_reconfigure(W.r[id], ids, pubs, n);
+	}
 	cr_assert_lt(k, LOGN);
 	snprintf(W.exec[id][k], sizeof(W.exec[id][k]), "%.*s", (int)len, (const char *)req);
 	W.exec_seq[id][k] = seq;
@@ -210,25 +232,38 @@ static void tick_all(uint64_t to_ms)
 	}
 }
 
-/* @n replicas (and @twin: an instance n signing as replica 0), window @window. */
-static void world_init(uint32_t n, bool twin, uint32_t window, int (*route)(int, int, uint8_t))
+/*
+ * @n members (ids 0..n-1) and @joiners replicas (ids n, n+1, ...) that only
+ * follow until the log adds them; @twin: an instance after them signing as
+ * replica 0. Window @window.
+ */
+static void world_init_join(uint32_t n, uint32_t joiners, bool twin, uint32_t window,
+			    int (*route)(int, int, uint8_t))
 {
 	memset(&W, 0, sizeof(W));
-	W.n = n;
-	W.n_inst = n + twin;
+	W.n = n + joiners;
+	W.n_inst = W.n + twin;
 	W.route = route;
 	W.c = (struct bft_config){.n = n, .checkpoint_interval = 8, .window = window,
 				  .view_timeout_ms = 500, .retransmit_ms = 200, .batch_max = 1};
 	W.c.ops = (struct bft_ops){
 	    .send = on_send, .execute = on_execute, .commit = on_commit, .load = on_load};
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < W.n; i++) {
 		memset(W.priv[i], (int)(0x11 * (i + 1)), BFT_KEY);
-		cr_assert_eq(bft_public_key(W.priv[i], W.c.pub[i]), 0);
+		cr_assert_eq(bft_public_key(W.priv[i], W.pub[i]), 0);
+		if (i < n)
+			memcpy(W.c.pub[i], W.pub[i], BFT_KEY);
 	}
 	for (uint32_t i = 0; i < W.n_inst; i++) {
 		W.ids[i] = (int)i;
 		make((int)i);
 	}
+}
+
+/* @n replicas (and @twin: an instance n signing as replica 0), window @window. */
+static void world_init(uint32_t n, bool twin, uint32_t window, int (*route)(int, int, uint8_t))
+{
+	world_init_join(n, 0, twin, window, route);
 }
 
 static void world_free(void)
@@ -602,5 +637,109 @@ Test(bft_scripted, fetch_flood_is_answered_within_a_budget)
 	free(m);
 	bft_stats_get(W.r[0], &st);
 	cr_assert_eq(st.fetch_limited, 200 - answers, "refused after a second of quiet");
+	world_free();
+}
+
+/* ---- 5. membership changes through the log ------------------------------------------ */
+
+/* Phase 1: replica 0 cut off. */
+static int route_cut_0(int from, int to, uint8_t type)
+{
+	(void)type;
+	return W.phase == 1 && (from == 0 || to == 0) ? -1 : to;
+}
+
+static void submit_and_run(int at, const char *req, uint64_t ms)
+{
+	cr_assert_eq(bft_submit(W.r[at], (const uint8_t *)req, strlen(req), W.now), 0);
+	deliver();
+	tick_all(W.now + ms);
+}
+
+/* Instances @a and @b executed the same batches, up to the shorter log. */
+static void same_log(int a, int b)
+{
+	for (uint32_t k = 0; k < W.n_exec[a] && k < W.n_exec[b]; k++)
+		cr_assert_str_eq(W.exec[a][k], W.exec[b][k], "replicas %d and %d differ at #%u", a,
+				 b, k);
+}
+
+/*
+ * Replica 4 starts outside (it follows the log); "M:0,1,2,3,4" adds it.
+ * It takes effect after the first checkpoint a window later, reached with
+ * null batches; then with replica 0 cut off, a request commits only with
+ * replica 4's votes (n = 5 needs 4). "M:1,2,3,4" removes replica 0: the
+ * four go on without it, and once back it votes for nothing.
+ */
+Test(bft_scripted, membership_add_then_remove_through_the_log)
+{
+	struct bft_stats st;
+
+	world_init_join(4, 1, false, 8, route_cut_0);
+	submit_and_run(1, "P0", 100);
+	submit_and_run(1, "M:0,1,2,3,4", 3000);
+	for (int i = 0; i < 5; i++) {
+		bft_stats_get(W.r[i], &st);
+		cr_assert_eq(W.reconf_rc[i][0], 0, "replica %d: bft_reconfigure %d", i,
+			     W.reconf_rc[i][0]);
+		cr_assert_eq(st.members, 5, "replica %d: %u members (executed %llu, stable %llu)",
+			     i, st.members, (unsigned long long)st.executed_seq,
+			     (unsigned long long)st.stable_seq);
+		cr_assert(st.member, "replica %d does not vote", i);
+		cr_assert_geq(st.stable_seq, 16, "replica %d: stable %llu", i,
+			      (unsigned long long)st.stable_seq);
+	}
+	cr_assert_str_eq(executed_at(4, 1), "P0", "the added replica did not follow the log");
+
+	/* n = 5, f = 1, quorum 4: without 0, nothing commits unless 4 votes. */
+	W.phase = 1;
+	submit_and_run(1, "Q0", 5000);
+	for (int i = 1; i < 5; i++) {
+		bft_stats_get(W.r[i], &st);
+		cr_assert_eq(st.view, 1, "replica %d: view %llu", i, (unsigned long long)st.view);
+		cr_assert_str_eq(W.exec[i][W.n_exec[i] - 1], "Q0", "replica %d did not commit Q0",
+				 i);
+	}
+
+	/* Remove 0 (still cut off): from then on 1..4 are the members, n = 4. */
+	submit_and_run(2, "M:1,2,3,4", 5000);
+	for (int i = 1; i < 5; i++) {
+		bft_stats_get(W.r[i], &st);
+		cr_assert_eq(W.reconf_rc[i][1], 0);
+		cr_assert_eq(st.members, 4, "replica %d: %u members", i, st.members);
+	}
+	W.phase = 0; /* 0 is back, but no member any more */
+	submit_and_run(3, "Q1", 5000);
+	for (int i = 1; i < 5; i++) {
+		cr_assert_str_eq(W.exec[i][W.n_exec[i] - 1], "Q1", "replica %d did not commit Q1",
+				 i);
+		same_log(1, i);
+	}
+	same_log(0, 1);
+	tick_all(W.now + 2000);
+	bft_stats_get(W.r[0], &st);
+	cr_assert(!st.member, "replica 0 still votes after its removal");
+	cr_assert_eq(st.members, 4, "replica 0 missed its removal");
+	world_free();
+}
+
+/* A second change while one is pending: refused the same way everywhere. */
+Test(bft_scripted, membership_one_change_at_a_time)
+{
+	world_init_join(4, 2, false, 32, route_cut_0);
+	/* Both ordered before either executes: batches 1 and 2. */
+	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"M:0,1,2,3,4", 11, W.now), 0);
+	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"M:0,1,2,3,5", 11, W.now), 0);
+	deliver();
+	tick_all(W.now + 6000);
+	for (int i = 0; i < 4; i++) {
+		struct bft_stats st;
+
+		bft_stats_get(W.r[i], &st);
+		cr_assert_eq(W.n_reconf[i], 2);
+		cr_assert_eq(W.reconf_rc[i][0], 0);
+		cr_assert_eq(W.reconf_rc[i][1], -EBUSY, "replica %d: %d", i, W.reconf_rc[i][1]);
+		cr_assert_eq(st.members, 5);
+	}
 	world_free();
 }

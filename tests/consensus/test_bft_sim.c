@@ -9,6 +9,10 @@
  * votes, messages forged in another replica's name, replays of old
  * messages). The network is bad until GST, then delivers within DELTA.
  *
+ * Two more series change the membership through the log mid-run (a fifth
+ * replica added to four, an honest member of five removed): the replicas
+ * left must also all end with the new membership.
+ *
  * After each run:
  *   safety   no two honest replicas executed different requests at one
  *            position of their logs, and none executed a request twice;
@@ -41,9 +45,20 @@ struct msg {
 
 enum byz_mode { BYZ_SILENT, BYZ_EQUIVOCATE, BYZ_FORGE, BYZ_REPLAY, BYZ_MODES };
 
+enum reconf { RECONF_NONE, RECONF_ADD, RECONF_REMOVE };
+
 struct sim {
 	uint64_t rng, now, order;
-	uint32_t n, f;
+	uint32_t n, f; /* n: replicas, the first members and one the log adds (RECONF_ADD) */
+	uint32_t n0;   /* the first members: ids 0..n0-1 */
+	/*
+	 * A membership change through the log, submitted by an honest member
+	 * at reconf_at: add replica n0, or remove honest member @removed.
+	 */
+	enum reconf reconf;
+	uint64_t reconf_at;
+	int removed;
+	uint8_t pub[MAXN][BFT_KEY];
 	struct bft_replica *r[MAXN];
 	uint8_t priv[MAXN][BFT_KEY];
 	bool byz[MAXN];
@@ -65,7 +80,7 @@ struct sim {
 	/* per replica: executed payloads in order */
 	char *log[MAXN][64];
 	uint32_t nlog[MAXN];
-	bool dup_exec;
+	bool dup_exec, reconf_refused;
 	/* replay stock of the Byzantine replicas */
 	struct msg old[256];
 	uint32_t nold;
@@ -206,7 +221,7 @@ static void byz_send(struct sim *s, int from, int to, const uint8_t *b, size_t l
 		break;
 	case BYZ_FORGE:
 		/* Also claim to be someone else (signed with our key: must be refused). */
-		h.replica = (uint32_t)((from + 1 + rnd(s) % (s->n - 1)) % s->n);
+		h.replica = (uint32_t)((from + 1 + rnd(s) % (s->n0 - 1)) % s->n0);
 		if (bft_msg_build(s->priv[from], &h, body, blen, &m, &ml) == 0) {
 			transmit(s, from, to, m, ml);
 			free(m);
@@ -264,6 +279,19 @@ static void on_execute(void *cp, uint64_t seq, const uint8_t *req, size_t len)
 	struct sim *s = c->s;
 	char *p = strndup((const char *)req, len);
 
+	/* "M:0,1,2,3,4": the members from now on (the application's format). */
+	if (len > 2 && memcmp(req, "M:", 2) == 0) {
+		uint32_t ids[MAXN], k = 0;
+		uint8_t pubs[MAXN][BFT_KEY];
+
+		for (size_t i = 2; i < len && k < MAXN; i += 2) {
+			ids[k] = (uint32_t)(req[i] - '0');
+			memcpy(pubs[k], s->pub[ids[k]], BFT_KEY);
+			k++;
+		}
+		if (bft_reconfigure(s->r[c->id], ids, pubs, k) != 0)
+			s->reconf_refused = true; /* one change per run: every replica takes it */
+	}
 	(void)seq;
 	for (uint32_t i = 0; i < s->nlog[c->id]; i++)
 		if (strcmp(s->log[c->id][i], p) == 0)
@@ -327,13 +355,39 @@ static bool has_req(const struct sim *s, uint64_t seed, uint32_t i, uint32_t o, 
 	return false;
 }
 
+/* Replica @o submits requests: an honest first member (not the one removed). */
+static bool submits(const struct sim *s, uint32_t o)
+{
+	return !s->byz[o] && o < s->n0 && (int)o != s->removed;
+}
+
+/* Replica @i must execute every request: honest, and not removed. */
+static bool must_follow(const struct sim *s, uint32_t i)
+{
+	return !s->byz[i] && (int)i != s->removed;
+}
+
+/* The members there must be once the change is done. */
+static uint32_t members_after(const struct sim *s)
+{
+	return s->reconf == RECONF_ADD ? s->n0 + 1 : s->reconf == RECONF_REMOVE ? s->n0 - 1 : s->n0;
+}
+
 static bool all_done(const struct sim *s, uint64_t seed)
 {
-	for (uint32_t i = 0; i < s->n; i++)
+	for (uint32_t i = 0; i < s->n; i++) {
+		struct bft_stats st;
+
+		if (!must_follow(s, i))
+			continue;
 		for (uint32_t o = 0; o < s->n; o++)
 			for (int k = 0; k < REQS; k++)
-				if (!s->byz[i] && !s->byz[o] && !has_req(s, seed, i, o, k))
+				if (submits(s, o) && !has_req(s, seed, i, o, k))
 					return false;
+		bft_stats_get(s->r[i], &st);
+		if (st.members != members_after(s))
+			return false;
+	}
 	return true;
 }
 
@@ -342,13 +396,23 @@ static bool up(const struct sim *s, int i)
 	return !(i == s->down && s->now >= s->down_from && s->now < s->down_to);
 }
 
-/* One run; returns NULL or what went wrong. */
-static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_t wl)
+/*
+ * One run of @n0 first members (and a membership change, @reconf);
+ * returns NULL or what went wrong.
+ */
+static const char *run(uint64_t seed, uint32_t n0, enum reconf reconf, bool verbose, char *why,
+		       size_t wl)
 {
-	struct sim s = {
-	    .rng = seed * 0x2545f4914f6cdd1dull + 1, .n = n, .f = (n - 1) / 3, .verbose = verbose};
+	uint32_t n = n0 + (reconf == RECONF_ADD);
+	struct sim s = {.rng = seed * 0x2545f4914f6cdd1dull + 1,
+			.n = n,
+			.n0 = n0,
+			.f = (n0 - 1) / 3,
+			.reconf = reconf,
+			.removed = -1,
+			.verbose = verbose};
 	struct ctx ctx[MAXN];
-	struct bft_config c = {.n = n,
+	struct bft_config c = {.n = n0,
 			       .checkpoint_interval = 4,
 			       .window = 16,
 			       .view_timeout_ms = 400,
@@ -361,11 +425,13 @@ static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_
 	for (uint32_t i = 0; i < n; i++) {
 		for (int k = 0; k < BFT_KEY; k++)
 			s.priv[i][k] = (uint8_t)(i * 31 + k * 7 + 1);
-		cr_assert_eq(bft_public_key(s.priv[i], c.pub[i]), 0);
+		cr_assert_eq(bft_public_key(s.priv[i], s.pub[i]), 0);
+		if (i < n0)
+			memcpy(c.pub[i], s.pub[i], BFT_KEY);
 	}
-	/* f Byzantine replicas, one behaviour per run. */
+	/* f Byzantine first members, one behaviour per run. */
 	for (uint32_t k = 0; k < s.f;) {
-		uint32_t b = (uint32_t)(rnd(&s) % n);
+		uint32_t b = (uint32_t)(rnd(&s) % n0);
 
 		if (!s.byz[b]) {
 			s.byz[b] = true;
@@ -378,7 +444,7 @@ static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_
 	s.isolated = -1;
 	s.down = -1;
 	{
-		uint32_t a = (uint32_t)(rnd(&s) % n), b = (uint32_t)(rnd(&s) % n);
+		uint32_t a = (uint32_t)(rnd(&s) % n0), b = (uint32_t)(rnd(&s) % n0);
 
 		if (!s.byz[a] && rnd(&s) % 2)
 			s.isolated = (int)a;
@@ -389,12 +455,41 @@ static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_
 			s.amnesia = rnd(&s) % 2;
 		}
 	}
+	/* (drawn after the rest: runs without a change are the same as before) */
+	int reconf_by = -1;
+	char reconf_req[2 + 2 * MAXN] = "M:";
+
+	if (reconf != RECONF_NONE) {
+		uint32_t len = 2;
+
+		s.reconf_at = rnd(&s) % GST_MS;
+		while (reconf == RECONF_REMOVE && s.removed < 0) {
+			uint32_t x = (uint32_t)(rnd(&s) % n0);
+
+			if (!s.byz[x])
+				s.removed = (int)x;
+		}
+		while (reconf_by < 0) {
+			uint32_t x = (uint32_t)(rnd(&s) % n0);
+
+			if (!s.byz[x] && (int)x != s.removed && (int)x != s.down)
+				reconf_by = (int)x;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			if ((int)i != s.removed) {
+				reconf_req[len++] = (char)('0' + i);
+				reconf_req[len++] = ',';
+			}
+		reconf_req[len - 1] = '\0';
+	}
 	if (verbose)
 		printf("seed %llu: n %u mode %d drop %.2f dup %.2f isolated %d down %d%s [%llu,%llu) "
-		       "byz:",
+		       "%s by %d at %llu, byz:",
 		       (unsigned long long)seed, n, s.mode, s.drop, s.dup, s.isolated, s.down,
 		       s.amnesia ? " (amnesia)" : "",
-		       (unsigned long long)s.down_from, (unsigned long long)s.down_to);
+		       (unsigned long long)s.down_from, (unsigned long long)s.down_to,
+		       reconf_by >= 0 ? reconf_req : "no change", reconf_by,
+		       (unsigned long long)s.reconf_at);
 	for (uint32_t i = 0; i < n; i++) {
 		if (verbose && s.byz[i])
 			printf(" %u", i);
@@ -428,10 +523,15 @@ static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_
 				bft_receive(s.r[m.to], m.b, m.len, s.now);
 			free(m.b);
 		}
+		if (reconf_by >= 0 && s.now >= s.reconf_at) {
+			bft_submit(s.r[reconf_by], (const uint8_t *)reconf_req, strlen(reconf_req),
+				   s.now);
+			reconf_by = -1;
+		}
 		for (uint32_t i = 0; i < n; i++) {
 			if (!up(&s, (int)i))
 				continue;
-			for (int k = 0; k < REQS; k++)
+			for (int k = 0; k < REQS && i < n0 && (int)i != s.removed; k++)
 				if (submit_at[i][k] != UINT64_MAX && s.now >= submit_at[i][k]) {
 					char req[64];
 					int l = snprintf(req, sizeof(req), "s%llu-r%u-%d",
@@ -483,12 +583,29 @@ static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_
 		snprintf(why, wl, "safety: a request executed twice");
 		fail = why;
 	}
+	if (!fail && s.reconf_refused) {
+		snprintf(why, wl, "bft_reconfigure refused the membership change");
+		fail = why;
+	}
 	/* liveness: every honest request everywhere honest */
 	for (uint32_t i = 0; i < n && !fail; i++) {
-		if (s.byz[i])
+		struct bft_stats st;
+
+		if (!must_follow(&s, i))
 			continue;
+		bft_stats_get(s.r[i], &st);
+		if (st.members != members_after(&s)) {
+			snprintf(why, wl,
+				 "liveness: r%u has %u members at t=%llu, not %u (executed seq %llu, "
+				 "stable %llu, change after %llu)",
+				 i, st.members, (unsigned long long)s.now, members_after(&s),
+				 (unsigned long long)st.executed_seq,
+				 (unsigned long long)st.stable_seq,
+				 (unsigned long long)st.reconfig_at);
+			fail = why;
+		}
 		for (uint32_t o = 0; o < n && !fail; o++) {
-			if (s.byz[o])
+			if (!submits(&s, o))
 				continue;
 			for (int k = 0; k < REQS && !fail; k++) {
 				char req[64];
@@ -534,14 +651,14 @@ static const char *run(uint64_t seed, uint32_t n, bool verbose, char *why, size_
 	return fail;
 }
 
-static void seeds(uint32_t n, uint64_t count)
+static void seeds_reconf(uint32_t n, enum reconf reconf, uint64_t count)
 {
 	const char *one = getenv("BFT_SEED"), *many = getenv("BFT_SEEDS");
 	char why[512];
 	uint64_t failed = 0;
 
 	if (one) {
-		const char *f = run(strtoull(one, NULL, 10), n, true, why, sizeof(why));
+		const char *f = run(strtoull(one, NULL, 10), n, reconf, true, why, sizeof(why));
 
 		cr_assert_null(f, "seed %s: %s", one, f);
 		return;
@@ -549,18 +666,29 @@ static void seeds(uint32_t n, uint64_t count)
 	if (many)
 		count = strtoull(many, NULL, 10) / (n == 4 ? 1 : 10);
 	for (uint64_t seed = 1; seed <= count; seed++) {
-		const char *f = run(seed, n, false, why, sizeof(why));
+		const char *f = run(seed, n, reconf, false, why, sizeof(why));
 
 		if (f) {
-			cr_log_error("n=%u seed %llu: %s (replay: BFT_SEED=%llu)", n,
+			cr_log_error("n=%u%s seed %llu: %s (replay: BFT_SEED=%llu)", n,
+				     reconf == RECONF_ADD      ? " add"
+				     : reconf == RECONF_REMOVE ? " remove"
+							       : "",
 				     (unsigned long long)seed, f, (unsigned long long)seed);
 			failed++;
 		}
 	}
 	cr_expect_eq(failed, 0, "%llu of %llu seeds failed", (unsigned long long)failed,
 		     (unsigned long long)count);
-	printf("bft sim: n=%u, %llu seeds, %llu failed\n", n, (unsigned long long)count,
-	       (unsigned long long)failed);
+	printf("bft sim: n=%u%s, %llu seeds, %llu failed\n", n,
+	       reconf == RECONF_ADD	 ? " + a member added"
+	       : reconf == RECONF_REMOVE ? " - a member removed"
+					 : "",
+	       (unsigned long long)count, (unsigned long long)failed);
+}
+
+static void seeds(uint32_t n, uint64_t count)
+{
+	seeds_reconf(n, RECONF_NONE, count);
 }
 
 Test(bft_sim, n4_f1_safety_and_liveness, .timeout = 900)
@@ -577,4 +705,20 @@ Test(bft_sim, n7_f2_safety_and_liveness, .timeout = 900)
 Test(bft_sim, n5_f1_safety_and_liveness, .timeout = 900)
 {
 	seeds(5, 100);
+}
+
+/*
+ * Membership changes through the log (bft_reconfigure): a fifth replica
+ * added to four while the network misbehaves, and an honest member of five
+ * removed. After GST every remaining honest replica has every request and
+ * the new membership; safety holds across the change.
+ */
+Test(bft_sim, n4_add_a_member, .timeout = 900)
+{
+	seeds_reconf(4, RECONF_ADD, 300);
+}
+
+Test(bft_sim, n5_remove_a_member, .timeout = 900)
+{
+	seeds_reconf(5, RECONF_REMOVE, 300);
 }
