@@ -85,6 +85,12 @@ struct bft_replica {
 	 */
 	struct members next, prev;
 	uint64_t next_at, prev_until;
+	/*
+	 * E of the last change, kept after it takes effect: "a change is under
+	 * way" must follow the log alone (a state transfer can take a replica
+	 * past E before it executes the requests between the change and E).
+	 */
+	uint64_t change_e;
 	bool recount; /* checkpoint votes to count again under new members */
 	/*
 	 * The proof of the checkpoint where the last change took effect, by
@@ -947,10 +953,19 @@ static void switch_members(struct bft_replica *r)
 	if (r->next_seq <= r->prev_until)
 		r->next_seq = r->prev_until + 1;
 	r->st.members = r->m.n;
-	r->st.reconfig_at = 0;
 	r->window_moved = true;
 	/* Checkpoint votes counted under the old quorum: count them again (bft_tick). */
 	r->recount = true;
+}
+
+/* Copies of a checkpoint proof's messages into @dst (*@n_dst of them), replacing what it held. */
+static void proof_keep(struct raw *dst, uint32_t *n_dst, const struct raw *proof, uint32_t n)
+{
+	for (uint32_t i = 0; i < *n_dst; i++)
+		raw_free(&dst[i]);
+	for (uint32_t i = 0; i < n; i++)
+		raw_set(&dst[i], proof[i].b, proof[i].len);
+	*n_dst = n;
 }
 
 /*
@@ -963,11 +978,7 @@ static void make_stable(struct bft_replica *r, uint64_t seq, const uint8_t d[BFT
 {
 	if (seq <= r->h)
 		return;
-	for (uint32_t i = 0; i < r->n_h_proof; i++)
-		raw_free(&r->h_proof[i]);
-	for (uint32_t i = 0; i < n_proof; i++)
-		raw_set(&r->h_proof[i], proof[i].b, proof[i].len);
-	r->n_h_proof = n_proof;
+	proof_keep(r->h_proof, &r->n_h_proof, proof, n_proof);
 	r->h = seq;
 	memcpy(r->h_digest, d, BFT_DIGEST);
 	r->st.stable_seq = seq;
@@ -987,11 +998,7 @@ static void make_stable(struct bft_replica *r, uint64_t seq, const uint8_t d[BFT
 		r->next_seq = seq + 1;
 	if (r->next_at && seq >= r->next_at) {
 		if (seq == r->next_at) {
-			for (uint32_t i = 0; i < r->n_sw_proof; i++)
-				raw_free(&r->sw_proof[i]);
-			for (uint32_t i = 0; i < n_proof; i++)
-				raw_set(&r->sw_proof[i], proof[i].b, proof[i].len);
-			r->n_sw_proof = n_proof;
+			proof_keep(r->sw_proof, &r->n_sw_proof, proof, n_proof);
 			r->sw_seq = seq;
 		}
 		switch_members(r);
@@ -1092,6 +1099,8 @@ static void log_cert(struct bft_replica *r, const struct slot *s)
 			    .seq = s->seq};
 	struct buf b = {0};
 
+	if (!voting(r))
+		return; /* (not a member: it proves nothing in a VIEW-CHANGE we do not send) */
 	memcpy(h.d, s->d, BFT_DIGEST);
 	buf_raw(&b, &s->cert_pp);
 	buf_u16(&b, (uint16_t)s->n_cert_prep);
@@ -2224,6 +2233,13 @@ static int restore_cert(struct bft_replica *r, const struct bft_hdr *h, const ui
 	const uint8_t *pb;
 	size_t pbl;
 
+	/*
+	 * At or below where the last membership change took effect: below a
+	 * stable checkpoint, and maybe certified by members we no longer
+	 * know (two changes ago). Nothing left to prove there.
+	 */
+	if (h->seq <= r->h || h->seq <= r->prev_until)
+		return 0;
 	if (!cert_read(r, &rd, UINT64_MAX, 0, UINT64_MAX, &c) || rd.p != rd.end ||
 	    bft_hdr_parse(c.pp, c.pp_len, &ph, &pb, &pbl) < 0 || ph.seq != h->seq ||
 	    ph.view != h->view || memcmp(ph.d, h->d, BFT_DIGEST) != 0)
@@ -2260,6 +2276,8 @@ static int restore_stable(struct bft_replica *r, const struct bft_hdr *h, const 
 	uint8_t d[BFT_DIGEST];
 	struct raw proof[BFT_MAX_N];
 
+	if (h->seq != 0 && (h->seq <= r->h || h->seq < r->prev_until))
+		return 0; /* superseded (and maybe proven by members we no longer know) */
 	if (h->seq == 0 || !ckpt_proof_ok(r, &rd, h->seq, d) || rd.p != rd.end ||
 	    memcmp(d, h->d, BFT_DIGEST) != 0)
 		return -EBADMSG;
@@ -2302,6 +2320,41 @@ static void restore_vote(struct bft_replica *r, const struct bft_hdr *h, const u
 	raw_set(&v->m, m, len);
 }
 
+/*
+ * The NEW-VIEW we sent as a primary: we are in its view again, resend it
+ * (a member that restarted in an older view, or one just added, enters
+ * the view from it) and keep its pre-prepares O, which assigned sequence
+ * numbers we must not assign again.
+ */
+static void restore_newview(struct bft_replica *r, const struct bft_hdr *h, const uint8_t *m,
+			    size_t len, const uint8_t *body, size_t blen)
+{
+	struct rd rd = {.p = body, .end = body + blen};
+	uint16_t n;
+
+	if (h->view < r->view)
+		return;
+	r->view = h->view;
+	raw_set(&r->newview, m, len);
+	n = rd_u16(&rd);
+	for (uint16_t i = 0; i < n && !rd.bad; i++)
+		rd_item(&rd, &(size_t){0});
+	n = rd_u16(&rd);
+	for (uint16_t i = 0; i < n && !rd.bad; i++) {
+		size_t l;
+		const uint8_t *pp = rd_item(&rd, &l), *pb;
+		struct bft_hdr ph;
+		size_t pbl;
+
+		if (pp == NULL || bft_hdr_parse(pp, l, &ph, &pb, &pbl) < 0 ||
+		    ph.type != BFT_PREPREPARE || ph.view != h->view || ph.replica != r->c.id)
+			continue;
+		if (r->next_seq <= ph.seq)
+			r->next_seq = ph.seq + 1;
+		restore_vote(r, &ph, pp, l);
+	}
+}
+
 int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 {
 	struct bft_hdr h;
@@ -2334,6 +2387,9 @@ int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 		if (h.view > r->restored_vc)
 			r->restored_vc = h.view;
 		break;
+	case BFT_NEWVIEW:
+		restore_newview(r, &h, m, len, body, blen);
+		break;
 	case BFT_CERT:
 		return restore_cert(r, &h, body, blen);
 	case BFT_STABLE:
@@ -2364,7 +2420,7 @@ int bft_reconfigure(struct bft_replica *r, const uint32_t *ids, const uint8_t (*
 	bool in[BFT_MAX_N] = {false};
 	uint64_t k = r->c.checkpoint_interval;
 
-	if (r->next_at)
+	if (r->change_e && r->last_exec <= r->change_e)
 		return -EBUSY;
 	if (count < 4 || count > BFT_MAX_N)
 		return -EINVAL;
@@ -2402,12 +2458,18 @@ int bft_reconfigure(struct bft_replica *r, const uint32_t *ids, const uint8_t (*
 	 * new members, and every one below it under the old ones.
 	 */
 	r->next_at = (r->last_exec + r->c.window + k - 1) / k * k;
-	r->st.reconfig_at = r->next_at;
+	r->change_e = r->next_at;
 	r->progress_at = r->now;
 	r->window_moved = true;
 	if (r->h >= r->next_at)
 		switch_members(r); /* a state transfer already took us past it */
 	return 0;
+}
+
+uint32_t bft_members(const struct bft_replica *r, uint32_t ids[BFT_MAX_N])
+{
+	memcpy(ids, r->m.order, r->m.n * sizeof(ids[0]));
+	return r->m.n;
 }
 
 void bft_stats_get(const struct bft_replica *r, struct bft_stats *out)
@@ -2416,6 +2478,7 @@ void bft_stats_get(const struct bft_replica *r, struct bft_stats *out)
 	out->view = r->view;
 	out->primary = primary(r, r->view);
 	out->member = voting(r);
+	out->reconfig_at = r->change_e && r->last_exec <= r->change_e ? r->change_e : 0;
 }
 
 int bft_create(const struct bft_config *c, struct bft_replica **out)

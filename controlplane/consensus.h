@@ -140,7 +140,7 @@ struct bft_stats {
 	uint32_t members;	/* voting members now */
 	uint32_t primary;	/* of the current view */
 	bool member;		/* this replica votes */
-	uint64_t reconfig_at;	/* a membership change takes effect after this seq; 0: none */
+	uint64_t reconfig_at;	/* a membership change in the log up to here takes effect after this seq; 0: none */
 };
 
 struct bft_replica;
@@ -206,12 +206,17 @@ void bft_restore_done(struct bft_replica *r, uint64_t now_ms);
  * follow the new members. A replica whose id is not among them only
  * follows the log from then on; one added (bft_config.id >= n at create,
  * or an id not listed before) catches up by state transfer before it
- * votes. One change at a time: 4 <= @count <= BFT_MAX_N.
+ * votes. One change at a time: 4 <= @count <= BFT_MAX_N; a change
+ * executed at or below the previous one's E is refused (by the log alone,
+ * so the same way on every replica, whatever each has seen stable).
  * Returns 0, -EBUSY (a change is pending) or -EINVAL (an id twice or
  * >= BFT_MAX_N, another key for a known id, a bad key, too few members).
  */
 int bft_reconfigure(struct bft_replica *r, const uint32_t *ids, const uint8_t (*pubs)[BFT_KEY],
 		    uint32_t count);
+
+/* The voting members now, ascending, into @ids; returns how many. */
+uint32_t bft_members(const struct bft_replica *r, uint32_t ids[BFT_MAX_N]);
 
 /* Last sequence number executed (replayed ones included). */
 uint64_t bft_last_executed(const struct bft_replica *r);

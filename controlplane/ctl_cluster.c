@@ -101,6 +101,8 @@ struct ctl_cluster {
 	} inflight[256]; /* our requests' submit times, for consensus_commit_seconds */
 	uint32_t inflight_next;
 	uint64_t logged_view; /* the last view publish() reported */
+	/* the voting members as of the last publication, by id (under @lock) */
+	bool snap_member[BFT_MAX_N];
 };
 
 static void put32(uint8_t *p, uint32_t v)
@@ -290,7 +292,21 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 		const char *peer = json_string_value(json_object_get(m, "peer"));
 		const char *api = json_string_value(json_object_get(m, "api"));
 		const char *pk = json_string_value(json_object_get(m, "public_key"));
-		json_t *id = json_object_get(m, "id");
+		json_t *id = json_object_get(m, "id"), *joins = json_object_get(m, "joins");
+
+		/* "joins": added later through the log (POST /v1/members), not a first member. */
+		if (joins && !json_is_boolean(joins)) {
+			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].joins: want true or false", path, i);
+			goto out;
+		}
+		if (json_is_true(joins) && c->n0 == 0)
+			c->n0 = i;
+		if (!json_is_true(joins) && c->n0) {
+			hm_log(HM_LOG_ERR, MOD,
+			       "%s: members[%u]: the first members come first; \"joins\" ones after them",
+			       path, i);
+			goto out;
+		}
 
 		if (!json_is_integer(id) || json_integer_value(id) != i) {
 			hm_log(HM_LOG_ERR, MOD,
@@ -323,6 +339,15 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 				       path, i, k);
 				goto out;
 			}
+	}
+	if (c->n0 == 0)
+		c->n0 = c->n;
+	if (c->n0 < 4) {
+		hm_log(HM_LOG_ERR, MOD,
+		       "%s: \"members\": %u without \"joins\"; a cluster starts with at least 4 "
+		       "(3f + 1)",
+		       path, c->n0);
+		goto out;
 	}
 	if (get_u32(path, root, "batch_max", 16, 1, BFT_BATCH_MAX, &c->batch_max) < 0 ||
 	    get_u32(path, root, "pipeline_max", 2, 0, 100000, &c->pipeline_max) < 0 ||
@@ -629,6 +654,123 @@ static void finish(struct ctl_cluster *cl, uint64_t nonce, int status, json_t *o
 	json_decref(out);
 }
 
+/* A member to add (POST /v1/members): 0, or an HTTP status with *@out naming the field. */
+static int member_parse(const json_t *body, uint32_t *id, struct ctl_peer_addr *addr,
+			const char **api, uint8_t pub[BFT_KEY], json_t **out)
+{
+	json_t *jid = json_object_get(body, "id");
+	const char *peer = json_string_value(json_object_get(body, "peer"));
+	const char *pk = json_string_value(json_object_get(body, "public_key"));
+
+	*api = json_string_value(json_object_get(body, "api"));
+	if (!json_is_object(body))
+		return ctl_rest_error(out, 400, "", "want {\"id\", \"peer\", \"api\", "
+						    "\"public_key\"}");
+	if (!json_is_integer(jid) || json_integer_value(jid) < 0 ||
+	    json_integer_value(jid) >= CTL_PEER_MAX)
+		return ctl_rest_error(out, 400, "id", "want a member id in 0..%d",
+				      CTL_PEER_MAX - 1);
+	*id = (uint32_t)json_integer_value(jid);
+	if (peer == NULL || parse_hostport(peer, addr) < 0)
+		return ctl_rest_error(out, 400, "peer", "want ADDR:PORT (an IP literal)");
+	if (*api == NULL || strlen(*api) >= sizeof(((struct ctl_cluster_cfg *)0)->api[0]))
+		return ctl_rest_error(out, 400, "api", "want ADDR:PORT of its REST API");
+	if (pk == NULL || hex_decode(pk, pub, BFT_KEY) < 0)
+		return ctl_rest_error(out, 400, "public_key", "want %d hex digits", 2 * BFT_KEY);
+	return 0;
+}
+
+/*
+ * A membership change from the log ("c": "@members"): POST adds member
+ * body.id at body.peer / body.api with body.public_key, DELETE removes
+ * member @item. Run on every member at the same point of the log, with
+ * the same inputs (the log, the first members' keys in the file), so all
+ * reach the same answer; bft_reconfigure() makes it take effect a window
+ * later. HTTP status, *@out.
+ */
+static int members_apply(struct ctl_cluster *cl, const char *m, const char *item, json_t *body,
+			 json_t **out)
+{
+	uint32_t ids[BFT_MAX_N], n = bft_members(cl->r, ids), id;
+	uint8_t pubs[BFT_MAX_N][BFT_KEY], pub[BFT_KEY];
+	struct ctl_peer_addr addr;
+	const char *peer = NULL, *api = NULL;
+	struct bft_stats st;
+	bool add = strcmp(m, "POST") == 0;
+	int rc;
+
+	/* One at a time (decided by the log alone: the same answer everywhere). */
+	bft_stats_get(cl->r, &st);
+	if (st.reconfig_at)
+		return ctl_rest_error(out, 409, "",
+				      "a membership change is under way (in force after sequence "
+				      "number %" PRIu64 "); one at a time",
+				      st.reconfig_at);
+	if (add) {
+		rc = member_parse(body, &id, &addr, &api, pub, out);
+		if (rc)
+			return rc;
+		peer = json_string_value(json_object_get(body, "peer"));
+	} else if (item == NULL || sscanf(item, "%u", &id) != 1 || id >= BFT_MAX_N) {
+		return ctl_rest_error(out, 404, "", "no member %s", item ? item : "");
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		if (add && ids[k] == id)
+			return ctl_rest_error(out, 409, "id", "%u is a member already", id);
+		if (add && (memcmp(cl->c.pub[ids[k]], pub, BFT_KEY) == 0 ||
+			    (strcmp(cl->c.peer[ids[k]].host, addr.host) == 0 &&
+			     cl->c.peer[ids[k]].port == addr.port)))
+			return ctl_rest_error(out, 409, "", "member %u has that key or peer address",
+					      ids[k]);
+		memcpy(pubs[k], cl->c.pub[ids[k]], BFT_KEY);
+	}
+	if (add) {
+		ids[n] = id;
+		memcpy(pubs[n++], pub, BFT_KEY);
+	} else {
+		uint32_t k = 0;
+
+		while (k < n && ids[k] != id)
+			k++;
+		if (k == n)
+			return ctl_rest_error(out, 404, "", "%u is not a member", id);
+		ids[k] = ids[n - 1];
+		memcpy(pubs[k], pubs[n - 1], BFT_KEY);
+		if (--n < 4)
+			return ctl_rest_error(out, 409, "",
+					      "a cluster needs at least 4 members (3f + 1); it has %u",
+					      n + 1);
+	}
+	rc = bft_reconfigure(cl->r, ids, (const uint8_t(*)[BFT_KEY])pubs, n);
+	bft_stats_get(cl->r, &st);
+	if (rc == -EBUSY)
+		return ctl_rest_error(out, 409, "",
+				      "a membership change is under way (in force after sequence "
+				      "number %" PRIu64 "); one at a time",
+				      st.reconfig_at);
+	if (rc < 0)
+		return ctl_rest_error(out, 400, "public_key", "refused: %s", strerror(-rc));
+	if (add) {
+		pthread_mutex_lock(&cl->lock);
+		cl->c.peer[id] = addr;
+		snprintf(cl->c.api[id], sizeof(cl->c.api[id]), "%s", api);
+		memcpy(cl->c.pub[id], pub, BFT_KEY);
+		if (id >= cl->c.n)
+			cl->c.n = id + 1;
+		pthread_mutex_unlock(&cl->lock);
+		/* (during the replay at start the pipe opens later, with these addresses) */
+		if (cl->peer && id != cl->c.id && ctl_peer_add(cl->peer, id, &addr) < 0)
+			hm_log(HM_LOG_WARN, MOD, "member %u: peer address %s not usable here", id,
+			       peer);
+	}
+	if (!cl->replaying)
+		hm_log(HM_LOG_INFO, MOD, "member %u %s: in force after sequence number %" PRIu64,
+		       id, add ? "added" : "removed", st.reconfig_at);
+	*out = json_pack("{s:i, s:s, s:I}", "id", (int)id, "change", add ? "added" : "removed",
+			 "in_force_after", (json_int_t)st.reconfig_at);
+	return 202;
+}
+
 /* Run one request of the log against the model: the same result on every member. */
 static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
 {
@@ -645,13 +787,19 @@ static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
 	int status;
 
 	(void)seq;
-	pthread_mutex_lock(&n->lock);
-	if (m == NULL || coll == NULL ||
-	    (strcmp(m, "POST") != 0 && strcmp(m, "PUT") != 0 && strcmp(m, "DELETE") != 0))
-		status = ctl_rest_error(&out, 400, "", "not a write request");
-	else
-		status = ctl_write_apply(n, n->st_cons, m, coll, item, ifv, body, false, &out);
-	pthread_mutex_unlock(&n->lock);
+	if (m && coll && strcmp(coll, "@members") == 0 &&
+	    (strcmp(m, "POST") == 0 || strcmp(m, "DELETE") == 0)) {
+		status = members_apply(cl, m, item, body, &out);
+	} else {
+		pthread_mutex_lock(&n->lock);
+		if (m == NULL || coll == NULL ||
+		    (strcmp(m, "POST") != 0 && strcmp(m, "PUT") != 0 && strcmp(m, "DELETE") != 0))
+			status = ctl_rest_error(&out, 400, "", "not a write request");
+		else
+			status = ctl_write_apply(n, n->st_cons, m, coll, item, ifv, body, false,
+						 &out);
+		pthread_mutex_unlock(&n->lock);
+	}
 	if (origin == (json_int_t)cl->c.id && !cl->replaying) {
 		for (uint32_t i = 0; i < 256; i++)
 			if (cl->inflight[i].nonce == nonce && cl->inflight[i].t0_ns) {
@@ -673,14 +821,15 @@ static bool binding(const struct ctl_cluster *cl, const uint8_t *m, size_t len)
 {
 	return len > BFT_HDR && get32(m + 4) == cl->c.id &&
 	       (m[0] == BFT_PREPREPARE || m[0] == BFT_PREPARE || m[0] == BFT_COMMIT ||
-		m[0] == BFT_VIEWCHANGE || m[0] == BFT_CERT || m[0] == BFT_STABLE);
+		m[0] == BFT_VIEWCHANGE || m[0] == BFT_NEWVIEW || m[0] == BFT_CERT ||
+		m[0] == BFT_STABLE);
 }
 
 /*
  * Does it still bind us with stable checkpoint @stable in @view? A vote or
  * certificate above the stable checkpoint (executed or not: a VIEW-CHANGE
  * must carry every certificate above it, §4.4), the record of that
- * checkpoint, or a VIEW-CHANGE for this view or a later one. (*@in_view:
+ * checkpoint, or a VIEW-CHANGE or NEW-VIEW for this view or a later one. (*@in_view:
  * it was sent in @view, so it says which view we are in.)
  */
 static bool still_binding(const uint8_t *m, size_t len, uint64_t stable, uint64_t view,
@@ -694,7 +843,7 @@ static bool still_binding(const uint8_t *m, size_t len, uint64_t stable, uint64_
 	if (bft_hdr_parse(m, len, &h, &body, &bl) < 0)
 		return false;
 	*in_view = h.type != BFT_STABLE && h.view >= view;
-	if (h.type == BFT_VIEWCHANGE)
+	if (h.type == BFT_VIEWCHANGE || h.type == BFT_NEWVIEW)
 		return h.view >= view;
 	if (h.type == BFT_STABLE)
 		return h.seq == stable;
@@ -895,22 +1044,26 @@ static void publish(struct ctl_cluster *cl)
 	struct ctl_stats_block *b = cl->n->st_cons;
 	struct bft_stats st;
 	struct ctl_peer_stats ps;
-	uint32_t up = 0;
+	uint32_t up = 0, ids[BFT_MAX_N], nm;
 
 	bft_stats_get(cl->r, &st);
 	ctl_peer_stats_get(cl->peer, &ps);
-	for (uint32_t i = 0; i < cl->c.n; i++)
-		up += ps.up[i];
+	nm = bft_members(cl->r, ids);
 	pthread_mutex_lock(&cl->lock);
 	cl->snap = st;
 	cl->psnap = ps;
+	memset(cl->snap_member, 0, sizeof(cl->snap_member));
+	for (uint32_t k = 0; k < nm; k++) {
+		cl->snap_member[ids[k]] = true;
+		up += ids[k] < CTL_PEER_MAX && ps.up[ids[k]];
+	}
 	pthread_mutex_unlock(&cl->lock);
 	/* Views change rarely; each one is worth a line for whoever reads why writes stalled. */
 	if (st.view != cl->logged_view) {
 		hm_log(HM_LOG_INFO, MOD,
 		       "view %" PRIu64 " (primary %u), executed %" PRIu64
 		       ", stable checkpoint %" PRIu64,
-		       st.view, bft_primary(st.view, cl->c.n), st.executed_seq, st.stable_seq);
+		       st.view, st.primary, st.executed_seq, st.stable_seq);
 		cl->logged_view = st.view;
 	}
 	ctl_stat_set(b, CTL_S_BFT_VIEW, st.view);
@@ -1010,7 +1163,7 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 {
 	struct ctl_cluster *cl = calloc(1, sizeof(*cl));
 	struct bft_config bc = {0};
-	struct ctl_peer_cfg pc = {.n = c->n, .id = c->id};
+	struct ctl_peer_cfg pc = {.id = c->id};
 	int64_t nb, nv;
 	uint64_t r64;
 	int rc;
@@ -1061,7 +1214,7 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 		rc = cl->batch_fd < 0 ? cl->batch_fd : cl->votes_fd;
 		goto err;
 	}
-	bc.n = c->n;
+	bc.n = c->n0;
 	bc.id = c->id;
 	bc.checkpoint_interval = c->checkpoint_interval;
 	bc.window = c->window;
@@ -1097,8 +1250,10 @@ int ctl_cluster_start(struct ctl_node *n, const struct ctl_cluster_cfg *c, struc
 	       "member %u of %u (f = %u): %" PRId64 " batches replayed (revision %" PRIu64
 	       "), %" PRId64 " own messages restored",
 	       c->id, c->n, bft_faults(c->n), nb, n->model.revision, nv);
-	for (uint32_t i = 0; i < c->n; i++)
-		pc.addr[i] = c->peer[i];
+	/* The file's members, and those the replayed log added. */
+	pc.n = cl->c.n;
+	for (uint32_t i = 0; i < cl->c.n; i++)
+		pc.addr[i] = cl->c.peer[i];
 	rc = ctl_peer_open(&pc, &cl->peer);
 	if (rc < 0)
 		goto err;
@@ -1157,17 +1312,13 @@ void ctl_cluster_stop(struct ctl_cluster *cl)
 
 /* ---- REST side ------------------------------------------------------------------------ */
 
+static int submit_wait(struct ctl_cluster *cl, const char *method, const char *coll,
+		       const char *item, uint64_t ifv, const json_t *body, json_t **out);
+
 int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *coll,
 		      const char *item, uint64_t ifv, const json_t *body, json_t **out)
 {
 	struct ctl_node *n = cl->n;
-	struct waiter w = {0}, **pp;
-	struct submit *s;
-	struct timespec dl;
-	json_t *req;
-	char *txt;
-	int status;
-	const uint64_t one = 1;
 
 	/* Refuse what is wrong already here: no round through the cluster for a 4xx. */
 	{
@@ -1182,9 +1333,34 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 		if (rc < 0)
 			return ctl_rest_error(out, e.status, e.field, "%s", e.msg);
 	}
+	return submit_wait(cl, method, coll, item, ifv, body, out);
+}
+
+/*
+ * Sign and send a write as a request of the log (§4.1) and wait until it
+ * is executed here (its answer) or commit_timeout_ms passes (503).
+ */
+static int submit_wait(struct ctl_cluster *cl, const char *method, const char *coll,
+		       const char *item, uint64_t ifv, const json_t *body, json_t **out)
+{
+	struct waiter w = {0}, **pp;
+	struct submit *s;
+	struct timespec dl;
+	json_t *req;
+	char *txt;
+	int status;
+	const uint64_t one = 1;
+	bool member;
+
 	pthread_mutex_lock(&cl->lock);
+	member = cl->snap.member;
 	w.nonce = ++cl->nonce;
 	pthread_mutex_unlock(&cl->lock);
+	if (!member)
+		return ctl_rest_error(out, 503, "",
+				      "member %u does not vote (not added through the log yet, or "
+				      "removed): write to a member",
+				      cl->c.id);
 	req = json_pack("{s:i, s:I, s:s, s:s, s:s?, s:I, s:O?}", "o", (int)cl->c.id, "n",
 			(json_int_t)w.nonce, "m", method, "c", coll, "i", item, "v",
 			(json_int_t)ifv, "b", (json_t *)body);
@@ -1234,15 +1410,40 @@ int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *co
 		uint32_t up = 0;
 
 		for (uint32_t i = 0; i < cl->c.n; i++)
-			up += cl->psnap.up[i];
+			up += cl->snap_member[i] && cl->psnap.up[i];
 		status = ctl_rest_error(
 		    out, 503, "",
 		    "not committed within %u ms (view %" PRIu64 ", %u of %u peers reachable, "
 		    "quorum %u): no quorum; the write may still commit later",
-		    cl->c.commit_timeout_ms, view, up, cl->c.n - 1, bft_quorum(cl->c.n));
+		    cl->c.commit_timeout_ms, view, up, cl->snap.members - 1,
+		    bft_quorum(cl->snap.members));
 	}
 	pthread_mutex_unlock(&cl->lock);
 	return status;
+}
+
+int ctl_cluster_members_write(struct ctl_cluster *cl, const char *method, const char *item,
+			      const json_t *body, json_t **out)
+{
+	bool add = strcmp(method, "POST") == 0;
+
+	if (add ? item != NULL : strcmp(method, "DELETE") != 0 || item == NULL)
+		return ctl_rest_error(out, 405, "",
+				      "%s is not allowed here (POST /v1/members with the member, "
+				      "DELETE /v1/members/ID)",
+				      method);
+	if (add) {
+		/* Refuse a malformed one here: no round through the log for a 400. */
+		uint32_t id;
+		struct ctl_peer_addr addr;
+		const char *api;
+		uint8_t pub[BFT_KEY];
+		int rc = member_parse(body, &id, &addr, &api, pub, out);
+
+		if (rc)
+			return rc;
+	}
+	return submit_wait(cl, method, "@members", item, 0, body, out);
 }
 
 void ctl_cluster_peer_rtt(struct ctl_cluster *cl, uint32_t *rtt)
@@ -1263,7 +1464,7 @@ bool ctl_cluster_is_primary(struct ctl_cluster *cl)
 	bool p;
 
 	pthread_mutex_lock(&cl->lock);
-	p = bft_primary(cl->snap.view, cl->c.n) == cl->c.id;
+	p = cl->snap.primary == cl->c.id && cl->snap.member;
 	pthread_mutex_unlock(&cl->lock);
 	return p;
 }
@@ -1287,25 +1488,30 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl)
 	pthread_mutex_lock(&cl->lock);
 	st = cl->snap;
 	ps = cl->psnap;
-	pthread_mutex_unlock(&cl->lock);
+	/* Everyone this member knows of: the file's, and those the log added or removed. */
 	for (uint32_t i = 0; i < cl->c.n; i++) {
 		char peer[96], pk[2 * BFT_KEY + 1];
 
+		if (!cl->c.peer[i].host[0])
+			continue;
 		snprintf(peer, sizeof(peer), "%s:%u", cl->c.peer[i].host, cl->c.peer[i].port);
 		hex_encode(cl->c.pub[i], BFT_KEY, pk);
-		json_array_append_new(mem,
-				      json_pack("{s:i, s:s, s:s, s:s, s:b, s:I}", "node_id", (int)i,
-						"address", cl->c.api[i], "peer", peer, "public_key",
-						pk, "connected", i == cl->c.id || ps.up[i], "rtt_us",
-						(json_int_t)ps.rtt_us[i]));
+		json_array_append_new(
+		    mem, json_pack("{s:i, s:s, s:s, s:s, s:b, s:b, s:I}", "node_id", (int)i,
+				   "address", cl->c.api[i], "peer", peer, "public_key", pk,
+				   "member", cl->snap_member[i], "connected",
+				   i == cl->c.id || ps.up[i], "rtt_us", (json_int_t)ps.rtt_us[i]));
 	}
-	j = json_pack("{s:s, s:s, s:i, s:o, s:i, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, s:I, s:I, "
-		      "s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	pthread_mutex_unlock(&cl->lock);
+	j = json_pack("{s:s, s:s, s:i, s:b, s:o, s:I, s:i, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, "
+		      "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 		      "mode", "bft", "protocol", "PBFT (Castro & Liskov, OSDI 1999)", "self",
-		      (int)cl->c.id, "members", mem, "leader", (int)bft_primary(st.view, cl->c.n),
-		      "view", (json_int_t)st.view, "commit_index", (json_int_t)st.executed_seq,
-		      "stable_checkpoint", (json_int_t)st.stable_seq, "quorum",
-		      (int)bft_quorum(cl->c.n), "f", (int)bft_faults(cl->c.n), "counters",
+		      (int)cl->c.id, "voting", st.member, "members", mem,
+		      "membership_change_after", (json_int_t)st.reconfig_at, "leader",
+		      (int)st.primary, "view", (json_int_t)st.view, "commit_index",
+		      (json_int_t)st.executed_seq, "stable_checkpoint", (json_int_t)st.stable_seq,
+		      "quorum", (int)bft_quorum(st.members), "f", (int)bft_faults(st.members),
+		      "counters",
 		      "requests", (json_int_t)st.requests, "view_changes",
 		      (json_int_t)st.view_changes, "state_transfers",
 		      (json_int_t)st.state_transfers, "bad_signature", (json_int_t)st.bad_signature,

@@ -17,12 +17,15 @@
  *   batches.log  every committed batch, written and fdatasync'd before any
  *                of its requests executes: the replicated log itself. At
  *                start it is replayed (bft_replay()) to rebuild the model.
- *   votes.log    every PRE-PREPARE, PREPARE, COMMIT and VIEW-CHANGE this
- *                member signs, fdatasync'd before it is sent (one sync per
- *                round of the event loop), taken back at start
+ *   votes.log    every PRE-PREPARE, PREPARE, COMMIT, VIEW-CHANGE and
+ *                NEW-VIEW this member signs, and its prepared certificates
+ *                and stable checkpoints (records of its own), fdatasync'd
+ *                before what depends on them is sent (one sync per round
+ *                of the event loop), taken back at start
  *                (bft_restore_sent()) so a restarted member never votes
  *                against its earlier self. Rewritten with only what still
- *                binds when it passes 4 MiB.
+ *                binds (above the stable checkpoint) when it passes 4 MiB
+ *                and at start.
  * Records: u32 magic, u64 sequence, u32 length, bytes, u32 CRC-32C; a torn
  * last record is cut off, a bad one followed by good ones refuses to start.
  *
@@ -42,7 +45,8 @@
 struct ctl_node;
 
 struct ctl_cluster_cfg {
-	uint32_t n, id;
+	uint32_t n, id; /* n: members the file lists (ids 0..n-1) */
+	uint32_t n0;	/* the first members, ids 0..n0-1; the rest "joins" (the log adds them) */
 	struct ctl_peer_addr peer[BFT_MAX_N];
 	char api[BFT_MAX_N][96]; /* members' REST addresses, for clients */
 	uint8_t pub[BFT_MAX_N][BFT_KEY];
@@ -74,6 +78,15 @@ void ctl_cluster_stop(struct ctl_cluster *cl);
 /* A REST write through the log: blocks until executed here or timed out. HTTP status, *@out. */
 int ctl_cluster_write(struct ctl_cluster *cl, const char *method, const char *coll,
 		      const char *item, uint64_t ifv, const json_t *body, json_t **out);
+
+/*
+ * POST /v1/members (@body: id, peer, api, public_key) or DELETE
+ * /v1/members/@item: a membership change through the log. Like a write:
+ * blocks until executed here or timed out; 202 once accepted (in force a
+ * window later), 409 while another change is under way. HTTP status, *@out.
+ */
+int ctl_cluster_members_write(struct ctl_cluster *cl, const char *method, const char *item,
+			      const json_t *body, json_t **out);
 
 /* GET /v1/cluster: members, view, primary, commit index, counters. */
 json_t *ctl_cluster_json(struct ctl_cluster *cl);

@@ -201,7 +201,7 @@ void ctl_peer_send(struct ctl_peer *p, int to, const uint8_t *m, size_t len)
 	for (uint32_t i = 0; i < p->c.n; i++) {
 		struct out_conn *o = &p->out[i];
 
-		if (i == p->c.id || (to >= 0 && (uint32_t)to != i))
+		if (i == p->c.id || (to >= 0 && (uint32_t)to != i) || !p->c.addr[i].host[0])
 			continue;
 		if (!p->st.up[i] || o->q.len - o->q.off + len + 4 > p->c.queue_max ||
 		    len > CTL_PEER_FRAME_MAX) {
@@ -295,8 +295,8 @@ int ctl_peer_poll(struct ctl_peer *p, int timeout_ms, int wake_fd,
 	for (uint32_t i = 0; i < p->c.n; i++) {
 		struct out_conn *o = &p->out[i];
 
-		if (i == p->c.id)
-			continue;
+		if (i == p->c.id || !p->c.addr[i].host[0])
+			continue; /* (an id no member has: none added there yet) */
 		if (o->fd < 0 && now >= o->retry_at)
 			out_connect(p, i, now);
 		if (o->fd < 0)
@@ -393,6 +393,22 @@ void ctl_peer_stats_get(const struct ctl_peer *p, struct ctl_peer_stats *out)
 		    getsockopt(p->out[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
 			out->rtt_us[i] = ti.tcpi_rtt;
 	}
+}
+
+int ctl_peer_add(struct ctl_peer *p, uint32_t id, const struct ctl_peer_addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (id >= CTL_PEER_MAX || id == p->c.id || to_sockaddr(a, &ss, &sl) < 0)
+		return -EINVAL;
+	if (p->out[id].fd >= 0 &&
+	    (strcmp(p->c.addr[id].host, a->host) != 0 || p->c.addr[id].port != a->port))
+		out_down(p, id, hm_mono_ms()); /* moved: reconnect there */
+	p->c.addr[id] = *a;
+	if (id >= p->c.n)
+		p->c.n = id + 1;
+	return 0;
 }
 
 void ctl_peer_close(struct ctl_peer *p)

@@ -53,6 +53,14 @@ struct ctl_peer;
 int ctl_peer_open(const struct ctl_peer_cfg *c, struct ctl_peer **out);
 void ctl_peer_close(struct ctl_peer *p);
 
+/*
+ * A member added (the log said so): send to @id at @a from now on (an
+ * id it had: its new address). 0, or -EINVAL (our own id, beyond
+ * CTL_PEER_MAX, not an IP literal). Slots below it without an address
+ * are skipped.
+ */
+int ctl_peer_add(struct ctl_peer *p, uint32_t id, const struct ctl_peer_addr *a);
+
 /* Queue @m for peer @to, or every other member when @to < 0. Never blocks. */
 void ctl_peer_send(struct ctl_peer *p, int to, const uint8_t *m, size_t len);
 

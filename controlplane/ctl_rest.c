@@ -578,7 +578,7 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 {
 	static const char *const colls[] = {"services", "backends",    "links",	 "containers",
 					    "nodes",	"routes",      "health", "cluster",
-					    "config",	"predictions", "flows",	 NULL};
+					    "config",	"predictions", "flows",	 "members", NULL};
 	char coll[16], item[96];
 	const char *rest, *slash;
 	bool write = strcmp(method, "GET") && strcmp(method, "HEAD");
@@ -625,6 +625,44 @@ int ctl_rest_handle(struct ctl_rest *r, const char *method, const char *url, con
 		if (j == NULL)
 			return ctl_rest_error(out, 400, "", "the body is not JSON: %s", je.text);
 		st = flows_op(r, !strcmp(method, "DELETE"), j, out);
+		json_decref(j);
+		return st;
+	}
+	/* /v1/members: the cluster's membership; changes go through its log. */
+	if (!strcmp(coll, "members")) {
+		json_error_t je;
+
+		if (r->n->cluster == NULL)
+			return ctl_rest_error(out, 404, "",
+					      "not a cluster member (hmesh-controld without --cluster)");
+		st = authorize(r, token, write, out);
+		if (st)
+			return st;
+		if (!write) {
+			json_t *c = ctl_cluster_json(r->n->cluster);
+
+			if (item[0]) {
+				json_decref(c);
+				return ctl_rest_error(out, 405, "", "GET /v1/members lists them all");
+			}
+			*out = json_pack("{s:O, s:O}", "items", json_object_get(c, "members"),
+					 "membership_change_after",
+					 json_object_get(c, "membership_change_after"));
+			json_decref(c);
+			return 200;
+		}
+		if (!rate_ok(r))
+			return ctl_rest_error(out, 429, "", "more than %u writes per second",
+					      r->n->cfg.write_rate);
+		if (body_len > 0) {
+			if (content_type == NULL ||
+			    strncasecmp(content_type, "application/json", 16) != 0)
+				return ctl_rest_error(out, 415, "", "the body must be application/json");
+			j = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &je);
+			if (j == NULL)
+				return ctl_rest_error(out, 400, "", "the body is not JSON: %s", je.text);
+		}
+		st = ctl_cluster_members_write(r->n->cluster, method, item[0] ? item : NULL, j, out);
 		json_decref(j);
 		return st;
 	}

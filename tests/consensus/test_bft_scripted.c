@@ -29,6 +29,9 @@
  *   others' restored votes, retransmitted, bring it that batch with no new
  *   request.
  *
+ * 1d. A restarted primary resends the NEW-VIEW it logged, so a member that
+ *   missed the view change enters the view.
+ *
  * 2. Why quorums are bft_quorum(n) and not 2f + 1 when n != 3f + 1. With
  *   n = 5 (f = 1) the Byzantine primary 0 runs as two instances with its
  *   key: one pre-prepares X to replicas 1 and 2, the other Y to 3 and 4,
@@ -110,7 +113,7 @@ static struct world W;
 static bool binding_type(uint8_t t)
 {
 	return t == BFT_PREPREPARE || t == BFT_PREPARE || t == BFT_COMMIT ||
-	       t == BFT_VIEWCHANGE || t == BFT_CERT || t == BFT_STABLE;
+	       t == BFT_VIEWCHANGE || t == BFT_NEWVIEW || t == BFT_CERT || t == BFT_STABLE;
 }
 
 /* The replica an instance signs as. */
@@ -741,5 +744,33 @@ Test(bft_scripted, membership_one_change_at_a_time)
 		cr_assert_eq(W.reconf_rc[i][1], -EBUSY, "replica %d: %d", i, W.reconf_rc[i][1]);
 		cr_assert_eq(st.members, 5);
 	}
+	world_free();
+}
+
+/*
+ * 1d. The primary of view 1 restarts; a member that missed the view change
+ * comes back in view 0. The primary's NEW-VIEW, restored from its record
+ * and retransmitted, brings it into view 1 (before that record, nothing
+ * did until the next view change: one member short of a quorum already).
+ */
+Test(bft_scripted, restarted_primary_resends_its_new_view)
+{
+	struct bft_stats st;
+
+	world_init(4, false, 32, route_cut_0);
+	submit_and_run(1, "P0", 100);
+	W.phase = 1; /* 0, the primary of view 0, cut off */
+	submit_and_run(1, "P1", 3000);
+	bft_stats_get(W.r[1], &st);
+	cr_assert_eq(st.view, 1, "no view change to 1 (view %llu)", (unsigned long long)st.view);
+	cr_assert_str_eq(executed_at(1, 2), "P1");
+	while (W.head != W.tail)
+		free(W.q[W.head++ % QMAX].b);
+	restart_from_disk(1, 2);
+	W.phase = 0;
+	tick_all(W.now + 2000);
+	bft_stats_get(W.r[0], &st);
+	cr_assert_eq(st.view, 1, "replica 0 stayed in view %llu", (unsigned long long)st.view);
+	cr_assert_str_eq(executed_at(0, 2), "P1");
 	world_free();
 }

@@ -23,6 +23,7 @@
  * BFT_SEED=S replays one seed, printing what happens.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,10 @@ struct sim {
 	/* per replica: executed payloads in order */
 	char *log[MAXN][64];
 	uint32_t nlog[MAXN];
-	bool dup_exec, reconf_refused;
+	bool dup_exec;
+	/* bft_reconfigure()'s answers, in order, per replica: the same everywhere */
+	int reconf_rc[MAXN][4];
+	uint32_t n_reconf_rc[MAXN];
 	/* replay stock of the Byzantine replicas */
 	struct msg old[256];
 	uint32_t nold;
@@ -257,7 +261,8 @@ static void on_send(void *cp, int to, const uint8_t *b, size_t len)
 	if (c->id == s->down && s->amnesia && len > BFT_HDR &&
 	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == (uint32_t)c->id &&
 	    (b[0] == BFT_PREPREPARE || b[0] == BFT_PREPARE || b[0] == BFT_COMMIT ||
-	     b[0] == BFT_VIEWCHANGE || b[0] == BFT_CERT || b[0] == BFT_STABLE)) {
+	     b[0] == BFT_VIEWCHANGE || b[0] == BFT_NEWVIEW || b[0] == BFT_CERT ||
+	     b[0] == BFT_STABLE)) {
 		cr_assert_lt(s->n_disk_sent, 4096);
 		keep(&s->disk_sent[s->n_disk_sent].b, &s->disk_sent[s->n_disk_sent].len, b, len);
 		s->n_disk_sent++;
@@ -284,13 +289,14 @@ static void on_execute(void *cp, uint64_t seq, const uint8_t *req, size_t len)
 		uint32_t ids[MAXN], k = 0;
 		uint8_t pubs[MAXN][BFT_KEY];
 
-		for (size_t i = 2; i < len && k < MAXN; i += 2) {
+		for (size_t i = 2; i < len && req[i] >= '0' && req[i] <= '9' && k < MAXN; i += 2) {
 			ids[k] = (uint32_t)(req[i] - '0');
 			memcpy(pubs[k], s->pub[ids[k]], BFT_KEY);
 			k++;
 		}
-		if (bft_reconfigure(s->r[c->id], ids, pubs, k) != 0)
-			s->reconf_refused = true; /* one change per run: every replica takes it */
+		if (s->n_reconf_rc[c->id] < 4)
+			s->reconf_rc[c->id][s->n_reconf_rc[c->id]++] =
+			    bft_reconfigure(s->r[c->id], ids, pubs, k);
 	}
 	(void)seq;
 	for (uint32_t i = 0; i < s->nlog[c->id]; i++)
@@ -327,6 +333,7 @@ static void restart(struct sim *s, struct bft_config *c, struct ctx *ctx)
 	for (uint32_t k = 0; k < s->nlog[i]; k++)
 		free(s->log[i][k]);
 	s->nlog[i] = 0;
+	s->n_reconf_rc[i] = 0; /* the replay answers again */
 	c->id = (uint32_t)i;
 	memcpy(c->priv, s->priv[i], BFT_KEY);
 	c->ctx = &ctx[i];
@@ -524,8 +531,18 @@ static const char *run(uint64_t seed, uint32_t n0, enum reconf reconf, bool verb
 			free(m.b);
 		}
 		if (reconf_by >= 0 && s.now >= s.reconf_at) {
+			/*
+			 * And the same change again at once: whichever runs second is
+			 * refused while the first is not in force, and must be
+			 * everywhere alike (also on a replica a state transfer took
+			 * past the first's E before it executed the second).
+			 */
+			char again[sizeof(reconf_req) + 8];
+
+			snprintf(again, sizeof(again), "%s again", reconf_req);
 			bft_submit(s.r[reconf_by], (const uint8_t *)reconf_req, strlen(reconf_req),
 				   s.now);
+			bft_submit(s.r[reconf_by], (const uint8_t *)again, strlen(again), s.now);
 			reconf_by = -1;
 		}
 		for (uint32_t i = 0; i < n; i++) {
@@ -583,9 +600,24 @@ static const char *run(uint64_t seed, uint32_t n0, enum reconf reconf, bool verb
 		snprintf(why, wl, "safety: a request executed twice");
 		fail = why;
 	}
-	if (!fail && s.reconf_refused) {
-		snprintf(why, wl, "bft_reconfigure refused the membership change");
-		fail = why;
+	/* The first change is taken; every answer is the same on every honest replica. */
+	for (uint32_t i = 0; i < n && !fail; i++) {
+		if (s.byz[i])
+			continue;
+		if (s.n_reconf_rc[i] && s.reconf_rc[i][0] != 0) {
+			snprintf(why, wl, "membership change refused at r%u: %d", i, s.reconf_rc[i][0]);
+			fail = why;
+		}
+		for (uint32_t j = 0; j < n && !fail; j++)
+			for (uint32_t k = 0; !s.byz[j] && k < s.n_reconf_rc[i] &&
+					     k < s.n_reconf_rc[j] && !fail;
+			     k++)
+				if (s.reconf_rc[i][k] != s.reconf_rc[j][k]) {
+					snprintf(why, wl,
+						 "safety: membership change %u: r%u got %d, r%u %d", k, i,
+						 s.reconf_rc[i][k], j, s.reconf_rc[j][k]);
+					fail = why;
+				}
 	}
 	/* liveness: every honest request everywhere honest */
 	for (uint32_t i = 0; i < n && !fail; i++) {

@@ -25,6 +25,9 @@
 # 11. A member down while 280 batches commit (more than the others keep in
 #     memory) catches up when restarted (state transfer in chunks, old
 #     batches from the others' batches.log).
+# 12. Membership through the log: a fifth controld ("joins" in its file)
+#     is added with POST /v1/members and votes (writes commit with one of
+#     the first four down, quorum 4 of 5), then removed with DELETE.
 # After each step: every acknowledged write is on every member, and all
 # members hold the same services.
 set -euo pipefail
@@ -39,7 +42,7 @@ nft_table=hmesh_cluster_$$
 pbase=$((20000 + ($$ % 2000) * 10))
 abase=$((pbase + 5))
 cleanup() {
-	for i in 0 1 2 3; do cluster_kill "$tmp" $i; done
+	for i in 0 1 2 3 4; do cluster_kill "$tmp" $i; done
 	for d in "$tmp"/state.*; do mountpoint -q "$d" && umount "$d"; done
 	nft delete table inet "$nft_table" 2>/dev/null || true
 	rm -rf "$tmp"
@@ -410,6 +413,86 @@ done
 [[ "$(index "$b")" == "$(index "$m")" ]] || fail "member $b stayed at commit index $(index "$b"), the others at $(index "$m")"
 converge 0 1 2 3
 echo "ok: member $b missed 280 batches and caught up in $((($(date +%s%N) - t0) / 1000000)) ms (commit index $(index "$m"))"
+
+# ---- 12. membership changes through the log ---------------------------------------------
+# A fifth controld, listed in its own file as "joins", follows the log
+# without voting until POST /v1/members adds it; then (n = 5, quorum 4)
+# writes commit with one of the first four down only because it votes.
+# DELETE /v1/members/4 takes it out again.
+"$ctld" --gen-key "$tmp/key.4" >"$tmp/pub.4"
+python3 - "$tmp" "$pbase" "$abase" <<'EOF'
+import json, sys
+d, pb, ab = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+c = json.load(open(d + "/cluster.0.json"))
+c["id"], c["key_file"] = 4, d + "/key.4"
+c["members"].append({"id": 4, "peer": "127.0.0.5:%d" % (pb + 4), "api": "127.0.0.5:%d" % (ab + 4),
+                     "public_key": open(d + "/pub.4").read().strip(), "joins": True})
+json.dump(c, open(d + "/cluster.4.json", "w"), indent=1)
+json.dump({k: c["members"][4][k] for k in ("id", "peer", "api", "public_key")},
+          open(d + "/member.4.json", "w"))
+m = dict(c["members"][4])
+del m["joins"]
+m["public_key"] = "xyz"
+json.dump(m, open(d + "/bad.member.json", "w"))
+EOF
+cluster_start "$tmp" 4 || fail "member 4 (joining) did not start"
+write 4
+[[ "$code" == 503 ]] && grep -q "does not vote" "$tmp/w.out" ||
+	fail "a write to a member not added yet: $code $(cat "$tmp/w.out")"
+members() { # MEMBER: the voting members it knows, e.g. "0 1 2 3 4"
+	curl -sf "$(cluster_api "$tmp" "$1")/v1/members" |
+		python3 -c 'import json,sys; print(*[m["node_id"] for m in json.load(sys.stdin)["items"] if m["member"]])'
+}
+mcode() { # METHOD URL-PATH [BODY-FILE]: to member 0; status in $code, body in $tmp/m.out
+	code=$(curl -s -o "$tmp/m.out" -w '%{http_code}' --max-time 20 -X"$1" \
+		-H 'Content-Type: application/json' ${3:+--data-binary "@$3"} "$(cluster_api "$tmp" 0)$2")
+}
+until_members() { # WANT MEMBER...: until each lists WANT as the voting members (20 s)
+	local want=$1 ok i
+	shift
+	for _ in $(seq 100); do
+		ok=1
+		for i in "$@"; do [[ "$(members "$i")" == "$want" ]] || ok=0; done
+		((ok)) && return 0
+		sleep 0.2
+	done
+	fail "not everywhere \"$want\": $(for i in "$@"; do echo "[$i: $(members "$i")]"; done)"
+}
+mcode POST /v1/members "$tmp/bad.member.json"
+[[ "$code" == 400 ]] && grep -q '"field":"public_key"' "$tmp/m.out" ||
+	fail "a bad public key: $code $(cat "$tmp/m.out")"
+mcode POST /v1/members "$tmp/member.4.json"
+[[ "$code" == 202 ]] || fail "adding member 4: $code $(cat "$tmp/m.out")"
+mcode DELETE /v1/members/3
+[[ "$code" == 409 ]] && grep -q "under way" "$tmp/m.out" ||
+	fail "a second change while one is pending: $code $(cat "$tmp/m.out")"
+until_members "0 1 2 3 4" 0 1 2 3 4
+converge 0 1 2 3 4
+# n = 5, quorum 4: with member d down, a write commits only if 4 votes.
+d=$((($(leader 0) + 1) % 4))
+cluster_kill "$tmp" "$d"
+for k in 0 1 2 3 4 5; do
+	t=$(((d + 1 + k % 4) % 5))
+	write "$t"
+	[[ "$code" == 201 ]] || fail "with member $d down, write to $t (5 members): $code $(cat "$tmp/w.out")"
+done
+cluster_start "$tmp" "$d" || fail "member $d did not restart"
+converge 0 1 2 3 4
+mcode DELETE /v1/members/4
+[[ "$code" == 202 ]] || fail "removing member 4: $code $(cat "$tmp/m.out")"
+until_members "0 1 2 3" 0 1 2 3
+mcode DELETE /v1/members/3
+[[ "$code" == 409 ]] && grep -q "at least 4 members" "$tmp/m.out" ||
+	fail "removing one of four: $code $(cat "$tmp/m.out")"
+for k in 0 1 2 3; do
+	write "$k"
+	[[ "$code" == 201 ]] || fail "write to $k after member 4 left: $code $(cat "$tmp/w.out")"
+done
+write 4
+[[ "$code" == 503 ]] || fail "a write to the removed member 4: $code $(cat "$tmp/w.out")"
+converge 0 1 2 3
+cluster_kill "$tmp" 4 TERM
+echo "ok: member 4 added through the log (it voted: 6 writes with member $d down), then removed; ${#acked[@]} acknowledged writes on all"
 
 # A clean stop: SIGTERM, exit 0 (under the sanitizers, also: no leak).
 for i in 0 1 2 3; do
