@@ -442,6 +442,8 @@ struct buf {
 
 static void buf_put(struct buf *b, const void *p, size_t n)
 {
+	if (n == 0)
+		return; /* (p may be NULL then: an empty O, a proof of nothing) */
 	if (b->len + n > b->cap) {
 		size_t cap = (b->cap ? b->cap * 2 : 256) + n;
 		uint8_t *nb = realloc(b->b, cap);
