@@ -39,7 +39,8 @@ ctld=$HMESH_BUILD/bin/hmesh-controld
 source "$top/scripts/cluster-lib.sh"
 tmp=$(mktemp -d)
 nft_table=hmesh_cluster_$$
-pbase=$((20000 + ($$ % 2000) * 10))
+# Below the ephemeral range (32768-60999): an outgoing connection cannot hold our port.
+pbase=$((20000 + ($$ % 1200) * 10))
 abase=$((pbase + 5))
 cleanup() {
 	for i in 0 1 2 3 4; do cluster_kill "$tmp" $i; done

@@ -21,7 +21,7 @@ ns=hmt-sd-$$
 h_if=hmsdh$$
 n_if=hmsdn$$
 pids=()
-port=$((20000 + $$ % 20000))
+port=$((20000 + $$ % 12000)) # below the ephemeral range (32768-60999)
 eal="-l 1 --no-pci --no-huge -m 256 --no-shconf --no-telemetry --log-level=*:warning"
 
 cleanup() {

@@ -20,7 +20,7 @@ ns=hmt-sq-$$
 h_if=hmsqh$$
 n_if=hmsqn$$
 pids=()
-port=$((20000 + $$ % 20000))
+port=$((20000 + $$ % 12000)) # below the ephemeral range (32768-60999)
 
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
