@@ -61,7 +61,9 @@ cluster_start() {
 cluster_kill() {
 	local pid
 	pid=$(cat "$1/pid.$2" 2>/dev/null) || return 0
-	kill "-${3:-KILL}" "$pid" 2>/dev/null
+	# (it may have stopped by itself: under set -e a failed kill must not
+	# end a test's cleanup half way, leaving members and mounts behind)
+	kill "-${3:-KILL}" "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
 	rm -f "$1/pid.$2"
