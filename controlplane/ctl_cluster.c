@@ -741,13 +741,9 @@ static int members_apply(struct ctl_cluster *cl, const char *m, const char *item
 					      "a cluster needs at least 4 members (3f + 1); it has %u",
 					      n + 1);
 	}
+	/* (-EBUSY cannot come back: checked above, by the same rule) */
 	rc = bft_reconfigure(cl->r, ids, (const uint8_t(*)[BFT_KEY])pubs, n);
 	bft_stats_get(cl->r, &st);
-	if (rc == -EBUSY)
-		return ctl_rest_error(out, 409, "",
-				      "a membership change is under way (in force after sequence "
-				      "number %" PRIu64 "); one at a time",
-				      st.reconfig_at);
 	if (rc < 0)
 		return ctl_rest_error(out, 400, "public_key", "refused: %s", strerror(-rc));
 	if (add) {
