@@ -171,6 +171,15 @@ struct bft_replica {
 		uint8_t d[BFT_DIGEST];
 	} voted[VOTED_MAX];
 	uint32_t n_voted;
+	/*
+	 * The vote horizon (BFT_HORIZON): PRE-PREPAREs and PREPAREs are sent
+	 * before they are durable, under a durable promise that none was sent
+	 * in view hz_view above hz_seq. fence_*: the promise a restart came
+	 * back with; up to it, in its view, only votes restored above may be
+	 * sent again (one lost in the crash may have said something else).
+	 */
+	uint64_t hz_view, hz_seq;
+	uint64_t fence_view, fence_seq;
 	bool replaying;
 	uint64_t restored_vc; /* view of a VIEW-CHANGE sent before the restart, 0 = none */
 };
@@ -1075,11 +1084,64 @@ static uint32_t count_votes(const struct members *m, const struct vote *v, uint6
 	return c;
 }
 
+/*
+ * Durability of PRE-PREPAREs and PREPAREs. The paper's replicas log what
+ * they send before sending it (§4.3's log); our host syncs that log before
+ * a round's messages go out, which put two disk flushes in a row on every
+ * request's path (the primary's PRE-PREPARE, then each backup's PREPARE).
+ * What the log must prevent is a restarted replica contradicting a vote it
+ * sent (§4.2: a PREPARE for another digest at the same view and sequence
+ * number, or a primary assigning a number twice). Instead of each vote, a
+ * promise is made durable: BFT_HORIZON (view v, seq S) says "no vote of
+ * mine in view v above S", and covers the next checkpoint interval of
+ * votes; the host may send PRE-PREPAREs and PREPAREs before syncing
+ * them, as long as its log keeps them in order behind the promise. After
+ * a restart the last promise is a fence: in its view, up to its sequence
+ * number, this replica sends no PRE-PREPARE or PREPARE but the ones it
+ * restored (identical: signatures are deterministic). Lost ones are just
+ * missing votes: the others' quorums form without them, and a primary
+ * skips past the fence (its gap is filled by the next view's NEW-VIEW,
+ * §4.4). COMMITs, certificates and view-change messages stay synced
+ * before they are sent: they are what §4.4's proof needs remembered.
+ */
+static bool fenced(const struct bft_replica *r, uint64_t view, uint64_t seq,
+		   const uint8_t d[BFT_DIGEST])
+{
+	if (view != r->fence_view || seq > r->fence_seq)
+		return false;
+	for (uint32_t i = 0; i < r->n_voted; i++)
+		if (r->voted[i].view == view && r->voted[i].seq == seq &&
+		    memcmp(r->voted[i].d, d, BFT_DIGEST) == 0)
+			return false;
+	return true;
+}
+
+/* Before a PRE-PREPARE or PREPARE at (@view, @seq): the promise covers it. */
+static void horizon_cover(struct bft_replica *r, uint64_t view, uint64_t seq)
+{
+	struct bft_hdr h = {.type = BFT_HORIZON, .replica = r->c.id, .view = view};
+
+	if (view == r->hz_view && seq <= r->hz_seq)
+		return;
+	r->hz_view = view;
+	r->hz_seq = seq + r->c.checkpoint_interval;
+	h.seq = r->hz_seq;
+	emit(r, (int)r->c.id, &h, NULL, 0, NULL);
+}
+
 static void send_vote(struct bft_replica *r, struct slot *s, uint8_t type)
 {
 	struct bft_hdr h = {.type = type, .replica = r->c.id, .view = s->pp_view, .seq = s->seq};
 	struct vote *v = type == BFT_PREPARE ? &s->prep[r->c.id] : &s->com[r->c.id];
 
+	if (type == BFT_PREPARE) {
+		if (fenced(r, s->pp_view, s->seq, s->d)) {
+			r->st.fenced_votes++;
+			return;
+		}
+		if (voting(r))
+			horizon_cover(r, s->pp_view, s->seq);
+	}
 	memcpy(h.d, s->d, BFT_DIGEST);
 	emit(r, -1, &h, NULL, 0, &v->m);
 	v->has = true;
@@ -1220,6 +1282,9 @@ static bool pp_valid(struct bft_replica *r, const struct bft_hdr *h, const uint8
  */
 static void propose(struct bft_replica *r)
 {
+	/* Past a restart's fence: numbers up to it may have been assigned in a lost PRE-PREPARE. */
+	if (r->view == r->fence_view && r->next_seq <= r->fence_seq)
+		r->next_seq = r->fence_seq + 1;
 	while (r->active && r->c.id == primary(r, r->view) && r->next_seq <= high(r) &&
 	       (r->c.pipeline_max == 0 || r->next_seq < r->last_exec + 1 + r->c.pipeline_max)) {
 		struct buf b = {0};
@@ -1245,6 +1310,7 @@ static void propose(struct bft_replica *r)
 		struct raw pp = {0};
 
 		bft_hash(b.b, b.len, h.d);
+		horizon_cover(r, h.view, h.seq);
 		emit(r, -1, &h, b.b, b.len, &pp);
 		free(b.b);
 		if (pp.b)
@@ -1958,6 +2024,26 @@ static void on_status(struct bft_replica *r, const struct bft_hdr *h)
 static void dispatch(struct bft_replica *r, const struct bft_hdr *hp, const uint8_t *m, size_t len,
 		     const uint8_t *body, size_t blen);
 
+/*
+ * A PREPARE for a slot already prepared in its view, or a COMMIT for one
+ * already committed in its view, can change nothing (§4.2: the quorum it
+ * would join is complete, and the certificates were taken when it was):
+ * dropped before its signature is checked. At n = 4 one of each per
+ * request arrives after its quorum at every replica, and a signature check
+ * (~60 us) is most of what a write costs.
+ */
+static bool vote_moot(struct bft_replica *r, const struct bft_hdr *h)
+{
+	const struct slot *s;
+
+	if (h->type != BFT_PREPARE && h->type != BFT_COMMIT)
+		return false;
+	s = slot_of(r, h->seq, false);
+	if (s == NULL || !s->has_pp || s->pp_view != h->view)
+		return false;
+	return h->type == BFT_PREPARE ? s->prepared : s->committed;
+}
+
 int bft_receive(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t now)
 {
 	struct bft_hdr h;
@@ -1974,6 +2060,10 @@ int bft_receive(struct bft_replica *r, const uint8_t *m, size_t len, uint64_t no
 	}
 	if (seen_before(r, m, len, &slot))
 		return 0;
+	if (vote_moot(r, &h)) {
+		r->st.moot_votes++;
+		return 0;
+	}
 	retry0 = r->st.wrong_view + r->st.out_of_window + r->st.non_member;
 	if (h.type == BFT_REQUEST) {
 		if (request_ok(r, m, len, id)) {
@@ -2396,6 +2486,15 @@ int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 		return restore_cert(r, &h, body, blen);
 	case BFT_STABLE:
 		return restore_stable(r, &h, body, blen);
+	case BFT_HORIZON:
+		/* The latest promise (records come oldest first; a rewrite may reorder views). */
+		if (h.view > r->fence_view || (h.view == r->fence_view && h.seq > r->fence_seq)) {
+			r->fence_view = r->hz_view = h.view;
+			r->fence_seq = r->hz_seq = h.seq;
+		}
+		if (h.view > r->view)
+			r->view = h.view;
+		break;
 	default:
 		break; /* nothing else binds us */
 	}

@@ -45,7 +45,11 @@
  *   the window comes back where it was, with every certificate above the
  *   stable checkpoint (executed batches included: a new view must carry
  *   them), and the replica's own votes return to their slots to be
- *   retransmitted.
+ *   retransmitted. PRE-PREPAREs and PREPAREs may go out before they are
+ *   synced (two disk flushes fewer on every request's path): a durable
+ *   vote horizon (BFT_HORIZON) promises none was sent above a sequence
+ *   number in a view, and after a restart the replica sends none up to
+ *   it but those it restored (consensus.c, fenced()).
  *   Membership changes through the log (not in the paper; bft_reconfigure):
  *   a change executed at sequence number s takes effect after E, the first
  *   checkpoint at least a window past s. Until E is stable the window
@@ -55,7 +59,9 @@
  *   against the members that govern their sequence number; the old
  *   members' proof of E is kept for replicas that fell behind it.
  *   Messages that fail their signature, come from non-members, name an old
- *   view or fall outside the watermarks are dropped and counted.
+ *   view or fall outside the watermarks are dropped and counted; a
+ *   PREPARE or COMMIT for a slot whose quorum is complete is dropped
+ *   before its signature is checked (it can change nothing).
  *
  *   Any n >= 4 works: quorums are bft_quorum(n), which is the paper's
  *   2f + 1 when n = 3f + 1 (the comments say 2f + 1 for it).
@@ -78,19 +84,32 @@ struct bft_ops {
 	/*
 	 * Send @msg to replica @to, or to every other replica when @to < 0.
 	 * @to == this replica's id: a record for its own log, not to be sent
-	 * (a prepared certificate, BFT_CERT, or the stable checkpoint's proof,
-	 * BFT_STABLE); a durable replica keeps it with its votes, makes it
-	 * durable before sending what follows it in the same round, and hands
-	 * it back to bft_restore_sent().
+	 * (a prepared certificate, BFT_CERT; the stable checkpoint's proof,
+	 * BFT_STABLE; the vote horizon, BFT_HORIZON); a durable replica keeps
+	 * it with its votes and hands it back to bft_restore_sent().
+	 *
+	 * What a durable replica logs (its own PRE-PREPAREs, PREPAREs,
+	 * COMMITs, VIEW-CHANGEs, NEW-VIEWs and the records) goes to one
+	 * append-only log, in the order sent. Before a round's messages go
+	 * out (a round: one call into the core), the log must be durable up
+	 * to the round's last record, unless the round logged only
+	 * PRE-PREPAREs and PREPAREs: those may be sent first and synced by a
+	 * later round (a crash then loses a suffix of them, which the vote
+	 * horizon allows for). Before its own CHECKPOINT goes out, the
+	 * batches commit() was given must be durable (the checkpoint vouches
+	 * for them, and a restart replays them).
 	 */
 	void (*send)(void *ctx, int to, const uint8_t *msg, size_t len);
 	/* The next request in the agreed order (@seq: its batch's sequence number). */
 	void (*execute)(void *ctx, uint64_t seq, const uint8_t *req, size_t len);
 	/*
 	 * Optional: batch @seq is committed and about to execute. A durable
-	 * replica writes it to stable storage here (before any request of it
-	 * executes), and after a restart hands it back, in order, to
-	 * bft_replay(). Not called for bft_replay()'s own batches.
+	 * replica appends it to its batch log here, and after a restart hands
+	 * the log back, in order, to bft_replay(). It need not be durable
+	 * yet (before our CHECKPOINT covering it is sent: see send()): a
+	 * restart that lost the log's tail gets those batches again from
+	 * its votes above the stable checkpoint and from the other replicas.
+	 * Not called for bft_replay()'s own batches.
 	 */
 	void (*commit)(void *ctx, uint64_t seq, const uint8_t *batch, size_t len);
 	/*
@@ -137,6 +156,8 @@ struct bft_stats {
 	uint64_t malformed;
 	uint64_t bad_new_view; /* NEW-VIEWs whose O did not match their proof */
 	uint64_t fetch_limited; /* FETCHes not answered: the asker spent its byte budget */
+	uint64_t moot_votes;	/* PREPAREs/COMMITs after their quorum: not checked, not kept */
+	uint64_t fenced_votes;	/* PREPAREs not sent after a restart: behind its horizon */
 	uint32_t members;	/* voting members now */
 	uint32_t primary;	/* of the current view */
 	bool member;		/* this replica votes */

@@ -61,6 +61,13 @@ enum bft_type {
 	 * it executed.
 	 */
 	BFT_STABLE = 12,
+	/*
+	 * Never on the wire: the vote horizon (consensus.c, horizon_cover):
+	 * no PRE-PREPARE or PREPARE of this replica in view `view` above
+	 * sequence number `seq`. Durable before the votes it covers are sent;
+	 * they need not be.
+	 */
+	BFT_HORIZON = 13,
 };
 
 struct bft_hdr {

@@ -39,6 +39,7 @@
 /* A write waiting for its execution here. */
 struct waiter {
 	uint64_t nonce;
+	bool ready; /* executed: answered once the round's log is durable (flush) */
 	bool done;
 	int status;
 	json_t *out;
@@ -100,6 +101,8 @@ struct ctl_cluster {
 		uint64_t nonce, t0_ns;
 	} inflight[256]; /* our requests' submit times, for consensus_commit_seconds */
 	uint32_t inflight_next;
+	uint32_t n_ready;     /* waiters finish() made ready this round */
+	bool batch_dirty;     /* batches.log written since its last fdatasync */
 	uint64_t logged_view; /* the last view publish() reported */
 	/* the voting members as of the last publication, by id (under @lock) */
 	bool snap_member[BFT_MAX_N];
@@ -619,37 +622,47 @@ static size_t on_load(void *ctx, uint64_t seq, uint8_t *buf, size_t cap)
 static void on_commit(void *ctx, uint64_t seq, const uint8_t *b, size_t len)
 {
 	struct ctl_cluster *cl = ctx;
+	/*
+	 * Appended, not synced: the batch committed (2f + 1 COMMITs, each sent
+	 * after its replica synced its prepared certificate), so a crash that
+	 * loses this tail gets it back from votes.log and the other members.
+	 * flush() syncs batches.log before our CHECKPOINT vouches for it.
+	 */
 	int rc = rec_append(cl->batch_fd, seq, b, len);
 
-	if (rc == 0 && fdatasync(cl->batch_fd) < 0)
-		rc = -errno;
 	if (rc < 0) {
 		/*
-		 * The log is the state: executing what is not durable would
-		 * acknowledge writes a restart loses. Stop instead; the other
+		 * The log is the state: a batch we cannot append would leave a
+		 * hole a restart cannot replay past. Stop instead; the other
 		 * members carry on and this one catches up when restarted.
 		 */
-		hm_log(HM_LOG_ERR, MOD, "%s: batch %" PRIu64 " not durable: %s; stopping",
+		hm_log(HM_LOG_ERR, MOD, "%s: batch %" PRIu64 " not written: %s; stopping",
 		       cl->batch_path, seq, strerror(-rc));
 		_exit(EXIT_FAILURE); /* now: no other thread may act on what we could not log */
 	}
+	cl->batch_dirty = true;
 	batch_index(cl, seq, len);
 }
 
+/*
+ * A write of ours executed (or was refused): its answer, handed to the
+ * REST thread by flush() once what this round logged is durable (the
+ * COMMIT that completed its quorum may be ours, sent this round).
+ */
 static void finish(struct ctl_cluster *cl, uint64_t nonce, int status, json_t *out)
 {
 	struct waiter *w;
 
 	pthread_mutex_lock(&cl->lock);
 	for (w = cl->waiters; w; w = w->next)
-		if (w->nonce == nonce && !w->done) {
-			w->done = true;
+		if (w->nonce == nonce && !w->ready) {
+			w->ready = true;
 			w->status = status;
 			w->out = out;
 			out = NULL;
+			cl->n_ready++;
 			break;
 		}
-	pthread_cond_broadcast(&cl->done);
 	pthread_mutex_unlock(&cl->lock);
 	json_decref(out);
 }
@@ -818,7 +831,7 @@ static bool binding(const struct ctl_cluster *cl, const uint8_t *m, size_t len)
 	return len > BFT_HDR && get32(m + 4) == cl->c.id &&
 	       (m[0] == BFT_PREPREPARE || m[0] == BFT_PREPARE || m[0] == BFT_COMMIT ||
 		m[0] == BFT_VIEWCHANGE || m[0] == BFT_NEWVIEW || m[0] == BFT_CERT ||
-		m[0] == BFT_STABLE);
+		m[0] == BFT_STABLE || m[0] == BFT_HORIZON);
 }
 
 /*
@@ -947,6 +960,7 @@ static void trace_msg(const char *dir, int peer, const uint8_t *m, size_t len)
 	    [BFT_STATUS] = "STATUS",
 	    [BFT_CERT] = "CERT",
 	    [BFT_STABLE] = "STABLE",
+	    [BFT_HORIZON] = "HORIZON",
 	};
 	struct bft_hdr h;
 	const uint8_t *body;
@@ -958,23 +972,41 @@ static void trace_msg(const char *dir, int peer, const uint8_t *m, size_t len)
 		hm_log(HM_LOG_DEBUG, MOD, "%s %d: %zu bytes, not a message", dir, peer, len);
 		return;
 	}
+	/* (monotonic microseconds: the members' lines merge into one timeline) */
 	hm_log(HM_LOG_DEBUG, MOD,
-	       "%s %d: %s replica %u view %" PRIu64 " seq %" PRIu64
+	       "%" PRIu64 " us %s %d: %s replica %u view %" PRIu64 " seq %" PRIu64
 	       " digest %02x%02x%02x%02x, %zu bytes",
-	       dir, peer,
+	       hm_mono_ns() / 1000, dir, peer,
 	       h.type < sizeof(names) / sizeof(names[0]) && names[h.type] ? names[h.type] : "?",
 	       h.replica, h.view, h.seq, h.d[0], h.d[1], h.d[2], h.d[3], len);
 }
 
 /*
- * Send what the core produced, after making our new votes durable: one
- * fdatasync covers every vote of this round (PBFT: a replica logs what it
- * sends; a restarted one must not contradict it).
+ * Send what the core produced, after making what binds us durable: one
+ * fdatasync covers every record of this round (PBFT: a replica logs what
+ * it sends; a restarted one must not contradict it). A round that logged
+ * only PRE-PREPAREs and PREPAREs sends them unsynced: the core's vote
+ * horizon, synced before them, covers their loss (consensus.h, send()).
+ * batches.log is synced before our CHECKPOINT vouches for it. Then the
+ * REST writes this round executed are answered.
  */
 static void flush(struct ctl_cluster *cl)
 {
-	bool wrote = false;
+	bool sync = false;
 
+	for (size_t i = 0; i < cl->n_out; i++) {
+		const uint8_t *m = cl->outbox[i].b;
+
+		if ((m[0] == BFT_CHECKPOINT || m[0] == BFT_STABLE) && cl->outbox[i].len > BFT_HDR &&
+		    get32(m + 4) == cl->c.id && cl->batch_dirty) {
+			if (fdatasync(cl->batch_fd) < 0) {
+				hm_log(HM_LOG_ERR, MOD, "%s: fdatasync: %s; stopping",
+				       cl->batch_path, strerror(errno));
+				_exit(EXIT_FAILURE); /* as below */
+			}
+			cl->batch_dirty = false;
+		}
+	}
 	for (size_t i = 0; i < cl->n_out; i++) {
 		struct outmsg *o = &cl->outbox[i];
 		uint8_t d[BFT_DIGEST];
@@ -1000,9 +1032,9 @@ static void flush(struct ctl_cluster *cl)
 		cl->votes_bytes += REC_HDR + o->len + 4;
 		memcpy(cl->persisted[cl->persisted_next++ % PERSISTED_MAX], d, BFT_DIGEST);
 		recent_add(cl, o->b, o->len);
-		wrote = true;
+		sync |= o->b[0] != BFT_PREPREPARE && o->b[0] != BFT_PREPARE;
 	}
-	if (wrote && fdatasync(cl->votes_fd) < 0) {
+	if (sync && fdatasync(cl->votes_fd) < 0) {
 		hm_log(HM_LOG_ERR, MOD, "%s: fdatasync: %s; stopping", cl->votes_path,
 		       strerror(errno));
 		_exit(EXIT_FAILURE); /* now: no other thread may act on what we could not log */
@@ -1016,6 +1048,15 @@ static void flush(struct ctl_cluster *cl)
 		free(cl->outbox[i].b);
 	}
 	cl->n_out = 0;
+	if (cl->n_ready) {
+		pthread_mutex_lock(&cl->lock);
+		for (struct waiter *w = cl->waiters; w; w = w->next)
+			if (w->ready)
+				w->done = true;
+		cl->n_ready = 0;
+		pthread_cond_broadcast(&cl->done);
+		pthread_mutex_unlock(&cl->lock);
+	}
 	if (cl->votes_bytes > VOTES_COMPACT) {
 		int rc = votes_compact(cl);
 
@@ -1073,6 +1114,8 @@ static void publish(struct ctl_cluster *cl)
 	ctl_stat_set(b, CTL_S_BFT_WRONG_VIEW, st.wrong_view);
 	ctl_stat_set(b, CTL_S_BFT_OUT_OF_WINDOW, st.out_of_window);
 	ctl_stat_set(b, CTL_S_BFT_FETCH_LIMITED, st.fetch_limited);
+	ctl_stat_set(b, CTL_S_BFT_MOOT, st.moot_votes);
+	ctl_stat_set(b, CTL_S_BFT_FENCED, st.fenced_votes);
 	ctl_stat_set(b, CTL_S_BFT_MALFORMED, st.malformed + st.bad_new_view);
 	ctl_stat_set(b, CTL_S_PEERS_UP, up);
 	ctl_stat_set(b, CTL_S_PEER_SENT, ps.sent);
@@ -1295,10 +1338,11 @@ void ctl_cluster_stop(struct ctl_cluster *cl)
 	free(cl->batch_off);
 	ctl_peer_close(cl->peer);
 	bft_destroy(cl->r);
-	if (cl->batch_fd >= 0)
-		close(cl->batch_fd);
-	if (cl->votes_fd >= 0)
-		close(cl->votes_fd);
+	/* A clean stop leaves nothing to recover: what was only written is synced. */
+	if (cl->batch_fd >= 0 && (fdatasync(cl->batch_fd) < 0 || close(cl->batch_fd) < 0))
+		hm_log(HM_LOG_WARN, MOD, "%s: %s at stop", cl->batch_path, strerror(errno));
+	if (cl->votes_fd >= 0 && (fdatasync(cl->votes_fd) < 0 || close(cl->votes_fd) < 0))
+		hm_log(HM_LOG_WARN, MOD, "%s: %s at stop", cl->votes_path, strerror(errno));
 	if (cl->efd >= 0)
 		close(cl->efd);
 	pthread_mutex_destroy(&cl->lock);
@@ -1405,6 +1449,8 @@ static int submit_wait(struct ctl_cluster *cl, const char *method, const char *c
 		uint64_t view = cl->snap.view;
 		uint32_t up = 0;
 
+		json_decref(w.out); /* (ready, not yet answered: flush() was about to) */
+
 		for (uint32_t i = 0; i < cl->c.n; i++)
 			up += cl->snap_member[i] && cl->psnap.up[i];
 		status = ctl_rest_error(
@@ -1500,7 +1546,7 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl)
 	}
 	pthread_mutex_unlock(&cl->lock);
 	j = json_pack("{s:s, s:s, s:i, s:b, s:o, s:I, s:i, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, "
-		      "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+		      "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 		      "mode", "bft", "protocol", "PBFT (Castro & Liskov, OSDI 1999)", "self",
 		      (int)cl->c.id, "voting", st.member, "members", mem,
 		      "membership_change_after", (json_int_t)st.reconfig_at, "leader",
@@ -1514,7 +1560,8 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl)
 		      "non_member", (json_int_t)st.non_member, "wrong_view",
 		      (json_int_t)st.wrong_view, "out_of_window", (json_int_t)st.out_of_window,
 		      "malformed", (json_int_t)(st.malformed + st.bad_new_view), "fetch_rate",
-		      (json_int_t)st.fetch_limited, "peer_sent",
+		      (json_int_t)st.fetch_limited, "votes_after_quorum", (json_int_t)st.moot_votes,
+		      "votes_held_back", (json_int_t)st.fenced_votes, "peer_sent",
 		      (json_int_t)ps.sent, "peer_dropped", (json_int_t)ps.dropped);
 	return j;
 }

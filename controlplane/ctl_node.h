@@ -77,6 +77,10 @@ struct ctl_dp_status {
 	  "consensus messages dropped")                                                            \
 	X(BFT_FETCH_LIMITED, bft_dropped, "reason=fetch_rate", HM_STATS_COUNTER,                  \
 	  "consensus messages dropped")                                                            \
+	X(BFT_MOOT, bft_votes_after_quorum, "", HM_STATS_COUNTER,                                 \
+	  "votes that arrived after their quorum: not checked, not kept")                          \
+	X(BFT_FENCED, bft_votes_held_back, "", HM_STATS_COUNTER,                                  \
+	  "PREPAREs not sent after a restart: behind the vote horizon")                            \
 	X(PEERS_UP, bft_peers_connected, "", HM_STATS_GAUGE, "peers with a connection up")         \
 	X(PEER_SENT, bft_peer_messages, "dir=sent", HM_STATS_COUNTER, "messages to peers")          \
 	X(PEER_RECEIVED, bft_peer_messages, "dir=received", HM_STATS_COUNTER, "messages to peers")  \

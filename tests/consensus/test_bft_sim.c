@@ -4,7 +4,8 @@
  * simulated network and clock, no threads. One seed decides every delay,
  * drop, duplicate, reorder, partition, crash (with or without losing
  * memory: an amnesiac crash restarts the replica from what it made durable,
- * the batches it committed and the messages it sent) and every act of the f
+ * the batches it committed and the messages it sent, less a random part of
+ * what the host contract lets it leave unsynced) and every act of the f
  * Byzantine replicas (silence, equivocating pre-prepares, conflicting
  * votes, messages forged in another replica's name, replays of old
  * messages). The network is bad until GST, then delivers within DELTA.
@@ -75,6 +76,13 @@ struct sim {
 		size_t len;
 	} disk_batch[512], disk_sent[4096];
 	uint32_t n_disk_batch, n_disk_sent;
+	/*
+	 * How much of each is synced (consensus.h, send()): the records up to
+	 * the last one that is not a PRE-PREPARE or PREPARE; the batches up to
+	 * our last CHECKPOINT or stable checkpoint. The crash loses a random
+	 * part of the rest (a suffix: both are append-only logs).
+	 */
+	uint32_t synced_batch, synced_sent;
 	double drop, dup;
 	struct msg *q;
 	size_t nq, capq;
@@ -82,6 +90,18 @@ struct sim {
 	char *log[MAXN][64];
 	uint32_t nlog[MAXN];
 	bool dup_exec;
+	/*
+	 * The PRE-PREPAREs and PREPAREs each honest replica signed, across its
+	 * restart: none may name another digest at the same view and sequence
+	 * number (what the vote horizon keeps a crash from causing).
+	 */
+	struct {
+		uint8_t type;
+		uint64_t view, seq;
+		uint8_t d[BFT_DIGEST];
+	} votes[MAXN][2048];
+	uint32_t n_votes[MAXN];
+	bool contradiction;
 	/* bft_reconfigure()'s answers, in order, per replica: the same everywhere */
 	int reconf_rc[MAXN][4];
 	uint32_t n_reconf_rc[MAXN];
@@ -258,14 +278,53 @@ static void on_send(void *cp, int to, const uint8_t *b, size_t len)
 	struct sim *s = c->s;
 
 	/* Only what it signed: it also relays others' votes (STATUS answers). */
-	if (c->id == s->down && s->amnesia && len > BFT_HDR &&
-	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == (uint32_t)c->id &&
-	    (b[0] == BFT_PREPREPARE || b[0] == BFT_PREPARE || b[0] == BFT_COMMIT ||
-	     b[0] == BFT_VIEWCHANGE || b[0] == BFT_NEWVIEW || b[0] == BFT_CERT ||
-	     b[0] == BFT_STABLE)) {
+	bool mine =
+	    c->id == s->down && s->amnesia && len > BFT_HDR &&
+	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == (uint32_t)c->id;
+
+	if (mine && (b[0] == BFT_PREPREPARE || b[0] == BFT_PREPARE || b[0] == BFT_COMMIT ||
+		     b[0] == BFT_VIEWCHANGE || b[0] == BFT_NEWVIEW || b[0] == BFT_CERT ||
+		     b[0] == BFT_STABLE || b[0] == BFT_HORIZON)) {
 		cr_assert_lt(s->n_disk_sent, 4096);
 		keep(&s->disk_sent[s->n_disk_sent].b, &s->disk_sent[s->n_disk_sent].len, b, len);
 		s->n_disk_sent++;
+		if (b[0] != BFT_PREPREPARE && b[0] != BFT_PREPARE)
+			s->synced_sent = s->n_disk_sent;
+	}
+	if (mine && (b[0] == BFT_CHECKPOINT || b[0] == BFT_STABLE))
+		s->synced_batch = s->n_disk_batch;
+	if (!s->byz[c->id] && (b[0] == BFT_PREPREPARE || b[0] == BFT_PREPARE) && len > BFT_HDR &&
+	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == (uint32_t)c->id) {
+		struct bft_hdr h;
+		const uint8_t *body;
+		size_t bl;
+		bool known = false;
+
+		cr_assert_eq(bft_hdr_parse(b, len, &h, &body, &bl), 0);
+		for (uint32_t k = 0; k < s->n_votes[c->id] && !known; k++)
+			if (s->votes[c->id][k].type == h.type &&
+			    s->votes[c->id][k].view == h.view && s->votes[c->id][k].seq == h.seq) {
+				known = true;
+				if (memcmp(s->votes[c->id][k].d, h.d, BFT_DIGEST) != 0) {
+					s->contradiction = true;
+					if (s->verbose)
+						printf("  t=%llu r%d contradicts its %s at view "
+						       "%llu seq %llu\n",
+						       (unsigned long long)s->now, c->id,
+						       h.type == BFT_PREPARE ? "PREPARE"
+									     : "PRE-PREPARE",
+						       (unsigned long long)h.view,
+						       (unsigned long long)h.seq);
+				}
+			}
+		if (!known && s->n_votes[c->id] < 2048) {
+			uint32_t k = s->n_votes[c->id]++;
+
+			s->votes[c->id][k].type = h.type;
+			s->votes[c->id][k].view = h.view;
+			s->votes[c->id][k].seq = h.seq;
+			memcpy(s->votes[c->id][k].d, h.d, BFT_DIGEST);
+		}
 	}
 
 	for (uint32_t i = 0; i < s->n; i++) {
@@ -328,7 +387,21 @@ static void on_commit(void *cp, uint64_t seq, const uint8_t *b, size_t len)
 static void restart(struct sim *s, struct bft_config *c, struct ctx *ctx)
 {
 	int i = s->down;
+	uint32_t keep_b =
+	    s->synced_batch + (uint32_t)(rnd(s) % (s->n_disk_batch - s->synced_batch + 1));
+	uint32_t keep_s =
+	    s->synced_sent + (uint32_t)(rnd(s) % (s->n_disk_sent - s->synced_sent + 1));
 
+	if (s->verbose)
+		printf("  t=%llu r%d's crash lost %u of %u unsynced batches, %u of %u unsynced "
+		       "records\n",
+		       (unsigned long long)s->now, i, s->n_disk_batch - keep_b,
+		       s->n_disk_batch - s->synced_batch, s->n_disk_sent - keep_s,
+		       s->n_disk_sent - s->synced_sent);
+	while (s->n_disk_batch > keep_b)
+		free(s->disk_batch[--s->n_disk_batch].b);
+	while (s->n_disk_sent > keep_s)
+		free(s->disk_sent[--s->n_disk_sent].b);
 	bft_destroy(s->r[i]);
 	for (uint32_t k = 0; k < s->nlog[i]; k++)
 		free(s->log[i][k]);
@@ -598,6 +671,10 @@ static const char *run(uint64_t seed, uint32_t n0, enum reconf reconf, bool verb
 		}
 	if (!fail && s.dup_exec) {
 		snprintf(why, wl, "safety: a request executed twice");
+		fail = why;
+	}
+	if (!fail && s.contradiction) {
+		snprintf(why, wl, "safety: an honest replica contradicted its own vote");
 		fail = why;
 	}
 	/* The first change is taken; every answer is the same on every honest replica. */

@@ -346,11 +346,11 @@ converge 0 1 2 3
 avail=$(df --output=avail -B1 "$tmp/state.$full" | tail -1)
 head -c $((avail - 8192)) /dev/zero >"$tmp/state.$full/filler" 2>/dev/null || true
 # (votes.log or batches.log, whichever write does not fit first)
-stops_while_others_write "$full" 30 "disk full" "log: (batch [0-9]+ not durable: )?No space left on device.*stopping"
+stops_while_others_write "$full" 30 "disk full" "log: (batch [0-9]+ not written: )?No space left on device.*stopping"
 rm -f "$tmp/state.$full/filler"
 cluster_start "$tmp" "$full" || fail "member $full did not restart once there was space"
 converge 0 1 2 3
-echo "ok: member $full's disk filled up: it stopped ($(grep -m1 -oE '[a-z]+\.log: (batch [0-9]+ not durable: )?No space left on device' "$tmp/log.$full")), 30 writes went on, it caught up after"
+echo "ok: member $full's disk filled up: it stopped ($(grep -m1 -oE '[a-z]+\.log: (batch [0-9]+ not written: )?No space left on device' "$tmp/log.$full")), 30 writes went on, it caught up after"
 # ---- 9. a member's fsync fails (EIO: a dying disk) --------------------------------------------------
 p=$(leader 0)
 bad=$(((p + 2) % 4))
@@ -361,7 +361,7 @@ LD_PRELOAD=$tmp/sync_shim.so HMESH_TEST_FSYNC_FAIL=$tmp/fsync.fail ASAN_OPTIONS=
 converge 0 1 2 3
 touch "$tmp/fsync.fail"
 stops_while_others_write "$bad" 20 "fsync failing" \
-	"(fdatasync|not durable): Input/output error.*stopping|Input/output error; stopping"
+	"fdatasync: Input/output error.*stopping|Input/output error; stopping"
 rm -f "$tmp/fsync.fail"
 cluster_start "$tmp" "$bad" || fail "member $bad did not restart once fsync worked"
 converge 0 1 2 3
