@@ -179,6 +179,7 @@ struct bft_replica {
 	 * sent again (one lost in the crash may have said something else).
 	 */
 	uint64_t hz_view, hz_seq;
+	uint64_t vote_top; /* the highest sequence number voted on in hz_view (bft_seal) */
 	uint64_t fence_view, fence_seq;
 	bool replaying;
 	uint64_t restored_vc; /* view of a VIEW-CHANGE sent before the restart, 0 = none */
@@ -1121,6 +1122,7 @@ static void horizon_cover(struct bft_replica *r, uint64_t view, uint64_t seq)
 {
 	struct bft_hdr h = {.type = BFT_HORIZON, .replica = r->c.id, .view = view};
 
+	r->vote_top = view != r->hz_view || seq > r->vote_top ? seq : r->vote_top;
 	if (view == r->hz_view && seq <= r->hz_seq)
 		return;
 	r->hz_view = view;
@@ -2487,11 +2489,13 @@ int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 	case BFT_STABLE:
 		return restore_stable(r, &h, body, blen);
 	case BFT_HORIZON:
-		/* The latest promise (records come oldest first; a rewrite may reorder views). */
-		if (h.view > r->fence_view || (h.view == r->fence_view && h.seq > r->fence_seq)) {
-			r->fence_view = r->hz_view = h.view;
-			r->fence_seq = r->hz_seq = h.seq;
-		}
+		/*
+		 * The latest promise binds (records come oldest first): a seal
+		 * (bft_seal) after the last ones of a view lowers it to what was
+		 * voted, all of it durable then.
+		 */
+		r->fence_view = r->hz_view = h.view;
+		r->fence_seq = r->hz_seq = r->vote_top = h.seq;
 		if (h.view > r->view)
 			r->view = h.view;
 		break;
@@ -2500,6 +2504,16 @@ int bft_restore_sent(struct bft_replica *r, const uint8_t *m, size_t len)
 	}
 	r->st.view = r->view;
 	return 0;
+}
+
+void bft_seal(struct bft_replica *r)
+{
+	struct bft_hdr h = {.type = BFT_HORIZON, .replica = r->c.id, .view = r->hz_view};
+
+	if (r->hz_seq == 0 || !voting(r))
+		return; /* (no vote to cover) */
+	h.seq = r->hz_seq = r->vote_top;
+	emit(r, (int)r->c.id, &h, NULL, 0, NULL);
 }
 
 void bft_restore_done(struct bft_replica *r, uint64_t now)

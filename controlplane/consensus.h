@@ -210,6 +210,14 @@ void bft_stats_get(const struct bft_replica *r, struct bft_stats *out);
  * again. Returns 0, -EBADMSG (malformed) or -EPERM (not signed by us).
  */
 int bft_replay(struct bft_replica *r, uint64_t seq, const uint8_t *batch, size_t len);
+/*
+ * Before a clean stop, once everything it sent is in its log: a last vote
+ * horizon at the highest sequence number this replica voted on in its
+ * view, handed to send() as a record that must be synced. A restart from
+ * that log has nothing lost to fence off: a primary goes on where it
+ * stopped instead of skipping to the horizon (which costs a view change).
+ */
+void bft_seal(struct bft_replica *r);
 int bft_restore_sent(struct bft_replica *r, const uint8_t *msg, size_t len);
 void bft_restore_done(struct bft_replica *r, uint64_t now_ms);
 

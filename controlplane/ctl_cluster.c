@@ -1320,6 +1320,9 @@ void ctl_cluster_stop(struct ctl_cluster *cl)
 	if (cl->started) {
 		cl->stop = true;
 		pthread_join(cl->thr, NULL);
+		/* Everything sent is in votes.log: seal it, synced (a restart needs no fence). */
+		bft_seal(cl->r);
+		flush(cl);
 	}
 	while (cl->q_head) {
 		struct submit *s = cl->q_head;

@@ -47,14 +47,15 @@ struct rx_sums {
  * another layout, or malformed): one pass as in rx_parse, the fast path
  * tried first and the general parser inline behind it. Out of line, so
  * rx_parse's own loop has no call and keeps its state in registers; a
- * burst of garbage costs one call. Packets that parse stay in pkts[] and
- * info[] in order, the others are counted by reason and freed. Returns
- * how many of the burst stayed.
+ * burst of garbage costs one call. Packets that parse stay in pkts[] in
+ * order, their results at the same index of @scratch (or in the mbuf);
+ * the others are counted by reason and freed. Returns how many of the
+ * burst stayed.
  */
 static __attribute__((noinline)) uint16_t
 rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port,
 	      struct rte_mbuf **pkts, uint16_t start, uint16_t n, struct dp_pkt_info *scratch,
-	      struct dp_pkt_info **info, struct rx_sums *sums)
+	      struct rx_sums *sums)
 {
 	struct rte_mbuf *drop[DP_BURST_MAX];
 	struct dp_parse_fast fp;
@@ -67,7 +68,8 @@ rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port
 	dp_parse_fast_prep(&fp, &app->parse_cfg);
 	for (uint16_t i = start; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
-		struct dp_pkt_info *pi = scratch ? &scratch[i] : &dp_mbuf_priv(m)->info;
+		/* (scratch[kept]: where the packet will sit if it stays; kept <= i) */
+		struct dp_pkt_info *pi = scratch ? &scratch[kept] : &dp_mbuf_priv(m)->info;
 		const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
 		enum dp_parse_result r = DP_PARSE_OK;
 		int type;
@@ -84,7 +86,6 @@ rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port
 		if (likely(r == DP_PARSE_OK)) {
 			lanes += rx_type_lane[type & 7] +
 				 ((uint64_t)((pi->flags & DP_PKT_F_FRAGMENT) != 0) << RX_LANE_FRAG);
-			info[kept] = pi;
 			pkts[kept++] = m;
 			continue;
 		}
@@ -110,60 +111,95 @@ rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port
 	return kept;
 }
 
+/* One packet of rx_parse_fast: false when it needs the general parser. */
+static inline __attribute__((always_inline)) bool
+rx_fast_one(const struct dp_parse_fast *fp, uint16_t port, struct rte_mbuf *m,
+	    struct dp_pkt_info *pi, uint64_t *bytes, uint64_t *lanes)
+{
+	int type = dp_parse_fast_try(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, fp, pi);
+
+	if (unlikely(type == DP_FAST_NO))
+		return false;
+	*bytes += m->pkt_len;
+	/* Not every PMD stamps the input port (net_ring does not); the
+	 * pipeline and "tx_port = -1" rely on it. */
+	m->port = port;
+	/* The fast path never takes a fragment: no fragment lane here. */
+	*lanes += rx_type_lane[type & 7];
+	return true;
+}
+
 /*
- * The fast path over a burst until a packet needs the general parser:
- * returns the index of that packet (@n when there is none); the bytes and
- * lanes of the packets before it go to @sums. A function of its own, with
- * no call inside: the register allocator sees only this loop (inlined into
- * an lcore loop, GCC spilled its temporaries to the stack).
+ * The loop of rx_parse_fast, for results in @scratch (RTC) or, with
+ * @scratch NULL, in each mbuf: two instances, so neither chooses per
+ * packet. The packets with one to prefetch @DP_PREFETCH_AHEAD ahead come
+ * first, with no bound check per packet, then the last few.
  */
-static __attribute__((noinline)) uint16_t
-rx_parse_fast(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbuf **pkts, uint16_t n,
-	      struct dp_pkt_info *scratch, struct dp_pkt_info **info, struct rx_sums *sums)
+static inline __attribute__((always_inline)) uint16_t
+rx_parse_fast_loop(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbuf **pkts,
+		   uint16_t n, struct dp_pkt_info *scratch, struct rx_sums *sums)
 {
 	struct dp_parse_fast fp;
 	uint64_t bytes = 0, lanes = 0;
-	uint16_t i;
+	uint16_t i, ahead = n > DP_PREFETCH_AHEAD ? n - DP_PREFETCH_AHEAD : 0;
 
 	/*
 	 * One pass, the headers prefetched a few packets ahead. (Measured: a
 	 * first pass that only reads the mbufs and prefetches every header,
-	 * so their misses overlap, was 8 % slower on the net_ring loop.)
+	 * so their misses overlap, was 8 % slower on the net_ring loop; so
+	 * was prefetching the mbufs 8 ahead besides.)
 	 */
 	dp_parse_fast_prep(&fp, cfg);
 	for (i = 0; i < n && i < DP_PREFETCH_AHEAD; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
-	for (i = 0; i < n; i++) {
-		struct rte_mbuf *m = pkts[i];
-		struct dp_pkt_info *pi = scratch ? &scratch[i] : &dp_mbuf_priv(m)->info;
-		int type;
-
-		if (i + DP_PREFETCH_AHEAD < n)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
-		type = dp_parse_fast_try(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, &fp, pi);
-		if (unlikely(type == DP_FAST_NO))
-			break;
-		bytes += m->pkt_len;
-		/* Not every PMD stamps the input port (net_ring does not); the
-		 * pipeline and "tx_port = -1" rely on it. */
-		m->port = port;
-		info[i] = pi;
-		/* The fast path never takes a fragment: no fragment lane here. */
-		lanes += rx_type_lane[type & 7];
+	for (i = 0; i < ahead; i++) {
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
+		if (!rx_fast_one(&fp, port, pkts[i],
+				 scratch ? &scratch[i] : &dp_mbuf_priv(pkts[i])->info, &bytes,
+				 &lanes))
+			goto out;
 	}
+	for (; i < n; i++)
+		if (!rx_fast_one(&fp, port, pkts[i],
+				 scratch ? &scratch[i] : &dp_mbuf_priv(pkts[i])->info, &bytes,
+				 &lanes))
+			break;
+out:
 	sums->bytes = bytes;
 	sums->lanes = lanes;
 	return i;
 }
 
 /*
+ * The fast path over a burst until a packet needs the general parser:
+ * returns the index of that packet (@n when there is none); the bytes and
+ * lanes of the packets before it go to @sums. Functions of their own, with
+ * no call inside: the register allocator sees only this loop (inlined into
+ * an lcore loop, GCC spilled its temporaries to the stack).
+ */
+static __attribute__((noinline)) uint16_t
+rx_parse_fast_scratch(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbuf **pkts,
+		      uint16_t n, struct dp_pkt_info *scratch, struct rx_sums *sums)
+{
+	return rx_parse_fast_loop(cfg, port, pkts, n, scratch, sums);
+}
+
+static __attribute__((noinline)) uint16_t
+rx_parse_fast_mbuf(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbuf **pkts,
+		   uint16_t n, struct rx_sums *sums)
+{
+	return rx_parse_fast_loop(cfg, port, pkts, n, NULL, sums);
+}
+
+/*
  * Parse a received burst in place: packets that parse stay in pkts[] (in
- * order) with their info pointer in info[]; the others are counted by reason
- * and freed. Returns how many stayed.
+ * order), the result of pkts[i] in scratch[i] or its mbuf; the others are
+ * counted by reason and freed. Returns how many stayed.
  *
  * @scratch: where results go when the burst is decided on this lcore (RTC):
- * a stack array that stays in L1. NULL when the packets cross a ring: then
- * the result travels in the mbuf's private area.
+ * a stack array that stays in L1, so the pipeline's info[] pointers into it
+ * are set once per lcore, not stored per packet. NULL when the packets
+ * cross a ring: then the result travels in the mbuf's private area.
  *
  * rx_parse_fast runs the fast path (dp_parse_impl.h) until a packet needs
  * the general parser; rx_parse_from takes the burst from there. Counters
@@ -173,16 +209,16 @@ rx_parse_fast(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbuf **p
  */
 static inline __attribute__((always_inline)) uint16_t
 rx_parse(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port,
-	 struct rte_mbuf **pkts, uint16_t n, struct dp_pkt_info *scratch,
-	 struct dp_pkt_info **info)
+	 struct rte_mbuf **pkts, uint16_t n, struct dp_pkt_info *scratch)
 {
 	struct rx_sums sums, more;
 	uint16_t i, kept = n;
 	uint64_t n_short, n_vn;
 
-	i = rx_parse_fast(&app->parse_cfg, port, pkts, n, scratch, info, &sums);
+	i = scratch ? rx_parse_fast_scratch(&app->parse_cfg, port, pkts, n, scratch, &sums)
+		    : rx_parse_fast_mbuf(&app->parse_cfg, port, pkts, n, &sums);
 	if (unlikely(i < n)) {
-		kept = rx_parse_from(app, st, port, pkts, i, n, scratch, info, &more);
+		kept = rx_parse_from(app, st, port, pkts, i, n, scratch, &more);
 		sums.bytes += more.bytes;
 		sums.lanes += more.lanes;
 	}
@@ -414,8 +450,7 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 /* Poll RX queue @q of this lcore and parse what came; returns the packets kept. */
 static inline __attribute__((always_inline)) uint16_t
 rx_poll(const struct dp_app *app, const struct dp_lcore *l, struct dp_lcore_stats *st, uint16_t q,
-	uint16_t burst, struct rte_mbuf **pkts, struct dp_pkt_info *scratch,
-	struct dp_pkt_info **info)
+	uint16_t burst, struct rte_mbuf **pkts, struct dp_pkt_info *scratch)
 {
 	uint16_t n = rte_eth_rx_burst(l->rxq[q].port, l->rxq[q].queue, pkts, burst);
 
@@ -424,7 +459,7 @@ rx_poll(const struct dp_app *app, const struct dp_lcore *l, struct dp_lcore_stat
 		DP_COUNT(st->c[DP_C_RX_EMPTY_POLLS]++);
 		return 0;
 	}
-	return rx_parse(app, st, l->rxq[q].port, pkts, n, scratch, info);
+	return rx_parse(app, st, l->rxq[q].port, pkts, n, scratch);
 }
 
 /* Enqueue a burst to the next stage; what the ring refuses is dropped as @why. */
@@ -487,13 +522,15 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 	struct dp_pkt_info scratch[DP_BURST_MAX];
 	uint16_t out[DP_BURST_MAX];
 
+	for (uint16_t i = 0; i < DP_BURST_MAX; i++)
+		info[i] = &scratch[i];
 	if (app->pipe->lcore_enter)
 		app->pipe->lcore_enter(app->pipe_ctx, l->lcore_id);
 	while (likely(!app->stop_rx)) {
 		uint16_t got = 0;
 
 		for (uint16_t q = 0; q < l->n_rxq; q++) {
-			uint16_t n = rx_poll(app, l, st, q, burst, pkts, scratch, info);
+			uint16_t n = rx_poll(app, l, st, q, burst, pkts, scratch);
 			int to;
 
 			if (n == 0)
@@ -539,14 +576,13 @@ static int loop_rx(struct dp_app *app, struct dp_lcore *l)
 	struct dp_lcore_stats *st = &dp_stats[l->lcore_id];
 	const uint16_t burst = (uint16_t)app->cfg.rx_burst;
 	struct rte_mbuf *pkts[DP_BURST_MAX], *sorted[DP_BURST_MAX];
-	struct dp_pkt_info *info[DP_BURST_MAX];
 	uint8_t dest[DP_BURST_MAX];
 	uint16_t count[DP_MAX_WORKERS], start[DP_MAX_WORKERS];
 	const uint16_t nw = l->n_out;
 
 	while (likely(!app->stop_rx)) {
 		for (uint16_t q = 0; q < l->n_rxq; q++) {
-			uint16_t n = rx_poll(app, l, st, q, burst, pkts, NULL, info);
+			uint16_t n = rx_poll(app, l, st, q, burst, pkts, NULL);
 
 			if (n == 0)
 				continue;
@@ -557,7 +593,8 @@ static int loop_rx(struct dp_app *app, struct dp_lcore *l)
 			/* Counting sort by worker: one enqueue burst per worker. */
 			memset(count, 0, sizeof(count[0]) * nw);
 			for (uint16_t i = 0; i < n; i++) {
-				dest[i] = (uint8_t)(flow_hash(pkts[i], info[i]) % nw);
+				dest[i] = (uint8_t)(flow_hash(pkts[i], &dp_mbuf_priv(pkts[i])->info) %
+						    nw);
 				count[dest[i]]++;
 			}
 			start[0] = 0;

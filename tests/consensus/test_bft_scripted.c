@@ -58,7 +58,8 @@
  *   its PREPARE for X does not PREPARE the Y a Byzantine primary then
  *   offers at the same view and sequence number; a primary that lost its
  *   PRE-PREPARE does not assign that number again (its gap is filled by a
- *   view change, and the request commits).
+ *   view change, and the request commits). A primary stopped cleanly
+ *   (bft_seal) goes on in its view after the restart.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -903,5 +904,30 @@ Test(bft_scripted, horizon_a_primary_that_lost_its_pre_prepare_does_not_reuse_it
 	}
 	bft_stats_get(W.r[1], &st);
 	cr_assert_geq(st.view, 1, "no view change filled the primary's gap");
+	world_free();
+}
+
+/*
+ * A clean stop seals the log (bft_seal): restarted from it, the primary
+ * assigns the next number in its view, with no view change. (Without the
+ * seal its last horizon fences the numbers up to a checkpoint interval
+ * ahead, and a view change fills them.)
+ */
+Test(bft_scripted, horizon_a_sealed_restart_of_the_primary_goes_on_in_its_view)
+{
+	struct bft_stats st;
+
+	world_init(4, false, 32, route_primary_unheard);
+	W.check_votes = true;
+	submit_and_run(0, "P0", 100);
+	submit_and_run(0, "P1", 100);
+	bft_seal(W.r[0]);
+	restart_from_disk(0, 2);
+	submit_and_run(0, "P2", 300);
+	for (int i = 0; i < 4; i++) {
+		bft_stats_get(W.r[i], &st);
+		cr_assert_eq(st.view, 0, "replica %d: view %llu", i, (unsigned long long)st.view);
+		cr_assert_str_eq(executed_at(i, 3), "P2", "replica %d", i);
+	}
 	world_free();
 }
