@@ -1180,8 +1180,20 @@ static void log_cert(struct bft_replica *r, const struct slot *s)
 static void try_progress(struct bft_replica *r, struct slot *s)
 {
 	uint32_t prim = primary(r, s->pp_view);
+	struct bft_hdr ph;
+	const uint8_t *pb;
+	size_t pbl;
 
 	if (!s->has_pp || s->pp_view != r->view)
+		return;
+	/*
+	 * A body a commit certificate of this view took from another view's
+	 * PRE-PREPARE (the same batch proposed again; commit_certified) is
+	 * no PRE-PREPARE of this view: a certificate built on it would fail
+	 * every check (§4.4), ours at restart included.
+	 */
+	if (!s->prepared && (bft_hdr_parse(s->pp.b, s->pp.len, &ph, &pb, &pbl) < 0 ||
+			     ph.view != s->pp_view))
 		return;
 	/* prepared: the pre-prepare and q - 1 PREPAREs (2f when n = 3f + 1). */
 	if (!s->prepared &&

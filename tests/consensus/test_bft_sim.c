@@ -5,7 +5,8 @@
  * drop, duplicate, reorder, partition, crash (with or without losing
  * memory: an amnesiac crash restarts the replica from what it made durable,
  * the batches it committed and the messages it sent, less a random part of
- * what the host contract lets it leave unsynced) and every act of the f
+ * what the host contract lets it leave unsynced, or after a clean stop
+ * sealed by bft_seal, nothing) and every act of the f
  * Byzantine replicas (silence, equivocating pre-prepares, conflicting
  * votes, messages forged in another replica's name, replays of old
  * messages). The network is bad until GST, then delivers within DELTA.
@@ -50,7 +51,7 @@ enum byz_mode { BYZ_SILENT, BYZ_EQUIVOCATE, BYZ_FORGE, BYZ_REPLAY, BYZ_MODES };
 enum reconf { RECONF_NONE, RECONF_ADD, RECONF_REMOVE };
 
 struct sim {
-	uint64_t rng, now, order;
+	uint64_t seed, rng, now, order;
 	uint32_t n, f; /* n: replicas, the first members and one the log adds (RECONF_ADD) */
 	uint32_t n0;   /* the first members: ids 0..n0-1 */
 	/*
@@ -69,6 +70,8 @@ struct sim {
 	uint64_t down_from, down_to; /* a crashed honest replica's outage */
 	int down;
 	bool amnesia;	/* the crash loses memory: restart from the durable record */
+	bool clean;	/* ... after a clean stop: sealed (bft_seal), everything synced */
+	bool stopped;
 	bool restarted;
 	/* the down replica's durable record: committed batches, signed sends */
 	struct {
@@ -414,8 +417,13 @@ static void restart(struct sim *s, struct bft_config *c, struct ctx *ctx)
 	for (uint32_t k = 0; k < s->n_disk_batch; k++)
 		cr_assert_eq(bft_replay(s->r[i], k + 1, s->disk_batch[k].b, s->disk_batch[k].len),
 			     0);
-	for (uint32_t k = 0; k < s->n_disk_sent; k++)
-		cr_assert_eq(bft_restore_sent(s->r[i], s->disk_sent[k].b, s->disk_sent[k].len), 0);
+	for (uint32_t k = 0; k < s->n_disk_sent; k++) {
+		int rc = bft_restore_sent(s->r[i], s->disk_sent[k].b, s->disk_sent[k].len);
+
+		cr_assert_eq(rc, 0, "seed %llu: r%d's record %u of %u (type %u) not restored: %d",
+			     (unsigned long long)s->seed, i, k, s->n_disk_sent, s->disk_sent[k].b[0],
+			     rc);
+	}
 	bft_restore_done(s->r[i], s->now);
 	s->restarted = true;
 	if (s->verbose)
@@ -484,7 +492,7 @@ static const char *run(uint64_t seed, uint32_t n0, enum reconf reconf, bool verb
 		       size_t wl)
 {
 	uint32_t n = n0 + (reconf == RECONF_ADD);
-	struct sim s = {.rng = seed * 0x2545f4914f6cdd1dull + 1,
+	struct sim s = {.seed = seed, .rng = seed * 0x2545f4914f6cdd1dull + 1,
 			.n = n,
 			.n0 = n0,
 			.f = (n0 - 1) / 3,
@@ -562,11 +570,13 @@ static const char *run(uint64_t seed, uint32_t n0, enum reconf reconf, bool verb
 			}
 		reconf_req[len - 1] = '\0';
 	}
+	/* (drawn last, for the same reason) */
+	s.clean = s.amnesia && rnd(&s) % 2;
 	if (verbose)
 		printf("seed %llu: n %u mode %d drop %.2f dup %.2f isolated %d down %d%s [%llu,%llu) "
 		       "%s by %d at %llu, byz:",
 		       (unsigned long long)seed, n, s.mode, s.drop, s.dup, s.isolated, s.down,
-		       s.amnesia ? " (amnesia)" : "",
+		       s.clean ? " (amnesia, clean stop)" : s.amnesia ? " (amnesia)" : "",
 		       (unsigned long long)s.down_from, (unsigned long long)s.down_to,
 		       reconf_by >= 0 ? reconf_req : "no change", reconf_by,
 		       (unsigned long long)s.reconf_at);
@@ -594,6 +604,13 @@ static const char *run(uint64_t seed, uint32_t n0, enum reconf reconf, bool verb
 	if (verbose)
 		printf("\n");
 	for (s.now = 0; s.now <= GST_MS + BOUND_MS; s.now += TICK_MS) {
+		if (s.clean && !s.stopped && s.now >= s.down_from) {
+			/* A clean stop: the seal, then every log synced. */
+			bft_seal(s.r[s.down]);
+			s.synced_sent = s.n_disk_sent;
+			s.synced_batch = s.n_disk_batch;
+			s.stopped = true;
+		}
 		if (s.amnesia && !s.restarted && s.now >= s.down_to)
 			restart(&s, &c, ctx);
 		while (s.nq && s.q[0].at <= s.now) {
