@@ -2043,8 +2043,8 @@ static void dispatch(struct bft_replica *r, const struct bft_hdr *hp, const uint
  * already committed in its view, can change nothing (§4.2: the quorum it
  * would join is complete, and the certificates were taken when it was):
  * dropped before its signature is checked. At n = 4 one of each per
- * request arrives after its quorum at every replica, and a signature check
- * (~60 us) is most of what a write costs.
+ * request arrives after its quorum at every replica, and signature checks
+ * (~60 us each here) are most of a write's CPU.
  */
 static bool vote_moot(struct bft_replica *r, const struct bft_hdr *h)
 {

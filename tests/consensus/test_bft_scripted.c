@@ -838,6 +838,22 @@ static void crash_losing_unsynced(int i, uint64_t batches)
 	restart_from_disk(i, batches);
 }
 
+/*
+ * Phase 1: replica 0, the primary, submits X; replica @voter votes on it
+ * (its PRE-PREPARE or PREPARE), then crashes and loses that vote.
+ */
+static void horizon_lose_a_vote(bool twin, int (*route)(int, int, uint8_t), int voter)
+{
+	world_init(4, twin, 32, route);
+	W.check_votes = true;
+	W.phase = 1;
+	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"X", 1, W.now), 0);
+	deliver();
+	cr_assert_eq(W.n_votes[voter], 1, "replica %d did not vote on X", voter);
+	cr_assert_eq(W.votes[voter][0].seq, 1);
+	crash_losing_unsynced(voter, 0);
+}
+
 /* Phase 1: the primary (0) reaches replica 1 only, which reaches nobody. Phase 2: the twin to 1. */
 static int route_horizon(int from, int to, uint8_t type)
 {
@@ -853,13 +869,7 @@ Test(bft_scripted, horizon_a_backup_that_lost_its_prepare_does_not_contradict_it
 {
 	struct bft_stats st;
 
-	world_init(4, true, 32, route_horizon);
-	W.check_votes = true;
-	W.phase = 1;
-	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"X", 1, W.now), 0);
-	deliver();
-	cr_assert_eq(W.n_votes[1], 1, "replica 1 did not PREPARE X");
-	crash_losing_unsynced(1, 0);
+	horizon_lose_a_vote(true, route_horizon, 1);
 	/* The twin, signing as replica 0, offers Y at the same view 0 and sequence number 1. */
 	W.phase = 2;
 	cr_assert_eq(bft_submit(W.r[4], (const uint8_t *)"Y", 1, W.now), 0);
@@ -882,14 +892,7 @@ Test(bft_scripted, horizon_a_primary_that_lost_its_pre_prepare_does_not_reuse_it
 {
 	struct bft_stats st;
 
-	world_init(4, false, 32, route_primary_unheard);
-	W.check_votes = true;
-	W.phase = 1;
-	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"X", 1, W.now), 0);
-	deliver();
-	cr_assert_eq(W.n_votes[0], 1, "replica 0 did not pre-prepare X");
-	cr_assert_eq(W.votes[0][0].seq, 1);
-	crash_losing_unsynced(0, 0);
+	horizon_lose_a_vote(false, route_primary_unheard, 0);
 	W.phase = 0;
 	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"Y", 1, W.now), 0);
 	deliver();
