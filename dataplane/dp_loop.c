@@ -42,6 +42,13 @@ struct rx_sums {
 	uint64_t bytes, lanes;
 };
 
+/* Where packet @i of a burst gets its parse result: @scratch (RTC), else its mbuf. */
+static inline __attribute__((always_inline)) struct dp_pkt_info *
+rx_info(struct dp_pkt_info *scratch, struct rte_mbuf *m, uint16_t i)
+{
+	return scratch ? &scratch[i] : &dp_mbuf_priv(m)->info;
+}
+
 /*
  * The rest of a burst from the first packet the fast path left (@start:
  * another layout, or malformed): one pass as in rx_parse, the fast path
@@ -69,7 +76,7 @@ rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port
 	for (uint16_t i = start; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		/* (scratch[kept]: where the packet will sit if it stays; kept <= i) */
-		struct dp_pkt_info *pi = scratch ? &scratch[kept] : &dp_mbuf_priv(m)->info;
+		struct dp_pkt_info *pi = rx_info(scratch, m, kept);
 		const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
 		enum dp_parse_result r = DP_PARSE_OK;
 		int type;
@@ -111,7 +118,7 @@ rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port
 	return kept;
 }
 
-/* One packet of rx_parse_fast: false when it needs the general parser. */
+/* One packet of the fast loop: false when it needs the general parser. */
 static inline __attribute__((always_inline)) bool
 rx_fast_one(const struct dp_parse_fast *fp, uint16_t port, struct rte_mbuf *m,
 	    struct dp_pkt_info *pi, uint64_t *bytes, uint64_t *lanes)
@@ -130,9 +137,9 @@ rx_fast_one(const struct dp_parse_fast *fp, uint16_t port, struct rte_mbuf *m,
 }
 
 /*
- * The loop of rx_parse_fast, for results in @scratch (RTC) or, with
- * @scratch NULL, in each mbuf: two instances, so neither chooses per
- * packet. The packets with one to prefetch @DP_PREFETCH_AHEAD ahead come
+ * The fast loop, for results in @scratch (RTC) or, with @scratch NULL, in
+ * each mbuf: two instances (rx_parse_fast_scratch, _mbuf), so neither
+ * chooses per packet. The packets with one to prefetch @DP_PREFETCH_AHEAD ahead come
  * first, with no bound check per packet, then the last few.
  */
 static inline __attribute__((always_inline)) uint16_t
@@ -154,15 +161,11 @@ rx_parse_fast_loop(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbu
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (i = 0; i < ahead; i++) {
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_AHEAD], void *));
-		if (!rx_fast_one(&fp, port, pkts[i],
-				 scratch ? &scratch[i] : &dp_mbuf_priv(pkts[i])->info, &bytes,
-				 &lanes))
+		if (!rx_fast_one(&fp, port, pkts[i], rx_info(scratch, pkts[i], i), &bytes, &lanes))
 			goto out;
 	}
 	for (; i < n; i++)
-		if (!rx_fast_one(&fp, port, pkts[i],
-				 scratch ? &scratch[i] : &dp_mbuf_priv(pkts[i])->info, &bytes,
-				 &lanes))
+		if (!rx_fast_one(&fp, port, pkts[i], rx_info(scratch, pkts[i], i), &bytes, &lanes))
 			break;
 out:
 	sums->bytes = bytes;
@@ -201,7 +204,7 @@ rx_parse_fast_mbuf(const struct dp_parse_cfg *cfg, uint16_t port, struct rte_mbu
  * are set once per lcore, not stored per packet. NULL when the packets
  * cross a ring: then the result travels in the mbuf's private area.
  *
- * rx_parse_fast runs the fast path (dp_parse_impl.h) until a packet needs
+ * rx_parse_fast_* run the fast path (dp_parse_impl.h) until a packet needs
  * the general parser; rx_parse_from takes the burst from there. Counters
  * are summed in registers and stored once per burst: a per-packet
  * increment in memory is a store-to-load dependency chain that costs more
