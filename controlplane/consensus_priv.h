@@ -70,6 +70,22 @@ enum bft_type {
 	BFT_HORIZON = 13,
 };
 
+/*
+ * The types of a replica's own messages and records its host logs
+ * (consensus.h, send()): what it must hand back to bft_restore_sent().
+ */
+static inline bool bft_type_logged(uint8_t t)
+{
+	return t == BFT_PREPREPARE || t == BFT_PREPARE || t == BFT_COMMIT || t == BFT_VIEWCHANGE ||
+	       t == BFT_NEWVIEW || t == BFT_CERT || t == BFT_STABLE || t == BFT_HORIZON;
+}
+
+/* Of those, the ones that may be sent before they are synced (the vote horizon covers them). */
+static inline bool bft_type_sent_unsynced(uint8_t t)
+{
+	return t == BFT_PREPREPARE || t == BFT_PREPARE;
+}
+
 struct bft_hdr {
 	uint8_t type;
 	uint32_t replica;

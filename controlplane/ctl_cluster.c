@@ -828,10 +828,7 @@ static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
 
 static bool binding(const struct ctl_cluster *cl, const uint8_t *m, size_t len)
 {
-	return len > BFT_HDR && get32(m + 4) == cl->c.id &&
-	       (m[0] == BFT_PREPREPARE || m[0] == BFT_PREPARE || m[0] == BFT_COMMIT ||
-		m[0] == BFT_VIEWCHANGE || m[0] == BFT_NEWVIEW || m[0] == BFT_CERT ||
-		m[0] == BFT_STABLE || m[0] == BFT_HORIZON);
+	return len > BFT_HDR && get32(m + 4) == cl->c.id && bft_type_logged(m[0]);
 }
 
 /*
@@ -995,10 +992,13 @@ static void flush(struct ctl_cluster *cl)
 	bool sync = false;
 
 	for (size_t i = 0; i < cl->n_out; i++) {
-		const uint8_t *m = cl->outbox[i].b;
+		struct outmsg *o = &cl->outbox[i];
+		uint8_t d[BFT_DIGEST];
+		bool seen = false;
 
-		if ((m[0] == BFT_CHECKPOINT || m[0] == BFT_STABLE) && cl->outbox[i].len > BFT_HDR &&
-		    get32(m + 4) == cl->c.id && cl->batch_dirty) {
+		/* (nothing is sent before this loop ends) */
+		if ((o->b[0] == BFT_CHECKPOINT || o->b[0] == BFT_STABLE) && o->len > BFT_HDR &&
+		    get32(o->b + 4) == cl->c.id && cl->batch_dirty) {
 			if (fdatasync(cl->batch_fd) < 0) {
 				hm_log(HM_LOG_ERR, MOD, "%s: fdatasync: %s; stopping",
 				       cl->batch_path, strerror(errno));
@@ -1006,11 +1006,6 @@ static void flush(struct ctl_cluster *cl)
 			}
 			cl->batch_dirty = false;
 		}
-	}
-	for (size_t i = 0; i < cl->n_out; i++) {
-		struct outmsg *o = &cl->outbox[i];
-		uint8_t d[BFT_DIGEST];
-		bool seen = false;
 
 		if (!binding(cl, o->b, o->len))
 			continue;
@@ -1032,7 +1027,7 @@ static void flush(struct ctl_cluster *cl)
 		cl->votes_bytes += REC_HDR + o->len + 4;
 		memcpy(cl->persisted[cl->persisted_next++ % PERSISTED_MAX], d, BFT_DIGEST);
 		recent_add(cl, o->b, o->len);
-		sync |= o->b[0] != BFT_PREPREPARE && o->b[0] != BFT_PREPARE;
+		sync |= !bft_type_sent_unsynced(o->b[0]);
 	}
 	if (sync && fdatasync(cl->votes_fd) < 0) {
 		hm_log(HM_LOG_ERR, MOD, "%s: fdatasync: %s; stopping", cl->votes_path,

@@ -130,12 +130,6 @@ struct world {
 
 static struct world W;
 
-static bool binding_type(uint8_t t)
-{
-	return t == BFT_PREPREPARE || t == BFT_PREPARE || t == BFT_COMMIT || t == BFT_VIEWCHANGE ||
-	       t == BFT_NEWVIEW || t == BFT_CERT || t == BFT_STABLE || t == BFT_HORIZON;
-}
-
 /* The replica an instance signs as. */
 static int replica_of(int inst)
 {
@@ -146,7 +140,7 @@ static void on_send(void *ctx, int to, const uint8_t *b, size_t len)
 {
 	int from = *(const int *)ctx;
 
-	if (from < (int)W.n && len > BFT_HDR && binding_type(b[0]) &&
+	if (from < (int)W.n && len > BFT_HDR && bft_type_logged(b[0]) &&
 	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == (uint32_t)from) {
 		size_t *n = &W.n_disk[from];
 
@@ -829,8 +823,7 @@ static void crash_losing_unsynced(int i, uint64_t batches)
 {
 	size_t keep = W.n_disk[i];
 
-	while (keep > 0 && (W.disk[i][keep - 1].b[0] == BFT_PREPREPARE ||
-			    W.disk[i][keep - 1].b[0] == BFT_PREPARE))
+	while (keep > 0 && bft_type_sent_unsynced(W.disk[i][keep - 1].b[0]))
 		keep--;
 	cr_assert_lt(keep, W.n_disk[i], "replica %d had nothing unsynced to lose", i);
 	while (W.n_disk[i] > keep)

@@ -281,23 +281,20 @@ static void on_send(void *cp, int to, const uint8_t *b, size_t len)
 	struct sim *s = c->s;
 
 	/* Only what it signed: it also relays others' votes (STATUS answers). */
-	bool mine =
-	    c->id == s->down && s->amnesia && len > BFT_HDR &&
-	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == (uint32_t)c->id;
+	bool signed_here = len > BFT_HDR && (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 |
+						       (uint32_t)b[7] << 24) == (uint32_t)c->id;
+	bool mine = c->id == s->down && s->amnesia && signed_here;
 
-	if (mine && (b[0] == BFT_PREPREPARE || b[0] == BFT_PREPARE || b[0] == BFT_COMMIT ||
-		     b[0] == BFT_VIEWCHANGE || b[0] == BFT_NEWVIEW || b[0] == BFT_CERT ||
-		     b[0] == BFT_STABLE || b[0] == BFT_HORIZON)) {
+	if (mine && bft_type_logged(b[0])) {
 		cr_assert_lt(s->n_disk_sent, 4096);
 		keep(&s->disk_sent[s->n_disk_sent].b, &s->disk_sent[s->n_disk_sent].len, b, len);
 		s->n_disk_sent++;
-		if (b[0] != BFT_PREPREPARE && b[0] != BFT_PREPARE)
+		if (!bft_type_sent_unsynced(b[0]))
 			s->synced_sent = s->n_disk_sent;
 	}
 	if (mine && (b[0] == BFT_CHECKPOINT || b[0] == BFT_STABLE))
 		s->synced_batch = s->n_disk_batch;
-	if (!s->byz[c->id] && (b[0] == BFT_PREPREPARE || b[0] == BFT_PREPARE) && len > BFT_HDR &&
-	    (uint32_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) == (uint32_t)c->id) {
+	if (!s->byz[c->id] && (b[0] == BFT_PREPREPARE || b[0] == BFT_PREPARE) && signed_here) {
 		struct bft_hdr h;
 		const uint8_t *body;
 		size_t bl;
