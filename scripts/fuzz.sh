@@ -37,17 +37,29 @@ for name, fr in seeds.items():
 PY
 	fi
 	if [[ "$t" == stoq_frame ]]; then
-		# The back end owns 10.9.0.1:4433 (fuzz/fuzz_stoq_frame.c); broadcast
-		# frames are its own whatever the port's MAC.
+		# The back ends own 10.9.0.1:4433 and [fd09::1]:4433
+		# (fuzz/fuzz_stoq_frame.c); broadcast frames are the first's and
+		# frames to the IPv6 groups the second's, whatever the port's MAC.
 		PYTHONPATH=$top/tests/integration python3 - "$corpus" <<'PY'
-import sys
+import socket, struct, sys
 from pkt import *
 d = sys.argv[1]
 b, c = mac("ff:ff:ff:ff:ff:ff"), mac("02:00:00:00:00:07")
+allnodes, group = mac("33:33:00:00:00:01"), mac("33:33:ff:00:00:01")
 arp = bytes([0, 1, 8, 0, 6, 4, 0, 1]) + c + bytes([10, 9, 0, 7]) + bytes(6) + bytes([10, 9, 0, 1])
+a6 = lambda s: socket.inet_pton(socket.AF_INET6, s)
+def nd(src, dst, typ, flags, target, opt):
+    """RFC 4861 Solicitation/Advertisement with one link-layer option."""
+    m = struct.pack("!BBHB3x16s", typ, 0, 0, flags, a6(target)) + bytes([opt, 1]) + c
+    ph = a6(src) + a6(dst) + struct.pack("!IxxxB", len(m), 58)
+    m = m[:2] + struct.pack("!H", csum(ph + m)) + m[4:]
+    return struct.pack("!IHBB16s16s", 0x60000000, len(m), 58, 255, a6(src), a6(dst)) + m
 seeds = {
     "udp": eth(b, c, ETH_IP4, ipv4_udp([10, 9, 0, 7], [10, 9, 0, 1], 5555, 4433, quic_short(b"d" * 8, 60))),
     "arp": eth(b, c, 0x0806, arp),
+    "udp6": eth(allnodes, c, ETH_IP6, ipv6_udp(a6("fd09::7"), a6("fd09::1"), 5555, 4433, quic_short(b"d" * 8, 60))),
+    "ns": eth(group, c, ETH_IP6, nd("fd09::7", "ff02::1:ff00:1", 135, 0, "fd09::1", 1)),
+    "na": eth(allnodes, c, ETH_IP6, nd("fd09::7", "ff02::1", 136, 0x20, "fd09::7", 2)),
 }
 for name, fr in seeds.items():
     open(f"{d}/seed-{name}", "wb").write(fr)

@@ -54,13 +54,16 @@ static void usage(FILE *out)
 		"Environment: HMESH_SERVER_ID sets server_id (after --config, before --set;\n"
 		"  hmesh-controld gives each container its backend id there)\n"
 		"  -h, --help        this text\n"
-		"DPDK back end (server and client; IPv4; the port owns the address):\n"
+		"DPDK back end (server and client; IPv4 with ARP or IPv6 with NDP; the port\n"
+		"owns the address given to --listen or --local):\n"
 		"  --dpdk \"EAL ARGS\" run on a DPDK port instead of a UDP socket; EAL\n"
 		"                    arguments split at blanks, e.g. \"-l 1 --no-pci\n"
 		"                    --file-prefix s1 --vdev net_af_packet0,iface=veth1\"\n"
 		"  --dpdk-port N     ethdev port id (default 0)\n"
-		"  --dpdk-prefix N   on-link prefix length of the address (default 24)\n"
-		"  --dpdk-gateway IP next hop for peers outside the prefix (default none)\n"
+		"  --dpdk-prefix N   on-link prefix length of the address (default 24 for\n"
+		"                    IPv4, 64 for IPv6)\n"
+		"  --dpdk-gateway IP next hop for peers outside the prefix, of the address's\n"
+		"                    family; IPv6 may be link-local (default none)\n"
 		"  --local ADDR      client: the port's address (required with --dpdk)\n"
 		"Server options:\n"
 		"  --stats-segment N counters and latency histograms in /dev/shm/hmesh-N\n"
@@ -276,26 +279,38 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		}
 		case OPT_DPDK_PREFIX: {
-			long v = parse_uint(optarg, 1, 32);
+			long v = parse_uint(optarg, 1, 128);
 
+			/* The address's family bounds it further (32 for IPv4). */
 			if (v < 0) {
-				HM_ERR(LOG, "--dpdk-prefix %s: expected 1..32", optarg);
+				HM_ERR(LOG,
+				       "--dpdk-prefix %s: expected 1..32 (IPv4) or 1..128 (IPv6)",
+				       optarg);
 				return -EINVAL;
 			}
 			a->dp.prefix_len = (uint8_t)v;
 			break;
 		}
-		case OPT_DPDK_GW:
-			if (inet_pton(AF_INET, optarg, &a->dp.gateway) != 1) {
-				HM_ERR(LOG, "--dpdk-gateway %s: expected an IPv4 address", optarg);
+		case OPT_DPDK_GW: {
+			struct sockaddr_in *g4 = (struct sockaddr_in *)&a->dp.gateway;
+			struct sockaddr_in6 *g6 = (struct sockaddr_in6 *)&a->dp.gateway;
+
+			if (inet_pton(AF_INET, optarg, &g4->sin_addr) == 1) {
+				g4->sin_family = AF_INET;
+			} else if (inet_pton(AF_INET6, optarg, &g6->sin6_addr) == 1) {
+				g6->sin6_family = AF_INET6;
+			} else {
+				HM_ERR(LOG, "--dpdk-gateway %s: expected an IPv4 or IPv6 address",
+				       optarg);
 				return -EINVAL;
 			}
 			break;
+		}
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
 	}
-	if (!a->dpdk && (a->local || a->dp.gateway || a->dp.prefix_len)) {
+	if (!a->dpdk && (a->local || a->dp.gateway.ss_family || a->dp.prefix_len)) {
 		HM_ERR(LOG, "--local, --dpdk-gateway and --dpdk-prefix need --dpdk");
 		return -EINVAL;
 	}
@@ -337,6 +352,19 @@ static struct stoq_io *open_io(const struct args *a, const struct sockaddr *addr
 
 	if (!a->dpdk)
 		return stoq_io_create(&stoq_io_udp_ops, addr, len);
+	/* Known before the EAL starts: say it in the flag's words. */
+	if (addr->sa_family == AF_INET && a->dp.prefix_len > 32) {
+		HM_ERR(LOG, "--dpdk-prefix %u: above 32, and the address is IPv4",
+		       a->dp.prefix_len);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (a->dp.gateway.ss_family && a->dp.gateway.ss_family != addr->sa_family) {
+		HM_ERR(LOG, "--dpdk-gateway: the gateway is not %s like the address",
+		       addr->sa_family == AF_INET ? "IPv4" : "IPv6");
+		errno = EINVAL;
+		return NULL;
+	}
 	rc = stoq_dpdk_eal_init(a->dpdk, err, sizeof(err));
 	if (rc < 0) {
 		HM_ERR(LOG, "--dpdk: %s", err);
@@ -352,16 +380,18 @@ static void close_io(const struct args *a, struct stoq_io *io)
 		struct stoq_io_dpdk_stats s;
 
 		stoq_io_dpdk_get_stats(io, &s);
-		HM_INFO(LOG,
-			"dpdk port %u: rx %" PRIu64 " frames, %" PRIu64 " datagrams; dropped: %" PRIu64
-			" not ours, %" PRIu64 " bad IPv4, %" PRIu64 " bad UDP, %" PRIu64
-			" fragments, %" PRIu64 " not IPv4; ARP %" PRIu64 " answered, %" PRIu64
-			" asked, %" PRIu64 " replies; tx %" PRIu64 " packets, %" PRIu64
-			" waited for ARP, %" PRIu64 " dropped",
-			a->dp.port_id, s.rx_frames, s.rx_datagrams, s.rx_not_ours, s.rx_bad_ip,
-			s.rx_bad_udp, s.rx_fragment, s.rx_not_ipv4, s.arp_requests_answered,
-			s.arp_requests_sent, s.arp_replies, s.tx_packets, s.tx_unresolved,
-			s.tx_dropped);
+		HM_INFO(
+		    LOG,
+		    "dpdk port %u: rx %" PRIu64 " frames, %" PRIu64 " datagrams; dropped: %" PRIu64
+		    " not ours, %" PRIu64 " bad IP, %" PRIu64 " bad UDP, %" PRIu64
+		    " fragments, %" PRIu64 " not IP, %" PRIu64 " bad NDP; ARP %" PRIu64
+		    " answered, %" PRIu64 " asked, %" PRIu64 " replies; NDP %" PRIu64
+		    " answered, %" PRIu64 " asked, %" PRIu64 " adverts; tx %" PRIu64
+		    " packets, %" PRIu64 " waited for a neighbour, %" PRIu64 " dropped",
+		    a->dp.port_id, s.rx_frames, s.rx_datagrams, s.rx_not_ours, s.rx_bad_ip,
+		    s.rx_bad_udp, s.rx_fragment, s.rx_not_ip, s.rx_bad_nd, s.arp_requests_answered,
+		    s.arp_requests_sent, s.arp_replies, s.nd_solicits_answered, s.nd_solicits_sent,
+		    s.nd_adverts, s.tx_packets, s.tx_unresolved, s.tx_dropped);
 	}
 	stoq_io_destroy(io);
 	if (a->dpdk)
@@ -715,11 +745,17 @@ static int cmd_client(int argc, char **argv)
 	if (a.dpdk) {
 		/* The port owns an address: the client must say which. */
 		if (!a.local) {
-			HM_ERR(LOG, "--dpdk: the client needs --local ADDR (the port's IPv4 address)");
+			HM_ERR(LOG, "--dpdk: the client needs --local ADDR (the port's address)");
 			goto out;
 		}
-		if (stoq_addr_parse(a.local, &any, &alen) < 0 || any.ss_family != AF_INET) {
-			HM_ERR(LOG, "--local %s: expected IPV4:PORT (port 0 for any)", a.local);
+		if (stoq_addr_parse(a.local, &any, &alen) < 0) {
+			HM_ERR(LOG,
+			       "--local %s: expected IPV4:PORT or [IPV6]:PORT (port 0 for any)",
+			       a.local);
+			goto out;
+		}
+		if (any.ss_family != remote.ss_family) {
+			HM_ERR(LOG, "--local %s: not of the same family as %s", a.local, hostport);
 			goto out;
 		}
 	}

@@ -282,31 +282,41 @@ struct stoq_io_ops {
 extern const struct stoq_io_ops stoq_io_udp_ops;
 
 /*
- * DPDK mbufs on one ethdev port (stoq_io_dpdk.c): IPv4 and UDP in software,
- * ARP answered and resolved by the back end, which owns the address given
- * to stoq_io_open(). The EAL must be up (stoq_dpdk_eal_init()). One
- * endpoint per port: it takes RX and TX queue 0.
+ * DPDK mbufs on one ethdev port (stoq_io_dpdk.c): IPv4 or IPv6 and UDP in
+ * software, ARP (IPv4) or NDP Neighbor Solicitation/Advertisement (IPv6)
+ * answered and resolved by the back end, which owns the address given to
+ * stoq_io_open(): one address of one family, as a socket bound to it. The
+ * EAL must be up (stoq_dpdk_eal_init()). One endpoint per port: it takes
+ * RX and TX queue 0.
  */
 extern const struct stoq_io_ops stoq_io_dpdk_ops;
 
 struct stoq_io_dpdk_params {
 	uint16_t port_id;
-	uint8_t prefix_len; /* on-link prefix of the address, 1..32 (0: 24) */
-	uint32_t gateway;   /* next hop for off-link peers, network order; 0: none */
+	/* On-link prefix of the address: IPv4 1..32 (0: 24), IPv6 1..128 (0: 64). */
+	uint8_t prefix_len;
+	/* Next hop for off-link peers, of the address's family, port ignored;
+	 * AF_UNSPEC: none. IPv4: inside the prefix; IPv6: inside it or
+	 * link-local (fe80::/10), as routers' addresses are. */
+	struct sockaddr_storage gateway;
 };
 
 /* Why the DPDK back end dropped frames it received, and what it did. */
 struct stoq_io_dpdk_stats {
 	uint64_t rx_frames, rx_datagrams;
-	uint64_t rx_not_ours;	   /* another MAC, IP, protocol or UDP port */
-	uint64_t rx_bad_ip;	   /* IPv4 header or checksum invalid, length lies */
-	uint64_t rx_bad_udp;	   /* UDP length invalid, or checksum flagged bad */
-	uint64_t rx_fragment;	   /* IPv4 fragments: QUIC datagrams are never fragmented */
-	uint64_t rx_not_ipv4;	   /* IPv6, or another EtherType (ARP is counted apart) */
+	uint64_t rx_not_ours; /* another MAC, IP address, IP family, protocol or UDP port */
+	uint64_t rx_bad_ip;   /* IPv4 header or checksum invalid, length lies, IPv6
+			       * extension headers broken */
+	uint64_t rx_bad_udp;  /* UDP length invalid, checksum flagged bad (IPv6: wrong
+			       * or zero) */
+	uint64_t rx_fragment; /* IP fragments: QUIC datagrams are never fragmented */
+	uint64_t rx_not_ip;   /* another EtherType than IPv4, IPv6 and ARP */
+	uint64_t rx_bad_nd;   /* NDP message failing RFC 4861 §7.1 validation */
 	uint64_t arp_requests_answered, arp_requests_sent, arp_replies;
+	uint64_t nd_solicits_answered, nd_solicits_sent, nd_adverts;
 	uint64_t tx_packets, tx_bytes;
-	uint64_t tx_unresolved;	   /* queued behind an ARP request */
-	uint64_t tx_dropped;	   /* no neighbour after the wait, pool empty, or not IPv4 */
+	uint64_t tx_unresolved; /* queued behind an ARP request or Neighbor Solicitation */
+	uint64_t tx_dropped;	/* no neighbour after the wait, pool empty, or another family */
 };
 
 void stoq_io_dpdk_get_stats(const struct stoq_io *io, struct stoq_io_dpdk_stats *out);

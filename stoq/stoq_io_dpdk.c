@@ -4,21 +4,32 @@
  * one ethdev port, so a process that owns a port (the dataplane, or
  * hmesh-stoq on a vdev) terminates QUIC without the kernel's socket path.
  *
- * The back end owns one IPv4 address on the port and does what the kernel
- * would do for a UDP socket bound to it:
- *   - Ethernet: frames to our MAC or broadcast; everything else is not ours.
- *   - ARP (RFC 826): answers requests for our address, resolves next hops
- *     with requests of its own; packets to a next hop being resolved wait in
- *     a short queue (a client's first Initial must not wait for a PTO).
- *     Every IPv4 packet for us also teaches its sender's MAC, so replies go
- *     back the way the request came without an ARP round trip (anyone on
- *     the segment can redirect replies this way, as ARP itself allows).
+ * The back end owns one address on the port, IPv4 or IPv6, and does what
+ * the kernel would do for a UDP socket bound to it:
+ *   - Ethernet: frames to our MAC, broadcast (ARP), and for IPv6 the
+ *     all-nodes and our solicited-node multicast groups (RFC 4291 §2.7.1);
+ *     everything else is not ours.
+ *   - IPv4 neighbours by ARP (RFC 826), IPv6 neighbours by NDP (RFC 4861
+ *     §7: Neighbor Solicitation and Advertisement; no router discovery, the
+ *     gateway is configured). The back end answers for its address and
+ *     resolves next hops itself; packets to a next hop being resolved wait
+ *     in a short queue (a client's first Initial must not wait for a PTO).
+ *     Every datagram for us also teaches its sender's MAC, so replies go
+ *     back the way the request came without a resolution round trip (anyone
+ *     on the segment can redirect replies this way, as ARP and unsolicited
+ *     NDP advertisements allow too).
  *   - IPv4 (RFC 791): header checked (version, IHL, lengths, checksum),
  *     fragments dropped (RFC 9000 §14: QUIC sets DF and never fragments),
  *     DF set and ECN copied out of and into the TOS byte (RFC 9000 §13.4).
+ *   - IPv6 (RFC 8200): version and payload length checked, hop-by-hop,
+ *     routing (segments left 0) and destination options headers walked to
+ *     UDP, fragments dropped; ECN in the traffic class.
  *   - UDP (RFC 768): our port only; checksums computed in software unless
- *     the port offers the TX offloads; a receive checksum the PMD flags bad
- *     is dropped (QUIC's AEAD authenticates the payload either way).
+ *     the port offers the TX offloads. A receive checksum the PMD flags bad
+ *     is dropped. Over IPv4 an unflagged checksum is not checked again (the
+ *     IPv4 header has its own, and QUIC's AEAD authenticates the payload);
+ *     over IPv6 it is the only check on the addresses, so it is verified
+ *     on the copy, and a zero checksum is dropped (RFC 8200 §8.1).
  *   - A GSO train from the core (segsize < len) is cut into one mbuf per
  *     packet here: no PMD we target segments UDP.
  * Each datagram costs one copy in each direction: the core's buffers are
@@ -44,6 +55,7 @@
 #include <rte_udp.h>
 
 #include "hm_log.h"
+#include "stoq_dpdk_priv.h"
 #include "stoq_priv.h"
 
 #define DPDK_RX_BURST 32
@@ -51,232 +63,82 @@
 /* A send call's worth of packets (16 trains of 64) plus RX and the queues. */
 #define DPDK_MBUFS 8191
 #define DPDK_MBUF_CACHE 256
-#define NEIGH_SLOTS 256	    /* direct-mapped by next-hop address */
-#define NEIGH_PEND 16	    /* packets waiting for one ARP answer */
-#define ARP_RETRY_NS 200000000ull /* 200 ms between requests for one next hop */
-#define ARP_GIVE_UP 5	    /* requests before the waiting packets are dropped */
-#define TX_STALL_MAX 100000 /* zero-progress tx_burst calls before a datagram is dropped */
-#define HDR_LEN (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + \
-		 sizeof(struct rte_udp_hdr))
-
-struct neigh {
-	uint32_t ip; /* network order; 0: free */
-	bool valid;
-	struct rte_ether_addr mac;
-	uint64_t arp_at; /* last request sent, ns */
-	uint8_t arp_tries;
-	uint8_t n_pend;
-	struct rte_mbuf *pend[NEIGH_PEND];
-};
-
-struct dpdk_be {
-	uint16_t port;
-	struct rte_mempool *mp;
-	struct rte_ether_addr mac;
-	uint32_t ip, mask, gateway; /* network order */
-	uint16_t udp_port;	    /* network order */
-	uint16_t ip_id;
-	bool tx_cksum;		    /* the port computes IPv4 and UDP checksums */
-	uint32_t tx_stall;
-	struct neigh neigh[NEIGH_SLOTS];
-	struct stoq_io_dpdk_stats st;
-};
-
-static struct neigh *neigh_slot(struct dpdk_be *be, uint32_t ip)
-{
-	uint32_t h = rte_be_to_cpu_32(ip);
-
-	return &be->neigh[(h ^ (h >> 8)) % NEIGH_SLOTS];
-}
-
-/* Claim @ip's slot; a different address there is evicted with its queue. */
-static struct neigh *neigh_claim(struct dpdk_be *be, uint32_t ip)
-{
-	struct neigh *n = neigh_slot(be, ip);
-
-	if (n->ip != ip) {
-		be->st.tx_dropped += n->n_pend;
-		rte_pktmbuf_free_bulk(n->pend, n->n_pend);
-		memset(n, 0, sizeof(*n));
-		n->ip = ip;
-	}
-	return n;
-}
-
-/* Send @n frames now (ARP, packets that waited for ARP); returns how many left. */
-static uint16_t tx_frames(struct dpdk_be *be, struct rte_mbuf **m, uint16_t n)
-{
-	uint16_t sent = 0;
-
-	for (uint32_t tries = 0; sent < n && tries < TX_STALL_MAX; tries++)
-		sent += rte_eth_tx_burst(be->port, 0, m + sent, (uint16_t)(n - sent));
-	if (sent < n) {
-		be->st.tx_dropped += n - sent;
-		rte_pktmbuf_free_bulk(m + sent, n - sent);
-	}
-	return sent;
-}
-
-/* RFC 826: one ARP packet; @tha NULL for a request (broadcast). */
-static void arp_send(struct dpdk_be *be, uint16_t op, uint32_t tip,
-		     const struct rte_ether_addr *tha)
-{
-	struct rte_mbuf *m = rte_pktmbuf_alloc(be->mp);
-	struct rte_ether_hdr *eth;
-	struct rte_arp_hdr *arp;
-
-	if (!m) {
-		be->st.tx_dropped++;
-		return;
-	}
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, sizeof(*eth) + sizeof(*arp));
-	arp = (struct rte_arp_hdr *)(eth + 1);
-	if (tha)
-		rte_ether_addr_copy(tha, &eth->dst_addr);
-	else
-		memset(&eth->dst_addr, 0xff, sizeof(eth->dst_addr));
-	rte_ether_addr_copy(&be->mac, &eth->src_addr);
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
-	arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
-	arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	arp->arp_hlen = RTE_ETHER_ADDR_LEN;
-	arp->arp_plen = 4;
-	arp->arp_opcode = rte_cpu_to_be_16(op);
-	rte_ether_addr_copy(&be->mac, &arp->arp_data.arp_sha);
-	arp->arp_data.arp_sip = be->ip;
-	if (tha)
-		rte_ether_addr_copy(tha, &arp->arp_data.arp_tha);
-	else
-		memset(&arp->arp_data.arp_tha, 0, sizeof(arp->arp_data.arp_tha));
-	arp->arp_data.arp_tip = tip;
-	if (op == RTE_ARP_OP_REQUEST)
-		be->st.arp_requests_sent++;
-	tx_frames(be, &m, 1);
-}
-
-/* @n now has a MAC: send what waited for it. */
-static void neigh_flush(struct dpdk_be *be, struct neigh *n)
-{
-	uint32_t len[NEIGH_PEND];
-	uint16_t sent;
-
-	for (uint8_t i = 0; i < n->n_pend; i++) {
-		struct rte_ether_hdr *eth = rte_pktmbuf_mtod(n->pend[i], struct rte_ether_hdr *);
-
-		rte_ether_addr_copy(&n->mac, &eth->dst_addr);
-		len[i] = n->pend[i]->pkt_len;
-	}
-	sent = n->n_pend ? tx_frames(be, n->pend, n->n_pend) : 0;
-	be->st.tx_packets += sent;
-	for (uint16_t i = 0; i < sent; i++)
-		be->st.tx_bytes += len[i];
-	n->n_pend = 0;
-}
-
-static void neigh_learn(struct dpdk_be *be, uint32_t ip, const struct rte_ether_addr *mac)
-{
-	struct neigh *n = neigh_claim(be, ip);
-
-	rte_ether_addr_copy(mac, &n->mac);
-	n->valid = true;
-	n->arp_tries = 0;
-	neigh_flush(be, n);
-}
-
-static void arp_input(struct dpdk_be *be, struct rte_mbuf *m)
-{
-	const struct rte_arp_hdr *arp;
-	uint32_t sip;
-
-	if (m->data_len < sizeof(struct rte_ether_hdr) + sizeof(*arp)) {
-		be->st.rx_bad_ip++;
-		return;
-	}
-	arp = rte_pktmbuf_mtod_offset(m, const struct rte_arp_hdr *, sizeof(struct rte_ether_hdr));
-	if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
-	    arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
-	    arp->arp_hlen != RTE_ETHER_ADDR_LEN || arp->arp_plen != 4) {
-		be->st.rx_not_ours++;
-		return;
-	}
-	sip = arp->arp_data.arp_sip;
-	if (arp->arp_data.arp_tip != be->ip) {
-		be->st.rx_not_ours++;
-		return;
-	}
-	/* RFC 826 "merge": whoever asks us is someone we will answer. */
-	if (sip && !rte_is_multicast_ether_addr(&arp->arp_data.arp_sha))
-		neigh_learn(be, sip, &arp->arp_data.arp_sha);
-	if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST)) {
-		be->st.arp_requests_answered++;
-		arp_send(be, RTE_ARP_OP_REPLY, sip, &arp->arp_data.arp_sha);
-	} else if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY)) {
-		be->st.arp_replies++;
-	}
-}
+#define HDR4_LEN                                                                                   \
+	(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+#define HDR6_LEN                                                                                   \
+	(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv6_hdr) + sizeof(struct rte_udp_hdr))
+#define EXT6_MAX 8 /* IPv6 extension headers walked before giving up */
 
 /*
- * One received frame: ARP is handled here; an IPv4 UDP datagram for our
- * address and port is copied into @d. Returns true when @d was filled.
+ * The datagram's payload (@ulen bytes of UDP at @l4 off the frame's start)
+ * into @d, with its sender; the sender's MAC is learnt as the way back (the
+ * gateway's when it is off-link). Returns false when the payload did not
+ * survive (IPv6 checksum).
  */
-static bool frame_input(struct dpdk_be *be, struct rte_mbuf *m, struct stoq_dgram *d)
+static bool deliver(struct stoq_dpdk_be *be, struct rte_mbuf *m, const struct rte_ether_hdr *eth,
+		    uint32_t l4, uint32_t ulen, const union stoq_dpdk_addr *src,
+		    const uint8_t *dst6, uint8_t ecn, struct stoq_dgram *d)
 {
-	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
-	const struct rte_ipv4_hdr *ip;
-	const struct rte_udp_hdr *udp;
-	struct sockaddr_in *sin;
+	const struct rte_udp_hdr *udp = rte_pktmbuf_mtod_offset(m, const struct rte_udp_hdr *, l4);
 	const void *payload;
-	uint32_t ihl, tot, ulen;
-	uint16_t et;
+	struct stoq_dpdk_neigh *n;
 
-	be->st.rx_frames++;
-	if (m->data_len < sizeof(*eth)) {
-		be->st.rx_bad_ip++;
-		return false;
+	d->len = ulen - sizeof(*udp);
+	/* Returns a pointer into the mbuf when the bytes are contiguous. */
+	payload = rte_pktmbuf_read(m, l4 + (uint32_t)sizeof(*udp), (uint32_t)d->len, d->data);
+	if (payload != d->data)
+		memcpy(d->data, payload, d->len);
+	if (dst6 && (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
+		/* One pass over the copy, which is in cache now. */
+		uint32_t s =
+		    (uint32_t)stoq_dpdk_sum6(src->b, dst6, ulen, IPPROTO_UDP, udp, sizeof(*udp)) +
+		    rte_raw_cksum(d->data, d->len);
+
+		s = (s & 0xffff) + (s >> 16);
+		if (((s & 0xffff) + (s >> 16)) != 0xffff) {
+			be->st.rx_bad_udp++;
+			return false;
+		}
 	}
-	if (!rte_is_same_ether_addr(&eth->dst_addr, &be->mac) &&
-	    !rte_is_broadcast_ether_addr(&eth->dst_addr)) {
-		be->st.rx_not_ours++;
-		return false;
+	d->segsize = 0;
+	d->ecn = ecn;
+	memset(&d->remote, 0, sizeof(d->remote));
+	if (be->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&d->remote;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = src->w[3];
+		sin->sin_port = udp->src_port;
+		d->remote_len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&d->remote;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, src->b, 16);
+		sin6->sin6_port = udp->src_port;
+		d->remote_len = sizeof(*sin6);
 	}
-	et = rte_be_to_cpu_16(eth->ether_type);
-	if (et == RTE_ETHER_TYPE_ARP) {
-		arp_input(be, m);
-		return false;
-	}
-	if (et != RTE_ETHER_TYPE_IPV4) {
-		be->st.rx_not_ipv4++;
-		return false;
-	}
-	/* The IPv4 header must lie in the first segment; the payload may not. */
-	if (m->data_len < sizeof(*eth) + sizeof(*ip)) {
-		be->st.rx_bad_ip++;
-		return false;
-	}
-	ip = (const struct rte_ipv4_hdr *)(eth + 1);
-	ihl = rte_ipv4_hdr_len(ip);
-	tot = rte_be_to_cpu_16(ip->total_length);
-	if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip) ||
-	    m->data_len < sizeof(*eth) + ihl || tot < ihl ||
-	    tot > m->pkt_len - sizeof(*eth) || rte_raw_cksum(ip, ihl) != 0xffff) {
-		be->st.rx_bad_ip++;
-		return false;
-	}
-	if (ip->dst_addr != be->ip || ip->next_proto_id != IPPROTO_UDP) {
-		be->st.rx_not_ours++;
-		return false;
-	}
-	if (rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) {
-		be->st.rx_fragment++;
-		return false;
-	}
-	if (tot < ihl + sizeof(*udp) || m->data_len < sizeof(*eth) + ihl + sizeof(*udp)) {
+	n = stoq_dpdk_neigh_slot(be, src);
+	if (!stoq_dpdk_addr_eq(&n->ip, src) || !n->valid ||
+	    !rte_is_same_ether_addr(&n->mac, &eth->src_addr))
+		stoq_dpdk_neigh_learn(be, src, &eth->src_addr);
+	be->st.rx_datagrams++;
+	return true;
+}
+
+/* The UDP header at @l4 of an IP packet whose payload ends at @end: checked. */
+static bool udp_check(struct stoq_dpdk_be *be, struct rte_mbuf *m, uint32_t l4, uint32_t end,
+		      uint32_t *ulen)
+{
+	const struct rte_udp_hdr *udp;
+
+	if (end < l4 + sizeof(*udp) || m->data_len < l4 + sizeof(*udp)) {
 		be->st.rx_bad_udp++;
 		return false;
 	}
-	udp = (const struct rte_udp_hdr *)((const uint8_t *)ip + ihl);
-	ulen = rte_be_to_cpu_16(udp->dgram_len);
-	if (ulen < sizeof(*udp) || ulen > tot - ihl ||
+	udp = rte_pktmbuf_mtod_offset(m, const struct rte_udp_hdr *, l4);
+	*ulen = rte_be_to_cpu_16(udp->dgram_len);
+	if (*ulen < sizeof(*udp) || *ulen > end - l4 ||
 	    (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
 		be->st.rx_bad_udp++;
 		return false;
@@ -285,35 +147,180 @@ static bool frame_input(struct dpdk_be *be, struct rte_mbuf *m, struct stoq_dgra
 		be->st.rx_not_ours++;
 		return false;
 	}
-	d->len = ulen - sizeof(*udp);
-	/* Returns a pointer into the mbuf when the bytes are contiguous. */
-	payload = rte_pktmbuf_read(m, (uint32_t)(sizeof(*eth) + ihl + sizeof(*udp)),
-				   (uint32_t)d->len, d->data);
-	if (payload != d->data)
-		memcpy(d->data, payload, d->len);
-	d->segsize = 0;
-	d->ecn = ip->type_of_service & 3;
-	memset(&d->remote, 0, sizeof(d->remote));
-	sin = (struct sockaddr_in *)&d->remote;
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = ip->src_addr;
-	sin->sin_port = udp->src_port;
-	d->remote_len = sizeof(*sin);
-	/* The sender's MAC is the way back (the gateway's when it is off-link). */
-	{
-		struct neigh *n = neigh_slot(be, ip->src_addr);
-
-		if (n->ip != ip->src_addr || !n->valid ||
-		    !rte_is_same_ether_addr(&n->mac, &eth->src_addr))
-			neigh_learn(be, ip->src_addr, &eth->src_addr);
-	}
-	be->st.rx_datagrams++;
 	return true;
+}
+
+static bool ipv4_input(struct stoq_dpdk_be *be, struct rte_mbuf *m, const struct rte_ether_hdr *eth,
+		       struct stoq_dgram *d)
+{
+	const uint32_t l3 = sizeof(*eth);
+	const struct rte_ipv4_hdr *ip;
+	union stoq_dpdk_addr src;
+	uint32_t ihl, tot, ulen;
+
+	/* The IP header must lie in the first segment; the payload may not. */
+	if (m->data_len < l3 + sizeof(*ip)) {
+		be->st.rx_bad_ip++;
+		return false;
+	}
+	ip = (const struct rte_ipv4_hdr *)(eth + 1);
+	ihl = rte_ipv4_hdr_len(ip);
+	tot = rte_be_to_cpu_16(ip->total_length);
+	if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip) || m->data_len < l3 + ihl ||
+	    tot < ihl || tot > m->pkt_len - l3 || rte_raw_cksum(ip, ihl) != 0xffff) {
+		be->st.rx_bad_ip++;
+		return false;
+	}
+	if (ip->dst_addr != be->ip.w[3] || ip->next_proto_id != IPPROTO_UDP) {
+		be->st.rx_not_ours++;
+		return false;
+	}
+	if (rte_be_to_cpu_16(ip->fragment_offset) &
+	    (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) {
+		be->st.rx_fragment++;
+		return false;
+	}
+	if (!udp_check(be, m, l3 + ihl, l3 + tot, &ulen))
+		return false;
+	stoq_dpdk_addr_from4(&src, ip->src_addr);
+	return deliver(be, m, eth, l3 + ihl, ulen, &src, NULL, ip->type_of_service & 3, d);
+}
+
+static bool ipv6_input(struct stoq_dpdk_be *be, struct rte_mbuf *m, const struct rte_ether_hdr *eth,
+		       struct stoq_dgram *d)
+{
+	const uint32_t l3 = sizeof(*eth);
+	const struct rte_ipv6_hdr *ip6;
+	union stoq_dpdk_addr src;
+	uint32_t off, end, ulen;
+	uint8_t nh;
+
+	if (m->data_len < l3 + sizeof(*ip6)) {
+		be->st.rx_bad_ip++;
+		return false;
+	}
+	ip6 = (const struct rte_ipv6_hdr *)(eth + 1);
+	off = l3 + (uint32_t)sizeof(*ip6);
+	end = off + rte_be_to_cpu_16(ip6->payload_len);
+	/* Frames may carry Ethernet padding past the payload, never less. */
+	if ((rte_be_to_cpu_32(ip6->vtc_flow) >> 28) != 6 || end > m->pkt_len ||
+	    ip6->src_addr[0] == 0xff /* a multicast source */) {
+		be->st.rx_bad_ip++;
+		return false;
+	}
+	nh = ip6->proto;
+	/* RFC 8200 §4.1: extension headers in order, each a multiple of 8 bytes. */
+	for (unsigned int hops = 0; nh != IPPROTO_UDP && nh != IPPROTO_ICMPV6; hops++) {
+		const uint8_t *ext;
+
+		if (nh == IPPROTO_FRAGMENT) {
+			be->st.rx_fragment++;
+			return false;
+		}
+		if ((nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS) ||
+		    hops == EXT6_MAX) {
+			be->st.rx_not_ours++;
+			return false;
+		}
+		if ((nh == IPPROTO_HOPOPTS && hops) || end < off + 8 || m->data_len < off + 8) {
+			be->st.rx_bad_ip++;
+			return false;
+		}
+		ext = rte_pktmbuf_mtod_offset(m, const uint8_t *, off);
+		if (nh == IPPROTO_ROUTING && ext[3] != 0) {
+			/* Segments left: we are a waypoint, not the destination. */
+			be->st.rx_not_ours++;
+			return false;
+		}
+		nh = ext[0];
+		off += ((uint32_t)ext[1] + 1) * 8;
+		if (off > end) {
+			be->st.rx_bad_ip++;
+			return false;
+		}
+	}
+	if (nh == IPPROTO_ICMPV6) {
+		if (off >= end || m->data_len < end) {
+			/* NDP is small and whole in the first segment; this is neither. */
+			be->st.rx_not_ours++;
+			return false;
+		}
+		stoq_dpdk_nd_input(be, eth, ip6, rte_pktmbuf_mtod_offset(m, const uint8_t *, off),
+				   end - off);
+		return false;
+	}
+	if (memcmp(ip6->dst_addr, be->ip.b, 16) != 0) {
+		be->st.rx_not_ours++;
+		return false;
+	}
+	if (!udp_check(be, m, off, end, &ulen))
+		return false;
+	if (rte_pktmbuf_mtod_offset(m, const struct rte_udp_hdr *, off)->dgram_cksum == 0) {
+		be->st.rx_bad_udp++; /* RFC 8200 §8.1: mandatory over IPv6 */
+		return false;
+	}
+	stoq_dpdk_addr_from6(&src, ip6->src_addr);
+	return deliver(be, m, eth, off, ulen, &src, ip6->dst_addr,
+		       (uint8_t)((rte_be_to_cpu_32(ip6->vtc_flow) >> RTE_IPV6_HDR_TC_SHIFT) & 3),
+		       d);
+}
+
+/* Frames for us: our MAC, broadcast (ARP), our IPv6 groups. */
+static bool mac_is_ours(const struct stoq_dpdk_be *be, const struct rte_ether_addr *dst)
+{
+	if (rte_is_same_ether_addr(dst, &be->mac))
+		return true;
+	if (be->family == AF_INET)
+		return rte_is_broadcast_ether_addr(dst);
+	return rte_is_same_ether_addr(dst, &be->snm_mac) ||
+	       rte_is_same_ether_addr(dst, &stoq_dpdk_all_nodes_mac);
+}
+
+/*
+ * One received frame: ARP and NDP are handled here; a UDP datagram for our
+ * address and port is copied into @d. Returns true when @d was filled.
+ */
+static bool frame_input(struct stoq_dpdk_be *be, struct rte_mbuf *m, struct stoq_dgram *d)
+{
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	uint16_t et;
+
+	be->st.rx_frames++;
+	if (m->data_len < sizeof(*eth)) {
+		be->st.rx_bad_ip++;
+		return false;
+	}
+	if (!mac_is_ours(be, &eth->dst_addr)) {
+		be->st.rx_not_ours++;
+		return false;
+	}
+	et = rte_be_to_cpu_16(eth->ether_type);
+	switch (et) {
+	case RTE_ETHER_TYPE_ARP:
+		if (be->family == AF_INET)
+			stoq_dpdk_arp_input(be, m);
+		else
+			be->st.rx_not_ours++;
+		return false;
+	case RTE_ETHER_TYPE_IPV4:
+		if (be->family == AF_INET)
+			return ipv4_input(be, m, eth, d);
+		be->st.rx_not_ours++; /* as a socket bound to an IPv6 address */
+		return false;
+	case RTE_ETHER_TYPE_IPV6:
+		if (be->family == AF_INET6)
+			return ipv6_input(be, m, eth, d);
+		be->st.rx_not_ours++;
+		return false;
+	default:
+		be->st.rx_not_ip++;
+		return false;
+	}
 }
 
 static size_t dpdk_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t max)
 {
-	struct dpdk_be *be = io->be;
+	struct stoq_dpdk_be *be = io->be;
 	struct rte_mbuf *m[DPDK_RX_BURST];
 	uint16_t n;
 	size_t k = 0;
@@ -332,123 +339,129 @@ static size_t dpdk_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t m
 	return k;
 }
 
-/* Ethernet + IPv4 + UDP headers and @len bytes of @payload in a new mbuf. */
-static struct rte_mbuf *build(struct dpdk_be *be, const struct sockaddr_in *to, uint8_t ecn,
-			      const struct rte_ether_addr *dst, const uint8_t *payload,
-			      size_t len)
+/* Ethernet, IP and UDP headers and @len bytes of @payload in a new mbuf. */
+static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_addr *to,
+			      uint16_t dport, uint8_t ecn, const struct rte_ether_addr *dst,
+			      const uint8_t *payload, size_t len)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(be->mp);
 	struct rte_ether_hdr *eth;
-	struct rte_ipv4_hdr *ip;
 	struct rte_udp_hdr *udp;
 
 	if (!m)
 		return NULL;
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, (uint16_t)(HDR_LEN + len));
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, (uint16_t)(be->hdr_len + len));
 	if (!eth) {
 		rte_pktmbuf_free(m);
 		return NULL;
 	}
-	ip = (struct rte_ipv4_hdr *)(eth + 1);
-	udp = (struct rte_udp_hdr *)(ip + 1);
 	if (dst)
 		rte_ether_addr_copy(dst, &eth->dst_addr);
 	rte_ether_addr_copy(&be->mac, &eth->src_addr);
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->type_of_service = ecn & 3;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + sizeof(*udp) + len));
-	ip->packet_id = rte_cpu_to_be_16(be->ip_id++);
-	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->hdr_checksum = 0;
-	ip->src_addr = be->ip;
-	ip->dst_addr = to->sin_addr.s_addr;
-	udp->src_port = be->udp_port;
-	udp->dst_port = to->sin_port;
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + len));
-	udp->dgram_cksum = 0;
-	memcpy(udp + 1, payload, len);
-	if (be->tx_cksum) {
-		m->l2_len = sizeof(*eth);
-		m->l3_len = sizeof(*ip);
-		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
-		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+	m->l2_len = sizeof(*eth);
+	if (be->family == AF_INET) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+
+		udp = (struct rte_udp_hdr *)(ip + 1);
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+		ip->version_ihl = RTE_IPV4_VHL_DEF;
+		ip->type_of_service = ecn & 3;
+		ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + sizeof(*udp) + len));
+		ip->packet_id = rte_cpu_to_be_16(be->ip_id++);
+		ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+		ip->time_to_live = 64;
+		ip->next_proto_id = IPPROTO_UDP;
+		ip->hdr_checksum = 0;
+		ip->src_addr = be->ip.w[3];
+		ip->dst_addr = to->w[3];
+		udp->src_port = be->udp_port;
+		udp->dst_port = dport;
+		udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + len));
+		udp->dgram_cksum = 0;
+		memcpy(udp + 1, payload, len);
+		if (be->tx_cksum) {
+			m->l3_len = sizeof(*ip);
+			m->ol_flags |=
+			    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+			udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+		} else {
+			ip->hdr_checksum = rte_ipv4_cksum(ip);
+			udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+		}
 	} else {
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
-		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+
+		udp = (struct rte_udp_hdr *)(ip6 + 1);
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+		ip6->vtc_flow =
+		    rte_cpu_to_be_32(6u << 28 | (uint32_t)(ecn & 3) << RTE_IPV6_HDR_TC_SHIFT);
+		ip6->payload_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + len));
+		ip6->proto = IPPROTO_UDP;
+		ip6->hop_limits = 64;
+		memcpy(ip6->src_addr, be->ip.b, 16);
+		memcpy(ip6->dst_addr, to->b, 16);
+		udp->src_port = be->udp_port;
+		udp->dst_port = dport;
+		udp->dgram_len = ip6->payload_len;
+		udp->dgram_cksum = 0;
+		memcpy(udp + 1, payload, len);
+		if (be->tx_cksum) {
+			m->l3_len = sizeof(*ip6);
+			m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+			udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, m->ol_flags);
+		} else {
+			udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
+		}
 	}
 	return m;
 }
 
-/*
- * Where a packet to @dst goes next: its own MAC on-link, the gateway's
- * otherwise. NULL with *@wait set when the next hop is being resolved (the
- * packet should be queued on *@wait), NULL with *@wait NULL when it cannot
- * be reached (off-link without a gateway, or the queue is full).
- */
-static const struct rte_ether_addr *next_hop(struct dpdk_be *be, uint32_t dst, uint64_t now,
-					      struct neigh **wait)
+/* A datagram's destination as an address of our family; false if another family. */
+static bool remote_of(const struct stoq_dpdk_be *be, const struct stoq_dgram *d,
+		      union stoq_dpdk_addr *to, uint16_t *port)
 {
-	uint32_t hop = dst;
-	struct neigh *n;
+	if (d->remote.ss_family != be->family)
+		return false;
+	if (be->family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&d->remote;
 
-	*wait = NULL;
-	if ((dst & be->mask) != (be->ip & be->mask)) {
-		n = neigh_slot(be, dst); /* learnt from its packets through the gateway */
-		if (n->ip == dst && n->valid)
-			return &n->mac;
-		if (!be->gateway)
-			return NULL;
-		hop = be->gateway;
+		stoq_dpdk_addr_from4(to, sin->sin_addr.s_addr);
+		*port = sin->sin_port;
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&d->remote;
+
+		stoq_dpdk_addr_from6(to, sin6->sin6_addr.s6_addr);
+		*port = sin6->sin6_port;
 	}
-	n = neigh_slot(be, hop);
-	if (n->ip == hop && n->valid)
-		return &n->mac;
-	n = neigh_claim(be, hop);
-	if (now - n->arp_at >= ARP_RETRY_NS || n->arp_at == 0) {
-		if (n->arp_tries >= ARP_GIVE_UP) {
-			/* Nobody answers: what waited is lost (QUIC retransmits). */
-			be->st.tx_dropped += n->n_pend;
-			rte_pktmbuf_free_bulk(n->pend, n->n_pend);
-			n->n_pend = 0;
-			n->arp_tries = 0;
-		}
-		n->arp_at = now;
-		n->arp_tries++;
-		arp_send(be, RTE_ARP_OP_REQUEST, hop, NULL);
-	}
-	if (n->n_pend < NEIGH_PEND)
-		*wait = n;
-	return NULL;
+	return true;
 }
 
 static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, size_t n)
 {
-	struct dpdk_be *be = io->be;
+	struct stoq_dpdk_be *be = io->be;
 	struct rte_mbuf *m[STOQ_GSO_MAX];
 	uint64_t now = stoq_now();
 	size_t done = 0;
 
 	for (; done < n && done < STOQ_TX_BATCH; done++) {
-		const struct sockaddr_in *to = (const struct sockaddr_in *)&d[done].remote;
 		size_t seg = d[done].segsize && d[done].segsize < d[done].len ? d[done].segsize
 									    : d[done].len;
 		const struct rte_ether_addr *mac;
-		struct neigh *wait;
-		uint16_t k = 0, sent = 0;
+		struct stoq_dpdk_neigh *wait;
+		union stoq_dpdk_addr to;
+		uint16_t dport, k = 0, sent = 0;
 		uint32_t plen[STOQ_GSO_MAX]; /* a sent mbuf may be freed at once */
 
-		if (d[done].remote.ss_family != AF_INET || seg + HDR_LEN > RTE_ETHER_MAX_JUMBO_FRAME_LEN) {
+		if (!remote_of(be, &d[done], &to, &dport) ||
+		    seg + be->hdr_len > RTE_ETHER_MAX_JUMBO_FRAME_LEN) {
 			be->st.tx_dropped++;
 			continue;
 		}
-		mac = next_hop(be, to->sin_addr.s_addr, now, &wait);
+		mac = stoq_dpdk_next_hop(be, &to, now, &wait);
 		for (size_t off = 0; off < d[done].len && k < STOQ_GSO_MAX; off += seg, k++) {
 			size_t l = d[done].len - off < seg ? d[done].len - off : seg;
 
-			m[k] = build(be, to, d[done].ecn, mac, d[done].data + off, l);
+			m[k] = build(be, &to, dport, d[done].ecn, mac, d[done].data + off, l);
 			if (!m[k])
 				break;
 			plen[k] = m[k]->pkt_len;
@@ -456,7 +469,7 @@ static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, si
 		if (k < (d[done].len + seg - 1) / seg)
 			be->st.tx_dropped += (d[done].len + seg - 1) / seg - k; /* pool ran dry */
 		if (!mac) {
-			/* Waiting for ARP: queue what fits; the rest is lost. */
+			/* Waiting for the neighbour: queue what fits; the rest is lost. */
 			for (uint16_t i = 0; i < k; i++) {
 				if (wait && wait->n_pend < NEIGH_PEND) {
 					wait->pend[wait->n_pend++] = m[i];
@@ -506,7 +519,7 @@ static int dpdk_pollfd(struct stoq_io *io)
 
 static void dpdk_close(struct stoq_io *io)
 {
-	struct dpdk_be *be = io->be;
+	struct stoq_dpdk_be *be = io->be;
 
 	if (!be)
 		return;
@@ -520,12 +533,40 @@ static void dpdk_close(struct stoq_io *io)
 	io->be = NULL;
 }
 
-static int port_setup(struct dpdk_be *be)
+/*
+ * IPv6 neighbours find us through multicast: open the port's filter to the
+ * all-nodes group and our solicited-node group, or to all multicast when
+ * it takes no list. A PMD with neither (ring, null, pcap, af_packet on a
+ * veth) has no filter and delivers every frame; that is said once.
+ */
+static int port_multicast(struct stoq_dpdk_be *be)
+{
+	struct rte_ether_addr groups[2] = {stoq_dpdk_all_nodes_mac, be->snm_mac};
+	int rc;
+
+	rc = rte_eth_dev_set_mc_addr_list(be->port, groups, 2);
+	if (rc == -ENOTSUP)
+		rc = rte_eth_allmulticast_enable(be->port);
+	if (rc == -ENOTSUP) {
+		HM_INFO(STOQ_LOG,
+			"dpdk back end: port %u has no multicast filter to open; NDP relies on "
+			"it delivering every frame",
+			be->port);
+		return 0;
+	}
+	if (rc < 0)
+		HM_ERR(STOQ_LOG, "dpdk back end: port %u: cannot receive the NDP groups: %s",
+		       be->port, strerror(-rc));
+	return rc;
+}
+
+static int port_setup(struct stoq_dpdk_be *be)
 {
 	struct rte_eth_conf conf = { 0 };
 	struct rte_eth_dev_info info;
 	struct rte_eth_txconf txc;
 	uint16_t nrx = DPDK_DESC, ntx = DPDK_DESC;
+	uint64_t cksum_capa = RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 	char name[RTE_MEMPOOL_NAMESIZE];
 	int rc, socket = rte_eth_dev_socket_id(be->port);
 
@@ -539,11 +580,11 @@ static int port_setup(struct dpdk_be *be)
 					 RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (!be->mp)
 		return -rte_errno;
-	be->tx_cksum = (info.tx_offload_capa & (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |
-						RTE_ETH_TX_OFFLOAD_UDP_CKSUM)) ==
-		       (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+	if (be->family == AF_INET)
+		cksum_capa |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM; /* IPv6 has no header checksum */
+	be->tx_cksum = (info.tx_offload_capa & cksum_capa) == cksum_capa;
 	if (be->tx_cksum)
-		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+		conf.txmode.offloads |= cksum_capa;
 	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
 	rc = rte_eth_dev_configure(be->port, 1, 1, &conf);
@@ -563,82 +604,175 @@ static int port_setup(struct dpdk_be *be)
 	rc = rte_eth_macaddr_get(be->port, &be->mac);
 	if (rc < 0)
 		return rc;
-	return rte_eth_dev_start(be->port);
+	rc = rte_eth_dev_start(be->port);
+	if (rc < 0 || be->family != AF_INET6)
+		return rc;
+	rc = port_multicast(be);
+	if (rc < 0)
+		rte_eth_dev_stop(be->port);
+	return rc;
+}
+
+/*
+ * The address the back end will own, from @addr: a unicast IPv4 or IPv6
+ * address and its on-link prefix (@prefix 0: /24 or /64). Each refusal is
+ * logged with what is wrong.
+ */
+static int own_address(struct stoq_dpdk_be *be, const struct sockaddr *addr, socklen_t len,
+		       uint8_t prefix)
+{
+	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+		uint32_t h = rte_be_to_cpu_32(sin->sin_addr.s_addr);
+
+		if (h == 0 || h >= 0xe0000000u) {
+			HM_ERR(STOQ_LOG, "dpdk back end: needs the port's own unicast IPv4 "
+					 "address, not 0.0.0.0, multicast or broadcast");
+			return -EINVAL;
+		}
+		prefix = prefix ? prefix : 24;
+		if (prefix > 32) {
+			HM_ERR(STOQ_LOG, "dpdk back end: prefix length %u is above 32 (IPv4)",
+			       prefix);
+			return -EINVAL;
+		}
+		be->family = AF_INET;
+		be->hdr_len = HDR4_LEN;
+		stoq_dpdk_addr_from4(&be->ip, sin->sin_addr.s_addr);
+		be->prefix_bits = (uint8_t)(96 + prefix);
+		be->udp_port = sin->sin_port;
+		return 0;
+	}
+	if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)addr;
+		uint8_t group[16];
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) ||
+		    IN6_IS_ADDR_MULTICAST(&sin6->sin6_addr) ||
+		    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) ||
+		    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)) {
+			HM_ERR(STOQ_LOG, "dpdk back end: needs the port's own unicast IPv6 "
+					 "address, not ::, ::1, multicast or IPv4-mapped");
+			return -EINVAL;
+		}
+		prefix = prefix ? prefix : 64;
+		if (prefix > 128) {
+			HM_ERR(STOQ_LOG, "dpdk back end: prefix length %u is above 128 (IPv6)",
+			       prefix);
+			return -EINVAL;
+		}
+		be->family = AF_INET6;
+		be->hdr_len = HDR6_LEN;
+		stoq_dpdk_addr_from6(&be->ip, sin6->sin6_addr.s6_addr);
+		be->prefix_bits = prefix;
+		be->udp_port = sin6->sin6_port;
+		stoq_dpdk_solicited_node(&be->ip, group);
+		stoq_dpdk_multicast_mac(group, &be->snm_mac);
+		return 0;
+	}
+	HM_ERR(STOQ_LOG, "dpdk back end: the address is neither IPv4 nor IPv6 (family %u)",
+	       addr->sa_family);
+	return -EAFNOSUPPORT;
+}
+
+/* The configured next hop: of our family, unicast, on-link. */
+static int own_gateway(struct stoq_dpdk_be *be, const struct sockaddr_storage *gw)
+{
+	const char *fam = be->family == AF_INET ? "IPv4" : "IPv6";
+
+	if (gw->ss_family == AF_UNSPEC)
+		return 0;
+	if (gw->ss_family != be->family) {
+		HM_ERR(STOQ_LOG, "dpdk back end: the gateway is not %s like the address", fam);
+		return -EINVAL;
+	}
+	if (be->family == AF_INET) {
+		stoq_dpdk_addr_from4(&be->gateway,
+				     ((const struct sockaddr_in *)gw)->sin_addr.s_addr);
+	} else {
+		stoq_dpdk_addr_from6(&be->gateway,
+				     ((const struct sockaddr_in6 *)gw)->sin6_addr.s6_addr);
+		/* Routers speak from link-local addresses (RFC 4861 §4.2). */
+		if (be->gateway.b[0] == 0xfe && (be->gateway.b[1] & 0xc0) == 0x80)
+			return 0;
+	}
+	if (!stoq_dpdk_same_prefix(&be->gateway, &be->ip, be->prefix_bits) ||
+	    stoq_dpdk_addr_eq(&be->gateway, &be->ip) || be->gateway.b[0] == 0xff) {
+		HM_ERR(STOQ_LOG,
+		       "dpdk back end: the gateway is not another unicast address inside the "
+		       "address's /%u",
+		       be->family == AF_INET ? be->prefix_bits - 96 : be->prefix_bits);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int dpdk_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t len,
 		     const void *params)
 {
 	const struct stoq_io_dpdk_params *p = params;
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
-	struct sockaddr_in *local;
-	struct dpdk_be *be;
-	uint8_t prefix;
+	struct stoq_dpdk_be *be;
 	int rc;
 
 	if (!p) {
 		HM_ERR(STOQ_LOG, "dpdk back end: no parameters (port id)");
 		return -EINVAL;
 	}
-	prefix = p->prefix_len ? p->prefix_len : 24;
-	if (addr->sa_family != AF_INET || len < sizeof(*sin)) {
-		HM_ERR(STOQ_LOG, "dpdk back end: IPv4 only (the address given is not IPv4)");
-		return -EAFNOSUPPORT;
-	}
-	if (sin->sin_addr.s_addr == 0) {
-		HM_ERR(STOQ_LOG, "dpdk back end: needs the port's own IPv4 address, not 0.0.0.0");
-		return -EINVAL;
-	}
-	if (prefix > 32) {
-		HM_ERR(STOQ_LOG, "dpdk back end: prefix length %u is above 32", prefix);
-		return -EINVAL;
-	}
-	if (!rte_eth_dev_is_valid_port(p->port_id)) {
-		HM_ERR(STOQ_LOG, "dpdk back end: port %u does not exist (%u ports)", p->port_id,
-		       rte_eth_dev_count_avail());
-		return -ENODEV;
-	}
 	be = calloc(1, sizeof(*be));
 	if (!be)
 		return -ENOMEM;
-	be->port = p->port_id;
-	be->ip = sin->sin_addr.s_addr;
-	be->mask = rte_cpu_to_be_32(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
-	be->gateway = p->gateway;
-	if (be->gateway && (be->gateway & be->mask) != (be->ip & be->mask)) {
-		HM_ERR(STOQ_LOG, "dpdk back end: gateway is not inside the address's /%u", prefix);
-		rc = -EINVAL;
-		goto err;
+	rc = own_address(be, addr, len, p->prefix_len);
+	if (rc < 0)
+		goto err_free;
+	rc = own_gateway(be, &p->gateway);
+	if (rc < 0)
+		goto err_free;
+	if (!rte_eth_dev_is_valid_port(p->port_id)) {
+		HM_ERR(STOQ_LOG, "dpdk back end: port %u does not exist (%u ports)", p->port_id,
+		       rte_eth_dev_count_avail());
+		rc = -ENODEV;
+		goto err_free;
 	}
+	be->port = p->port_id;
 	/* Port 0 asks for an ephemeral port, as bind(2) does (RFC 6335 range). */
-	be->udp_port = sin->sin_port ? sin->sin_port
-				     : rte_cpu_to_be_16((uint16_t)(49152 + rte_rand() % 16384));
+	if (!be->udp_port)
+		be->udp_port = rte_cpu_to_be_16((uint16_t)(49152 + rte_rand() % 16384));
 	be->ip_id = (uint16_t)rte_rand();
 	rc = port_setup(be);
 	if (rc < 0) {
 		HM_ERR(STOQ_LOG, "dpdk back end: port %u: %s", be->port, strerror(-rc));
 		rte_mempool_free(be->mp);
-		goto err;
+		goto err_free;
 	}
-	local = (struct sockaddr_in *)&io->local;
 	memset(&io->local, 0, sizeof(io->local));
-	local->sin_family = AF_INET;
-	local->sin_addr.s_addr = be->ip;
-	local->sin_port = be->udp_port;
-	io->local_len = sizeof(*local);
+	if (be->family == AF_INET) {
+		struct sockaddr_in *local = (struct sockaddr_in *)&io->local;
+
+		local->sin_family = AF_INET;
+		local->sin_addr.s_addr = be->ip.w[3];
+		local->sin_port = be->udp_port;
+		io->local_len = sizeof(*local);
+	} else {
+		struct sockaddr_in6 *local = (struct sockaddr_in6 *)&io->local;
+
+		local->sin6_family = AF_INET6;
+		memcpy(&local->sin6_addr, be->ip.b, 16);
+		local->sin6_port = be->udp_port;
+		io->local_len = sizeof(*local);
+	}
 	io->gso = true; /* trains are cut here */
 	io->gro = false;
 	io->be = be;
 	return 0;
 
-err:
+err_free:
 	free(be);
 	return rc;
 }
 
 void stoq_io_dpdk_get_stats(const struct stoq_io *io, struct stoq_io_dpdk_stats *out)
 {
-	const struct dpdk_be *be = io->be;
+	const struct stoq_dpdk_be *be = io->be;
 
 	*out = be->st;
 }

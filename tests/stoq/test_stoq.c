@@ -731,14 +731,24 @@ static void wire_up(struct wire *w)
 	w->b = (uint16_t)b;
 }
 
+/* A back end on @port owning @ip (IPv4 or IPv6) and @udp_port. */
 static struct stoq_io *wire_io(uint16_t port, const char *ip, int udp_port)
 {
 	struct stoq_io_dpdk_params p = { .port_id = port };
-	struct sockaddr_in sa;
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len = sizeof(struct sockaddr_in);
 	struct stoq_io *io;
 
-	addr4(&sa, ip, udp_port);
-	io = stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p);
+	if (strchr(ip, ':')) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)udp_port);
+		cr_assert_eq(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
+		len = sizeof(*s6);
+	} else {
+		addr4((struct sockaddr_in *)&ss, ip, udp_port);
+	}
+	io = stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&ss, len, &p);
 	cr_assert_not_null(io, "dpdk io on port %u: %s", port, strerror(errno));
 	return io;
 }
@@ -762,7 +772,11 @@ static void turn(struct stoq_endpoint *ep, struct stoq_io *io, struct stoq_dgram
 
 TestSuite(stoq_dpdk, .init = make_cert, .fini = cleanup_dir, .timeout = 120);
 
-Test(stoq_dpdk, client_and_server_over_ring_ports)
+/*
+ * A server on port A (@sip) and a client on port B (@cip) move a 2 MB body
+ * and a range of it; neither knows the other's MAC at the start.
+ */
+static void ring_transfer(const char *sip, const char *cip)
 {
 	struct wire w;
 	struct stoq_config scfg, ccfg;
@@ -784,10 +798,11 @@ Test(stoq_dpdk, client_and_server_over_ring_ports)
 	for (int i = 0; i < 32; i++)
 		rx[i].data = bufs + (size_t)i * 65536;
 	wire_up(&w);
-	sio = wire_io(w.a, "10.9.0.1", 4433);
-	cio = wire_io(w.b, "10.9.0.2", 0); /* an ephemeral port, as bind(2) gives */
+	sio = wire_io(w.a, sip, 4433);
+	cio = wire_io(w.b, cip, 0); /* an ephemeral port, as bind(2) gives */
 	sll = stoq_io_local(sio, &sl);
 	cll = stoq_io_local(cio, &cl);
+	/* sin_port and sin6_port lie at the same offset. */
 	cr_assert_neq(((struct sockaddr_in *)&cl)->sin_port, 0);
 	configs(&scfg, &ccfg);
 	srv = stoq_endpoint_create(&scfg, true, g_dir, (struct sockaddr *)&sl, sll);
@@ -810,20 +825,30 @@ Test(stoq_dpdk, client_and_server_over_ring_ports)
 
 	stoq_io_dpdk_get_stats(sio, &ss);
 	stoq_io_dpdk_get_stats(cio, &cs);
-	/* The client had no MAC for the server: its Initial waited for ARP. */
-	cr_assert_eq(cs.arp_requests_sent, 1);
+	/* The client had no MAC for the server: its Initial waited for ARP or a
+	 * Neighbor Solicitation; the other protocol was never spoken. */
 	cr_assert_geq(cs.tx_unresolved, 1);
-	cr_assert_eq(cs.arp_replies, 1);
-	cr_assert_eq(ss.arp_requests_answered, 1);
-	/* The server learnt the client's MAC from the request: it never asked. */
-	cr_assert_eq(ss.arp_requests_sent, 0);
+	if (strchr(sip, ':')) {
+		cr_assert_eq(cs.nd_solicits_sent, 1);
+		cr_assert_eq(cs.nd_adverts, 1);
+		cr_assert_eq(ss.nd_solicits_answered, 1);
+		cr_assert_eq(ss.nd_solicits_sent, 0); /* learnt from the Solicitation */
+		cr_assert_eq(cs.arp_requests_sent + ss.arp_requests_answered, 0);
+		cr_assert_eq(((struct sockaddr *)&cl)->sa_family, AF_INET6);
+	} else {
+		cr_assert_eq(cs.arp_requests_sent, 1);
+		cr_assert_eq(cs.arp_replies, 1);
+		cr_assert_eq(ss.arp_requests_answered, 1);
+		cr_assert_eq(ss.arp_requests_sent, 0); /* learnt from the request */
+		cr_assert_eq(cs.nd_solicits_sent + ss.nd_solicits_answered, 0);
+	}
 	/* Trains were cut into packets: more packets than the core's datagrams. */
 	cr_assert_gt(ss.tx_packets, len / 1500);
 	/* Every packet sent arrived or still waits in the other's RX ring. */
 	cr_assert_eq(ss.rx_datagrams + rte_ring_count(w.ba), cs.tx_packets);
 	cr_assert_eq(cs.rx_datagrams + rte_ring_count(w.ab), ss.tx_packets);
 	cr_assert_eq(ss.tx_dropped + cs.tx_dropped + ss.rx_bad_ip + cs.rx_bad_ip + ss.rx_bad_udp +
-			     cs.rx_bad_udp,
+			 cs.rx_bad_udp + ss.rx_bad_nd + cs.rx_bad_nd,
 		     0);
 	stoq_endpoint_destroy(cli);
 	stoq_endpoint_destroy(srv);
@@ -834,6 +859,17 @@ Test(stoq_dpdk, client_and_server_over_ring_ports)
 	free(data);
 	free(bufs);
 	stoq_dpdk_eal_fini();
+}
+
+Test(stoq_dpdk, client_and_server_over_ring_ports)
+{
+	ring_transfer("10.9.0.1", "10.9.0.2");
+}
+
+/* The same over IPv6: neighbours found with NDP, UDP checksums mandatory. */
+Test(stoq_dpdk, client_and_server_over_ring_ports_ipv6)
+{
+	ring_transfer("fd09::1", "fd09::2");
 }
 
 /* A frame for port A (MAC @dmac) from 10.9.0.7:5555 to 10.9.0.1:@dport. */
@@ -917,9 +953,9 @@ Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
 	m[k] = frame(mp, &mac, 4433, "ip length lies");
 	ip_of(m[k])->total_length = rte_cpu_to_be_16(1400);
 	reseal(m[k++]); /* bad_ip */
-	m[k] = frame(mp, &mac, 4433, "ipv6");
+	m[k] = frame(mp, &mac, 4433, "lldp");
 	rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *)->ether_type =
-		rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6); /* not_ipv4 */
+	    rte_cpu_to_be_16(0x88cc); /* not_ip */
 	k++;
 	m[k++] = frame(mp, &other, 4433, "someone else's MAC"); /* not_ours */
 	m[k] = frame(mp, &mac, 4433, "x");
@@ -958,7 +994,7 @@ Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
 	cr_assert_eq(st.rx_bad_ip, 3);
 	cr_assert_eq(st.rx_bad_udp, 1);
 	cr_assert_eq(st.rx_fragment, 1);
-	cr_assert_eq(st.rx_not_ipv4, 1);
+	cr_assert_eq(st.rx_not_ip, 1);
 	cr_assert_eq(st.rx_not_ours, 3);
 	cr_assert_eq(st.arp_requests_answered, 1);
 	/* The answer went out on A's TX ring: a reply from our MAC to the asker. */
@@ -974,32 +1010,369 @@ Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
 	stoq_dpdk_eal_fini();
 }
 
+/*
+ * IPv6 test frames, put together here with big-endian arithmetic of the
+ * test's own rather than the back end's helpers.
+ */
+struct l4buf {
+	uint8_t b[256];
+	size_t n;
+};
+
+static void put(struct l4buf *l, const void *p, size_t n)
+{
+	cr_assert_leq(l->n + n, sizeof(l->b));
+	memcpy(l->b + l->n, p, n);
+	l->n += n;
+}
+
+/* RFC 8200 §8.1 checksum over the pseudo-header and @len bytes at @l4,
+ * network order; 0 when @l4 already holds a correct one. */
+static uint16_t cksum6(const char *src, const char *dst, uint8_t proto, const uint8_t *l4,
+		       size_t len)
+{
+	uint8_t ph[40] = {0};
+	uint32_t s = 0;
+
+	cr_assert_eq(inet_pton(AF_INET6, src, ph), 1);
+	cr_assert_eq(inet_pton(AF_INET6, dst, ph + 16), 1);
+	ph[34] = (uint8_t)(len >> 8);
+	ph[35] = (uint8_t)len;
+	ph[39] = proto;
+	for (size_t i = 0; i < sizeof(ph); i += 2)
+		s += (uint32_t)ph[i] << 8 | ph[i + 1];
+	for (size_t i = 0; i < len; i += 2)
+		s += (uint32_t)l4[i] << 8 | (i + 1 < len ? l4[i + 1] : 0);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return htons((uint16_t)~s);
+}
+
+/* A UDP header and @payload from port 5555 to @dport, checksummed. */
+static void udp6(struct l4buf *l, const char *src, const char *dst, uint16_t dport,
+		 const char *payload)
+{
+	size_t at = l->n, plen = strlen(payload);
+	struct rte_udp_hdr u = {.src_port = htons(5555),
+				.dst_port = htons(dport),
+				.dgram_len = htons((uint16_t)(8 + plen))};
+	uint16_t ck;
+
+	put(l, &u, sizeof(u));
+	put(l, payload, plen);
+	ck = cksum6(src, dst, IPPROTO_UDP, l->b + at, 8 + plen);
+	memcpy(l->b + at + 6, &ck, 2);
+}
+
+/* An NDP message (RFC 4861 §4.3/4.4) with one link-layer option, or none when
+ * @opt is 0; @olen is the option's length in units of 8 bytes. */
+static void nd6(struct l4buf *l, const char *src, const char *dst, uint8_t type, uint8_t flags,
+		const char *target, uint8_t opt, uint8_t olen, uint8_t mac_byte)
+{
+	size_t at = l->n;
+	uint8_t m[24] = {type, 0, 0, 0, flags};
+	uint8_t o[8] = {opt, olen, 0x02, mac_byte, mac_byte, mac_byte, mac_byte, mac_byte};
+	uint16_t ck;
+
+	cr_assert_eq(inet_pton(AF_INET6, target, m + 8), 1);
+	put(l, m, sizeof(m));
+	if (opt)
+		put(l, o, sizeof(o));
+	ck = cksum6(src, dst, IPPROTO_ICMPV6, l->b + at, l->n - at);
+	memcpy(l->b + at + 2, &ck, 2);
+}
+
+/* Ethernet and IPv6 headers (next header @nh, hop limit @hops) before @l. */
+static struct rte_mbuf *frame6(struct rte_mempool *mp, const struct rte_ether_addr *dmac,
+			       const char *src, const char *dst, uint8_t nh, uint8_t hops,
+			       const struct l4buf *l)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+	struct rte_ether_hdr *eth;
+	struct rte_ipv6_hdr *ip6;
+
+	cr_assert_not_null(m);
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, (uint16_t)(54 + l->n));
+	ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+	eth->dst_addr = *dmac;
+	memset(&eth->src_addr, 0x02, sizeof(eth->src_addr));
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	ip6->vtc_flow = htonl(6u << 28);
+	ip6->payload_len = htons((uint16_t)l->n);
+	ip6->proto = nh;
+	ip6->hop_limits = hops;
+	cr_assert_eq(inet_pton(AF_INET6, src, ip6->src_addr), 1);
+	cr_assert_eq(inet_pton(AF_INET6, dst, ip6->dst_addr), 1);
+	memcpy(ip6 + 1, l->b, l->n);
+	return m;
+}
+
+/* A UDP datagram "@payload" from [fd09::7]:5555 to [@dst]:@dport. */
+static struct rte_mbuf *dgram6(struct rte_mempool *mp, const struct rte_ether_addr *dmac,
+			       const char *dst, uint16_t dport, const char *payload)
+{
+	struct l4buf l = {.n = 0};
+
+	udp6(&l, "fd09::7", dst, dport, payload);
+	return frame6(mp, dmac, "fd09::7", dst, IPPROTO_UDP, 64, &l);
+}
+
+static struct rte_mbuf *ndp(struct rte_mempool *mp, const struct rte_ether_addr *dmac,
+			    const char *src, const char *dst, uint8_t hops, uint8_t type,
+			    uint8_t flags, const char *target, uint8_t opt, uint8_t olen)
+{
+	struct l4buf l = {.n = 0};
+
+	nd6(&l, src, dst, type, flags, target, opt, olen, 0x07);
+	return frame6(mp, dmac, src, dst, IPPROTO_ICMPV6, hops, &l);
+}
+
+/* The next frame port A sent: an NDP message of @type to @dst (@dmac),
+ * checksummed, about @target, with our MAC in its one option. */
+static const uint8_t *expect_nd_out(struct wire *w, struct rte_mbuf **out,
+				    const struct rte_ether_addr *dmac, const char *dst,
+				    uint8_t type, uint8_t flags, const char *target,
+				    const struct rte_ether_addr *mac)
+{
+	struct rte_ipv6_hdr *ip6;
+	uint8_t want[16], *nd;
+	char src[64];
+
+	cr_assert_eq(rte_ring_dequeue(w->ab, (void **)out), 0, "no NDP message sent");
+	cr_assert(rte_is_same_ether_addr(&rte_pktmbuf_mtod(*out, struct rte_ether_hdr *)->dst_addr,
+					 dmac));
+	ip6 = rte_pktmbuf_mtod_offset(*out, struct rte_ipv6_hdr *, sizeof(struct rte_ether_hdr));
+	nd = (uint8_t *)(ip6 + 1);
+	cr_assert_eq(ip6->proto, IPPROTO_ICMPV6);
+	cr_assert_eq(ip6->hop_limits, 255);
+	cr_assert_eq(ntohs(ip6->payload_len), 32);
+	inet_pton(AF_INET6, dst, want);
+	cr_assert_eq(memcmp(ip6->dst_addr, want, 16), 0, "to %s", dst);
+	inet_ntop(AF_INET6, ip6->src_addr, src, sizeof(src));
+	cr_assert_str_eq(src, "fd09::1");
+	cr_assert_eq(cksum6(src, dst, IPPROTO_ICMPV6, nd, 32), 0, "checksum");
+	cr_assert_eq(nd[0], type);
+	cr_assert_eq(nd[4], flags);
+	inet_pton(AF_INET6, target, want);
+	cr_assert_eq(memcmp(nd + 8, want, 16), 0, "about %s", target);
+	cr_assert_eq(nd[24], type == 135 ? 1 : 2); /* source / target link-layer option */
+	cr_assert_eq(nd[25], 1);
+	cr_assert_eq(memcmp(nd + 26, mac, 6), 0);
+	return nd;
+}
+
+Test(stoq_dpdk, hostile_ipv6_frames_and_ndp)
+{
+	static const struct rte_ether_addr all_nodes = {{0x33, 0x33, 0, 0, 0, 1}},
+					   group = {{0x33, 0x33, 0xff, 0, 0, 1}},
+					   other_group = {{0x33, 0x33, 0, 0, 0, 2}},
+					   asker = {{0x02, 7, 7, 7, 7, 7}},
+					   router = {{0x02, 0xa, 0xa, 0xa, 0xa, 0xa}};
+	struct wire w;
+	struct stoq_io *io;
+	struct stoq_io_dpdk_params p = { 0 };
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(4433)},
+			    *gw = (struct sockaddr_in6 *)&p.gateway;
+	struct stoq_io_dpdk_stats st;
+	struct stoq_dgram rx[32], tx = {0};
+	struct rte_ether_addr mac;
+	struct rte_mempool *mp;
+	struct rte_mbuf *m[32], *out;
+	struct rte_ipv6_hdr *ip6;
+	struct l4buf l;
+	uint8_t *bufs = malloc(32u * 65536), hello[] = "hello", *u;
+	unsigned k = 0;
+	size_t n;
+
+	cr_assert_not_null(bufs);
+	for (int i = 0; i < 32; i++)
+		rx[i].data = bufs + (size_t)i * 65536;
+	wire_up(&w);
+	p.port_id = w.a;
+	gw->sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "fe80::1", &gw->sin6_addr); /* a router's link-local address */
+	inet_pton(AF_INET6, "fd09::1", &sa.sin6_addr);
+	io = stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p);
+	cr_assert_not_null(io, "%s", strerror(errno));
+	cr_assert_eq(rte_eth_macaddr_get(w.a, &mac), 0);
+	mp = rte_pktmbuf_pool_create("hostile6", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+				     SOCKET_ID_ANY);
+	cr_assert_not_null(mp);
+
+	m[k++] = dgram6(mp, &mac, "fd09::1", 4433, "good"); /* delivered */
+	/* Hop-by-hop and destination options (PadN) before UDP: delivered. */
+	l.n = 0;
+	put(&l, (uint8_t[]){IPPROTO_DSTOPTS, 0, 1, 4, 0, 0, 0, 0}, 8);
+	put(&l, (uint8_t[]){IPPROTO_UDP, 0, 1, 4, 0, 0, 0, 0}, 8);
+	udp6(&l, "fd09::7", "fd09::1", 4433, "behind options");
+	m[k++] = frame6(mp, &mac, "fd09::7", "fd09::1", IPPROTO_HOPOPTS, 64, &l);
+	m[k] = dgram6(mp, &mac, "fd09::1", 4433, "zero sum");
+	memset(rte_pktmbuf_mtod_offset(m[k], uint8_t *, 54 + 6), 0, 2); /* bad_udp */
+	k++;
+	m[k] = dgram6(mp, &mac, "fd09::1", 4433, "bent payload");
+	rte_pktmbuf_mtod_offset(m[k], uint8_t *, 54 + 8)[0] ^= 1; /* bad_udp */
+	k++;
+	l.n = 0;
+	put(&l, (uint8_t[]){IPPROTO_UDP, 0, 0, 1, 0, 0, 0, 9}, 8); /* first fragment */
+	udp6(&l, "fd09::7", "fd09::1", 4433, "fragment");
+	m[k++] = frame6(mp, &mac, "fd09::7", "fd09::1", IPPROTO_FRAGMENT, 64, &l); /* fragment */
+	l.n = 0;
+	put(&l, (uint8_t[]){IPPROTO_UDP, 2, 0, 1, 0, 0, 0, 0}, 8); /* one segment left */
+	put(&l, (uint8_t[16]){0xfd, 9, [15] = 0x42}, 16);
+	udp6(&l, "fd09::7", "fd09::1", 4433, "waypoint");
+	m[k++] = frame6(mp, &mac, "fd09::7", "fd09::1", IPPROTO_ROUTING, 64, &l); /* not_ours */
+	m[k] = dgram6(mp, &mac, "fd09::1", 4433, "payload length lies");
+	ip6 = rte_pktmbuf_mtod_offset(m[k], struct rte_ipv6_hdr *, 14);
+	ip6->payload_len = htons(1400); /* bad_ip */
+	k++;
+	m[k++] = dgram6(mp, &mac, "fd09::99", 4433, "another address");		     /* not_ours */
+	m[k++] = dgram6(mp, &mac, "fd09::1", 9999, "another port");		     /* not_ours */
+	m[k++] = frame(mp, &mac, 4433, "IPv4 to an IPv6 socket");		     /* not_ours */
+	m[k++] = dgram6(mp, &other_group, "fd09::1", 4433, "a group we are not in"); /* not_ours */
+	/* Solicitations for us, to our group: a neighbour's, and a duplicate
+	 * address probe from :: (answered to all nodes, with no S flag). */
+	m[k++] = ndp(mp, &group, "fd09::7", "ff02::1:ff00:1", 255, 135, 0, "fd09::1", 1, 1);
+	m[k++] = ndp(mp, &group, "::", "ff02::1:ff00:1", 255, 135, 0, "fd09::1", 0, 0);
+	m[k++] = ndp(mp, &group, "fd09::7", "ff02::1:ff00:1", 64, 135, 0, "fd09::1", 1, 1);
+	m[k] = ndp(mp, &group, "fd09::7", "ff02::1:ff00:1", 255, 135, 0, "fd09::1", 1, 1);
+	rte_pktmbuf_mtod_offset(m[k], uint8_t *, 54 + 30)[0] ^= 1; /* bad sum: bad_nd */
+	k++;
+	m[k++] = ndp(mp, &group, "fd09::7", "ff02::1:ff00:1", 255, 135, 0, "fd09::1", 1, 0);
+	m[k++] = ndp(mp, &group, "::", "ff02::1:ff00:1", 255, 135, 0, "fd09::1", 1, 1); /* bad_nd */
+	m[k++] = ndp(mp, &mac, "fd09::7", "fd09::1", 255, 136, 0x40, "ff02::1", 2, 1);	/* bad_nd */
+	m[k++] = ndp(mp, &all_nodes, "fd09::7", "ff02::1", 255, 136, 0x40, "fd09::7", 2, 1);
+	m[k++] = ndp(mp, &group, "fd09::7", "ff02::1:ff00:99", 255, 135, 0, "fd09::99", 1, 1);
+	m[k++] = ndp(mp, &mac, "fd09::7", "fd09::1", 255, 128, 0, "::", 0, 0); /* echo: not_ours */
+	/* An unsolicited advertisement of a stranger: counted, not learnt. */
+	m[k++] = ndp(mp, &all_nodes, "fd09::55", "ff02::1", 255, 136, 0x20, "fd09::55", 2, 1);
+	cr_assert_eq(rte_ring_enqueue_burst(w.ba, (void **)m, k, NULL), k);
+
+	n = stoq_io_ops_of(io)->recv_burst(io, rx, 32);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(rx[0].len, 4);
+	cr_assert_eq(memcmp(rx[0].data, "good", 4), 0);
+	cr_assert_eq(rx[0].remote.ss_family, AF_INET6);
+	cr_assert_eq(((struct sockaddr_in6 *)&rx[0].remote)->sin6_port, htons(5555));
+	cr_assert_eq(rx[1].len, strlen("behind options"));
+	stoq_io_dpdk_get_stats(io, &st);
+	cr_assert_eq(st.rx_frames, k);
+	cr_assert_eq(st.rx_datagrams, 2);
+	cr_assert_eq(st.rx_bad_udp, 2);
+	cr_assert_eq(st.rx_fragment, 1);
+	cr_assert_eq(st.rx_bad_ip, 1);
+	cr_assert_eq(st.rx_not_ours, 7);
+	cr_assert_eq(st.rx_bad_nd, 6);
+	cr_assert_eq(st.nd_solicits_answered, 2);
+	cr_assert_eq(st.nd_adverts, 1);
+	cr_assert_eq(st.arp_requests_answered + st.rx_not_ip, 0);
+
+	/* The answers: solicited to the asker's MAC, the probe's to all nodes. */
+	expect_nd_out(&w, &out, &asker, "fd09::7", 136, 0x60, "fd09::1", &mac);
+	rte_pktmbuf_free(out);
+	expect_nd_out(&w, &out, &all_nodes, "ff02::1", 136, 0x20, "fd09::1", &mac);
+	rte_pktmbuf_free(out);
+	cr_assert_eq(rte_ring_count(w.ab), 0);
+
+	/* Off-link: the datagram waits while the gateway is solicited... */
+	tx.data = hello;
+	tx.len = 5;
+	tx.remote.ss_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::9", &((struct sockaddr_in6 *)&tx.remote)->sin6_addr);
+	((struct sockaddr_in6 *)&tx.remote)->sin6_port = htons(443);
+	tx.remote_len = sizeof(struct sockaddr_in6);
+	cr_assert_eq(stoq_io_send(io, &tx, 1), 1);
+	expect_nd_out(&w, &out, &group, "ff02::1:ff00:1", 135, 0, "fe80::1", &mac);
+	rte_pktmbuf_free(out);
+	cr_assert_eq(rte_ring_count(w.ab), 0);
+	/* ...and leaves for its MAC once the router advertises it. */
+	m[0] = ndp(mp, &mac, "fe80::1", "fd09::1", 255, 136, 0x60, "fe80::1", 2, 1);
+	rte_pktmbuf_mtod_offset(m[0], struct rte_ether_hdr *, 0)->src_addr = router;
+	{
+		/* nd6 put 02:07:07:07:07:07 in the option: make it the router's. */
+		uint8_t *nd = rte_pktmbuf_mtod_offset(m[0], uint8_t *, 54);
+		uint16_t ck;
+
+		memcpy(nd + 26, &router, 6);
+		memset(nd + 2, 0, 2);
+		ck = cksum6("fe80::1", "fd09::1", IPPROTO_ICMPV6, nd, 32);
+		memcpy(nd + 2, &ck, 2);
+	}
+	cr_assert_eq(rte_ring_enqueue(w.ba, m[0]), 0);
+	cr_assert_eq(stoq_io_ops_of(io)->recv_burst(io, rx, 32), 0);
+	cr_assert_eq(rte_ring_dequeue(w.ab, (void **)&out), 0, "the datagram did not leave");
+	cr_assert(rte_is_same_ether_addr(&rte_pktmbuf_mtod(out, struct rte_ether_hdr *)->dst_addr,
+					 &router));
+	ip6 = rte_pktmbuf_mtod_offset(out, struct rte_ipv6_hdr *, 14);
+	u = (uint8_t *)(ip6 + 1);
+	cr_assert_eq(ip6->proto, IPPROTO_UDP);
+	cr_assert_eq(ntohs(ip6->payload_len), 13);
+	cr_assert_eq(cksum6("fd09::1", "2001:db8::9", IPPROTO_UDP, u, 13), 0, "UDP checksum");
+	cr_assert_eq(memcmp(u + 8, "hello", 5), 0);
+	rte_pktmbuf_free(out);
+	stoq_io_dpdk_get_stats(io, &st);
+	cr_assert_eq(st.nd_solicits_sent, 1);
+	cr_assert_eq(st.tx_unresolved, 1);
+	cr_assert_eq(st.tx_packets, 1);
+	cr_assert_eq(st.tx_dropped, 0);
+	stoq_io_destroy(io);
+	rte_mempool_free(mp);
+	free(bufs);
+	stoq_dpdk_eal_fini();
+}
+
+/* stoq_io_open on port A with @addr ("IP" or "[IP6]"), @prefix and @gw. */
+static int open_with(uint16_t port, const char *addr, uint8_t prefix, const char *gw)
+{
+	struct stoq_io_dpdk_params p = {.port_id = port, .prefix_len = prefix};
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct stoq_io *io;
+
+	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1)
+		s6->sin6_family = AF_INET6;
+	else if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else
+		ss.ss_family = AF_UNIX;
+	if (gw && inet_pton(AF_INET6, gw, &((struct sockaddr_in6 *)&p.gateway)->sin6_addr) == 1)
+		p.gateway.ss_family = AF_INET6;
+	else if (gw)
+		cr_assert_eq(inet_pton(AF_INET, gw, &((struct sockaddr_in *)&p.gateway)->sin_addr),
+			     1);
+	if (gw && !p.gateway.ss_family)
+		p.gateway.ss_family = AF_INET;
+	io = stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&ss, sizeof(ss), &p);
+	if (io) {
+		stoq_io_destroy(io);
+		return 0;
+	}
+	return -errno;
+}
+
 Test(stoq_dpdk, open_refuses_what_it_cannot_serve)
 {
 	struct wire w;
-	struct stoq_io_dpdk_params p = { 0 };
-	struct sockaddr_in sa;
-	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(443) };
 
 	wire_up(&w);
-	p.port_id = w.a;
-	addr4(&sa, "0.0.0.0", 443);
-	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
-	cr_assert_eq(errno, EINVAL);
-	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&s6, sizeof(s6), &p));
-	cr_assert_eq(errno, EAFNOSUPPORT);
-	addr4(&sa, "10.9.0.1", 443);
-	p.port_id = 77;
-	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
-	cr_assert_eq(errno, ENODEV);
-	p.port_id = w.a;
-	inet_pton(AF_INET, "10.10.0.1", &p.gateway); /* outside 10.9.0.0/24 */
-	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
-	cr_assert_eq(errno, EINVAL);
-	p.gateway = 0;
-	p.prefix_len = 33;
-	cr_assert_null(stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
-	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(open_with(w.a, "0.0.0.0", 0, NULL), -EINVAL);
+	cr_assert_eq(open_with(w.a, "224.0.0.1", 0, NULL), -EINVAL);
+	cr_assert_eq(open_with(w.a, "::", 0, NULL), -EINVAL);
+	cr_assert_eq(open_with(w.a, "ff02::1", 0, NULL), -EINVAL);
+	cr_assert_eq(open_with(w.a, "::ffff:10.9.0.1", 0, NULL), -EINVAL);
+	cr_assert_eq(open_with(w.a, "unix", 0, NULL), -EAFNOSUPPORT);
+	cr_assert_eq(open_with(77, "10.9.0.1", 0, NULL), -ENODEV);
+	cr_assert_eq(open_with(w.a, "10.9.0.1", 0, "10.10.0.1"), -EINVAL); /* outside the /24 */
+	cr_assert_eq(open_with(w.a, "10.9.0.1", 0, "10.9.0.1"), -EINVAL);  /* itself */
+	cr_assert_eq(open_with(w.a, "10.9.0.1", 0, "fd09::1"), -EINVAL);   /* another family */
+	cr_assert_eq(open_with(w.a, "fd09::1", 0, "10.9.0.254"), -EINVAL);
+	cr_assert_eq(open_with(w.a, "fd09::1", 0, "fd0a::1"), -EINVAL); /* outside the /64 */
+	cr_assert_eq(open_with(w.a, "fd09::1", 0, "ff02::2"), -EINVAL);
+	cr_assert_eq(open_with(w.a, "10.9.0.1", 33, NULL), -EINVAL);
+	cr_assert_eq(open_with(w.a, "fd09::1", 129, NULL), -EINVAL);
+	/* What it accepts (closing an io closes its port: one each). */
+	cr_assert_eq(open_with(w.a, "10.9.0.1", 16, "10.9.200.1"), 0);
+	cr_assert_eq(open_with(w.b, "fd09::1", 0, "fe80::1"), 0);
 	stoq_dpdk_eal_fini();
 }
 
