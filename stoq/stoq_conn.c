@@ -434,9 +434,9 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 		cb->extend_max_local_streams_bidi = extend_max_local_streams_bidi_cb;
 	}
 	cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
-	cb->encrypt = ngtcp2_crypto_encrypt_cb;
-	cb->decrypt = ngtcp2_crypto_decrypt_cb;
-	cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
+	cb->encrypt = stoq_aead_encrypt_cb;
+	cb->decrypt = stoq_aead_decrypt_cb;
+	cb->hp_mask = stoq_aead_hp_mask_cb;
 	cb->update_key = ngtcp2_crypto_update_key_cb;
 	cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
 	cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;

@@ -63,6 +63,23 @@ int stoq_token_reset(const struct stoq_token_keys *k, const uint8_t *cid, size_t
 
 /* AES contexts for CID encryption, prepared once from cfg->cid_key (off when unset);
  * hm_quiclb_aes_fini() releases them. */
+/*
+ * stoq_aead.c: ngtcp2's encrypt, decrypt and hp_mask callbacks, on
+ * wolfCrypt directly for AES-GCM (and AES header protection), through
+ * ngtcp2_crypto_wolfssl for any other suite. Same contract as
+ * ngtcp2_crypto_{encrypt,decrypt,hp_mask}_cb.
+ */
+int stoq_aead_encrypt_cb(uint8_t *dest, const ngtcp2_crypto_aead *aead,
+			 const ngtcp2_crypto_aead_ctx *aead_ctx, const uint8_t *plaintext,
+			 size_t plaintextlen, const uint8_t *nonce, size_t noncelen,
+			 const uint8_t *aad, size_t aadlen);
+int stoq_aead_decrypt_cb(uint8_t *dest, const ngtcp2_crypto_aead *aead,
+			 const ngtcp2_crypto_aead_ctx *aead_ctx, const uint8_t *ciphertext,
+			 size_t ciphertextlen, const uint8_t *nonce, size_t noncelen,
+			 const uint8_t *aad, size_t aadlen);
+int stoq_aead_hp_mask_cb(uint8_t *dest, const ngtcp2_crypto_cipher *hp,
+			 const ngtcp2_crypto_cipher_ctx *hp_ctx, const uint8_t *sample);
+
 int stoq_cid_aes_init(struct hm_quiclb_aes *a, const struct stoq_config *cfg);
 int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct hm_quiclb_aes *a,
 			uint32_t server_id, const uint8_t *nonce, uint8_t *out, size_t outlen);
