@@ -343,9 +343,11 @@ static void print_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 
 /*
  * The I/O back end the flags ask for, bound to @addr: a UDP socket, or the
- * DPDK port (the EAL is started here, once per process).
+ * DPDK port (the EAL is started here, once per process). The DPDK back end
+ * logs why it failed; the socket is left to the caller.
  */
-static struct stoq_io *open_io(const struct args *a, const struct sockaddr *addr, socklen_t len)
+static struct stoq_io *open_backend(const struct args *a, const struct sockaddr *addr,
+				    socklen_t len)
 {
 	char err[512];
 	int rc;
@@ -396,6 +398,40 @@ static void close_io(const struct args *a, struct stoq_io *io)
 	stoq_io_destroy(io);
 	if (a->dpdk)
 		stoq_dpdk_eal_fini();
+}
+
+/*
+ * open_backend, and the configuration checked against what it carries:
+ * packets above the back end's limit would all be lost. Every failure is
+ * logged here.
+ */
+static struct stoq_io *open_io(const struct args *a, const struct stoq_config *cfg,
+			       const struct sockaddr *addr, socklen_t len)
+{
+	struct stoq_io *io = open_backend(a, addr, len);
+	char buf[80];
+
+	if (!io) {
+		if (!a->dpdk) { /* the DPDK back end said why */
+			int e = errno;
+
+			print_addr((const struct sockaddr_storage *)addr, buf, sizeof(buf));
+			HM_ERR(LOG, "cannot bind %s: %s", buf, strerror(e));
+			errno = e;
+		}
+		return NULL;
+	}
+	if (cfg->max_udp_payload > stoq_io_max_payload(io)) {
+		HM_ERR(LOG,
+		       "\"max_udp_payload\" is %u: the %s back end carries at most %zu bytes "
+		       "a packet%s",
+		       cfg->max_udp_payload, a->dpdk ? "dpdk" : "udp", stoq_io_max_payload(io),
+		       a->dpdk ? " (the port's MTU, one mbuf)" : "");
+		close_io(a, io);
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	return io;
 }
 
 /* ---------------------------------------------------------------- server */
@@ -517,12 +553,9 @@ static int cmd_server(int argc, char **argv)
 		HM_ERR(LOG, "--listen %s: expected ADDR:PORT", a.listen);
 		return 2;
 	}
-	io = open_io(&a, (struct sockaddr *)&addr, alen);
-	if (!io) {
-		if (!a.dpdk) /* the DPDK back end said why */
-			HM_ERR(LOG, "cannot bind %s: %s", a.listen, strerror(errno));
+	io = open_io(&a, &cfg, (struct sockaddr *)&addr, alen);
+	if (!io)
 		return 1;
-	}
 	llen = stoq_io_local(io, &local);
 	ep = stoq_endpoint_create(&cfg, true, a.root, (struct sockaddr *)&local, llen);
 	if (!ep) {
@@ -759,12 +792,9 @@ static int cmd_client(int argc, char **argv)
 			goto out;
 		}
 	}
-	io = open_io(&a, (struct sockaddr *)&any, alen);
-	if (!io) {
-		if (!a.dpdk) /* the DPDK back end said why */
-			HM_ERR(LOG, "socket: %s", strerror(errno));
+	io = open_io(&a, &cfg, (struct sockaddr *)&any, alen);
+	if (!io)
 		goto out;
-	}
 	llen = stoq_io_local(io, &local);
 	cl.ep = stoq_endpoint_create(&cfg, false, NULL, (struct sockaddr *)&local, llen);
 	if (!cl.ep)

@@ -342,6 +342,13 @@ void stoq_io_destroy(struct stoq_io *io);
 /* Send through the back end directly (outside stoq_endpoint_run); see send_burst. */
 size_t stoq_io_send(struct stoq_io *io, const struct stoq_dgram *d, size_t n);
 socklen_t stoq_io_local(const struct stoq_io *io, struct sockaddr_storage *out);
+/*
+ * The largest UDP payload the back end sends as one packet: the protocol's
+ * limit on a kernel socket (the path's MTU is the operator's to know), the
+ * port's MTU and mbuf size on DPDK. An endpoint whose max_udp_payload is
+ * larger loses those packets (counted): check before running it.
+ */
+size_t stoq_io_max_payload(const struct stoq_io *io);
 /* Whether UDP GSO / GRO were enabled on the socket. */
 bool stoq_io_has_gso(const struct stoq_io *io);
 bool stoq_io_has_gro(const struct stoq_io *io);

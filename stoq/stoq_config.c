@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stoq.h"
+#include "stoq_priv.h"
 
 static const char *const stoq_cc_names[] = { "cubic", "bbr", "bbr2", "reno", NULL };
 
@@ -115,7 +115,10 @@ static const struct hm_cfg_key stoq_config_keys[] = {
 	{ .name = "quic_version", .type = HM_CFG_U32, .def = "1", F(quic_version), .min = 0,
 	  .max = UINT32_MAX, .help = "client: QUIC version of the first Initial (1 = QUIC v1)" },
 	{ .name = "max_udp_payload", .type = HM_CFG_U32, .def = "1452", F(max_udp_payload),
-	  .min = 1200, .max = 1452, .help = "largest UDP payload sent, bytes (RFC 9000 §14)" },
+	  .min = 1200, .max = STOQ_TRAIN_MAX,
+	  .help = "largest UDP payload sent, bytes (RFC 9000 §14); above 1452 every packet "
+		  "is that size, so only on paths that carry it (8952 on 9000-byte jumbo "
+		  "frames, loopback)" },
 	{ .name = "gso_segments", .type = HM_CFG_U32, .def = "64", F(gso_segments), .min = 1,
 	  .max = 64, .help = "packets per UDP GSO send (1 = one sendmmsg entry per packet)" },
 };

@@ -468,6 +468,11 @@ static void fill_settings(struct stoq_endpoint *ep, ngtcp2_settings *s, uint64_t
 	s->initial_ts = now;
 	s->cc_algo = cc[ep->cfg.cc];
 	s->max_tx_udp_payload_size = ep->cfg.max_udp_payload;
+	/* ngtcp2 0.12 discovers the path MTU only up to 1452 bytes: a larger
+	 * size is the operator's statement that the path carries it, used as
+	 * it is from the first packet (RFC 9000 §14.1: at least 1200). */
+	s->no_tx_udp_payload_size_shaping =
+	    ep->cfg.max_udp_payload > NGTCP2_MAX_PMTUD_UDP_PAYLOAD_SIZE;
 	s->max_window = ep->cfg.max_window;
 	s->max_stream_window = ep->cfg.max_stream_window;
 	s->handshake_timeout = (uint64_t)ep->cfg.handshake_timeout_ms * NGTCP2_MILLISECONDS;
@@ -1389,7 +1394,7 @@ struct stoq_endpoint *stoq_endpoint_create(const struct stoq_config *cfg, bool s
 		goto err_free_rng;
 	if (stoq_token_keys_init(&ep->keys, &ep->rng) < 0)
 		goto err_free_cid;
-	ep->txslot = (size_t)STOQ_GSO_MAX * NGTCP2_MAX_PMTUD_UDP_PAYLOAD_SIZE;
+	ep->txslot = STOQ_TRAIN_MAX; /* conn_write fills a slot with whole packets */
 	ep->txbuf = malloc(ep->txslot * STOQ_TX_BATCH);
 	if (!ep->txbuf)
 		goto err_free_keys;

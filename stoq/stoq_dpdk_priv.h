@@ -48,6 +48,7 @@ struct stoq_dpdk_be {
 	uint16_t port;
 	int family;	  /* AF_INET or AF_INET6: the address it owns */
 	uint16_t hdr_len; /* Ethernet + IP + UDP of that family */
+	size_t max_payload; /* UDP payload of one frame: port MTU, one mbuf */
 	struct rte_mempool *mp;
 	struct rte_ether_addr mac;
 	struct rte_ether_addr snm_mac;	  /* IPv6: our solicited-node group's MAC */

@@ -54,6 +54,11 @@ socklen_t stoq_io_local(const struct stoq_io *io, struct sockaddr_storage *out)
 	return io->local_len;
 }
 
+size_t stoq_io_max_payload(const struct stoq_io *io)
+{
+	return io->max_payload;
+}
+
 bool stoq_io_has_gso(const struct stoq_io *io)
 {
 	return io->gso;

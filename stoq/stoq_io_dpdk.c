@@ -452,8 +452,7 @@ static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, si
 		uint16_t dport, k = 0, sent = 0;
 		uint32_t plen[STOQ_GSO_MAX]; /* a sent mbuf may be freed at once */
 
-		if (!remote_of(be, &d[done], &to, &dport) ||
-		    seg + be->hdr_len > RTE_ETHER_MAX_JUMBO_FRAME_LEN) {
+		if (!remote_of(be, &d[done], &to, &dport) || seg > be->max_payload) {
 			be->st.tx_dropped++;
 			continue;
 		}
@@ -565,7 +564,7 @@ static int port_setup(struct stoq_dpdk_be *be)
 	struct rte_eth_conf conf = { 0 };
 	struct rte_eth_dev_info info;
 	struct rte_eth_txconf txc;
-	uint16_t nrx = DPDK_DESC, ntx = DPDK_DESC;
+	uint16_t nrx = DPDK_DESC, ntx = DPDK_DESC, mtu;
 	uint64_t cksum_capa = RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 	char name[RTE_MEMPOOL_NAMESIZE];
 	int rc, socket = rte_eth_dev_socket_id(be->port);
@@ -604,6 +603,13 @@ static int port_setup(struct stoq_dpdk_be *be)
 	rc = rte_eth_macaddr_get(be->port, &be->mac);
 	if (rc < 0)
 		return rc;
+	rc = rte_eth_dev_get_mtu(be->port, &mtu);
+	if (rc < 0)
+		return rc;
+	/* A frame is one mbuf (build() appends to one) within the port's MTU. */
+	be->max_payload = RTE_MIN((size_t)mtu - (be->hdr_len - sizeof(struct rte_ether_hdr)),
+				  (size_t)rte_pktmbuf_data_room_size(be->mp) -
+				      RTE_PKTMBUF_HEADROOM - be->hdr_len);
 	rc = rte_eth_dev_start(be->port);
 	if (rc < 0 || be->family != AF_INET6)
 		return rc;
@@ -760,6 +766,7 @@ static int dpdk_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t 
 		local->sin6_port = be->udp_port;
 		io->local_len = sizeof(*local);
 	}
+	io->max_payload = be->max_payload;
 	io->gso = true; /* trains are cut here */
 	io->gro = false;
 	io->be = be;

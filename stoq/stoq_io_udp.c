@@ -40,6 +40,7 @@ struct udp_be {
 	uint8_t sctl[IO_TX_MSGS][IO_CTL];
 	uint16_t sown[IO_TX_MSGS]; /* which input datagram each message came from */
 	uint64_t tx_errors;
+	bool said_msgsize; /* the EMSGSIZE warning is given once */
 };
 
 static void sockopt_int(int fd, int level, int name, int v)
@@ -85,6 +86,8 @@ static int udp_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t l
 		rc = -errno;
 		goto err_close;
 	}
+	/* RFC 768 over IPv4 (65535 - 20 - 8), RFC 8200 over IPv6 (65535 - 8). */
+	io->max_payload = addr->sa_family == AF_INET6 ? 65527 : 65507;
 	io->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &vl) == 0;
 	v = 1;
 	io->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &v, sizeof(v)) == 0;
@@ -225,7 +228,14 @@ static size_t udp_send_burst(struct stoq_io *io, const struct stoq_dgram *d, siz
 				HM_WARN(STOQ_LOG, "UDP GSO failed (EIO); sending without it");
 			}
 			/* Other errors (e.g. ECONNREFUSED, EMSGSIZE) lose the packet: QUIC
-			 * recovers it like any loss (RFC 9002 §6). */
+			 * recovers it like any loss (RFC 9002 §6). EMSGSIZE comes back
+			 * every time, though: the path cannot carry the packet size. */
+			if (errno == EMSGSIZE && !be->said_msgsize) {
+				be->said_msgsize = true;
+				HM_WARN(STOQ_LOG,
+					"sendmsg: EMSGSIZE: the path's MTU is smaller than "
+					"max_udp_payload; such packets are lost");
+			}
 			be->tx_errors++;
 			sent++;
 			continue;

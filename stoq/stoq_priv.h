@@ -26,6 +26,10 @@
 #define STOQ_CID_BUCKETS 4096
 #define STOQ_TX_BATCH 16   /* datagrams (each up to gso_segments packets) per send call */
 #define STOQ_GSO_MAX 64	   /* UDP_SEGMENT allows 64 segments per send */
+/* Bytes of one GSO train: the largest UDP payload over IPv4 (65535 - 20 - 8).
+ * The kernel refuses a longer UDP_SEGMENT send (EMSGSIZE), whatever the
+ * segment count: 45 packets of 1452, 7 of 8952. */
+#define STOQ_TRAIN_MAX	   65507
 #define STOQ_PEND_MAX 32   /* queued stateless packets (VN, Retry, Reset) */
 #define STOQ_TOKEN_LEN 64  /* our Retry token: see stoq_token.c */
 #define STOQ_RESET_KEY_LEN 32
@@ -210,6 +214,7 @@ struct stoq_io {
 	struct sockaddr_storage local;
 	socklen_t local_len;
 	bool gso, gro;
+	size_t max_payload; /* the largest UDP payload one packet may carry (open sets it) */
 	void *be;
 };
 

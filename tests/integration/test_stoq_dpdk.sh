@@ -12,7 +12,8 @@
 #      kernel client, gtlsclient and the DPDK client move bytes that match
 #   6. refusals name what is wrong: 0.0.0.0, a port that does not exist, a
 #      bad EAL argument, bench with --dpdk, --local without --dpdk, a
-#      gateway of the other family, a --local of another family than the URL
+#      gateway of the other family, a --local of another family than the URL,
+#      a max_udp_payload above what the port carries
 # The namespace's veth computes its own checksums and segments its own UDP
 # GSO trains ("tx off"): a veth hands GSO super-frames to AF_PACKET as one
 # frame, which no NIC would deliver (README: what differs on a real NIC).
@@ -180,6 +181,9 @@ expect_err "--dpdk-prefix 40" "$bin" "${srv[@]}" --listen "10.74.0.1:$port" --dp
 	--dpdk-prefix 40
 expect_err "bench runs server and client on loopback" "$bin" bench --dpdk "-l 1"
 expect_err "need --dpdk" "$bin" client --local 10.74.0.1:0 "https://10.74.0.2:$port/small.bin"
+expect_err '"max_udp_payload" is 8952: the dpdk back end carries at most 1472' "$bin" "${srv[@]}" \
+	--listen "10.74.0.1:$port" --set max_udp_payload=8952 \
+	--dpdk "$eal --file-prefix hmsd-e$$ --vdev=net_af_packet0,iface=$h_if"
 expect_err "gateway is not IPv6" "$bin" "${srv[@]}" --listen "[fd74::1]:$port" \
 	--dpdk-gateway 10.74.0.254 --dpdk "$eal --file-prefix hmsd-e$$ --vdev=net_af_packet0,iface=$h_if"
 expect_err "not of the same family" "$bin" client --local "[fd74::1]:0" \

@@ -109,6 +109,23 @@ same "$tmp/dl/small.bin" small.bin
 same "$tmp/dl/big.bin" big.bin
 rm -f "$tmp/dl"/*
 
+step "8952-byte packets on loopback (max_udp_payload): gtlsclient downloads"
+jport=$((port + 3))
+"$bin" server --listen "127.0.0.1:$jport" --root "$tmp/root" --cert "$cert" --key "$key" \
+	--stats-segment off --set max_udp_payload=8952 2>"$tmp/jumbo.log" &
+pids+=($!)
+wait_udp "$jport"
+timeout 60 gtlsclient -q --exit-on-all-streams-close --download "$tmp/dl" 127.0.0.1 "$jport" \
+	"https://localhost:$jport/medium.bin" >/dev/null 2>&1 || fail "gtlsclient (jumbo) exited with $?"
+same "$tmp/dl/medium.bin" medium.bin
+rm -f "$tmp/dl"/*
+timeout 60 "$bin" client --ca "$cert" --set max_udp_payload=8952 --download "$tmp/dl" \
+	"https://localhost:$jport/big.bin" 2>"$tmp/c.log" || { cat "$tmp/c.log"; fail "client (jumbo)"; }
+same "$tmp/dl/big.bin" big.bin
+rm -f "$tmp/dl"/*
+! grep -q EMSGSIZE "$tmp/jumbo.log" || fail "the jumbo server hit EMSGSIZE on loopback"
+kill "${pids[-1]}"
+
 step "resumption and 0-RTT (session_file; early_data on the server)"
 # get NAME SESSION URL: download small.bin with a session file; its log in $tmp/0rtt.NAME
 get() {

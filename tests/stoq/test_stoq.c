@@ -290,7 +290,7 @@ struct pkt {
 	uint64_t at;
 	bool to_server;
 	size_t len;
-	uint8_t data[1500];
+	uint8_t data[]; /* len bytes */
 };
 
 struct sim {
@@ -300,6 +300,7 @@ struct sim {
 	uint64_t now, delay;
 	unsigned drop_every, sent;
 	size_t max_dgram[2]; /* largest datagram seen per direction */
+	size_t max_train;    /* largest GSO train handed out */
 };
 
 static void sim_queue(struct sim *s, const uint8_t *data, size_t len, bool to_server)
@@ -309,9 +310,8 @@ static void sim_queue(struct sim *s, const uint8_t *data, size_t len, bool to_se
 	s->sent++;
 	if (s->drop_every && s->sent % s->drop_every == 0)
 		return; /* lost */
-	p = calloc(1, sizeof(*p));
+	p = calloc(1, sizeof(*p) + len);
 	cr_assert_not_null(p);
-	cr_assert_leq(len, sizeof(p->data));
 	p->at = s->now + s->delay;
 	p->to_server = to_server;
 	p->len = len;
@@ -333,6 +333,8 @@ static bool sim_flush(struct sim *s, struct stoq_endpoint *from, bool to_server)
 		for (size_t i = 0; i < n; i++) {
 			size_t seg = out[i].segsize ? out[i].segsize : out[i].len;
 
+			if (out[i].len > s->max_train)
+				s->max_train = out[i].len;
 			/* The packets of a GSO train go on the wire one by one. */
 			for (size_t off = 0; off < out[i].len; off += seg) {
 				size_t l = out[i].len - off < seg ? out[i].len - off : seg;
@@ -526,7 +528,13 @@ static uint8_t *make_file(const char *name, size_t len)
 
 TestSuite(stoq_sim, .init = make_cert, .fini = cleanup_dir, .timeout = 120);
 
-static void transfer(unsigned drop_every, bool retry, bool encrypt_cids)
+/*
+ * A 3 MB body and three other requests on one connection through the
+ * simulated link, every @drop_every-th datagram lost (0: none), with Retry,
+ * encrypted CIDs, @max_payload-byte packets both ways and pacing as asked.
+ */
+static void transfer(unsigned drop_every, bool retry, bool encrypt_cids, uint32_t max_payload,
+		     bool pacing)
 {
 	struct stoq_config scfg, ccfg;
 	struct sim s;
@@ -542,6 +550,8 @@ static void transfer(unsigned drop_every, bool retry, bool encrypt_cids)
 
 	configs(&scfg, &ccfg);
 	scfg.retry = retry;
+	scfg.max_udp_payload = ccfg.max_udp_payload = max_payload;
+	scfg.pacing = ccfg.pacing = pacing;
 	if (encrypt_cids) {
 		cr_assert_eq(hm_cfg_set(&stoq_config_table, &scfg, "cid_key",
 					"4a1f0e7c2b9d88e6a0c3f1d2e4b5a697", false, err,
@@ -571,6 +581,12 @@ static void transfer(unsigned drop_every, bool retry, bool encrypt_cids)
 	cr_assert_eq(b[3].status, 404);
 	cr_assert_leq(s.max_dgram[0], scfg.max_udp_payload);
 	cr_assert_leq(s.max_dgram[1], scfg.max_udp_payload);
+	/* Above 1452 the body goes in packets of exactly that size from the
+	 * start (no PMTU discovery up there); no train is too long for one
+	 * UDP_SEGMENT send (the kernel refuses more than 65507 bytes). */
+	if (max_payload > 1452)
+		cr_assert_eq(s.max_dgram[0], max_payload);
+	cr_assert_leq(s.max_train, 65507);
 
 	/* Every CID the server issued routes back to it (QUIC-LB). */
 	sc = stoq_endpoint_first_conn(s.srv);
@@ -595,17 +611,29 @@ static void transfer(unsigned drop_every, bool retry, bool encrypt_cids)
 
 Test(stoq_sim, handshake_and_transfer_bytes_match)
 {
-	transfer(0, false, false);
+	transfer(0, false, false, 1452, true);
 }
 
 Test(stoq_sim, transfer_survives_loss)
 {
-	transfer(13, false, false); /* every 13th datagram either way is lost */
+	transfer(13, false, false, 1452, true); /* every 13th datagram either way is lost */
 }
 
 Test(stoq_sim, retry_and_encrypted_cids)
 {
-	transfer(0, true, true);
+	transfer(0, true, true, 1452, true);
+}
+
+/* Without pacing nothing bounds a train but the send buffer's slot. */
+Test(stoq_sim, trains_fit_one_udp_send_without_pacing)
+{
+	transfer(0, false, false, 1452, false);
+}
+
+/* On a path that carries 9000-byte frames (or loopback): 8952-byte packets. */
+Test(stoq_sim, jumbo_packets_when_configured)
+{
+	transfer(0, false, false, 8952, true);
 }
 
 static void expect_failure(struct stoq_config *scfg, struct stoq_config *ccfg, const char *what)
