@@ -21,6 +21,19 @@
 #include "hm_log.h"
 #include "stoq_priv.h"
 
+/* A response body goes to nghttp3 this much at a time, its pages mapped first. */
+#define STOQ_BODY_CHUNK (2u << 20)
+
+/* The page size, for madvise's alignment. */
+static uintptr_t page_mask(void)
+{
+	static uintptr_t mask;
+
+	if (!mask)
+		mask = (uintptr_t)sysconf(_SC_PAGESIZE) - 1;
+	return mask;
+}
+
 #define NV(n, v, vl)                                                                               \
 	{ .name = (uint8_t *)(n), .value = (uint8_t *)(v), .namelen = sizeof(n) - 1,               \
 	  .valuelen = (vl), .flags = NGHTTP3_NV_FLAG_NONE }
@@ -171,14 +184,27 @@ static nghttp3_ssize read_body(nghttp3_conn *h3, int64_t stream_id, nghttp3_vec 
 	(void)h3;
 	(void)stream_id;
 	(void)conn_user_data;
+	uint8_t *at;
+	size_t len;
+
 	if (veccnt < 1)
 		return 0;
-	*pflags |= NGHTTP3_DATA_FLAG_EOF;
-	if (r->body_given)
-		return 0;
-	r->body_given = true;
-	vec[0].base = r->map + r->body_off;
-	vec[0].len = r->body_len;
+	at = r->map + r->body_off + r->body_given;
+	len = r->body_len - r->body_given < STOQ_BODY_CHUNK ? r->body_len - r->body_given
+							    : STOQ_BODY_CHUNK;
+	/*
+	 * Map the chunk's pages in one call before ngtcp2 copies from them:
+	 * faulting them in one by one as the copy touches them cost the
+	 * server about a tenth of its time. Only a hint: a kernel before 5.14
+	 * refuses it (EINVAL) and the copy faults the pages in as before.
+	 */
+	madvise((void *)((uintptr_t)at & ~page_mask()), len + ((uintptr_t)at & page_mask()),
+		MADV_POPULATE_READ);
+	vec[0].base = at;
+	vec[0].len = len;
+	r->body_given += len;
+	if (r->body_given == r->body_len)
+		*pflags |= NGHTTP3_DATA_FLAG_EOF;
 	return 1;
 }
 
@@ -247,8 +273,11 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 			return respond_status(c, r, 500);
 		}
 		r->map_len = size;
-		/* One pass front to back: let the kernel read ahead. */
-		madvise(r->map + start, end - start + 1, MADV_SEQUENTIAL | MADV_WILLNEED);
+		/* One pass front to back: let the kernel read ahead. (Two calls:
+		 * advice values are not flags.) */
+		madvise(r->map, size, MADV_SEQUENTIAL);
+		madvise(r->map + (start & ~(uint64_t)page_mask()),
+			end - (start & ~(uint64_t)page_mask()) + 1, MADV_WILLNEED);
 		r->body_off = start;
 		r->body_len = end - start + 1;
 	}

@@ -108,7 +108,7 @@ struct stoq_req {
 	uint8_t *map;
 	size_t map_len;
 	size_t body_off, body_len;
-	bool body_given;
+	size_t body_given; /* bytes of the body handed to nghttp3 so far */
 	int put_fd;
 	char put_tmp[PATH_MAX + 32];
 	uint64_t put_bytes;
