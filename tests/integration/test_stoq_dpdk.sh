@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# STOQ on the DPDK back end (stoq/stoq_io_dpdk.c) over a real veth pair:
-#   1. hmesh-stoq server --dpdk on net_af_packet owns 10.74.0.1 (the kernel
-#      has no address there): it answers ARP; the kernel's hmesh-stoq client
-#      in a namespace downloads with the certificate verified; bytes match
+# STOQ on the DPDK back end (stoq/stoq_io_dpdk.c) over a real veth pair,
+# steps 1-4 over IPv4 (10.74.0.0/24, ARP) and then IPv6 (fd74::/64, NDP):
+#   1. hmesh-stoq server --dpdk on net_af_packet owns the address (the kernel
+#      has none there): it answers ARP / Neighbor Solicitations; the
+#      kernel's hmesh-stoq client in a namespace downloads with the
+#      certificate verified; bytes match
 #   2. Debian's gtlsclient (ngtcp2 + GnuTLS) downloads from it too
-#   3. hmesh-stoq client --dpdk downloads from a kernel-socket server in the
-#      namespace (it resolves the server with ARP); bytes match
-#   4. the back end's counters: ARP answered and asked, nothing dropped
-#   5. the same over IPv6 (fd74::/64): the back end answers the kernel's
-#      Neighbor Solicitations, solicits the kernel server itself, and the
-#      kernel client, gtlsclient and the DPDK client move bytes that match
-#   6. refusals name what is wrong: 0.0.0.0, a port that does not exist, a
+#   3. the back end's counters: requests answered, nothing bad, nothing dropped
+#   4. hmesh-stoq client --dpdk downloads from a kernel-socket server in the
+#      namespace (it resolves the server itself); bytes match
+#   5. refusals name what is wrong: 0.0.0.0, a port that does not exist, a
 #      bad EAL argument, bench with --dpdk, --local without --dpdk, a
-#      gateway of the other family, a --local of another family than the URL,
-#      a max_udp_payload above what the port carries
+#      max_udp_payload above what the port carries, a gateway of the other
+#      family, a --local of another family than the URL
 # The namespace's veth computes its own checksums and segments its own UDP
 # GSO trains ("tx off"): a veth hands GSO super-frames to AF_PACKET as one
 # frame, which no NIC would deliver (README: what differs on a real NIC).
@@ -67,99 +66,73 @@ wait_log() {
 	fail "no \"$2\" in $1"
 }
 
-step "hmesh-stoq server --dpdk on net_af_packet; the kernel's client downloads"
-"$bin" server --dpdk "$eal --file-prefix hmsd-s$$ --vdev=net_af_packet0,iface=$h_if" \
-	--listen "10.74.0.1:$port" --root "$tmp/root" --cert "$cert" --key "$key" \
-	--stats-segment off 2>"$tmp/server.log" &
-spid=$!
-pids+=("$spid")
-wait_log "$tmp/server.log" "serving"
-ip netns exec "$ns" timeout 60 "$bin" client --ca "$cert" --parallel 4 --download "$tmp/dl" \
-	"https://10.74.0.1:$port/small.bin" "https://10.74.0.1:$port/medium.bin" \
-	2>"$tmp/c.log" || { cat "$tmp/c.log" "$tmp/server.log"; fail "client vs dpdk server"; }
-same "$tmp/dl/small.bin" small.bin
-same "$tmp/dl/medium.bin" medium.bin
-echo "    $(grep -o '[0-9]* requests.*' "$tmp/c.log")"
-rm -f "$tmp/dl"/*
+# The back end's counters line ("dpdk port 0: ...") from log $1.
+counters() {
+	line=$(grep "dpdk port 0:" "$1") || { cat "$1"; fail "no counters in $1"; }
+	echo "    $line"
+}
 
-step "gtlsclient downloads from the DPDK server"
-ip netns exec "$ns" timeout 60 gtlsclient -q --exit-on-all-streams-close --download "$tmp/dl" \
-	10.74.0.1 "$port" "https://10.74.0.1:$port/medium.bin" >/dev/null 2>&1 ||
-	fail "gtlsclient exited with $?"
-same "$tmp/dl/medium.bin" medium.bin
-rm -f "$tmp/dl"/*
+# One family's run. $1 = tag (4 or 6), $2 = the back end's address, $3 =
+# the kernel's address in the namespace (both as in a URL: [v6]), $4 = the
+# neighbour protocol the counters name (ARP or NDP).
+family() {
+	local t=$1 dp=$2 k=$3 proto=$4 spid
 
-step "the server's counters at exit"
-kill -INT "$spid"
-wait "$spid" || fail "dpdk server exited with $?"
-line=$(grep "dpdk port 0:" "$tmp/server.log") || { cat "$tmp/server.log"; fail "no counters"; }
-echo "    $line"
-[[ "$line" =~ ARP\ ([0-9]+)\ answered ]] && ((BASH_REMATCH[1] >= 1)) || fail "no ARP answered"
-[[ "$line" =~ ([0-9]+)\ bad\ IP,\ ([0-9]+)\ bad\ UDP ]] &&
-	((BASH_REMATCH[1] == 0 && BASH_REMATCH[2] == 0)) || fail "bad frames from the kernel"
-[[ "$line" =~ ,\ ([0-9]+)\ dropped$ ]] && ((BASH_REMATCH[1] == 0)) || fail "tx drops"
+	step "IPv$t: hmesh-stoq server --dpdk on net_af_packet; the kernel's client downloads"
+	"$bin" server --dpdk "$eal --file-prefix hmsd-s$t$$ --vdev=net_af_packet0,iface=$h_if" \
+		--listen "$dp:$port" --root "$tmp/root" --cert "$cert" --key "$key" \
+		--stats-segment off 2>"$tmp/server$t.log" &
+	spid=$!
+	pids+=("$spid")
+	wait_log "$tmp/server$t.log" "serving"
+	ip netns exec "$ns" timeout 60 "$bin" client --ca "$cert" --parallel 4 --download "$tmp/dl" \
+		"https://$dp:$port/small.bin" "https://$dp:$port/medium.bin" 2>"$tmp/c$t.log" ||
+		{ cat "$tmp/c$t.log" "$tmp/server$t.log"; fail "client vs dpdk server (IPv$t)"; }
+	same "$tmp/dl/small.bin" small.bin
+	same "$tmp/dl/medium.bin" medium.bin
+	echo "    $(grep -o '[0-9]* requests.*' "$tmp/c$t.log")"
+	rm -f "$tmp/dl"/*
 
-step "hmesh-stoq client --dpdk downloads from a kernel-socket server"
-ip netns exec "$ns" "$bin" server --listen "10.74.0.2:$port" --root "$tmp/root" --cert "$cert" \
-	--key "$key" --stats-segment off 2>"$tmp/kserver.log" &
-pids+=($!)
-wait_log "$tmp/kserver.log" "serving"
-timeout 60 "$bin" client --dpdk "$eal --file-prefix hmsd-c$$ --vdev=net_af_packet0,iface=$h_if" \
-	--local 10.74.0.1:0 --ca "$cert" --download "$tmp/dl" "https://10.74.0.2:$port/medium.bin" \
-	2>"$tmp/dc.log" || { cat "$tmp/dc.log"; fail "dpdk client"; }
-same "$tmp/dl/medium.bin" medium.bin
-line=$(grep "dpdk port 0:" "$tmp/dc.log") || fail "no client counters"
-echo "    $line"
-[[ "$line" =~ ARP\ [0-9]+\ answered,\ ([0-9]+)\ asked ]] && ((BASH_REMATCH[1] >= 1)) ||
-	fail "the client never asked ARP"
+	step "IPv$t: gtlsclient downloads from the DPDK server"
+	ip netns exec "$ns" timeout 60 gtlsclient -q --exit-on-all-streams-close --download "$tmp/dl" \
+		"$(tr -d '[]' <<<"$dp")" "$port" "https://$dp:$port/medium.bin" >/dev/null 2>&1 ||
+		fail "gtlsclient (IPv$t) exited with $?"
+	same "$tmp/dl/medium.bin" medium.bin
+	rm -f "$tmp/dl"/*
 
+	step "IPv$t: the server's counters at exit"
+	kill -INT "$spid"
+	wait "$spid" || fail "dpdk server (IPv$t) exited with $?"
+	counters "$tmp/server$t.log"
+	[[ "$line" =~ $proto\ ([0-9]+)\ answered ]] && ((BASH_REMATCH[1] >= 1)) ||
+		fail "no $proto request answered"
+	[[ "$line" =~ ([0-9]+)\ bad\ IP,\ ([0-9]+)\ bad\ UDP,\ .*\ ([0-9]+)\ bad\ NDP ]] &&
+		((BASH_REMATCH[1] == 0 && BASH_REMATCH[2] == 0 && BASH_REMATCH[3] == 0)) ||
+		fail "bad frames from the kernel"
+	[[ "$line" =~ ,\ ([0-9]+)\ dropped$ ]] && ((BASH_REMATCH[1] == 0)) || fail "tx drops"
+
+	step "IPv$t: hmesh-stoq client --dpdk resolves a kernel-socket server and downloads"
+	ip netns exec "$ns" "$bin" server --listen "$k:$port" --root "$tmp/root" --cert "$cert" \
+		--key "$key" --stats-segment off 2>"$tmp/kserver$t.log" &
+	pids+=($!)
+	wait_log "$tmp/kserver$t.log" "serving"
+	timeout 60 "$bin" client --dpdk "$eal --file-prefix hmsd-c$t$$ --vdev=net_af_packet0,iface=$h_if" \
+		--local "$dp:0" --ca "$cert" --download "$tmp/dl" "https://$k:$port/medium.bin" \
+		2>"$tmp/dc$t.log" || { cat "$tmp/dc$t.log"; fail "dpdk client (IPv$t)"; }
+	same "$tmp/dl/medium.bin" medium.bin
+	rm -f "$tmp/dl"/*
+	counters "$tmp/dc$t.log"
+	[[ "$line" =~ $proto\ [0-9]+\ answered,\ ([0-9]+)\ asked,\ ([0-9]+)\ (replies|adverts) ]] &&
+		((BASH_REMATCH[1] >= 1 && BASH_REMATCH[2] >= 1)) || fail "the client never asked $proto"
+	kill "${pids[-1]}"
+}
+
+family 4 10.74.0.1 10.74.0.2 ARP
 # IPv6 on the namespace's end only: the DPDK side's kernel interface stays
 # without it, so what answers fd74::1 is the back end alone.
 ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$n_if.disable_ipv6=0"
 ip netns exec "$ns" ip -6 addr add fd74::2/64 dev "$n_if" nodad
-
-step "IPv6: the DPDK server answers NDP; the kernel's client and gtlsclient download"
-"$bin" server --dpdk "$eal --file-prefix hmsd-s6$$ --vdev=net_af_packet0,iface=$h_if" \
-	--listen "[fd74::1]:$port" --root "$tmp/root" --cert "$cert" --key "$key" \
-	--stats-segment off 2>"$tmp/server6.log" &
-spid=$!
-pids+=("$spid")
-wait_log "$tmp/server6.log" "serving"
-ip netns exec "$ns" timeout 60 "$bin" client --ca "$cert" --parallel 4 --download "$tmp/dl" \
-	"https://[fd74::1]:$port/small.bin" "https://[fd74::1]:$port/medium.bin" \
-	2>"$tmp/c6.log" || { cat "$tmp/c6.log" "$tmp/server6.log"; fail "client vs dpdk server (IPv6)"; }
-same "$tmp/dl/small.bin" small.bin
-same "$tmp/dl/medium.bin" medium.bin
-rm -f "$tmp/dl"/*
-ip netns exec "$ns" timeout 60 gtlsclient -q --exit-on-all-streams-close --download "$tmp/dl" \
-	fd74::1 "$port" "https://[fd74::1]:$port/medium.bin" >/dev/null 2>&1 ||
-	fail "gtlsclient (IPv6) exited with $?"
-same "$tmp/dl/medium.bin" medium.bin
-rm -f "$tmp/dl"/*
-kill -INT "$spid"
-wait "$spid" || fail "dpdk server (IPv6) exited with $?"
-line=$(grep "dpdk port 0:" "$tmp/server6.log") || { cat "$tmp/server6.log"; fail "no counters"; }
-echo "    $line"
-[[ "$line" =~ NDP\ ([0-9]+)\ answered ]] && ((BASH_REMATCH[1] >= 1)) ||
-	fail "no Neighbor Solicitation answered"
-[[ "$line" =~ ([0-9]+)\ bad\ IP,\ ([0-9]+)\ bad\ UDP,\ .*\ ([0-9]+)\ bad\ NDP ]] &&
-	((BASH_REMATCH[1] == 0 && BASH_REMATCH[2] == 0 && BASH_REMATCH[3] == 0)) ||
-	fail "bad frames from the kernel"
-[[ "$line" =~ ,\ ([0-9]+)\ dropped$ ]] && ((BASH_REMATCH[1] == 0)) || fail "tx drops"
-
-step "IPv6: hmesh-stoq client --dpdk solicits the kernel server and downloads"
-ip netns exec "$ns" "$bin" server --listen "[fd74::2]:$port" --root "$tmp/root" --cert "$cert" \
-	--key "$key" --stats-segment off 2>"$tmp/kserver6.log" &
-pids+=($!)
-wait_log "$tmp/kserver6.log" "serving"
-timeout 60 "$bin" client --dpdk "$eal --file-prefix hmsd-c6$$ --vdev=net_af_packet0,iface=$h_if" \
-	--local "[fd74::1]:0" --ca "$cert" --download "$tmp/dl" "https://[fd74::2]:$port/medium.bin" \
-	2>"$tmp/dc6.log" || { cat "$tmp/dc6.log"; fail "dpdk client (IPv6)"; }
-same "$tmp/dl/medium.bin" medium.bin
-line=$(grep "dpdk port 0:" "$tmp/dc6.log") || fail "no client counters"
-echo "    $line"
-[[ "$line" =~ NDP\ [0-9]+\ answered,\ ([0-9]+)\ asked,\ ([0-9]+)\ adverts ]] &&
-	((BASH_REMATCH[1] >= 1 && BASH_REMATCH[2] >= 1)) || fail "the client never solicited"
+family 6 "[fd74::1]" "[fd74::2]" NDP
 
 step "refusals name what is wrong"
 expect_err() { # $1 = text, rest = command
