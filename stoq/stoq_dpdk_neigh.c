@@ -298,7 +298,8 @@ void stoq_dpdk_nd_input(struct stoq_dpdk_be *be, const struct rte_ether_hdr *eth
 		be->st.rx_not_ours++;
 		return;
 	}
-	if (ip6->hop_limits != 255 || nd[1] != 0 || len < ND_MSG_LEN ||
+	/* (len first: the bytes past a short message are not the frame's.) */
+	if (len < ND_MSG_LEN || ip6->hop_limits != 255 || nd[1] != 0 ||
 	    stoq_dpdk_sum6(ip6->src_addr, ip6->dst_addr, len, IPPROTO_ICMPV6, nd, len) != 0xffff ||
 	    nd[8] == 0xff /* the target is a multicast address */) {
 		be->st.rx_bad_nd++;
@@ -359,9 +360,8 @@ const struct rte_ether_addr *stoq_dpdk_next_hop(struct stoq_dpdk_be *be,
 	struct stoq_dpdk_neigh *n;
 
 	*wait = NULL;
-	/* An IPv6 link-local peer is on-link whatever our prefix (RFC 4291 §2.5.6). */
 	if (!stoq_dpdk_same_prefix(dst, &be->ip, be->prefix_bits) &&
-	    !(be->family == AF_INET6 && dst->b[0] == 0xfe && (dst->b[1] & 0xc0) == 0x80)) {
+	    !(be->family == AF_INET6 && stoq_dpdk_addr_is_link_local(dst))) {
 		n = stoq_dpdk_neigh_slot(be, dst); /* learnt from its packets through the gateway */
 		if (stoq_dpdk_addr_eq(&n->ip, dst) && n->valid)
 			return &n->mac;

@@ -74,6 +74,12 @@ static inline bool stoq_dpdk_addr_is_zero(const union stoq_dpdk_addr *a)
 	return (a->q[0] | a->q[1]) == 0;
 }
 
+/* fe80::/10 (RFC 4291 §2.5.6): on the link whatever the prefix. */
+static inline bool stoq_dpdk_addr_is_link_local(const union stoq_dpdk_addr *a)
+{
+	return a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80;
+}
+
 static inline void stoq_dpdk_addr_from4(union stoq_dpdk_addr *a, uint32_t ip)
 {
 	a->q[0] = 0;

@@ -119,8 +119,9 @@ static bool deliver(struct stoq_dpdk_be *be, struct rte_mbuf *m, const struct rt
 		d->remote_len = sizeof(*sin6);
 	}
 	n = stoq_dpdk_neigh_slot(be, src);
-	if (!stoq_dpdk_addr_eq(&n->ip, src) || !n->valid ||
-	    !rte_is_same_ether_addr(&n->mac, &eth->src_addr))
+	if ((!stoq_dpdk_addr_eq(&n->ip, src) || !n->valid ||
+	     !rte_is_same_ether_addr(&n->mac, &eth->src_addr)) &&
+	    !rte_is_multicast_ether_addr(&eth->src_addr)) /* no frame comes from a group */
 		stoq_dpdk_neigh_learn(be, src, &eth->src_addr);
 	be->st.rx_datagrams++;
 	return true;
@@ -699,7 +700,7 @@ static int own_gateway(struct stoq_dpdk_be *be, const struct sockaddr_storage *g
 		stoq_dpdk_addr_from6(&be->gateway,
 				     ((const struct sockaddr_in6 *)gw)->sin6_addr.s6_addr);
 		/* Routers speak from link-local addresses (RFC 4861 §4.2). */
-		if (be->gateway.b[0] == 0xfe && (be->gateway.b[1] & 0xc0) == 0x80)
+		if (stoq_dpdk_addr_is_link_local(&be->gateway))
 			return 0;
 	}
 	if (!stoq_dpdk_same_prefix(&be->gateway, &be->ip, be->prefix_bits) ||
