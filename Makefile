@@ -125,6 +125,10 @@ FUZZ_SRCS_stoq_frame = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm
 	common/hm_quiclb.c
 FUZZ_XFLAGS_stoq_frame = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_stoq_frame = $(STOQ_LIBS) -lrte_net_ring
+FUZZ_SRCS_stoq_h3 = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c \
+	common/hm_quiclb.c
+FUZZ_XFLAGS_stoq_h3 = -Istoq $(STOQ_CFLAGS)
+FUZZ_LIBS_stoq_h3 = $(STOQ_LIBS)
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I. -Icommon -Imfn -Idataplane -Itelemetry -Icontrolplane $(PKG_CFLAGS) -D_GNU_SOURCE
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +77,10 @@ static void usage(FILE *out)
 		"  --alpn S          offer ALPN S instead of h3 (for testing refusals)\n"
 		"  --quic-version X  first Initial's version, hex (for testing negotiation)\n"
 		"  --range A-B       ask for bytes A..B of every URL\n"
+		"  --put FILE        PUT FILE's bytes to every URL instead of GET; a URL\n"
+		"                    ending in /sha256/ gets FILE's SHA-256 appended (a\n"
+		"                    content-addressed chunk the server checks); the\n"
+		"                    server's repr-digest is checked against FILE\n"
 		"Bench options:\n"
 		"  --connections C   concurrent connections (default 1)\n"
 		"  --streams S       concurrent GETs per connection (default 1)\n"
@@ -169,7 +174,7 @@ enum {
 	OPT_CONFIG = 256, OPT_SET, OPT_LOG, OPT_LISTEN, OPT_ROOT, OPT_CERT, OPT_KEY, OPT_CA,
 	OPT_INSECURE, OPT_ALPN, OPT_QVER, OPT_PARALLEL, OPT_DOWNLOAD, OPT_CONNS, OPT_STREAMS,
 	OPT_BYTES, OPT_REQUESTS, OPT_RANGE, OPT_STATS, OPT_DPDK, OPT_DPDK_PORT, OPT_DPDK_PREFIX,
-	OPT_DPDK_GW, OPT_LOCAL,
+	OPT_DPDK_GW, OPT_LOCAL, OPT_PUT,
 };
 
 static const struct option long_opts[] = {
@@ -191,6 +196,7 @@ static const struct option long_opts[] = {
 	{ "bytes", required_argument, NULL, OPT_BYTES },
 	{ "requests", required_argument, NULL, OPT_REQUESTS },
 	{ "range", required_argument, NULL, OPT_RANGE },
+	{ "put", required_argument, NULL, OPT_PUT },
 	{ "stats-segment", required_argument, NULL, OPT_STATS },
 	{ "dpdk", required_argument, NULL, OPT_DPDK },
 	{ "dpdk-port", required_argument, NULL, OPT_DPDK_PORT },
@@ -203,7 +209,7 @@ static const struct option long_opts[] = {
 
 struct args {
 	struct common_opts c;
-	const char *listen, *root, *download, *range, *stats;
+	const char *listen, *root, *download, *range, *stats, *put;
 	unsigned parallel, conns, streams, requests;
 	uint64_t bytes;
 	const char *dpdk, *local; /* EAL arguments; the client's address on the port */
@@ -264,6 +270,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_BYTES: a->bytes = parse_size(optarg); break;
 		case OPT_REQUESTS: a->requests = (unsigned)strtoul(optarg, NULL, 10); break;
 		case OPT_RANGE: a->range = optarg; break;
+		case OPT_PUT:
+			a->put = optarg;
+			break;
 		case OPT_STATS: a->stats = optarg; break;
 		case OPT_DPDK: a->dpdk = optarg; break;
 		case OPT_LOCAL: a->local = optarg; break;
@@ -596,6 +605,8 @@ static int cmd_server(int argc, char **argv)
 struct get {
 	struct client *cl;
 	const char *path;
+	char *path_owned; /* path when built here (a /sha256/ name) */
+	bool put;
 	int fd;
 	int status;
 	uint64_t bytes, t_start, t_end;
@@ -608,6 +619,8 @@ struct client {
 	unsigned n_conns;
 	struct get *gets;
 	unsigned n_gets, next, in_flight, finished, parallel;
+	const uint8_t *put_body; /* --put: the file's bytes, mapped */
+	size_t put_len;
 	int64_t range_start, range_end;
 	uint64_t t_hs_done;
 	unsigned hs_done;
@@ -664,10 +677,48 @@ static bool client_step(void *arg)
 		g->started = true;
 		cl->next++;
 		cl->in_flight++;
-		if (stoq_conn_get(c, g->path, cl->range_start, cl->range_end, &get_ops, g) < 0)
+		if ((g->put ? stoq_conn_put(c, g->path, cl->put_body, cl->put_len, &get_ops, g)
+			    : stoq_conn_get(c, g->path, cl->range_start, cl->range_end, &get_ops,
+					    g)) < 0)
 			get_on_done(g, -EPIPE, 0);
 	}
 	return cl->finished == cl->n_gets || all_closed;
+}
+
+/* --put FILE: its bytes mapped into @cl and its SHA-256 in @hex. */
+static int map_put_file(const char *path, struct client *cl, char hex[65])
+{
+	struct stat sb;
+	void *m = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		HM_ERR(LOG, "--put %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		HM_ERR(LOG, "--put %s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (sb.st_size > 0) {
+		m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m == MAP_FAILED) {
+			HM_ERR(LOG, "--put %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	cl->put_body = m;
+	cl->put_len = (size_t)sb.st_size;
+	if (stoq_sha256_hex(cl->put_body, cl->put_len, hex) < 0) {
+		HM_ERR(LOG, "--put %s: SHA-256 failed", path);
+		return -1;
+	}
+	return 0;
 }
 
 struct url {
@@ -717,6 +768,7 @@ static int cmd_client(int argc, char **argv)
 	struct stoq_conn *c;
 	char hostport[300];
 	int rc = 1, nurl;
+	char put_hex[65] = "";
 	uint64_t t0, bytes = 0;
 	double secs;
 
@@ -739,6 +791,12 @@ static int cmd_client(int argc, char **argv)
 		HM_ERR(LOG, "%s: expected https://HOST:PORT/PATH", argv[optind]);
 		return 2;
 	}
+	if (a.put && (a.download || a.range)) {
+		HM_ERR(LOG, "--put sends FILE; --download and --range are for GET");
+		return 2;
+	}
+	if (a.put && map_put_file(a.put, &cl, put_hex) < 0)
+		return 1;
 	cl.gets = calloc((size_t)nurl, sizeof(*cl.gets));
 	if (!cl.gets)
 		return 1;
@@ -752,6 +810,15 @@ static int cmd_client(int argc, char **argv)
 		cl.gets[i].cl = &cl;
 		cl.gets[i].path = u.path;
 		cl.gets[i].fd = -1;
+		cl.gets[i].put = a.put != NULL;
+		if (a.put && strlen(u.path) >= 8 &&
+		    !strcmp(u.path + strlen(u.path) - 8, "/sha256/")) {
+			if (asprintf(&cl.gets[i].path_owned, "%s%s", u.path, put_hex) < 0) {
+				cl.gets[i].path_owned = NULL;
+				goto out;
+			}
+			cl.gets[i].path = cl.gets[i].path_owned;
+		}
 		if (a.download) {
 			char name[STOQ_PATH_MAX + 1024];
 			const char *base = strrchr(u.path, '/') + 1;
@@ -819,13 +886,23 @@ static int cmd_client(int argc, char **argv)
 	for (unsigned i = 0; i < cl.n_gets; i++) {
 		struct get *g = &cl.gets[i];
 
-		bytes += g->bytes;
-		if (!g->done || (g->status != 200 && g->status != 206)) {
-			if (!stoq_conn_last_error(c)[0] || g->status > 0)
-				HM_ERR(LOG, "GET %s: %s %d", g->path,
-				       g->status > 0 ? "HTTP status" : "failed", g->status);
-			rc = 1;
+		bool ok = g->done && (g->put ? g->status >= 200 && g->status < 300
+					     : g->status == 200 || g->status == 206);
+
+		bytes += g->put ? cl.put_len : g->bytes;
+		if (ok) {
+			if (g->put)
+				HM_INFO(LOG, "PUT %s: %d (%zu bytes)", g->path, g->status,
+					cl.put_len);
+			continue;
 		}
+		rc = 1;
+		if (g->status == -EBADMSG)
+			HM_ERR(LOG, "PUT %s: the server's repr-digest is not %s's SHA-256", g->path,
+			       a.put);
+		else if (!stoq_conn_last_error(c)[0] || g->status > 0)
+			HM_ERR(LOG, "%s %s: %s %d", g->put ? "PUT" : "GET", g->path,
+			       g->status > 0 ? "HTTP status" : "failed", g->status);
 	}
 	HM_INFO(LOG, "%u requests, %" PRIu64 " bytes in %.3f s (%.1f Mbit/s)", cl.n_gets, bytes,
 		secs, secs > 0 ? (double)bytes * 8 / secs / 1e6 : 0.0);
@@ -851,10 +928,14 @@ out:
 	stoq_endpoint_destroy(cl.ep);
 	if (io)
 		close_io(&a, io);
-	for (unsigned i = 0; cl.gets && i < (unsigned)nurl; i++)
+	for (unsigned i = 0; cl.gets && i < (unsigned)nurl; i++) {
 		if (cl.gets[i].fd >= 0)
 			close(cl.gets[i].fd);
+		free(cl.gets[i].path_owned);
+	}
 	free(cl.gets);
+	if (cl.put_len)
+		munmap((void *)(uintptr_t)cl.put_body, cl.put_len);
 	return rc;
 }
 

@@ -34,6 +34,67 @@ static uintptr_t page_mask(void)
 	return mask;
 }
 
+/* Content-addressed chunks live under this directory of the root. */
+#define STOQ_HASH_DIR "sha256"
+
+/* RFC 4648 §4 base64 of @len bytes into @out (4 * ceil(len / 3) + 1 bytes). */
+static void base64(const uint8_t *in, size_t len, char *out)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
+			     (i + 2 < len ? in[i + 2] : 0);
+
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? tab[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static void hex32(const uint8_t d[WC_SHA256_DIGEST_SIZE], char out[65])
+{
+	for (int i = 0; i < WC_SHA256_DIGEST_SIZE; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* A chunk's name: exactly 64 lowercase hex digits. */
+bool stoq_h3_is_hash_name(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+
+	return n == 64 && s[n] == '\0';
+}
+
+/* SHA-256 of @len bytes; wolfCrypt takes word32 lengths, so in steps. */
+static int sha256(const uint8_t *data, size_t len, uint8_t d[WC_SHA256_DIGEST_SIZE])
+{
+	wc_Sha256 sha;
+	int rc = wc_InitSha256(&sha);
+
+	for (size_t off = 0; rc == 0 && off < len; off += 1u << 30)
+		rc = wc_Sha256Update(&sha, data + off,
+				     (word32)(len - off < (1u << 30) ? len - off : 1u << 30));
+	if (rc == 0)
+		rc = wc_Sha256Final(&sha, d);
+	wc_Sha256Free(&sha);
+	return rc == 0 ? 0 : -EIO;
+}
+
+int stoq_sha256_hex(const uint8_t *data, size_t len, char hex[65])
+{
+	uint8_t d[WC_SHA256_DIGEST_SIZE];
+	int rc = sha256(data, len, d);
+
+	if (rc == 0)
+		hex32(d, hex);
+	return rc;
+}
+
 #define NV(n, v, vl)                                                                               \
 	{ .name = (uint8_t *)(n), .value = (uint8_t *)(v), .namelen = sizeof(n) - 1,               \
 	  .valuelen = (vl), .flags = NGHTTP3_NV_FLAG_NONE }
@@ -60,8 +121,10 @@ void stoq_req_free(struct stoq_req *r)
 {
 	struct stoq_conn *c = r->conn;
 
-	if (r->map)
+	if (r->map && r->map_len)
 		munmap(r->map, r->map_len);
+	if (r->put_sha_on)
+		wc_Sha256Free(&r->put_sha);
 	if (r->put_fd >= 0) {
 		close(r->put_fd);
 		unlink(r->put_tmp);
@@ -118,7 +181,7 @@ static void consume(struct stoq_conn *c, int64_t stream_id, size_t n)
 /* ---- server side ---- */
 
 /* Refuse "..", "." and empty segments so a path cannot leave the root. */
-static int safe_rel_path(const char *path, char *out, size_t outlen)
+int stoq_h3_rel_path(const char *path, char *out, size_t outlen)
 {
 	const char *p = path;
 	size_t n;
@@ -131,7 +194,8 @@ static int safe_rel_path(const char *path, char *out, size_t outlen)
 		return -EINVAL;
 	memcpy(out, p, n);
 	out[n] = '\0';
-	for (char *seg = out; seg && *seg;) {
+	/* (Every segment, the one after a trailing '/' too: "dir/" is refused.) */
+	for (char *seg = out; seg;) {
 		char *slash = strchr(seg, '/');
 		size_t sl = slash ? (size_t)(slash - seg) : strlen(seg);
 
@@ -143,34 +207,39 @@ static int safe_rel_path(const char *path, char *out, size_t outlen)
 	return 0;
 }
 
-/* RFC 9110 §14.1.2: "bytes=a-b", "bytes=a-", "bytes=-n"; one range only. */
-static int parse_range(const char *v, size_t len, struct stoq_req *r)
+/* A run of 1..18 decimal digits at *@p (no sign, no blank): its value, or -1. */
+static int64_t digits(const char **p, const char *end)
 {
-	char buf[64], *end;
-	const char *dash;
+	int64_t v = 0;
+	int n = 0;
 
-	if (len >= sizeof(buf) || len < 7 || memcmp(v, "bytes=", 6) != 0)
-		return -EINVAL;
-	memcpy(buf, v + 6, len - 6);
-	buf[len - 6] = '\0';
-	if (strchr(buf, ','))
-		return -EINVAL;
-	dash = strchr(buf, '-');
-	if (!dash)
-		return -EINVAL;
-	if (dash == buf) {
-		r->range_start = -1; /* suffix: last n bytes */
-		r->range_end = strtoll(dash + 1, &end, 10);
-		if (*end || r->range_end <= 0)
-			return -EINVAL;
-	} else {
-		r->range_start = strtoll(buf, &end, 10);
-		if (end != dash || r->range_start < 0)
-			return -EINVAL;
-		r->range_end = dash[1] ? strtoll(dash + 1, &end, 10) : -1;
-		if (dash[1] && (*end || r->range_end < r->range_start))
-			return -EINVAL;
+	while (*p < end && **p >= '0' && **p <= '9' && n < 18) {
+		v = v * 10 + (**p - '0');
+		(*p)++;
+		n++;
 	}
+	return n && !(*p < end && **p >= '0' && **p <= '9') ? v : -1;
+}
+
+int stoq_h3_parse_range(const char *v, size_t len, struct stoq_req *r)
+{
+	const char *p = v + 6, *end = v + len;
+	int64_t a = -1, b = -1;
+
+	/* RFC 9110 §14.1.2: "bytes=a-b", "bytes=a-", "bytes=-n"; one range only. */
+	if (len < 7 || memcmp(v, "bytes=", 6) != 0)
+		return -EINVAL;
+	if (*p != '-' && (a = digits(&p, end)) < 0)
+		return -EINVAL;
+	if (p == end || *p++ != '-')
+		return -EINVAL;
+	if (p < end && (b = digits(&p, end)) < 0)
+		return -EINVAL;
+	if (p != end || (a < 0 && b <= 0) || (a >= 0 && b >= 0 && b < a))
+		return -EINVAL;
+	/* Only now: a refused value leaves the request as it was. */
+	r->range_start = a; /* -1: suffix, the last b bytes */
+	r->range_end = b;   /* -1: to the end */
 	r->has_range = true;
 	return 0;
 }
@@ -232,7 +301,7 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 	nghttp3_nv nva[5];
 	size_t n = 0;
 
-	if (c->ep->root_fd < 0 || safe_rel_path(r->path, rel, sizeof(rel)) < 0)
+	if (c->ep->root_fd < 0 || stoq_h3_rel_path(r->path, rel, sizeof(rel)) < 0)
 		return respond_status(c, r, 404);
 	fd = openat(c->ep->root_fd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -293,35 +362,91 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 					    r->body_len && r->method == STOQ_M_GET ? &dr : NULL);
 }
 
+/*
+ * A PUT's headers are in: decide what can be decided now (the answer goes
+ * out at the end of the body, which is read and dropped either way) and
+ * open the temporary file the body goes to. /sha256/<hex> names a chunk by
+ * its content: anything else under /sha256/ is refused.
+ */
 static int put_begin(struct stoq_conn *c, struct stoq_req *r)
 {
 	char rel[STOQ_PATH_MAX];
 
-	if (c->ep->root_fd < 0 || safe_rel_path(r->path, rel, sizeof(rel)) < 0)
-		return 0; /* refused at end of stream */
+	if (c->ep->root_fd < 0 || stoq_h3_rel_path(r->path, rel, sizeof(rel)) < 0) {
+		r->put_status = 403;
+		return 0;
+	}
+	if (strncmp(rel, STOQ_HASH_DIR "/", sizeof(STOQ_HASH_DIR)) == 0) {
+		if (!stoq_h3_is_hash_name(rel + sizeof(STOQ_HASH_DIR))) {
+			r->put_status = 400;
+			return 0;
+		}
+		memcpy(r->put_hash, rel + sizeof(STOQ_HASH_DIR), sizeof(r->put_hash));
+	}
+	if (wc_InitSha256(&r->put_sha) != 0) {
+		r->put_status = 500;
+		return 0;
+	}
+	r->put_sha_on = true;
 	snprintf(r->put_tmp, sizeof(r->put_tmp), "%s/.stoq-put-XXXXXX", c->ep->root);
 	r->put_fd = mkstemp(r->put_tmp);
+	/* mkstemp makes it 0600; a stored file is served like any other. */
+	if (r->put_fd < 0 || fchmod(r->put_fd, 0644) < 0)
+		r->put_status = 500;
 	return 0;
 }
 
+/* 201 with the body's digest (RFC 9530 §3: repr-digest: sha-256=:B64:). */
+static int respond_created(struct stoq_conn *c, struct stoq_req *r,
+			   const uint8_t d[WC_SHA256_DIGEST_SIZE])
+{
+	char b64[48];
+	nghttp3_nv nva[4] = {
+	    NV(":status", "201", 3),
+	    NV("content-length", "0", 1),
+	    NV("server", "hmesh-stoq", 10),
+	};
+
+	base64(d, WC_SHA256_DIGEST_SIZE, b64);
+	snprintf(r->hdr_buf, sizeof(r->hdr_buf), "sha-256=:%s:", b64);
+	nva[3] = (nghttp3_nv)NV("repr-digest", r->hdr_buf, strlen(r->hdr_buf));
+	r->status = 201;
+	return nghttp3_conn_submit_response(c->h3, r->stream_id, nva, 4, NULL);
+}
+
+/* The body is in: check a chunk against its name, then move it in place. */
 static int put_finish(struct stoq_conn *c, struct stoq_req *r)
 {
-	char rel[STOQ_PATH_MAX], dst[PATH_MAX + STOQ_PATH_MAX];
-	int fd = r->put_fd;
+	char rel[STOQ_PATH_MAX], dst[PATH_MAX + STOQ_PATH_MAX], hex[65];
+	uint8_t d[WC_SHA256_DIGEST_SIZE];
+	int fd = r->put_fd, status = r->put_status;
 
-	if (fd < 0 || safe_rel_path(r->path, rel, sizeof(rel)) < 0)
-		return respond_status(c, r, 403);
 	r->put_fd = -1;
-	if (close(fd) < 0) {
-		unlink(r->put_tmp);
-		return respond_status(c, r, 500);
+	if (!status && close(fd) < 0)
+		status = 500;
+	else if (status && fd >= 0)
+		close(fd);
+	if (!status && wc_Sha256Final(&r->put_sha, d) != 0)
+		status = 500;
+	if (!status && r->put_hash[0]) {
+		hex32(d, hex);
+		if (strcmp(hex, r->put_hash) != 0)
+			status = 400; /* the bytes are not the chunk the name says */
+		else if (mkdirat(c->ep->root_fd, STOQ_HASH_DIR, 0755) < 0 && errno != EEXIST)
+			status = 500;
 	}
-	snprintf(dst, sizeof(dst), "%s/%s", c->ep->root, rel);
-	if (rename(r->put_tmp, dst) < 0) {
-		unlink(r->put_tmp);
-		return respond_status(c, r, errno == ENOENT ? 404 : 500);
+	if (!status) {
+		stoq_h3_rel_path(r->path, rel, sizeof(rel)); /* checked in put_begin */
+		snprintf(dst, sizeof(dst), "%s/%s", c->ep->root, rel);
+		if (rename(r->put_tmp, dst) < 0)
+			status = errno == ENOENT ? 404 : 500;
 	}
-	return respond_status(c, r, 201);
+	if (status) {
+		if (r->put_tmp[0])
+			unlink(r->put_tmp);
+		return respond_status(c, r, status);
+	}
+	return respond_created(c, r, d);
 }
 
 /* ---- nghttp3 callbacks ---- */
@@ -360,17 +485,18 @@ static int h3_recv_data(nghttp3_conn *h3, int64_t stream_id, const uint8_t *data
 	if (!r)
 		return 0;
 	if (c->server) {
-		for (size_t off = 0; r->put_fd >= 0 && off < datalen;) {
+		for (size_t off = 0; r->put_fd >= 0 && !r->put_status && off < datalen;) {
 			ssize_t w = write(r->put_fd, data + off, datalen - off);
 
 			if (w < 0) {
-				close(r->put_fd);
-				unlink(r->put_tmp);
-				r->put_fd = -1;
+				r->put_status = errno == ENOSPC || errno == EDQUOT ? 507 : 500;
 				break;
 			}
 			off += (size_t)w;
 		}
+		if (r->put_sha_on && !r->put_status &&
+		    wc_Sha256Update(&r->put_sha, data, (word32)datalen) != 0)
+			r->put_status = 500;
 		r->put_bytes += datalen;
 		return 0;
 	}
@@ -407,6 +533,26 @@ static int h3_begin_headers(nghttp3_conn *h3, int64_t stream_id, void *conn_user
 	return 0;
 }
 
+/*
+ * Whether a repr-digest field value (RFC 9530 §3, a dictionary such as
+ * "sha-512=:...:, sha-256=:B64:") holds our sha-256 @b64. A value without
+ * sha-256 says nothing about it: that is a match.
+ */
+bool stoq_h3_digest_matches(const uint8_t *v, size_t len, const char *b64)
+{
+	static const char key[] = "sha-256=:";
+	size_t bl = strlen(b64);
+
+	for (size_t i = 0; i + sizeof(key) - 1 <= len; i++) {
+		if (memcmp(v + i, key, sizeof(key) - 1) != 0 ||
+		    (i && v[i - 1] != ' ' && v[i - 1] != ','))
+			continue;
+		i += sizeof(key) - 1;
+		return len - i > bl && memcmp(v + i, b64, bl) == 0 && v[i + bl] == ':';
+	}
+	return true;
+}
+
 static int h3_recv_header(nghttp3_conn *h3, int64_t stream_id, int32_t token, nghttp3_rcbuf *name,
 			  nghttp3_rcbuf *value, uint8_t flags, void *conn_user_data,
 			  void *stream_user_data)
@@ -417,13 +563,17 @@ static int h3_recv_header(nghttp3_conn *h3, int64_t stream_id, int32_t token, ng
 
 	(void)h3;
 	(void)stream_id;
-	(void)name;
 	(void)flags;
 	if (!r)
 		return 0;
 	if (!c->server) {
+		nghttp3_vec n = nghttp3_rcbuf_get_buf(name);
+
 		if (token == NGHTTP3_QPACK_TOKEN__STATUS && v.len == 3)
 			r->status = (v.base[0] - '0') * 100 + (v.base[1] - '0') * 10 + v.base[2] - '0';
+		else if (r->method == STOQ_M_PUT && n.len == 11 &&
+			 memcmp(n.base, "repr-digest", 11) == 0)
+			r->digest_bad = !stoq_h3_digest_matches(v.base, v.len, r->put_b64);
 		return 0;
 	}
 	switch (token) {
@@ -442,7 +592,7 @@ static int h3_recv_header(nghttp3_conn *h3, int64_t stream_id, int32_t token, ng
 		}
 		break;
 	case NGHTTP3_QPACK_TOKEN_RANGE:
-		if (parse_range((const char *)v.base, v.len, r) < 0)
+		if (stoq_h3_parse_range((const char *)v.base, v.len, r) < 0)
 			r->has_range = false; /* RFC 9110 §14.2: ignore an invalid Range */
 		break;
 	default:
@@ -477,7 +627,8 @@ static int h3_end_stream(nghttp3_conn *h3, int64_t stream_id, void *conn_user_da
 	if (!r)
 		return 0;
 	if (!c->server) {
-		req_done(r, r->status);
+		/* The server stored other bytes than we sent: not a success. */
+		req_done(r, r->digest_bad ? -EBADMSG : r->status);
 		return 0;
 	}
 	switch (r->method) {
@@ -618,14 +769,16 @@ int stoq_h3_early_rejected(struct stoq_conn *c)
 int stoq_h3_start_requests(struct stoq_conn *c)
 {
 	while (c->queue_head && c->h3 && (c->established || c->early)) {
+		static const nghttp3_data_reader dr = {.read_data = read_body};
 		struct stoq_req *r = c->queue_head;
+		bool put = r->method == STOQ_M_PUT;
 		char range[64];
 		nghttp3_nv nva[6] = {
-			NV(":method", "GET", 3),
-			NV(":scheme", "https", 5),
-			NV(":authority", c->authority, strlen(c->authority)),
-			NV(":path", r->path, strlen(r->path)),
-			NV("user-agent", "hmesh-stoq", 10),
+		    NV(":method", put ? "PUT" : "GET", 3),
+		    NV(":scheme", "https", 5),
+		    NV(":authority", c->authority, strlen(c->authority)),
+		    NV(":path", r->path, strlen(r->path)),
+		    NV("user-agent", "hmesh-stoq", 10),
 		};
 		size_t n = 5;
 		int64_t sid;
@@ -643,8 +796,13 @@ int stoq_h3_start_requests(struct stoq_conn *c)
 				snprintf(range, sizeof(range), "bytes=%" PRId64 "-", r->range_start);
 			nva[n++] = (nghttp3_nv)NV("range", range, strlen(range));
 		}
+		if (put) {
+			snprintf(r->hdr_buf, sizeof(r->hdr_buf), "%zu", r->body_len);
+			nva[n++] = (nghttp3_nv)NV("content-length", r->hdr_buf, strlen(r->hdr_buf));
+		}
 		r->stream_id = sid;
-		if (nghttp3_conn_submit_request(c->h3, sid, nva, n, NULL, r) != 0)
+		if (nghttp3_conn_submit_request(c->h3, sid, nva, n, put && r->body_len ? &dr : NULL,
+						r) != 0)
 			return -EPROTO;
 		c->queue_head = r->next;
 		if (!c->queue_head)
@@ -656,25 +814,22 @@ int stoq_h3_start_requests(struct stoq_conn *c)
 	return 0;
 }
 
-int stoq_conn_get(struct stoq_conn *c, const char *path, int64_t range_start, int64_t range_end,
-		  const struct stoq_request_ops *ops, void *arg)
+/* A client request for @path, queued behind the others. */
+static struct stoq_req *req_queue(struct stoq_conn *c, const char *path,
+				  const struct stoq_request_ops *ops, void *arg, int *rc)
 {
 	struct stoq_req *r;
 
+	*rc = 0;
 	if (c->dead || c->closing || c->draining)
-		return -EPIPE;
-	if (strlen(path) >= STOQ_PATH_MAX)
-		return -ENAMETOOLONG;
-	r = req_new(c);
-	if (!r)
-		return -ENOMEM;
+		*rc = -EPIPE;
+	else if (strlen(path) >= STOQ_PATH_MAX)
+		*rc = -ENAMETOOLONG;
+	else if (!(r = req_new(c)))
+		*rc = -ENOMEM;
+	if (*rc)
+		return NULL;
 	snprintf(r->path, sizeof(r->path), "%s", path);
-	r->method = STOQ_M_GET;
-	if (range_end >= range_start && range_start >= 0) {
-		r->has_range = true;
-		r->range_start = range_start;
-		r->range_end = range_end;
-	}
 	r->ops = ops;
 	r->arg = arg;
 	if (c->queue_tail)
@@ -683,5 +838,43 @@ int stoq_conn_get(struct stoq_conn *c, const char *path, int64_t range_start, in
 		c->queue_head = r;
 	c->queue_tail = r;
 	c->n_queued++;
+	return r;
+}
+
+int stoq_conn_get(struct stoq_conn *c, const char *path, int64_t range_start, int64_t range_end,
+		  const struct stoq_request_ops *ops, void *arg)
+{
+	int rc;
+	struct stoq_req *r = req_queue(c, path, ops, arg, &rc);
+
+	if (!r)
+		return rc;
+	r->method = STOQ_M_GET;
+	if (range_end >= range_start && range_start >= 0) {
+		r->has_range = true;
+		r->range_start = range_start;
+		r->range_end = range_end;
+	}
+	return stoq_h3_start_requests(c);
+}
+
+int stoq_conn_put(struct stoq_conn *c, const char *path, const uint8_t *body, size_t len,
+		  const struct stoq_request_ops *ops, void *arg)
+{
+	uint8_t d[WC_SHA256_DIGEST_SIZE];
+	struct stoq_req *r;
+	int rc;
+
+	/* The digest first: a request that cannot be checked is not queued. */
+	rc = sha256(body, len, d);
+	if (rc < 0)
+		return rc;
+	r = req_queue(c, path, ops, arg, &rc);
+	if (!r)
+		return rc;
+	r->method = STOQ_M_PUT;
+	r->map = (uint8_t *)(uintptr_t)body; /* map_len 0: the caller's, not unmapped */
+	r->body_len = len;
+	base64(d, sizeof(d), r->put_b64);
 	return stoq_h3_start_requests(c);
 }

@@ -17,6 +17,7 @@
 #include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/hmac.h>
 #include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "hm_quiclb.h"
 #include "stoq.h"
@@ -104,7 +105,8 @@ struct stoq_req {
 	enum stoq_method method;
 	bool has_range;
 	int64_t range_start, range_end; /* inclusive; range_end -1 = to the end */
-	/* server response body: a read-only mapping of the file */
+	/* response body (server: a read-only mapping of the file, map_len > 0)
+	 * or PUT body (client: the caller's bytes, map_len 0: not ours) */
 	uint8_t *map;
 	size_t map_len;
 	size_t body_off, body_len;
@@ -112,6 +114,14 @@ struct stoq_req {
 	int put_fd;
 	char put_tmp[PATH_MAX + 32];
 	uint64_t put_bytes;
+	/* PUT body's SHA-256 (server: as it arrives; client: what is sent),
+	 * for /sha256/<hex> names and repr-digest (RFC 9530) */
+	wc_Sha256 put_sha;
+	bool put_sha_on;
+	int put_status;	   /* server: the answer decided before the body ended (0: none) */
+	char put_hash[65]; /* server: the hex digest a /sha256/ path names, else "" */
+	char put_b64[48];  /* client: base64 of the digest sent, for repr-digest */
+	bool digest_bad;   /* client: the server's repr-digest is not ours */
 	char hdr_buf[96]; /* content-length / content-range values */
 	char hdr_buf2[96];
 	/* client */
@@ -193,6 +203,18 @@ void stoq_cid_table_del(struct stoq_endpoint *ep, const uint8_t *cid, size_t len
 struct stoq_conn *stoq_cid_table_find(struct stoq_endpoint *ep, const uint8_t *cid, size_t len);
 
 /* stoq_h3.c: the HTTP/3 application on a connection */
+/*
+ * stoq_h3.c's parsers of what comes off the wire, for the fuzz target:
+ * a request path made relative to the root (0, or -EINVAL for "..", ".",
+ * empty segments, no leading '/'); a Range value (0 with r->range_* set,
+ * or -EINVAL leaving @r as it was); whether a repr-digest value holds the
+ * sha-256 @b64 (or no sha-256 at all); whether a name is 64 lowercase hex.
+ */
+int stoq_h3_rel_path(const char *path, char *out, size_t outlen);
+int stoq_h3_parse_range(const char *v, size_t len, struct stoq_req *r);
+bool stoq_h3_digest_matches(const uint8_t *v, size_t len, const char *b64);
+bool stoq_h3_is_hash_name(const char *s);
+
 int stoq_h3_setup(struct stoq_conn *c);
 int stoq_h3_recv_stream(struct stoq_conn *c, int64_t stream_id, const uint8_t *data, size_t len,
 			bool fin);

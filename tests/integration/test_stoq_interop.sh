@@ -3,7 +3,10 @@
 # gtlsclient/gtlsserver: ngtcp2 + GnuTLS):
 #   1. gtlsclient downloads from hmesh-stoq server; bytes match (sha256)
 #   2. hmesh-stoq client downloads from gtlsserver (--htdocs); bytes match,
-#      including a 100 MB file
+#      including a 100 MB file; hmesh-stoq client PUTs a file by name and by
+#      content hash (/sha256/<hex>) and gtlsclient fetches the chunk; a chunk
+#      under another's name is refused; a server and client sending
+#      8952-byte packets move the bytes too
 #   3. both directions again across a veth pair into a network namespace
 #      with 1% loss each way (tc netem)
 #   4. resumption and 0-RTT: with session_file the second connection sends its
@@ -95,6 +98,26 @@ assert v["stoq_handshake_seconds"]["count"] == hs and v["stoq_request_seconds"][
 print("    stats segment: %d handshakes (p50 %.2f ms), %d requests (p50 %.2f ms)" % (
     hs, v["stoq_handshake_seconds"]["p50"] * 1e3, rq, v["stoq_request_seconds"]["p50"] * 1e3))
 ' || fail "server stats segment"
+
+step "PUT by name and by content hash; gtlsclient fetches the chunk by its name"
+timeout 60 "$bin" client --ca "$cert" --put "$tmp/root/medium.bin" \
+	"https://localhost:$port/put-medium.bin" "https://localhost:$port/sha256/" \
+	2>"$tmp/put.log" || { cat "$tmp/put.log"; fail "PUT"; }
+hex=$(awk '$2 == "medium.bin" { print $1 }' "$tmp/sums")
+grep -q "PUT /sha256/$hex: 201" "$tmp/put.log" || { cat "$tmp/put.log"; fail "no 201 for the chunk"; }
+cmp -s "$tmp/root/put-medium.bin" "$tmp/root/medium.bin" || fail "PUT by name stored other bytes"
+timeout 60 gtlsclient -q --exit-on-all-streams-close --download "$tmp/dl" 127.0.0.1 "$port" \
+	"https://localhost:$port/sha256/$hex" >/dev/null 2>&1 || fail "gtlsclient GET of the chunk"
+same "$tmp/dl/$hex" medium.bin
+rm -f "$tmp/dl"/* "$tmp/root/put-medium.bin"
+wrong=$(awk '$2 == "small.bin" { print $1 }' "$tmp/sums")
+rc=0
+timeout 60 "$bin" client --ca "$cert" --put "$tmp/root/medium.bin" \
+	"https://localhost:$port/sha256/$wrong" 2>"$tmp/put.log" || rc=$?
+((rc == 1)) && grep -q "HTTP status 400" "$tmp/put.log" ||
+	{ cat "$tmp/put.log"; fail "a chunk under another's name was not refused"; }
+cmp -s "$tmp/root/sha256/$wrong" "$tmp/root/medium.bin" && fail "the mislabelled chunk was stored"
+echo "    chunk $hex stored and served; under a wrong name: 400"
 
 step "gtlsserver, hmesh-stoq client downloads (incl. 100 MB)"
 gport=$((port + 1))
