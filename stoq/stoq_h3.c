@@ -814,21 +814,25 @@ int stoq_h3_start_requests(struct stoq_conn *c)
 	return 0;
 }
 
-/* A client request for @path, queued behind the others. */
+/* A client request for @path, queued behind the others; NULL with *@rc set. */
 static struct stoq_req *req_queue(struct stoq_conn *c, const char *path,
 				  const struct stoq_request_ops *ops, void *arg, int *rc)
 {
 	struct stoq_req *r;
 
-	*rc = 0;
-	if (c->dead || c->closing || c->draining)
+	if (c->dead || c->closing || c->draining) {
 		*rc = -EPIPE;
-	else if (strlen(path) >= STOQ_PATH_MAX)
-		*rc = -ENAMETOOLONG;
-	else if (!(r = req_new(c)))
-		*rc = -ENOMEM;
-	if (*rc)
 		return NULL;
+	}
+	if (strlen(path) >= STOQ_PATH_MAX) {
+		*rc = -ENAMETOOLONG;
+		return NULL;
+	}
+	r = req_new(c);
+	if (!r) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
 	snprintf(r->path, sizeof(r->path), "%s", path);
 	r->ops = ops;
 	r->arg = arg;
@@ -838,6 +842,7 @@ static struct stoq_req *req_queue(struct stoq_conn *c, const char *path,
 		c->queue_head = r;
 	c->queue_tail = r;
 	c->n_queued++;
+	*rc = 0;
 	return r;
 }
 
