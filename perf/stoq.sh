@@ -137,15 +137,19 @@ echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\
 best_jumbo=$s
 stop_servers
 
-ceil=$("$aes" 1 | sed -n 's/.*one core: \([0-9.]*\) Gbit.*/\1/p')
+aes_line=$("$aes" 1)
+ceil=$(sed -n 's/.*one core: \([0-9.]*\) Gbit.*/\1/p' <<<"$aes_line")
+# Larger packets have a higher ceiling (fewer per-packet setups): the
+# 16 KiB-record figure is the one the jumbo row is held to.
+jceil=$(sed -n 's/.*, \([0-9.]*\) Gbit\/s in 16 KiB records.*/\1/p' <<<"$aes_line")
 frac=$(awk -v s="$best_stoq" -v c="$ceil" 'BEGIN { printf "%.4f", s / c }')
-jfrac=$(awk -v s="$best_jumbo" -v c="$ceil" 'BEGIN { printf "%.4f", s / c }')
+jfrac=$(awk -v s="$best_jumbo" -v c="$jceil" 'BEGIN { printf "%.4f", s / c }')
 pct() { awk -v f="$1" 'BEGIN { printf "%.1f", f * 100 }'; }
-echo "crypto ceiling: wolfCrypt AES-128-GCM $ceil Gbit/s on one core (QUIC-sized packets)"
-echo "best STOQ goodput $best_stoq Gbit/s = $(pct "$frac")% of that ceiling (server on one core)"
-echo "with $jumbo-byte packets $best_jumbo Gbit/s = $(pct "$jfrac")% of that ceiling (server on one core)"
+echo "crypto ceiling: wolfCrypt AES-128-GCM $ceil Gbit/s on one core (QUIC-sized packets), $jceil in 16 KiB records"
+echo "best STOQ goodput $best_stoq Gbit/s = $(pct "$frac")% of the packet ceiling (server on one core)"
+echo "with $jumbo-byte packets $best_jumbo Gbit/s = $(pct "$jfrac")% of the 16 KiB-record ceiling (server on one core)"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"fraction_of_aesgcm_ceiling\",\"value\":$frac,\"ref\":$ceil,\"ratio\":$frac}"
-echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"fraction_of_aesgcm_ceiling_$jumbo\",\"value\":$jfrac,\"ref\":$ceil,\"ratio\":$jfrac}"
+echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"fraction_of_aesgcm_ceiling_$jumbo\",\"value\":$jfrac,\"ref\":$jceil,\"ratio\":$jfrac}"
 
 # ---- over a veth pair: kernel socket vs gtlsserver, DPDK back end vs kernel socket
 ns=hmsp-$$ h_if=hmspv$$ n_if=hmspn$$
