@@ -65,6 +65,9 @@ static void usage(FILE *out)
 		"                    IPv4, 64 for IPv6)\n"
 		"  --dpdk-gateway IP next hop for peers outside the prefix, of the address's\n"
 		"                    family; IPv6 may be link-local (default none)\n"
+		"  --dpdk-mtu N      the port's MTU (default the PMD's, 1500); above it,\n"
+		"                    jumbo frames: raise max_udp_payload to match (e.g.\n"
+		"                    9000 and 8952 over IPv6)\n"
 		"  --local ADDR      client: the port's address (required with --dpdk)\n"
 		"Server options:\n"
 		"  --stats-segment N counters and latency histograms in /dev/shm/hmesh-N\n"
@@ -174,7 +177,7 @@ enum {
 	OPT_CONFIG = 256, OPT_SET, OPT_LOG, OPT_LISTEN, OPT_ROOT, OPT_CERT, OPT_KEY, OPT_CA,
 	OPT_INSECURE, OPT_ALPN, OPT_QVER, OPT_PARALLEL, OPT_DOWNLOAD, OPT_CONNS, OPT_STREAMS,
 	OPT_BYTES, OPT_REQUESTS, OPT_RANGE, OPT_STATS, OPT_DPDK, OPT_DPDK_PORT, OPT_DPDK_PREFIX,
-	OPT_DPDK_GW, OPT_LOCAL, OPT_PUT,
+	OPT_DPDK_GW, OPT_LOCAL, OPT_PUT, OPT_DPDK_MTU,
 };
 
 static const struct option long_opts[] = {
@@ -202,6 +205,7 @@ static const struct option long_opts[] = {
 	{ "dpdk-port", required_argument, NULL, OPT_DPDK_PORT },
 	{ "dpdk-prefix", required_argument, NULL, OPT_DPDK_PREFIX },
 	{ "dpdk-gateway", required_argument, NULL, OPT_DPDK_GW },
+	{ "dpdk-mtu", required_argument, NULL, OPT_DPDK_MTU },
 	{ "local", required_argument, NULL, OPT_LOCAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -300,6 +304,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->dp.prefix_len = (uint8_t)v;
 			break;
 		}
+		case OPT_DPDK_MTU: {
+			long v = parse_uint(optarg, 1, 65535);
+
+			/* The back end checks it against the PMD and the address family. */
+			if (v < 0) {
+				HM_ERR(LOG, "--dpdk-mtu %s: expected a number of bytes", optarg);
+				return -EINVAL;
+			}
+			a->dp.mtu = (uint16_t)v;
+			break;
+		}
 		case OPT_DPDK_GW: {
 			struct sockaddr_in *g4 = (struct sockaddr_in *)&a->dp.gateway;
 			struct sockaddr_in6 *g6 = (struct sockaddr_in6 *)&a->dp.gateway;
@@ -319,8 +334,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		default: usage(stderr); return -EINVAL;
 		}
 	}
-	if (!a->dpdk && (a->local || a->dp.gateway.ss_family || a->dp.prefix_len)) {
-		HM_ERR(LOG, "--local, --dpdk-gateway and --dpdk-prefix need --dpdk");
+	if (!a->dpdk && (a->local || a->dp.gateway.ss_family || a->dp.prefix_len || a->dp.mtu)) {
+		HM_ERR(LOG, "--local, --dpdk-gateway, --dpdk-prefix and --dpdk-mtu need --dpdk");
 		return -EINVAL;
 	}
 	if (!a->parallel || !a->conns || !a->streams || !a->requests) {
@@ -435,7 +450,7 @@ static struct stoq_io *open_io(const struct args *a, const struct stoq_config *c
 		       "\"max_udp_payload\" is %u: the %s back end carries at most %zu bytes "
 		       "a packet%s",
 		       cfg->max_udp_payload, a->dpdk ? "dpdk" : "udp", stoq_io_max_payload(io),
-		       a->dpdk ? " (the port's MTU, one mbuf)" : "");
+		       a->dpdk ? " (the port's MTU: --dpdk-mtu raises it)" : "");
 		close_io(a, io);
 		errno = EMSGSIZE;
 		return NULL;

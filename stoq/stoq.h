@@ -315,6 +315,13 @@ struct stoq_io_dpdk_params {
 	 * AF_UNSPEC: none. IPv4: inside the prefix; IPv6: inside it or
 	 * link-local (fe80::/10), as routers' addresses are. */
 	struct sockaddr_storage gateway;
+	/* The port's MTU (rte_eth_conf.rxmode.mtu), 0: the PMD's default
+	 * (1500). Above 1500 (jumbo frames) the mbufs grow to hold a whole
+	 * frame; a PMD on a kernel interface (af_packet, af_xdp) also needs
+	 * that interface's MTU and its own frame size raised. Refused
+	 * (-EINVAL) below what carries a 1200-byte UDP payload (RFC 9000
+	 * §14), outside the PMD's range, or above 16000. */
+	uint16_t mtu;
 };
 
 /* Why the DPDK back end dropped frames it received, and what it did. */

@@ -560,26 +560,55 @@ static int port_multicast(struct stoq_dpdk_be *be)
 	return rc;
 }
 
-static int port_setup(struct stoq_dpdk_be *be)
+/* The largest MTU the back end takes: a frame stays one mbuf of < 64 KiB. */
+#define DPDK_MTU_MAX 16000
+
+static int port_setup(struct stoq_dpdk_be *be, uint16_t want_mtu)
 {
 	struct rte_eth_conf conf = { 0 };
 	struct rte_eth_dev_info info;
 	struct rte_eth_txconf txc;
 	uint16_t nrx = DPDK_DESC, ntx = DPDK_DESC, mtu;
+	uint32_t room = RTE_MBUF_DEFAULT_DATAROOM, min_mtu, max_mtu, overhead;
 	uint64_t cksum_capa = RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 	char name[RTE_MEMPOOL_NAMESIZE];
+	const char *what = "device info";
 	int rc, socket = rte_eth_dev_socket_id(be->port);
 
 	rc = rte_eth_dev_info_get(be->port, &info);
 	if (rc < 0)
-		return rc;
+		goto fail;
 	if (socket < 0)
 		socket = (int)rte_socket_id();
+	/* RFC 9000 §14: the path must carry 1200-byte UDP payloads. The top is
+	 * what ethdev will check at configure: max_mtu, and the largest frame
+	 * the PMD receives less its Ethernet overhead (af_packet: its frame
+	 * size), computed the way ethdev does. */
+	min_mtu = RTE_MAX((uint32_t)info.min_mtu,
+			  1200u + (uint32_t)(be->hdr_len - sizeof(struct rte_ether_hdr)));
+	overhead = info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu
+		       ? info.max_rx_pktlen - info.max_mtu
+		       : RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+	max_mtu = RTE_MIN((uint32_t)info.max_mtu, (uint32_t)DPDK_MTU_MAX);
+	if (info.max_rx_pktlen > overhead)
+		max_mtu = RTE_MIN(max_mtu, info.max_rx_pktlen - overhead);
+	if (want_mtu && (want_mtu < min_mtu || want_mtu > max_mtu)) {
+		HM_ERR(STOQ_LOG, "dpdk back end: port %u: MTU %u is outside %u..%u", be->port,
+		       want_mtu, min_mtu, max_mtu);
+		return -EINVAL;
+	}
+	/* Jumbo frames: each mbuf holds a whole frame (and a VLAN tag). */
+	if (want_mtu && (uint32_t)want_mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN > room)
+		room = (uint32_t)want_mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
+	conf.rxmode.mtu = want_mtu;
 	snprintf(name, sizeof(name), "stoq_mp_%u", be->port);
 	be->mp = rte_pktmbuf_pool_create(name, DPDK_MBUFS, DPDK_MBUF_CACHE, 0,
-					 RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-	if (!be->mp)
-		return -rte_errno;
+					 (uint16_t)(RTE_PKTMBUF_HEADROOM + room), socket);
+	if (!be->mp) {
+		rc = -rte_errno;
+		what = "mbuf pool";
+		goto fail;
+	}
 	if (be->family == AF_INET)
 		cksum_capa |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM; /* IPv6 has no header checksum */
 	be->tx_cksum = (info.tx_offload_capa & cksum_capa) == cksum_capa;
@@ -587,36 +616,49 @@ static int port_setup(struct stoq_dpdk_be *be)
 		conf.txmode.offloads |= cksum_capa;
 	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+	what = "configure";
 	rc = rte_eth_dev_configure(be->port, 1, 1, &conf);
 	if (rc < 0)
-		return rc;
+		goto fail;
+	what = "descriptors";
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(be->port, &nrx, &ntx);
 	if (rc < 0)
-		return rc;
+		goto fail;
+	what = "RX queue";
 	rc = rte_eth_rx_queue_setup(be->port, 0, nrx, (unsigned int)socket, NULL, be->mp);
 	if (rc < 0)
-		return rc;
+		goto fail;
 	txc = info.default_txconf;
 	txc.offloads = conf.txmode.offloads;
+	what = "TX queue";
 	rc = rte_eth_tx_queue_setup(be->port, 0, ntx, (unsigned int)socket, &txc);
 	if (rc < 0)
-		return rc;
+		goto fail;
+	what = "MAC address";
 	rc = rte_eth_macaddr_get(be->port, &be->mac);
 	if (rc < 0)
-		return rc;
+		goto fail;
+	what = "MTU";
 	rc = rte_eth_dev_get_mtu(be->port, &mtu);
 	if (rc < 0)
-		return rc;
+		goto fail;
 	/* A frame is one mbuf (build() appends to one) within the port's MTU. */
 	be->max_payload = RTE_MIN((size_t)mtu - (be->hdr_len - sizeof(struct rte_ether_hdr)),
 				  (size_t)rte_pktmbuf_data_room_size(be->mp) -
 				      RTE_PKTMBUF_HEADROOM - be->hdr_len);
+	what = "start";
 	rc = rte_eth_dev_start(be->port);
-	if (rc < 0 || be->family != AF_INET6)
-		return rc;
-	rc = port_multicast(be);
+	if (rc < 0)
+		goto fail;
+	if (be->family != AF_INET6)
+		return 0;
+	rc = port_multicast(be); /* it says why */
 	if (rc < 0)
 		rte_eth_dev_stop(be->port);
+	return rc;
+
+fail:
+	HM_ERR(STOQ_LOG, "dpdk back end: port %u: %s: %s", be->port, what, strerror(-rc));
 	return rc;
 }
 
@@ -745,9 +787,8 @@ static int dpdk_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t 
 	if (!be->udp_port)
 		be->udp_port = rte_cpu_to_be_16((uint16_t)(49152 + rte_rand() % 16384));
 	be->ip_id = (uint16_t)rte_rand();
-	rc = port_setup(be);
+	rc = port_setup(be, p->mtu); /* it says why it failed */
 	if (rc < 0) {
-		HM_ERR(STOQ_LOG, "dpdk back end: port %u: %s", be->port, strerror(-rc));
 		rte_mempool_free(be->mp);
 		goto err_free;
 	}

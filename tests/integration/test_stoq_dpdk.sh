@@ -11,7 +11,8 @@
 #      namespace (it resolves the server itself); bytes match
 #   5. refusals name what is wrong: 0.0.0.0, a port that does not exist, a
 #      bad EAL argument, bench with --dpdk, --local without --dpdk, a
-#      max_udp_payload above what the port carries, a gateway of the other
+#      max_udp_payload above what the port carries, an MTU the PMD cannot
+#      take, a gateway of the other
 #      family, a --local of another family than the URL
 # The namespace's veth computes its own checksums and segments its own UDP
 # GSO trains ("tx off"): a veth hands GSO super-frames to AF_PACKET as one
@@ -157,6 +158,9 @@ expect_err "need --dpdk" "$bin" client --local 10.74.0.1:0 "https://10.74.0.2:$p
 expect_err '"max_udp_payload" is 8952: the dpdk back end carries at most 1472' "$bin" "${srv[@]}" \
 	--listen "10.74.0.1:$port" --set max_udp_payload=8952 \
 	--dpdk "$eal --file-prefix hmsd-e$$ --vdev=net_af_packet0,iface=$h_if"
+# net_af_packet's default frame size (2048) holds no jumbo frame.
+expect_err "MTU 9000 is outside 1228..1500" "$bin" "${srv[@]}" --listen "10.74.0.1:$port" \
+	--dpdk-mtu 9000 --dpdk "$eal --file-prefix hmsd-e$$ --vdev=net_af_packet0,iface=$h_if"
 expect_err "gateway is not IPv6" "$bin" "${srv[@]}" --listen "[fd74::1]:$port" \
 	--dpdk-gateway 10.74.0.254 --dpdk "$eal --file-prefix hmsd-e$$ --vdev=net_af_packet0,iface=$h_if"
 expect_err "not of the same family" "$bin" client --local "[fd74::1]:0" \

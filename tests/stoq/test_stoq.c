@@ -935,10 +935,10 @@ static void wire_up(struct wire *w)
 	w->b = (uint16_t)b;
 }
 
-/* A back end on @port owning @ip (IPv4 or IPv6) and @udp_port. */
-static struct stoq_io *wire_io(uint16_t port, const char *ip, int udp_port)
+/* A back end on @port owning @ip (IPv4 or IPv6) and @udp_port, port MTU @mtu (0: default). */
+static struct stoq_io *wire_io_mtu(uint16_t port, const char *ip, int udp_port, uint16_t mtu)
 {
-	struct stoq_io_dpdk_params p = { .port_id = port };
+	struct stoq_io_dpdk_params p = {.port_id = port, .mtu = mtu};
 	struct sockaddr_storage ss = {0};
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 	socklen_t len = sizeof(struct sockaddr_in);
@@ -955,6 +955,11 @@ static struct stoq_io *wire_io(uint16_t port, const char *ip, int udp_port)
 	io = stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&ss, len, &p);
 	cr_assert_not_null(io, "dpdk io on port %u: %s", port, strerror(errno));
 	return io;
+}
+
+static struct stoq_io *wire_io(uint16_t port, const char *ip, int udp_port)
+{
+	return wire_io_mtu(port, ip, udp_port, 0);
 }
 
 /* One turn of an endpoint's loop over its io, as stoq_endpoint_run does. */
@@ -978,9 +983,10 @@ TestSuite(stoq_dpdk, .init = make_cert, .fini = cleanup_dir, .timeout = 120);
 
 /*
  * A server on port A (@sip) and a client on port B (@cip) move a 2 MB body
- * and a range of it; neither knows the other's MAC at the start.
+ * and a range of it; neither knows the other's MAC at the start. @mtu: both
+ * ports' MTU (0: default), with packets of @payload bytes (0: default).
  */
-static void ring_transfer(const char *sip, const char *cip)
+static void ring_transfer(const char *sip, const char *cip, uint16_t mtu, uint32_t payload)
 {
 	struct wire w;
 	struct stoq_config scfg, ccfg;
@@ -1002,13 +1008,17 @@ static void ring_transfer(const char *sip, const char *cip)
 	for (int i = 0; i < 32; i++)
 		rx[i].data = bufs + (size_t)i * 65536;
 	wire_up(&w);
-	sio = wire_io(w.a, sip, 4433);
-	cio = wire_io(w.b, cip, 0); /* an ephemeral port, as bind(2) gives */
+	sio = wire_io_mtu(w.a, sip, 4433, mtu);
+	cio = wire_io_mtu(w.b, cip, 0, mtu); /* an ephemeral port, as bind(2) gives */
 	sll = stoq_io_local(sio, &sl);
 	cll = stoq_io_local(cio, &cl);
 	/* sin_port and sin6_port lie at the same offset. */
 	cr_assert_neq(((struct sockaddr_in *)&cl)->sin_port, 0);
 	configs(&scfg, &ccfg);
+	if (payload) {
+		scfg.max_udp_payload = ccfg.max_udp_payload = payload;
+		cr_assert_geq(stoq_io_max_payload(sio), payload);
+	}
 	srv = stoq_endpoint_create(&scfg, true, g_dir, (struct sockaddr *)&sl, sll);
 	cli = stoq_endpoint_create(&ccfg, false, NULL, (struct sockaddr *)&cl, cll);
 	cr_assert(srv && cli);
@@ -1047,7 +1057,10 @@ static void ring_transfer(const char *sip, const char *cip)
 		cr_assert_eq(cs.nd_solicits_sent + ss.nd_solicits_answered, 0);
 	}
 	/* Trains were cut into packets: more packets than the core's datagrams. */
-	cr_assert_gt(ss.tx_packets, len / 1500);
+	cr_assert_gt(ss.tx_packets, len / (payload ? payload : 1500));
+	if (payload) /* the body went in frames of about that size */
+		cr_assert_gt(ss.tx_bytes / ss.tx_packets, payload / 2, "%" PRIu64 " bytes a frame",
+			     ss.tx_bytes / ss.tx_packets);
 	/* Every packet sent arrived or still waits in the other's RX ring. */
 	cr_assert_eq(ss.rx_datagrams + rte_ring_count(w.ba), cs.tx_packets);
 	cr_assert_eq(cs.rx_datagrams + rte_ring_count(w.ab), ss.tx_packets);
@@ -1067,13 +1080,19 @@ static void ring_transfer(const char *sip, const char *cip)
 
 Test(stoq_dpdk, client_and_server_over_ring_ports)
 {
-	ring_transfer("10.9.0.1", "10.9.0.2");
+	ring_transfer("10.9.0.1", "10.9.0.2", 0, 0);
 }
 
 /* The same over IPv6: neighbours found with NDP, UDP checksums mandatory. */
 Test(stoq_dpdk, client_and_server_over_ring_ports_ipv6)
 {
-	ring_transfer("fd09::1", "fd09::2");
+	ring_transfer("fd09::1", "fd09::2", 0, 0);
+}
+
+/* Jumbo frames: MTU 9000 on both ports, 8952-byte packets (IPv6: 40 + 8 of headers). */
+Test(stoq_dpdk, client_and_server_over_ring_ports_jumbo)
+{
+	ring_transfer("fd09::1", "fd09::2", 9000, 8952);
 }
 
 /* A frame for port A (MAC @dmac) from 10.9.0.7:5555 to 10.9.0.1:@dport. */
@@ -1574,6 +1593,19 @@ Test(stoq_dpdk, open_refuses_what_it_cannot_serve)
 	cr_assert_eq(open_with(w.a, "fd09::1", 0, "ff02::2"), -EINVAL);
 	cr_assert_eq(open_with(w.a, "10.9.0.1", 33, NULL), -EINVAL);
 	cr_assert_eq(open_with(w.a, "fd09::1", 129, NULL), -EINVAL);
+	{
+		struct stoq_io_dpdk_params p = {.port_id = w.a, .mtu = 60}; /* too small for a 1200-byte UDP payload */
+		struct sockaddr_in sa;
+
+		addr4(&sa, "10.9.0.1", 443);
+		cr_assert_null(
+		    stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
+		cr_assert_eq(errno, EINVAL);
+		p.mtu = 20000; /* above what one mbuf holds */
+		cr_assert_null(
+		    stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&sa, sizeof(sa), &p));
+		cr_assert_eq(errno, EINVAL);
+	}
 	/* What it accepts (closing an io closes its port: one each). */
 	cr_assert_eq(open_with(w.a, "10.9.0.1", 16, "10.9.200.1"), 0);
 	cr_assert_eq(open_with(w.b, "fd09::1", 0, "fe80::1"), 0);
