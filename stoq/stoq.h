@@ -317,8 +317,8 @@ struct stoq_io_dpdk_params {
 	struct sockaddr_storage gateway;
 	/* The port's MTU (rte_eth_conf.rxmode.mtu), 0: the PMD's default
 	 * (1500). Above 1500 (jumbo frames) the mbufs grow to hold a whole
-	 * frame; a PMD on a kernel interface (af_packet, af_xdp) also needs
-	 * that interface's MTU and its own frame size raised. Refused
+	 * frame; the PMD must take the MTU at configure (NIC PMDs, net_ring;
+	 * net_af_packet reports 1518-byte frames and stays at 1500). Refused
 	 * (-EINVAL) below what carries a 1200-byte UDP payload (RFC 9000
 	 * §14), outside the PMD's range, or above 16000. */
 	uint16_t mtu;
