@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # STOQ interop with real QUIC peers from Debian (ngtcp2-client/-server,
 # gtlsclient/gtlsserver: ngtcp2 + GnuTLS):
-#   1. gtlsclient downloads from hmesh-stoq server; bytes match (sha256)
+#   1. gtlsclient downloads from hmesh-stoq server; bytes match (sha256),
+#      under each TLS 1.3 cipher suite
 #   2. hmesh-stoq client downloads from gtlsserver (--htdocs); bytes match,
 #      including a 100 MB file; hmesh-stoq client PUTs a file by name and by
 #      content hash (/sha256/<hex>) and gtlsclient fetches the chunk; a chunk
@@ -74,6 +75,17 @@ timeout 60 gtlsclient -q --exit-on-all-streams-close --download "$tmp/dl" 127.0.
 same "$tmp/dl/small.bin" small.bin
 same "$tmp/dl/medium.bin" medium.bin
 rm -f "$tmp/dl"/*
+
+# stoq_aead.c protects AES-GCM packets itself and hands other suites to
+# ngtcp2_crypto_wolfssl: each TLS 1.3 suite the peer may insist on.
+step "gtlsclient with each cipher suite: AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305"
+for suite in AES-128-GCM AES-256-GCM CHACHA20-POLY1305; do
+	timeout 60 gtlsclient -q --exit-on-all-streams-close --download "$tmp/dl" \
+		--ciphers="NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+$suite" 127.0.0.1 "$port" \
+		"https://localhost:$port/medium.bin" >/dev/null 2>&1 || fail "gtlsclient ($suite) exited with $?"
+	same "$tmp/dl/medium.bin" medium.bin
+	rm -f "$tmp/dl"/*
+done
 
 step "hmesh-stoq client against hmesh-stoq server (parallel streams, range)"
 timeout 60 "$bin" client --ca "$cert" --parallel 8 --download "$tmp/dl" \
