@@ -17,6 +17,7 @@
 #include "ctl_cluster.h"
 #include "ctl_node.h"
 #include "ctl_rest.h"
+#include "hm_hex.h"
 #include "hm_log.h"
 #include "hm_time.h"
 
@@ -132,28 +133,6 @@ static uint64_t get64(const uint8_t *p)
 
 /* ---- configuration ------------------------------------------------------------ */
 
-static int hex_decode(const char *s, uint8_t *out, size_t n)
-{
-	if (strlen(s) != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned int v;
-
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
-
-static void hex_encode(const uint8_t *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-}
-
 static int parse_hostport(const char *v, struct ctl_peer_addr *a)
 {
 	const char *colon = strrchr(v, ':');
@@ -222,7 +201,7 @@ static int load_key(const char *cfg, const char *path, uint8_t priv[BFT_KEY])
 	buf[len] = '\0';
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
 		buf[--len] = '\0';
-	if (hex_decode(buf, priv, BFT_KEY) < 0) {
+	if (hm_hex_decode(buf, priv, BFT_KEY) < 0) {
 		hm_log(HM_LOG_ERR, MOD,
 		       "%s: \"key_file\" %s: want %d hex digits (hmesh-controld "
 		       "--gen-key makes one)",
@@ -327,7 +306,7 @@ int ctl_cluster_load(const char *path, struct ctl_cluster_cfg *c)
 			goto out;
 		}
 		snprintf(c->api[i], sizeof(c->api[i]), "%s", api);
-		if (pk == NULL || hex_decode(pk, c->pub[i], BFT_KEY) < 0) {
+		if (pk == NULL || hm_hex_decode(pk, c->pub[i], BFT_KEY) < 0) {
 			hm_log(HM_LOG_ERR, MOD, "%s: members[%u].public_key: want %d hex digits",
 			       path, i, 2 * BFT_KEY);
 			goto out;
@@ -405,7 +384,7 @@ int ctl_cluster_genkey(const char *path)
 		fprintf(stderr, "hmesh-controld: --gen-key %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	hex_encode(priv, BFT_KEY, hex);
+	hm_hex_encode(priv, BFT_KEY, hex);
 	strcat(hex, "\n");
 	if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) || fsync(fd) < 0) {
 		fprintf(stderr, "hmesh-controld: --gen-key %s: %s\n", path, strerror(errno));
@@ -413,7 +392,7 @@ int ctl_cluster_genkey(const char *path)
 		return -EIO;
 	}
 	close(fd);
-	hex_encode(pub, BFT_KEY, hex);
+	hm_hex_encode(pub, BFT_KEY, hex);
 	printf("%s\n", hex);
 	return 0;
 }
@@ -688,7 +667,7 @@ static int member_parse(const json_t *body, uint32_t *id, struct ctl_peer_addr *
 		return ctl_rest_error(out, 400, "peer", "want ADDR:PORT (an IP literal)");
 	if (*api == NULL || strlen(*api) >= sizeof(((struct ctl_cluster_cfg *)0)->api[0]))
 		return ctl_rest_error(out, 400, "api", "want ADDR:PORT of its REST API");
-	if (pk == NULL || hex_decode(pk, pub, BFT_KEY) < 0)
+	if (pk == NULL || hm_hex_decode(pk, pub, BFT_KEY) < 0)
 		return ctl_rest_error(out, 400, "public_key", "want %d hex digits", 2 * BFT_KEY);
 	return 0;
 }
@@ -1535,7 +1514,7 @@ json_t *ctl_cluster_json(struct ctl_cluster *cl)
 		if (!cl->c.peer[i].host[0])
 			continue;
 		snprintf(peer, sizeof(peer), "%s:%u", cl->c.peer[i].host, cl->c.peer[i].port);
-		hex_encode(cl->c.pub[i], BFT_KEY, pk);
+		hm_hex_encode(cl->c.pub[i], BFT_KEY, pk);
 		json_array_append_new(
 		    mem, json_pack("{s:i, s:s, s:s, s:s, s:b, s:b, s:I}", "node_id", (int)i,
 				   "address", cl->c.api[i], "peer", peer, "public_key", pk,

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hm_hex.h"
 #include "hm_log.h"
 #include "stoq_priv.h"
 
@@ -56,12 +57,6 @@ static void base64(const uint8_t *in, size_t len, char *out)
 	out[o] = '\0';
 }
 
-static void hex32(const uint8_t d[WC_SHA256_DIGEST_SIZE], char out[65])
-{
-	for (int i = 0; i < WC_SHA256_DIGEST_SIZE; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 /* A chunk's name: exactly 64 lowercase hex digits. */
 bool stoq_h3_is_hash_name(const char *s)
 {
@@ -91,7 +86,7 @@ int stoq_sha256_hex(const uint8_t *data, size_t len, char hex[65])
 	int rc = sha256(data, len, d);
 
 	if (rc == 0)
-		hex32(d, hex);
+		hm_hex_encode(d, WC_SHA256_DIGEST_SIZE, hex);
 	return rc;
 }
 
@@ -429,7 +424,7 @@ static int put_finish(struct stoq_conn *c, struct stoq_req *r)
 	if (!status && wc_Sha256Final(&r->put_sha, d) != 0)
 		status = 500;
 	if (!status && r->put_hash[0]) {
-		hex32(d, hex);
+		hm_hex_encode(d, WC_SHA256_DIGEST_SIZE, hex);
 		if (strcmp(hex, r->put_hash) != 0)
 			status = 400; /* the bytes are not the chunk the name says */
 		else if (mkdirat(c->ep->root_fd, STOQ_HASH_DIR, 0755) < 0 && errno != EEXIST)
