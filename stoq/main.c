@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "hm_config.h"
+#include "hm_hex.h"
 #include "hm_log.h"
 #include "hm_stats.h"
 #include "stoq.h"
@@ -634,8 +635,9 @@ struct client {
 	unsigned n_conns;
 	struct get *gets;
 	unsigned n_gets, next, in_flight, finished, parallel;
-	const uint8_t *put_body; /* --put: the file's bytes, mapped */
+	const uint8_t *put_body; /* --put: the file's bytes, mapped, and their SHA-256 */
 	size_t put_len;
+	uint8_t put_sha[32];
 	int64_t range_start, range_end;
 	uint64_t t_hs_done;
 	unsigned hs_done;
@@ -692,7 +694,8 @@ static bool client_step(void *arg)
 		g->started = true;
 		cl->next++;
 		cl->in_flight++;
-		if ((g->put ? stoq_conn_put(c, g->path, cl->put_body, cl->put_len, &get_ops, g)
+		if ((g->put ? stoq_conn_put(c, g->path, cl->put_body, cl->put_len, cl->put_sha,
+					    &get_ops, g)
 			    : stoq_conn_get(c, g->path, cl->range_start, cl->range_end, &get_ops,
 					    g)) < 0)
 			get_on_done(g, -EPIPE, 0);
@@ -729,10 +732,12 @@ static int map_put_file(const char *path, struct client *cl, char hex[65])
 	close(fd);
 	cl->put_body = m;
 	cl->put_len = (size_t)sb.st_size;
-	if (stoq_sha256_hex(cl->put_body, cl->put_len, hex) < 0) {
+	/* Hashed once: the /sha256/ name and every PUT's check use it. */
+	if (stoq_sha256(cl->put_body, cl->put_len, cl->put_sha) < 0) {
 		HM_ERR(LOG, "--put %s: SHA-256 failed", path);
 		return -1;
 	}
+	hm_hex_encode(cl->put_sha, sizeof(cl->put_sha), hex);
 	return 0;
 }
 

@@ -243,8 +243,10 @@ int stoq_conn_get(struct stoq_conn *c, const char *path, int64_t range_start, in
 
 /*
  * Queue a PUT of @len bytes at @body to @path (RFC 9110 §9.3.4); @body must
- * stay valid until ops->on_done. A path "/sha256/<64 lowercase hex>" names
- * the body by its SHA-256 (stoq_sha256_hex): a hmesh-stoq server stores it
+ * stay valid until ops->on_done. @sha256: the body's digest when the caller
+ * has it (stoq_sha256), NULL to compute it here; it is what the server's
+ * answer is checked against. A path "/sha256/<64 lowercase hex>" names
+ * the body by its SHA-256: a hmesh-stoq server stores it
  * only when the bytes hash to that name (400 otherwise) and serves it back
  * with GET at the same path. A server's repr-digest (RFC 9530), which
  * hmesh-stoq sends with every 201, is checked against what was sent: a
@@ -253,9 +255,9 @@ int stoq_conn_get(struct stoq_conn *c, const char *path, int64_t range_start, in
  * closing), -ENAMETOOLONG, -ENOMEM, -EIO (hashing failed).
  */
 int stoq_conn_put(struct stoq_conn *c, const char *path, const uint8_t *body, size_t len,
-		  const struct stoq_request_ops *ops, void *arg);
-/* The lowercase hex SHA-256 of @len bytes, the name of a content-addressed chunk. */
-int stoq_sha256_hex(const uint8_t *data, size_t len, char hex[65]);
+		  const uint8_t *sha256, const struct stoq_request_ops *ops, void *arg);
+/* The SHA-256 of @len bytes (a content-addressed chunk's name in hex). 0 or -EIO. */
+int stoq_sha256(const uint8_t *data, size_t len, uint8_t digest[32]);
 
 bool stoq_conn_is_established(const struct stoq_conn *c);
 /* True once the connection is closed, drained or failed (see last_error). */

@@ -65,8 +65,8 @@ bool stoq_h3_is_hash_name(const char *s)
 	return n == 64 && s[n] == '\0';
 }
 
-/* SHA-256 of @len bytes; wolfCrypt takes word32 lengths, so in steps. */
-static int sha256(const uint8_t *data, size_t len, uint8_t d[WC_SHA256_DIGEST_SIZE])
+/* wolfCrypt takes word32 lengths: a longer body is hashed in steps. */
+int stoq_sha256(const uint8_t *data, size_t len, uint8_t d[WC_SHA256_DIGEST_SIZE])
 {
 	wc_Sha256 sha;
 	int rc = wc_InitSha256(&sha);
@@ -78,16 +78,6 @@ static int sha256(const uint8_t *data, size_t len, uint8_t d[WC_SHA256_DIGEST_SI
 		rc = wc_Sha256Final(&sha, d);
 	wc_Sha256Free(&sha);
 	return rc == 0 ? 0 : -EIO;
-}
-
-int stoq_sha256_hex(const uint8_t *data, size_t len, char hex[65])
-{
-	uint8_t d[WC_SHA256_DIGEST_SIZE];
-	int rc = sha256(data, len, d);
-
-	if (rc == 0)
-		hm_hex_encode(d, WC_SHA256_DIGEST_SIZE, hex);
-	return rc;
 }
 
 #define NV(n, v, vl)                                                                               \
@@ -859,16 +849,20 @@ int stoq_conn_get(struct stoq_conn *c, const char *path, int64_t range_start, in
 }
 
 int stoq_conn_put(struct stoq_conn *c, const char *path, const uint8_t *body, size_t len,
-		  const struct stoq_request_ops *ops, void *arg)
+		  const uint8_t *sha256, const struct stoq_request_ops *ops, void *arg)
 {
 	uint8_t d[WC_SHA256_DIGEST_SIZE];
 	struct stoq_req *r;
 	int rc;
 
 	/* The digest first: a request that cannot be checked is not queued. */
-	rc = sha256(body, len, d);
-	if (rc < 0)
-		return rc;
+	if (sha256) {
+		memcpy(d, sha256, sizeof(d));
+	} else {
+		rc = stoq_sha256(body, len, d);
+		if (rc < 0)
+			return rc;
+	}
 	r = req_queue(c, path, ops, arg, &rc);
 	if (!r)
 		return rc;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hm_hex.h"
 #include "stoq_priv.h"
 
 /* ------------------------------------------------------------- config */
@@ -731,20 +732,23 @@ Test(stoq_sim, put_by_name_and_by_content_hash)
 	size_t len = 1500 * 1000 + 7;
 	uint8_t *data = malloc(len);
 	char hex[65], path[80], wrong[80], sha_dir[160];
+	uint8_t d[32];
 	struct stoq_conn *c;
 
 	cr_assert_not_null(data);
 	for (size_t i = 0; i < len; i++)
 		data[i] = (uint8_t)(i * 131 + (i >> 9));
-	cr_assert_eq(stoq_sha256_hex(data, len, hex), 0);
 	/* RFC 6234 test vector "abc": the helper is SHA-256. */
 	{
 		char abc[65];
 
-		cr_assert_eq(stoq_sha256_hex((const uint8_t *)"abc", 3, abc), 0);
+		cr_assert_eq(stoq_sha256((const uint8_t *)"abc", 3, d), 0);
+		hm_hex_encode(d, sizeof(d), abc);
 		cr_assert_str_eq(
 		    abc, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	}
+	cr_assert_eq(stoq_sha256(data, len, d), 0);
+	hm_hex_encode(d, sizeof(d), hex);
 	snprintf(path, sizeof(path), "/sha256/%s", hex);
 	snprintf(wrong, sizeof(wrong), "/sha256/%.63s%c", hex, hex[63] == '0' ? '1' : '0');
 	configs(&scfg, &ccfg);
@@ -753,11 +757,12 @@ Test(stoq_sim, put_by_name_and_by_content_hash)
 			      s.now);
 	cr_assert_not_null(c);
 	w.c = c;
-	cr_assert_eq(stoq_conn_put(c, "/put-named.bin", data, len, &body_ops, &b[0]), 0);
-	cr_assert_eq(stoq_conn_put(c, path, data, len, &body_ops, &b[1]), 0);
-	cr_assert_eq(stoq_conn_put(c, wrong, data, len, &body_ops, &b[2]), 0);
-	cr_assert_eq(stoq_conn_put(c, "/sha256/not-a-digest", data, 10, &body_ops, &b[3]), 0);
-	cr_assert_eq(stoq_conn_put(c, "/../escape", data, 10, &body_ops, &b[4]), 0);
+	/* The digest computed by the library, and given by the caller. */
+	cr_assert_eq(stoq_conn_put(c, "/put-named.bin", data, len, NULL, &body_ops, &b[0]), 0);
+	cr_assert_eq(stoq_conn_put(c, path, data, len, d, &body_ops, &b[1]), 0);
+	cr_assert_eq(stoq_conn_put(c, wrong, data, len, d, &body_ops, &b[2]), 0);
+	cr_assert_eq(stoq_conn_put(c, "/sha256/not-a-digest", data, 10, NULL, &body_ops, &b[3]), 0);
+	cr_assert_eq(stoq_conn_put(c, "/../escape", data, 10, NULL, &body_ops, &b[4]), 0);
 	sim_run(&s, all_done, &w, 60ull * 1000000000ull);
 	cr_assert_str_empty(stoq_conn_last_error(c));
 	cr_assert_eq(b[0].status, 201);
@@ -803,7 +808,7 @@ Test(stoq_sim, put_with_a_digest_that_differs_fails)
 			      s.now);
 	cr_assert_not_null(c);
 	w.c = c;
-	cr_assert_eq(stoq_conn_put(c, "/put-bent.bin", data, sizeof(data), &body_ops, &b), 0);
+	cr_assert_eq(stoq_conn_put(c, "/put-bent.bin", data, sizeof(data), NULL, &body_ops, &b), 0);
 	data[4321] ^= 1;
 	sim_run(&s, all_done, &w, 60ull * 1000000000ull);
 	cr_assert(b.done);
