@@ -122,16 +122,4 @@ void hm_cfg_print_help(const struct hm_cfg_table *t, FILE *out);
 /* Shared validate hook: the U32 value must be a power of two. */
 int hm_cfg_validate_pow2(const struct hm_cfg_key *key, const void *obj, char *why, size_t whylen);
 
-/* Value of hex digit @ch, or -1 (for keys given as hex text). */
-static inline int hm_cfg_hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 #endif /* HM_CONFIG_H */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hm_config.h"
+#include "hm_hex.h"
 #include "hm_quiclb.h"
 
 struct dp_quiclb_lcore {
@@ -63,7 +64,7 @@ static int entry(const char *e, size_t n, unsigned int idx, struct dp_quiclb *q,
 			return -EINVAL;
 		}
 		for (int i = 0; i < 16; i++) {
-			int hi = hm_cfg_hexval(f[3][2 * i]), lo = hm_cfg_hexval(f[3][2 * i + 1]);
+			int hi = hm_hex_digit(f[3][2 * i]), lo = hm_hex_digit(f[3][2 * i + 1]);
 
 			if (hi < 0 || lo < 0) {
 				snprintf(why, whylen, "entry %u: key: not hex at digit %d", idx,

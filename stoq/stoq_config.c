@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hm_hex.h"
 #include "stoq_priv.h"
 
 static const char *const stoq_cc_names[] = { "cubic", "bbr", "bbr2", "reno", NULL };
@@ -15,18 +16,10 @@ static int parse_key16(const char *text, void *field, char *why, size_t whylen)
 	memset(k, 0, sizeof(*k));
 	if (text[0] == '\0')
 		return 0;
-	if (strlen(text) != 2 * STOQ_CID_KEY_LEN) {
+	if (hm_hex_decode(text, k->b, STOQ_CID_KEY_LEN) < 0) {
+		memset(k, 0, sizeof(*k));
 		snprintf(why, whylen, "must be 32 hex digits (an AES-128 key) or empty");
 		return -EINVAL;
-	}
-	for (int i = 0; i < STOQ_CID_KEY_LEN; i++) {
-		int hi = hm_cfg_hexval(text[2 * i]), lo = hm_cfg_hexval(text[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			snprintf(why, whylen, "must be 32 hex digits (an AES-128 key) or empty");
-			return -EINVAL;
-		}
-		k->b[i] = (uint8_t)(hi << 4 | lo);
 	}
 	k->set = true;
 	return 0;
