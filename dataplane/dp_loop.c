@@ -22,17 +22,21 @@
 
 /*
  * What rx_parse counts of each parsed packet, as three 16-bit lanes of one
- * register (a burst is at most DP_BURST_MAX = 512 packets): short headers,
- * version negotiation or unknown versions, IPv4 first fragments. One add
- * per packet; separate counters were spilled to the stack by GCC, each a
+ * register (a burst is at most DP_BURST_MAX = 512 packets): v1 long headers,
+ * version negotiation or unknown versions, IPv4 first fragments; short
+ * headers are the rest. One add per packet, none for a short header;
+ * separate counters were spilled to the stack by GCC, each a
  * load-add-store chain through memory on every packet.
  */
-#define RX_LANE_SHORT 0
+#define RX_LANE_LONG 0
 #define RX_LANE_VN 16
 #define RX_LANE_FRAG 32
 _Static_assert(DP_BURST_MAX < (1 << 16), "rx_parse: a lane must hold a burst's count");
 static const uint64_t rx_type_lane[8] = {
-	[DP_QUIC_SHORT] = 1ull << RX_LANE_SHORT,
+	[DP_QUIC_INITIAL] = 1ull << RX_LANE_LONG,
+	[DP_QUIC_0RTT] = 1ull << RX_LANE_LONG,
+	[DP_QUIC_HANDSHAKE] = 1ull << RX_LANE_LONG,
+	[DP_QUIC_RETRY] = 1ull << RX_LANE_LONG,
 	[DP_QUIC_VERSION_NEG] = 1ull << RX_LANE_VN,
 	[DP_QUIC_UNKNOWN_VERSION] = 1ull << RX_LANE_VN,
 };
@@ -216,7 +220,7 @@ rx_parse(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port,
 {
 	struct rx_sums sums, more;
 	uint16_t i, kept = n;
-	uint64_t n_short, n_vn;
+	uint64_t n_long, n_vn;
 
 	i = scratch ? rx_parse_fast_scratch(&app->parse_cfg, port, pkts, n, scratch, &sums)
 		    : rx_parse_fast_mbuf(&app->parse_cfg, port, pkts, n, &sums);
@@ -225,14 +229,14 @@ rx_parse(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port,
 		sums.bytes += more.bytes;
 		sums.lanes += more.lanes;
 	}
-	n_short = (sums.lanes >> RX_LANE_SHORT) & 0xffff;
+	n_long = (sums.lanes >> RX_LANE_LONG) & 0xffff;
 	n_vn = (sums.lanes >> RX_LANE_VN) & 0xffff;
 	DP_COUNT(st->c[DP_C_RX_PACKETS] += n);
 	DP_COUNT(st->c[DP_C_RX_BYTES] += sums.bytes);
 	DP_COUNT(st->parse[DP_PARSE_OK] += kept);
-	DP_COUNT(st->c[DP_C_QUIC_SHORT] += n_short);
+	DP_COUNT(st->c[DP_C_QUIC_SHORT] += kept - n_long - n_vn);
 	DP_COUNT(st->c[DP_C_QUIC_VN] += n_vn);
-	DP_COUNT(st->c[DP_C_QUIC_LONG] += kept - n_short - n_vn);
+	DP_COUNT(st->c[DP_C_QUIC_LONG] += n_long);
 	DP_COUNT(st->c[DP_C_IP4_FRAGMENTS] += (sums.lanes >> RX_LANE_FRAG) & 0xffff);
 	return kept;
 }

@@ -366,7 +366,6 @@ struct dp_parse_fast {
 	__m128i head_short; /* dp_pkt_info bytes 0..15 of a short header but quic_len */
 	__m128i head_long;  /* the same for a long header: L2..L4 fields only */
 	__m128i ports_shuf; /* bytes 26..41 -> dp_pkt_info bytes 16..31 */
-	__m128i addr_mask;  /* keeps the 4 bytes of an IPv4 address */
 #endif
 	const struct dp_parse_cfg *cfg;
 	uint16_t port0; /* the first STOQ port (network order): tested inline */
@@ -396,7 +395,6 @@ dp_parse_fast_prep(struct dp_parse_fast *fp, const struct dp_parse_cfg *cfg)
 	/* scid_off, token_len, version: 0; sport, dport: bytes 34..37; VLAN: 0. */
 	fp->ports_shuf = _mm_setr_epi8(-128, -128, -128, -128, -128, -128, -128, -128, 8, 9, 10,
 				       11, -128, -128, -128, -128);
-	fp->addr_mask = _mm_setr_epi32(-1, 0, 0, 0);
 #endif
 	fp->cfg = cfg;
 	fp->port0 = cfg->stoq_ports[0];
@@ -442,9 +440,10 @@ dp_parse_fast_try(const uint8_t *f, uint32_t len, const struct dp_parse_fast *fp
 	b0 = f[DP_FAST_Q];
 	_mm_storeu_si128((__m128i *)(void *)((uint8_t *)info + 16),
 			 _mm_shuffle_epi8(c, fp->ports_shuf));
-	_mm_storeu_si128((__m128i *)(void *)info->src, _mm_and_si128(c, fp->addr_mask));
-	_mm_storeu_si128((__m128i *)(void *)info->dst,
-			 _mm_and_si128(_mm_srli_si128(c, 4), fp->addr_mask));
+	/* An IPv4 address is the first 4 bytes of src and dst; the rest is
+	 * unspecified (dp_pkt_info), so no mask. */
+	_mm_storeu_si128((__m128i *)(void *)info->src, c);
+	_mm_storeu_si128((__m128i *)(void *)info->dst, _mm_srli_si128(c, 4));
 	if (likely(!(b0 & 0x80))) {
 		/* RFC 9000 §17.3.1, as in dp_parse_quic_impl. */
 		if ((fp->require_bit && !(b0 & 0x40)) || qlen < 1u + fp->dcid_len)
