@@ -42,7 +42,8 @@ static int pool_create(struct dp_app *app, int socket)
 {
 	char name[RTE_MEMPOOL_NAMESIZE];
 	unsigned int sock = socket < 0 ? 0 : (unsigned int)socket;
-	uint16_t priv = RTE_ALIGN(sizeof(struct dp_mbuf_priv), RTE_MBUF_PRIV_ALIGN);
+	/* A multiple of the cache line (dp_mbuf_priv): the data starts on one. */
+	uint16_t priv = RTE_ALIGN(sizeof(struct dp_mbuf_priv), RTE_CACHE_LINE_SIZE);
 
 	if (app->pool[sock])
 		return 0;
