@@ -411,7 +411,7 @@ dp_parse_fast_prep(struct dp_parse_fast *fp, const struct dp_parse_cfg *cfg)
  * packet with CIDs of at most 20 bytes and a one-byte token length, is
  * decided here with a few loads and the results written as two vectors
  * (the general reader, dp_parse_quic_impl, stores field by field and
- * reads a varint byte by byte: an Initial cost ~15 cycles more than a
+ * reads a varint byte by byte: an Initial cost ~15 TSC ticks more than a
  * short header). Anything else (version negotiation, other versions,
  * long tokens, every malformed header) goes to dp_parse_quic_impl, so the
  * two agree: where this accepts, so does it, with the same fields.
