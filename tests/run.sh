@@ -43,11 +43,21 @@ for t in $(find "$build/tests" -type f -perm -u+x -name 'test_*' 2>/dev/null | s
 	fi
 done
 
+# DPDK leaves a runtime directory per --file-prefix in /var/run/dpdk (a
+# tmpfs) when a process exits. The tests' processes are gone when a test
+# ends, so what appeared there under the tests' prefixes during the test is
+# removed; anything else (an operator's node) is left alone.
+dpdk_run=/var/run/dpdk
+test_dpdk_dirs() {
+	ls "$dpdk_run" 2>/dev/null | grep -E '^(hmt|hme|hmx|hmsd)-' | sort || true
+}
+
 for t in tests/integration/test_*.sh; do
 	[[ -e "$t" ]] || continue
 	[[ -z "$filter" || "$t" == *"$filter"* ]] || continue
 	echo "=== integration: $t"
 	start=$(date +%s)
+	before=$(test_dpdk_dirs)
 	if timeout 900 bash "$t"; then
 		passed=$((passed + 1))
 		echo "--- PASS $t ($(($(date +%s) - start)) s)"
@@ -56,6 +66,9 @@ for t in tests/integration/test_*.sh; do
 		failures+=("$t")
 		echo "--- FAIL $t ($(($(date +%s) - start)) s)"
 	fi
+	comm -13 <(echo "$before") <(test_dpdk_dirs) | while read -r d; do
+		[[ -n "$d" ]] && rm -rf "${dpdk_run:?}/$d"
+	done
 done
 
 if ((${#failures[@]})); then
