@@ -39,7 +39,15 @@ done
 [[ -x "$bin" ]] || { echo "perf/dataplane.sh: $bin not built (make all)" >&2; exit 1; }
 command -v dpdk-testpmd >/dev/null || { echo "perf/dataplane.sh: dpdk-testpmd missing (make setup)" >&2; exit 1; }
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# DPDK leaves each prefix's runtime directory and the hugepage files still
+# mapped at exit (2 MiB each, held until deleted): remove ours.
+cleanup() {
+	rm -rf "$tmp" /var/run/dpdk/hmp-tp-$$ /var/run/dpdk/hmp-hm-$$
+	for h in $(awk '$3 == "hugetlbfs" { print $2 }' /proc/mounts); do
+		rm -f "$h"/hmp-tp-$$map_* "$h"/hmp-hm-$$map_*
+	done
+}
+trap cleanup EXIT
 bursts=$((inflight / 32))
 
 # 512 QUIC frames of the given size: 10% Initials, the rest short headers.

@@ -44,12 +44,18 @@ for t in $(find "$build/tests" -type f -perm -u+x -name 'test_*' 2>/dev/null | s
 done
 
 # DPDK leaves a runtime directory per --file-prefix in /var/run/dpdk (a
-# tmpfs) when a process exits. The tests' processes are gone when a test
-# ends, so what appeared there under the tests' prefixes during the test is
-# removed; anything else (an operator's node) is left alone.
+# tmpfs) when a process exits, and, without --in-memory, the hugepage files
+# still mapped at exit (2 MiB each, held until deleted). The tests'
+# processes are gone when a test ends, so what appeared in either place
+# under the tests' prefixes during the test is removed; anything else (an
+# operator's node) is left alone.
 dpdk_run=/var/run/dpdk
+huge_dirs=$(awk '$3 == "hugetlbfs" { print $2 }' /proc/mounts 2>/dev/null)
 test_dpdk_dirs() {
-	ls "$dpdk_run" 2>/dev/null | grep -E '^(hmt|hme|hmx|hmsd)-' | sort || true
+	{
+		ls -d "$dpdk_run"/* 2>/dev/null
+		for h in $huge_dirs; do ls -d "$h"/* 2>/dev/null; done
+	} | grep -E '/(hmt|hme|hmx|hmsd)-[^/]*$' | sort || true
 }
 
 for t in tests/integration/test_*.sh; do
@@ -67,7 +73,7 @@ for t in tests/integration/test_*.sh; do
 		echo "--- FAIL $t ($(($(date +%s) - start)) s)"
 	fi
 	comm -13 <(echo "$before") <(test_dpdk_dirs) | while read -r d; do
-		[[ -n "$d" ]] && rm -rf "${dpdk_run:?}/$d"
+		[[ -n "$d" ]] && rm -rf "$d"
 	done
 done
 
