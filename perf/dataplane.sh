@@ -42,10 +42,8 @@ tmp=$(mktemp -d)
 # DPDK leaves each prefix's runtime directory and the hugepage files still
 # mapped at exit (2 MiB each, held until deleted): remove ours.
 cleanup() {
-	rm -rf "$tmp" /var/run/dpdk/hmp-tp-$$ /var/run/dpdk/hmp-hm-$$
-	for h in $(awk '$3 == "hugetlbfs" { print $2 }' /proc/mounts); do
-		rm -f "$h"/hmp-tp-$$map_* "$h"/hmp-hm-$$map_*
-	done
+	rm -rf "$tmp"
+	"$top/scripts/dpdk-leftovers.sh" "hmp-tp-$$" "hmp-hm-$$"
 }
 trap cleanup EXIT
 bursts=$((inflight / 32))

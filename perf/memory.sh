@@ -27,7 +27,7 @@ done
 tmp=$(mktemp -d)
 pid=
 node=
-trap '[[ -n "$pid" ]] && kill "$pid" 2>/dev/null; [[ -n "$node" ]] && kill -INT "$node" 2>/dev/null && wait "$node"; rm -rf "$tmp"' EXIT
+trap '[[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid"; [[ -n "$node" ]] && kill -INT "$node" 2>/dev/null && wait "$node"; rm -rf "$tmp"; "$top/scripts/dpdk-leftovers.sh" "hmp-mem-$$"' EXIT
 hp_free() { awk '/^HugePages_Free/ {print $2}' /proc/meminfo; }
 hp_size_kb=$(awk '/^Hugepagesize/ {print $2}' /proc/meminfo)
 

@@ -51,6 +51,7 @@ cleanup() {
 	ip link del "hmspv$$" 2>/dev/null || true
 	ip netns del "hmsp-$$" 2>/dev/null || true
 	rm -rf "$tmp"
+	"$top/scripts/dpdk-leftovers.sh" "hmsp$$"
 }
 trap cleanup EXIT
 bash "$top/stoq/stoq-cert.sh" "$tmp/pki" >/dev/null

@@ -34,8 +34,8 @@ done
 command -v collectd >/dev/null || { echo "perf/telemetry.sh: collectd missing (make setup)" >&2; exit 1; }
 tmp=$(mktemp -d)
 cd_pid=
-trap '[[ -n "$cd_pid" ]] && kill "$cd_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 prefix="hmp-tel-$$"
+trap '[[ -n "$cd_pid" ]] && kill "$cd_pid" 2>/dev/null; rm -rf "$tmp"; "$top/scripts/dpdk-leftovers.sh" "$prefix"' EXIT
 
 pps() { # app args... (PPS_BIN: another binary)
 	"${PPS_BIN:-$bin}" --lcores=0-1 --no-pci --file-prefix="$prefix" --log-level='*:warning' --vdev=net_ring0 -- \

@@ -94,7 +94,7 @@ teardown() {
 	for ((i = 0; i < n; i++)); do
 		ip netns del "hm-c$i" 2>/dev/null || true
 		ip netns del "hm-n$i" 2>/dev/null || true
-		rm -rf "/var/run/dpdk/hm-mesh-$i"
+		"$top/scripts/dpdk-leftovers.sh" "hm-mesh-$i"
 	done
 	ip netns del "$wan" 2>/dev/null || true
 	rm -rf "$tmp"

@@ -72,7 +72,8 @@ teardown() {
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	[[ -f "$tmp/dp.log" ]] && sed -n '/^counters after/,$p' "$tmp/dp.log" | grep -v stats-json
 	router_teardown "$ns" "$dp_if" "$dpb_if" "$br" "$fwd0"
-	rm -rf "$tmp" "/var/run/dpdk/$prefix"
+	rm -rf "$tmp"
+	"$top/scripts/dpdk-leftovers.sh" "$prefix"
 	echo "==> done"
 }
 trap teardown EXIT

@@ -43,27 +43,19 @@ for t in $(find "$build/tests" -type f -perm -u+x -name 'test_*' 2>/dev/null | s
 	fi
 done
 
-# DPDK leaves a runtime directory per --file-prefix in /var/run/dpdk (a
-# tmpfs) when a process exits, and, without --in-memory, the hugepage files
-# still mapped at exit (2 MiB each, held until deleted). The tests'
-# processes are gone when a test ends, so what appeared in either place
-# under the tests' prefixes during the test is removed; anything else (an
-# operator's node) is left alone.
-dpdk_run=/var/run/dpdk
-huge_dirs=$(awk '$3 == "hugetlbfs" { print $2 }' /proc/mounts 2>/dev/null)
-test_dpdk_dirs() {
-	{
-		ls -d "$dpdk_run"/* 2>/dev/null
-		for h in $huge_dirs; do ls -d "$h"/* 2>/dev/null; done
-	} | grep -E '/(hmt|hme|hmx|hmsd)-[^/]*$' | sort || true
-}
+# DPDK leaves a runtime directory and, without --in-memory, hugepage files
+# per --file-prefix when a process exits (scripts/dpdk-leftovers.sh). The
+# tests' processes are gone when a test ends, so what appeared under the
+# tests' prefixes during the test is removed; anything else (an operator's
+# node) is left alone.
+test_prefixes='(hmt|hme|hmx|hmsd)-.*'
 
 for t in tests/integration/test_*.sh; do
 	[[ -e "$t" ]] || continue
 	[[ -z "$filter" || "$t" == *"$filter"* ]] || continue
 	echo "=== integration: $t"
 	start=$(date +%s)
-	before=$(test_dpdk_dirs)
+	before=$(scripts/dpdk-leftovers.sh --list "$test_prefixes")
 	if timeout 900 bash "$t"; then
 		passed=$((passed + 1))
 		echo "--- PASS $t ($(($(date +%s) - start)) s)"
@@ -72,9 +64,8 @@ for t in tests/integration/test_*.sh; do
 		failures+=("$t")
 		echo "--- FAIL $t ($(($(date +%s) - start)) s)"
 	fi
-	comm -13 <(echo "$before") <(test_dpdk_dirs) | while read -r d; do
-		[[ -n "$d" ]] && rm -rf "$d"
-	done
+	comm -13 <(echo "$before") <(scripts/dpdk-leftovers.sh --list "$test_prefixes") |
+		xargs -r scripts/dpdk-leftovers.sh
 done
 
 if ((${#failures[@]})); then
