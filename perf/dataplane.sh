@@ -39,8 +39,7 @@ done
 [[ -x "$bin" ]] || { echo "perf/dataplane.sh: $bin not built (make all)" >&2; exit 1; }
 command -v dpdk-testpmd >/dev/null || { echo "perf/dataplane.sh: dpdk-testpmd missing (make setup)" >&2; exit 1; }
 tmp=$(mktemp -d)
-# DPDK leaves each prefix's runtime directory and the hugepage files still
-# mapped at exit (2 MiB each, held until deleted): remove ours.
+# What our two DPDK prefixes leave after exit (scripts/dpdk-leftovers.sh).
 cleanup() {
 	rm -rf "$tmp"
 	"$top/scripts/dpdk-leftovers.sh" "hmp-tp-$$" "hmp-hm-$$"
