@@ -76,8 +76,10 @@ LIB_MFN := $(BUILD)/lib/libhmmfn.a
 LIB_DP := $(BUILD)/lib/libhmdp.a
 LIB_PERF := $(BUILD)/lib/libhmperf.a
 LIB_TELEM := $(BUILD)/lib/libhmtelem.a
-# Link order: dependents first (dataplane → mfn → telemetry → common).
-ALL_LIBS := $(LIB_DP) $(LIB_MFN) $(LIB_TELEM) $(LIB_COMMON) $(LIB_PERF)
+LIB_STOQ := $(BUILD)/lib/libhmstoq.a
+# Link order: dependents first (dataplane → stoq, the server it can host
+# (dp_local.c) → mfn → telemetry → common).
+ALL_LIBS := $(LIB_DP) $(LIB_STOQ) $(LIB_MFN) $(LIB_TELEM) $(LIB_COMMON) $(LIB_PERF)
 
 BIN_DATAPLANE := $(BUILD)/bin/hmesh-dataplane
 BIN_BENCH_CHECK := $(BUILD)/bin/hmesh-bench-check
@@ -190,21 +192,18 @@ STOQ_PKGS := libngtcp2 libngtcp2_crypto_wolfssl wolfssl libnghttp3
 STOQ_CFLAGS := $(shell $(STOQ_PC) --cflags $(STOQ_PKGS) 2>/dev/null)
 STOQ_LIBS := $(shell $(STOQ_PC) --libs $(STOQ_PKGS) 2>/dev/null) -Wl,-rpath,$(STOQ_DEPS)/lib
 STOQ_SRCS := $(filter-out stoq/main.c,$(wildcard stoq/*.c))
-LIB_STOQ := $(BUILD)/lib/libhmstoq.a
 BIN_STOQ := $(BUILD)/bin/hmesh-stoq
 
-$(call obj,$(STOQ_SRCS) stoq/main.c $(wildcard tests/stoq/*.c) perf/bench_aesgcm.c): \
-	CPPFLAGS += -Istoq $(STOQ_CFLAGS)
+$(call obj,$(STOQ_SRCS) stoq/main.c $(wildcard tests/stoq/*.c) perf/bench_aesgcm.c \
+	dataplane/dp_local.c): CPPFLAGS += -Istoq $(STOQ_CFLAGS)
 # The dataplane decodes QUIC-LB connection IDs with wolfCrypt's AES (dp_quiclb.c,
 # common/hm_quiclb.c, which stoq_cid.c shares).
 $(call obj,dataplane/dp_quiclb.c common/hm_quiclb.c tests/common/test_quiclb.c): \
 	CPPFLAGS += $(STOQ_CFLAGS)
-LDLIBS += $(STOQ_LIBS)
+# rte_eth_from_rings: the hosted STOQ server's ring port (dp_local.c).
+LDLIBS += $(STOQ_LIBS) -lrte_net_ring
 
 $(LIB_STOQ): $(call obj,$(STOQ_SRCS))
-	@mkdir -p $(@D)
-	@echo "  AR      $@"
-	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BIN_STOQ): $(call obj,stoq/main.c) $(LIB_STOQ) $(LIB_TELEM) $(LIB_COMMON)
 	@mkdir -p $(@D)

@@ -28,6 +28,8 @@
 #include "dp_parse.h"
 #include "dp_pipeline.h"
 
+struct dp_local;
+
 extern int dp_logtype;
 #define DP_LOG(level, fmt, ...)                                                                    \
 	rte_log(RTE_LOG_##level, dp_logtype, "dataplane: " fmt "\n", ##__VA_ARGS__)
@@ -58,6 +60,7 @@ enum dp_role {
 	DP_ROLE_RX,	/* RX + parse → worker rings */
 	DP_ROLE_WORKER, /* ring → MFN → TX (itself or through a TX ring) */
 	DP_ROLE_TX,	/* ring → rewrite → TX */
+	DP_ROLE_STOQ,	/* the hosted STOQ server (dp_local.h) */
 };
 
 const char *dp_role_name(enum dp_role r);
@@ -87,6 +90,7 @@ struct dp_lcore {
 	uint16_t n_out;				 /* RX: worker rings; WORKER: TX rings */
 	struct rte_ring *out_ring[RTE_MAX_LCORE / 8]; /* RX: one per worker */
 	struct dp_txbuf *txb;			 /* DP_PORTS_MAX entries, on transmitting lcores */
+	struct dp_local *drains; /* moves the hosted endpoint's frames out (one lcore) */
 } __rte_cache_aligned;
 
 struct dp_port {
@@ -120,6 +124,7 @@ struct dp_app {
 
 	const struct dp_pipeline_ops *pipe;
 	void *pipe_ctx;
+	struct dp_local *local; /* stoq_listen, NULL when off */
 
 	/* Shutdown in stages so the rings drain: RX stops, workers empty their
 	 * rings, then TX empties its rings. */

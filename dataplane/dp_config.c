@@ -259,6 +259,64 @@ static int format_addr(const void *field, char *buf, size_t buflen)
 	return inet_ntop(a->family, a->b, buf, (socklen_t)buflen) ? 0 : -ENOSPC;
 }
 
+static int parse_listen(const char *text, void *field, char *why, size_t whylen)
+{
+	struct dp_listen *l = field;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *h = text, *end;
+	size_t hl;
+	char *pend;
+	unsigned long port;
+
+	memset(l, 0, sizeof(*l));
+	if (text[0] == '\0')
+		return 0;
+	if (text[0] == '[') {
+		end = strchr(text, ']');
+		colon = end && end[1] == ':' ? end + 1 : NULL;
+		h = text + 1;
+	} else {
+		colon = strrchr(text, ':');
+		end = colon;
+	}
+	if (!colon || end == h || (hl = (size_t)(end - h)) >= sizeof(host))
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &pend, 10);
+	if (colon[1] == '\0' || *pend || errno || port == 0 || port > 65535)
+		goto bad;
+	if (text[0] != '[' && inet_pton(AF_INET, host, l->addr.b) == 1)
+		l->addr.family = AF_INET;
+	else if (text[0] == '[' && inet_pton(AF_INET6, host, l->addr.b) == 1)
+		l->addr.family = AF_INET6;
+	else
+		goto bad;
+	l->port = (uint16_t)port;
+	return 0;
+bad:
+	memset(l, 0, sizeof(*l));
+	snprintf(why, whylen, "expected IPV4:PORT or [IPV6]:PORT, port 1..65535");
+	return -EINVAL;
+}
+
+static int format_listen(const void *field, char *buf, size_t buflen)
+{
+	const struct dp_listen *l = field;
+	char a[INET6_ADDRSTRLEN];
+	int n;
+
+	if (l->addr.family == 0)
+		n = snprintf(buf, buflen, "%s", "");
+	else if (!inet_ntop(l->addr.family, l->addr.b, a, sizeof(a)))
+		return -ENOSPC;
+	else
+		n = snprintf(buf, buflen, l->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a,
+			     l->port);
+	return (n < 0 || (size_t)n >= buflen) ? -ENOSPC : 0;
+}
+
 static const char *const quic_bit_names[] = {"any", "set", NULL};
 
 #define F(member) HM_CFG_FIELD(struct dp_config, member)
@@ -389,6 +447,30 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	  .help = "QUIC-LB configs whose CIDs route short-header packets L1 does not know to "
 		  "the backend id they carry: ID:SIDLEN:CIDLEN[:AES128KEYHEX],... (ids 0..6; "
 		  "several during a key rotation); empty = off" },
+	{ .name = "stoq_listen", .type = HM_CFG_CUSTOM, .def = "", F(stoq_listen),
+	  .parse = parse_listen, .format = format_listen,
+	  .help = "host a STOQ (HTTP/3) server in the dataplane at IPV4:PORT or [IPV6]:PORT: "
+		  "ARP/NDP and IP to that address on stoq_port go to it, not to the MFN; needs "
+		  "stoq_root, stoq_config and stoq_ports without PORT. Empty = off" },
+	{ .name = "stoq_root", .type = HM_CFG_STR, .def = "", F(stoq_root),
+	  .help = "stoq_listen: the directory it serves (GET) and stores PUTs in" },
+	{ .name = "stoq_config", .type = HM_CFG_STR, .def = "", F(stoq_config),
+	  .help = "stoq_listen: hmesh-stoq \"key = value\" file (cert and key required; any "
+		  "transport key of hmesh-stoq --help)" },
+	{ .name = "stoq_lcore", .type = HM_CFG_I32, .def = "-1", F(stoq_lcore), .min = -1,
+	  .max = 1023, /* as the lcore lists; EAL checks it is enabled */
+	  .help = "stoq_listen: the lcore that runs it, taken from forwarding; -1 = the "
+		  "highest lcore EAL gave" },
+	{ .name = "stoq_port", .type = HM_CFG_U32, .def = "0", F(stoq_port), .min = 0,
+	  .max = DP_PORTS_MAX - 1,
+	  .help = "stoq_listen: the port (index) its frames arrive and leave by" },
+	{ .name = "stoq_prefix_len", .type = HM_CFG_U32, .def = "0", F(stoq_prefix_len),
+	  .min = 0, .max = 128,
+	  .help = "stoq_listen: on-link prefix length of its address (0 = 24 for IPv4, 64 for "
+		  "IPv6)" },
+	{ .name = "stoq_gateway", .type = HM_CFG_CUSTOM, .def = "", F(stoq_gateway),
+	  .parse = parse_addr, .format = format_addr,
+	  .help = "stoq_listen: next hop for peers outside the prefix; empty = none" },
 	{ .name = "ctl_socket", .type = HM_CFG_STR, .def = "", F(ctl_socket),
 	  .validate = validate_ctl_socket,
 	  .help = "Unix socket path of the control channel (hm_ctlmsg.h) for hmesh-controld; "
@@ -489,6 +571,50 @@ int dp_config_check(const struct dp_config *cfg, char *err, size_t errlen)
 					 i, q.c[i].cid_len, cfg->short_dcid_len);
 				return -EINVAL;
 			}
+	}
+	if (cfg->stoq_listen.addr.family) {
+		const struct dp_listen *l = &cfg->stoq_listen;
+		const char *missing = !cfg->stoq_root[0]     ? "stoq_root"
+				      : !cfg->stoq_config[0] ? "stoq_config"
+				      : !cfg->stoq_ports.n   ? "stoq_ports (the ports forwarded, "
+							       "without its own)"
+							     : NULL;
+
+		if (missing) {
+			snprintf(err, errlen, "\"stoq_listen\" is set: needs %s", missing);
+			return -EINVAL;
+		}
+		/* Its packets must fail the forwarding parse, so the fast path never
+		 * looks for them (dp_local.h). */
+		for (uint8_t i = 0; i < cfg->stoq_ports.n; i++)
+			if (cfg->stoq_ports.port[i] == l->port) {
+				snprintf(err, errlen,
+					 "\"stoq_listen\" port %u is in \"stoq_ports\": the hosted "
+					 "server's port must not be a forwarded one",
+					 l->port);
+				return -EINVAL;
+			}
+		if (l->addr.family == AF_INET && cfg->stoq_prefix_len > 32) {
+			snprintf(err, errlen, "\"stoq_prefix_len\" is %u: above 32, and "
+					      "stoq_listen is IPv4", cfg->stoq_prefix_len);
+			return -EINVAL;
+		}
+		if (cfg->stoq_gateway.family && cfg->stoq_gateway.family != l->addr.family) {
+			snprintf(err, errlen, "\"stoq_gateway\" is not of stoq_listen's family");
+			return -EINVAL;
+		}
+		if (cfg->stoq_lcore >= 0 &&
+		    (list_has(&cfg->rx_lcores, (uint16_t)cfg->stoq_lcore) ||
+		     list_has(&cfg->worker_lcores, (uint16_t)cfg->stoq_lcore) ||
+		     list_has(&cfg->tx_lcores, (uint16_t)cfg->stoq_lcore))) {
+			snprintf(err, errlen, "\"stoq_lcore\" %d also has a forwarding role",
+				 cfg->stoq_lcore);
+			return -EINVAL;
+		}
+	} else if (cfg->stoq_root[0] || cfg->stoq_config[0]) {
+		snprintf(err, errlen, "\"%s\" is set without stoq_listen",
+			 cfg->stoq_root[0] ? "stoq_root" : "stoq_config");
+		return -EINVAL;
 	}
 	if (cfg->mbuf_cache > cfg->mbufs / 1.5) {
 		snprintf(err, errlen, "\"mbuf_cache\" is %u: must be at most mbufs / 1.5 (%u)",

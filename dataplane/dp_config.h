@@ -49,6 +49,12 @@ struct dp_addr {
 	uint8_t b[16];
 };
 
+/* An address and UDP port ("ADDR:PORT", "[V6]:PORT"); family 0 = unset. */
+struct dp_listen {
+	struct dp_addr addr;
+	uint16_t port; /* host byte order, 1..65535 when set */
+};
+
 struct dp_config {
 	uint32_t rx_burst;
 	uint32_t idle_sleep_us; /* sleep this long after a poll round that found nothing; 0: spin */
@@ -99,6 +105,14 @@ struct dp_config {
 	uint32_t mfn_cpe_interval_ms;
 	char mfn_static[1024];
 	char mfn_quic_lb[512]; /* dp_quiclb.h: ID:SIDLEN:CIDLEN[:KEY],... */
+	/* The STOQ server hosted in the dataplane (dp_local.h); off when unset. */
+	struct dp_listen stoq_listen;
+	char stoq_root[256];
+	char stoq_config[256]; /* hmesh-stoq "key = value" file: cert, key, transport */
+	int32_t stoq_lcore;    /* -1: the highest forwarding lcore EAL gave */
+	uint32_t stoq_port;    /* dataplane port (index) its frames use */
+	uint32_t stoq_prefix_len;
+	struct dp_addr stoq_gateway;
 };
 
 extern const struct hm_cfg_table dp_config_table;

@@ -23,6 +23,7 @@
 #include <rte_malloc.h>
 
 #include "dp_app.h"
+#include "dp_local.h"
 
 /* The dataplane's log type, registered at load time (every binary linking libhmdp). */
 RTE_LOG_REGISTER(dp_logtype, hmesh.dataplane, INFO);
@@ -32,8 +33,9 @@ const char *dp_role_name(enum dp_role r)
 	static const char *const names[] = {
 		[DP_ROLE_NONE] = "none", [DP_ROLE_RTC] = "rtc",	  [DP_ROLE_RX] = "rx",
 		[DP_ROLE_WORKER] = "worker", [DP_ROLE_TX] = "tx",
+		[DP_ROLE_STOQ] = "stoq",
 	};
-	return (unsigned int)r <= DP_ROLE_TX ? names[r] : "?";
+	return (unsigned int)r <= DP_ROLE_STOQ ? names[r] : "?";
 }
 
 /* Fill hw_core / hw_package of every enabled lcore from hwloc. */
@@ -104,6 +106,14 @@ static void order_for_rx(struct dp_app *app, uint16_t *ids, uint16_t n, int sock
 	}
 }
 
+static bool list_has_id(const struct dp_lcore_list *l, uint16_t id)
+{
+	for (uint16_t i = 0; i < l->n; i++)
+		if (l->id[i] == id)
+			return true;
+	return false;
+}
+
 static int check_listed(const struct dp_lcore_list *l, const char *key)
 {
 	for (uint16_t i = 0; i < l->n; i++) {
@@ -124,7 +134,7 @@ int dp_layout_init(struct dp_app *app)
 	const struct dp_config *c = &app->cfg;
 	uint16_t avail[RTE_MAX_LCORE], n = 0, port_id;
 	uint16_t max_rxq = UINT16_MAX;
-	int port_socket = -1;
+	int port_socket = -1, stoq = -1;
 	unsigned int id;
 	int ret;
 
@@ -165,16 +175,33 @@ int dp_layout_init(struct dp_app *app)
 	}
 
 	hw_topology(app);
-	RTE_LCORE_FOREACH_WORKER(id) avail[n++] = (uint16_t)id;
+	if (c->stoq_listen.addr.family) {
+		/* The hosted STOQ server's lcore forwards nothing (dp_local.h). */
+		stoq = dp_local_lcore(c);
+		if (stoq < 0)
+			return stoq;
+	}
+	RTE_LCORE_FOREACH_WORKER(id)
+	if ((int)id != stoq)
+		avail[n++] = (uint16_t)id;
 	if (n == 0) {
-		DP_LOG(ERR, "no forwarding lcore: give EAL at least two lcores (e.g. -l 0-1); the "
-			    "main lcore runs the control path");
+		DP_LOG(ERR, "no forwarding lcore: give EAL at least two lcores (e.g. -l 0-1), "
+			    "three with stoq_listen; the main lcore runs the control path");
 		return -EINVAL;
 	}
 	if ((ret = check_listed(&c->rx_lcores, "rx_lcores")) ||
 	    (ret = check_listed(&c->worker_lcores, "worker_lcores")) ||
 	    (ret = check_listed(&c->tx_lcores, "tx_lcores")))
 		return ret;
+	if (stoq >= 0 && (list_has_id(&c->rx_lcores, (uint16_t)stoq) ||
+			  list_has_id(&c->worker_lcores, (uint16_t)stoq) ||
+			  list_has_id(&c->tx_lcores, (uint16_t)stoq))) {
+		DP_LOG(ERR, "lcore %d runs the hosted STOQ server (stoq_lcore): it cannot also be "
+			    "in rx_lcores, worker_lcores or tx_lcores; set stoq_lcore", stoq);
+		return -EINVAL;
+	}
+	if (stoq >= 0)
+		app->lcores[stoq].role = DP_ROLE_STOQ;
 
 	app->layout = (enum dp_layout)c->layout;
 	if (app->layout == DP_LAYOUT_AUTO) {

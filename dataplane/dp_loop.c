@@ -14,6 +14,7 @@
 #endif
 
 #include "dp_app.h"
+#include "dp_local.h"
 #include "dp_parse_impl.h"
 #include "dp_stats.h"
 
@@ -68,9 +69,10 @@ rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port
 	      struct rte_mbuf **pkts, uint16_t start, uint16_t n, struct dp_pkt_info *scratch,
 	      struct rx_sums *sums)
 {
-	struct rte_mbuf *drop[DP_BURST_MAX];
+	struct rte_mbuf *drop[DP_BURST_MAX], *local[DP_BURST_MAX];
+	struct dp_local *lo = app->local && app->local->port == port ? app->local : NULL;
 	struct dp_parse_fast fp;
-	uint16_t kept = start, nd = 0;
+	uint16_t kept = start, nd = 0, nl = 0;
 	/* Drops of one reason usually come in runs (a flood, a misdirected
 	 * stream): counted in a register, stored when the reason changes. */
 	enum dp_parse_result run_r = DP_PARSE_OK;
@@ -100,6 +102,12 @@ rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port
 			pkts[kept++] = m;
 			continue;
 		}
+		/* Not for forwarding, for the hosted STOQ server (dp_local.h). */
+		if (unlikely(lo != NULL) && m->nb_segs == 1 &&
+		    dp_local_wants(lo, f, m->data_len, r, pi)) {
+			local[nl++] = m;
+			continue;
+		}
 		/* The parser sees the first segment only: say so rather than
 		 * blaming the packet for a truncation that is ours. */
 		if (unlikely(m->nb_segs > 1)) {
@@ -119,6 +127,15 @@ rx_parse_from(const struct dp_app *app, struct dp_lcore_stats *st, uint16_t port
 	sums->lanes = lanes;
 	if (nd)
 		rte_pktmbuf_free_bulk(drop, nd);
+	if (nl) {
+		unsigned int e = rte_ring_enqueue_burst(lo->rx, (void **)local, nl, NULL);
+
+		DP_COUNT(st->c[DP_C_LOCAL_RX] += e);
+		if (unlikely(e < nl)) {
+			DP_COUNT(st->drop[DP_D_LOCAL_FULL] += nl - e);
+			rte_pktmbuf_free_bulk(&local[e], nl - e);
+		}
+	}
 	return kept;
 }
 
@@ -454,6 +471,28 @@ static void tx_burst_out(const struct dp_app *app, struct dp_lcore *l, struct dp
 		rte_pktmbuf_free_bulk(drop, nd);
 }
 
+/*
+ * Move what the hosted STOQ server sent (dp_local.h) to its port's TX
+ * queue of this lcore; returns how many. Its frames are complete: no
+ * rewrite.
+ */
+static uint16_t local_drain(const struct dp_app *app, struct dp_lcore *l,
+			    struct dp_lcore_stats *st)
+{
+	struct dp_local *lo = l->drains;
+	struct rte_mbuf *m[DP_LOCAL_BURST];
+	uint16_t n = (uint16_t)rte_ring_dequeue_burst(lo->tx, (void **)m, DP_LOCAL_BURST, NULL);
+	uint64_t bytes = 0;
+
+	if (n == 0)
+		return 0;
+	for (uint16_t i = 0; i < n; i++)
+		bytes += m[i]->pkt_len;
+	DP_COUNT(st->c[DP_C_LOCAL_TX] += n);
+	tx_send(app, l, st, lo->port_idx, m, n, bytes);
+	return n;
+}
+
 /* Poll RX queue @q of this lcore and parse what came; returns the packets kept. */
 static inline __attribute__((always_inline)) uint16_t
 rx_poll(const struct dp_app *app, const struct dp_lcore *l, struct dp_lcore_stats *st, uint16_t q,
@@ -548,6 +587,8 @@ static int loop_rtc(struct dp_app *app, struct dp_lcore *l)
 			DP_COUNT(st->c[DP_C_MFN_PACKETS] += n);
 			tx_burst_out(app, l, st, pkts, to, out, n);
 		}
+		if (unlikely(l->drains != NULL))
+			got += local_drain(app, l, st);
 		if (app->pipe->quiescent)
 			app->pipe->quiescent(app->pipe_ctx, l->lcore_id);
 		if (unlikely(got == 0 && idle_sleep_us))
@@ -634,6 +675,8 @@ static int loop_worker(struct dp_app *app, struct dp_lcore *l)
 		uint16_t n;
 		int to;
 
+		if (unlikely(l->drains != NULL))
+			local_drain(app, l, st);
 		if (r < 0)
 			break;
 		if (r == 0) {
@@ -673,6 +716,8 @@ static int loop_tx(struct dp_app *app, struct dp_lcore *l)
 	for (;;) {
 		int n = ring_recv(l, st, pkts, burst, &app->worker_running);
 
+		if (unlikely(l->drains != NULL))
+			local_drain(app, l, st);
 		if (n < 0)
 			break;
 		for (int i = 0; i < n; i++)
@@ -697,6 +742,8 @@ int dp_lcore_main(void *arg)
 		return loop_worker(app, l);
 	case DP_ROLE_TX:
 		return loop_tx(app, l);
+	case DP_ROLE_STOQ:
+		return dp_local_run(app);
 	case DP_ROLE_NONE:
 		break;
 	}

@@ -11,6 +11,7 @@
 #include <rte_ethdev.h>
 
 #include "dp_app.h"
+#include "dp_local.h"
 #include "dp_xdp.h"
 
 struct rte_mempool *dp_pool_for_socket(struct dp_app *app, int socket)
@@ -195,6 +196,7 @@ void dp_ports_fini(struct dp_app *app)
 		}
 		rte_eth_dev_close(p->port_id);
 	}
+	dp_local_fini(app); /* between: see there */
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
 		rte_mempool_free(app->pool[s]);
 		app->pool[s] = NULL;

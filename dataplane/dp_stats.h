@@ -61,7 +61,9 @@
 	X(MFN_NS_L1, mfn_l1_ns, "nanoseconds spent in L1 by the timed bursts (one in 8), summed")  \
 	X(MFN_L1_TIMED, mfn_l1_timed_packets, "packets of the bursts whose L1 time is in mfn_l1_ns") \
 	X(MFN_NS_L2, mfn_l2_ns, "nanoseconds spent in L2 (per new flow, summed)")                  \
-	X(MFN_NS_L3, mfn_l3_ns, "nanoseconds spent in L3 (per new flow, summed)")
+	X(MFN_NS_L3, mfn_l3_ns, "nanoseconds spent in L3 (per new flow, summed)")                 \
+	X(LOCAL_RX, stoq_local_rx, "frames handed to the hosted STOQ server (stoq_listen)")       \
+	X(LOCAL_TX, stoq_local_tx, "frames the hosted STOQ server sent, moved to its port")
 
 /* Drop reasons outside the parser: X(ENUM, name, description). */
 #define DP_DROPS(X)                                                                                \
@@ -76,7 +78,8 @@
 	X(MFN_REPLY_NO_SERVICE, mfn_reply_no_service, "router mode: from backend_port, but not from a service port") \
 	X(NO_PORT, no_tx_port, "destination port does not exist")                                   \
 	X(VLAN_PUSH, vlan_push_failed, "no headroom to push the TX VLAN tag")                      \
-	X(MULTISEG, multiseg, "headers not in the first segment")
+	X(MULTISEG, multiseg, "headers not in the first segment")                                  \
+	X(LOCAL_FULL, stoq_local_full, "ring to the hosted STOQ server full")
 
 enum dp_counter {
 #define DP_X(e, n, d) DP_C_##e,

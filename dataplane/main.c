@@ -26,6 +26,7 @@
 
 #include "dp_app.h"
 #include "dp_ctl.h"
+#include "dp_local.h"
 #include "dp_stats.h"
 
 struct dp_app dp_app;
@@ -320,6 +321,8 @@ int main(int argc, char **argv)
 		goto out_ports;
 	if (dp_layout_rings_init(app))
 		goto out_layout;
+	if (dp_local_init(app)) /* it says why */
+		goto out_layout;
 	app->pipe = app->cfg.mfn ? &dp_pipeline_mfn : &dp_pipeline_passthrough;
 	ret = app->pipe->create(app, &app->pipe_ctx);
 	if (ret) {
@@ -355,11 +358,16 @@ int main(int argc, char **argv)
 	printf("hmesh-dataplane: forwarding (Ctrl-C to stop)\n");
 	fflush(stdout);
 	control_loop(app, &opts, t0, ctl);
+	/* The hosted server first, so what it sent last still leaves. */
+	dp_local_stop(app);
+	if (app->local)
+		rte_eal_wait_lcore(app->local->lcore);
 	app->stop_rx = true;
 	rte_eal_mp_wait_lcore();
 	t1 = now_s();
 	dp_stats_ports_update(app);
 	dp_stats_print(app, stdout, t1 - t0);
+	dp_local_print(app, stdout);
 	rc = 0;
 
 out_pipe:

@@ -10,7 +10,8 @@
 # network namespace (client there on CPU 0, server on CPU 1): hmesh-stoq on a
 # kernel UDP socket against gtlsserver, and hmesh-stoq on the DPDK back end
 # (net_af_xdp on the veth, the back end owning the address) against the
-# same server on the kernel socket.
+# same server on the kernel socket, and that back end hosted in
+# hmesh-dataplane (stoq_listen) against it run alone.
 #
 #   perf/stoq.sh [--size BYTES[K|M|G] | --gb] [--reps N]
 #   default 256 MiB per transfer (--gb: 1 GiB), best of N=1 runs each
@@ -39,7 +40,7 @@ while (($#)); do
 	esac
 	shift
 done
-for t in "$bin" "$aes"; do [[ -x "$t" ]] || { echo "perf/stoq.sh: build $t first (make stoq)" >&2; exit 2; }; done
+for t in "$bin" "$aes" "$build/bin/hmesh-dataplane"; do [[ -x "$t" ]] || { echo "perf/stoq.sh: build $t first (make all)" >&2; exit 2; }; done
 command -v gtlsserver >/dev/null && command -v gtlsclient >/dev/null ||
 	{ echo "perf/stoq.sh: needs ngtcp2-server and ngtcp2-client" >&2; exit 2; }
 
@@ -195,3 +196,22 @@ stop_servers
 r=$(awk -v s="$d" -v g="$k" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
 printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, DPDK back end vs kernel" "$d" "$k" "$r"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"veth\",\"size\":$size,\"metric\":\"gbps_veth_dpdk_af_xdp\",\"value\":$d,\"ref\":$k,\"ratio\":$r}"
+# The same back end hosted in hmesh-dataplane (stoq_listen): its main,
+# forwarding and server lcores all on CPU 1 like the servers above, the
+# forwarding lcore sleeping when a poll finds nothing (idle_sleep_us). On a
+# real box each has a core of its own; here they share one.
+printf 'cert = %s\nkey = %s\n' "$tmp/pki/cert.pem" "$tmp/pki/key.pem" >"$tmp/stoq.conf"
+"$build/bin/hmesh-dataplane" --lcores=0@1,1@1,2@1 --no-pci --in-memory --file-prefix="hmsp$$" \
+	--log-level='*:warning' --vdev="net_af_xdp0,iface=$h_if,start_queue=0,queue_count=1" -- \
+	--set stoq_ports=443 --set "stoq_listen=10.74.1.1:$port" --set "stoq_root=$tmp/root" \
+	--set "stoq_config=$tmp/stoq.conf" --set stats_segment=off --set idle_sleep_us=50 \
+	>"$tmp/dp.log" 2>&1 &
+pids+=($!)
+sleep 2
+# The namespace must ask again who has the address (a new owner, the same MAC).
+ip netns exec "$ns" ip neigh flush dev "$n_if"
+h=$(measure "$size" client_ns "$port")
+stop_servers
+r=$(awk -v s="$h" -v g="$d" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
+printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, in hmesh-dataplane vs DPDK" "$h" "$d" "$r"
+echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"veth\",\"size\":$size,\"metric\":\"gbps_veth_dataplane_hosted\",\"value\":$h,\"ref\":$d,\"ratio\":$r}"

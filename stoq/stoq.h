@@ -324,6 +324,11 @@ struct stoq_io_dpdk_params {
 	 * (-EINVAL) below what carries a 1200-byte UDP payload (RFC 9000
 	 * §14), outside the PMD's range, or above 16000. */
 	uint16_t mtu;
+	/* The Ethernet address the back end owns (sends from, answers ARP and
+	 * NDP with, accepts frames to); !mac_set: the port's own. A dataplane
+	 * that hosts the endpoint behind a ring port gives its uplink's. */
+	bool mac_set;
+	uint8_t mac[6];
 };
 
 /* Why the DPDK back end dropped frames it received, and what it did. */

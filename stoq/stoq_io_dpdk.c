@@ -563,7 +563,8 @@ static int port_multicast(struct stoq_dpdk_be *be)
 /* The largest MTU the back end takes: a frame stays one mbuf of < 64 KiB. */
 #define DPDK_MTU_MAX 16000
 
-static int port_setup(struct stoq_dpdk_be *be, uint16_t want_mtu)
+/* @mac: the address the back end owns instead of the port's, or NULL. */
+static int port_setup(struct stoq_dpdk_be *be, uint16_t want_mtu, const uint8_t *mac)
 {
 	struct rte_eth_conf conf = { 0 };
 	struct rte_eth_dev_info info;
@@ -638,6 +639,8 @@ static int port_setup(struct stoq_dpdk_be *be, uint16_t want_mtu)
 	rc = rte_eth_macaddr_get(be->port, &be->mac);
 	if (rc < 0)
 		goto fail;
+	if (mac)
+		memcpy(be->mac.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
 	what = "MTU";
 	rc = rte_eth_dev_get_mtu(be->port, &mtu);
 	if (rc < 0)
@@ -787,7 +790,7 @@ static int dpdk_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t 
 	if (!be->udp_port)
 		be->udp_port = rte_cpu_to_be_16((uint16_t)(49152 + rte_rand() % 16384));
 	be->ip_id = (uint16_t)rte_rand();
-	rc = port_setup(be, p->mtu); /* it says why it failed */
+	rc = port_setup(be, p->mtu, p->mac_set ? p->mac : NULL); /* it says why it failed */
 	if (rc < 0) {
 		rte_mempool_free(be->mp);
 		goto err_free;

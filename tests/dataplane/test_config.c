@@ -2,6 +2,7 @@
 /* dp_config: the dataplane's keys, custom parsers and cross-key checks. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "dp_config.h"
@@ -91,4 +92,84 @@ Test(dp_config, mbuf_cache_bound)
 	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(set("mbufs", "1024"), 0);
 	cr_assert_eq(set("mbuf_cache", "700"), -EINVAL, "above its own bound");
+}
+
+static const struct hm_cfg_key *key(const char *name)
+{
+	for (size_t i = 0; i < dp_config_table.n_keys; i++)
+		if (strcmp(dp_config_table.keys[i].name, name) == 0)
+			return &dp_config_table.keys[i];
+	cr_assert_fail("no key %s", name);
+	return NULL;
+}
+
+/* stoq_listen: its address parser, the value printed back, and the keys it needs. */
+Test(dp_config, stoq_listen)
+{
+	char buf[80];
+
+	cr_assert_eq(set("stoq_listen", "10.0.0.5:4433"), 0, "%s", err);
+	cr_assert_eq(c.stoq_listen.addr.family, AF_INET);
+	cr_assert_eq(c.stoq_listen.port, 4433);
+	cr_assert_eq(memcmp(c.stoq_listen.addr.b, "\x0a\x00\x00\x05", 4), 0);
+	cr_assert_eq(hm_cfg_format(key("stoq_listen"), &c, buf, sizeof(buf)), 0);
+	cr_assert_str_eq(buf, "10.0.0.5:4433");
+	cr_assert_eq(set("stoq_listen", "[fd00::1]:443"), 0, "%s", err);
+	cr_assert_eq(c.stoq_listen.addr.family, AF_INET6);
+	cr_assert_eq(c.stoq_listen.addr.b[15], 1);
+	cr_assert_eq(c.stoq_listen.port, 443);
+	cr_assert_eq(hm_cfg_format(key("stoq_listen"), &c, buf, sizeof(buf)), 0);
+	cr_assert_str_eq(buf, "[fd00::1]:443");
+
+	/* Each bad form is refused by name and leaves the value as it was. */
+	const char *bad[] = { "10.0.0.5", "10.0.0.5:", "10.0.0.5:0", "10.0.0.5:65536",
+			      "10.0.0.5:44x", "fd00::1:443", "[fd00::1]443", "[10.0.0.5]:443",
+			      "[fd00::1:443", "host.example:443", ":443" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(set("stoq_listen", bad[i]), -EINVAL, "%s accepted", bad[i]);
+		cr_assert(strstr(err, "\"stoq_listen\"") != NULL, "%s: %s", bad[i], err);
+		cr_assert_eq(c.stoq_listen.addr.family, AF_INET6, "%s changed the value", bad[i]);
+		cr_assert_eq(c.stoq_listen.port, 443);
+	}
+	cr_assert_eq(set("stoq_listen", ""), 0, "%s", err);
+	cr_assert_eq(c.stoq_listen.addr.family, 0);
+}
+
+Test(dp_config, stoq_listen_needs)
+{
+	cr_assert_eq(set("stoq_listen", "10.0.0.5:4433"), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "needs stoq_root") != NULL, "%s", err);
+	cr_assert_eq(set("stoq_root", "/srv"), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "needs stoq_config") != NULL, "%s", err);
+	cr_assert_eq(set("stoq_config", "/etc/stoq.conf"), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "needs stoq_ports") != NULL, "%s", err);
+	cr_assert_eq(set("stoq_ports", "443,4433"), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "port 4433 is in \"stoq_ports\"") != NULL, "%s", err);
+	cr_assert_eq(set("stoq_ports", "443"), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), 0, "%s", err);
+
+	cr_assert_eq(set("stoq_prefix_len", "33"), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "\"stoq_prefix_len\" is 33") != NULL, "%s", err);
+	cr_assert_eq(set("stoq_prefix_len", "16"), 0, "%s", err);
+	cr_assert_eq(set("stoq_gateway", "fd00::fe"), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "\"stoq_gateway\"") != NULL, "%s", err);
+	cr_assert_eq(set("stoq_gateway", "10.0.255.254"), 0, "%s", err);
+	cr_assert_eq(set("rx_lcores", "1"), 0, "%s", err);
+	cr_assert_eq(set("worker_lcores", "2"), 0, "%s", err);
+	cr_assert_eq(set("stoq_lcore", "2"), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "\"stoq_lcore\" 2 also has a forwarding role") != NULL, "%s", err);
+	cr_assert_eq(set("stoq_lcore", "3"), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), 0, "%s", err);
+
+	/* Without stoq_listen its other keys mean nothing: refused, not ignored. */
+	cr_assert_eq(set("stoq_listen", ""), 0, "%s", err);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "\"stoq_root\" is set without stoq_listen") != NULL, "%s", err);
 }

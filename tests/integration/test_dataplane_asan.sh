@@ -17,13 +17,18 @@ leak:libhwloc
 SUPP
 # lcores, layout, vdevs, extra: net_null exercises parse-and-drop (its frames
 # are zero-filled), net_ring with the generator the whole forwarding path,
-# with and without the MFN pipeline.
+# with and without the MFN pipeline, and beside a hosted STOQ server
+# (stoq_listen: its ring port, rings, endpoint and pool are freed at exit;
+# test_dataplane_stoq.sh moves data through it).
+bash "$top/stoq/stoq-cert.sh" "$tmp/pki" IP:10.75.0.1 >/dev/null
+printf 'cert = %s\nkey = %s\n' "$tmp/pki/cert.pem" "$tmp/pki/key.pem" >"$tmp/stoq.conf"
 for spec in "0@0,1@1 rtc net_null0,net_null1 tx_port=1" \
 	"0@0,1@1,2@1 pipeline net_null0,net_null1 tx_port=1" \
 	"0@0,1@1 rtc net_ring0 gen_packets=256" \
 	"0@0,1@1,2@1 pipeline net_ring0 gen_packets=256" \
 	"0@0,1@1 rtc net_ring0 gen_packets=256 mfn=true mfn_flows=65536 mfn_static=1@443=10.100.0.1:443,10.100.0.1:443*2" \
-	"0@0,1@1,2@1 pipeline net_ring0 gen_packets=256 mfn=true mfn_flows=65536 mfn_static=1@443=10.100.0.1:443,10.100.0.1:443*2"; do
+	"0@0,1@1,2@1 pipeline net_ring0 gen_packets=256 mfn=true mfn_flows=65536 mfn_static=1@443=10.100.0.1:443,10.100.0.1:443*2" \
+	"0@0,1@1,2@0 rtc net_ring0 gen_packets=256 stoq_listen=10.75.0.1:4443 stoq_root=$tmp stoq_config=$tmp/stoq.conf"; do
 	set -- $spec
 	vdevs=()
 	for v in ${3//,/ }; do vdevs+=(--vdev="$v"); done
@@ -45,6 +50,9 @@ for spec in "0@0,1@1 rtc net_null0,net_null1 tx_port=1" \
 		exit 1
 	fi
 	grep -q 'stats-json' "$tmp/run.log" || { cat "$tmp/run.log"; exit 1; }
-	echo "ok ($2 on $3${5:+, MFN}): clean ASan/UBSan/LSan run"
+	what=
+	[[ " ${*:4} " == *" mfn=true "* ]] && what+=", MFN"
+	[[ " ${*:4} " == *" stoq_listen="* ]] && what+=", hosted STOQ server"
+	echo "ok ($2 on $3$what): clean ASan/UBSan/LSan run"
 done
 echo "PASS: dataplane sanitizer run"
