@@ -125,6 +125,7 @@ struct dp_app {
 	const struct dp_pipeline_ops *pipe;
 	void *pipe_ctx;
 	struct dp_local *local; /* stoq_listen, NULL when off */
+	char stats_name[64];	/* the stats segment's name, "" when off */
 
 	/* Shutdown in stages so the rings drain: RX stops, workers empty their
 	 * rings, then TX empties its rings. */

@@ -207,6 +207,17 @@ int dp_local_init(struct dp_app *app)
 		DP_LOG(ERR, "stoq_listen: endpoint: %s", strerror(errno));
 		goto err;
 	}
+	if (app->stats_name[0]) {
+		char name[96];
+
+		/* Beside the dataplane's own, as hmesh-stoq server writes one. */
+		snprintf(name, sizeof(name), "%s-stoq", app->stats_name);
+		lo->seg = stoq_seg_open(name, lo->ep);
+		if (!lo->seg) {
+			rc = -errno; /* it said why */
+			goto err;
+		}
+	}
 	return 0;
 err:
 	dp_local_fini(app);
@@ -217,7 +228,8 @@ int dp_local_run(struct dp_app *app)
 {
 	struct dp_local *lo = app->local;
 
-	lo->run_rc = stoq_endpoint_run(lo->ep, lo->io, NULL, NULL, &lo->stop);
+	lo->run_rc = stoq_endpoint_run(lo->ep, lo->io, lo->seg ? stoq_seg_tick : NULL, lo->seg,
+				       &lo->stop);
 	if (lo->run_rc < 0)
 		DP_LOG(ERR, "stoq_listen: endpoint loop: %s", strerror(-lo->run_rc));
 	return lo->run_rc;
@@ -254,6 +266,7 @@ void dp_local_fini(struct dp_app *app)
 		ring_flush(lo->rx);
 	if (lo->tx)
 		ring_flush(lo->tx);
+	stoq_seg_close(lo->seg);
 	if (lo->ep)
 		stoq_endpoint_destroy(lo->ep);
 	if (lo->io)

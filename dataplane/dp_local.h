@@ -41,6 +41,7 @@
 struct dp_app;
 struct stoq_endpoint;
 struct stoq_io;
+struct stoq_seg;
 
 #define DP_LOCAL_RING 1024 /* frames each way */
 #define DP_LOCAL_BURST 64
@@ -60,6 +61,7 @@ struct dp_local {
 	volatile int stop;
 	struct stoq_endpoint *ep;
 	struct stoq_io *io;
+	struct stoq_seg *seg; /* its counters: segment <the dataplane's>-stoq */
 	int run_rc;
 };
 

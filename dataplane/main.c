@@ -234,8 +234,10 @@ static int open_stats_segment(struct dp_app *app)
 
 	if (strcmp(v, "off") == 0)
 		return 0;
-	if (*v != '\0')
+	if (*v != '\0') {
+		snprintf(app->stats_name, sizeof(app->stats_name), "%s", v);
 		return dp_stats_segment_open(v);
+	}
 	prefix = strrchr(rte_eal_get_runtime_dir(), '/');
 	prefix = prefix ? prefix + 1 : "rte";
 	if (strcmp(prefix, "rte") == 0)
@@ -245,6 +247,7 @@ static int open_stats_segment(struct dp_app *app)
 			    "set stats_segment", prefix);
 		return -ENAMETOOLONG;
 	}
+	snprintf(app->stats_name, sizeof(app->stats_name), "%s", name);
 	return dp_stats_segment_open(name);
 }
 

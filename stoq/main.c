@@ -28,7 +28,6 @@
 #include "hm_config.h"
 #include "hm_hex.h"
 #include "hm_log.h"
-#include "hm_stats.h"
 #include "stoq.h"
 
 #define LOG "hmesh-stoq"
@@ -461,100 +460,6 @@ static struct stoq_io *open_io(const struct args *a, const struct stoq_config *c
 
 /* ---------------------------------------------------------------- server */
 
-/*
- * The server's stats segment: the endpoint's counters and latency
- * histograms, copied into block 0 every 100 ms by the server's (only)
- * thread, from the loop's done() hook.
- */
-#define SEG_HS 16 /* first word of the handshake histogram */
-#define SEG_REQ (SEG_HS + HM_HIST_WORDS)
-
-static const struct {
-	const char *name, *help;
-	enum hm_stats_type type;
-} seg_def[] = {
-	{ "stoq_rx_datagrams", "UDP datagrams received", HM_STATS_COUNTER },
-	{ "stoq_tx_datagrams", "UDP datagrams sent", HM_STATS_COUNTER },
-	{ "stoq_rx_bytes", "bytes received", HM_STATS_COUNTER },
-	{ "stoq_tx_bytes", "bytes sent", HM_STATS_COUNTER },
-	{ "stoq_handshakes", "QUIC handshakes completed", HM_STATS_COUNTER },
-	{ "stoq_connections_closed", "connections closed, any reason", HM_STATS_COUNTER },
-	{ "stoq_retries_sent", "Retry packets sent (address validation)", HM_STATS_COUNTER },
-	{ "stoq_version_negotiations_sent", "Version Negotiation packets sent", HM_STATS_COUNTER },
-	{ "stoq_stateless_resets_sent", "Stateless Reset packets sent", HM_STATS_COUNTER },
-	{ "stoq_datagrams_dropped", "datagrams matching no connection, refused", HM_STATS_COUNTER },
-	{ "stoq_requests", "HTTP/3 requests completed", HM_STATS_COUNTER },
-	{ "stoq_connections", "connections open now", HM_STATS_GAUGE },
-};
-
-struct seg_ctx {
-	struct hm_stats *seg;
-	uint64_t *w;
-	struct stoq_endpoint *ep;
-	uint64_t next;
-};
-
-static struct hm_stats *seg_open(const char *name, uint64_t **w)
-{
-	struct hm_stats *s = hm_stats_create(name, 1, (SEG_REQ + HM_HIST_WORDS) * 8, 16);
-	int rc = 0;
-
-	if (!s) {
-		HM_ERR(LOG, "--stats-segment %s: %s", name, strerror(errno));
-		return NULL;
-	}
-	for (unsigned i = 0; i < sizeof(seg_def) / sizeof(seg_def[0]) && rc >= 0; i++)
-		rc = hm_stats_add(s, seg_def[i].type, seg_def[i].name, NULL, seg_def[i].help, 0, 0, i);
-	if (rc >= 0)
-		rc = hm_stats_add(s, HM_STATS_HISTOGRAM, "stoq_handshake_seconds", NULL,
-				  "first packet to handshake complete", 1e-9, 0, SEG_HS);
-	if (rc >= 0)
-		rc = hm_stats_add(s, HM_STATS_HISTOGRAM, "stoq_request_seconds", NULL,
-				  "HTTP/3 request: headers to end of stream", 1e-9, 0, SEG_REQ);
-	if (rc < 0) {
-		hm_stats_destroy(s);
-		return NULL;
-	}
-	*w = hm_stats_block(s, 0);
-	return s;
-}
-
-static void seg_publish(struct seg_ctx *x)
-{
-	struct stoq_endpoint_stats st;
-
-	stoq_endpoint_stats(x->ep, &st);
-	hm_stats_set(&x->w[0], st.rx_dgrams);
-	hm_stats_set(&x->w[1], st.tx_dgrams);
-	hm_stats_set(&x->w[2], st.rx_bytes);
-	hm_stats_set(&x->w[3], st.tx_bytes);
-	hm_stats_set(&x->w[4], st.handshakes);
-	hm_stats_set(&x->w[5], st.conns_closed);
-	hm_stats_set(&x->w[6], st.retries_sent);
-	hm_stats_set(&x->w[7], st.vn_sent);
-	hm_stats_set(&x->w[8], st.resets_sent);
-	hm_stats_set(&x->w[9], st.dropped);
-	hm_stats_set(&x->w[10], st.requests_done);
-	hm_stats_set(&x->w[11], stoq_endpoint_conn_count(x->ep));
-	for (unsigned i = 0; i < HM_HIST_WORDS; i++) {
-		hm_stats_set(&x->w[SEG_HS + i], st.handshake_ns[i]);
-		hm_stats_set(&x->w[SEG_REQ + i], st.request_ns[i]);
-	}
-}
-
-/* stoq_endpoint_run's done() hook: never done, publishes every 100 ms. */
-static bool seg_tick(void *arg)
-{
-	struct seg_ctx *x = arg;
-	uint64_t now = stoq_now();
-
-	if (x->seg && now >= x->next) {
-		seg_publish(x);
-		x->next = now + 100000000ull;
-	}
-	return false;
-}
-
 static int cmd_server(int argc, char **argv)
 {
 	struct args a = { 0 };
@@ -595,16 +500,16 @@ static int cmd_server(int argc, char **argv)
 			stoq_io_has_gso(io) ? "on" : "off", stoq_io_has_gro(io) ? "on" : "off");
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	struct seg_ctx sx = { .ep = ep };
+	struct stoq_seg *seg = NULL;
 
-	if (strcmp(a.stats, "off") != 0 && !(sx.seg = seg_open(a.stats, &sx.w))) {
+	if (strcmp(a.stats, "off") != 0 && !(seg = stoq_seg_open(a.stats, ep))) {
 		stoq_endpoint_destroy(ep);
 		close_io(&a, io);
 		return 1;
 	}
-	stoq_endpoint_run(ep, io, seg_tick, &sx, &g_stop);
+	stoq_endpoint_run(ep, io, seg ? stoq_seg_tick : NULL, seg, &g_stop);
 	stoq_endpoint_stats(ep, &st);
-	hm_stats_destroy(sx.seg);
+	stoq_seg_close(seg);
 	HM_INFO(LOG,
 		"stopped: %" PRIu64 " handshakes (%" PRIu64 " with 0-RTT accepted), %" PRIu64
 		" requests, rx %" PRIu64 " dgrams, tx %" PRIu64 " dgrams, %" PRIu64 " VN, %" PRIu64

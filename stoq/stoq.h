@@ -390,6 +390,21 @@ bool stoq_io_has_gro(const struct stoq_io *io);
 int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)(void *arg),
 		      void *arg, volatile int *stop);
 
+/*
+ * A server endpoint's counters and latency histograms in stats segment
+ * /dev/shm/hmesh-@name (telemetry/hm_stats.h): stoq_rx_datagrams,
+ * stoq_handshakes, stoq_requests, stoq_connections, ...,
+ * stoq_handshake_seconds, stoq_request_seconds. Written only by the thread
+ * that runs the endpoint: pass stoq_seg_tick and the segment to
+ * stoq_endpoint_run as done() and its argument (it publishes every 100 ms
+ * and never ends the loop). Open returns NULL with errno, logged.
+ */
+struct stoq_seg;
+struct stoq_seg *stoq_seg_open(const char *name, struct stoq_endpoint *ep);
+void stoq_seg_publish(struct stoq_seg *seg);
+bool stoq_seg_tick(void *seg);
+void stoq_seg_close(struct stoq_seg *seg);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t stoq_now(void);
 

@@ -7,7 +7,8 @@
 #      answers ARP / Neighbor Solicitation is the hosted server.
 #   2. while it serves, QUIC datagrams to a forwarded port (stoq_ports) are
 #      still parsed and forwarded by the ordinary path
-#   3. counters at exit: frames handed to it and sent by it, neighbour
+#   3. its own stats segment (<the dataplane's>-stoq) while it runs;
+#      counters at exit: frames handed to it and sent by it, neighbour
 #      requests answered, no drop anywhere
 #   4. refusals name the key: its port among stoq_ports, no stoq_root, no
 #      stoq_ports, no cert in stoq_config, a bad address, no lcore left for
@@ -62,8 +63,7 @@ ip netns exec "$ns" ethtool -K "$n_if" tx off >/dev/null
 
 eal=(--lcores=0@0,1@1,2@0 --no-pci --in-memory --log-level='*:warning'
 	--vdev="net_af_packet0,iface=$h_if")
-conf=(--set "stoq_ports=$fwd" --set "stoq_root=$tmp/root" --set "stoq_config=$tmp/stoq.conf"
-	--set stats_segment=off)
+conf=(--set "stoq_ports=$fwd" --set "stoq_root=$tmp/root" --set "stoq_config=$tmp/stoq.conf")
 
 # One family's run. $1 = tag (4 or 6), $2 = the server's address as in a
 # URL, $3 = the neighbour counter that must have moved, $4 = the layout
@@ -79,8 +79,10 @@ family() {
 	# Each run must answer its own neighbour request.
 	ip netns exec "$ns" ip neigh flush dev "$n_if"
 	step "IPv$t, $layout: hmesh-dataplane with stoq_listen=$a:$port"
+	seg=hmt-ls$t-$layout-$$
 	"$dp" --lcores=$lcores "${eal[@]:1}" --file-prefix="hmt-ls$t-$$" -- "${conf[@]}" \
-		--set "stoq_listen=$a:$port" --set layout=$layout >"$tmp/dp$t.log" 2>&1 &
+		--set "stoq_listen=$a:$port" --set layout=$layout --set "stats_segment=$seg" \
+		>"$tmp/dp$t.log" 2>&1 &
 	dp_pid=$!
 	dp_wait_forwarding "$tmp/dp$t.log" "$dp_pid" || { cat "$tmp/dp$t.log"; fail "no start"; }
 	grep -Eq "^  $s_lcore +stoq " "$tmp/dp$t.log" ||
@@ -102,6 +104,17 @@ family() {
 	same "$tmp/dl/medium.bin" medium.bin
 	rm -f "$tmp/dl"/*
 
+	step "IPv$t, $layout: the server's stats segment, $seg-stoq"
+	sleep 0.3 # published every 100 ms
+	"$build/bin/hmesh-stat" -s "$seg-stoq" -j | python3 -c '
+import json, sys
+v = {e["name"]: e for e in json.load(sys.stdin)["values"]}
+hs, rq = v["stoq_handshakes"]["value"], v["stoq_requests"]["value"]
+assert hs >= 2 and rq >= 2, (hs, rq)  # a stream still closing may be uncounted yet
+assert v["stoq_handshake_seconds"]["count"] == hs
+print("    %d handshakes, %d requests, %d datagrams sent" % (hs, rq, v["stoq_tx_datagrams"]["value"]))
+' || fail "the hosted server's stats segment"
+
 	step "IPv$t, $layout: QUIC to a forwarded port still takes the forwarding path"
 	ip netns exec "$ns" python3 - "$host" "$fwd" <<'PY'
 import socket, sys, time
@@ -119,6 +132,7 @@ PY
 	kill -INT "$dp_pid"
 	wait "$dp_pid" || { cat "$tmp/dp$t.log"; fail "dataplane (IPv$t) exited with $?"; }
 	dp_pid=
+	[[ ! -e "/dev/shm/hmesh-$seg-stoq" ]] || fail "the server's stats segment outlived it"
 	python3 - "$tmp/dp$t.log" "$nbr" "$layout" <<'PY' || { cat "$tmp/dp$t.log"; fail "counters (IPv$t)"; }
 import json, re, sys
 log, nbr, layout = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
