@@ -504,6 +504,12 @@ static bool list_has(const struct dp_lcore_list *l, uint16_t id)
 	return false;
 }
 
+bool dp_config_lcore_listed(const struct dp_config *cfg, uint16_t id)
+{
+	return list_has(&cfg->rx_lcores, id) || list_has(&cfg->worker_lcores, id) ||
+	       list_has(&cfg->tx_lcores, id);
+}
+
 int dp_config_check(const struct dp_config *cfg, char *err, size_t errlen)
 {
 	const struct {
@@ -603,10 +609,7 @@ int dp_config_check(const struct dp_config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "\"stoq_gateway\" is not of stoq_listen's family");
 			return -EINVAL;
 		}
-		if (cfg->stoq_lcore >= 0 &&
-		    (list_has(&cfg->rx_lcores, (uint16_t)cfg->stoq_lcore) ||
-		     list_has(&cfg->worker_lcores, (uint16_t)cfg->stoq_lcore) ||
-		     list_has(&cfg->tx_lcores, (uint16_t)cfg->stoq_lcore))) {
+		if (cfg->stoq_lcore >= 0 && dp_config_lcore_listed(cfg, (uint16_t)cfg->stoq_lcore)) {
 			snprintf(err, errlen, "\"stoq_lcore\" %d also has a forwarding role",
 				 cfg->stoq_lcore);
 			return -EINVAL;

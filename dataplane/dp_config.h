@@ -126,4 +126,7 @@ int dp_config_defaults(struct dp_config *cfg, char *err, size_t errlen);
  */
 int dp_config_check(const struct dp_config *cfg, char *err, size_t errlen);
 
+/* Is lcore @id in rx_lcores, worker_lcores or tx_lcores? */
+bool dp_config_lcore_listed(const struct dp_config *cfg, uint16_t id);
+
 #endif /* DP_CONFIG_H */

@@ -106,14 +106,6 @@ static void order_for_rx(struct dp_app *app, uint16_t *ids, uint16_t n, int sock
 	}
 }
 
-static bool list_has_id(const struct dp_lcore_list *l, uint16_t id)
-{
-	for (uint16_t i = 0; i < l->n; i++)
-		if (l->id[i] == id)
-			return true;
-	return false;
-}
-
 static int check_listed(const struct dp_lcore_list *l, const char *key)
 {
 	for (uint16_t i = 0; i < l->n; i++) {
@@ -181,9 +173,10 @@ int dp_layout_init(struct dp_app *app)
 		if (stoq < 0)
 			return stoq;
 	}
-	RTE_LCORE_FOREACH_WORKER(id)
-	if ((int)id != stoq)
-		avail[n++] = (uint16_t)id;
+	RTE_LCORE_FOREACH_WORKER(id) {
+		if ((int)id != stoq)
+			avail[n++] = (uint16_t)id;
+	}
 	if (n == 0) {
 		DP_LOG(ERR, "no forwarding lcore: give EAL at least two lcores (e.g. -l 0-1), "
 			    "three with stoq_listen; the main lcore runs the control path");
@@ -193,9 +186,8 @@ int dp_layout_init(struct dp_app *app)
 	    (ret = check_listed(&c->worker_lcores, "worker_lcores")) ||
 	    (ret = check_listed(&c->tx_lcores, "tx_lcores")))
 		return ret;
-	if (stoq >= 0 && (list_has_id(&c->rx_lcores, (uint16_t)stoq) ||
-			  list_has_id(&c->worker_lcores, (uint16_t)stoq) ||
-			  list_has_id(&c->tx_lcores, (uint16_t)stoq))) {
+	/* (An explicit stoq_lcore was checked at load; this is the default one.) */
+	if (stoq >= 0 && dp_config_lcore_listed(c, (uint16_t)stoq)) {
 		DP_LOG(ERR, "lcore %d runs the hosted STOQ server (stoq_lcore): it cannot also be "
 			    "in rx_lcores, worker_lcores or tx_lcores; set stoq_lcore", stoq);
 		return -EINVAL;

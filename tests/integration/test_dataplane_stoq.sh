@@ -11,9 +11,10 @@
 #      counters at exit: frames handed to it and sent by it, neighbour
 #      requests answered, no drop anywhere
 #   4. refusals name the key: its port among stoq_ports, no stoq_root, no
-#      stoq_ports, no cert in stoq_config, a bad address, no lcore left for
-#      forwarding, the main lcore as stoq_lcore, a stoq_port that does not
-#      exist
+#      stoq_ports, no cert in stoq_config, a max_udp_payload its port cannot
+#      carry, a bad address, stoq_root without stoq_listen, the main lcore
+#      as stoq_lcore, a stoq_port that does not exist, its lcore also in a
+#      pipeline role, no lcore left for forwarding
 # The lcores: main on CPU 0, the forwarding lcore on CPU 1, the server's
 # lcore on CPU 0 beside the main lcore (which sleeps): this VM has two CPUs.
 # IPv4 runs in both layouts.
@@ -199,6 +200,9 @@ expect_err '"stoq_listen" is 10.75.0.1: expected IPV4:PORT' "${conf[@]}" \
 expect_err '"stoq_root" is set without stoq_listen' --set "stoq_root=$tmp/root"
 expect_err '"stoq_lcore" 0 is the main lcore' "${conf[@]}" "${listen[@]}" --set stoq_lcore=0
 expect_err '"stoq_port" is 3: only 1 ports exist' "${conf[@]}" "${listen[@]}" --set stoq_port=3
+# The default stoq_lcore is the highest lcore (2), which the pipeline roles also name.
+expect_err "lcore 2 runs the hosted STOQ server (stoq_lcore): it cannot also be" "${conf[@]}" \
+	"${listen[@]}" --set rx_lcores=1 --set worker_lcores=2
 # Two lcores: the server would take the only forwarding one.
 eal=(-l 0-1 --no-pci --in-memory --log-level='*:warning' --vdev="net_af_packet0,iface=$h_if")
 expect_err "three with stoq_listen" "${conf[@]}" "${listen[@]}"
