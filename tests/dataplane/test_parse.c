@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_local.h"
 #include "dp_parse.h"
 
 #define BUF 2048
@@ -764,4 +765,120 @@ Test(parse, fast_path_agrees_with_general_parser)
 	/* Both kinds of answer were exercised, not only refusals. */
 	cr_assert_gt(ok, 1000, "%d of %d cases parsed OK", ok, cases);
 	cr_assert_gt(cases - ok, 1000, "%d of %d cases parsed OK", ok, cases);
+}
+
+/*
+ * dp_local_wants (dataplane/dp_local.h): which frames that the forwarding
+ * parse refused go to the STOQ server hosted in the dataplane. Forwarded
+ * port 443; the server at 10.100.0.1 (the frames' IPv4 destination) or at
+ * the frames' IPv6 destination 4040..4f.
+ */
+static struct dp_local local_at(int family, const uint8_t *addr)
+{
+	struct dp_local lo = { .family = family };
+
+	memcpy(lo.addr, addr, family == AF_INET ? 4 : 16);
+	if (family == AF_INET6) {
+		static const uint8_t pfx[13] = { 0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff };
+
+		memcpy(lo.snm, pfx, 13);
+		memcpy(lo.snm + 13, addr + 13, 3);
+	}
+	return lo;
+}
+
+static bool wants(const struct dp_local *lo, struct frame *f, enum dp_parse_result want_r,
+		  struct dp_pkt_info *pi)
+{
+	struct dp_parse_cfg c = { .short_dcid_len = 8, .n_stoq_ports = 1 };
+	enum dp_parse_result r;
+
+	c.stoq_ports[0] = __builtin_bswap16(443);
+	r = dp_parse_frame(f->b, f->n, &c, pi);
+	cr_assert_eq(r, want_r, "parse gave %d, want %d", r, want_r);
+	return dp_local_wants(lo, f->b, f->n, r, pi);
+}
+
+Test(dp_local, which_frames_are_the_hosted_servers)
+{
+	static const uint8_t v4[4] = { 10, 100, 0, 1 }, other4[4] = { 10, 100, 0, 2 };
+	uint8_t v6[16], snm_dst[16] = { 0xff, 2, [11] = 1, [12] = 0xff };
+	struct dp_local lo4 = local_at(AF_INET, v4), lo4b = local_at(AF_INET, other4), lo6;
+	struct dp_pkt_info pi;
+	struct frame f;
+
+	for (int i = 0; i < 16; i++)
+		v6[i] = (uint8_t)(0x40 + i);
+	lo6 = local_at(AF_INET6, v6);
+	memcpy(snm_dst + 13, v6 + 13, 3);
+
+	/* ARP: an IPv4 server's, whatever it asks (its back end answers for itself). */
+	eth(&f, 0, 0x0806);
+	for (int i = 0; i < 28; i++)
+		put8(&f, 0);
+	cr_assert(wants(&lo4, &f, DP_PARSE_NOT_IP, &pi));
+	cr_assert(wants(&lo4b, &f, DP_PARSE_NOT_IP, &pi));
+	cr_assert_not(wants(&lo6, &f, DP_PARSE_NOT_IP, &pi));
+	/* Another EtherType that is not IP: nobody's. */
+	eth(&f, 0, 0x88cc);
+	for (int i = 0; i < 28; i++)
+		put8(&f, 0);
+	cr_assert_not(wants(&lo4, &f, DP_PARSE_NOT_IP, &pi));
+
+	/* UDP to its address on a port not forwarded: its. To another address: not. */
+	eth(&f, 0, 0x0800);
+	ip4(&f, 0, 0x4000, 17);
+	udp(&f, 4433);
+	quic_short(&f, 8, 30);
+	finish(&f);
+	cr_assert(wants(&lo4, &f, DP_PARSE_UDP_PORT, &pi));
+	cr_assert_not(wants(&lo4b, &f, DP_PARSE_UDP_PORT, &pi));
+	cr_assert_not(wants(&lo6, &f, DP_PARSE_UDP_PORT, &pi));
+	/* A forwarded port parses: forwarding's, never asked. */
+	std_short(&f);
+	cr_assert_not(wants(&lo4, &f, DP_PARSE_OK, &pi));
+	/* ICMP to it: its (the back end counts what it does not take). */
+	eth(&f, 0, 0x0800);
+	ip4(&f, 0, 0x4000, 1);
+	for (int i = 0; i < 8; i++)
+		put8(&f, 0);
+	finish(&f);
+	cr_assert(wants(&lo4, &f, DP_PARSE_NOT_UDP, &pi));
+	/* A fragment to it is refused before the parse reads the address. */
+	eth(&f, 0, 0x0800);
+	ip4(&f, 0, 0x0010, 17);
+	udp(&f, 4433);
+	finish(&f);
+	cr_assert_not(wants(&lo4, &f, DP_PARSE_IP4_FRAG, &pi));
+
+	/* ICMPv6 to its address and to its solicited-node group: its; to
+	 * another group (MLD, ff02::16): not. */
+	eth(&f, 0, 0x86dd);
+	ip6(&f, 58);
+	for (int i = 0; i < 24; i++)
+		put8(&f, 0);
+	finish(&f);
+	cr_assert(wants(&lo6, &f, DP_PARSE_NOT_UDP, &pi));
+	cr_assert_not(wants(&lo4, &f, DP_PARSE_NOT_UDP, &pi));
+	memcpy(f.b + f.l3 + 24, snm_dst, 16);
+	cr_assert(wants(&lo6, &f, DP_PARSE_NOT_UDP, &pi));
+	memset(f.b + f.l3 + 24, 0, 16);
+	f.b[f.l3 + 24] = 0xff;
+	f.b[f.l3 + 25] = 2;
+	f.b[f.l3 + 39] = 0x16;
+	cr_assert_not(wants(&lo6, &f, DP_PARSE_NOT_UDP, &pi));
+
+	/* What an earlier frame left in the info is never read: a truncated
+	 * frame after one to the server is nobody's. */
+	eth(&f, 0, 0x0800);
+	ip4(&f, 0, 0x4000, 17);
+	udp(&f, 4433);
+	finish(&f);
+	cr_assert(wants(&lo4, &f, DP_PARSE_UDP_PORT, &pi));
+	f.n = 10;
+	cr_assert_not(wants(&lo4, &f, DP_PARSE_ETH_TRUNC, &pi));
+	eth(&f, 0, 0x0800);
+	ip4(&f, 0, 0x4000, 17);
+	f.n = f.l3 + 12; /* the IPv4 header cut before its addresses */
+	cr_assert_not(wants(&lo4, &f, DP_PARSE_IP4_TRUNC, &pi));
 }
