@@ -195,7 +195,8 @@ STOQ_SRCS := $(filter-out stoq/main.c,$(wildcard stoq/*.c))
 BIN_STOQ := $(BUILD)/bin/hmesh-stoq
 
 $(call obj,$(STOQ_SRCS) stoq/main.c $(wildcard tests/stoq/*.c) perf/bench_aesgcm.c \
-	dataplane/dp_local.c): CPPFLAGS += -Istoq $(STOQ_CFLAGS)
+	dataplane/dp_local.c tests/dataplane/test_parse.c tests/dataplane/test_parse_scalar.c): \
+	CPPFLAGS += -Istoq $(STOQ_CFLAGS)
 # The dataplane decodes QUIC-LB connection IDs with wolfCrypt's AES (dp_quiclb.c,
 # common/hm_quiclb.c, which stoq_cid.c shares).
 $(call obj,dataplane/dp_quiclb.c common/hm_quiclb.c tests/common/test_quiclb.c): \

@@ -122,13 +122,8 @@ int dp_local_init(struct dp_app *app)
 	lo->port = app->ports[lo->port_idx].port_id;
 	lo->family = c->stoq_listen.addr.family;
 	memcpy(lo->addr, c->stoq_listen.addr.b, sizeof(lo->addr));
-	if (lo->family == AF_INET6) {
-		/* RFC 4291 §2.7.1: ff02::1:ffXX:XXXX, the address's low 24 bits. */
-		static const uint8_t pfx[13] = { 0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff };
-
-		memcpy(lo->snm, pfx, sizeof(pfx));
-		memcpy(lo->snm + 13, lo->addr + 13, 3);
-	}
+	if (lo->family == AF_INET6)
+		stoq_ip6_solicited_node(lo->addr, lo->snm);
 	lo->lcore = RTE_MAX_LCORE;
 	for (unsigned int id = 0; id < RTE_MAX_LCORE; id++)
 		if (app->lcores[id].role == DP_ROLE_STOQ)

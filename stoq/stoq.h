@@ -352,6 +352,13 @@ struct stoq_io_dpdk_stats {
 void stoq_io_dpdk_get_stats(const struct stoq_io *io, struct stoq_io_dpdk_stats *out);
 
 /*
+ * RFC 4291 §2.7.1: ff02::1:ffXX:XXXX, the group a Neighbor Solicitation
+ * for @ip6 goes to (the back end joins its own; a dataplane hosting it
+ * steers that group's frames to it).
+ */
+void stoq_ip6_solicited_node(const uint8_t ip6[16], uint8_t out[16]);
+
+/*
  * Start DPDK's EAL from one string of arguments split at blanks, e.g.
  * "-l 1 --no-pci --file-prefix s1 --vdev net_af_packet0,iface=veth1".
  * Returns 0 or negative errno, with the reason in @err.

@@ -32,12 +32,12 @@
 const struct rte_ether_addr stoq_dpdk_all_nodes_mac = {{0x33, 0x33, 0, 0, 0, 1}};
 static const uint8_t all_nodes_ip[16] = {0xff, 2, [15] = 1};
 
-void stoq_dpdk_solicited_node(const union stoq_dpdk_addr *ip, uint8_t out[16])
+void stoq_ip6_solicited_node(const uint8_t ip6[16], uint8_t out[16])
 {
 	static const uint8_t pfx[13] = {0xff, 2, [11] = 1, [12] = 0xff};
 
 	memcpy(out, pfx, sizeof(pfx));
-	memcpy(out + 13, ip->b + 13, 3);
+	memcpy(out + 13, ip6 + 13, 3);
 }
 
 void stoq_dpdk_multicast_mac(const uint8_t ip6[16], struct rte_ether_addr *mac)
@@ -189,7 +189,7 @@ static void resolve_send(struct stoq_dpdk_be *be, const union stoq_dpdk_addr *ho
 		arp_send(be, RTE_ARP_OP_REQUEST, hop->w[3], NULL);
 		return;
 	}
-	stoq_dpdk_solicited_node(hop, group);
+	stoq_ip6_solicited_node(hop->b, group);
 	stoq_dpdk_multicast_mac(group, &gmac);
 	nd_send(be, ND_SOLICIT, 0, group, &gmac, hop);
 }
@@ -313,7 +313,7 @@ void stoq_dpdk_nd_input(struct stoq_dpdk_be *be, const struct rte_ether_hdr *eth
 			be->st.rx_bad_nd++;
 			return;
 		}
-		stoq_dpdk_solicited_node(&target, group);
+		stoq_ip6_solicited_node(target.b, group);
 		/* Duplicate address detection asks from :: to the group, no option. */
 		if (src_unspec && (ll || memcmp(ip6->dst_addr, group, 16) != 0)) {
 			be->st.rx_bad_nd++;

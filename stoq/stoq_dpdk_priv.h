@@ -103,8 +103,6 @@ static inline bool stoq_dpdk_same_prefix(const union stoq_dpdk_addr *a,
 	return rest == 0 || ((a->b[whole] ^ b->b[whole]) & (0xff00 >> rest) & 0xff) == 0;
 }
 
-/* RFC 4291 §2.7.1: ff02::1:ffXX:XXXX, the group a Solicitation for @ip goes to. */
-void stoq_dpdk_solicited_node(const union stoq_dpdk_addr *ip, uint8_t out[16]);
 /* RFC 2464 §7: an IPv6 multicast group's MAC is 33:33 and its low 32 bits. */
 void stoq_dpdk_multicast_mac(const uint8_t ip6[16], struct rte_ether_addr *mac);
 /*

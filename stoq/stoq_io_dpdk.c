@@ -718,7 +718,7 @@ static int own_address(struct stoq_dpdk_be *be, const struct sockaddr *addr, soc
 		stoq_dpdk_addr_from6(&be->ip, sin6->sin6_addr.s6_addr);
 		be->prefix_bits = prefix;
 		be->udp_port = sin6->sin6_port;
-		stoq_dpdk_solicited_node(&be->ip, group);
+		stoq_ip6_solicited_node(be->ip.b, group);
 		stoq_dpdk_multicast_mac(group, &be->snm_mac);
 		return 0;
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dp_local.h"
+#include "stoq.h"
 #include "dp_parse.h"
 
 #define BUF 2048
@@ -778,12 +779,8 @@ static struct dp_local local_at(int family, const uint8_t *addr)
 	struct dp_local lo = { .family = family };
 
 	memcpy(lo.addr, addr, family == AF_INET ? 4 : 16);
-	if (family == AF_INET6) {
-		static const uint8_t pfx[13] = { 0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff };
-
-		memcpy(lo.snm, pfx, 13);
-		memcpy(lo.snm + 13, addr + 13, 3);
-	}
+	if (family == AF_INET6)
+		stoq_ip6_solicited_node(addr, lo.snm);
 	return lo;
 }
 
