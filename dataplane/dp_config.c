@@ -285,7 +285,8 @@ static int parse_listen(const char *text, void *field, char *why, size_t whylen)
 	host[hl] = '\0';
 	errno = 0;
 	port = strtoul(colon + 1, &pend, 10);
-	if (colon[1] == '\0' || *pend || errno || port == 0 || port > 65535)
+	/* Digits only: strtoul would also take blanks and a sign. */
+	if (colon[1] < '0' || colon[1] > '9' || *pend || errno || port == 0 || port > 65535)
 		goto bad;
 	if (text[0] != '[' && inet_pton(AF_INET, host, l->addr.b) == 1)
 		l->addr.family = AF_INET;

@@ -124,7 +124,8 @@ Test(dp_config, stoq_listen)
 	/* Each bad form is refused by name and leaves the value as it was. */
 	const char *bad[] = { "10.0.0.5", "10.0.0.5:", "10.0.0.5:0", "10.0.0.5:65536",
 			      "10.0.0.5:44x", "fd00::1:443", "[fd00::1]443", "[10.0.0.5]:443",
-			      "[fd00::1:443", "host.example:443", ":443" };
+			      "[fd00::1:443", "host.example:443", ":443", "10.0.0.5: 443",
+			      "10.0.0.5:+443", "[fd00::1]:-1" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(set("stoq_listen", bad[i]), -EINVAL, "%s accepted", bad[i]);
 		cr_assert(strstr(err, "\"stoq_listen\"") != NULL, "%s: %s", bad[i], err);
