@@ -222,12 +222,12 @@ err:
 int dp_local_run(struct dp_app *app)
 {
 	struct dp_local *lo = app->local;
+	int rc = stoq_endpoint_run(lo->ep, lo->io, lo->seg ? stoq_seg_tick : NULL, lo->seg,
+				   &lo->stop);
 
-	lo->run_rc = stoq_endpoint_run(lo->ep, lo->io, lo->seg ? stoq_seg_tick : NULL, lo->seg,
-				       &lo->stop);
-	if (lo->run_rc < 0)
-		DP_LOG(ERR, "stoq_listen: endpoint loop: %s", strerror(-lo->run_rc));
-	return lo->run_rc;
+	if (rc < 0)
+		DP_LOG(ERR, "stoq_listen: endpoint loop: %s", strerror(-rc));
+	return rc;
 }
 
 void dp_local_stop(struct dp_app *app)

@@ -62,7 +62,6 @@ struct dp_local {
 	struct stoq_endpoint *ep;
 	struct stoq_io *io;
 	struct stoq_seg *seg; /* its counters: segment <the dataplane's>-stoq */
-	int run_rc;
 };
 
 /* Build it from the config (ports started, lcores laid out). 0 or -errno, logged. */
