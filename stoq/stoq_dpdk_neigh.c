@@ -52,7 +52,7 @@ uint16_t stoq_dpdk_sum6(const uint8_t src[16], const uint8_t dst[16], uint32_t u
 {
 	const rte_be32_t ph[2] = {rte_cpu_to_be_32(ulen), rte_cpu_to_be_32(proto)};
 	uint32_t s = (uint32_t)rte_raw_cksum(src, 16) + rte_raw_cksum(dst, 16) +
-		     rte_raw_cksum(ph, sizeof(ph)) + rte_raw_cksum(l4, len);
+		     rte_raw_cksum(ph, sizeof(ph)) + stoq_dpdk_sum(l4, len);
 
 	s = (s & 0xffff) + (s >> 16);
 	return (uint16_t)((s & 0xffff) + (s >> 16));

@@ -106,6 +106,12 @@ static inline bool stoq_dpdk_same_prefix(const union stoq_dpdk_addr *a,
 /* RFC 2464 §7: an IPv6 multicast group's MAC is 33:33 and its low 32 bits. */
 void stoq_dpdk_multicast_mac(const uint8_t ip6[16], struct rte_ether_addr *mac);
 /*
+ * The ones' complement sum of @len bytes at @buf folded to 16 bits: what
+ * rte_raw_cksum() returns, several times faster on a packet's payload
+ * (stoq_dpdk_cksum.c).
+ */
+uint16_t stoq_dpdk_sum(const void *buf, size_t len);
+/*
  * RFC 8200 §8.1: the ones' complement sum of the pseudo-header (source,
  * destination, upper-layer length @ulen, next header @proto) and @len bytes
  * at @l4, folded to 16 bits; a received packet is intact when it is 0xffff.

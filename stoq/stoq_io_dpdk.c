@@ -92,7 +92,7 @@ static bool deliver(struct stoq_dpdk_be *be, struct rte_mbuf *m, const struct rt
 		/* One pass over the copy, which is in cache now. */
 		uint32_t s =
 		    (uint32_t)stoq_dpdk_sum6(src->b, dst6, ulen, IPPROTO_UDP, udp, sizeof(*udp)) +
-		    rte_raw_cksum(d->data, d->len);
+		    stoq_dpdk_sum(d->data, d->len);
 
 		s = (s & 0xffff) + (s >> 16);
 		if (((s & 0xffff) + (s >> 16)) != 0xffff) {
@@ -340,6 +340,19 @@ static size_t dpdk_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t m
 	return k;
 }
 
+/*
+ * The UDP checksum of a datagram with @len bytes of payload after @udp,
+ * from its pseudo-header's folded sum @phdr: as rte_ipv4_udptcp_cksum()
+ * and rte_ipv6_udptcp_cksum() compute it, with the faster sum.
+ */
+static uint16_t udp_cksum(uint16_t phdr, const struct rte_udp_hdr *udp, size_t len)
+{
+	uint32_t s = (uint32_t)phdr + stoq_dpdk_sum(udp, sizeof(*udp) + len);
+	uint16_t ck = (uint16_t)~((s & 0xffff) + (s >> 16));
+
+	return ck ? ck : 0xffff; /* RFC 768: 0 would mean "no checksum" */
+}
+
 /* Ethernet, IP and UDP headers and @len bytes of @payload in a new mbuf. */
 static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_addr *to,
 			      uint16_t dport, uint8_t ecn, const struct rte_ether_addr *dst,
@@ -387,7 +400,7 @@ static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_add
 			udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 		} else {
 			ip->hdr_checksum = rte_ipv4_cksum(ip);
-			udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+			udp->dgram_cksum = udp_cksum(rte_ipv4_phdr_cksum(ip, 0), udp, len);
 		}
 	} else {
 		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
@@ -411,7 +424,7 @@ static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_add
 			m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
 			udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, m->ol_flags);
 		} else {
-			udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
+			udp->dgram_cksum = udp_cksum(rte_ipv6_phdr_cksum(ip6, 0), udp, len);
 		}
 	}
 	return m;
