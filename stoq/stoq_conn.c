@@ -1237,8 +1237,22 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 		if ((size_t)nw < first)
 			break; /* a short packet ends a GSO train */
 	}
-	if (off && cfg->pacing)
-		ngtcp2_conn_update_pkt_tx_time(c->q, now);
+	if (off && cfg->pacing) {
+		ngtcp2_conn_stat st;
+
+		/*
+		 * ngtcp2 paces at the congestion window over the smoothed RTT,
+		 * which before the first RTT sample is the 333 ms default (RFC
+		 * 9002 §6.2.2): pacing the Initial or the server's first flight
+		 * held the next packet back by its length over cwnd / 333 ms, the
+		 * client's Finished and the server's first response bytes ~26 ms
+		 * with 1452-byte packets and ~130 ms with 8952. Pace from the first
+		 * sample on; the bytes written before it are paced then.
+		 */
+		ngtcp2_conn_get_conn_stat(c->q, &st);
+		if (st.first_rtt_sample_ts != UINT64_MAX)
+			ngtcp2_conn_update_pkt_tx_time(c->q, now);
+	}
 	*segsize = first;
 	return off;
 }
