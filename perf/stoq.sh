@@ -6,7 +6,9 @@
 # cores with 8952-byte packets both sides (max_udp_payload; gtls's
 # --max-udp-payload-size), as a path of 9000-byte jumbo frames carries. Then wolfCrypt
 # AES-128-GCM on one core as the crypto ceiling and the fraction of it
-# reached (the server seals every byte once). Then over a veth pair into a
+# reached (the server seals every byte once), and the server's goodput per
+# core on the DPDK back end with no kernel in the path (two ring ports in one
+# process, bench_stoq_ring) against the same ceilings. Then over a veth pair into a
 # network namespace (client there on CPU 0, server on CPU 1): hmesh-stoq on a
 # kernel UDP socket against gtlsserver, and hmesh-stoq on the DPDK back end
 # (net_af_xdp on the veth, the back end owning the address) against the
@@ -20,6 +22,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${HMESH_BUILD:-$top/build}
 bin=$build/bin/hmesh-stoq
 aes=$build/perf/bench_aesgcm
+ring=$build/perf/bench_stoq_ring
 size=$((256 << 20))
 reps=1
 # BYTES, or with a K, M or G suffix (binary): 64M = 64 MiB.
@@ -35,12 +38,12 @@ while (($#)); do
 	--size) size=$(parse_size "${2:-}") || exit 2; shift ;;
 	--gb) size=$((1 << 30)) ;;
 	--reps) reps=$2; shift ;;
-	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
 	*) echo "perf/stoq.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
 done
-for t in "$bin" "$aes" "$build/bin/hmesh-dataplane"; do [[ -x "$t" ]] || { echo "perf/stoq.sh: build $t first (make all)" >&2; exit 2; }; done
+for t in "$bin" "$aes" "$ring" "$build/bin/hmesh-dataplane"; do [[ -x "$t" ]] || { echo "perf/stoq.sh: build $t first (make all)" >&2; exit 2; }; done
 command -v gtlsserver >/dev/null && command -v gtlsclient >/dev/null ||
 	{ echo "perf/stoq.sh: needs ngtcp2-server and ngtcp2-client" >&2; exit 2; }
 
@@ -152,6 +155,22 @@ echo "best STOQ goodput $best_stoq Gbit/s = $(pct "$frac")% of the packet ceilin
 echo "with $jumbo-byte packets $best_jumbo Gbit/s = $(pct "$jfrac")% of the 16 KiB-record ceiling (server on one core)"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"fraction_of_aesgcm_ceiling\",\"value\":$frac,\"ref\":$ceil,\"ratio\":$frac}"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"fraction_of_aesgcm_ceiling_$jumbo\",\"value\":$jfrac,\"ref\":$jceil,\"ratio\":$jfrac}"
+
+# ---- no kernel in the path: the DPDK back end on two ring ports in one
+# process, one thread taking turns, the server's turns timed (perf/bench_stoq_ring.c):
+# the server's goodput per core against the same ceilings.
+echo "server on the DPDK back end, two ring ports in one process (its turns timed, the client's apart)"
+for p in 1452 "$jumbo"; do
+	line=$("$ring" --root "$tmp/root" --file one.bin --cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" \
+		--payload "$p" --eal "-l 0 --no-pci --no-huge -m 1024 --no-shconf --no-telemetry \
+--log-level=*:warning" 2>"$tmp/err" | grep '^{') || { cat "$tmp/err" >&2; echo "perf/stoq.sh: bench_stoq_ring --payload $p failed" >&2; exit 1; }
+	g=$(sed -n 's/.*"server_gbps_per_core":\([0-9.]*\).*/\1/p' <<<"$line")
+	c=$ceil what="packet ceiling"
+	if ((p != 1452)); then c=$jceil what="16 KiB-record ceiling"; fi
+	f=$(awk -v s="$g" -v c="$c" 'BEGIN { printf "%.4f", s / c }')
+	printf "  %5s-byte packets: %6s Gbit/s per server core = %s%% of the %s\n" "$p" "$g" "$(pct "$f")" "$what"
+	echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"ring\",\"size\":$size,\"metric\":\"server_core_fraction_of_ceiling_$p\",\"value\":$g,\"ref\":$c,\"ratio\":$f}"
+done
 
 # ---- over a veth pair: kernel socket vs gtlsserver, DPDK back end vs kernel socket
 ns=hmsp-$$ h_if=hmspv$$ n_if=hmspn$$
