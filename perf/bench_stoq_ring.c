@@ -25,11 +25,11 @@
  *   bench_stoq_ring --root DIR --file NAME --cert PEM --key PEM
  *                   [--payload N] [--eal "ARGS"] [--timeout S]
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
