@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* ctl_peer — TCP back end of the replica message pipe (see ctl_peer.h). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -14,6 +13,7 @@
 
 #include "ctl_peer.h"
 #include "hm_log.h"
+#include "hm_sockaddr.h"
 #include "hm_time.h"
 
 #define MOD	    "peer"
@@ -46,26 +46,6 @@ struct ctl_peer {
 	struct ctl_peer_stats st;
 };
 
-static int to_sockaddr(const struct ctl_peer_addr *a, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, a->host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(a->port);
-		*sl = sizeof(*s4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(a->port);
-		*sl = sizeof(*s6);
-		return 0;
-	}
-	return -EINVAL;
-}
 
 static int bytes_reserve(struct bytes *b, size_t more)
 {
@@ -109,7 +89,7 @@ int ctl_peer_open(const struct ctl_peer_cfg *c, struct ctl_peer **out)
 		p->out[i] = (struct out_conn){.fd = -1, .backoff = BACKOFF_MIN};
 	for (uint32_t i = 0; i < IN_MAX; i++)
 		p->in[i].fd = -1;
-	if (to_sockaddr(&c->addr[c->id], &ss, &sl) < 0) {
+	if (hm_sockaddr_parse(c->addr[c->id].host, c->addr[c->id].port, &ss, &sl) < 0) {
 		hm_log(HM_LOG_ERR, MOD, "peer address %s: not an IP literal", c->addr[c->id].host);
 		rc = -EINVAL;
 		goto err;
@@ -156,7 +136,7 @@ static void out_connect(struct ctl_peer *p, uint32_t i, uint64_t now)
 	socklen_t sl;
 	int one = 1;
 
-	if (to_sockaddr(&p->c.addr[i], &ss, &sl) < 0)
+	if (hm_sockaddr_parse(p->c.addr[i].host, p->c.addr[i].port, &ss, &sl) < 0)
 		return;
 	o->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (o->fd < 0) {
@@ -169,7 +149,7 @@ static void out_connect(struct ctl_peer *p, uint32_t i, uint64_t now)
 		struct sockaddr_storage me;
 		socklen_t ml;
 
-		if (to_sockaddr(&p->c.addr[p->c.id], &me, &ml) == 0 &&
+		if (hm_sockaddr_parse(p->c.addr[p->c.id].host, p->c.addr[p->c.id].port, &me, &ml) == 0 &&
 		    me.ss_family == ss.ss_family) {
 			if (me.ss_family == AF_INET)
 				((struct sockaddr_in *)&me)->sin_port = 0;
@@ -400,7 +380,7 @@ int ctl_peer_add(struct ctl_peer *p, uint32_t id, const struct ctl_peer_addr *a)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 
-	if (id >= CTL_PEER_MAX || id == p->c.id || to_sockaddr(a, &ss, &sl) < 0)
+	if (id >= CTL_PEER_MAX || id == p->c.id || hm_sockaddr_parse(a->host, a->port, &ss, &sl) < 0)
 		return -EINVAL;
 	if (p->out[id].fd >= 0 &&
 	    (strcmp(p->c.addr[id].host, a->host) != 0 || p->c.addr[id].port != a->port))

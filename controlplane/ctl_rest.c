@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "hm_log.h"
+#include "hm_sockaddr.h"
 #include "hm_time.h"
 
 #define MOD	   "controld"
@@ -855,27 +856,21 @@ struct ctl_rest *ctl_rest_new_detached(struct ctl_node *n)
 struct ctl_rest *ctl_rest_start(struct ctl_node *n)
 {
 	struct ctl_rest *r = ctl_rest_new_detached(n);
-	struct sockaddr_storage ss = {0};
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
 	if (r == NULL)
 		return NULL;
 	if (n->cfg.tokens_file[0] && load_tokens(r, n->cfg.tokens_file) < 0)
 		goto err;
-	if (inet_pton(AF_INET, n->cfg.listen_addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(n->cfg.listen_port);
-	} else if (inet_pton(AF_INET6, n->cfg.listen_addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(n->cfg.listen_port);
-		flags |= MHD_USE_IPv6;
-	} else {
+	if (hm_sockaddr_parse(n->cfg.listen_addr, n->cfg.listen_port, &ss, &sl) < 0) {
 		hm_log(HM_LOG_ERR, MOD, "--listen %s: not an IPv4 or IPv6 address",
 		       n->cfg.listen_addr);
 		goto err;
 	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
 	r->d = MHD_start_daemon(
 	    flags, n->cfg.listen_port, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,

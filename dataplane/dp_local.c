@@ -4,7 +4,6 @@
  * Everything here runs on the main lcore except dp_local_run, which is the
  * endpoint's lcore.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -19,6 +18,7 @@
 #include "dp_app.h"
 #include "dp_local.h"
 #include "hm_config.h"
+#include "hm_sockaddr.h"
 #include "stoq.h"
 
 /* The endpoint's config: defaults, then the stoq_config file, then the cross-key rules. */
@@ -45,25 +45,6 @@ static int local_stoq_config(const struct dp_config *c, struct stoq_config *scfg
 	return 0;
 }
 
-/* The address it owns, as a sockaddr for the STOQ library. */
-static socklen_t local_sockaddr(const struct dp_listen *l, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (l->addr.family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(l->port);
-		memcpy(&sin->sin_addr, l->addr.b, 4);
-		return sizeof(*sin);
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(l->port);
-	memcpy(&sin6->sin6_addr, l->addr.b, 16);
-	return sizeof(*sin6);
-}
 
 /*
  * Its lcore: stoq_lcore, or the highest enabled lcore other than the main
@@ -174,14 +155,12 @@ int dp_local_init(struct dp_app *app)
 		goto err;
 	p.port_id = lo->ring_port;
 	p.prefix_len = (uint8_t)c->stoq_prefix_len;
-	if (c->stoq_gateway.family) {
-		struct dp_listen gw = { .addr = c->stoq_gateway, .port = 0 };
-
-		local_sockaddr(&gw, &p.gateway);
-	}
+	if (c->stoq_gateway.family)
+		hm_sockaddr_from_bytes(c->stoq_gateway.family, c->stoq_gateway.b, 0, &p.gateway);
 	p.mac_set = true;
 	memcpy(p.mac, app->ports[lo->port_idx].mac.addr_bytes, sizeof(p.mac));
-	sl = local_sockaddr(&c->stoq_listen, &ss);
+	sl = hm_sockaddr_from_bytes(c->stoq_listen.addr.family, c->stoq_listen.addr.b,
+				    c->stoq_listen.port, &ss);
 	lo->io = stoq_io_open(&stoq_io_dpdk_ops, (struct sockaddr *)&ss, sl, &p);
 	if (!lo->io) {
 		rc = -errno; /* the back end said why */

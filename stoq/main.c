@@ -28,6 +28,7 @@
 #include "hm_config.h"
 #include "hm_hex.h"
 #include "hm_log.h"
+#include "hm_sockaddr.h"
 #include "stoq.h"
 
 #define LOG "hmesh-stoq"
@@ -316,14 +317,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		}
 		case OPT_DPDK_GW: {
-			struct sockaddr_in *g4 = (struct sockaddr_in *)&a->dp.gateway;
-			struct sockaddr_in6 *g6 = (struct sockaddr_in6 *)&a->dp.gateway;
+			socklen_t gl;
 
-			if (inet_pton(AF_INET, optarg, &g4->sin_addr) == 1) {
-				g4->sin_family = AF_INET;
-			} else if (inet_pton(AF_INET6, optarg, &g6->sin6_addr) == 1) {
-				g6->sin6_family = AF_INET6;
-			} else {
+			if (hm_sockaddr_parse(optarg, 0, &a->dp.gateway, &gl) < 0) {
 				HM_ERR(LOG, "--dpdk-gateway %s: expected an IPv4 or IPv6 address",
 				       optarg);
 				return -EINVAL;
