@@ -9,8 +9,9 @@
 # reached (the server seals every byte once), and the server's goodput per
 # core on the DPDK back end with no kernel in the path (two ring ports in one
 # process, bench_stoq_ring) against the same ceilings. Then over a veth pair into a
-# network namespace (client there on CPU 0, server on CPU 1): hmesh-stoq on a
-# kernel UDP socket against gtlsserver, and hmesh-stoq on the DPDK back end
+# network namespace (client there on CPU 0, server on CPU 0 or 1): hmesh-stoq
+# on a kernel UDP socket against gtlsserver in 1 and 16 streams on one and two
+# cores, and (server on CPU 1, one stream) hmesh-stoq on the DPDK back end
 # (net_af_xdp on the veth, the back end owning the address) against the
 # same server on the kernel socket, and that back end hosted in
 # hmesh-dataplane (stoq_listen) against it run alone.
@@ -38,7 +39,7 @@ while (($#)); do
 	--size) size=$(parse_size "${2:-}") || exit 2; shift ;;
 	--gb) size=$((1 << 30)) ;;
 	--reps) reps=$2; shift ;;
-	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "perf/stoq.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -187,23 +188,34 @@ ip netns exec "$ns" ip link set "$n_if" up
 client_ns() { # $1 = port: one stream of one.bin from the namespace, on CPU 0
 	ip netns exec "$ns" taskset -c 0 "$bin" client --insecure "https://10.74.1.1:$1/one.bin"
 }
-echo "over a veth pair into a namespace, one stream, server on CPU 1, client on CPU 0"
+echo "over a veth pair into a namespace, client there on CPU 0, server on CPU 0 (1 core) or 1 (2 cores)"
 ip addr add 10.74.1.1/24 dev "$h_if"
-taskset -c 1 "$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
-	--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn &
-pids+=($!)
-taskset -c 1 gtlsserver -q -d "$tmp/root" --max-window=64M --max-stream-window=16M \
-	10.74.1.1 "$gport" "$tmp/pki/key.pem" "$tmp/pki/cert.pem" >/dev/null 2>&1 &
-pids+=($!)
-sleep 0.5
-k=$(measure "$size" client_ns "$port")
-g=$(measure "$size" ip netns exec "$ns" taskset -c 0 gtlsclient -q --exit-on-all-streams-close \
-	--max-window=64M --max-stream-window=16M 10.74.1.1 "$gport" "https://10.74.1.1:$gport/one.bin")
-stop_servers
+for cores in 1 2; do
+	scpu=$((cores - 1))
+	taskset -c "$scpu" "$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
+		--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn &
+	pids+=($!)
+	taskset -c "$scpu" gtlsserver -q -d "$tmp/root" --max-window=64M --max-stream-window=16M \
+		10.74.1.1 "$gport" "$tmp/pki/key.pem" "$tmp/pki/cert.pem" >/dev/null 2>&1 &
+	pids+=($!)
+	sleep 0.5
+	for streams in 1 16; do
+		mapfile -t su < <(urls "$port" "$streams" | sed 's|//localhost:|//10.74.1.1:|')
+		mapfile -t gu < <(urls "$gport" "$streams" | sed 's|//localhost:|//10.74.1.1:|')
+		s=$(measure "$size" ip netns exec "$ns" taskset -c 0 "$bin" client --insecure --parallel 16 "${su[@]}")
+		g=$(measure "$size" ip netns exec "$ns" taskset -c 0 gtlsclient -q --exit-on-all-streams-close \
+			--max-window=64M --max-stream-window=16M 10.74.1.1 "$gport" "${gu[@]}")
+		r=$(awk -v s="$s" -v g="$g" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
+		# The two-core one-stream row keeps its name (and baseline); the DPDK
+		# rows below are held to it.
+		name="gbps_veth_${streams}stream_${cores}core"
+		if ((cores == 2 && streams == 1)); then name=gbps_veth_1stream k=$s; fi
+		printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth kernel vs gtls, ${streams}str ${cores}core" "$s" "$g" "$r"
+		echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"veth\",\"size\":$size,\"metric\":\"$name\",\"value\":$s,\"ref\":$g,\"ratio\":$r}"
+	done
+	stop_servers
+done
 ip addr del 10.74.1.1/24 dev "$h_if"
-r=$(awk -v s="$k" -v g="$g" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
-printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, kernel socket vs gtlsserver" "$k" "$g" "$r"
-echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"veth\",\"size\":$size,\"metric\":\"gbps_veth_1stream\",\"value\":$k,\"ref\":$g,\"ratio\":$r}"
 "$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
 	--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn \
 	--dpdk "-l 1 --no-pci --no-huge -m 512 --no-shconf --no-telemetry --log-level=*:warning \
