@@ -28,8 +28,9 @@ round() {
 	bash "$top/perf/telemetry.sh" -d "$secs" -r 1
 	bash "$top/perf/runtime.sh" -n 50
 	"$build/perf/consensus_sim" --requests 64
-	# 32 MiB transfers: every STOQ row (loopback 1/2 cores, AES ceiling, veth
-	# kernel and DPDK back end) in ~7 s; the baseline was taken at this size.
+	# 32 MiB transfers: every STOQ row (loopback and veth on 1/2 cores, AES
+	# ceiling, ring-port server, veth DPDK back end) in ~13 s; the baseline
+	# was taken at this size.
 	bash "$top/perf/stoq.sh" --size $((32 << 20))
 }
 for i in $(seq "$reps"); do
