@@ -1179,6 +1179,13 @@ struct h3_out {
  * to the stream in between. Emptied, @o holds nothing (a FIN goes with the
  * last bytes, so it has been written too).
  */
+static void h3_out_clear(struct h3_out *o)
+{
+	o->sid = -1;
+	o->fin = 0;
+	o->nvec = 0;
+}
+
 static void h3_out_consume(struct h3_out *o, size_t n)
 {
 	size_t i = 0;
@@ -1192,7 +1199,7 @@ static void h3_out_consume(struct h3_out *o, size_t n)
 	memmove(o->vec, o->vec + i, (o->nvec - i) * sizeof(o->vec[0]));
 	o->nvec -= i;
 	if (o->nvec == 0)
-		o->sid = -1;
+		h3_out_clear(o);
 }
 
 /*
@@ -1206,7 +1213,7 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 	const struct stoq_config *cfg = &c->ep->cfg;
 	size_t mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->q);
 	size_t max_pkts = cfg->gso_segments, npkts = 0, off = 0, first = 0;
-	struct h3_out o = { .sid = -1 };
+	struct h3_out o;
 	ngtcp2_path_storage ps;
 
 	if (cfg->pacing) {
@@ -1215,14 +1222,14 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 		max_pkts = q < 1 ? 1 : (q < max_pkts ? q : max_pkts);
 	}
 	ngtcp2_path_storage_zero(&ps);
+	h3_out_clear(&o);
 	while (npkts < max_pkts && off + mtu <= buflen) {
 		ngtcp2_ssize ndatalen = -1, nw;
 		ngtcp2_pkt_info pi = { 0 };
 		uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
 
 		if (!c->h3 || !ngtcp2_conn_get_max_data_left(c->q)) {
-			o.sid = -1;
-			o.nvec = 0;
+			h3_out_clear(&o);
 		} else if (o.sid < 0) {
 			nghttp3_ssize nvec = nghttp3_conn_writev_stream(c->h3, &o.sid, &o.fin, o.vec,
 									 16);
@@ -1251,8 +1258,7 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 		if (nw < 0) {
 			int64_t sid = o.sid;
 
-			o.sid = -1; /* ask nghttp3 again: the stream may have changed */
-			o.nvec = 0;
+			h3_out_clear(&o); /* ask nghttp3 again: the stream may have changed */
 			if (nw == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
 				nghttp3_conn_block_stream(c->h3, sid);
 				continue;
