@@ -100,7 +100,7 @@ FUZZ_SRCS_parse := dataplane/dp_parse.c
 FUZZ_SRCS_ctlmsg := common/hm_ctlmsg.c
 FUZZ_SRCS_rest := controlplane/ctl_rest.c controlplane/ctl_model.c controlplane/ctl_store.c \
 	controlplane/ctl_sync.c common/hm_ctlmsg.c \
-	common/hm_log.c
+	common/hm_log.c common/hm_sockaddr.c
 FUZZ_SRCS_rest += controlplane/ctl_cluster.c controlplane/ctl_peer.c controlplane/consensus.c \
 	controlplane/ctl_orch.c
 # recursive (=): STOQ_CFLAGS/STOQ_LIBS (wolfSSL for Ed25519) are set further down
