@@ -17,9 +17,9 @@
  * while it works; sharing the caches with the client makes the server's
  * figure a little pessimistic, not optimistic.
  *
- * A turn is stoq_endpoint_run()'s: up to 8 receive bursts, the timers, then
- * sending until the connection has nothing more (congestion window, flow
- * control). Turns in which a side found nothing to do are timed apart and
+ * A turn is stoq_endpoint_turn(), the body of stoq_endpoint_run(): up to 8
+ * receive bursts, the timers, then sending until the connection has
+ * nothing more (congestion window, flow control). Turns in which a side found nothing to do are timed apart and
  * printed, not counted: a server core would spend them on other connections.
  *
  *   bench_stoq_ring --root DIR --file NAME --cert PEM --key PEM
@@ -45,9 +45,8 @@
 #include <rte_ring.h>
 
 #include "hm_log.h"
-#include "stoq_priv.h"
+#include "stoq.h"
 
-#define RX_BURST 32
 /* Deeper than the back end's pool (8191 mbufs): a full pool, not a full
  * ring, is what bounds a turn's burst, and a dry pool is counted. */
 #define WIRE_SLOTS 16384
@@ -88,35 +87,17 @@ static void sink_done(void *arg, int status, uint64_t bytes)
 static const struct stoq_request_ops sink_ops = { .on_data = sink_data, .on_done = sink_done };
 
 /*
- * One turn of @s, as stoq_endpoint_run() makes it. Its TSC ticks go to
- * s->tsc when it received or sent anything, to s->idle otherwise: waiting
- * for the peer or a timer (the client's delayed ACK, say) is time a server
- * core would give to other connections, not the cost of this one.
+ * One turn of @s, stoq_endpoint_turn(), the body of stoq_endpoint_run().
+ * Its TSC ticks go to s->tsc when it received or sent anything, to s->idle
+ * otherwise: waiting for the peer or a timer (the client's delayed ACK,
+ * say) is time a server core would give to other connections, not the
+ * cost of this one.
  */
 static void turn(struct side *s, struct stoq_dgram *rx)
 {
-	const struct stoq_io_ops *ops = stoq_io_ops_of(s->io);
-	struct stoq_dgram tx[STOQ_TX_BATCH];
-	uint64_t t0 = rte_rdtsc(), now = stoq_now();
-	bool worked = false;
-	size_t n;
+	uint64_t t0 = rte_rdtsc();
+	bool worked = stoq_endpoint_turn(s->ep, s->io, rx);
 
-	for (int round = 0; round < 8; round++) {
-		n = ops->recv_burst(s->io, rx, RX_BURST);
-		worked |= n > 0;
-		for (size_t i = 0; i < n; i++)
-			stoq_endpoint_recv(s->ep, &rx[i], now);
-		if (n < RX_BURST)
-			break;
-	}
-	now = stoq_now();
-	if (stoq_endpoint_next_timer(s->ep) <= now)
-		stoq_endpoint_on_timer(s->ep, now);
-	while ((n = stoq_endpoint_send(s->ep, tx, STOQ_TX_BATCH, now)) > 0) {
-		worked = true;
-		for (size_t sent = 0; sent < n;)
-			sent += ops->send_burst(s->io, tx + sent, n - sent);
-	}
 	if (worked)
 		s->tsc += rte_rdtsc() - t0;
 	else
@@ -195,7 +176,7 @@ int main(int argc, char **argv)
 	struct stoq_config scfg, ccfg;
 	struct sockaddr_storage sl, cl;
 	socklen_t sll = 0, cll = 0;
-	struct stoq_dgram rx[RX_BURST];
+	struct stoq_dgram rx[STOQ_RUN_RX_BURST];
 	struct stoq_io_dpdk_stats ss, cs;
 	struct sink sink = { 0 };
 	struct stoq_conn *c;
@@ -254,10 +235,10 @@ int main(int argc, char **argv)
 	}
 	sink.want = map;
 	sink.len = (size_t)st.st_size;
-	bufs = malloc((size_t)RX_BURST * 65536);
+	bufs = malloc((size_t)STOQ_RUN_RX_BURST * 65536);
 	if (!bufs)
 		goto out;
-	for (size_t i = 0; i < RX_BURST; i++)
+	for (size_t i = 0; i < STOQ_RUN_RX_BURST; i++)
 		rx[i].data = bufs + i * 65536;
 
 	hm_log_set_level(HM_LOG_WARN);

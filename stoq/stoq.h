@@ -391,8 +391,20 @@ bool stoq_io_has_gso(const struct stoq_io *io);
 bool stoq_io_has_gro(const struct stoq_io *io);
 
 /*
+ * One turn of stoq_endpoint_run(): up to 8 bursts of up to
+ * STOQ_RUN_RX_BURST datagrams received into @rx (each rx[i].data pointing
+ * at 65536 bytes) and fed to @ep, its expired timers run, then everything
+ * it has to send handed to @io (a back end with a descriptor is waited on
+ * while it is full). Returns true when anything was received or sent.
+ */
+#define STOQ_RUN_RX_BURST 32
+bool stoq_endpoint_turn(struct stoq_endpoint *ep, struct stoq_io *io, struct stoq_dgram *rx);
+
+/*
  * Drive @ep over @io until @done(@arg) returns true (checked after every
- * burst) or *@stop becomes nonzero. Returns 0.
+ * turn) or *@stop becomes nonzero: turns back to back on a back end
+ * without a descriptor (DPDK), on a socket sleeping in ppoll(2) until the
+ * next timer or datagram. Returns 0, or -ENOMEM.
  */
 int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)(void *arg),
 		      void *arg, volatile int *stop);

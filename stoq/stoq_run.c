@@ -12,50 +12,61 @@
 
 #include "stoq_priv.h"
 
-#define RUN_RX_BURST 32
+bool stoq_endpoint_turn(struct stoq_endpoint *ep, struct stoq_io *io, struct stoq_dgram *rx)
+{
+	const struct stoq_io_ops *ops = stoq_io_ops_of(io);
+	struct stoq_dgram tx[STOQ_TX_BATCH];
+	uint64_t now = stoq_now();
+	int fd = ops->pollfd(io);
+	bool worked = false;
+	size_t n;
+
+	/* Drain the socket a bounded number of bursts, then let the send side run. */
+	for (int round = 0; round < 8; round++) {
+		n = ops->recv_burst(io, rx, STOQ_RUN_RX_BURST);
+		worked |= n > 0;
+		for (size_t i = 0; i < n; i++)
+			stoq_endpoint_recv(ep, &rx[i], now);
+		if (n < STOQ_RUN_RX_BURST)
+			break;
+	}
+	now = stoq_now();
+	if (stoq_endpoint_next_timer(ep) <= now)
+		stoq_endpoint_on_timer(ep, now);
+	while ((n = stoq_endpoint_send(ep, tx, STOQ_TX_BATCH, now)) > 0) {
+		size_t sent = 0;
+
+		worked = true;
+		while (sent < n) {
+			size_t k = ops->send_burst(io, tx + sent, n - sent);
+
+			if (k == 0 && fd >= 0) {
+				struct pollfd w = { .fd = fd, .events = POLLOUT };
+
+				poll(&w, 1, 5);
+			}
+			sent += k;
+		}
+	}
+	return worked;
+}
 
 int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)(void *arg),
 		      void *arg, volatile int *stop)
 {
-	struct stoq_dgram rx[RUN_RX_BURST], tx[STOQ_TX_BATCH];
-	uint8_t *bufs = malloc((size_t)RUN_RX_BURST * 65536);
-	const struct stoq_io_ops *ops = stoq_io_ops_of(io);
-	struct pollfd pfd = { .fd = ops->pollfd(io), .events = POLLIN };
+	struct stoq_dgram rx[STOQ_RUN_RX_BURST];
+	uint8_t *bufs = malloc((size_t)STOQ_RUN_RX_BURST * 65536);
+	struct pollfd pfd = { .fd = stoq_io_ops_of(io)->pollfd(io), .events = POLLIN };
 
 	if (!bufs)
 		return -ENOMEM;
-	for (size_t i = 0; i < RUN_RX_BURST; i++)
+	for (size_t i = 0; i < STOQ_RUN_RX_BURST; i++)
 		rx[i].data = bufs + i * 65536;
 	while (!(stop && *stop)) {
-		uint64_t now = stoq_now(), next;
+		uint64_t now, next;
 		struct timespec ts;
-		size_t n;
 
-		/* Drain the socket a bounded number of bursts, then let the send side run. */
-		for (int round = 0; round < 8; round++) {
-			n = ops->recv_burst(io, rx, RUN_RX_BURST);
-			for (size_t i = 0; i < n; i++)
-				stoq_endpoint_recv(ep, &rx[i], now);
-			if (n < RUN_RX_BURST)
-				break;
-		}
-		now = stoq_now();
-		if (stoq_endpoint_next_timer(ep) <= now)
-			stoq_endpoint_on_timer(ep, now);
-		while ((n = stoq_endpoint_send(ep, tx, STOQ_TX_BATCH, now)) > 0) {
-			size_t sent = 0;
-
-			while (sent < n) {
-				size_t k = ops->send_burst(io, tx + sent, n - sent);
-
-				if (k == 0 && pfd.fd >= 0) {
-					struct pollfd w = { .fd = pfd.fd, .events = POLLOUT };
-
-					poll(&w, 1, 5);
-				}
-				sent += k;
-			}
-		}
+		stoq_endpoint_turn(ep, io, rx);
 		if (done && done(arg))
 			break;
 		next = stoq_endpoint_next_timer(ep);
