@@ -13,9 +13,12 @@
  *                          their HTTP/3 sessions.
  *   struct stoq_io         packet I/O back end chosen by an ops table
  *                          (STYLE §8): kernel UDP (recvmmsg/sendmmsg, UDP GSO
- *                          and GRO, ECN); a DPDK mbuf back end is not written
- *                          yet (the ops table is where it plugs in).
- *   stoq_endpoint_run()    the driver loop joining the two with poll(2).
+ *                          and GRO, ECN) and DPDK mbufs on one ethdev port
+ *                          (stoq_io_dpdk.c: ARP, NDP, IP and UDP built and
+ *                          checked there).
+ *   stoq_endpoint_run()    the driver loop joining the two, with poll(2) on
+ *                          a socket and busy-polling a DPDK port; one pass
+ *                          of it is stoq_endpoint_turn().
  *
  * The HTTP/3 application is built in: a server serves files under a root
  * directory (GET with Range, HEAD, PUT into the root); a client issues GETs
