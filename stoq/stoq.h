@@ -159,6 +159,9 @@ struct stoq_dgram {
 	uint8_t ecn;	/* IP ECN codepoint (RFC 3168), low 2 bits */
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
+	/* A path MTU probe (alone in its train): a path that refuses it is
+	 * how discovery learns its size, not an error. */
+	bool probe;
 };
 
 /* Per-request events for a client's GET. */

@@ -1235,7 +1235,7 @@ static inline __attribute__((always_inline)) void h3_out_prefetch(const struct h
  */
 static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_t *segsize,
 			 uint8_t *ecn, struct sockaddr_storage *remote, socklen_t *rlen,
-			 uint64_t now)
+			 bool *probe, uint64_t now)
 {
 	const struct stoq_config *cfg = &c->ep->cfg;
 	size_t mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->q);
@@ -1251,13 +1251,15 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 	}
 	ngtcp2_path_storage_zero(&ps);
 	h3_out_clear(&o);
+	*probe = false;
 	/*
 	 * The first packet of a train gets room for the largest size allowed,
 	 * not just the path's current one: ngtcp2 sends a path MTU probe only
 	 * into a buffer it fits, and with room for 1200 bytes the probes (1406
 	 * and 1444 bytes) never went out, so every connection stayed at 1200.
 	 * Other packets are held to the path's size by ngtcp2 itself. A probe
-	 * is only ever first, so the train's segments stay equal but the last.
+	 * (a first packet over that size) goes alone: a path that refuses it
+	 * (EMSGSIZE) then loses no data with it.
 	 */
 	while (npkts < max_pkts) {
 		size_t room = npkts ? mtu : max_mtu;
@@ -1323,6 +1325,10 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 		}
 		off += (size_t)nw;
 		npkts++;
+		if ((size_t)nw > mtu) {
+			*probe = true;
+			break;
+		}
 		if ((size_t)nw < first)
 			break; /* a short packet ends a GSO train */
 	}
@@ -1385,7 +1391,7 @@ size_t stoq_endpoint_send(struct stoq_endpoint *ep, struct stoq_dgram *out, size
 				continue;
 			d->data = ep->txbuf + slot * ep->txslot;
 			len = conn_write(c, d->data, ep->txslot, &d->segsize, &d->ecn, &d->remote,
-					 &d->remote_len, now);
+					 &d->remote_len, &d->probe, now);
 			if (!len)
 				continue;
 			d->len = len;

@@ -229,7 +229,12 @@ static size_t udp_send_burst(struct stoq_io *io, const struct stoq_dgram *d, siz
 			}
 			/* Other errors (e.g. ECONNREFUSED, EMSGSIZE) lose the packet: QUIC
 			 * recovers it like any loss (RFC 9002 §6). EMSGSIZE comes back
-			 * every time, though: the path cannot carry the packet size. */
+			 * every time, though: the path cannot carry the packet size.
+			 * For a path MTU probe that is the answer discovery asked for. */
+			if (errno == EMSGSIZE && d[be->sown[sent]].probe) {
+				sent++;
+				continue;
+			}
 			if (errno == EMSGSIZE && !be->said_msgsize) {
 				be->said_msgsize = true;
 				HM_WARN(STOQ_LOG,
