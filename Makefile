@@ -124,11 +124,11 @@ FUZZ_XFLAGS_cid = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_cid = $(STOQ_LIBS)
 # recursive (=): STOQ_SRCS is set in the STOQ section further down
 FUZZ_SRCS_stoq_frame = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c \
-	common/hm_quiclb.c telemetry/hm_stats.c
+	common/hm_quiclb.c common/hm_ethdev.c telemetry/hm_stats.c
 FUZZ_XFLAGS_stoq_frame = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_stoq_frame = $(STOQ_LIBS) -lrte_net_ring
 FUZZ_SRCS_stoq_h3 = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c \
-	common/hm_quiclb.c telemetry/hm_stats.c
+	common/hm_quiclb.c common/hm_ethdev.c telemetry/hm_stats.c
 FUZZ_XFLAGS_stoq_h3 = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_stoq_h3 = $(STOQ_LIBS)
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

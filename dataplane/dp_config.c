@@ -344,6 +344,10 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	  .max = 16384, .help = "RX descriptors per queue" },
 	{ .name = "tx_desc", .type = HM_CFG_U32, .def = "1024", F(tx_desc), .min = 64,
 	  .max = 16384, .help = "TX descriptors per queue" },
+	{ .name = "mtu", .type = HM_CFG_U32, .def = "1500", F(mtu), .min = 1280, .max = 9600,
+	  .help = "IP MTU of every port (1280..9600; QUIC needs 1200-byte UDP payloads); above "
+		  "1500 the mbufs grow to hold a whole frame (mbufs x ~mtu bytes of hugepages), "
+		  "and the start fails if a port's PMD cannot take it" },
 	{ .name = "short_dcid_len", .type = HM_CFG_U32, .def = "8", F(short_dcid_len), .min = 0,
 	  .max = DP_QUIC_CID_MAX,
 	  .help = "DCID length of short-header packets (the length this mesh issues CIDs with)" },
@@ -394,7 +398,7 @@ static const struct hm_cfg_key dp_config_keys[] = {
 	  .help = "generator: QUIC packets injected on gen_port at start (for loopback ports "
 		  "such as net_ring); 0 = off" },
 	{ .name = "gen_size", .type = HM_CFG_U32, .def = "64", F(gen_size), .min = 64,
-	  .max = 1514, .help = "generator: frame size in bytes" },
+	  .max = 9614, .help = "generator: frame size in bytes (at most mtu + 14)" },
 	{ .name = "gen_flows", .type = HM_CFG_U32, .def = "1024", F(gen_flows), .min = 1,
 	  .max = 16777216, .help = "generator: distinct flows (DCIDs and source ports)" },
 	{ .name = "gen_initial_pct", .type = HM_CFG_U32, .def = "10", F(gen_initial_pct),
@@ -623,6 +627,11 @@ int dp_config_check(const struct dp_config *cfg, char *err, size_t errlen)
 	if (cfg->mbuf_cache > cfg->mbufs / 1.5) {
 		snprintf(err, errlen, "\"mbuf_cache\" is %u: must be at most mbufs / 1.5 (%u)",
 			 cfg->mbuf_cache, (unsigned int)(cfg->mbufs / 1.5));
+		return -EINVAL;
+	}
+	if (cfg->gen_size > cfg->mtu + 14) { /* an untagged Ethernet frame of mtu */
+		snprintf(err, errlen, "\"gen_size\" is %u: must be at most mtu + 14 (%u)",
+			 cfg->gen_size, cfg->mtu + 14);
 		return -EINVAL;
 	}
 	return 0;

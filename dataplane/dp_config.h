@@ -63,6 +63,7 @@ struct dp_config {
 	uint32_t mbuf_cache;
 	uint32_t rx_desc;
 	uint32_t tx_desc;
+	uint32_t mtu; /* every port's; the mbufs hold a whole frame of it */
 	uint32_t short_dcid_len;
 	struct dp_port_list stoq_ports;
 	int quic_bit; /* 0 any (RFC 9287 greasing), 1 set (drop a 0 QUIC bit) */

@@ -154,6 +154,7 @@ int dp_local_init(struct dp_app *app)
 	if (rc < 0)
 		goto err;
 	p.port_id = lo->ring_port;
+	p.mtu = (uint16_t)c->mtu; /* the uplink's: what max_udp_payload may fill */
 	p.prefix_len = (uint8_t)c->stoq_prefix_len;
 	if (c->stoq_gateway.family)
 		hm_sockaddr_from_bytes(c->stoq_gateway.family, c->stoq_gateway.b, 0, &p.gateway);

@@ -11,6 +11,7 @@
 #include <rte_ethdev.h>
 
 #include "dp_app.h"
+#include "hm_ethdev.h"
 #include "dp_local.h"
 #include "dp_xdp.h"
 
@@ -39,6 +40,20 @@ static uint64_t mbufs_needed(const struct dp_app *app)
 	return n;
 }
 
+/*
+ * An mbuf's buffer: headroom and a whole frame of @mtu with two VLAN tags
+ * (one received, one TX may push), so no frame is ever chained (the packet
+ * path drops chains as "multiseg"); DPDK's 2 KiB default up to MTU 1500.
+ */
+static uint16_t dp_mbuf_buf_size(uint32_t mtu)
+{
+	uint32_t room = mtu + RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN;
+
+	if (room < RTE_MBUF_DEFAULT_DATAROOM)
+		room = RTE_MBUF_DEFAULT_DATAROOM;
+	return (uint16_t)(RTE_PKTMBUF_HEADROOM + room);
+}
+
 static int pool_create(struct dp_app *app, int socket)
 {
 	char name[RTE_MEMPOOL_NAMESIZE];
@@ -50,15 +65,15 @@ static int pool_create(struct dp_app *app, int socket)
 		return 0;
 	snprintf(name, sizeof(name), "hmesh_mbuf_s%u", sock);
 	app->pool[sock] = rte_pktmbuf_pool_create(name, app->cfg.mbufs, app->cfg.mbuf_cache, priv,
-						  RTE_MBUF_DEFAULT_BUF_SIZE, (int)sock);
+						  dp_mbuf_buf_size(app->cfg.mtu), (int)sock);
 	if (!app->pool[sock]) {
 		DP_LOG(ERR, "mempool of %u mbufs on socket %u: %s (reserve more hugepages or lower "
 			    "\"mbufs\")",
 		       app->cfg.mbufs, sock, rte_strerror(rte_errno));
 		return -rte_errno;
 	}
-	DP_LOG(INFO, "mempool %s: %u mbufs, cache %u, private area %u B", name, app->cfg.mbufs,
-	       app->cfg.mbuf_cache, priv);
+	DP_LOG(INFO, "mempool %s: %u mbufs of %u B, cache %u, private area %u B", name,
+	       app->cfg.mbufs, dp_mbuf_buf_size(app->cfg.mtu), app->cfg.mbuf_cache, priv);
 	return 0;
 }
 
@@ -69,6 +84,7 @@ static int port_setup(struct dp_app *app, struct dp_port *p)
 	struct rte_eth_conf conf;
 	uint16_t nb_rxd = (uint16_t)c->rx_desc, nb_txd = (uint16_t)c->tx_desc;
 	struct rte_mempool *pool;
+	uint32_t min_mtu, max_mtu;
 	int ret;
 
 	ret = rte_eth_dev_info_get(p->port_id, &info);
@@ -86,7 +102,14 @@ static int port_setup(struct dp_app *app, struct dp_port *p)
 		       info.max_tx_queues);
 		return -EINVAL;
 	}
+	hm_eth_mtu_range(&info, &min_mtu, &max_mtu);
+	if (c->mtu < min_mtu || c->mtu > max_mtu) {
+		DP_LOG(ERR, "\"mtu\" is %u: port %u (%s, %s) takes %u..%u", c->mtu, p->port_id,
+		       p->name, p->driver, min_mtu, max_mtu);
+		return -EINVAL;
+	}
 	memset(&conf, 0, sizeof(conf));
+	conf.rxmode.mtu = c->mtu;
 	p->rss = c->rss && p->n_rxq > 1 && info.flow_type_rss_offloads != 0;
 	if (p->rss) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -149,9 +172,9 @@ static int port_setup(struct dp_app *app, struct dp_port *p)
 			       rte_strerror(-ret));
 	}
 	DP_LOG(INFO,
-	       "port %u %s (%s) socket %d: %u RX / %u TX queues, %u/%u descriptors, RSS %s, MAC " RTE_ETHER_ADDR_PRT_FMT,
+	       "port %u %s (%s) socket %d: %u RX / %u TX queues, %u/%u descriptors, RSS %s, MTU %u, MAC " RTE_ETHER_ADDR_PRT_FMT,
 	       p->port_id, p->name, p->driver, p->socket, p->n_rxq, p->n_txq, nb_rxd, nb_txd,
-	       p->rss ? "on" : "off", RTE_ETHER_ADDR_BYTES(&p->mac));
+	       p->rss ? "on" : "off", c->mtu, RTE_ETHER_ADDR_BYTES(&p->mac));
 	return 0;
 }
 

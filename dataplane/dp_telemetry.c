@@ -70,6 +70,7 @@ static int tel_ports(const char *cmd, const char *params, struct rte_tel_data *d
 		struct rte_eth_stats es;
 		struct rte_tel_data *pd = rte_tel_data_alloc();
 		char mac[RTE_ETHER_ADDR_FMT_SIZE], key[16];
+		uint16_t mtu;
 
 		if (!pd)
 			return -ENOMEM;
@@ -82,6 +83,8 @@ static int tel_ports(const char *cmd, const char *params, struct rte_tel_data *d
 		rte_tel_data_add_dict_int(pd, "rx_queues", p->n_rxq);
 		rte_tel_data_add_dict_int(pd, "tx_queues", p->n_txq);
 		rte_tel_data_add_dict_int(pd, "rss", p->rss);
+		if (rte_eth_dev_get_mtu(p->port_id, &mtu) == 0)
+			rte_tel_data_add_dict_int(pd, "mtu", mtu);
 		if (rte_eth_stats_get(p->port_id, &es) == 0) {
 			rte_tel_data_add_dict_u64(pd, "ipackets", es.ipackets);
 			rte_tel_data_add_dict_u64(pd, "opackets", es.opackets);

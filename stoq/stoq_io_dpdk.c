@@ -54,6 +54,7 @@
 #include <rte_random.h>
 #include <rte_udp.h>
 
+#include "hm_ethdev.h"
 #include "hm_log.h"
 #include "stoq_dpdk_priv.h"
 #include "stoq_priv.h"
@@ -583,7 +584,7 @@ static int port_setup(struct stoq_dpdk_be *be, uint16_t want_mtu, const uint8_t 
 	struct rte_eth_dev_info info;
 	struct rte_eth_txconf txc;
 	uint16_t nrx = DPDK_DESC, ntx = DPDK_DESC, mtu;
-	uint32_t room = RTE_MBUF_DEFAULT_DATAROOM, min_mtu, max_mtu, overhead;
+	uint32_t room = RTE_MBUF_DEFAULT_DATAROOM, min_mtu, max_mtu;
 	uint64_t cksum_capa = RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 	char name[RTE_MEMPOOL_NAMESIZE];
 	const char *what = "device info";
@@ -595,17 +596,10 @@ static int port_setup(struct stoq_dpdk_be *be, uint16_t want_mtu, const uint8_t 
 	if (socket < 0)
 		socket = (int)rte_socket_id();
 	/* RFC 9000 §14: the path must carry 1200-byte UDP payloads. The top is
-	 * what ethdev will check at configure: max_mtu, and the largest frame
-	 * the PMD receives less its Ethernet overhead (af_packet: its frame
-	 * size), computed the way ethdev does. */
-	min_mtu = RTE_MAX((uint32_t)info.min_mtu,
-			  1200u + (uint32_t)(be->hdr_len - sizeof(struct rte_ether_hdr)));
-	overhead = info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu
-		       ? info.max_rx_pktlen - info.max_mtu
-		       : RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
-	max_mtu = RTE_MIN((uint32_t)info.max_mtu, (uint32_t)DPDK_MTU_MAX);
-	if (info.max_rx_pktlen > overhead)
-		max_mtu = RTE_MIN(max_mtu, info.max_rx_pktlen - overhead);
+	 * what ethdev will check at configure. */
+	hm_eth_mtu_range(&info, &min_mtu, &max_mtu);
+	min_mtu = RTE_MAX(min_mtu, 1200u + (uint32_t)(be->hdr_len - sizeof(struct rte_ether_hdr)));
+	max_mtu = RTE_MIN(max_mtu, (uint32_t)DPDK_MTU_MAX);
 	if (want_mtu && (want_mtu < min_mtu || want_mtu > max_mtu)) {
 		HM_ERR(STOQ_LOG, "dpdk back end: port %u: MTU %u is outside %u..%u", be->port,
 		       want_mtu, min_mtu, max_mtu);

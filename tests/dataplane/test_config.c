@@ -94,6 +94,22 @@ Test(dp_config, mbuf_cache_bound)
 	cr_assert_eq(set("mbuf_cache", "700"), -EINVAL, "above its own bound");
 }
 
+Test(dp_config, mtu_and_generator_size)
+{
+	cr_assert_eq(c.mtu, 1500);
+	cr_assert_eq(set("mtu", "1279"), -EINVAL, "QUIC needs 1200-byte UDP payloads");
+	cr_assert(strstr(err, "\"mtu\""), "%s", err);
+	cr_assert_eq(set("mtu", "9601"), -EINVAL);
+	cr_assert(strstr(err, "\"mtu\""), "%s", err);
+	cr_assert_eq(c.mtu, 1500, "a refused value leaves the key as it was");
+	/* The generator's frames must fit the ports' MTU. */
+	cr_assert_eq(set("gen_size", "9014"), 0);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "\"gen_size\" is 9014: must be at most mtu + 14 (1514)");
+	cr_assert_eq(set("mtu", "9000"), 0);
+	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), 0, "%s", err);
+}
+
 static const struct hm_cfg_key *key(const char *name)
 {
 	for (size_t i = 0; i < dp_config_table.n_keys; i++)

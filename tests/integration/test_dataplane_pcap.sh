@@ -2,7 +2,8 @@
 # hmesh-dataplane on net_pcap: a pcap of QUIC and malformed frames written
 # here goes in, the output pcap is read back; packet counts, drop reasons,
 # rewritten Ethernet addresses, untouched payloads and the optional VLAN
-# encapsulation are checked. Then the same through the pipeline layout.
+# encapsulation are checked. Then the same through the pipeline layout, and
+# 9014-byte frames at the default mtu (dropped as chains) and at mtu = 9000.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -38,11 +39,11 @@ frames += bad
 write_pcap(sys.argv[1], frames)
 PY
 
-run() { # $1 = name, rest = extra app args
+run() { # $1 = name, rest = extra app args; input $IN (default in.pcap)
 	local name=$1
 	shift
 	"$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-pcap-$$-$name" --log-level='*:warning' \
-		--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/out-$name.pcap" -- \
+		--vdev="net_pcap0,rx_pcap=${IN:-$tmp/in.pcap},tx_pcap=$tmp/out-$name.pcap" -- \
 		--duration 2 --set stoq_ports=4433 --set quic_bit=set "$@" >"$tmp/$name.log" 2>&1 || {
 		cat "$tmp/$name.log"
 		echo "FAIL: hmesh-dataplane exited with an error ($name)"
@@ -116,6 +117,48 @@ fi
 grep -qE '"mbufs" is 1023: this layout can park [0-9]+ mbufs at once' "$tmp/bad.log" || {
 	cat "$tmp/bad.log"
 	echo "FAIL: a pool that can run dry is not refused by name"
+	exit 1
+}
+# Jumbo frames. At the default mtu (1500) net_pcap hands a 9014-byte frame
+# over as a chain of 2 KiB mbufs, which the packet path drops as
+# "multiseg"; with mtu = 9000 the mbufs hold it whole and it is forwarded
+# with its bytes intact. A PMD that cannot take the MTU is refused at start.
+python3 - "$tmp/jumbo.pcap" <<'PY'
+import sys
+from pkt import *
+c = mac("02:00:00:00:00:01"); s = mac("02:00:00:00:00:02")
+f = [eth(s, c, ETH_IP4, ipv4_udp([10,0,0,i], [10,100,0,1], 40000+i, 4433,
+                                  quic_short(bytes([i]*8), 9014 - 42))) for i in range(2)]
+f.append(eth(s, c, ETH_IP4, ipv4_udp([10,0,0,9], [10,100,0,1], 40009, 4433, quic_short(bytes(8), 1200))))
+assert [len(x) for x in f] == [9014, 9014, 1242]
+write_pcap(sys.argv[1], f)
+PY
+IN=$tmp/jumbo.pcap run jumbo1500
+IN=$tmp/jumbo.pcap run jumbo9000 --set mtu=9000
+python3 - "$tmp" <<'PY'
+import json, sys
+from pkt import *
+tmp = sys.argv[1]
+inp = read_pcap(f"{tmp}/jumbo.pcap")
+for name, out_n, multiseg in (("jumbo1500", 1, 2), ("jumbo9000", 3, 0)):
+    log = open(f"{tmp}/{name}.log").read()
+    st = json.loads(log.split("stats-json: ")[1].splitlines()[0])
+    out = read_pcap(f"{tmp}/out-{name}.pcap")
+    if st["rx_packets"] != 3 or len(out) != out_n or st["drops"]["multiseg"] != multiseg:
+        print(log); sys.exit(f"FAIL ({name}): rx {st['rx_packets']}, out {len(out)}, "
+                             f"multiseg {st['drops']['multiseg']}; want 3, {out_n}, {multiseg}")
+    for a, b in zip([x for x in inp if len(x) <= 1514 or out_n == 3], out):
+        if len(a) != len(b) or a[12:] != b[12:]: sys.exit(f"FAIL ({name}): a frame changed")
+    print(f"ok ({name}): {out_n} of 3 forwarded, {multiseg} dropped as multiseg")
+PY
+if "$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-pcap-$$-mtu" --log-level='*:warning' \
+	--vdev=net_af_packet0,iface=lo -- --set mtu=9000 >"$tmp/bad.log" 2>&1; then
+	echo "FAIL: mtu=9000 accepted on net_af_packet"
+	exit 1
+fi
+grep -q '"mtu" is 9000: port 0 (net_af_packet0, net_af_packet) takes ' "$tmp/bad.log" || {
+	cat "$tmp/bad.log"
+	echo "FAIL: an MTU the PMD cannot take is not refused by name"
 	exit 1
 }
 echo "PASS: dataplane on net_pcap"

@@ -57,7 +57,8 @@ if live["rx_packets"] <= 256: fail(f"live rx_packets {live['rx_packets']}: packe
 if "ring_full_worker" not in live["drops"] or "quic_cid_too_long" not in live["drops"]:
     fail("drop reasons missing from /hmesh/stats")
 port = replies["/hmesh/ports"]["0"]
-if port["driver"] != "net_ring" or port["opackets"] == 0: fail(f"/hmesh/ports: {port}")
+if port["driver"] != "net_ring" or port["opackets"] == 0 or port["mtu"] != 1500:
+    fail(f"/hmesh/ports: {port}")
 if not any(v["rx_packets"] > 0 for v in replies["/hmesh/lcores"].values()): fail("/hmesh/lcores")
 s = json.loads(log.split("stats-json: ")[1].splitlines()[0])
 if s["rx_packets"] < live["rx_packets"]: fail("final below live counters")

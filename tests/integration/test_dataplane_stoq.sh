@@ -206,6 +206,10 @@ echo "max_udp_payload = 8952" >>"$tmp/big.conf"
 cat "$tmp/stoq.conf" >>"$tmp/big.conf"
 expect_err '"max_udp_payload" is 8952: its port carries at most 1472' "${conf[@]}" "${listen[@]}" \
 	--set "stoq_config=$tmp/big.conf"
+# The hosted server's port takes the dataplane's mtu: at 1400 the default
+# 1452-byte payload no longer fits.
+expect_err '"max_udp_payload" is 1452: its port carries at most 1372' "${conf[@]}" "${listen[@]}" \
+	--set mtu=1400
 expect_err '"stoq_listen" is 10.75.0.1: expected IPV4:PORT' "${conf[@]}" \
 	--set stoq_listen=10.75.0.1
 expect_err '"stoq_root" is set without stoq_listen' --set "stoq_root=$tmp/root"
