@@ -11,9 +11,9 @@
 #include <rte_ethdev.h>
 
 #include "dp_app.h"
-#include "hm_ethdev.h"
 #include "dp_local.h"
 #include "dp_xdp.h"
+#include "hm_ethdev.h"
 
 struct rte_mempool *dp_pool_for_socket(struct dp_app *app, int socket)
 {
