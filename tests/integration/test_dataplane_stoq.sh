@@ -211,8 +211,11 @@ import json, sys
 s = json.loads(open(sys.argv[1]).read().split("stats-json: ")[1].splitlines()[0])
 # 20 MiB in frames of 1714 bytes (1672 + UDP, IP, Ethernet); the handshake's are fewer.
 avg = s["tx_bytes"] / s["tx_packets"]
-print(f"    {s['tx_packets']} frames out, {avg:.0f} bytes on average")
-sys.exit(0 if avg > 1650 and s["drops_total"] == 0 else 1)
+# The namespace's kernel has IPv6 on since the IPv6 run: its router
+# solicitations and MLD reports are dropped as not_udp, at times of its own.
+extra = [k for k, v in s["drops"].items() if v and k != "not_udp"]
+print(f"    {s['tx_packets']} frames out, {avg:.0f} bytes on average; drops {extra or 'none'}")
+sys.exit(0 if avg > 1650 and not extra else 1)
 PY
 ip link set "$h_if" mtu 1500
 ip netns exec "$ns" ip link set "$n_if" mtu 1500
