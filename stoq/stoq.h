@@ -292,7 +292,10 @@ struct stoq_io_ops {
 	/* Bind to @addr with the back end's @params (may be NULL). Returns 0 or negative errno. */
 	int (*open)(struct stoq_io *io, const struct sockaddr *addr, socklen_t len,
 		    const void *params);
-	/* Up to @max datagrams; each d[i].data must point at 65536 bytes. */
+	/* Up to @max datagrams; each d[i].data must point at 65536 bytes. A
+	 * back end may point d[i].data at its own memory instead (the DPDK
+	 * one: the frame's mbuf), valid until its next recv_burst or close;
+	 * it then never writes through the pointer the caller left there. */
 	size_t (*recv_burst)(struct stoq_io *io, struct stoq_dgram *d, size_t max);
 	/* Returns how many were sent (the rest should be retried later). */
 	size_t (*send_burst)(struct stoq_io *io, const struct stoq_dgram *d, size_t n);

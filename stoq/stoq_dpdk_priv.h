@@ -44,6 +44,11 @@ struct stoq_dpdk_neigh {
 	struct rte_mbuf *pend[NEIGH_PEND];
 };
 
+/* Frames taken from the port per receive burst. */
+#define STOQ_DPDK_RX_BURST 32
+/* The largest UDP payload a frame can carry, and so a received datagram. */
+#define STOQ_DPDK_DGRAM_MAX 65536
+
 struct stoq_dpdk_be {
 	uint16_t port;
 	int family;	  /* AF_INET or AF_INET6: the address it owns */
@@ -58,6 +63,15 @@ struct stoq_dpdk_be {
 	uint16_t ip_id;
 	bool tx_cksum; /* the port computes the IP (v4) and UDP checksums */
 	uint32_t tx_stall;
+	/*
+	 * Received datagrams are handed out in place, in their mbufs: these
+	 * are held until the next receive burst (or close). A datagram whose
+	 * bytes span segments is copied into its slot of @scratch instead
+	 * (STOQ_DPDK_RX_BURST slots of STOQ_DPDK_DGRAM_MAX bytes).
+	 */
+	struct rte_mbuf *held[STOQ_DPDK_RX_BURST];
+	uint16_t n_held;
+	uint8_t *scratch;
 	struct stoq_dpdk_neigh neigh[NEIGH_SLOTS];
 	struct stoq_io_dpdk_stats st;
 };

@@ -59,7 +59,6 @@
 #include "stoq_dpdk_priv.h"
 #include "stoq_priv.h"
 
-#define DPDK_RX_BURST 32
 #define DPDK_DESC 1024
 /* A send call's worth of packets (16 trains of 64) plus RX and the queues. */
 #define DPDK_MBUFS 8191
@@ -85,12 +84,12 @@ static bool deliver(struct stoq_dpdk_be *be, struct rte_mbuf *m, const struct rt
 	struct stoq_dpdk_neigh *n;
 
 	d->len = ulen - sizeof(*udp);
-	/* Returns a pointer into the mbuf when the bytes are contiguous. */
+	/* A pointer into the mbuf when the bytes are contiguous (the mbuf is
+	 * then held until the next burst), else a copy in d->data, the
+	 * back end's own scratch slot. */
 	payload = rte_pktmbuf_read(m, l4 + (uint32_t)sizeof(*udp), (uint32_t)d->len, d->data);
-	if (payload != d->data)
-		memcpy(d->data, payload, d->len);
+	d->data = (uint8_t *)(uintptr_t)payload;
 	if (dst6 && (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
-		/* One pass over the copy, which is in cache now. */
 		uint32_t s =
 		    (uint32_t)stoq_dpdk_sum6(src->b, dst6, ulen, IPPROTO_UDP, udp, sizeof(*udp)) +
 		    stoq_dpdk_sum(d->data, d->len);
@@ -280,7 +279,9 @@ static bool mac_is_ours(const struct stoq_dpdk_be *be, const struct rte_ether_ad
 
 /*
  * One received frame: ARP and NDP are handled here; a UDP datagram for our
- * address and port is copied into @d. Returns true when @d was filled.
+ * address and port is described in @d, its bytes where they lie in @m, or
+ * copied into d->data when they span segments. Returns true when @d was
+ * filled.
  */
 static bool frame_input(struct stoq_dpdk_be *be, struct rte_mbuf *m, struct stoq_dgram *d)
 {
@@ -323,21 +324,32 @@ static bool frame_input(struct stoq_dpdk_be *be, struct rte_mbuf *m, struct stoq
 static size_t dpdk_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t max)
 {
 	struct stoq_dpdk_be *be = io->be;
-	struct rte_mbuf *m[DPDK_RX_BURST];
+	struct rte_mbuf *m[STOQ_DPDK_RX_BURST];
 	uint16_t n;
 	size_t k = 0;
 
-	if (max > DPDK_RX_BURST)
-		max = DPDK_RX_BURST;
+	/* The caller is done with the last burst's datagrams. */
+	rte_pktmbuf_free_bulk(be->held, be->n_held);
+	be->n_held = 0;
+	if (max > STOQ_DPDK_RX_BURST)
+		max = STOQ_DPDK_RX_BURST;
 	n = rte_eth_rx_burst(be->port, 0, m, (uint16_t)max);
 	for (uint16_t i = 0; i < n; i++) {
+		uint8_t *slot = be->scratch + (size_t)k * STOQ_DPDK_DGRAM_MAX;
+
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(m[i + 1], void *));
-		if (frame_input(be, m[i], &d[k]))
+		d[k].data = slot;
+		if (frame_input(be, m[i], &d[k])) {
+			if (d[k].data != slot) {
+				be->held[be->n_held++] = m[i]; /* d[k] points into it */
+				m[i] = NULL;
+			}
 			k++;
+		}
 	}
 	if (n)
-		rte_pktmbuf_free_bulk(m, n);
+		rte_pktmbuf_free_bulk(m, n); /* the held ones are NULL here */
 	return k;
 }
 
@@ -539,6 +551,8 @@ static void dpdk_close(struct stoq_io *io)
 		return;
 	for (size_t i = 0; i < NEIGH_SLOTS; i++)
 		rte_pktmbuf_free_bulk(be->neigh[i].pend, be->neigh[i].n_pend);
+	rte_pktmbuf_free_bulk(be->held, be->n_held);
+	free(be->scratch);
 	/* Close, not only stop: the queues give their mbufs back before the pool goes. */
 	rte_eth_dev_stop(be->port);
 	rte_eth_dev_close(be->port);
@@ -780,6 +794,11 @@ static int dpdk_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t 
 	be = calloc(1, sizeof(*be));
 	if (!be)
 		return -ENOMEM;
+	be->scratch = malloc((size_t)STOQ_DPDK_RX_BURST * STOQ_DPDK_DGRAM_MAX);
+	if (!be->scratch) {
+		free(be);
+		return -ENOMEM;
+	}
 	rc = own_address(be, addr, len, p->prefix_len);
 	if (rc < 0)
 		goto err_free;
@@ -825,6 +844,7 @@ static int dpdk_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t 
 	return 0;
 
 err_free:
+	free(be->scratch);
 	free(be);
 	return rc;
 }

@@ -1352,6 +1352,68 @@ Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
 }
 
 /*
+ * Received datagrams are handed out where they lie, in their mbufs, which
+ * the back end holds until its next receive burst; one whose bytes span two
+ * segments is copied into the back end's own memory. The caller's buffers
+ * are never written.
+ */
+Test(stoq_dpdk, datagrams_in_place_or_copied_when_segmented)
+{
+	static const char split[] = "a datagram whose last bytes are in a second segment";
+	struct wire w;
+	struct stoq_io *io;
+	struct stoq_dgram rx[32];
+	struct rte_ether_addr mac;
+	struct rte_mempool *mp;
+	struct rte_mbuf *m[2], *tail;
+	uint8_t *bufs = malloc(32u * 65536);
+	char *t;
+	size_t n;
+
+	cr_assert_not_null(bufs);
+	memset(bufs, 0xa5, 32u * 65536);
+	for (int i = 0; i < 32; i++)
+		rx[i].data = bufs + (size_t)i * 65536;
+	wire_up(&w);
+	io = wire_io(w.a, "10.9.0.1", 4433);
+	cr_assert_eq(rte_eth_macaddr_get(w.a, &mac), 0);
+	mp = rte_pktmbuf_pool_create("inplace", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	cr_assert_not_null(mp);
+	m[0] = frame(mp, &mac, 4433, "in place");
+	m[1] = frame(mp, &mac, 4433, split);
+	/* Move the last 10 bytes of the second into a segment of their own. */
+	tail = rte_pktmbuf_alloc(mp);
+	cr_assert_not_null(tail);
+	t = rte_pktmbuf_append(tail, 10);
+	cr_assert_not_null(t);
+	memcpy(t, split + sizeof(split) - 1 - 10, 10);
+	cr_assert_eq(rte_pktmbuf_trim(m[1], 10), 0);
+	cr_assert_eq(rte_pktmbuf_chain(m[1], tail), 0);
+	cr_assert_eq(m[1]->nb_segs, 2);
+	cr_assert_eq(rte_ring_enqueue_burst(w.ba, (void **)m, 2, NULL), 2);
+
+	n = stoq_io_ops_of(io)->recv_burst(io, rx, 32);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(rx[0].len, 8);
+	cr_assert_eq(rx[0].data, rte_pktmbuf_mtod_offset(m[0], uint8_t *, 42), "not in place");
+	cr_assert_eq(memcmp(rx[0].data, "in place", 8), 0);
+	cr_assert_eq(rx[1].len, sizeof(split) - 1);
+	cr_assert_eq(memcmp(rx[1].data, split, sizeof(split) - 1), 0);
+	cr_assert(rx[1].data < bufs || rx[1].data >= bufs + 32u * 65536,
+		  "copied into the caller's buffer");
+	for (size_t i = 0; i < 32u * 65536; i++)
+		cr_assert_eq(bufs[i], 0xa5, "the caller's buffers were written at %zu", i);
+	/* The in-place one's mbuf is held; the segmented one went back. */
+	cr_assert_eq(rte_mempool_in_use_count(mp), 1);
+	cr_assert_eq(stoq_io_ops_of(io)->recv_burst(io, rx, 32), 0);
+	cr_assert_eq(rte_mempool_in_use_count(mp), 0, "held past the next burst");
+	stoq_io_destroy(io);
+	rte_mempool_free(mp);
+	free(bufs);
+	stoq_dpdk_eal_fini();
+}
+
+/*
  * IPv6 test frames, put together here with big-endian arithmetic of the
  * test's own rather than the back end's helpers.
  */
