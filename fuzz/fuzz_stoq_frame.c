@@ -33,6 +33,7 @@ struct fz_port {
 static struct fz_port g_port[2];
 static struct rte_mempool *g_mp;
 static struct stoq_dgram g_d[32];
+static uint8_t *g_buf[32]; /* the buffers g_d offers: a back end may point g_d elsewhere */
 
 static void port_up(struct fz_port *fp, int i, const struct sockaddr *sa, socklen_t len)
 {
@@ -78,7 +79,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	port_up(&g_port[0], 0, (struct sockaddr *)&sa, sizeof(sa));
 	port_up(&g_port[1], 1, (struct sockaddr *)&s6, sizeof(s6));
 	for (int i = 0; i < 32; i++)
-		if (!(g_d[i].data = malloc(65536)))
+		if (!(g_buf[i] = malloc(65536)))
 			abort();
 	return 0;
 }
@@ -104,6 +105,8 @@ static void one(struct fz_port *fp, const uint8_t *data, size_t size)
 	stoq_io_dpdk_get_stats(fp->io, &a);
 	if (rte_ring_enqueue(fp->rx, m) != 0)
 		abort();
+	for (int i = 0; i < 32; i++)
+		g_d[i].data = g_buf[i];
 	n = stoq_io_dpdk_ops.recv_burst(fp->io, g_d, 32);
 	stoq_io_dpdk_get_stats(fp->io, &b);
 	if (n > 1 || b.rx_frames != a.rx_frames + 1 || b.rx_datagrams != a.rx_datagrams + n)
