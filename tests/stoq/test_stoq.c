@@ -1260,50 +1260,74 @@ static void reseal(struct rte_mbuf *m)
 	ip_of(m)->hdr_checksum = rte_ipv4_cksum(ip_of(m));
 }
 
-Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
-{
+/*
+ * Port A of a wire with a back end on it (10.9.0.1:4433), a pool for the
+ * test's frames and 32 receive buffers, their bytes 0xa5.
+ */
+struct rx_fixture {
 	struct wire w;
 	struct stoq_io *io;
-	struct stoq_dgram rx[32];
-	struct rte_ether_addr mac, other = { { 0x02, 9, 9, 9, 9, 9 } };
+	struct rte_ether_addr mac;
 	struct rte_mempool *mp;
+	uint8_t *bufs;
+	struct stoq_dgram rx[32];
+};
+
+static void rx_fixture_up(struct rx_fixture *f, const char *pool)
+{
+	f->bufs = malloc(32u * 65536);
+	cr_assert_not_null(f->bufs);
+	memset(f->bufs, 0xa5, 32u * 65536);
+	for (int i = 0; i < 32; i++)
+		f->rx[i].data = f->bufs + (size_t)i * 65536;
+	wire_up(&f->w);
+	f->io = wire_io(f->w.a, "10.9.0.1", 4433);
+	cr_assert_eq(rte_eth_macaddr_get(f->w.a, &f->mac), 0);
+	f->mp = rte_pktmbuf_pool_create(pool, 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	cr_assert_not_null(f->mp);
+}
+
+static void rx_fixture_down(struct rx_fixture *f)
+{
+	stoq_io_destroy(f->io);
+	rte_mempool_free(f->mp);
+	free(f->bufs);
+	stoq_dpdk_eal_fini();
+}
+
+Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
+{
+	struct rx_fixture f;
+	struct rte_ether_addr other = { { 0x02, 9, 9, 9, 9, 9 } };
 	struct rte_mbuf *m[12], *out;
 	struct rte_arp_hdr *arp;
-	uint8_t *bufs = malloc(32u * 65536);
 	size_t n;
 	unsigned k = 0;
 
-	cr_assert_not_null(bufs);
-	for (int i = 0; i < 32; i++)
-		rx[i].data = bufs + (size_t)i * 65536;
-	wire_up(&w);
-	io = wire_io(w.a, "10.9.0.1", 4433);
-	cr_assert_eq(rte_eth_macaddr_get(w.a, &mac), 0);
-	mp = rte_pktmbuf_pool_create("hostile", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-	cr_assert_not_null(mp);
+	rx_fixture_up(&f, "hostile");
 
-	m[k++] = frame(mp, &mac, 4433, "good"); /* delivered */
-	m[k] = frame(mp, &mac, 4433, "badsum");
+	m[k++] = frame(f.mp, &f.mac, 4433, "good"); /* delivered */
+	m[k] = frame(f.mp, &f.mac, 4433, "badsum");
 	ip_of(m[k++])->hdr_checksum ^= 0x0101; /* bad_ip */
-	m[k++] = frame(mp, &mac, 9999, "another port"); /* not_ours */
-	m[k] = frame(mp, &mac, 4433, "fragment");
+	m[k++] = frame(f.mp, &f.mac, 9999, "another port"); /* not_ours */
+	m[k] = frame(f.mp, &f.mac, 4433, "fragment");
 	ip_of(m[k])->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG);
 	reseal(m[k++]); /* fragment */
-	m[k] = frame(mp, &mac, 4433, "udp length lies");
+	m[k] = frame(f.mp, &f.mac, 4433, "udp length lies");
 	((struct rte_udp_hdr *)(ip_of(m[k]) + 1))->dgram_len = rte_cpu_to_be_16(900);
 	k++; /* bad_udp */
-	m[k] = frame(mp, &mac, 4433, "ip length lies");
+	m[k] = frame(f.mp, &f.mac, 4433, "ip length lies");
 	ip_of(m[k])->total_length = rte_cpu_to_be_16(1400);
 	reseal(m[k++]); /* bad_ip */
-	m[k] = frame(mp, &mac, 4433, "lldp");
+	m[k] = frame(f.mp, &f.mac, 4433, "lldp");
 	rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *)->ether_type =
 	    rte_cpu_to_be_16(0x88cc); /* not_ip */
 	k++;
-	m[k++] = frame(mp, &other, 4433, "someone else's MAC"); /* not_ours */
-	m[k] = frame(mp, &mac, 4433, "x");
+	m[k++] = frame(f.mp, &other, 4433, "someone else's MAC"); /* not_ours */
+	m[k] = frame(f.mp, &f.mac, 4433, "x");
 	rte_pktmbuf_trim(m[k++], 33); /* 10 bytes: bad_ip */
 	/* An ARP request for 10.9.0.1 from 10.9.0.7: answered. */
-	m[k] = rte_pktmbuf_alloc(mp);
+	m[k] = rte_pktmbuf_alloc(f.mp);
 	arp = (struct rte_arp_hdr *)(rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *) + 1);
 	cr_assert_not_null(rte_pktmbuf_append(m[k], sizeof(struct rte_ether_hdr) + sizeof(*arp)));
 	memset(&rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *)->dst_addr, 0xff, 6);
@@ -1319,36 +1343,33 @@ Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
 	inet_pton(AF_INET, "10.9.0.1", &arp->arp_data.arp_tip);
 	k++;
 	/* The same for an address that is not ours: ignored. */
-	m[k] = rte_pktmbuf_copy(m[k - 1], mp, 0, UINT32_MAX);
+	m[k] = rte_pktmbuf_copy(m[k - 1], f.mp, 0, UINT32_MAX);
 	arp = (struct rte_arp_hdr *)(rte_pktmbuf_mtod(m[k], struct rte_ether_hdr *) + 1);
 	inet_pton(AF_INET, "10.9.0.99", &arp->arp_data.arp_tip);
 	k++;
-	cr_assert_eq(rte_ring_enqueue_burst(w.ba, (void **)m, k, NULL), k);
+	cr_assert_eq(rte_ring_enqueue_burst(f.w.ba, (void **)m, k, NULL), k);
 
-	n = stoq_io_ops_of(io)->recv_burst(io, rx, 32);
+	n = stoq_io_ops_of(f.io)->recv_burst(f.io, f.rx, 32);
 	cr_assert_eq(n, 1);
-	cr_assert_eq(rx[0].len, 4);
-	cr_assert_eq(memcmp(rx[0].data, "good", 4), 0);
-	cr_assert_eq(((struct sockaddr_in *)&rx[0].remote)->sin_port, htons(5555));
-	expect_rx_counts(io, &(struct stoq_io_dpdk_stats){.rx_frames = k,
-							  .rx_datagrams = 1,
-							  .rx_bad_ip = 3,
-							  .rx_bad_udp = 1,
-							  .rx_fragment = 1,
-							  .rx_not_ip = 1,
-							  .rx_not_ours = 3,
-							  .arp_requests_answered = 1});
+	cr_assert_eq(f.rx[0].len, 4);
+	cr_assert_eq(memcmp(f.rx[0].data, "good", 4), 0);
+	cr_assert_eq(((struct sockaddr_in *)&f.rx[0].remote)->sin_port, htons(5555));
+	expect_rx_counts(f.io, &(struct stoq_io_dpdk_stats){.rx_frames = k,
+							    .rx_datagrams = 1,
+							    .rx_bad_ip = 3,
+							    .rx_bad_udp = 1,
+							    .rx_fragment = 1,
+							    .rx_not_ip = 1,
+							    .rx_not_ours = 3,
+							    .arp_requests_answered = 1});
 	/* The answer went out on A's TX ring: a reply from our MAC to the asker. */
-	cr_assert_eq(rte_ring_dequeue(w.ab, (void **)&out), 0);
+	cr_assert_eq(rte_ring_dequeue(f.w.ab, (void **)&out), 0);
 	arp = (struct rte_arp_hdr *)(rte_pktmbuf_mtod(out, struct rte_ether_hdr *) + 1);
 	cr_assert_eq(arp->arp_opcode, rte_cpu_to_be_16(RTE_ARP_OP_REPLY));
-	cr_assert(rte_is_same_ether_addr(&arp->arp_data.arp_sha, &mac));
-	cr_assert_eq(rte_ring_count(w.ab), 0);
+	cr_assert(rte_is_same_ether_addr(&arp->arp_data.arp_sha, &f.mac));
+	cr_assert_eq(rte_ring_count(f.w.ab), 0);
 	rte_pktmbuf_free(out);
-	stoq_io_destroy(io);
-	rte_mempool_free(mp);
-	free(bufs);
-	stoq_dpdk_eal_fini();
+	rx_fixture_down(&f);
 }
 
 /*
@@ -1360,29 +1381,16 @@ Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
 Test(stoq_dpdk, datagrams_in_place_or_copied_when_segmented)
 {
 	static const char split[] = "a datagram whose last bytes are in a second segment";
-	struct wire w;
-	struct stoq_io *io;
-	struct stoq_dgram rx[32];
-	struct rte_ether_addr mac;
-	struct rte_mempool *mp;
+	struct rx_fixture f;
 	struct rte_mbuf *m[2], *tail;
-	uint8_t *bufs = malloc(32u * 65536);
 	char *t;
 	size_t n;
 
-	cr_assert_not_null(bufs);
-	memset(bufs, 0xa5, 32u * 65536);
-	for (int i = 0; i < 32; i++)
-		rx[i].data = bufs + (size_t)i * 65536;
-	wire_up(&w);
-	io = wire_io(w.a, "10.9.0.1", 4433);
-	cr_assert_eq(rte_eth_macaddr_get(w.a, &mac), 0);
-	mp = rte_pktmbuf_pool_create("inplace", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-	cr_assert_not_null(mp);
-	m[0] = frame(mp, &mac, 4433, "in place");
-	m[1] = frame(mp, &mac, 4433, split);
+	rx_fixture_up(&f, "inplace");
+	m[0] = frame(f.mp, &f.mac, 4433, "in place");
+	m[1] = frame(f.mp, &f.mac, 4433, split);
 	/* Move the last 10 bytes of the second into a segment of their own. */
-	tail = rte_pktmbuf_alloc(mp);
+	tail = rte_pktmbuf_alloc(f.mp);
 	cr_assert_not_null(tail);
 	t = rte_pktmbuf_append(tail, 10);
 	cr_assert_not_null(t);
@@ -1390,27 +1398,24 @@ Test(stoq_dpdk, datagrams_in_place_or_copied_when_segmented)
 	cr_assert_eq(rte_pktmbuf_trim(m[1], 10), 0);
 	cr_assert_eq(rte_pktmbuf_chain(m[1], tail), 0);
 	cr_assert_eq(m[1]->nb_segs, 2);
-	cr_assert_eq(rte_ring_enqueue_burst(w.ba, (void **)m, 2, NULL), 2);
+	cr_assert_eq(rte_ring_enqueue_burst(f.w.ba, (void **)m, 2, NULL), 2);
 
-	n = stoq_io_ops_of(io)->recv_burst(io, rx, 32);
+	n = stoq_io_ops_of(f.io)->recv_burst(f.io, f.rx, 32);
 	cr_assert_eq(n, 2);
-	cr_assert_eq(rx[0].len, 8);
-	cr_assert_eq(rx[0].data, rte_pktmbuf_mtod_offset(m[0], uint8_t *, 42), "not in place");
-	cr_assert_eq(memcmp(rx[0].data, "in place", 8), 0);
-	cr_assert_eq(rx[1].len, sizeof(split) - 1);
-	cr_assert_eq(memcmp(rx[1].data, split, sizeof(split) - 1), 0);
-	cr_assert(rx[1].data < bufs || rx[1].data >= bufs + 32u * 65536,
+	cr_assert_eq(f.rx[0].len, 8);
+	cr_assert_eq(f.rx[0].data, rte_pktmbuf_mtod_offset(m[0], uint8_t *, 42), "not in place");
+	cr_assert_eq(memcmp(f.rx[0].data, "in place", 8), 0);
+	cr_assert_eq(f.rx[1].len, sizeof(split) - 1);
+	cr_assert_eq(memcmp(f.rx[1].data, split, sizeof(split) - 1), 0);
+	cr_assert(f.rx[1].data < f.bufs || f.rx[1].data >= f.bufs + 32u * 65536,
 		  "copied into the caller's buffer");
 	for (size_t i = 0; i < 32u * 65536; i++)
-		cr_assert_eq(bufs[i], 0xa5, "the caller's buffers were written at %zu", i);
+		cr_assert_eq(f.bufs[i], 0xa5, "the caller's buffers were written at %zu", i);
 	/* The in-place one's mbuf is held; the segmented one went back. */
-	cr_assert_eq(rte_mempool_in_use_count(mp), 1);
-	cr_assert_eq(stoq_io_ops_of(io)->recv_burst(io, rx, 32), 0);
-	cr_assert_eq(rte_mempool_in_use_count(mp), 0, "held past the next burst");
-	stoq_io_destroy(io);
-	rte_mempool_free(mp);
-	free(bufs);
-	stoq_dpdk_eal_fini();
+	cr_assert_eq(rte_mempool_in_use_count(f.mp), 1);
+	cr_assert_eq(stoq_io_ops_of(f.io)->recv_burst(f.io, f.rx, 32), 0);
+	cr_assert_eq(rte_mempool_in_use_count(f.mp), 0, "held past the next burst");
+	rx_fixture_down(&f);
 }
 
 /*
