@@ -235,11 +235,11 @@ int main(int argc, char **argv)
 	}
 	sink.want = map;
 	sink.len = (size_t)st.st_size;
-	bufs = malloc((size_t)STOQ_RUN_RX_BURST * 65536);
+	bufs = malloc((size_t)STOQ_RUN_RX_BURST * STOQ_RX_BUF);
 	if (!bufs)
 		goto out;
 	for (size_t i = 0; i < STOQ_RUN_RX_BURST; i++)
-		rx[i].data = bufs + i * 65536;
+		rx[i].data = bufs + i * STOQ_RX_BUF;
 
 	hm_log_set_level(HM_LOG_WARN);
 	if (stoq_dpdk_eal_init(eal, err, sizeof(err)) != 0) {

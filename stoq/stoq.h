@@ -292,7 +292,7 @@ struct stoq_io_ops {
 	/* Bind to @addr with the back end's @params (may be NULL). Returns 0 or negative errno. */
 	int (*open)(struct stoq_io *io, const struct sockaddr *addr, socklen_t len,
 		    const void *params);
-	/* Up to @max datagrams; each d[i].data must point at 65536 bytes. A
+	/* Up to @max datagrams; each d[i].data must point at STOQ_RX_BUF bytes. A
 	 * back end may point d[i].data at its own memory instead (the DPDK
 	 * one: the frame's mbuf), valid until its next recv_burst or close;
 	 * it then never writes through the pointer the caller left there. */
@@ -399,10 +399,13 @@ size_t stoq_io_max_payload(const struct stoq_io *io);
 bool stoq_io_has_gso(const struct stoq_io *io);
 bool stoq_io_has_gro(const struct stoq_io *io);
 
+/* The size of a receive buffer: the largest UDP payload and then some. */
+#define STOQ_RX_BUF 65536
+
 /*
  * One turn of stoq_endpoint_run(): up to 8 bursts of up to
  * STOQ_RUN_RX_BURST datagrams received into @rx (each rx[i].data pointing
- * at 65536 bytes) and fed to @ep, its expired timers run, then everything
+ * at STOQ_RX_BUF bytes) and fed to @ep, its expired timers run, then everything
  * it has to send handed to @io (a back end with a descriptor is waited on
  * while it is full). Returns true when anything was received or sent.
  */

@@ -46,8 +46,6 @@ struct stoq_dpdk_neigh {
 
 /* Frames taken from the port per receive burst. */
 #define STOQ_DPDK_RX_BURST 32
-/* The largest UDP payload a frame can carry, and so a received datagram. */
-#define STOQ_DPDK_DGRAM_MAX 65536
 
 struct stoq_dpdk_be {
 	uint16_t port;
@@ -67,7 +65,7 @@ struct stoq_dpdk_be {
 	 * Received datagrams are handed out in place, in their mbufs: these
 	 * are held until the next receive burst (or close). A datagram whose
 	 * bytes span segments is copied into its slot of @scratch instead
-	 * (STOQ_DPDK_RX_BURST slots of STOQ_DPDK_DGRAM_MAX bytes).
+	 * (STOQ_DPDK_RX_BURST slots of STOQ_RX_BUF bytes).
 	 */
 	struct rte_mbuf *held[STOQ_DPDK_RX_BURST];
 	uint16_t n_held;

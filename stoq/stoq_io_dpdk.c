@@ -335,7 +335,7 @@ static size_t dpdk_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t m
 		max = STOQ_DPDK_RX_BURST;
 	n = rte_eth_rx_burst(be->port, 0, m, (uint16_t)max);
 	for (uint16_t i = 0; i < n; i++) {
-		uint8_t *slot = be->scratch + (size_t)k * STOQ_DPDK_DGRAM_MAX;
+		uint8_t *slot = be->scratch + (size_t)k * STOQ_RX_BUF;
 
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(m[i + 1], void *));
@@ -794,7 +794,7 @@ static int dpdk_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t 
 	be = calloc(1, sizeof(*be));
 	if (!be)
 		return -ENOMEM;
-	be->scratch = malloc((size_t)STOQ_DPDK_RX_BURST * STOQ_DPDK_DGRAM_MAX);
+	be->scratch = malloc((size_t)STOQ_DPDK_RX_BURST * STOQ_RX_BUF);
 	if (!be->scratch) {
 		free(be);
 		return -ENOMEM;

@@ -115,7 +115,7 @@ static size_t udp_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t ma
 		struct msghdr *m = &be->rmsg[i].msg_hdr;
 
 		be->riov[i].iov_base = d[i].data;
-		be->riov[i].iov_len = 65536;
+		be->riov[i].iov_len = STOQ_RX_BUF;
 		memset(m, 0, sizeof(*m));
 		m->msg_name = &d[i].remote;
 		m->msg_namelen = sizeof(d[i].remote);

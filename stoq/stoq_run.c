@@ -55,13 +55,13 @@ int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)
 		      void *arg, volatile int *stop)
 {
 	struct stoq_dgram rx[STOQ_RUN_RX_BURST];
-	uint8_t *bufs = malloc((size_t)STOQ_RUN_RX_BURST * 65536);
+	uint8_t *bufs = malloc((size_t)STOQ_RUN_RX_BURST * STOQ_RX_BUF);
 	struct pollfd pfd = { .fd = stoq_io_ops_of(io)->pollfd(io), .events = POLLIN };
 
 	if (!bufs)
 		return -ENOMEM;
 	for (size_t i = 0; i < STOQ_RUN_RX_BURST; i++)
-		rx[i].data = bufs + i * 65536;
+		rx[i].data = bufs + i * STOQ_RX_BUF;
 	while (!(stop && *stop)) {
 		uint64_t now, next;
 		struct timespec ts;
