@@ -60,12 +60,13 @@ static int pool_create(struct dp_app *app, int socket)
 	unsigned int sock = socket < 0 ? 0 : (unsigned int)socket;
 	/* A multiple of the cache line (dp_mbuf_priv): the data starts on one. */
 	uint16_t priv = RTE_ALIGN(sizeof(struct dp_mbuf_priv), RTE_CACHE_LINE_SIZE);
+	uint16_t buf = dp_mbuf_buf_size(app->cfg.mtu);
 
 	if (app->pool[sock])
 		return 0;
 	snprintf(name, sizeof(name), "hmesh_mbuf_s%u", sock);
 	app->pool[sock] = rte_pktmbuf_pool_create(name, app->cfg.mbufs, app->cfg.mbuf_cache, priv,
-						  dp_mbuf_buf_size(app->cfg.mtu), (int)sock);
+						  buf, (int)sock);
 	if (!app->pool[sock]) {
 		DP_LOG(ERR, "mempool of %u mbufs on socket %u: %s (reserve more hugepages or lower "
 			    "\"mbufs\")",
@@ -73,7 +74,7 @@ static int pool_create(struct dp_app *app, int socket)
 		return -rte_errno;
 	}
 	DP_LOG(INFO, "mempool %s: %u mbufs of %u B, cache %u, private area %u B", name,
-	       app->cfg.mbufs, dp_mbuf_buf_size(app->cfg.mtu), app->cfg.mbuf_cache, priv);
+	       app->cfg.mbufs, buf, app->cfg.mbuf_cache, priv);
 	return 0;
 }
 
