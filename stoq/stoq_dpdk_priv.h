@@ -123,6 +123,16 @@ void stoq_dpdk_multicast_mac(const uint8_t ip6[16], struct rte_ether_addr *mac);
  * (stoq_dpdk_cksum.c).
  */
 uint16_t stoq_dpdk_sum(const void *buf, size_t len);
+/* Its implementations, for the tests: stoq_dpdk_sum() takes the AVX2 one
+ * where the CPU has AVX2 (checked once), the SSE2 one (scalar without
+ * SSE2) otherwise. */
+uint16_t stoq_dpdk_sum_sse2(const void *buf, size_t len);
+#if defined(__x86_64__) && defined(__GNUC__)
+#define STOQ_DPDK_SUM_AVX2 1
+uint16_t stoq_dpdk_sum_avx2(const void *buf, size_t len);
+#else
+#define STOQ_DPDK_SUM_AVX2 0
+#endif
 /*
  * RFC 8200 §8.1: the ones' complement sum of the pseudo-header (source,
  * destination, upper-layer length @ulen, next header @proto) and @len bytes
