@@ -21,7 +21,7 @@ mkdir -p "$build/perf"
 # One round: every benchmark whose figure is a ratio to a reference measured
 # in the same run, at sizes that keep a round near a minute and a half.
 round() {
-	bash "$top/perf/dataplane.sh" -d "$secs"
+	bash "$top/perf/dataplane.sh" -d "$secs" -r 1
 	"$build/perf/ifr_bench" --flows 1000000 --rounds 1 --no-bloom-row
 	"$build/perf/alm_bench"
 	"$build/perf/parse_bench" --rounds 5001

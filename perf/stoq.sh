@@ -18,7 +18,8 @@
 # hmesh-dataplane (stoq_listen) against it run alone.
 #
 #   perf/stoq.sh [--size BYTES[K|M|G] | --gb] [--reps N]
-#   default 256 MiB per transfer (--gb: 1 GiB), best of N=1 runs each
+#   default 256 MiB per transfer (--gb: 1 GiB), best of N=1 runs each;
+#   the AES-GCM ceiling is the best of three runs whatever N
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${HMESH_BUILD:-$top/build}
@@ -39,8 +40,11 @@ while (($#)); do
 	case $1 in
 	--size) size=$(parse_size "${2:-}") || exit 2; shift ;;
 	--gb) size=$((1 << 30)) ;;
-	--reps) reps=$2; shift ;;
-	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+	--reps)
+		reps=${2:-}
+		[[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "perf/stoq.sh: --reps '$reps': expected a count >= 1" >&2; exit 2; }
+		shift ;;
+	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) echo "perf/stoq.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -145,11 +149,21 @@ echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\
 best_jumbo=$s
 stop_servers
 
-aes_line=$("$aes" 1)
-ceil=$(sed -n 's/.*one core: \([0-9.]*\) Gbit.*/\1/p' <<<"$aes_line")
-# Larger packets have a higher ceiling (fewer per-packet setups): the
-# 16 KiB-record figure is the one the jumbo row is held to.
-jceil=$(sed -n 's/.*, \([0-9.]*\) Gbit\/s in 16 KiB records.*/\1/p' <<<"$aes_line")
+# The ceiling is the best of three runs: on this shared VM one run of
+# bench_aesgcm moved between 18 and 25 Gbit/s from one second to the next
+# (2026-12-03), and interference only lowers it, so one unlucky run would
+# flatter every fraction held to it. Larger packets have a higher ceiling
+# (fewer per-packet setups): the 16 KiB-record figure is the one the jumbo
+# row is held to.
+ceil=0 jceil=0
+for _ in 1 2 3; do
+	aes_line=$("$aes" 1)
+	c=$(sed -n 's/.*one core: \([0-9.]*\) Gbit.*/\1/p' <<<"$aes_line")
+	j=$(sed -n 's/.*, \([0-9.]*\) Gbit\/s in 16 KiB records.*/\1/p' <<<"$aes_line")
+	[[ -n "$c" && -n "$j" ]] || { echo "perf/stoq.sh: no figure from bench_aesgcm: $aes_line" >&2; exit 1; }
+	if (($(echo "$c > $ceil" | bc))); then ceil=$c; fi
+	if (($(echo "$j > $jceil" | bc))); then jceil=$j; fi
+done
 frac=$(awk -v s="$best_stoq" -v c="$ceil" 'BEGIN { printf "%.4f", s / c }')
 jfrac=$(awk -v s="$best_jumbo" -v c="$jceil" 'BEGIN { printf "%.4f", s / c }')
 pct() { awk -v f="$1" 'BEGIN { printf "%.1f", f * 100 }'; }
@@ -163,13 +177,18 @@ echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\
 # process, one thread taking turns, the server's turns timed (perf/bench_stoq_ring.c):
 # the server's goodput per core against the same ceilings.
 ring_rows() { # $1 = content root, $2 = suffix of the metric's name
-	local p line g c what f
+	local p line g c what f r best
 	for p in 1452 "$jumbo"; do
-		line=$("$ring" --root "$1" --file one.bin --cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" \
-			--payload "$p" --eal "-l 0 --no-pci --no-huge -m 1024 --no-shconf --no-telemetry \
+		best=0
+		for ((r = 0; r < reps; r++)); do # the best of $reps, as measure() takes
+			line=$("$ring" --root "$1" --file one.bin --cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" \
+				--payload "$p" --eal "-l 0 --no-pci --no-huge -m 1024 --no-shconf --no-telemetry \
 --log-level=*:warning" 2>"$tmp/err" | grep '^{') ||
-			{ cat "$tmp/err" >&2; echo "perf/stoq.sh: bench_stoq_ring --root $1 --payload $p failed" >&2; exit 1; }
-		g=$(sed -n 's/.*"server_gbps_per_core":\([0-9.]*\).*/\1/p' <<<"$line")
+				{ cat "$tmp/err" >&2; echo "perf/stoq.sh: bench_stoq_ring --root $1 --payload $p failed" >&2; exit 1; }
+			g=$(sed -n 's/.*"server_gbps_per_core":\([0-9.]*\).*/\1/p' <<<"$line")
+			if (($(echo "$g > $best" | bc))); then best=$g; fi
+		done
+		g=$best
 		c=$ceil what="packet ceiling"
 		if ((p != 1452)); then c=$jceil what="16 KiB-record ceiling"; fi
 		f=$(awk -v s="$g" -v c="$c" 'BEGIN { printf "%.4f", s / c }')
