@@ -97,17 +97,24 @@ testpmd_windows() { # $1 = vdev, $2 = size
 	grep -oE 'Rx-pps: +[0-9]+' "$tmp/tp.log" | awk 'NR > 1 { print $2 }' | head -n "$windows"
 }
 
-# hmesh-dataplane: the same windows, read from its stats segment by
-# hmesh-stat (the packets its lcores received, summed), after the same
-# second of forwarding. The final counters stay in $tmp/hm.log (no_drops).
-hmesh_windows() { # $1 = vdev, $2 = size, $3 = EAL lcore map (default 0-1), rest = app args
-	local vdev=$1 size=$2 lcores=${3:-0-1} pid rc=0
-	shift 2
+# hmesh-dataplane forwarding the generator's packets for $1 seconds; its
+# output (final counters, stats-json) in $tmp/hm.log.
+hmesh_run() { # $1 = seconds, $2 = vdev, $3 = size, $4 = EAL lcore map (default 0-1), rest = app args
+	local secs=$1 vdev=$2 size=$3 lcores=${4:-0-1}
+	shift 3
 	shift || true
 	"$bin" --lcores="$lcores" --no-pci --file-prefix="hmp-hm-$$" --log-level='*:warning' --vdev="$vdev" -- \
 		--set gen_packets="$inflight" --set gen_size="$size" --set gen_flows=4096 \
 		--set gen_initial_pct=10 --set stoq_ports=443 ${extra[@]+"${extra[@]}"} "$@" \
-		--duration "$((dur + 3))" >"$tmp/hm.log" 2>&1 &
+		--duration "$secs" >"$tmp/hm.log" 2>&1
+}
+
+# hmesh-dataplane read in the same windows as testpmd, from its stats
+# segment by hmesh-stat (the packets its lcores received, summed), after
+# the same second of forwarding. One rate per line.
+hmesh_windows() { # $1 = vdev, $2 = size
+	local pid rc=0
+	hmesh_run "$((dur + 3))" "$1" "$2" &
 	pid=$!
 	sleep 1.5
 	"$stat" -s "dataplane-hmp-hm-$$" -w 0.5 -c "$((windows + 1))" -j -m rx_packets >"$tmp/st.log" 2>&1 || rc=$?
@@ -122,14 +129,8 @@ for line in open(sys.argv[1]):
 }
 
 # Whole-run rate of hmesh-dataplane (rows that compare two hmesh runs).
-hmesh_pps() { # $1 = vdev, $2 = size, $3 = EAL lcore map (default 0-1), rest = app args
-	local vdev=$1 size=$2 lcores=${3:-0-1}
-	shift 2
-	shift || true
-	"$bin" --lcores="$lcores" --no-pci --file-prefix="hmp-hm-$$" --log-level='*:warning' --vdev="$vdev" -- \
-		--set gen_packets="$inflight" --set gen_size="$size" --set gen_flows=4096 \
-		--set gen_initial_pct=10 --set stoq_ports=443 ${extra[@]+"${extra[@]}"} "$@" \
-		--duration "$((dur + 1))" >"$tmp/hm.log" 2>&1 || { cat "$tmp/hm.log" >&2; return 1; }
+hmesh_pps() { # as hmesh_run without $1
+	hmesh_run "$((dur + 1))" "$@" || { cat "$tmp/hm.log" >&2; return 1; }
 	python3 -c '
 import json, sys
 s = json.loads(open(sys.argv[1]).read().split("stats-json: ")[1].splitlines()[0])
