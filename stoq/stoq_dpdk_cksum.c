@@ -139,11 +139,9 @@ __attribute__((target("avx2"))) uint16_t stoq_dpdk_sum_avx2(const void *buf, siz
 uint16_t stoq_dpdk_sum(const void *buf, size_t len)
 {
 #if STOQ_DPDK_SUM_AVX2
-	static int avx2 = -1; /* unknown until the first call */
-
-	if (__builtin_expect(avx2 < 0, 0))
-		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-	if (avx2)
+	/* One load and test of the CPU features libgcc read at start-up:
+	 * nothing to cache, and nothing written that lcores could race on. */
+	if (__builtin_cpu_supports("avx2"))
 		return stoq_dpdk_sum_avx2(buf, len);
 #endif
 	return stoq_dpdk_sum_sse2(buf, len);
