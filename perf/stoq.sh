@@ -92,6 +92,9 @@ stop_servers() {
 }
 pin=()
 
+# The larger of two decimal figures, as written (best-of-N everywhere below).
+larger() { if (($(echo "$2 > $1" | bc))); then echo "$2"; else echo "$1"; fi; }
+
 # Goodput in Gbit/s of the best of $reps runs of a command fetching $1 bytes.
 measure() {
 	local bytes=$1 best=0 t0 t1 g
@@ -103,7 +106,7 @@ measure() {
 		"$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; echo "perf/stoq.sh: failed: $*" >&2; return 1; }
 		t1=$(date +%s.%N)
 		g=$(awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.3f", b * 8 / (z - a) / 1e9 }')
-		if (($(echo "$g > $best" | bc))); then best=$g; fi
+		best=$(larger "$best" "$g")
 	done
 	echo "$best"
 }
@@ -130,7 +133,7 @@ for cores in 1 2; do
 		name="${streams}stream_${cores}core"
 		printf "%-22s %9s Gb/s %7s Gb/s %8s\n" "$name" "$s" "$g" "$r"
 		echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"gbps_$name\",\"value\":$s,\"ref\":$g,\"ratio\":$r}"
-		if (($(echo "$s > $best_stoq" | bc))); then best_stoq=$s; fi
+		best_stoq=$(larger "$best_stoq" "$s")
 	done
 	stop_servers
 done
@@ -161,8 +164,8 @@ for _ in 1 2 3; do
 	c=$(sed -n 's/.*one core: \([0-9.]*\) Gbit.*/\1/p' <<<"$aes_line")
 	j=$(sed -n 's/.*, \([0-9.]*\) Gbit\/s in 16 KiB records.*/\1/p' <<<"$aes_line")
 	[[ -n "$c" && -n "$j" ]] || { echo "perf/stoq.sh: no figure from bench_aesgcm: $aes_line" >&2; exit 1; }
-	if (($(echo "$c > $ceil" | bc))); then ceil=$c; fi
-	if (($(echo "$j > $jceil" | bc))); then jceil=$j; fi
+	ceil=$(larger "$ceil" "$c")
+	jceil=$(larger "$jceil" "$j")
 done
 frac=$(awk -v s="$best_stoq" -v c="$ceil" 'BEGIN { printf "%.4f", s / c }')
 jfrac=$(awk -v s="$best_jumbo" -v c="$jceil" 'BEGIN { printf "%.4f", s / c }')
@@ -186,7 +189,7 @@ ring_rows() { # $1 = content root, $2 = suffix of the metric's name
 --log-level=*:warning" 2>"$tmp/err" | grep '^{') ||
 				{ cat "$tmp/err" >&2; echo "perf/stoq.sh: bench_stoq_ring --root $1 --payload $p failed" >&2; exit 1; }
 			g=$(sed -n 's/.*"server_gbps_per_core":\([0-9.]*\).*/\1/p' <<<"$line")
-			if (($(echo "$g > $best" | bc))); then best=$g; fi
+			best=$(larger "$best" "$g")
 		done
 		g=$best
 		c=$ceil what="packet ceiling"

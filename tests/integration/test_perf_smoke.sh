@@ -60,16 +60,16 @@ check_figures "$tmp/st.jsonl" stoq_goodput 0 || fail "perf/stoq.sh figures"
 grep -q 'crypto ceiling: wolfCrypt AES-128-GCM' "$tmp/st.out" || fail "no ceiling line"
 
 echo "--- bad options are refused, named"
-for args in "-d 0" "-r x" "-d 1.5"; do
-	# shellcheck disable=SC2086 # the options are meant to split
-	if bash "$top/perf/dataplane.sh" $args >"$tmp/o" 2>&1; then fail "dataplane.sh $args accepted"; fi
-	grep -q "perf/dataplane.sh: ${args%% *} '${args#* }'" "$tmp/o" || { cat "$tmp/o"; fail "dataplane.sh $args: no error naming it"; }
-done
-for args in "--reps 0" "--reps x" "--size 3Q"; do
-	# shellcheck disable=SC2086
-	if bash "$top/perf/stoq.sh" $args >"$tmp/o" 2>&1; then fail "stoq.sh $args accepted"; fi
-	grep -q "perf/stoq.sh: ${args%% *} '${args#* }'" "$tmp/o" || { cat "$tmp/o"; fail "stoq.sh $args: no error naming it"; }
-done
+refuses() { # $1 = script under perf/, $2 = option, $3 = its bad value
+	if bash "$top/perf/$1" "$2" "$3" >"$tmp/o" 2>&1; then fail "$1 $2 $3 accepted"; fi
+	grep -q "perf/$1: $2 '$3'" "$tmp/o" || { cat "$tmp/o"; fail "$1 $2 $3: no error naming it"; }
+}
+refuses dataplane.sh -d 0
+refuses dataplane.sh -r x
+refuses dataplane.sh -d 1.5
+refuses stoq.sh --reps 0
+refuses stoq.sh --reps x
+refuses stoq.sh --size 3Q
 
 echo "--- nothing left behind"
 left=$("$top/scripts/dpdk-leftovers.sh" --list 'hmp-|hmsp')
