@@ -110,6 +110,9 @@ struct dp_port {
 struct dp_app {
 	struct dp_config cfg;
 	struct dp_parse_cfg parse_cfg;
+	/* RX parses two frames at a time (AVX2, dp_parse_pair_usable; EAL's
+	 * --force-max-simd-bitwidth=128 turns it off). Set before lcores start. */
+	bool parse_pair;
 	enum dp_layout layout; /* resolved: RTC or PIPELINE */
 
 	uint16_t n_ports;
@@ -149,8 +152,10 @@ int dp_layout_rings_init(struct dp_app *app);
 void dp_layout_fini(struct dp_app *app);
 void dp_layout_print(const struct dp_app *app, FILE *out);
 
-/* dp_loop.c: the lcore entry point for rte_eal_remote_launch. */
+/* dp_loop.c: the lcore entry point for rte_eal_remote_launch, and what the
+ * loops build from the configuration once, before the lcores start. */
 int dp_lcore_main(void *arg);
+void dp_loop_prepare(const struct dp_app *app);
 
 /* dp_gen.c */
 int dp_gen_inject(struct dp_app *app);

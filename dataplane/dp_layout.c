@@ -372,6 +372,8 @@ void dp_layout_print(const struct dp_app *app, FILE *out)
 	fprintf(out, "layout: %s, %u port(s), pipeline \"%s\"\n",
 		app->layout == DP_LAYOUT_RTC ? "run-to-completion" : "pipeline", app->n_ports,
 		app->pipe ? app->pipe->name : "?");
+	fprintf(out, "parser: %s\n",
+		app->parse_pair ? "two frames at a time (AVX2)" : "one frame at a time");
 	fprintf(out, "  %-6s %-7s %-6s %-5s %-7s %-22s %-8s %s\n", "lcore", "role", "socket",
 		"core", "package", "rx queues (port:queue)", "tx queue", "ring");
 	RTE_LCORE_FOREACH(id) {

@@ -2,6 +2,7 @@
 /* Public wrappers around the inline parser in dp_parse_impl.h. */
 #include "dp_parse.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "dp_parse_impl.h"
@@ -39,6 +40,48 @@ enum dp_parse_result dp_parse_frame(const uint8_t *frame, uint32_t len,
 				    const struct dp_parse_cfg *cfg, struct dp_pkt_info *info)
 {
 	return dp_parse_frame_impl(frame, len, cfg, info);
+}
+
+bool dp_parse_pair_usable(void)
+{
+#ifdef DP_PARSE_PAIR
+	return __builtin_cpu_supports("avx2");
+#else
+	return false;
+#endif
+}
+
+#ifdef DP_PARSE_PAIR
+static __attribute__((target("avx2"))) int parse_pair_avx2(const uint8_t *f0, uint16_t len0,
+							     const uint8_t *f1, uint16_t len1,
+							     const struct dp_parse_cfg *cfg,
+							     struct dp_pkt_info *i0,
+							     struct dp_pkt_info *i1)
+{
+	struct dp_parse_fast fp;
+	struct dp_parse_pair pp;
+
+	dp_parse_fast_prep(&fp, cfg);
+	dp_parse_pair_prep(&pp, &fp);
+	return (int)dp_parse_fast_pair(f0, len0, f1, len1, &pp, i0, i1);
+}
+#endif
+
+int dp_parse_pair(const uint8_t *f0, uint32_t len0, const uint8_t *f1, uint32_t len1,
+		  const struct dp_parse_cfg *cfg, struct dp_pkt_info *i0, struct dp_pkt_info *i1)
+{
+	if (!dp_parse_pair_usable())
+		return -ENOTSUP;
+#ifdef DP_PARSE_PAIR
+	/* An mbuf segment holds at most 65535 bytes: the lanes hold lengths as
+	 * words. Longer frames are the one-frame parser's. */
+	if (len0 > UINT16_MAX || len1 > UINT16_MAX)
+		return 0;
+	return parse_pair_avx2(f0, (uint16_t)len0, f1, (uint16_t)len1, cfg, i0, i1);
+#else
+	(void)f0, (void)len0, (void)f1, (void)len1, (void)cfg, (void)i0, (void)i1;
+	return -ENOTSUP;
+#endif
 }
 
 enum dp_parse_result dp_parse_frame_general_only(const uint8_t *frame, uint32_t len,

@@ -144,6 +144,19 @@ enum dp_parse_result dp_parse_frame(const uint8_t *frame, uint32_t len,
 				    const struct dp_parse_cfg *cfg, struct dp_pkt_info *info);
 
 /*
+ * The two-frame path of the RX loops (dp_parse_fast_pair in dp_parse_impl.h),
+ * for tests and fuzzing: which frames it took, bit 0 for @f0 and bit 1 for
+ * @f1, each with the result dp_parse_frame gives it; a frame it left to the
+ * one-frame parser has its result untouched. -ENOTSUP where it cannot run
+ * (dp_parse_pair_usable).
+ */
+int dp_parse_pair(const uint8_t *f0, uint32_t len0, const uint8_t *f1, uint32_t len1,
+		  const struct dp_parse_cfg *cfg, struct dp_pkt_info *i0, struct dp_pkt_info *i1);
+
+/* The build has the pair path and this CPU has AVX2 for it. */
+bool dp_parse_pair_usable(void);
+
+/*
  * The general parser alone, without the fast path dp_parse_frame tries
  * first for untagged IPv4/UDP (dp_parse_impl.h). For tests and fuzzing,
  * which check that the two agree on every input.

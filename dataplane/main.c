@@ -10,6 +10,9 @@
  * DPDK's own thread) until SIGINT/SIGTERM or --duration, and shuts down in
  * stages so no packet in a ring is leaked.
  */
+/* rte_vect_get_max_simd_bitwidth is still experimental in DPDK 22.11. */
+#define ALLOW_EXPERIMENTAL_API
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -23,6 +26,7 @@
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
+#include <rte_vect.h>
 
 #include "dp_app.h"
 #include "dp_ctl.h"
@@ -296,6 +300,9 @@ int main(int argc, char **argv)
 	app->parse_cfg.require_quic_bit = app->cfg.quic_bit == 1;
 	for (uint8_t i = 0; i < app->cfg.stoq_ports.n; i++)
 		app->parse_cfg.stoq_ports[i] = rte_cpu_to_be_16(app->cfg.stoq_ports.port[i]);
+	/* As DPDK's own vector paths: the CPU has it and EAL allows 256 bits. */
+	app->parse_pair = dp_parse_pair_usable() &&
+			  rte_vect_get_max_simd_bitwidth() >= RTE_VECT_SIMD_256;
 	memset(app->port_index, -1, sizeof(app->port_index));
 
 	if (open_stats_segment(app))
@@ -354,6 +361,7 @@ int main(int argc, char **argv)
 	app->worker_running = app->n_workers;
 	app->stop_rx = false;
 	t0 = now_s();
+	dp_loop_prepare(app);
 	ret = rte_eal_mp_remote_launch(dp_lcore_main, app, SKIP_MAIN);
 	if (ret) {
 		DP_LOG(ERR, "launching lcores: %s", rte_strerror(-ret));

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -681,12 +682,68 @@ Test(parse, fuzz_regressions)
 	cr_assert_gt(n, 0, "%s is empty", dir);
 }
 
-/* dp_parse_frame (fast path first) and the general parser alone agree on @len bytes of @b. */
+/* Pairs the two-frame path (dp_parse_pair) took in pair_agrees. */
+static int pairs_taken;
+
+/*
+ * The two-frame path on @f0 and @f1: when it takes the pair, each result
+ * is byte for byte what the one-frame parser gives (which then took the
+ * frame on its fast path); when it declines, it wrote nothing. Nothing to
+ * check on a CPU or build without it.
+ */
+static void pair_agrees(const uint8_t *f0, uint32_t len0, const uint8_t *f1, uint32_t len1,
+			const struct dp_parse_cfg *c)
+{
+	struct dp_pkt_info p0, p1, s0, s1, unset;
+	enum dp_parse_result r0, r1;
+	int k;
+
+	memset(&unset, 0xa5, sizeof(unset));
+	p0 = p1 = s0 = s1 = unset;
+	k = dp_parse_pair(f0, len0, f1, len1, c, &p0, &p1);
+	if (k == -ENOTSUP)
+		return;
+	cr_assert(k >= 0 && k <= 3, "dp_parse_pair returned %d", k);
+	pairs_taken += k == 3;
+	r0 = dp_parse_frame(f0, len0, c, &s0);
+	r1 = dp_parse_frame(f1, len1, c, &s1);
+	if (k & 1) {
+		cr_assert(r0 == DP_PARSE_OK, "the pair path took a frame the parser refuses (%s, length %u)",
+			  dp_parse_result_name(r0), len0);
+		cr_assert(memcmp(&p0, &s0, sizeof(s0)) == 0,
+			  "the pair path's result differs from the parser's (length %u)", len0);
+	} else {
+		cr_assert(memcmp(&p0, &unset, sizeof(unset)) == 0,
+			  "the pair path wrote the result of a frame it left (length %u)", len0);
+	}
+	if (k & 2) {
+		cr_assert(r1 == DP_PARSE_OK, "the pair path took a frame the parser refuses (%s, length %u)",
+			  dp_parse_result_name(r1), len1);
+		cr_assert(memcmp(&p1, &s1, sizeof(s1)) == 0,
+			  "the pair path's result differs from the parser's (length %u)", len1);
+	} else {
+		cr_assert(memcmp(&p1, &unset, sizeof(unset)) == 0,
+			  "the pair path wrote the result of a frame it left (length %u)", len1);
+	}
+}
+
+/*
+ * dp_parse_frame (fast path first) and the general parser alone agree on
+ * @len bytes of @b; so does the two-frame path, on @b twice and beside a
+ * standard short header either way round.
+ */
 static int agree(const uint8_t *b, uint32_t len, const struct dp_parse_cfg *c)
 {
+	static struct frame std;
 	struct dp_pkt_info fi, gi;
 	enum dp_parse_result fr = dp_parse_frame(b, len, c, &fi);
 	enum dp_parse_result gr = dp_parse_frame_general_only(b, len, c, &gi);
+
+	if (std.n == 0)
+		std_short(&std);
+	pair_agrees(b, len, b, len, c);
+	pair_agrees(b, len, std.b, std.n, c);
+	pair_agrees(std.b, std.n, b, len, c);
 
 	cr_assert_eq(fr, gr, "fast path says %s, general parser %s (len %u)",
 		     dp_parse_result_name(fr), dp_parse_result_name(gr), len);
@@ -766,6 +823,59 @@ Test(parse, fast_path_agrees_with_general_parser)
 	/* Both kinds of answer were exercised, not only refusals. */
 	cr_assert_gt(ok, 1000, "%d of %d cases parsed OK", ok, cases);
 	cr_assert_gt(cases - ok, 1000, "%d of %d cases parsed OK", ok, cases);
+	if (dp_parse_pair_usable())
+		cr_assert_gt(pairs_taken, 1000, "the two-frame path took %d pairs", pairs_taken);
+}
+
+/*
+ * The two-frame path takes what it is for (two short headers to the first
+ * STOQ port) and leaves everything else to the one-frame parser.
+ */
+Test(parse, pair_path_takes_two_short_headers)
+{
+	struct dp_parse_cfg c = { .short_dcid_len = 8, .n_stoq_ports = 2 };
+	struct frame s, other_port, initial, tiny;
+	struct dp_pkt_info i0, i1;
+
+	if (!dp_parse_pair_usable()) {
+		cr_assert_eq(dp_parse_pair(s.b, 0, s.b, 0, &c, &i0, &i1), -ENOTSUP);
+		cr_skip_test("no two-frame path here (no AVX2, or a build without it)");
+	}
+	c.stoq_ports[0] = __builtin_bswap16(443);
+	c.stoq_ports[1] = __builtin_bswap16(4433);
+	std_short(&s);
+	std_initial(&initial, 0);
+	eth(&other_port, 0, 0x0800);
+	ip4(&other_port, 0, 0x4000, 17);
+	udp(&other_port, 4433);
+	quic_short(&other_port, 8, 30);
+	finish(&other_port);
+	/* 43 bytes, one short of its minimum: a one-byte QUIC payload, no DCID */
+	eth(&tiny, 0, 0x0800);
+	ip4(&tiny, 0, 0x4000, 17);
+	udp(&tiny, 443);
+	quic_short(&tiny, 0, 0);
+	finish(&tiny);
+	cr_assert_eq(tiny.n, 43);
+
+	cr_assert_eq(dp_parse_pair(s.b, s.n, s.b, s.n, &c, &i0, &i1), 3);
+	cr_assert_eq(i0.quic_type, DP_QUIC_SHORT);
+	cr_assert_eq(i1.quic_len, s.n - 42);
+	cr_assert_eq(i1.dport, __builtin_bswap16(443));
+	/* An Initial in either lane: the short header beside it is still taken. */
+	cr_assert_eq(dp_parse_pair(s.b, s.n, initial.b, initial.n, &c, &i0, &i1), 1);
+	cr_assert_eq(dp_parse_pair(initial.b, initial.n, s.b, s.n, &c, &i0, &i1), 2);
+	cr_assert_eq(dp_parse_pair(initial.b, initial.n, initial.b, initial.n, &c, &i0, &i1), 0);
+	/* Another listed port: the one-frame parser takes it. */
+	cr_assert_eq(dp_parse_pair(other_port.b, other_port.n, s.b, s.n, &c, &i0, &i1), 2);
+	cr_assert_eq(dp_parse_frame(other_port.b, other_port.n, &c, &i0), DP_PARSE_OK);
+	/* Too short for the pair's loads: neither, even the good one. */
+	cr_assert_eq(dp_parse_pair(tiny.b, tiny.n, s.b, s.n, &c, &i0, &i1), 0);
+	/* Lengths past what a lane holds as a word. */
+	cr_assert_eq(dp_parse_pair(s.b, 65536u + s.n, s.b, s.n, &c, &i0, &i1), 0);
+	/* No port listed: any. */
+	c.n_stoq_ports = 0;
+	cr_assert_eq(dp_parse_pair(s.b, s.n, other_port.b, other_port.n, &c, &i0, &i1), 3);
 }
 
 /*

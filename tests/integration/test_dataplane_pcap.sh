@@ -2,7 +2,8 @@
 # hmesh-dataplane on net_pcap: a pcap of QUIC and malformed frames written
 # here goes in, the output pcap is read back; packet counts, drop reasons,
 # rewritten Ethernet addresses, untouched payloads and the optional VLAN
-# encapsulation are checked. Then the same through the pipeline layout, and
+# encapsulation are checked, with the parser's two-frame (AVX2) path and
+# without it. Then the same through the pipeline layout, and
 # 9014-byte frames at the default mtu (dropped as chains) and at mtu = 9000.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,10 +40,11 @@ frames += bad
 write_pcap(sys.argv[1], frames)
 PY
 
-run() { # $1 = name, rest = extra app args; input $IN (default in.pcap)
+run() { # $1 = name, rest = extra app args; input $IN (default in.pcap), extra EAL args $EAL
 	local name=$1
 	shift
-	"$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-pcap-$$-$name" --log-level='*:warning' \
+	# shellcheck disable=SC2086
+	"$bin" -l 0-1 --no-pci --in-memory --file-prefix="hmt-pcap-$$-$name" --log-level='*:warning' ${EAL:-} \
 		--vdev="net_pcap0,rx_pcap=${IN:-$tmp/in.pcap},tx_pcap=$tmp/out-$name.pcap" -- \
 		--duration 2 --set stoq_ports=4433 --set quic_bit=set "$@" >"$tmp/$name.log" 2>&1 || {
 		cat "$tmp/$name.log"
@@ -89,6 +91,23 @@ PY
 
 run rtc
 check rtc "" ""
+# The parser takes frames two at a time where the CPU has AVX2, one at a
+# time where it has not or EAL caps vector width at 128 bits: both forward
+# the same frames.
+if grep -qw avx2 /proc/cpuinfo; then
+	grep -q '^parser: two frames at a time (AVX2)' "$tmp/rtc.log" || {
+		cat "$tmp/rtc.log"
+		echo "FAIL: an AVX2 CPU, but the parser does not take frames two at a time"
+		exit 1
+	}
+fi
+EAL=--force-max-simd-bitwidth=128 run single
+grep -q '^parser: one frame at a time' "$tmp/single.log" || {
+	cat "$tmp/single.log"
+	echo "FAIL: --force-max-simd-bitwidth=128 left the two-frame parser on"
+	exit 1
+}
+check single "" ""
 run nexthop --set next_hop_mac=02:aa:bb:cc:dd:ee
 check nexthop "" 02:aa:bb:cc:dd:ee
 run vlan --set tx_vlan=100
