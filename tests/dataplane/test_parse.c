@@ -694,36 +694,33 @@ static int pairs_taken;
 static void pair_agrees(const uint8_t *f0, uint32_t len0, const uint8_t *f1, uint32_t len1,
 			const struct dp_parse_cfg *c)
 {
-	struct dp_pkt_info p0, p1, s0, s1, unset;
-	enum dp_parse_result r0, r1;
+	const uint8_t *f[2] = { f0, f1 };
+	const uint32_t len[2] = { len0, len1 };
+	struct dp_pkt_info p[2], s, unset;
+	enum dp_parse_result r;
 	int k;
 
 	memset(&unset, 0xa5, sizeof(unset));
-	p0 = p1 = s0 = s1 = unset;
-	k = dp_parse_pair(f0, len0, f1, len1, c, &p0, &p1);
+	p[0] = p[1] = unset;
+	k = dp_parse_pair(f0, len0, f1, len1, c, &p[0], &p[1]);
 	if (k == -ENOTSUP)
 		return;
 	cr_assert(k >= 0 && k <= 3, "dp_parse_pair returned %d", k);
 	pairs_taken += k == 3;
-	r0 = dp_parse_frame(f0, len0, c, &s0);
-	r1 = dp_parse_frame(f1, len1, c, &s1);
-	if (k & 1) {
-		cr_assert(r0 == DP_PARSE_OK, "the pair path took a frame the parser refuses (%s, length %u)",
-			  dp_parse_result_name(r0), len0);
-		cr_assert(memcmp(&p0, &s0, sizeof(s0)) == 0,
-			  "the pair path's result differs from the parser's (length %u)", len0);
-	} else {
-		cr_assert(memcmp(&p0, &unset, sizeof(unset)) == 0,
-			  "the pair path wrote the result of a frame it left (length %u)", len0);
-	}
-	if (k & 2) {
-		cr_assert(r1 == DP_PARSE_OK, "the pair path took a frame the parser refuses (%s, length %u)",
-			  dp_parse_result_name(r1), len1);
-		cr_assert(memcmp(&p1, &s1, sizeof(s1)) == 0,
-			  "the pair path's result differs from the parser's (length %u)", len1);
-	} else {
-		cr_assert(memcmp(&p1, &unset, sizeof(unset)) == 0,
-			  "the pair path wrote the result of a frame it left (length %u)", len1);
+	for (int i = 0; i < 2; i++) {
+		if (!(k & (1 << i))) {
+			cr_assert(memcmp(&p[i], &unset, sizeof(unset)) == 0,
+				  "the pair path wrote the result of a frame it left (length %u)",
+				  len[i]);
+			continue;
+		}
+		s = unset;
+		r = dp_parse_frame(f[i], len[i], c, &s);
+		cr_assert(r == DP_PARSE_OK,
+			  "the pair path took a frame the parser refuses (%s, length %u)",
+			  dp_parse_result_name(r), len[i]);
+		cr_assert(memcmp(&p[i], &s, sizeof(s)) == 0,
+			  "the pair path's result differs from the parser's (length %u)", len[i]);
 	}
 }
 
