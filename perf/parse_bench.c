@@ -14,10 +14,18 @@
  * PMD and the rest of the packet path, whose run-to-run noise on a shared
  * VM (20-40 %) hides changes of a few cycles in perf/dataplane.sh.
  *
+ * On CPUs with AVX2, a second figure: the RX loop's two-frame path
+ * (dp_parse_fast_pair, the one-frame parser behind it) against the
+ * one-frame path alone, both inlined into their loops with their
+ * constants where the RX loop keeps them (per burst for the one-frame
+ * path; built once and copied per burst for the pair path). Ratio =
+ * one-frame ns per packet / pair ns per packet.
+ *
  *   parse_bench [--rounds R] [--sizes 64,1200]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +34,7 @@
 #include <rte_byteorder.h>
 
 #include "dp_parse.h"
+#include "dp_parse_impl.h"
 
 #define PB_FRAMES 512
 #define PB_SLOT 2368 /* 37 cache lines: frames spread over every L1 set */
@@ -40,6 +49,9 @@ struct pb {
 	uint8_t *mem;
 	uint32_t len[PB_FRAMES];
 	struct dp_parse_cfg cfg;
+#ifdef DP_PARSE_PAIR
+	struct dp_parse_pair pair; /* the pair path's constants, built once */
+#endif
 };
 
 static uint8_t *pb_frame(const struct pb *b, int i)
@@ -120,6 +132,81 @@ static uint64_t pb_round(const struct pb *b, pb_parse_fn parse, unsigned int *ok
 	return now_ns() - t0;
 }
 
+/* Frame @i through the one-frame path as the RX loop inlines it: fast path, then the general parser. */
+static inline __attribute__((always_inline)) bool pb_one(const struct pb *b, int i,
+							 const struct dp_parse_fast *fp,
+							 struct dp_pkt_info *info)
+{
+	const uint8_t *f = pb_frame(b, i);
+
+	return dp_parse_fast_try(f, b->len[i], fp, info) != DP_FAST_NO ||
+	       dp_parse_frame_general(f, b->len[i], &b->cfg, info) == DP_PARSE_OK;
+}
+
+/* A round of the one-frame path inlined, its constants built per burst. */
+static uint64_t pb_round_one(const struct pb *b, unsigned int *ok)
+{
+	struct dp_pkt_info info[PB_BURST];
+	unsigned int good = 0;
+	uint64_t t0 = now_ns();
+
+	for (int s = 0; s < PB_FRAMES; s += PB_BURST) {
+		struct dp_parse_fast fp;
+
+		dp_parse_fast_prep(&fp, &b->cfg);
+		for (int i = s; i < s + PB_BURST; i++) {
+			if (i + PB_AHEAD < PB_FRAMES)
+				__builtin_prefetch(pb_frame(b, i + PB_AHEAD));
+			good += pb_one(b, i, &fp, &info[i - s]);
+		}
+	}
+	*ok = good;
+	return now_ns() - t0;
+}
+
+#ifdef DP_PARSE_PAIR
+static __attribute__((target("avx2"))) void pb_pair_build(struct dp_parse_pair *pp,
+							  const struct dp_parse_cfg *cfg)
+{
+	struct dp_parse_fast fp;
+
+	dp_parse_fast_prep(&fp, cfg);
+	dp_parse_pair_prep(pp, &fp);
+}
+
+/* A round of the pair path, frames 4 ahead prefetched in pairs, as in the RX loop. */
+static __attribute__((target("avx2"))) uint64_t
+pb_round_pair(const struct pb *b, const struct dp_parse_pair *built, unsigned int *ok)
+{
+	_Static_assert(PB_BURST % 2 == 0, "pb_round_pair: bursts of pairs");
+	struct dp_pkt_info info[PB_BURST];
+	unsigned int good = 0;
+	uint64_t t0 = now_ns();
+
+	for (int s = 0; s < PB_FRAMES; s += PB_BURST) {
+		const struct dp_parse_pair pp = *built;
+		struct dp_parse_fast fp;
+
+		dp_parse_fast_prep(&fp, &b->cfg);
+		for (int i = s; i < s + PB_BURST; i += 2) {
+			unsigned int took;
+
+			if (i + 5 < PB_FRAMES) {
+				__builtin_prefetch(pb_frame(b, i + 4));
+				__builtin_prefetch(pb_frame(b, i + 5));
+			}
+			took = dp_parse_fast_pair(pb_frame(b, i), (uint16_t)b->len[i],
+						  pb_frame(b, i + 1), (uint16_t)b->len[i + 1], &pp,
+						  &info[i - s], &info[i - s + 1]);
+			good += (took & 1) ? 1 : pb_one(b, i, &fp, &info[i - s]);
+			good += (took & 2) ? 1 : pb_one(b, i + 1, &fp, &info[i - s + 1]);
+		}
+	}
+	*ok = good;
+	return now_ns() - t0;
+}
+#endif
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -127,13 +214,22 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The median of @n samples (sorts them). */
+static double pb_median(uint64_t *t, int n)
+{
+	qsort(t, (size_t)n, sizeof(*t), cmp_u64);
+	return (double)t[n / 2] / PB_FRAMES;
+}
+
 static int pb_size(struct pb *b, uint32_t size, int rounds)
 {
 	uint64_t *tf = calloc((size_t)rounds, sizeof(*tf)), *tg = calloc((size_t)rounds, sizeof(*tg));
-	double fast, gen;
+	uint64_t *to = calloc((size_t)rounds, sizeof(*to)), *tp = calloc((size_t)rounds, sizeof(*tp));
+	const bool pair = dp_parse_pair_usable();
+	double fast, gen, one, two;
 	int rc = 0;
 
-	if (!tf || !tg) {
+	if (!tf || !tg || !to || !tp) {
 		fprintf(stderr, "parse_bench: out of memory\n");
 		rc = -ENOMEM;
 		goto out;
@@ -143,28 +239,47 @@ static int pb_size(struct pb *b, uint32_t size, int rounds)
 	for (int i = 0; i < PB_FRAMES; i++)
 		pb_build(b, i, i % 10 == 0 && size < 72 ? 72 : size, i % 10 == 0);
 	for (int r = 0; r < rounds; r++) {
-		unsigned int okf, okg;
+		unsigned int okf, okg, oko, okp = PB_FRAMES;
 
 		tf[r] = pb_round(b, dp_parse_frame, &okf);
 		tg[r] = pb_round(b, dp_parse_frame_general_only, &okg);
-		if (okf != PB_FRAMES || okg != PB_FRAMES) {
-			fprintf(stderr, "parse_bench: %u (fast) and %u (general) of %d frames parsed\n",
-				okf, okg, PB_FRAMES);
+		to[r] = pb_round_one(b, &oko);
+#ifdef DP_PARSE_PAIR
+		if (pair)
+			tp[r] = pb_round_pair(b, &b->pair, &okp);
+#endif
+		if (okf != PB_FRAMES || okg != PB_FRAMES || oko != PB_FRAMES || okp != PB_FRAMES) {
+			fprintf(stderr,
+				"parse_bench: %u (fast), %u (general), %u (one-frame loop) and %u "
+				"(pair loop) of %d frames parsed\n",
+				okf, okg, oko, okp, PB_FRAMES);
 			rc = -EINVAL;
 			goto out;
 		}
 	}
-	qsort(tf, (size_t)rounds, sizeof(*tf), cmp_u64);
-	qsort(tg, (size_t)rounds, sizeof(*tg), cmp_u64);
-	fast = (double)tf[rounds / 2] / PB_FRAMES;
-	gen = (double)tg[rounds / 2] / PB_FRAMES;
-	printf("%-6u %16.2f %16.2f %8.3f\n", size, fast, gen, gen / fast);
+	fast = pb_median(tf, rounds);
+	gen = pb_median(tg, rounds);
+	one = pb_median(to, rounds);
+	printf("%-6u %16.2f %16.2f %8.3f", size, fast, gen, gen / fast);
+	if (!pair) {
+		printf("   (no two-frame path: no AVX2 here)\n");
+	} else {
+		two = pb_median(tp, rounds);
+		printf(" %16.2f %16.2f %8.3f\n", one, two, one / two);
+	}
 	printf("{\"bench\":\"parse\",\"vdev\":\"\",\"size\":%u,\"metric\":\"ns_per_packet\","
 	       "\"value\":%.3f,\"ref\":%.3f,\"ref_name\":\"general_parser\",\"ratio\":%.3f}\n",
 	       size, fast, gen, gen / fast);
+	if (pair)
+		printf("{\"bench\":\"parse\",\"vdev\":\"\",\"size\":%u,"
+		       "\"metric\":\"ns_per_packet_pair\",\"value\":%.3f,\"ref\":%.3f,"
+		       "\"ref_name\":\"one_frame_loop\",\"ratio\":%.3f}\n",
+		       size, two, one, one / two);
 out:
 	free(tf);
 	free(tg);
+	free(to);
+	free(tp);
 	return rc;
 }
 
@@ -229,7 +344,9 @@ int main(int argc, char **argv)
 			printf("usage: parse_bench [--rounds R] [--sizes 64,1200]\n"
 			       "The parser's fast path beside the general parser alone, same frames,\n"
 			       "alternating rounds of 512 frames; median ns per packet and the ratio\n"
-			       "general / fast. Default: --rounds 20001 --sizes 64,1200.\n");
+			       "general / fast. With AVX2, also the RX loop's two-frame path beside\n"
+			       "its one-frame path (ratio one-frame / pair).\n"
+			       "Default: --rounds 20001 --sizes 64,1200.\n");
 			return 0;
 		default:
 			return 2;
@@ -243,7 +360,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "parse_bench: out of memory\n");
 		return 1;
 	}
-	printf("\n%-6s %16s %16s %8s\n", "size", "fast ns/pkt", "general ns/pkt", "ratio");
+#ifdef DP_PARSE_PAIR
+	if (dp_parse_pair_usable())
+		pb_pair_build(&b.pair, &b.cfg);
+#endif
+	printf("\n%-6s %16s %16s %8s %16s %16s %8s\n", "size", "fast ns/pkt", "general ns/pkt",
+	       "ratio", "one-frame loop", "pair loop", "ratio");
 	for (int i = 0; i < n_sizes; i++)
 		if (pb_size(&b, sizes[i], rounds) < 0) {
 			free(b.mem);
