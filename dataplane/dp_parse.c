@@ -84,6 +84,40 @@ int dp_parse_pair(const uint8_t *f0, uint32_t len0, const uint8_t *f1, uint32_t 
 #endif
 }
 
+const char *dp_parse_pair_check(const uint8_t *f0, uint32_t len0, const uint8_t *f1,
+				uint32_t len1, const struct dp_parse_cfg *cfg, int *took)
+{
+	const uint8_t *f[2] = { f0, f1 };
+	const uint32_t len[2] = { len0, len1 };
+	struct dp_pkt_info p[2], one, unset;
+	int k;
+
+	memset(&unset, 0xa5, sizeof(unset));
+	p[0] = p[1] = unset;
+	k = dp_parse_pair(f0, len0, f1, len1, cfg, &p[0], &p[1]);
+	*took = k;
+	if (k == -ENOTSUP)
+		return NULL;
+	if (k < 0 || k > 3)
+		return "dp_parse_pair returned a value outside 0..3";
+	for (int i = 0; i < 2; i++) {
+		if (!(k & (1 << i))) {
+			if (memcmp(&p[i], &unset, sizeof(unset)) != 0)
+				return i ? "wrote the result of the second frame, which it left"
+					 : "wrote the result of the first frame, which it left";
+			continue;
+		}
+		one = unset;
+		if (dp_parse_frame(f[i], len[i], cfg, &one) != DP_PARSE_OK)
+			return i ? "took the second frame, which dp_parse_frame refuses"
+				 : "took the first frame, which dp_parse_frame refuses";
+		if (memcmp(&p[i], &one, sizeof(one)) != 0)
+			return i ? "its result for the second frame differs from dp_parse_frame's"
+				 : "its result for the first frame differs from dp_parse_frame's";
+	}
+	return NULL;
+}
+
 enum dp_parse_result dp_parse_frame_general_only(const uint8_t *frame, uint32_t len,
 						 const struct dp_parse_cfg *cfg,
 						 struct dp_pkt_info *info)

@@ -153,6 +153,16 @@ enum dp_parse_result dp_parse_frame(const uint8_t *frame, uint32_t len,
 int dp_parse_pair(const uint8_t *f0, uint32_t len0, const uint8_t *f1, uint32_t len1,
 		  const struct dp_parse_cfg *cfg, struct dp_pkt_info *i0, struct dp_pkt_info *i1);
 
+/*
+ * For tests and fuzzing: dp_parse_pair on @f0 and @f1, checked against
+ * dp_parse_frame: each frame it takes, dp_parse_frame takes with a byte for
+ * byte identical result, and it writes nothing for a frame it leaves.
+ * Returns NULL when that holds, else what failed; *@took is what
+ * dp_parse_pair returned (-ENOTSUP: nothing was checked).
+ */
+const char *dp_parse_pair_check(const uint8_t *f0, uint32_t len0, const uint8_t *f1,
+				uint32_t len1, const struct dp_parse_cfg *cfg, int *took);
+
 /* The build has the pair path and this CPU has AVX2 for it. */
 bool dp_parse_pair_usable(void);
 
