@@ -512,7 +512,6 @@ dp_parse_fast_try(const uint8_t *f, uint32_t len, const struct dp_parse_fast *fp
 	return dp_parse_fast_long(f + DP_FAST_Q, qlen, b0, ports, fp, info);
 }
 
-
 /*
  * The pair path (x86-64 with AVX2, chosen at run time: dp_parse_pair_usable):
  * two frames at once, one per 128-bit lane, for the case that is nearly
@@ -520,9 +519,10 @@ dp_parse_fast_try(const uint8_t *f, uint32_t len, const struct dp_parse_fast *fp
  * first STOQ port. It does what dp_parse_fast_try does for each, with the
  * lengths checked as words in a vector instead of extracted one by one:
  * the single path's ~60 instructions a packet are mostly extracts, scalar
- * compares and shuffles that a lane per frame does once for both. Anything
- * else (a long header, another port, any check failing) declines the pair
- * and the caller runs dp_parse_fast_try on each frame, which decides it.
+ * compares and shuffles that a lane per frame does once for both. A frame
+ * it does not take (a long header, another port, any check failing) is
+ * left to dp_parse_fast_try, which decides it; the other frame of the pair
+ * is still taken here when it passes.
  *
  * Per lane, A holds bytes 12..27 of its frame and Q bytes 28..43 (so a
  * frame must have 44 bytes: one short of the single path's minimum, a
@@ -598,12 +598,19 @@ dp_pair_load(const uint8_t *p0, const uint8_t *p1)
 		_mm_loadu_si128((const __m128i *)(const void *)p1), 1);
 }
 
+/* One lane of @v: the first frame's, or with @hi the second's. */
+static inline __attribute__((always_inline, target("avx2"))) __m128i dp_pair_lane(__m256i v,
+										   bool hi)
+{
+	return hi ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v);
+}
+
 /* 16 bytes of each lane to @p0 and @p1. */
 static inline __attribute__((always_inline, target("avx2"))) void
 dp_pair_store(void *p0, void *p1, __m256i v)
 {
-	_mm_storeu_si128((__m128i *)p0, _mm256_castsi256_si128(v));
-	_mm_storeu_si128((__m128i *)p1, _mm256_extracti128_si256(v, 1));
+	_mm_storeu_si128((__m128i *)p0, dp_pair_lane(v, false));
+	_mm_storeu_si128((__m128i *)p1, dp_pair_lane(v, true));
 }
 
 /* One lane's result (@hi: the second frame's) to @info. */
@@ -611,16 +618,10 @@ static inline __attribute__((always_inline, target("avx2"))) void
 dp_pair_store_lane(struct dp_pkt_info *info, bool hi, __m256i head, __m256i ports, __m256i c,
 		   __m256i dst)
 {
-	if (hi) {
-		head = _mm256_permute2x128_si256(head, head, 0x11);
-		ports = _mm256_permute2x128_si256(ports, ports, 0x11);
-		c = _mm256_permute2x128_si256(c, c, 0x11);
-		dst = _mm256_permute2x128_si256(dst, dst, 0x11);
-	}
-	_mm_storeu_si128((__m128i *)(void *)info, _mm256_castsi256_si128(head));
-	_mm_storeu_si128((__m128i *)(void *)((uint8_t *)info + 16), _mm256_castsi256_si128(ports));
-	_mm_storeu_si128((__m128i *)(void *)info->src, _mm256_castsi256_si128(c));
-	_mm_storeu_si128((__m128i *)(void *)info->dst, _mm256_castsi256_si128(dst));
+	_mm_storeu_si128((__m128i *)(void *)info, dp_pair_lane(head, hi));
+	_mm_storeu_si128((__m128i *)(void *)((uint8_t *)info + 16), dp_pair_lane(ports, hi));
+	_mm_storeu_si128((__m128i *)(void *)info->src, dp_pair_lane(c, hi));
+	_mm_storeu_si128((__m128i *)(void *)info->dst, dp_pair_lane(dst, hi));
 }
 
 /*
