@@ -56,6 +56,8 @@ static void usage(FILE *out)
 		"  -l 0-3 -a 0000:3b:00.0                     a real NIC bound to vfio-pci\n"
 		"The main lcore runs the control path; every other lcore forwards, except the\n"
 		"one that runs the STOQ server hosted with stoq_listen (stoq_lcore).\n"
+		"On CPUs with AVX2 the parser takes frames two at a time; the EAL option\n"
+		"--force-max-simd-bitwidth=128 turns that off (the choice is printed at start).\n"
 		"\n"
 		"Options (after --):\n"
 		"  --config FILE        load \"key = value\" settings (keys below)\n"
