@@ -57,21 +57,13 @@ struct rx_sums {
  * makes per burst (measured, alternating runs; the copy is 13 vector moves).
  */
 static struct dp_parse_pair rx_pair;
-
-static __attribute__((noinline, target("avx2"))) void rx_pair_prep(const struct dp_parse_cfg *cfg)
-{
-	struct dp_parse_fast fp;
-
-	dp_parse_fast_prep(&fp, cfg);
-	dp_parse_pair_prep(&rx_pair, &fp);
-}
 #endif
 
 void dp_loop_prepare(const struct dp_app *app)
 {
 #ifdef DP_PARSE_PAIR
 	if (app->parse_pair)
-		rx_pair_prep(&app->parse_cfg);
+		dp_parse_pair_build(&rx_pair, &app->parse_cfg);
 #else
 	(void)app;
 #endif

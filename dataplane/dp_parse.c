@@ -52,17 +52,24 @@ bool dp_parse_pair_usable(void)
 }
 
 #ifdef DP_PARSE_PAIR
+__attribute__((target("avx2"))) void dp_parse_pair_build(struct dp_parse_pair *pp,
+							 const struct dp_parse_cfg *cfg)
+{
+	struct dp_parse_fast fp;
+
+	dp_parse_fast_prep(&fp, cfg);
+	dp_parse_pair_prep(pp, &fp);
+}
+
 static __attribute__((target("avx2"))) int parse_pair_avx2(const uint8_t *f0, uint16_t len0,
 							     const uint8_t *f1, uint16_t len1,
 							     const struct dp_parse_cfg *cfg,
 							     struct dp_pkt_info *i0,
 							     struct dp_pkt_info *i1)
 {
-	struct dp_parse_fast fp;
 	struct dp_parse_pair pp;
 
-	dp_parse_fast_prep(&fp, cfg);
-	dp_parse_pair_prep(&pp, &fp);
+	dp_parse_pair_build(&pp, cfg);
 	return (int)dp_parse_fast_pair(f0, len0, f1, len1, &pp, i0, i1);
 }
 #endif

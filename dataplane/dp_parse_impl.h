@@ -589,6 +589,12 @@ dp_parse_pair_prep(struct dp_parse_pair *pp, const struct dp_parse_fast *fp)
 	pp->ports_shuf = dp_pair_both(fp->ports_shuf);
 }
 
+/*
+ * dp_parse_pair's constants for @cfg (dp_parse.c): what a loop builds once
+ * and copies per burst.
+ */
+void dp_parse_pair_build(struct dp_parse_pair *pp, const struct dp_parse_cfg *cfg);
+
 /* Two 16-byte loads, one a lane. */
 static inline __attribute__((always_inline, target("avx2"))) __m256i
 dp_pair_load(const uint8_t *p0, const uint8_t *p1)

@@ -165,15 +165,6 @@ static uint64_t pb_round_one(const struct pb *b, unsigned int *ok)
 }
 
 #ifdef DP_PARSE_PAIR
-static __attribute__((target("avx2"))) void pb_pair_build(struct dp_parse_pair *pp,
-							  const struct dp_parse_cfg *cfg)
-{
-	struct dp_parse_fast fp;
-
-	dp_parse_fast_prep(&fp, cfg);
-	dp_parse_pair_prep(pp, &fp);
-}
-
 /* A round of the pair path, frames 4 ahead prefetched in pairs, as in the RX loop. */
 static __attribute__((target("avx2"))) uint64_t
 pb_round_pair(const struct pb *b, const struct dp_parse_pair *built, unsigned int *ok)
@@ -362,7 +353,7 @@ int main(int argc, char **argv)
 	}
 #ifdef DP_PARSE_PAIR
 	if (dp_parse_pair_usable())
-		pb_pair_build(&b.pair, &b.cfg);
+		dp_parse_pair_build(&b.pair, &b.cfg);
 #endif
 	printf("\n%-6s %16s %16s %8s %16s %16s %8s\n", "size", "fast ns/pkt", "general ns/pkt",
 	       "ratio", "one-frame loop", "pair loop", "ratio");
