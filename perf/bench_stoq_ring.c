@@ -18,9 +18,11 @@
  * figure a little pessimistic, not optimistic.
  *
  * A turn is stoq_endpoint_turn(), the body of stoq_endpoint_run(): up to 8
- * receive bursts, the timers, then sending until the connection has
- * nothing more (congestion window, flow control). Turns in which a side found nothing to do are timed apart and
- * printed, not counted: a server core would spend them on other connections.
+ * receive bursts (with a send, ACKs above all, every 96 KiB), the
+ * timers, then sending until the connection has nothing more (congestion
+ * window, flow control). Turns in which a side found nothing to do are
+ * timed apart and printed, not counted: a server core would spend them on
+ * other connections.
  *
  *   bench_stoq_ring --root DIR --file NAME --cert PEM --key PEM
  *                   [--payload N] [--eal "ARGS"] [--timeout S]

@@ -12,27 +12,14 @@
 
 #include "stoq_priv.h"
 
-bool stoq_endpoint_turn(struct stoq_endpoint *ep, struct stoq_io *io, struct stoq_dgram *rx)
+/* Everything @ep has to send, handed to @io; true if anything was. */
+static bool send_all(struct stoq_endpoint *ep, struct stoq_io *io, const struct stoq_io_ops *ops,
+		     int fd, uint64_t now)
 {
-	const struct stoq_io_ops *ops = stoq_io_ops_of(io);
 	struct stoq_dgram tx[STOQ_TX_BATCH];
-	uint64_t now = stoq_now();
-	int fd = ops->pollfd(io);
 	bool worked = false;
 	size_t n;
 
-	/* Drain the socket a bounded number of bursts, then let the send side run. */
-	for (int round = 0; round < 8; round++) {
-		n = ops->recv_burst(io, rx, STOQ_RUN_RX_BURST);
-		worked |= n > 0;
-		for (size_t i = 0; i < n; i++)
-			stoq_endpoint_recv(ep, &rx[i], now);
-		if (n < STOQ_RUN_RX_BURST)
-			break;
-	}
-	now = stoq_now();
-	if (stoq_endpoint_next_timer(ep) <= now)
-		stoq_endpoint_on_timer(ep, now);
 	while ((n = stoq_endpoint_send(ep, tx, STOQ_TX_BATCH, now)) > 0) {
 		size_t sent = 0;
 
@@ -48,6 +35,44 @@ bool stoq_endpoint_turn(struct stoq_endpoint *ep, struct stoq_io *io, struct sto
 			sent += k;
 		}
 	}
+	return worked;
+}
+
+bool stoq_endpoint_turn(struct stoq_endpoint *ep, struct stoq_io *io, struct stoq_dgram *rx)
+{
+	const struct stoq_io_ops *ops = stoq_io_ops_of(io);
+	uint64_t now = stoq_now();
+	int fd = ops->pollfd(io);
+	bool worked = false;
+	size_t n, unsent = 0;
+
+	/* Drain the socket a bounded number of bursts, then let the send side
+	 * run; and every STOQ_RUN_SEND_BYTES on the way, so ACKs leave. */
+	for (int round = 0; round < 8; round++) {
+		n = ops->recv_burst(io, rx, STOQ_RUN_RX_BURST);
+		worked |= n > 0;
+		for (size_t i = 0; i < n; i++) {
+			stoq_endpoint_recv(ep, &rx[i], now);
+			unsent += rx[i].len;
+			if (unsent >= STOQ_RUN_SEND_BYTES) {
+				/* What is read from here on is stamped with this
+				 * time, not the turn's first: an ACK of a packet sent
+				 * now, stamped earlier, would give ngtcp2 0.12 a
+				 * negative RTT sample, which it takes unsigned
+				 * (ngtcp2_rtb_recv_ack: pkt_ts - sent ts), and the
+				 * connection stalled for good in testing. */
+				now = stoq_now();
+				send_all(ep, io, ops, fd, now);
+				unsent = 0;
+			}
+		}
+		if (n < STOQ_RUN_RX_BURST)
+			break;
+	}
+	now = stoq_now();
+	if (stoq_endpoint_next_timer(ep) <= now)
+		stoq_endpoint_on_timer(ep, now);
+	worked |= send_all(ep, io, ops, fd, now);
 	return worked;
 }
 
