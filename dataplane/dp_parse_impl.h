@@ -611,14 +611,6 @@ static inline __attribute__((always_inline, target("avx2"))) __m128i dp_pair_lan
 	return hi ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v);
 }
 
-/* 16 bytes of each lane to @p0 and @p1. */
-static inline __attribute__((always_inline, target("avx2"))) void
-dp_pair_store(void *p0, void *p1, __m256i v)
-{
-	_mm_storeu_si128((__m128i *)p0, dp_pair_lane(v, false));
-	_mm_storeu_si128((__m128i *)p1, dp_pair_lane(v, true));
-}
-
 /* One lane's result (@hi: the second frame's) to @info. */
 static inline __attribute__((always_inline, target("avx2"))) void
 dp_pair_store_lane(struct dp_pkt_info *info, bool hi, __m256i head, __m256i ports, __m256i c,
@@ -669,10 +661,8 @@ dp_parse_fast_pair(const uint8_t *f0, uint16_t len0, const uint8_t *f1, uint16_t
 	ports = _mm256_shuffle_epi8(c, pp->ports_shuf);
 	head = _mm256_add_epi16(pp->head, _mm256_shuffle_epi8(q, pp->head_q));
 	if (likely(m == UINT32_MAX)) {
-		dp_pair_store(i0, i1, head);
-		dp_pair_store((uint8_t *)i0 + 16, (uint8_t *)i1 + 16, ports);
-		dp_pair_store(i0->src, i1->src, c);
-		dp_pair_store(i0->dst, i1->dst, dst);
+		dp_pair_store_lane(i0, false, head, ports, c, dst);
+		dp_pair_store_lane(i1, true, head, ports, c, dst);
 		return 3;
 	}
 	took = ((m & 0xffff) == 0xffff) | (unsigned int)((m >> 16) == 0xffff) << 1;
