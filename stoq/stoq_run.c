@@ -13,9 +13,9 @@
 #include "stoq_priv.h"
 
 /* Everything @ep has to send, handed to @io; true if anything was. */
-static bool send_all(struct stoq_endpoint *ep, struct stoq_io *io, const struct stoq_io_ops *ops,
-		     int fd, uint64_t now)
+static bool send_all(struct stoq_endpoint *ep, struct stoq_io *io, uint64_t now)
 {
+	const struct stoq_io_ops *ops = stoq_io_ops_of(io);
 	struct stoq_dgram tx[STOQ_TX_BATCH];
 	bool worked = false;
 	size_t n;
@@ -26,8 +26,9 @@ static bool send_all(struct stoq_endpoint *ep, struct stoq_io *io, const struct 
 		worked = true;
 		while (sent < n) {
 			size_t k = ops->send_burst(io, tx + sent, n - sent);
+			int fd = k == 0 ? ops->pollfd(io) : -1;
 
-			if (k == 0 && fd >= 0) {
+			if (fd >= 0) { /* full: wait for room, briefly */
 				struct pollfd w = { .fd = fd, .events = POLLOUT };
 
 				poll(&w, 1, 5);
@@ -42,7 +43,6 @@ bool stoq_endpoint_turn(struct stoq_endpoint *ep, struct stoq_io *io, struct sto
 {
 	const struct stoq_io_ops *ops = stoq_io_ops_of(io);
 	uint64_t now = stoq_now();
-	int fd = ops->pollfd(io);
 	bool worked = false;
 	size_t n, unsent = 0;
 
@@ -62,7 +62,7 @@ bool stoq_endpoint_turn(struct stoq_endpoint *ep, struct stoq_io *io, struct sto
 				 * (ngtcp2_rtb_recv_ack: pkt_ts - sent ts), and the
 				 * connection stalled for good in testing. */
 				now = stoq_now();
-				send_all(ep, io, ops, fd, now);
+				send_all(ep, io, now);
 				unsent = 0;
 			}
 		}
@@ -72,7 +72,7 @@ bool stoq_endpoint_turn(struct stoq_endpoint *ep, struct stoq_io *io, struct sto
 	now = stoq_now();
 	if (stoq_endpoint_next_timer(ep) <= now)
 		stoq_endpoint_on_timer(ep, now);
-	worked |= send_all(ep, io, ops, fd, now);
+	worked |= send_all(ep, io, now);
 	return worked;
 }
 
