@@ -319,6 +319,11 @@ out_ep:
 	if (srv.ep)
 		stoq_endpoint_destroy(srv.ep);
 out_io:
+	/* Each port holds mbufs of the other's pool: both give them back first. */
+	if (cli.io)
+		stoq_io_dpdk_quiesce(cli.io);
+	if (srv.io)
+		stoq_io_dpdk_quiesce(srv.io);
 	if (cli.io)
 		stoq_io_destroy(cli.io);
 	if (srv.io)

@@ -361,6 +361,17 @@ struct stoq_io_dpdk_stats {
 void stoq_io_dpdk_get_stats(const struct stoq_io *io, struct stoq_io_dpdk_stats *out);
 
 /*
+ * Give back every mbuf the back end holds (the last burst's datagrams) or
+ * has waiting in its RX queue. On ports wired to each other in one process
+ * (two ring ports back to back) those mbufs come from the other back end's
+ * pool: call this on each such port before destroying any of them, or the
+ * second close frees mbufs into a pool the first one freed (with hugepages
+ * that memory is unmapped, and the process crashed at exit). Destroying a
+ * back end does this for its own port.
+ */
+void stoq_io_dpdk_quiesce(struct stoq_io *io);
+
+/*
  * RFC 4291 §2.7.1: ff02::1:ffXX:XXXX, the group a Neighbor Solicitation
  * for @ip6 goes to (the back end joins its own; a dataplane hosting it
  * steers that group's frames to it).

@@ -543,6 +543,20 @@ static int dpdk_pollfd(struct stoq_io *io)
 	return -1;
 }
 
+void stoq_io_dpdk_quiesce(struct stoq_io *io)
+{
+	struct stoq_dpdk_be *be = io->be;
+	struct rte_mbuf *m[STOQ_DPDK_RX_BURST];
+	uint16_t n;
+
+	if (!be || stoq_io_ops_of(io) != &stoq_io_dpdk_ops)
+		return;
+	rte_pktmbuf_free_bulk(be->held, be->n_held);
+	be->n_held = 0;
+	while ((n = rte_eth_rx_burst(be->port, 0, m, STOQ_DPDK_RX_BURST)) > 0)
+		rte_pktmbuf_free_bulk(m, n);
+}
+
 static void dpdk_close(struct stoq_io *io)
 {
 	struct stoq_dpdk_be *be = io->be;
@@ -551,7 +565,7 @@ static void dpdk_close(struct stoq_io *io)
 		return;
 	for (size_t i = 0; i < NEIGH_SLOTS; i++)
 		rte_pktmbuf_free_bulk(be->neigh[i].pend, be->neigh[i].n_pend);
-	rte_pktmbuf_free_bulk(be->held, be->n_held);
+	stoq_io_dpdk_quiesce(io);
 	free(be->scratch);
 	/* Close, not only stop: the queues give their mbufs back before the pool goes. */
 	rte_eth_dev_stop(be->port);
