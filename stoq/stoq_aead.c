@@ -89,11 +89,19 @@ int stoq_aead_hp_mask_cb(uint8_t *dest, const ngtcp2_crypto_cipher *hp,
 			 const ngtcp2_crypto_cipher_ctx *hp_ctx, const uint8_t *sample)
 {
 	WOLFSSL_EVP_CIPHER_CTX *ctx = hp_ctx->native_handle;
+	uint8_t in[NGTCP2_HP_SAMPLELEN] __attribute__((aligned(16)));
 
 	if (!is_ctr(hp->native_handle))
 		return ngtcp2_crypto_hp_mask_cb(dest, hp, hp_ctx, sample);
+	/*
+	 * The sample lies anywhere in the packet, and wolfCrypt's AES-NI block
+	 * encrypt copies an input that is not 16-byte aligned through a heap
+	 * buffer it allocates and frees on every call (aes.c, AESNI_ALIGN):
+	 * one malloc and free per packet sent and per packet received.
+	 */
+	memcpy(in, sample, sizeof(in));
 	/* dest holds NGTCP2_HP_SAMPLELEN (16) bytes; ngtcp2 uses the first 5. */
-	if (wc_AesEncryptDirect(&ctx->cipher.aes, dest, sample) != 0)
+	if (wc_AesEncryptDirect(&ctx->cipher.aes, dest, in) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	return 0;
 }
