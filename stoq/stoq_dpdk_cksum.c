@@ -87,17 +87,25 @@ uint16_t stoq_dpdk_sum_sse2(const void *buf, size_t len)
  * VPMADDWD by ones can add each pair of words into a 32-bit lane exactly;
  * the bias is added back once, 0x10000 per pair. The SSE2 loop's shuffles
  * queue on two of Zen 3's four vector pipes: 1460 L1-resident bytes take
- * ~72 TSC ticks here against its ~115 (micro-benchmark, 2026-12-03). In
- * bench_stoq_ring, timed around the call with the TSC, a 1452-byte
- * packet's payload sums in ~64 ticks of the ~2970 the server spends on
- * it, so the end-to-end gain (~1 %) is below this VM's noise. Built for
- * AVX2 whatever the rest is compiled for (DPDK's
- * pkg-config says -march=corei7) and chosen at run time.
+ * ~72 TSC ticks here against its ~115 (micro-benchmark, 2026-12-03). Built
+ * for AVX2 whatever the rest is compiled for (DPDK's pkg-config says
+ * -march=corei7) and chosen at run time; tuned for Haswell, or GCC splits
+ * each unaligned 32-byte load and store in two for the corei7 tuning.
+ *
+ * With @dst, the bytes are stored there as they are summed: the copy of a
+ * payload into its mbuf and its checksum in one pass. The sum after the
+ * copy had about an eighth of the server's samples in perf/bench_stoq_ring;
+ * timed alone (a 1402-byte payload into mbuf-sized slots 170 bytes in, as
+ * build() places it; 2026-12-03, Intel host) memcpy then sum took 345-410
+ * TSC ticks and this 150-235.
  */
-__attribute__((target("avx2"))) uint16_t stoq_dpdk_sum_avx2(const void *buf, size_t len)
+#define STOQ_AVX2 __attribute__((target("avx2,tune=haswell")))
+
+static inline __attribute__((always_inline)) STOQ_AVX2 uint16_t sum_avx2(uint8_t *dst,
+									  const uint8_t *p,
+									  size_t len)
 {
 	const __m256i bias = _mm256_set1_epi16((short)0x8000), one = _mm256_set1_epi16(1);
-	const uint8_t *p = buf;
 	uint64_t s = 0;
 
 	while (len >= 32) {
@@ -112,6 +120,11 @@ __attribute__((target("avx2"))) uint16_t stoq_dpdk_sum_avx2(const void *buf, siz
 			__m256i v = _mm256_loadu_si256((const __m256i *)p);
 			__m256i w = _mm256_loadu_si256((const __m256i *)(p + 32));
 
+			if (dst) {
+				_mm256_storeu_si256((__m256i *)dst, v);
+				_mm256_storeu_si256((__m256i *)(dst + 32), w);
+				dst += 64;
+			}
 			a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_xor_si256(v, bias), one));
 			b = _mm256_add_epi32(b, _mm256_madd_epi16(_mm256_xor_si256(w, bias), one));
 		}
@@ -120,6 +133,10 @@ __attribute__((target("avx2"))) uint16_t stoq_dpdk_sum_avx2(const void *buf, siz
 		if (n < 8192 && len >= 32) { /* the last whole vector */
 			__m256i v = _mm256_loadu_si256((const __m256i *)p);
 
+			if (dst) {
+				_mm256_storeu_si256((__m256i *)dst, v);
+				dst += 32;
+			}
 			a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_xor_si256(v, bias), one));
 			p += 32;
 			len -= 32;
@@ -141,7 +158,19 @@ __attribute__((target("avx2"))) uint16_t stoq_dpdk_sum_avx2(const void *buf, siz
 	 * in perf, and the server moved ~10 % less per core (bench_stoq_ring).
 	 */
 	_mm256_zeroupper();
+	if (dst)
+		memcpy(dst, p, len);
 	return fold64(s + sum_rest(p, len));
+}
+
+STOQ_AVX2 uint16_t stoq_dpdk_sum_avx2(const void *buf, size_t len)
+{
+	return sum_avx2(NULL, buf, len);
+}
+
+STOQ_AVX2 uint16_t stoq_dpdk_copy_sum_avx2(void *dst, const void *src, size_t len)
+{
+	return sum_avx2(dst, src, len);
 }
 #endif
 
@@ -154,4 +183,14 @@ uint16_t stoq_dpdk_sum(const void *buf, size_t len)
 		return stoq_dpdk_sum_avx2(buf, len);
 #endif
 	return stoq_dpdk_sum_sse2(buf, len);
+}
+
+uint16_t stoq_dpdk_copy_sum(void *dst, const void *src, size_t len)
+{
+#if STOQ_DPDK_SUM_AVX2
+	if (__builtin_cpu_supports("avx2"))
+		return stoq_dpdk_copy_sum_avx2(dst, src, len);
+#endif
+	memcpy(dst, src, len);
+	return stoq_dpdk_sum_sse2(dst, len);
 }

@@ -123,13 +123,17 @@ void stoq_dpdk_multicast_mac(const uint8_t ip6[16], struct rte_ether_addr *mac);
  * (stoq_dpdk_cksum.c).
  */
 uint16_t stoq_dpdk_sum(const void *buf, size_t len);
-/* Its implementations, for the tests: stoq_dpdk_sum() takes the AVX2 one
- * where the CPU has AVX2 (checked once), the SSE2 one (scalar without
- * SSE2) otherwise. */
+/* Copy @len bytes from @src to @dst (not overlapping) and return their sum
+ * as stoq_dpdk_sum() does, in one pass where the CPU has AVX2. */
+uint16_t stoq_dpdk_copy_sum(void *dst, const void *src, size_t len);
+/* Their implementations, for the tests: each takes the AVX2 one where the
+ * CPU has AVX2 (checked once), the SSE2 one (scalar without SSE2)
+ * otherwise. */
 uint16_t stoq_dpdk_sum_sse2(const void *buf, size_t len);
 #if defined(__x86_64__) && defined(__GNUC__)
 #define STOQ_DPDK_SUM_AVX2 1
 uint16_t stoq_dpdk_sum_avx2(const void *buf, size_t len);
+uint16_t stoq_dpdk_copy_sum_avx2(void *dst, const void *src, size_t len);
 #else
 #define STOQ_DPDK_SUM_AVX2 0
 #endif

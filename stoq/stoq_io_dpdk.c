@@ -354,14 +354,18 @@ static size_t dpdk_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t m
 }
 
 /*
- * The UDP checksum of a datagram with @len bytes of payload after @udp,
- * from its pseudo-header's folded sum @phdr: as rte_ipv4_udptcp_cksum()
- * and rte_ipv6_udptcp_cksum() compute it, with the faster sum.
+ * The UDP checksum of a datagram from its pseudo-header's folded sum @phdr,
+ * its header @udp and its payload's folded sum @payload (the payload
+ * follows the 8-byte header, so its 16-bit words keep their places): as
+ * rte_ipv4_udptcp_cksum() and rte_ipv6_udptcp_cksum() compute it.
  */
-static uint16_t udp_cksum(uint16_t phdr, const struct rte_udp_hdr *udp, size_t len)
+static uint16_t udp_cksum(uint16_t phdr, const struct rte_udp_hdr *udp, uint16_t payload)
 {
-	uint32_t s = (uint32_t)phdr + stoq_dpdk_sum(udp, sizeof(*udp) + len);
-	uint16_t ck = (uint16_t)~((s & 0xffff) + (s >> 16));
+	uint32_t s = (uint32_t)phdr + stoq_dpdk_sum(udp, sizeof(*udp)) + payload;
+	uint16_t ck;
+
+	s = (s & 0xffff) + (s >> 16);
+	ck = (uint16_t)~((s & 0xffff) + (s >> 16));
 
 	return ck ? ck : 0xffff; /* RFC 768: 0 would mean "no checksum" */
 }
@@ -405,15 +409,17 @@ static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_add
 		udp->dst_port = dport;
 		udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + len));
 		udp->dgram_cksum = 0;
-		memcpy(udp + 1, payload, len);
 		if (be->tx_cksum) {
+			memcpy(udp + 1, payload, len);
 			m->l3_len = sizeof(*ip);
 			m->ol_flags |=
 			    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
 			udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 		} else {
+			uint16_t sum = stoq_dpdk_copy_sum(udp + 1, payload, len);
+
 			ip->hdr_checksum = rte_ipv4_cksum(ip);
-			udp->dgram_cksum = udp_cksum(rte_ipv4_phdr_cksum(ip, 0), udp, len);
+			udp->dgram_cksum = udp_cksum(rte_ipv4_phdr_cksum(ip, 0), udp, sum);
 		}
 	} else {
 		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
@@ -431,13 +437,15 @@ static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_add
 		udp->dst_port = dport;
 		udp->dgram_len = ip6->payload_len;
 		udp->dgram_cksum = 0;
-		memcpy(udp + 1, payload, len);
 		if (be->tx_cksum) {
+			memcpy(udp + 1, payload, len);
 			m->l3_len = sizeof(*ip6);
 			m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
 			udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, m->ol_flags);
 		} else {
-			udp->dgram_cksum = udp_cksum(rte_ipv6_phdr_cksum(ip6, 0), udp, len);
+			uint16_t sum = stoq_dpdk_copy_sum(udp + 1, payload, len);
+
+			udp->dgram_cksum = udp_cksum(rte_ipv6_phdr_cksum(ip6, 0), udp, sum);
 		}
 	}
 	return m;

@@ -1234,6 +1234,42 @@ static void sum_matches(uint16_t (*sum)(const void *, size_t), const char *name)
 }
 
 /*
+ * A copying sum seen as a sum, for sum_matches(): it copies into a buffer
+ * at an odd offset, and the copy is checked byte for byte, with guard
+ * bytes on both sides that must stay as they were.
+ */
+static uint16_t (*copy_sum_under_test)(void *dst, const void *src, size_t len);
+static const char *copy_sum_name;
+
+static uint16_t copy_sum_checked(const void *src, size_t len)
+{
+	static uint8_t dst[(4 << 20) + 64];
+	const size_t at = 5, guard = 32;
+	uint16_t r;
+
+	memset(dst, 0x5a, at);
+	memset(dst + at + len, 0xa5, guard);
+	r = copy_sum_under_test(dst + at, src, len);
+	cr_assert_eq(memcmp(dst + at, src, len), 0, "%s: copy of %zu bytes differs",
+		     copy_sum_name, len);
+	for (size_t i = 0; i < at; i++)
+		cr_assert_eq(dst[i], 0x5a, "%s: wrote before the copy (length %zu)", copy_sum_name,
+			     len);
+	for (size_t i = 0; i < guard; i++)
+		cr_assert_eq(dst[at + len + i], 0xa5, "%s: wrote past the copy (length %zu)",
+			     copy_sum_name, len);
+	return r;
+}
+
+static void copy_sum_matches(uint16_t (*copy_sum)(void *, const void *, size_t),
+			     const char *name)
+{
+	copy_sum_under_test = copy_sum;
+	copy_sum_name = name;
+	sum_matches(copy_sum_checked, name);
+}
+
+/*
  * The back end's checksum sum against DPDK's own on every length up to a
  * jumbo frame's and at every alignment, random bytes and the extremes (all
  * ones is where a narrow sum would carry out; all zeros the one sum that
@@ -1249,6 +1285,19 @@ Test(stoq_dpdk, sum_matches_rte_raw_cksum)
 		sum_matches(stoq_dpdk_sum_avx2, "avx2");
 	else
 		cr_log_warn("no AVX2 on this CPU: stoq_dpdk_sum_avx2 not tested");
+#endif
+}
+
+/* The same for the sums that copy as they go (a payload into its mbuf),
+ * and the copies. */
+Test(stoq_dpdk, copy_sum_matches_rte_raw_cksum)
+{
+	copy_sum_matches(stoq_dpdk_copy_sum, "stoq_dpdk_copy_sum");
+#if STOQ_DPDK_SUM_AVX2
+	if (__builtin_cpu_supports("avx2"))
+		copy_sum_matches(stoq_dpdk_copy_sum_avx2, "copy avx2");
+	else
+		cr_log_warn("no AVX2 on this CPU: stoq_dpdk_copy_sum_avx2 not tested");
 #endif
 }
 
