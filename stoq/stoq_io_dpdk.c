@@ -359,11 +359,14 @@ static size_t dpdk_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t m
  * follows the 8-byte header, so its 16-bit words keep their places): as
  * rte_ipv4_udptcp_cksum() and rte_ipv6_udptcp_cksum() compute it.
  */
-static uint16_t udp_cksum(uint16_t phdr, const struct rte_udp_hdr *udp, uint16_t payload)
+static uint16_t udp_cksum(uint32_t phdr, const struct rte_udp_hdr *udp, uint16_t payload)
 {
-	uint32_t s = (uint32_t)phdr + stoq_dpdk_sum(udp, sizeof(*udp)) + payload;
+	/* The header's four 16-bit words, the checksum field 0, added as
+	 * they lie in memory (RFC 1071 §2(B)), as the payload was. */
+	uint32_t s = phdr + udp->src_port + udp->dst_port + udp->dgram_len + payload;
 	uint16_t ck;
 
+	s = (s & 0xffff) + (s >> 16);
 	s = (s & 0xffff) + (s >> 16);
 	ck = (uint16_t)~((s & 0xffff) + (s >> 16));
 
@@ -417,9 +420,15 @@ static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_add
 			udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 		} else {
 			uint16_t sum = stoq_dpdk_copy_sum(udp + 1, payload, len);
+			/* RFC 768 pseudo-header: the addresses' 16-bit words, the
+			 * protocol and the UDP length, in memory order as above
+			 * (rte_ipv4_phdr_cksum() sums a copy of it on the stack). */
+			uint32_t phdr = (ip->src_addr & 0xffff) + (ip->src_addr >> 16) +
+					(ip->dst_addr & 0xffff) + (ip->dst_addr >> 16) +
+					rte_cpu_to_be_16(IPPROTO_UDP) + udp->dgram_len;
 
 			ip->hdr_checksum = rte_ipv4_cksum(ip);
-			udp->dgram_cksum = udp_cksum(rte_ipv4_phdr_cksum(ip, 0), udp, sum);
+			udp->dgram_cksum = udp_cksum(phdr, udp, sum);
 		}
 	} else {
 		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
@@ -481,6 +490,8 @@ static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, si
 	for (; done < n && done < STOQ_TX_BATCH; done++) {
 		size_t seg = d[done].segsize && d[done].segsize < d[done].len ? d[done].segsize
 									    : d[done].len;
+		/* An empty datagram is one packet, as on a socket. */
+		size_t npkts = seg ? (d[done].len + seg - 1) / seg : 1;
 		const struct rte_ether_addr *mac;
 		struct stoq_dpdk_neigh *wait;
 		union stoq_dpdk_addr to;
@@ -492,7 +503,7 @@ static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, si
 			continue;
 		}
 		mac = stoq_dpdk_next_hop(be, &to, now, &wait);
-		for (size_t off = 0; off < d[done].len && k < STOQ_GSO_MAX; off += seg, k++) {
+		for (size_t off = 0; k < npkts && k < STOQ_GSO_MAX; off += seg, k++) {
 			size_t l = d[done].len - off < seg ? d[done].len - off : seg;
 
 			m[k] = build(be, &to, dport, d[done].ecn, mac, d[done].data + off, l);
@@ -500,8 +511,8 @@ static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, si
 				break;
 			plen[k] = m[k]->pkt_len;
 		}
-		if (k < (d[done].len + seg - 1) / seg)
-			be->st.tx_dropped += (d[done].len + seg - 1) / seg - k; /* pool ran dry */
+		if (k < npkts)
+			be->st.tx_dropped += npkts - k; /* pool ran dry */
 		if (!mac) {
 			/* Waiting for the neighbour: queue what fits; the rest is lost. */
 			for (uint16_t i = 0; i < k; i++) {
