@@ -51,7 +51,7 @@ static uint64_t sum_rest(const uint8_t *p, size_t len)
 	 * The last 0-7 bytes put together in a register, each where a load of
 	 * the zeroed word would have it. Copied byte by byte into a word on
 	 * the stack and loaded whole, they made a store-forwarding stall that
-	 * had ~3 % of the server's samples in perf/bench_stoq_ring.
+	 * had ~3.5 % of the server's unwound samples in perf/bench_stoq_ring.
 	 */
 	w = 0;
 	if (len & 4) {
@@ -121,7 +121,8 @@ uint16_t stoq_dpdk_sum_sse2(const void *buf, size_t len)
  *
  * With @dst, the bytes are stored there as they are summed: the copy of a
  * payload into its mbuf and its checksum in one pass. The sum after the
- * copy had about an eighth of the server's samples in perf/bench_stoq_ring;
+ * copy had about an eighth of the server's unwound samples in a DWARF
+ * profile of perf/bench_stoq_ring;
  * timed alone (a 1402-byte payload into mbuf-sized slots 170 bytes in, as
  * build() places it; 2026-12-03, Intel host) memcpy then sum took 345-410
  * TSC ticks and this 150-235.
