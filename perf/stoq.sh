@@ -258,7 +258,7 @@ done
 ip addr del 10.74.1.1/24 dev "$h_if"
 "$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
 	--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn \
-	--dpdk "-l 1 --no-pci --no-huge -m 512 --no-shconf --no-telemetry --log-level=*:warning \
+	--dpdk "-l 1 --no-pci --in-memory --no-telemetry --log-level=*:warning \
 --file-prefix hmsp$$ --vdev=net_af_xdp0,iface=$h_if,start_queue=0,queue_count=1" &
 pids+=($!)
 sleep 1.5
