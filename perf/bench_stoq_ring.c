@@ -302,10 +302,11 @@ int main(int argc, char **argv)
 		       sink.len, payload, mtu);
 		printf("server %.3f s busy: %.2f Gbit/s per core; client %.3f s: %.2f Gbit/s per "
 		       "core; idle turns %.3f s and %.3f s; %" PRIu64 " packets sent, %" PRIu64
-		       " received (acknowledgements), %" PRIu64 " dropped (pool or ring full)\n",
+		       " received (acknowledgements), %" PRIu64 " dropped (ring full), %" PRIu64
+		       " held back by an empty pool\n",
 		       s_srv, bits / s_srv / 1e9, s_cli, bits / s_cli / 1e9,
 		       (double)srv.idle / (double)hz, (double)cli.idle / (double)hz, ss.tx_packets,
-		       cs.tx_packets, ss.tx_dropped + cs.tx_dropped);
+		       cs.tx_packets, ss.tx_dropped + cs.tx_dropped, ss.tx_pool_short + cs.tx_pool_short);
 		printf("{\"bench\":\"stoq_ring\",\"payload\":%ld,\"bytes\":%zu,\"server_s\":%.4f,"
 		       "\"client_s\":%.4f,\"server_gbps_per_core\":%.3f,\"client_gbps_per_core\":%.3f,"
 		       "\"dropped\":%" PRIu64 "}\n",

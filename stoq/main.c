@@ -409,11 +409,12 @@ static void close_io(const struct args *a, struct stoq_io *io)
 		    " fragments, %" PRIu64 " not IP, %" PRIu64 " bad NDP; ARP %" PRIu64
 		    " answered, %" PRIu64 " asked, %" PRIu64 " replies; NDP %" PRIu64
 		    " answered, %" PRIu64 " asked, %" PRIu64 " adverts; tx %" PRIu64
-		    " packets, %" PRIu64 " waited for a neighbour, %" PRIu64 " dropped",
+		    " packets, %" PRIu64 " waited for a neighbour, %" PRIu64 " dropped, %" PRIu64
+		    " held back by an empty mbuf pool",
 		    a->dp.port_id, s.rx_frames, s.rx_datagrams, s.rx_not_ours, s.rx_bad_ip,
 		    s.rx_bad_udp, s.rx_fragment, s.rx_not_ip, s.rx_bad_nd, s.arp_requests_answered,
 		    s.arp_requests_sent, s.arp_replies, s.nd_solicits_answered, s.nd_solicits_sent,
-		    s.nd_adverts, s.tx_packets, s.tx_unresolved, s.tx_dropped);
+		    s.nd_adverts, s.tx_packets, s.tx_unresolved, s.tx_dropped, s.tx_pool_short);
 	}
 	stoq_io_destroy(io);
 	if (a->dpdk)

@@ -151,6 +151,15 @@ int stoq_cid_decode(const struct stoq_config *cfg, const uint8_t *cid, size_t le
 struct stoq_endpoint;
 struct stoq_conn;
 
+/* A buffer of the back end's own that one packet is written into in place
+ * (stoq_io_ops.tx_get): on DPDK, an mbuf, past room for the frame's headers. */
+struct stoq_txbuf {
+	uint8_t *data;
+	uint16_t room; /* bytes @data may take */
+	uint16_t len;  /* bytes the packet took */
+	void *handle;  /* the back end's (the mbuf) */
+};
+
 /* One datagram in or out. @len may hold several GSO segments of @segsize. */
 struct stoq_dgram {
 	uint8_t *data;
@@ -162,6 +171,15 @@ struct stoq_dgram {
 	/* A path MTU probe (alone in its train): a path that refuses it is
 	 * how discovery learns its size, not an error. */
 	bool probe;
+	/*
+	 * Outgoing only. NULL (as an initializer leaves it): the bytes are at
+	 * @data. Otherwise the train was written in place into the back end's
+	 * buffers bufs[0..nbufs-1], one packet each (bufs[i].len bytes, @len
+	 * their total), and @data is NULL: stoq_endpoint_turn() on a back end
+	 * with tx_get. send_burst takes them over with the datagram.
+	 */
+	struct stoq_txbuf *bufs;
+	size_t nbufs;
 };
 
 /* Per-request events for a client's GET. */
@@ -297,8 +315,22 @@ struct stoq_io_ops {
 	 * one: the frame's mbuf), valid until its next recv_burst or close;
 	 * it then never writes through the pointer the caller left there. */
 	size_t (*recv_burst)(struct stoq_io *io, struct stoq_dgram *d, size_t max);
-	/* Returns how many were sent (the rest should be retried later). */
+	/* Returns how many were sent (the rest should be retried later). The
+	 * buffers of a datagram written in place (d->bufs) are the back end's
+	 * again once it is counted sent, whether it went out or was dropped;
+	 * those of the rest stay as they were, to be offered again. */
 	size_t (*send_burst)(struct stoq_io *io, const struct stoq_dgram *d, size_t n);
+	/*
+	 * Optional (NULL: packets are written into the endpoint's memory and
+	 * send_burst copies them). Up to @n buffers for packets written in
+	 * place, each with room for one packet of up to the back end's
+	 * max_payload; returns how many (fewer when its pool runs low).
+	 * tx_put gives back those not used. The DPDK back end has them: the
+	 * packets are written, sealed and checksummed in their mbufs, not
+	 * copied into them (~7 % of a server core's time, stoq/README.md).
+	 */
+	size_t (*tx_get)(struct stoq_io *io, struct stoq_txbuf *b, size_t n);
+	void (*tx_put)(struct stoq_io *io, struct stoq_txbuf *b, size_t n);
 	/* A descriptor for poll(2) readiness, or -1: the driver loop then polls
 	 * the back end without sleeping (a DPDK port has no descriptor). */
 	int (*pollfd)(struct stoq_io *io);
@@ -356,6 +388,8 @@ struct stoq_io_dpdk_stats {
 	uint64_t tx_packets, tx_bytes;
 	uint64_t tx_unresolved; /* queued behind an ARP request or Neighbor Solicitation */
 	uint64_t tx_dropped;	/* no neighbour after the wait, pool empty, or another family */
+	uint64_t tx_pool_short; /* in-place buffers asked for and not given (pool empty):
+				 * those packets wait in ngtcp2, none is lost */
 };
 
 void stoq_io_dpdk_get_stats(const struct stoq_io *io, struct stoq_io_dpdk_stats *out);

@@ -1265,12 +1265,26 @@ static void h3_fail(struct stoq_conn *c, int rv, uint64_t now)
 }
 
 /*
- * Write up to gso_segments packets of one connection into @buf, all of the
+ * Where conn_write() puts a train: one packet after another in @buf (for a
+ * socket, UDP GSO splits them), or, with @pk, one packet in each of the
+ * back end's buffers pk[0..npk-1] (written in place, stoq_dgram.bufs).
+ * Either way the train holds at most @buflen bytes.
+ */
+struct tx_dst {
+	uint8_t *buf;
+	size_t buflen;
+	struct stoq_txbuf *pk;
+	size_t npk;
+	size_t used; /* out: packets written (buffers of @pk taken) */
+};
+
+/*
+ * Write up to gso_segments packets of one connection into @t, all of the
  * same size except maybe the last, so the kernel can split them (UDP GSO).
  */
-static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_t *segsize,
-			 uint8_t *ecn, struct sockaddr_storage *remote, socklen_t *rlen,
-			 bool *probe, uint64_t now)
+static size_t conn_write(struct stoq_conn *c, struct tx_dst *t, size_t *segsize, uint8_t *ecn,
+			 struct sockaddr_storage *remote, socklen_t *rlen, bool *probe,
+			 uint64_t now)
 {
 	const struct stoq_config *cfg = &c->ep->cfg;
 	size_t mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->q);
@@ -1289,6 +1303,7 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 	ngtcp2_path_storage_zero(&ps);
 	h3_out_clear(&o);
 	*probe = false;
+	t->used = 0;
 	/*
 	 * The first packet of a train gets room for the largest size allowed,
 	 * not just the path's current one: ngtcp2 sends a path MTU probe only
@@ -1303,9 +1318,20 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 		ngtcp2_ssize ndatalen = -1, nw;
 		ngtcp2_pkt_info pi = { 0 };
 		uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+		uint8_t *at;
 
-		if (off + room > buflen)
+		if (off + room > t->buflen)
 			break;
+		if (t->pk) {
+			if (npkts == t->npk)
+				break;
+			/* A probe larger than the buffer could not leave the port either. */
+			if (room > t->pk[npkts].room)
+				room = t->pk[npkts].room;
+			at = t->pk[npkts].data;
+		} else {
+			at = t->buf + off;
+		}
 
 		if (!c->h3 || !ngtcp2_conn_get_max_data_left(c->q)) {
 			h3_out_clear(&o);
@@ -1322,7 +1348,7 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 		}
 		if (o.fin)
 			flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
-		nw = ngtcp2_conn_writev_stream(c->q, &ps.path, &pi, buf + off, room, &ndatalen, flags,
+		nw = ngtcp2_conn_writev_stream(c->q, &ps.path, &pi, at, room, &ndatalen, flags,
 					       o.sid, (const ngtcp2_vec *)o.vec, o.nvec, now);
 		if (ndatalen >= 0 && o.sid >= 0) {
 			if (taken.sid != o.sid && (rv = h3_taken_flush(c, &taken)) != 0) {
@@ -1363,8 +1389,10 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 			memcpy(remote, ps.path.remote.addr, ps.path.remote.addrlen);
 			*rlen = ps.path.remote.addrlen;
 		}
+		if (t->pk)
+			t->pk[npkts].len = (uint16_t)nw;
 		off += (size_t)nw;
-		npkts++;
+		t->used = ++npkts;
 		if ((size_t)nw > mtu) {
 			*probe = true;
 			break;
@@ -1395,13 +1423,29 @@ static size_t conn_write(struct stoq_conn *c, uint8_t *buf, size_t buflen, size_
 	return off;
 }
 
-size_t stoq_endpoint_send(struct stoq_endpoint *ep, struct stoq_dgram *out, size_t max,
-			  uint64_t now)
+/*
+ * Make sure @ep->txpk holds @want back-end buffers past *@used (it holds
+ * *@got from the start); false when the back end has none to give.
+ */
+static bool txpk_fill(struct stoq_endpoint *ep, struct stoq_io *io, const struct stoq_io_ops *ops,
+		      size_t *got, size_t used, size_t want)
 {
-	ep->now = now;
-	size_t n = 0, slot = 0;
+	/* used + want <= STOQ_TX_BATCH * STOQ_GSO_MAX: one train per slot. */
+	if (*got - used < want)
+		*got += ops->tx_get(io, ep->txpk + *got, want - (*got - used));
+	return *got > used;
+}
+
+static size_t endpoint_send(struct stoq_endpoint *ep, struct stoq_io *io, struct stoq_dgram *out,
+			    size_t max, uint64_t now)
+{
+	const struct stoq_io_ops *ops = io ? stoq_io_ops_of(io) : NULL;
+	bool inplace = ops && ops->tx_get;
+	size_t n = 0, slot = 0, got = 0, used = 0;
+	size_t want = ep->cfg.gso_segments < STOQ_GSO_MAX ? ep->cfg.gso_segments : STOQ_GSO_MAX;
 	bool progress = true;
 
+	ep->now = now;
 	if (max > STOQ_TX_BATCH)
 		max = STOQ_TX_BATCH;
 	/* Stateless packets live in ep->pend until the next call: hand them out once. */
@@ -1428,28 +1472,57 @@ size_t stoq_endpoint_send(struct stoq_endpoint *ep, struct stoq_dgram *out, size
 		for (struct stoq_conn *c = ep->conns; c && n < max && slot < STOQ_TX_BATCH;
 		     c = c->next) {
 			struct stoq_dgram *d = &out[n];
+			struct tx_dst t = { .buflen = ep->txslot };
 			size_t len;
 
 			if (c->closing || c->draining || c->dead)
 				continue;
-			d->data = ep->txbuf + slot * ep->txslot;
-			len = conn_write(c, d->data, ep->txslot, &d->segsize, &d->ecn, &d->remote,
-					 &d->remote_len, &d->probe, now);
+			if (inplace) {
+				/* An empty pool holds the packets back in ngtcp2 until
+				 * the next turn: none is written only to be dropped. */
+				if (!txpk_fill(ep, io, ops, &got, used, want))
+					goto out;
+				t.pk = ep->txpk + used;
+				t.npk = got - used;
+			} else {
+				t.buf = ep->txbuf + slot * ep->txslot;
+			}
+			len = conn_write(c, &t, &d->segsize, &d->ecn, &d->remote, &d->remote_len,
+					 &d->probe, now);
 			if (!len)
-				continue;
+				continue; /* buffers it may have written are junk: reused */
+			d->data = t.buf;
 			d->len = len;
+			d->bufs = t.pk;
+			d->nbufs = t.pk ? t.used : 0;
+			used += d->nbufs;
 			slot++;
 			n++;
 			progress = true;
 		}
 	}
+out:
+	if (got > used)
+		ops->tx_put(io, ep->txpk + used, got - used);
 	for (size_t i = 0; i < n; i++) {
 		size_t seg = out[i].segsize ? out[i].segsize : out[i].len;
 
-		ep->st.tx_dgrams += (out[i].len + seg - 1) / seg;
+		ep->st.tx_dgrams += out[i].bufs ? out[i].nbufs : (out[i].len + seg - 1) / seg;
 		ep->st.tx_bytes += out[i].len;
 	}
 	return n;
+}
+
+size_t stoq_endpoint_send(struct stoq_endpoint *ep, struct stoq_dgram *out, size_t max,
+			  uint64_t now)
+{
+	return endpoint_send(ep, NULL, out, max, now);
+}
+
+size_t stoq_endpoint_send_io(struct stoq_endpoint *ep, struct stoq_io *io,
+			     struct stoq_dgram *out, size_t max, uint64_t now)
+{
+	return endpoint_send(ep, io, out, max, now);
 }
 
 /* ---- timers ---- */

@@ -46,6 +46,8 @@ struct stoq_dpdk_neigh {
 
 /* Frames taken from the port per receive burst. */
 #define STOQ_DPDK_RX_BURST 32
+/* In-place TX buffers kept back (tx_put): a train's worth. */
+#define STOQ_DPDK_SPARE 64
 
 struct stoq_dpdk_be {
 	uint16_t port;
@@ -69,6 +71,15 @@ struct stoq_dpdk_be {
 	 */
 	struct rte_mbuf *held[STOQ_DPDK_RX_BURST];
 	uint16_t n_held;
+	/*
+	 * In-place buffers given back unused (tx_put), handed out again
+	 * first: an endpoint asks for a train's worth before it knows how
+	 * many packets the train takes, and most of a send ends with some
+	 * left. Through the pool each went back and was reset again, ~1.5 %
+	 * of the server's time. They are untouched but for payload bytes.
+	 */
+	struct rte_mbuf *spare[STOQ_DPDK_SPARE];
+	uint16_t n_spare;
 	uint8_t *scratch;
 	struct stoq_dpdk_neigh neigh[NEIGH_SLOTS];
 	struct stoq_io_dpdk_stats st;

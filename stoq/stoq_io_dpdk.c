@@ -373,22 +373,23 @@ static uint16_t udp_cksum(uint32_t phdr, const struct rte_udp_hdr *udp, uint16_t
 	return ck ? ck : 0xffff; /* RFC 768: 0 would mean "no checksum" */
 }
 
-/* Ethernet, IP and UDP headers and @len bytes of @payload in a new mbuf. */
-static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_addr *to,
-			      uint16_t dport, uint8_t ecn, const struct rte_ether_addr *dst,
-			      const uint8_t *payload, size_t len)
+/*
+ * Make @m the frame of a UDP datagram of @len bytes: Ethernet, IP and UDP
+ * headers at its start and the checksums. The payload is copied from
+ * @payload to just past the headers, or (@payload NULL) was written there
+ * in place (dpdk_tx_get). Doing it twice does no harm: a datagram the
+ * port had no room for is framed again when it is offered again. @len
+ * must fit the mbuf (be->max_payload).
+ */
+static void frame(struct stoq_dpdk_be *be, struct rte_mbuf *m, const union stoq_dpdk_addr *to,
+		  uint16_t dport, uint8_t ecn, const struct rte_ether_addr *dst,
+		  const uint8_t *payload, size_t len)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(be->mp);
-	struct rte_ether_hdr *eth;
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_udp_hdr *udp;
 
-	if (!m)
-		return NULL;
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, (uint16_t)(be->hdr_len + len));
-	if (!eth) {
-		rte_pktmbuf_free(m);
-		return NULL;
-	}
+	m->data_len = (uint16_t)(be->hdr_len + len);
+	m->pkt_len = m->data_len;
 	if (dst)
 		rte_ether_addr_copy(dst, &eth->dst_addr);
 	rte_ether_addr_copy(&be->mac, &eth->src_addr);
@@ -413,13 +414,15 @@ static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_add
 		udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + len));
 		udp->dgram_cksum = 0;
 		if (be->tx_cksum) {
-			memcpy(udp + 1, payload, len);
+			if (payload)
+				memcpy(udp + 1, payload, len);
 			m->l3_len = sizeof(*ip);
 			m->ol_flags |=
 			    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
 			udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 		} else {
-			uint16_t sum = stoq_dpdk_copy_sum(udp + 1, payload, len);
+			uint16_t sum = payload ? stoq_dpdk_copy_sum(udp + 1, payload, len)
+					       : stoq_dpdk_sum(udp + 1, len);
 			/* RFC 768 pseudo-header: the addresses' 16-bit words, the
 			 * protocol and the UDP length, in memory order as above
 			 * (rte_ipv4_phdr_cksum() sums a copy of it on the stack). */
@@ -447,17 +450,102 @@ static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_add
 		udp->dgram_len = ip6->payload_len;
 		udp->dgram_cksum = 0;
 		if (be->tx_cksum) {
-			memcpy(udp + 1, payload, len);
+			if (payload)
+				memcpy(udp + 1, payload, len);
 			m->l3_len = sizeof(*ip6);
 			m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
 			udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, m->ol_flags);
 		} else {
-			uint16_t sum = stoq_dpdk_copy_sum(udp + 1, payload, len);
+			uint16_t sum = payload ? stoq_dpdk_copy_sum(udp + 1, payload, len)
+					       : stoq_dpdk_sum(udp + 1, len);
 
 			udp->dgram_cksum = udp_cksum(rte_ipv6_phdr_cksum(ip6, 0), udp, sum);
 		}
 	}
+}
+
+/* Ethernet, IP and UDP headers and @len bytes of @payload in a new mbuf. */
+static struct rte_mbuf *build(struct stoq_dpdk_be *be, const union stoq_dpdk_addr *to,
+			      uint16_t dport, uint8_t ecn, const struct rte_ether_addr *dst,
+			      const uint8_t *payload, size_t len)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(be->mp);
+
+	if (!m)
+		return NULL;
+	if (be->hdr_len + len > rte_pktmbuf_tailroom(m)) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	frame(be, m, to, dport, ecn, dst, payload, len);
 	return m;
+}
+
+/*
+ * Buffers for packets written in place: mbufs, each handed out past room
+ * for the headers frame() puts in front. The spares first, then bulk from
+ * the pool (the lcore's cache); a pool too low for a bulk (all or
+ * nothing) gives what it has one by one.
+ */
+static size_t dpdk_tx_get(struct stoq_io *io, struct stoq_txbuf *b, size_t n)
+{
+	struct stoq_dpdk_be *be = io->be;
+	struct rte_mbuf *m[STOQ_GSO_MAX];
+	size_t got = 0;
+
+	while (got < n) {
+		unsigned int k = n - got < STOQ_GSO_MAX ? (unsigned int)(n - got) : STOQ_GSO_MAX;
+
+		if (be->n_spare) {
+			k = k < be->n_spare ? k : be->n_spare;
+			be->n_spare -= (uint16_t)k;
+			memcpy(m, be->spare + be->n_spare, k * sizeof(m[0]));
+		} else if (rte_pktmbuf_alloc_bulk(be->mp, m, k) != 0) {
+			unsigned int want = k;
+
+			for (k = 0; k < want; k++) {
+				m[k] = rte_pktmbuf_alloc(be->mp);
+				if (!m[k])
+					break;
+			}
+			if (k == 0)
+				break;
+		}
+		for (unsigned int i = 0; i < k; i++)
+			b[got + i] = (struct stoq_txbuf){
+				.data = rte_pktmbuf_mtod(m[i], uint8_t *) + be->hdr_len,
+				.room = (uint16_t)be->max_payload,
+				.handle = m[i],
+			};
+		got += k;
+	}
+	be->st.tx_pool_short += n - got;
+	return got;
+}
+
+/* Unused: kept as spares while there is room, the rest to the pool. */
+static void dpdk_tx_put(struct stoq_io *io, struct stoq_txbuf *b, size_t n)
+{
+	struct stoq_dpdk_be *be = io->be;
+	struct rte_mbuf *m[STOQ_GSO_MAX];
+
+	while (n && be->n_spare < STOQ_DPDK_SPARE)
+		be->spare[be->n_spare++] = b[--n].handle;
+	for (size_t done = 0; done < n;) {
+		unsigned int k = n - done < STOQ_GSO_MAX ? (unsigned int)(n - done) : STOQ_GSO_MAX;
+
+		for (unsigned int i = 0; i < k; i++)
+			m[i] = b[done + i].handle;
+		rte_pktmbuf_free_bulk(m, k);
+		done += k;
+	}
+}
+
+/* A datagram written in place and not sent: its buffers go back to the pool. */
+static void tx_drop_inplace(const struct stoq_dgram *d)
+{
+	for (size_t i = 0; i < d->nbufs; i++)
+		rte_pktmbuf_free(d->bufs[i].handle);
 }
 
 /* A datagram's destination as an address of our family; false if another family. */
@@ -498,21 +586,37 @@ static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, si
 		uint16_t dport, k = 0, sent = 0;
 		uint32_t plen[STOQ_GSO_MAX]; /* a sent mbuf may be freed at once */
 
-		if (!remote_of(be, &d[done], &to, &dport) || seg > be->max_payload) {
-			be->st.tx_dropped++;
+		if (d[done].bufs) {
+			/* Written in place, one packet per buffer, each fitting. */
+			npkts = d[done].nbufs;
+			seg = 0;
+		}
+		if (!remote_of(be, &d[done], &to, &dport) || seg > be->max_payload ||
+		    npkts > STOQ_GSO_MAX) {
+			be->st.tx_dropped += d[done].bufs ? npkts : 1;
+			tx_drop_inplace(&d[done]);
 			continue;
 		}
 		mac = stoq_dpdk_next_hop(be, &to, now, &wait);
-		for (size_t off = 0; k < npkts && k < STOQ_GSO_MAX; off += seg, k++) {
-			size_t l = d[done].len - off < seg ? d[done].len - off : seg;
+		if (d[done].bufs) {
+			/* Only the headers and the checksums: no copy. */
+			for (; k < npkts; k++) {
+				m[k] = d[done].bufs[k].handle;
+				frame(be, m[k], &to, dport, d[done].ecn, mac, NULL, d[done].bufs[k].len);
+				plen[k] = m[k]->pkt_len;
+			}
+		} else {
+			for (size_t off = 0; k < npkts && k < STOQ_GSO_MAX; off += seg, k++) {
+				size_t l = d[done].len - off < seg ? d[done].len - off : seg;
 
-			m[k] = build(be, &to, dport, d[done].ecn, mac, d[done].data + off, l);
-			if (!m[k])
-				break;
-			plen[k] = m[k]->pkt_len;
+				m[k] = build(be, &to, dport, d[done].ecn, mac, d[done].data + off, l);
+				if (!m[k])
+					break;
+				plen[k] = m[k]->pkt_len;
+			}
+			if (k < npkts)
+				be->st.tx_dropped += npkts - k; /* pool ran dry */
 		}
-		if (k < npkts)
-			be->st.tx_dropped += npkts - k; /* pool ran dry */
 		if (!mac) {
 			/* Waiting for the neighbour: queue what fits; the rest is lost. */
 			for (uint16_t i = 0; i < k; i++) {
@@ -530,8 +634,10 @@ static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, si
 			continue;
 		sent = rte_eth_tx_burst(be->port, 0, m, k);
 		if (sent == 0 && ++be->tx_stall < TX_STALL_MAX) {
-			/* The queue is full: the caller offers this datagram again. */
-			rte_pktmbuf_free_bulk(m, k);
+			/* The queue is full: the caller offers this datagram again,
+			 * with its buffers if they are its own. */
+			if (!d[done].bufs)
+				rte_pktmbuf_free_bulk(m, k);
 			return done;
 		}
 		/* A train partly sent: push the rest while the port moves. */
@@ -572,6 +678,8 @@ void stoq_io_dpdk_quiesce(struct stoq_io *io)
 		return;
 	rte_pktmbuf_free_bulk(be->held, be->n_held);
 	be->n_held = 0;
+	rte_pktmbuf_free_bulk(be->spare, be->n_spare);
+	be->n_spare = 0;
 	while ((n = rte_eth_rx_burst(be->port, 0, m, STOQ_DPDK_RX_BURST)) > 0)
 		rte_pktmbuf_free_bulk(m, n);
 }
@@ -894,6 +1002,8 @@ const struct stoq_io_ops stoq_io_dpdk_ops = {
 	.open = dpdk_open,
 	.recv_burst = dpdk_recv_burst,
 	.send_burst = dpdk_send_burst,
+	.tx_get = dpdk_tx_get,
+	.tx_put = dpdk_tx_put,
 	.pollfd = dpdk_pollfd,
 	.close = dpdk_close,
 };

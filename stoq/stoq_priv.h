@@ -191,10 +191,21 @@ struct stoq_endpoint {
 	struct stoq_cid_entry *buckets[STOQ_CID_BUCKETS];
 	uint8_t *txbuf;
 	size_t txslot; /* bytes per out datagram slot */
+	/* Back-end buffers of one stoq_endpoint_send_io() call, handed out to
+	 * its datagrams (valid until the next call, as txbuf's slots). */
+	struct stoq_txbuf txpk[STOQ_TX_BATCH * STOQ_GSO_MAX];
 	struct stoq_pending pend[STOQ_PEND_MAX];
 	unsigned n_pend;
 	struct stoq_endpoint_stats st;
 };
+
+/*
+ * stoq_endpoint_send() for the driver loop: on a back end with tx_get the
+ * trains are written in place into its buffers (stoq_dgram.bufs), and
+ * those not used are given back before it returns.
+ */
+size_t stoq_endpoint_send_io(struct stoq_endpoint *ep, struct stoq_io *io,
+			     struct stoq_dgram *out, size_t max, uint64_t now);
 
 /* stoq_conn.c: CID table */
 int stoq_cid_table_add(struct stoq_endpoint *ep, const uint8_t *cid, size_t len,

@@ -20,7 +20,7 @@ static bool send_all(struct stoq_endpoint *ep, struct stoq_io *io, uint64_t now)
 	bool worked = false;
 	size_t n;
 
-	while ((n = stoq_endpoint_send(ep, tx, STOQ_TX_BATCH, now)) > 0) {
+	while ((n = stoq_endpoint_send_io(ep, io, tx, STOQ_TX_BATCH, now)) > 0) {
 		size_t sent = 0;
 
 		worked = true;

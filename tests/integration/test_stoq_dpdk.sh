@@ -110,7 +110,7 @@ family() {
 	[[ "$line" =~ ([0-9]+)\ bad\ IP,\ ([0-9]+)\ bad\ UDP,\ .*\ ([0-9]+)\ bad\ NDP ]] &&
 		((BASH_REMATCH[1] == 0 && BASH_REMATCH[2] == 0 && BASH_REMATCH[3] == 0)) ||
 		fail "bad frames from the kernel"
-	[[ "$line" =~ ,\ ([0-9]+)\ dropped$ ]] && ((BASH_REMATCH[1] == 0)) || fail "tx drops"
+	[[ "$line" =~ ,\ ([0-9]+)\ dropped, ]] && ((BASH_REMATCH[1] == 0)) || fail "tx drops"
 
 	step "IPv$t: hmesh-stoq client --dpdk resolves a kernel-socket server and downloads"
 	ip netns exec "$ns" "$bin" server --listen "$k:$port" --root "$tmp/root" --cert "$cert" \

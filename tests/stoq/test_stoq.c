@@ -1378,8 +1378,12 @@ TestSuite(stoq_dpdk, .init = make_cert, .fini = cleanup_dir, .timeout = 120);
  * A server on port A (@sip) and a client on port B (@cip) move a 2 MB body
  * and a range of it; neither knows the other's MAC at the start. @mtu: both
  * ports' MTU (0: default), with packets of @payload bytes (0: default).
+ * The client's packets are copied into mbufs (stoq_endpoint_send and
+ * stoq_io_send); with @srv_in_place the server's are written in theirs
+ * (stoq_endpoint_turn), otherwise copied too.
  */
-static void ring_transfer(const char *sip, const char *cip, uint16_t mtu, uint32_t payload)
+static void ring_transfer(const char *sip, const char *cip, uint16_t mtu, uint32_t payload,
+			  bool srv_in_place)
 {
 	struct wire w;
 	struct stoq_config scfg, ccfg;
@@ -1424,7 +1428,10 @@ static void ring_transfer(const char *sip, const char *cip, uint16_t mtu, uint32
 	end = stoq_now() + 60ull * 1000000000ull;
 	while (!all_done(&want) && stoq_now() < end) {
 		turn(cli, cio, rx);
-		turn(srv, sio, rx);
+		if (srv_in_place) /* its packets written into their mbufs */
+			stoq_endpoint_turn(srv, sio, rx);
+		else
+			turn(srv, sio, rx);
 	}
 	cr_assert_str_empty(stoq_conn_last_error(c));
 	expect_body(&b[0], 200, data, len);
@@ -1476,19 +1483,25 @@ static void ring_transfer(const char *sip, const char *cip, uint16_t mtu, uint32
 
 Test(stoq_dpdk, client_and_server_over_ring_ports)
 {
-	ring_transfer("10.9.0.1", "10.9.0.2", 0, 0);
+	ring_transfer("10.9.0.1", "10.9.0.2", 0, 0, false);
 }
 
-/* The same over IPv6: neighbours found with NDP, UDP checksums mandatory. */
+/* The server's packets written in place, as stoq_endpoint_run sends them. */
+Test(stoq_dpdk, client_and_server_over_ring_ports_in_place)
+{
+	ring_transfer("10.9.0.1", "10.9.0.2", 0, 0, true);
+}
+
+/* Over IPv6: neighbours found with NDP, UDP checksums mandatory. */
 Test(stoq_dpdk, client_and_server_over_ring_ports_ipv6)
 {
-	ring_transfer("fd09::1", "fd09::2", 0, 0);
+	ring_transfer("fd09::1", "fd09::2", 0, 0, true);
 }
 
 /* Jumbo frames: MTU 9000 on both ports, 8952-byte packets (IPv6: 40 + 8 of headers). */
 Test(stoq_dpdk, client_and_server_over_ring_ports_jumbo)
 {
-	ring_transfer("fd09::1", "fd09::2", 9000, 8952);
+	ring_transfer("fd09::1", "fd09::2", 9000, 8952, true);
 }
 
 /*
@@ -1690,12 +1703,39 @@ Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
  * helpers, at every payload length around the vector loop's steps and up
  * to the port's largest; and the payload arrives as it was given.
  */
+/* The frame of @len bytes of @payload sent to 10.9.0.7: checksums as DPDK's, bytes as sent. */
+static void expect_ipv4_frame(struct rx_fixture *f, const uint8_t *payload, size_t len)
+{
+	struct rte_mbuf *m;
+	struct rte_ipv4_hdr *ip;
+	struct rte_udp_hdr *udp;
+	uint16_t ck;
+
+	cr_assert_eq(rte_ring_dequeue(f->w.ab, (void **)&m), 0, "length %zu", len);
+	ip = ip_of(m);
+	udp = (struct rte_udp_hdr *)(ip + 1);
+	cr_assert_eq(m->pkt_len, sizeof(struct rte_ether_hdr) + sizeof(*ip) + 8 + len);
+	cr_assert_eq(ntohs(ip->total_length), sizeof(*ip) + 8 + len);
+	cr_assert_eq(ntohs(udp->dgram_len), 8 + len);
+	cr_assert_eq(rte_ipv4_cksum(ip), 0, "IP header checksum, length %zu", len);
+	ck = udp->dgram_cksum;
+	udp->dgram_cksum = 0;
+	cr_assert_eq(ck, rte_ipv4_udptcp_cksum(ip, udp),
+		     "UDP checksum 0x%04x, DPDK's 0x%04x, payload of %zu bytes", ck,
+		     rte_ipv4_udptcp_cksum(ip, udp), len);
+	cr_assert_eq(memcmp(udp + 1, payload, len), 0, "length %zu: payload differs", len);
+	rte_pktmbuf_free(m);
+}
+
+/* Frames sent over IPv4, copied into their mbufs or written in place. */
 Test(stoq_dpdk, sent_ipv4_checksums_verify)
 {
+	const struct stoq_io_ops *ops = &stoq_io_dpdk_ops;
 	struct rx_fixture f;
 	struct rte_mbuf *m;
 	struct stoq_dgram tx = { 0 };
 	struct sockaddr_in *to = (struct sockaddr_in *)&tx.remote;
+	struct stoq_txbuf b[3];
 	uint8_t payload[1472];
 	unsigned int seed = 11;
 
@@ -1711,28 +1751,93 @@ Test(stoq_dpdk, sent_ipv4_checksums_verify)
 	to->sin_port = htons(5555);
 	inet_pton(AF_INET, "10.9.0.7", &to->sin_addr);
 	tx.remote_len = sizeof(*to);
-	tx.data = payload;
 	for (size_t len = 0; len <= sizeof(payload); len += len < 200 ? 1 : 61) {
-		struct rte_ipv4_hdr *ip;
-		struct rte_udp_hdr *udp;
-		uint16_t ck;
-
+		tx.data = payload;
 		tx.len = len;
+		tx.bufs = NULL;
+		tx.nbufs = 0;
 		cr_assert_eq(stoq_io_send(f.io, &tx, 1), 1, "length %zu not sent", len);
-		cr_assert_eq(rte_ring_dequeue(f.w.ab, (void **)&m), 0, "length %zu", len);
-		ip = ip_of(m);
-		udp = (struct rte_udp_hdr *)(ip + 1);
-		cr_assert_eq(ntohs(udp->dgram_len), 8 + len);
-		cr_assert_eq(rte_ipv4_cksum(ip), 0, "IP header checksum, length %zu", len);
-		ck = udp->dgram_cksum;
-		udp->dgram_cksum = 0;
-		cr_assert_eq(ck, rte_ipv4_udptcp_cksum(ip, udp),
-			     "UDP checksum 0x%04x, DPDK's 0x%04x, payload of %zu bytes", ck,
-			     rte_ipv4_udptcp_cksum(ip, udp), len);
-		cr_assert_eq(memcmp(udp + 1, payload, len), 0, "length %zu: payload differs", len);
-		rte_pktmbuf_free(m);
+		expect_ipv4_frame(&f, payload, len);
+
+		/* In place: a train of three, this length in the middle. */
+		cr_assert_eq(ops->tx_get(f.io, b, 3), 3);
+		for (int i = 0; i < 3; i++) {
+			cr_assert_eq(b[i].room, 1472);
+			b[i].len = (uint16_t)(i == 1 ? len : 1472u - (unsigned int)i);
+			memcpy(b[i].data, payload, b[i].len);
+		}
+		tx.data = NULL;
+		tx.bufs = b;
+		tx.nbufs = 3;
+		tx.len = b[0].len + b[1].len + b[2].len;
+		cr_assert_eq(stoq_io_send(f.io, &tx, 1), 1, "length %zu not sent in place", len);
+		for (int i = 0; i < 3; i++)
+			expect_ipv4_frame(&f, payload, b[i].len);
 	}
 	rx_fixture_down(&f);
+}
+
+/*
+ * In-place buffers all come back: those given back unused (kept as spares
+ * up to a train's worth, handed out again first), those of a datagram the
+ * back end drops (another family), and the rest when the port is
+ * quiesced. An empty pool gives fewer, counted, and nothing is lost.
+ */
+Test(stoq_dpdk, in_place_buffers_come_back)
+{
+	const struct stoq_io_ops *ops = &stoq_io_dpdk_ops;
+	struct rx_fixture f;
+	struct stoq_dpdk_be *be;
+	struct stoq_io_dpdk_stats st;
+	struct stoq_txbuf *b = calloc(9000, sizeof(*b));
+	struct stoq_dgram tx = { 0 };
+	unsigned int full;
+	size_t n;
+
+	cr_assert_not_null(b);
+	rx_fixture_up(&f, "txbufs");
+	be = f.io->be;
+	full = rte_mempool_avail_count(be->mp);
+	cr_assert_eq(ops->tx_get(f.io, b, 100), 100);
+	for (int i = 0; i < 100; i++) {
+		struct rte_mbuf *m = b[i].handle;
+
+		/* Past the frame's headers, the payload fitting the mbuf. */
+		cr_assert_eq(b[i].data, rte_pktmbuf_mtod(m, uint8_t *) + be->hdr_len);
+		cr_assert_leq(rte_pktmbuf_tailroom(m), m->buf_len);
+		cr_assert_geq(rte_pktmbuf_tailroom(m), be->hdr_len + b[i].room);
+	}
+	ops->tx_put(f.io, b + 10, 90);
+	cr_assert_eq(be->n_spare, STOQ_DPDK_SPARE);
+	cr_assert_eq(rte_mempool_avail_count(be->mp), full - 10 - STOQ_DPDK_SPARE);
+	/* Spares go out first: the last one given back is the first out. */
+	cr_assert_eq(ops->tx_get(f.io, b + 10, 1), 1);
+	cr_assert_eq(be->n_spare, STOQ_DPDK_SPARE - 1);
+	/* A datagram of another family: dropped, its buffers back in the pool. */
+	tx.remote.ss_family = AF_INET6;
+	tx.remote_len = sizeof(struct sockaddr_in6);
+	tx.bufs = b;
+	tx.nbufs = 11;
+	tx.len = 11 * 100;
+	for (int i = 0; i < 11; i++)
+		b[i].len = 100;
+	cr_assert_eq(stoq_io_send(f.io, &tx, 1), 1);
+	stoq_io_dpdk_get_stats(f.io, &st);
+	cr_assert_eq(st.tx_dropped, 11);
+	cr_assert_eq(st.tx_packets, 0);
+	cr_assert_eq(rte_mempool_avail_count(be->mp), full - (STOQ_DPDK_SPARE - 1));
+	/* All of it: fewer than asked, counted. */
+	n = ops->tx_get(f.io, b, 9000);
+	cr_assert_eq(n, full);
+	stoq_io_dpdk_get_stats(f.io, &st);
+	cr_assert_eq(st.tx_pool_short, 9000 - full);
+	cr_assert_eq(ops->tx_get(f.io, b + n, 1), 0);
+	ops->tx_put(f.io, b, n);
+	stoq_io_dpdk_quiesce(f.io);
+	cr_assert_eq(be->n_spare, 0);
+	cr_assert_eq(rte_mempool_avail_count(be->mp), full);
+	rx_fixture_down(&f);
+	free(b);
 }
 
 /*
