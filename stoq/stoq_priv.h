@@ -114,6 +114,10 @@ struct stoq_req {
 	int put_fd;
 	char put_tmp[PATH_MAX + 32];
 	uint64_t put_bytes;
+	/* server: body bytes not yet written, up to STOQ_PUT_BLOCK (NULL: the
+	 * endpoint had none to spare, bytes are written as they arrive) */
+	uint8_t *put_buf;
+	size_t put_fill;
 	/* PUT body's SHA-256 (server: as it arrives; client: what is sent),
 	 * for /sha256/<hex> names and repr-digest (RFC 9530) */
 	wc_Sha256 put_sha;
@@ -196,6 +200,7 @@ struct stoq_endpoint {
 	struct stoq_txbuf txpk[STOQ_TX_BATCH * STOQ_GSO_MAX];
 	struct stoq_pending pend[STOQ_PEND_MAX];
 	unsigned n_pend;
+	unsigned n_put_bufs; /* PUT write blocks held by this endpoint's requests */
 	struct stoq_endpoint_stats st;
 };
 

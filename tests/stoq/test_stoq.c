@@ -788,7 +788,7 @@ Test(stoq_sim, put_by_name_and_by_content_hash)
 	struct sim s;
 	struct body b[6] = {0};
 	struct want w = {.b = b, .n = 5};
-	size_t len = 1500 * 1000 + 7;
+	size_t len = (5u << 20) + 7; /* two whole 2 MiB write blocks and a part */
 	uint8_t *data = malloc(len);
 	char hex[65], path[80], wrong[80], sha_dir[160];
 	uint8_t d[32];
@@ -841,6 +841,73 @@ Test(stoq_sim, put_by_name_and_by_content_hash)
 	expect_body(&b[5], 200, data, len);
 	for (int i = 0; i < 6; i++)
 		free(b[i].buf);
+	free(data);
+	sim_fini(&s);
+}
+
+/*
+ * More PUTs at once than the server keeps write blocks for (32, per
+ * endpoint): those with one write it in 2 MiB blocks, the rest as the
+ * bytes arrive; every file is stored whole either way, and every block is
+ * given back.
+ */
+struct peak_bufs {
+	struct want w;
+	struct stoq_endpoint *srv;
+	unsigned peak;
+};
+
+static bool all_done_peak_bufs(void *arg)
+{
+	struct peak_bufs *p = arg;
+
+	if (p->srv->n_put_bufs > p->peak)
+		p->peak = p->srv->n_put_bufs;
+	return all_done(&p->w);
+}
+
+Test(stoq_sim, put_many_at_once_all_stored)
+{
+	enum { N = 40 };
+	struct stoq_config scfg, ccfg;
+	struct sim s;
+	struct body b[N] = {0};
+	struct peak_bufs p = {.w = {.b = b, .n = N}};
+	size_t len = (2u << 20) + 1000; /* a whole block and a part */
+	uint8_t *data = malloc(len + N);
+	struct stoq_conn *c[N];
+
+	cr_assert_not_null(data);
+	for (size_t i = 0; i < len + N; i++)
+		data[i] = (uint8_t)(i * 7 + (i >> 11));
+	configs(&scfg, &ccfg);
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	p.srv = s.srv;
+	for (int i = 0; i < N; i++) {
+		char path[64];
+
+		/* One connection each: a client sends one connection's streams
+		 * one after the other, and the connections' trains in turn. */
+		c[i] = stoq_conn_connect(s.cli, (struct sockaddr *)&s.saddr, sizeof(s.saddr),
+					 "localhost", s.now);
+		cr_assert_not_null(c[i]);
+		snprintf(path, sizeof(path), "/many-%02d.bin", i);
+		cr_assert_eq(
+		    stoq_conn_put(c[i], path, data + i, len + (size_t)i, NULL, &body_ops, &b[i]), 0);
+	}
+	sim_run(&s, all_done_peak_bufs, &p, 120ull * 1000000000ull);
+	for (int i = 0; i < N; i++)
+		cr_assert_str_empty(stoq_conn_last_error(c[i]));
+	cr_assert_eq(p.peak, 32, "%u write blocks at most, want all 32 in use", p.peak);
+	for (int i = 0; i < N; i++) {
+		char name[64];
+
+		cr_assert_eq(b[i].status, 201, "PUT %d: %d", i, b[i].status);
+		snprintf(name, sizeof(name), "many-%02d.bin", i);
+		expect_stored(name, data + i, len + (size_t)i);
+		free(b[i].buf);
+	}
+	cr_assert_eq(s.srv->n_put_bufs, 0);
 	free(data);
 	sim_fini(&s);
 }
