@@ -342,6 +342,25 @@ static int recv_stream_data_cb(ngtcp2_conn *q, uint32_t flags, int64_t stream_id
 	return 0;
 }
 
+/* What ngtcp2 reported acknowledged, told to nghttp3 (its outq frees it). */
+static int h3_ack_flush(struct stoq_conn *c)
+{
+	int rv = 0;
+
+	if (c->ack_n && c->h3)
+		rv = nghttp3_conn_add_ack_offset(c->h3, c->ack_sid, c->ack_n);
+	c->ack_n = 0;
+	return rv;
+}
+
+/*
+ * ngtcp2 reports each acknowledged packet's stream bytes, in order per
+ * stream: one call per packet, and nghttp3_conn_add_ack_offset() for each
+ * had ~2.5 % of the server's unwound samples (bench_stoq_ring). They are
+ * summed and told once the packet carrying the ACK is read (conn_read),
+ * or sooner when another stream's come or the stream closes. Nothing asks
+ * nghttp3 for data in between.
+ */
 static int acked_stream_data_offset_cb(ngtcp2_conn *q, int64_t stream_id, uint64_t offset,
 				       uint64_t datalen, void *user_data, void *stream_user_data)
 {
@@ -350,8 +369,10 @@ static int acked_stream_data_offset_cb(ngtcp2_conn *q, int64_t stream_id, uint64
 	(void)q;
 	(void)offset;
 	(void)stream_user_data;
-	if (c->h3 && nghttp3_conn_add_ack_offset(c->h3, stream_id, datalen) != 0)
+	if (c->ack_n && c->ack_sid != stream_id && h3_ack_flush(c) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
+	c->ack_sid = stream_id;
+	c->ack_n += datalen;
 	return 0;
 }
 
@@ -364,6 +385,8 @@ static int stream_close_cb(ngtcp2_conn *q, uint32_t flags, int64_t stream_id,
 	(void)stream_user_data;
 	if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
 		app_error_code = NGHTTP3_H3_NO_ERROR;
+	if (c->ack_n && c->ack_sid == stream_id && h3_ack_flush(c) != 0)
+		return NGTCP2_ERR_CALLBACK_FAILURE;
 	stoq_h3_stream_close(c, stream_id, app_error_code);
 	return 0;
 }
@@ -1040,6 +1063,17 @@ static void send_stateless_reset(struct stoq_endpoint *ep, const ngtcp2_version_
 	}
 }
 
+/* nghttp3 failed with @rv: the connection closes with its error code. */
+static void h3_fail(struct stoq_conn *c, int rv, uint64_t now)
+{
+	ngtcp2_connection_close_error e;
+
+	stoq_conn_set_error(c, "HTTP/3: %s", nghttp3_strerror(rv));
+	ngtcp2_connection_close_error_set_application_error(
+		&e, nghttp3_err_infer_quic_app_error_code(rv), NULL, 0);
+	conn_enter_closing(c, &e, now);
+}
+
 /* ---- receive ---- */
 
 static void conn_read(struct stoq_conn *c, const uint8_t *data, size_t len,
@@ -1062,8 +1096,12 @@ static void conn_read(struct stoq_conn *c, const uint8_t *data, size_t len,
 		c->t_hs = now - c->t_start;
 		hm_hist_add(c->ep->st.handshake_ns, c->t_hs);
 	}
-	if (rv != 0)
+	if (rv != 0) {
+		c->ack_n = 0;
 		conn_fail(c, rv, now);
+	} else if ((rv = h3_ack_flush(c)) != 0) {
+		h3_fail(c, rv, now);
+	}
 }
 
 static void recv_one(struct stoq_endpoint *ep, const uint8_t *data, size_t len,
@@ -1196,8 +1234,10 @@ static void h3_out_consume(struct h3_out *o, size_t n)
 		o->vec[i].base += n;
 		o->vec[i].len -= n;
 	}
-	memmove(o->vec, o->vec + i, (o->nvec - i) * sizeof(o->vec[0]));
-	o->nvec -= i;
+	if (i) { /* most packets end inside the first vector: nothing moves */
+		memmove(o->vec, o->vec + i, (o->nvec - i) * sizeof(o->vec[0]));
+		o->nvec -= i;
+	}
 	if (o->nvec == 0)
 		h3_out_clear(o);
 }
@@ -1251,17 +1291,6 @@ static int h3_taken_flush(struct stoq_conn *c, struct h3_taken *t)
 		rv = nghttp3_conn_add_write_offset(c->h3, t->sid, t->n);
 	t->n = 0;
 	return rv;
-}
-
-/* nghttp3 failed with @rv: the connection closes with its error code. */
-static void h3_fail(struct stoq_conn *c, int rv, uint64_t now)
-{
-	ngtcp2_connection_close_error e;
-
-	stoq_conn_set_error(c, "HTTP/3: %s", nghttp3_strerror(rv));
-	ngtcp2_connection_close_error_set_application_error(
-		&e, nghttp3_err_infer_quic_app_error_code(rv), NULL, 0);
-	conn_enter_closing(c, &e, now);
 }
 
 /*

@@ -143,6 +143,10 @@ struct stoq_conn {
 	ngtcp2_crypto_conn_ref ref;
 	WOLFSSL *ssl;
 	nghttp3_conn *h3;
+	/* Bytes ngtcp2 reported acknowledged on stream ack_sid and nghttp3
+	 * has not heard of yet: told once per packet read (stoq_conn.c). */
+	int64_t ack_sid;
+	uint64_t ack_n;
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
 	bool server;
