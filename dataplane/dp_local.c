@@ -273,7 +273,7 @@ void dp_local_print(const struct dp_app *app, FILE *out)
 	fprintf(out,
 		"stoq_listen: frames in %" PRIu64 " (not ours %" PRIu64 ", bad ip %" PRIu64
 		", bad udp %" PRIu64 "), out %" PRIu64 ", dropped %" PRIu64 "; arp answered %" PRIu64
-		", nd answered %" PRIu64 "\n",
+		", nd answered %" PRIu64 "; held back by an empty pool %" PRIu64 "\n",
 		d.rx_frames, d.rx_not_ours, d.rx_bad_ip, d.rx_bad_udp, d.tx_packets, d.tx_dropped,
-		d.arp_requests_answered, d.nd_solicits_answered);
+		d.arp_requests_answered, d.nd_solicits_answered, d.tx_pool_short);
 }
