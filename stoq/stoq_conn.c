@@ -1465,8 +1465,9 @@ static bool txpk_fill(struct stoq_endpoint *ep, struct stoq_io *io, const struct
 	return *got > used;
 }
 
-static size_t endpoint_send(struct stoq_endpoint *ep, struct stoq_io *io, struct stoq_dgram *out,
-			    size_t max, uint64_t now)
+/* @io NULL, or a back end without tx_get: the trains go to ep->txbuf. */
+size_t stoq_endpoint_send_io(struct stoq_endpoint *ep, struct stoq_io *io,
+			     struct stoq_dgram *out, size_t max, uint64_t now)
 {
 	const struct stoq_io_ops *ops = io ? stoq_io_ops_of(io) : NULL;
 	bool inplace = ops && ops->tx_get;
@@ -1545,13 +1546,7 @@ out:
 size_t stoq_endpoint_send(struct stoq_endpoint *ep, struct stoq_dgram *out, size_t max,
 			  uint64_t now)
 {
-	return endpoint_send(ep, NULL, out, max, now);
-}
-
-size_t stoq_endpoint_send_io(struct stoq_endpoint *ep, struct stoq_io *io,
-			     struct stoq_dgram *out, size_t max, uint64_t now)
-{
-	return endpoint_send(ep, io, out, max, now);
+	return stoq_endpoint_send_io(ep, NULL, out, max, now);
 }
 
 /* ---- timers ---- */
