@@ -433,6 +433,16 @@ static void sim_init(struct sim *s, struct stoq_config *scfg, struct stoq_config
 	cr_assert_not_null(s->cli);
 }
 
+/* A client connection from the simulation's client to its server. */
+static struct stoq_conn *sim_connect(struct sim *s)
+{
+	struct stoq_conn *c = stoq_conn_connect(s->cli, (struct sockaddr *)&s->saddr,
+						sizeof(s->saddr), "localhost", s->now);
+
+	cr_assert_not_null(c);
+	return c;
+}
+
 static void sim_fini(struct sim *s)
 {
 	sim_free_queue(s);
@@ -625,9 +635,7 @@ static void transfer(unsigned drop_every, bool retry, bool encrypt_cids, uint32_
 	}
 	sim_init(&s, &scfg, &ccfg, g_dir);
 	s.drop_every = drop_every;
-	c = stoq_conn_connect(s.cli, (struct sockaddr *)&s.saddr, sizeof(s.saddr), "localhost",
-			      s.now);
-	cr_assert_not_null(c);
+	c = sim_connect(&s);
 	w.c = c;
 	cr_assert_eq(stoq_conn_get(c, "/blob", 0, -1, &body_ops, &b[0]), 0);
 	cr_assert_eq(stoq_conn_get(c, "/blob", 1000, 1999, &body_ops, &b[1]), 0);
@@ -730,9 +738,7 @@ static void first_answer_within_round_trips(uint32_t max_payload)
 	cr_assert(scfg.pacing && ccfg.pacing, "pacing is on by default");
 	sim_init(&s, &scfg, &ccfg, g_dir);
 	t0 = s.now;
-	w.c = stoq_conn_connect(s.cli, (struct sockaddr *)&s.saddr, sizeof(s.saddr), "localhost",
-				s.now);
-	cr_assert_not_null(w.c);
+	w.c = sim_connect(&s);
 	cr_assert_eq(stoq_conn_get(w.c, "/small", 0, -1, &body_ops, &b), 0);
 	sim_run(&s, all_done, &w, 10ull * 1000000000ull);
 	expect_body(&b, 200, data, 20000);
@@ -813,9 +819,7 @@ Test(stoq_sim, put_by_name_and_by_content_hash)
 	snprintf(wrong, sizeof(wrong), "/sha256/%.63s%c", hex, hex[63] == '0' ? '1' : '0');
 	configs(&scfg, &ccfg);
 	sim_init(&s, &scfg, &ccfg, g_dir);
-	c = stoq_conn_connect(s.cli, (struct sockaddr *)&s.saddr, sizeof(s.saddr), "localhost",
-			      s.now);
-	cr_assert_not_null(c);
+	c = sim_connect(&s);
 	w.c = c;
 	/* The digest computed by the library, and given by the caller. */
 	cr_assert_eq(stoq_conn_put(c, "/put-named.bin", data, len, NULL, &body_ops, &b[0]), 0);
@@ -889,9 +893,7 @@ Test(stoq_sim, put_many_at_once_all_stored)
 
 		/* One connection each: a client sends one connection's streams
 		 * one after the other, and the connections' trains in turn. */
-		c[i] = stoq_conn_connect(s.cli, (struct sockaddr *)&s.saddr, sizeof(s.saddr),
-					 "localhost", s.now);
-		cr_assert_not_null(c[i]);
+		c[i] = sim_connect(&s);
 		snprintf(path, sizeof(path), "/many-%02d.bin", i);
 		cr_assert_eq(
 		    stoq_conn_put(c[i], path, data + i, len + (size_t)i, NULL, &body_ops, &b[i]), 0);
@@ -931,9 +933,7 @@ Test(stoq_sim, put_with_a_digest_that_differs_fails)
 	memset(data, 0x5a, sizeof(data));
 	configs(&scfg, &ccfg);
 	sim_init(&s, &scfg, &ccfg, g_dir);
-	c = stoq_conn_connect(s.cli, (struct sockaddr *)&s.saddr, sizeof(s.saddr), "localhost",
-			      s.now);
-	cr_assert_not_null(c);
+	c = sim_connect(&s);
 	w.c = c;
 	cr_assert_eq(stoq_conn_put(c, "/put-bent.bin", data, sizeof(data), NULL, &body_ops, &b), 0);
 	data[4321] ^= 1;
@@ -1036,9 +1036,7 @@ Test(stoq_sim, cold_body_is_read_in_2mib_folios)
 	data = make_cold_file("cold.bin", len);
 	configs(&scfg, &ccfg);
 	sim_init(&s, &scfg, &ccfg, g_dir);
-	c = stoq_conn_connect(s.cli, (struct sockaddr *)&s.saddr, sizeof(s.saddr), "localhost",
-			      s.now);
-	cr_assert_not_null(c);
+	c = sim_connect(&s);
 	w.c = c;
 	cr_assert_eq(stoq_conn_get(c, "/cold.bin", 0, -1, &body_ops, &b[0]), 0);
 	sim_run(&s, all_done, &w, 60ull * 1000000000ull);
@@ -1065,9 +1063,7 @@ static void expect_failure(struct stoq_config *scfg, struct stoq_config *ccfg, c
 	struct stoq_conn *c;
 
 	sim_init(&s, scfg, ccfg, g_dir);
-	c = stoq_conn_connect(s.cli, (struct sockaddr *)&s.saddr, sizeof(s.saddr), "localhost",
-			      s.now);
-	cr_assert_not_null(c);
+	c = sim_connect(&s);
 	w.c = c;
 	cr_assert_eq(stoq_conn_get(c, "/x", 0, -1, &body_ops, &b), 0);
 	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
