@@ -103,6 +103,10 @@ pin=()
 
 # The larger of two decimal figures, as written (best-of-N everywhere below).
 larger() { if (($(echo "$2 > $1" | bc))); then echo "$2"; else echo "$1"; fi; }
+# $1 / $2 to three places; 0 when $2 is 0.
+ratio() { awk -v s="$1" -v g="$2" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }'; }
+# $1 as a fraction of the ceiling $2, to four places.
+fraction() { awk -v s="$1" -v c="$2" 'BEGIN { printf "%.4f", s / c }'; }
 
 # CPU time in ns that process $1 has had, all its threads (the first field of
 # /proc/PID/task/*/schedstat). This kernel has no IRQ time accounting, so
@@ -113,21 +117,21 @@ cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f
 
 # "GOODPUT PERCORE", Gbit/s, each the best of $reps runs of a command
 # fetching $1 bytes from the server process $2: the bytes over the wall
-# time, and over the server's CPU time in the run (its turns alone, as
-# bench_stoq_ring times them: neither the client's share of a shared core
-# nor the idle waits count; a sibling hyperthread busy with the client
-# slows it, and that does).
+# time, and over the server's CPU time in the run (as bench_stoq_ring
+# counts the server's busy turns alone: neither the client's share of a
+# shared core nor the server's idle waits count, but a sibling
+# hyperthread busy with the client slows it, and that does).
 measure() {
-	local bytes=$1 spid=$2 best=0 bestc=0 t0 t1 c0 c1 g pc
+	local bytes=$1 pid=$2 best=0 bestc=0 t0 t1 c0 c1 g pc
 	shift 2
 	for _ in $(seq "$reps"); do
-		c0=$(cpu_ns "$spid")
+		c0=$(cpu_ns "$pid")
 		t0=$(date +%s.%N)
 		# A failed transfer is no figure: stop the bench, saying which (the
 		# caller's assignment fails under set -e).
 		"$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; echo "perf/stoq.sh: failed: $*" >&2; return 1; }
 		t1=$(date +%s.%N)
-		c1=$(cpu_ns "$spid")
+		c1=$(cpu_ns "$pid")
 		g=$(awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.3f", b * 8 / (z - a) / 1e9 }')
 		pc=$(awk -v b="$bytes" -v n="$c1" -v m="$c0" 'BEGIN { printf "%.3f", (n > m ? b * 8 / (n - m) : 0) }')
 		best=$(larger "$best" "$g")
@@ -141,8 +145,6 @@ urls() { # $1 = port, $2 = streams
 		for i in $(seq 0 15); do echo "https://localhost:$1/part$i.bin"; done
 	fi
 }
-
-ratio() { awk -v s="$1" -v g="$2" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }'; }
 
 # One row: the two goodputs and their ratio, then the same per server core
 # (the bytes over each server's CPU time). $1 = row name, then the
@@ -204,16 +206,16 @@ for _ in 1 2 3; do
 	ceil=$(larger "$ceil" "$c")
 	jceil=$(larger "$jceil" "$j")
 done
-frac=$(awk -v s="$best_stoq" -v c="$ceil" 'BEGIN { printf "%.4f", s / c }')
-jfrac=$(awk -v s="$best_jumbo" -v c="$jceil" 'BEGIN { printf "%.4f", s / c }')
+frac=$(fraction "$best_stoq" "$ceil")
+jfrac=$(fraction "$best_jumbo" "$jceil")
 pct() { awk -v f="$1" 'BEGIN { printf "%.1f", f * 100 }'; }
 echo "crypto ceiling: wolfCrypt AES-128-GCM $ceil Gbit/s on one core (QUIC-sized packets), $jceil in 16 KiB records"
 echo "best STOQ goodput $best_stoq Gbit/s = $(pct "$frac")% of the packet ceiling (server on one core)"
 echo "with $jumbo-byte packets $best_jumbo Gbit/s = $(pct "$jfrac")% of the 16 KiB-record ceiling (server on one core)"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"fraction_of_aesgcm_ceiling\",\"value\":$best_stoq,\"ref\":$ceil,\"ratio\":$frac}"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"fraction_of_aesgcm_ceiling_$jumbo\",\"value\":$best_jumbo,\"ref\":$jceil,\"ratio\":$jfrac}"
-cfrac=$(awk -v s="$best_cpu" -v c="$ceil" 'BEGIN { printf "%.4f", s / c }')
-jcfrac=$(awk -v s="$best_jcpu" -v c="$jceil" 'BEGIN { printf "%.4f", s / c }')
+cfrac=$(fraction "$best_cpu" "$ceil")
+jcfrac=$(fraction "$best_jcpu" "$jceil")
 echo "per server CPU second: best $best_cpu Gbit/s = $(pct "$cfrac")% of the packet ceiling; with $jumbo-byte packets $best_jcpu = $(pct "$jcfrac")% of the 16 KiB-record ceiling"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling\",\"value\":$best_cpu,\"ref\":$ceil,\"ratio\":$cfrac}"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_$jumbo\",\"value\":$best_jcpu,\"ref\":$jceil,\"ratio\":$jcfrac}"
@@ -238,7 +240,7 @@ ring_rows() { # $1 = content root, $2 = suffix of the metric's name
 		g=$best
 		c=$ceil what="packet ceiling"
 		if ((p != 1452)); then c=$jceil what="16 KiB-record ceiling"; fi
-		f=$(awk -v s="$g" -v c="$c" 'BEGIN { printf "%.4f", s / c }')
+		f=$(fraction "$g" "$c")
 		printf "  %5s-byte packets: %6s Gbit/s per server core = %s%% of the %s\n" "$p" "$g" "$(pct "$f")" "$what"
 		echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"ring\",\"size\":$size,\"metric\":\"server_core_fraction_of_ceiling_$p$2\",\"value\":$g,\"ref\":$c,\"ratio\":$f}"
 	done
@@ -310,7 +312,7 @@ for cores in 1 2; do
 		g=$(measure "$size" "$gpid" ip netns exec "$ns" taskset -c 0 gtlsclient -q --exit-on-all-streams-close \
 			--max-window=64M --max-stream-window=16M 10.74.1.1 "$gport" "${gu[@]}")
 		s=${s% *} g=${g% *} # goodput only: the loopback rows give the per-core figures
-		r=$(awk -v s="$s" -v g="$g" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
+		r=$(ratio "$s" "$g")
 		# The two-core one-stream row keeps its name (and baseline); the DPDK
 		# rows below are held to it.
 		name="gbps_veth_${streams}stream_${cores}core"
@@ -330,7 +332,7 @@ sleep 1.5
 d=$(measure "$size" "${pids[0]}" client_ns "$port")
 d=${d% *}
 stop_servers
-r=$(awk -v s="$d" -v g="$k" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
+r=$(ratio "$d" "$k")
 printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, DPDK back end vs kernel" "$d" "$k" "$r"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"veth\",\"size\":$size,\"metric\":\"gbps_veth_dpdk_af_xdp\",\"value\":$d,\"ref\":$k,\"ratio\":$r}"
 # The same back end hosted in hmesh-dataplane (stoq_listen): its main,
@@ -350,6 +352,6 @@ ip netns exec "$ns" ip neigh flush dev "$n_if"
 h=$(measure "$size" "${pids[0]}" client_ns "$port")
 h=${h% *}
 stop_servers
-r=$(awk -v s="$h" -v g="$d" 'BEGIN { printf "%.3f", (g > 0 ? s / g : 0) }')
+r=$(ratio "$h" "$d")
 printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, in hmesh-dataplane vs DPDK" "$h" "$d" "$r"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"veth\",\"size\":$size,\"metric\":\"gbps_veth_dataplane_hosted\",\"value\":$h,\"ref\":$d,\"ratio\":$r}"
