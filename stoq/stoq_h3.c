@@ -365,18 +365,19 @@ static int respond_status(struct stoq_conn *c, struct stoq_req *r, int status)
  * Smaller bodies keep the usual readahead: this one reads 4 MiB around a
  * fault, too much for a short range of a large file. Only a hint: a kernel
  * without transparent huge pages refuses it (EINVAL), and a filesystem
- * without large folios, or a tmpfs not mounted huge=, ignores it. True if
- * the advice was taken.
+ * without large folios, or a tmpfs not mounted huge=, ignores it; a body
+ * the advice was not taken for is read ahead as before (will-need).
  */
 #define STOQ_HUGE_BODY (2u << 20)
 
-static bool body_hugepage(uint8_t *map, uint64_t start, uint64_t end)
+static void body_advise(uint8_t *map, uint64_t start, uint64_t end)
 {
 	uint64_t from = start & ~(uint64_t)page_mask();
 
-	if (end - start + 1 < STOQ_HUGE_BODY)
-		return false;
-	return madvise(map + from, end - from + 1, MADV_HUGEPAGE) == 0;
+	if (end - start + 1 >= STOQ_HUGE_BODY &&
+	    madvise(map + from, end - from + 1, MADV_HUGEPAGE) == 0)
+		return;
+	madvise(map + from, end - from + 1, MADV_WILLNEED);
 }
 
 static int respond_file(struct stoq_conn *c, struct stoq_req *r)
@@ -433,9 +434,7 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 		/* One pass front to back: let the kernel read ahead. (Separate
 		 * calls: advice values are not flags.) */
 		madvise(r->map, size, MADV_SEQUENTIAL);
-		if (!body_hugepage(r->map, start, end))
-			madvise(r->map + (start & ~(uint64_t)page_mask()),
-				end - (start & ~(uint64_t)page_mask()) + 1, MADV_WILLNEED);
+		body_advise(r->map, start, end);
 		r->body_off = start;
 		r->body_len = end - start + 1;
 	}
