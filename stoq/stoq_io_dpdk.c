@@ -523,14 +523,11 @@ static size_t dpdk_tx_get(struct stoq_io *io, struct stoq_txbuf *b, size_t n)
 	return got;
 }
 
-/* Unused: kept as spares while there is room, the rest to the pool. */
-static void dpdk_tx_put(struct stoq_io *io, struct stoq_txbuf *b, size_t n)
+/* The mbufs of @n in-place buffers back to the pool. */
+static void txbufs_free(const struct stoq_txbuf *b, size_t n)
 {
-	struct stoq_dpdk_be *be = io->be;
 	struct rte_mbuf *m[STOQ_GSO_MAX];
 
-	while (n && be->n_spare < STOQ_DPDK_SPARE)
-		be->spare[be->n_spare++] = b[--n].handle;
 	for (size_t done = 0; done < n;) {
 		unsigned int k = n - done < STOQ_GSO_MAX ? (unsigned int)(n - done) : STOQ_GSO_MAX;
 
@@ -541,11 +538,20 @@ static void dpdk_tx_put(struct stoq_io *io, struct stoq_txbuf *b, size_t n)
 	}
 }
 
+/* Unused: kept as spares while there is room, the rest to the pool. */
+static void dpdk_tx_put(struct stoq_io *io, struct stoq_txbuf *b, size_t n)
+{
+	struct stoq_dpdk_be *be = io->be;
+
+	while (n && be->n_spare < STOQ_DPDK_SPARE)
+		be->spare[be->n_spare++] = b[--n].handle;
+	txbufs_free(b, n);
+}
+
 /* A datagram written in place and not sent: its buffers go back to the pool. */
 static void tx_drop_inplace(const struct stoq_dgram *d)
 {
-	for (size_t i = 0; i < d->nbufs; i++)
-		rte_pktmbuf_free(d->bufs[i].handle);
+	txbufs_free(d->bufs, d->nbufs);
 }
 
 /* A datagram's destination as an address of our family; false if another family. */
