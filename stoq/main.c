@@ -75,7 +75,8 @@ static void usage(FILE *out)
 		"                    (default stoq; off = none)\n"
 		"Client options:\n"
 		"  --parallel N      requests in flight at once (default 16)\n"
-		"  --download DIR    save each body as DIR/<last path segment>\n"
+		"  --download DIR    save each body as DIR/<last path segment> (written as\n"
+		"                    NAME.part, renamed when complete, removed if not)\n"
 		"  --ca F            verify the server against these CA certificates\n"
 		"  --insecure        do not verify the server certificate\n"
 		"  --alpn S          offer ALPN S instead of h3 (for testing refusals)\n"
@@ -525,7 +526,8 @@ struct get {
 	const char *path;
 	char *path_owned; /* path when built here (a /sha256/ name) */
 	bool put;
-	int fd;
+	int fd;	     /* --download: the body goes to DIR/NAME.part ... */
+	char *dl_name; /* ... renamed to DIR/NAME once it is complete */
 	int status;
 	uint64_t bytes, t_start, t_end;
 	bool started, done;
@@ -557,6 +559,36 @@ static int get_on_data(void *arg, const uint8_t *data, size_t len)
 		off += (size_t)w;
 	}
 	return 0;
+}
+
+/*
+ * A --download body is complete (@ok): its .part file takes the real name;
+ * or it is not: the .part file is removed. -1 when @ok but the file could
+ * not be written out or renamed (said here).
+ */
+static int download_finish(struct get *g, bool ok)
+{
+	char part[STOQ_PATH_MAX + 1024];
+	int rc = 0;
+
+	snprintf(part, sizeof(part), "%s.part", g->dl_name);
+	if (g->fd >= 0 && close(g->fd) < 0 && ok) {
+		HM_ERR(LOG, "%s: %s", part, strerror(errno));
+		rc = -1;
+	}
+	g->fd = -1;
+	if (ok && !rc && rename(part, g->dl_name) < 0) {
+		HM_ERR(LOG, "%s -> %s: %s", part, g->dl_name, strerror(errno));
+		rc = -1;
+	}
+	if (!ok || rc) {
+		unlink(part);
+		if (!ok && g->started)
+			HM_WARN(LOG, "GET %s: incomplete, %s not written", g->path, g->dl_name);
+	}
+	free(g->dl_name);
+	g->dl_name = NULL;
+	return rc;
 }
 
 static void get_on_done(void *arg, int status, uint64_t bytes)
@@ -745,11 +777,18 @@ static int cmd_client(int argc, char **argv)
 			char name[STOQ_PATH_MAX + 1024];
 			const char *base = strrchr(u.path, '/') + 1;
 
-			snprintf(name, sizeof(name), "%s/%.*s", a.download,
+			/* Under a .part name until complete: a failed GET leaves no
+			 * file that looks whole, and keeps an older copy intact. */
+			snprintf(name, sizeof(name), "%s/%.*s.part", a.download,
 				 (int)strcspn(base, "?#"), *base ? base : "index.html");
 			cl.gets[i].fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 			if (cl.gets[i].fd < 0) {
 				HM_ERR(LOG, "%s: %s", name, strerror(errno));
+				goto out;
+			}
+			cl.gets[i].dl_name = strndup(name, strlen(name) - 5);
+			if (!cl.gets[i].dl_name) {
+				HM_ERR(LOG, "%s: %s", name, strerror(ENOMEM));
 				goto out;
 			}
 		}
@@ -812,6 +851,8 @@ static int cmd_client(int argc, char **argv)
 					     : g->status == 200 || g->status == 206);
 
 		bytes += g->put ? cl.put_len : g->bytes;
+		if (g->dl_name && download_finish(g, ok) < 0)
+			ok = false;
 		if (ok) {
 			if (g->put)
 				HM_INFO(LOG, "PUT %s: %d (%zu bytes)", g->path, g->status,
@@ -851,8 +892,8 @@ out:
 	if (io)
 		close_io(&a, io);
 	for (unsigned i = 0; cl.gets && i < (unsigned)nurl; i++) {
-		if (cl.gets[i].fd >= 0)
-			close(cl.gets[i].fd);
+		if (cl.gets[i].dl_name)
+			download_finish(&cl.gets[i], false);
 		free(cl.gets[i].path_owned);
 	}
 	free(cl.gets);

@@ -202,6 +202,10 @@ struct stoq_endpoint_stats {
 	uint64_t requests_done; /* HTTP/3 requests completed (both roles) */
 	uint64_t early_accepted; /* connections whose 0-RTT data was accepted (by the server) */
 	uint64_t early_rejected; /* client: ... refused by the server (sent again after it) */
+	/* server: bodies that could not be read while being sent (the file was
+	 * cut short under the GET, or a read error): that stream reset, or, when
+	 * the copy into a packet faulted, that connection closed (stoq_guard.c) */
+	uint64_t body_read_errors;
 	/* Latency histograms (common/hm_hist.h, ns): handshake from the first
 	 * packet to completion; request from when it was issued (client) or its
 	 * headers arrived (server) to its end. */

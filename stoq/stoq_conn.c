@@ -1311,9 +1311,9 @@ struct tx_dst {
  * Write up to gso_segments packets of one connection into @t, all of the
  * same size except maybe the last, so the kernel can split them (UDP GSO).
  */
-static size_t conn_write(struct stoq_conn *c, struct tx_dst *t, size_t *segsize, uint8_t *ecn,
-			 struct sockaddr_storage *remote, socklen_t *rlen, bool *probe,
-			 uint64_t now)
+static size_t conn_write_train(struct stoq_conn *c, struct tx_dst *t, size_t *segsize,
+			       uint8_t *ecn, struct sockaddr_storage *remote, socklen_t *rlen,
+			       bool *probe, uint64_t now)
 {
 	const struct stoq_config *cfg = &c->ep->cfg;
 	size_t mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->q);
@@ -1450,6 +1450,46 @@ static size_t conn_write(struct stoq_conn *c, struct tx_dst *t, size_t *segsize,
 	}
 	*segsize = first;
 	return off;
+}
+
+/*
+ * A body's page could not be read under ngtcp2's copy into a packet: the
+ * SIGBUS guard put zeros there (stoq_guard.c). The train that holds them
+ * is dropped (conn_write returns 0) and the connection closed, so that no
+ * packet of it, first sent or retransmitted, carries them.
+ */
+static void conn_body_fault(struct stoq_conn *c, uint64_t now)
+{
+	static const char why[] = "response body unreadable";
+	ngtcp2_connection_close_error e;
+
+	stoq_h3_body_errors(c);
+	stoq_conn_set_error(c, "a response body could not be read (file cut short or unreadable)");
+	ngtcp2_connection_close_error_set_application_error(&e, NGHTTP3_H3_INTERNAL_ERROR,
+							    (const uint8_t *)why, sizeof(why) - 1);
+	conn_enter_closing(c, &e, now);
+}
+
+/* conn_write_train() under the SIGBUS guard; 0 when it wrote nothing to send. */
+static size_t conn_write(struct stoq_conn *c, struct tx_dst *t, size_t *segsize, uint8_t *ecn,
+			 struct sockaddr_storage *remote, socklen_t *rlen, bool *probe,
+			 uint64_t now)
+{
+	size_t len;
+	int rv;
+
+	stoq_guard_conn = c;
+	len = conn_write_train(c, t, segsize, ecn, remote, rlen, probe, now);
+	stoq_guard_conn = NULL;
+	if (c->body_fault) {
+		conn_body_fault(c, now);
+		return 0;
+	}
+	if (c->body_reset && (rv = stoq_h3_body_errors(c)) != 0) {
+		conn_fail(c, rv, now);
+		return 0;
+	}
+	return len;
 }
 
 /*
@@ -1636,6 +1676,9 @@ struct stoq_endpoint *stoq_endpoint_create(const struct stoq_config *cfg, bool s
 			HM_ERR(STOQ_LOG, "root \"%s\": %s", root, strerror(errno));
 			goto err_free_ep;
 		}
+		/* Its files are sent from shared mappings: see stoq_guard.c. */
+		if ((errno = -stoq_guard_init()) != 0)
+			goto err_close_root;
 	}
 	if (wc_InitRng(&ep->rng) != 0)
 		goto err_close_root;

@@ -314,17 +314,52 @@ static nghttp3_ssize read_body(nghttp3_conn *h3, int64_t stream_id, nghttp3_vec 
 	/*
 	 * Map the chunk's pages in one call before ngtcp2 copies from them:
 	 * faulting them in one by one as the copy touches them cost the
-	 * server about a tenth of its time. Only a hint: a kernel before 5.14
-	 * refuses it (EINVAL) and the copy faults the pages in as before.
+	 * server about a tenth of its time. A kernel before 5.14 refuses it
+	 * (EINVAL) and the copy faults the pages in as before. Any other
+	 * failure (EFAULT: a page past the file's end, cut short since the
+	 * GET began, or one the disk could not give) means the copy would take
+	 * SIGBUS: none of the chunk is handed out, and conn_write() resets
+	 * the stream (stoq_h3_body_errors).
 	 */
-	madvise((void *)((uintptr_t)at & ~page_mask()), len + ((uintptr_t)at & page_mask()),
-		MADV_POPULATE_READ);
+	if (madvise((void *)((uintptr_t)at & ~page_mask()), len + ((uintptr_t)at & page_mask()),
+		    MADV_POPULATE_READ) < 0 &&
+	    errno != EINVAL && errno != EINTR) {
+		r->read_err = errno;
+		r->read_off = (size_t)(at - r->map);
+		r->conn->body_reset = true;
+		return NGHTTP3_ERR_WOULDBLOCK;
+	}
 	vec[0].base = at;
 	vec[0].len = len;
 	r->body_given += len;
 	if (r->body_given == r->body_len)
 		*pflags |= NGHTTP3_DATA_FLAG_EOF;
 	return 1;
+}
+
+int stoq_h3_body_errors(struct stoq_conn *c)
+{
+	int rv = 0;
+
+	for (struct stoq_req *r = c->reqs; r; r = r->lnext) {
+		if (!r->read_err || r->read_told)
+			continue;
+		r->read_told = true;
+		c->ep->st.body_read_errors++;
+		HM_WARN(STOQ_LOG, "GET %s: the file could not be read at byte %zu (%s): %s", r->path,
+			r->read_off,
+			r->read_err == EFAULT || r->read_err == EIO ?
+				"cut short since the GET began, or unreadable" :
+				strerror(r->read_err),
+			c->body_fault ? "closing the connection" : "stream reset");
+		if (c->body_fault || rv)
+			continue;
+		nghttp3_conn_shutdown_stream_write(c->h3, r->stream_id);
+		rv = ngtcp2_conn_shutdown_stream_write(c->q, r->stream_id,
+						       NGHTTP3_H3_INTERNAL_ERROR);
+	}
+	c->body_reset = false;
+	return rv;
 }
 
 static int respond_status(struct stoq_conn *c, struct stoq_req *r, int status)

@@ -7,6 +7,7 @@
 #define STOQ_PRIV_H
 
 #include <limits.h>
+#include <signal.h>
 
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -111,6 +112,11 @@ struct stoq_req {
 	size_t map_len;
 	size_t body_off, body_len;
 	size_t body_given; /* bytes of the body handed to nghttp3 so far */
+	/* server: the body could not be read (errno; EIO from the SIGBUS
+	 * guard) at byte read_off of the file; reported once (read_told) */
+	int read_err;
+	size_t read_off;
+	bool read_told;
 	int put_fd;
 	char put_tmp[PATH_MAX + 32];
 	uint64_t put_bytes;
@@ -164,6 +170,11 @@ struct stoq_conn {
 	size_t n_vn;
 	struct stoq_req *queue_head, *queue_tail;
 	struct stoq_req *reqs; /* all, for teardown */
+	/* server: a request's body could not be read (stoq_req.read_err):
+	 * before a chunk was handed out (its stream is reset), or under the
+	 * copy into a packet (set by the SIGBUS guard: the connection closes) */
+	bool body_reset;
+	volatile sig_atomic_t body_fault;
 	char authority[300];
 	size_t n_queued, n_active;
 };
@@ -222,6 +233,16 @@ int stoq_cid_table_add(struct stoq_endpoint *ep, const uint8_t *cid, size_t len,
 void stoq_cid_table_del(struct stoq_endpoint *ep, const uint8_t *cid, size_t len);
 struct stoq_conn *stoq_cid_table_find(struct stoq_endpoint *ep, const uint8_t *cid, size_t len);
 
+/*
+ * stoq_guard.c: a SIGBUS in the copy of a body's mapping into a packet
+ * (the file cut short under a GET, or unreadable) marks the connection
+ * being written (stoq_guard_conn, set by conn_write) instead of killing
+ * the process. stoq_guard_init() installs the handler, once per process:
+ * 0, or -errno from sigaction.
+ */
+extern __thread struct stoq_conn *stoq_guard_conn;
+int stoq_guard_init(void);
+
 /* stoq_h3.c: the HTTP/3 application on a connection */
 /*
  * stoq_h3.c's parsers of what comes off the wire, for the fuzz target:
@@ -239,6 +260,13 @@ int stoq_h3_setup(struct stoq_conn *c);
 int stoq_h3_recv_stream(struct stoq_conn *c, int64_t stream_id, const uint8_t *data, size_t len,
 			bool fin);
 void stoq_h3_stream_close(struct stoq_conn *c, int64_t stream_id, uint64_t app_error);
+/*
+ * Report the requests of @c whose body could not be read (read_err), once
+ * each (warning, body_read_errors), and reset their streams with
+ * H3_INTERNAL_ERROR unless the connection is closing for it (body_fault).
+ * 0, or ngtcp2's error from the reset.
+ */
+int stoq_h3_body_errors(struct stoq_conn *c);
 void stoq_h3_conn_free(struct stoq_conn *c);
 int stoq_h3_start_requests(struct stoq_conn *c);
 /* Client: the server refused our 0-RTT: drop the HTTP/3 state, queue the requests again. */

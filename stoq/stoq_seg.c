@@ -34,6 +34,8 @@ static const struct {
 	{ "stoq_datagrams_dropped", "datagrams matching no connection, refused", HM_STATS_COUNTER },
 	{ "stoq_requests", "HTTP/3 requests completed", HM_STATS_COUNTER },
 	{ "stoq_connections", "connections open now", HM_STATS_GAUGE },
+	{ "stoq_body_read_errors", "response bodies cut short: file shrank or unreadable",
+	  HM_STATS_COUNTER },
 };
 _Static_assert(sizeof(seg_def) / sizeof(seg_def[0]) <= SEG_HS, "stoq_seg: counters overlap");
 
@@ -100,6 +102,7 @@ void stoq_seg_publish(struct stoq_seg *x)
 	hm_stats_set(&x->w[9], st.dropped);
 	hm_stats_set(&x->w[10], st.requests_done);
 	hm_stats_set(&x->w[11], stoq_endpoint_conn_count(x->ep));
+	hm_stats_set(&x->w[12], st.body_read_errors);
 	for (unsigned i = 0; i < HM_HIST_WORDS; i++) {
 		hm_stats_set(&x->w[SEG_HS + i], st.handshake_ns[i]);
 		hm_stats_set(&x->w[SEG_REQ + i], st.request_ns[i]);

@@ -112,6 +112,39 @@ print("    stats segment: %d handshakes (p50 %.2f ms), %d requests (p50 %.2f ms)
     hs, v["stoq_handshake_seconds"]["p50"] * 1e3, rq, v["stoq_request_seconds"]["p50"] * 1e3))
 ' || fail "server stats segment"
 
+# A body is a mapping of the file: cut short under the GET, the copy into a
+# packet used to take SIGBUS and kill the server with every connection.
+step "a file cut short under a GET: that request fails, the server serves on"
+truncate -s 2G "$tmp/root/cut.bin" # sparse: no disk, read as zeros
+timeout 60 "$bin" client --ca "$cert" --download "$tmp/dl" "https://localhost:$port/cut.bin" \
+	2>"$tmp/cut.log" &
+cpid=$!
+for _ in $(seq 200); do
+	(($(stat -c %s "$tmp/dl/cut.bin.part" 2>/dev/null || echo 0) >= 8 << 20)) && break
+	sleep 0.05
+done
+truncate -s 4M "$tmp/root/cut.bin"
+rc=0
+wait "$cpid" || rc=$?
+((rc != 0)) || { cat "$tmp/cut.log"; fail "the GET of a file cut to 4 MiB under it succeeded"; }
+kill -0 "${pids[0]}" 2>/dev/null || { cat "$tmp/server.log"; fail "the server died when the file was cut"; }
+grep -q "GET /cut.bin: the file could not be read" "$tmp/server.log" ||
+	{ cat "$tmp/server.log"; fail "the server did not say which body it could not read"; }
+[[ ! -e "$tmp/dl/cut.bin" && ! -e "$tmp/dl/cut.bin.part" ]] ||
+	fail "the failed GET left $(ls "$tmp/dl") in the download directory"
+rm -f "$tmp/dl"/* "$tmp/root/cut.bin"
+timeout 20 "$bin" client --ca "$cert" --download "$tmp/dl" "https://localhost:$port/small.bin" \
+	2>"$tmp/c.log" || { cat "$tmp/c.log"; fail "GET after the cut"; }
+same "$tmp/dl/small.bin" small.bin
+rm -f "$tmp/dl"/*
+sleep 0.3
+"$top/build/bin/hmesh-stat" -s "stoq-test-$$" -j | python3 -c '
+import json, sys
+v = {e["name"]: e for e in json.load(sys.stdin)["values"]}
+assert v["stoq_body_read_errors"]["value"] == 1, v["stoq_body_read_errors"]
+' || fail "stoq_body_read_errors is not 1"
+echo "    client: $(grep -m1 -e 'reset' -e 'unreadable' "$tmp/cut.log")"
+
 step "PUT by name and by content hash; gtlsclient fetches the chunk by its name"
 timeout 60 "$bin" client --ca "$cert" --put "$tmp/root/medium.bin" \
 	"https://localhost:$port/put-medium.bin" "https://localhost:$port/sha256/" \

@@ -1055,6 +1055,116 @@ Test(stoq_sim, cold_body_is_read_in_2mib_folios)
 	sim_fini(&s);
 }
 
+/* The client holds @at_least bytes of a body, or its connection closed. */
+struct got {
+	struct body *b;
+	size_t at_least;
+	struct stoq_conn *c;
+};
+
+static bool got_enough(void *arg)
+{
+	struct got *g = arg;
+
+	return g->b->len >= g->at_least || g->b->done || stoq_conn_is_closed(g->c);
+}
+
+/*
+ * A GET of an 8 MiB file that is cut to @cut bytes once the client holds
+ * its first 64 KiB (the server mapped the file and handed the first 2 MiB
+ * chunk to nghttp3 long before). The server must neither die of SIGBUS
+ * nor send bytes it could not read; the client's request fails, and what
+ * it did get is the file's first bytes. Returns the server's
+ * body_read_errors; *@closed says whether the client's connection closed.
+ */
+static uint64_t get_while_cut(size_t cut, struct body *b, const uint8_t **want, bool *closed)
+{
+	const size_t len = 8u << 20;
+	struct stoq_config scfg, ccfg;
+	struct stoq_endpoint_stats st;
+	struct sim s;
+	struct body other = {0};
+	struct want w = {.b = b, .n = 1};
+	struct got g = {.b = b, .at_least = 64u << 10};
+	struct stoq_conn *c, *c2;
+	char path[160];
+	uint8_t *data = make_file("cut.bin", len), *small = make_file("small.bin", 100000);
+
+	configs(&scfg, &ccfg);
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	c = sim_connect(&s);
+	w.c = g.c = c;
+	cr_assert_eq(stoq_conn_get(c, "/cut.bin", 0, -1, &body_ops, b), 0);
+	sim_run(&s, got_enough, &g, 30ull * 1000000000ull);
+	cr_assert(!b->done && b->len >= g.at_least && b->len < cut,
+		  "the client holds %zu bytes (done %d) before the cut", b->len, b->done);
+	snprintf(path, sizeof(path), "%s/cut.bin", g_dir);
+	cr_assert_eq(truncate(path, (off_t)cut), 0);
+	w.c = NULL; /* a closing connection ends its requests only once drained */
+	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
+
+	cr_assert(b->done, "the request never ended");
+	cr_assert_lt(b->status, 0, "status %d after the file was cut", b->status);
+	cr_assert_leq(b->len, cut);
+	cr_assert_eq(memcmp(b->buf, data, b->len), 0, "the client got bytes the file never held");
+	*closed = stoq_conn_is_closed(c);
+	if (*closed)
+		cr_assert(strstr(stoq_conn_last_error(c), "response body unreadable"),
+			  "the client was told \"%s\"", stoq_conn_last_error(c));
+	/* The server goes on serving: on the same connection, or a new one. */
+	c2 = *closed ? sim_connect(&s) : c;
+	w.b = &other;
+	w.c = c2;
+	cr_assert_eq(stoq_conn_get(c2, "/small.bin", 0, -1, &body_ops, &other), 0);
+	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
+	expect_body(&other, 200, small, 100000);
+	stoq_endpoint_stats(s.srv, &st);
+	free(other.buf);
+	free(small);
+	sim_fini(&s);
+	*want = data;
+	return st.body_read_errors;
+}
+
+/*
+ * Cut past the chunk being sent: the next chunk's MADV_POPULATE_READ
+ * fails (EFAULT) before any of it is handed out, and the server resets
+ * that stream alone (H3_INTERNAL_ERROR): the client has exactly the first
+ * chunk and its connection stays up.
+ */
+Test(stoq_sim, file_cut_before_a_chunk_resets_the_stream)
+{
+	struct body b = {0};
+	const uint8_t *data;
+	bool closed;
+
+	cr_assert_eq(get_while_cut(3u << 20, &b, &data, &closed), 1);
+	cr_assert(!closed, "the connection closed for one stream's file");
+	cr_assert_eq(b.status, -ECONNRESET);
+	cr_assert_eq(b.len, 2u << 20, "%zu bytes before the reset", b.len);
+	free(b.buf);
+	free((void *)data);
+}
+
+/*
+ * Cut inside the chunk ngtcp2 is copying from: the copy faults (SIGBUS),
+ * which used to kill the server. The guard (stoq_guard.c) maps a zero
+ * page there so the copy can finish, and the connection is closed
+ * before the packet holding those zeros, or any after it, is sent.
+ */
+Test(stoq_sim, file_cut_under_the_copy_closes_the_connection)
+{
+	struct body b = {0};
+	const uint8_t *data;
+	bool closed;
+
+	cr_assert_eq(get_while_cut(1u << 20, &b, &data, &closed), 1);
+	cr_assert(closed, "the connection stayed open after a fault in its body");
+	cr_assert_eq(b.status, -ECONNABORTED);
+	free(b.buf);
+	free((void *)data);
+}
+
 static void expect_failure(struct stoq_config *scfg, struct stoq_config *ccfg, const char *what)
 {
 	struct sim s;
