@@ -108,6 +108,8 @@ struct stoq_config {
 	/* datagrams */
 	uint32_t max_udp_payload;
 	uint32_t gso_segments; /* datagrams per GSO send (1 = no GSO) */
+	/* server: threads reading file bodies off a disk (0 = the event loop) */
+	uint32_t body_read_threads;
 };
 
 extern const struct hm_cfg_table stoq_config_table;
@@ -206,6 +208,12 @@ struct stoq_endpoint_stats {
 	 * cut short under the GET, or a read error): that stream reset, or, when
 	 * the copy into a packet faulted, that connection closed (stoq_guard.c) */
 	uint64_t body_read_errors;
+	/* server: 2 MiB body chunks read by the pager threads (a body on a
+	 * disk, not tmpfs), and how often a stream had to wait for one: the
+	 * disk was slower than the connection */
+	uint64_t body_chunks_paged;
+	uint64_t body_page_waits;
+	uint64_t pager_cpu_ns; /* CPU time of the pager threads (read-ahead, mapping) */
 	/* Latency histograms (common/hm_hist.h, ns): handshake from the first
 	 * packet to completion; request from when it was issued (client) or its
 	 * headers arrived (server) to its end. */

@@ -1536,6 +1536,14 @@ size_t stoq_endpoint_send_io(struct stoq_endpoint *ep, struct stoq_io *io,
 		out[n].remote_len = p->remote_len;
 		n++;
 	}
+	/* Streams whose chunk the pager has read go on now (stoq_pager.c). */
+	for (struct stoq_conn *c = ep->conns; c && ep->n_paging; c = c->next) {
+		int rv;
+
+		if (c->n_paging && !c->closing && !c->draining && !c->dead &&
+		    (rv = stoq_h3_paged(c)) != 0)
+			conn_fail(c, rv, now);
+	}
 	/* Round-robin: one GSO train per connection per pass keeps them fair. */
 	while (progress && n < max && slot < STOQ_TX_BATCH) {
 		progress = false;
@@ -1604,6 +1612,8 @@ uint64_t stoq_endpoint_next_timer(struct stoq_endpoint *ep)
 		if (e < t)
 			t = e;
 	}
+	if (ep->n_paging && ep->now + STOQ_PAGER_POLL_NS < t)
+		t = ep->now + STOQ_PAGER_POLL_NS;
 	return t;
 }
 
@@ -1679,6 +1689,12 @@ struct stoq_endpoint *stoq_endpoint_create(const struct stoq_config *cfg, bool s
 		/* Its files are sent from shared mappings: see stoq_guard.c. */
 		if ((errno = -stoq_guard_init()) != 0)
 			goto err_close_root;
+		if (cfg->body_read_threads &&
+		    (errno = -stoq_pager_create(cfg->body_read_threads, &ep->pager)) != 0) {
+			HM_ERR(STOQ_LOG, "starting %u body_read_threads: %s",
+			       cfg->body_read_threads, strerror(errno));
+			goto err_close_root;
+		}
 	}
 	if (wc_InitRng(&ep->rng) != 0)
 		goto err_close_root;
@@ -1703,6 +1719,7 @@ err_free_cid:
 err_free_rng:
 	wc_FreeRng(&ep->rng);
 err_close_root:
+	stoq_pager_destroy(ep->pager);
 	if (ep->root_fd >= 0)
 		close(ep->root_fd);
 err_free_ep:
@@ -1717,6 +1734,7 @@ void stoq_endpoint_destroy(struct stoq_endpoint *ep)
 		return;
 	while (ep->conns)
 		conn_free(ep->conns);
+	stoq_pager_destroy(ep->pager); /* after the requests: they release their jobs */
 	wolfSSL_CTX_free(ep->ctx);
 	free(ep->txbuf);
 	stoq_token_keys_fini(&ep->keys);
@@ -1735,6 +1753,7 @@ size_t stoq_endpoint_conn_count(const struct stoq_endpoint *ep)
 void stoq_endpoint_stats(const struct stoq_endpoint *ep, struct stoq_endpoint_stats *out)
 {
 	*out = ep->st;
+	out->pager_cpu_ns = stoq_pager_cpu_ns(ep->pager);
 }
 
 struct stoq_conn *stoq_endpoint_first_conn(struct stoq_endpoint *ep)

@@ -16,7 +16,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "hm_hex.h"
 #include "hm_log.h"
@@ -170,7 +173,13 @@ void stoq_req_free(struct stoq_req *r)
 {
 	struct stoq_conn *c = r->conn;
 
-	if (r->map && r->map_len)
+	if (r->pg_wait) {
+		c->n_paging--;
+		c->ep->n_paging--;
+	}
+	if (r->pg_job) /* the pager unmaps it once no thread reads it */
+		stoq_pager_release(c->ep->pager, r->pg_job, r->map_len ? r->map : NULL, r->map_len);
+	else if (r->map && r->map_len)
 		munmap(r->map, r->map_len);
 	if (r->put_sha_on)
 		wc_Sha256Free(&r->put_sha);
@@ -294,6 +303,53 @@ int stoq_h3_parse_range(const char *v, size_t len, struct stoq_req *r)
 	return 0;
 }
 
+/* Whether every page of [at, at+len) is in the page cache (mincore). */
+static bool chunk_resident(const uint8_t *at, size_t len)
+{
+	uintptr_t a = (uintptr_t)at & ~page_mask();
+	size_t n = ((uintptr_t)at + len - a + page_mask()) / (page_mask() + 1);
+	unsigned char vec[STOQ_BODY_CHUNK / 4096 + 2];
+
+	/* A caller that may not write the file is told only what it has
+	 * mapped itself (Linux >= 5.0): then the pager reads it, needlessly
+	 * but correctly. */
+	if (n > sizeof(vec) || mincore((void *)a, n * (page_mask() + 1), vec) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(vec[i] & 1))
+			return false;
+	return true;
+}
+
+/* Queue the read of the chunk at @at on the endpoint's pager: 0, or -errno
+ * (the loop then reads it itself, as without a pager). */
+static int chunk_page(struct stoq_req *r, uint8_t *at, size_t len)
+{
+	struct stoq_endpoint *ep = r->conn->ep;
+	uintptr_t a = (uintptr_t)at & ~page_mask();
+	int rc = stoq_pager_submit(ep->pager, &r->pg_job, (void *)a, (uintptr_t)at + len - a);
+
+	if (rc < 0)
+		return rc;
+	r->pg_wait = true;
+	r->pg_ready = false;
+	r->pg_off = (size_t)(at - r->map);
+	r->conn->n_paging++;
+	ep->n_paging++;
+	ep->st.body_chunks_paged++;
+	return 0;
+}
+
+/* The chunk at @at could not be read (errno @err): none of it is handed
+ * out, and conn_write() resets the stream (stoq_h3_body_errors). */
+static nghttp3_ssize chunk_failed(struct stoq_req *r, const uint8_t *at, int err)
+{
+	r->read_err = err;
+	r->read_off = (size_t)(at - r->map);
+	r->conn->body_reset = true;
+	return NGHTTP3_ERR_WOULDBLOCK;
+}
+
 static nghttp3_ssize read_body(nghttp3_conn *h3, int64_t stream_id, nghttp3_vec *vec,
 			       size_t veccnt, uint32_t *pflags, void *conn_user_data,
 			       void *stream_user_data)
@@ -311,30 +367,70 @@ static nghttp3_ssize read_body(nghttp3_conn *h3, int64_t stream_id, nghttp3_vec 
 	at = r->map + r->body_off + r->body_given;
 	len = r->body_len - r->body_given < STOQ_BODY_CHUNK ? r->body_len - r->body_given
 							    : STOQ_BODY_CHUNK;
+	if (r->paged) {
+		/* A body on a disk: the pager reads each chunk (stoq_pager.c),
+		 * the first one too unless it is in the page cache already. The
+		 * stream waits meanwhile; stoq_h3_paged() resumes it. */
+		if (r->pg_wait) {
+			r->conn->ep->st.body_page_waits++;
+			return NGHTTP3_ERR_WOULDBLOCK;
+		}
+		if (r->pg_ready && r->pg_off == (size_t)(at - r->map)) {
+			r->pg_ready = false;
+			if (r->pg_err && r->pg_err != EINVAL && r->pg_err != EINTR)
+				return chunk_failed(r, at, r->pg_err);
+		} else if (!chunk_resident(at, len) && chunk_page(r, at, len) == 0) {
+			r->conn->ep->st.body_page_waits++;
+			return NGHTTP3_ERR_WOULDBLOCK;
+		}
+	}
 	/*
 	 * Map the chunk's pages in one call before ngtcp2 copies from them:
-	 * faulting them in one by one as the copy touches them cost the
-	 * server about a tenth of its time. A kernel before 5.14 refuses it
-	 * (EINVAL) and the copy faults the pages in as before. Any other
-	 * failure (EFAULT: a page past the file's end, cut short since the
-	 * GET began, or one the disk could not give) means the copy would take
-	 * SIGBUS: none of the chunk is handed out, and conn_write() resets
-	 * the stream (stoq_h3_body_errors).
+	 * faulting them in one by one as the copy touches them cost the server
+	 * about a tenth of its time. A kernel before 5.14 refuses it (EINVAL)
+	 * and the copy faults the pages in as before. Any other failure
+	 * (EFAULT: a page past the file's end, cut short since the GET began,
+	 * or one the disk could not give) means the copy would take SIGBUS:
+	 * none of the chunk is handed out. Where the pager read the chunk, its
+	 * pages are mapped already and this only walks them, but a file cut
+	 * short since then is seen here, not in a SIGBUS under the copy (which
+	 * would close the whole connection: stoq_guard.c).
 	 */
 	if (madvise((void *)((uintptr_t)at & ~page_mask()), len + ((uintptr_t)at & page_mask()),
 		    MADV_POPULATE_READ) < 0 &&
-	    errno != EINVAL && errno != EINTR) {
-		r->read_err = errno;
-		r->read_off = (size_t)(at - r->map);
-		r->conn->body_reset = true;
-		return NGHTTP3_ERR_WOULDBLOCK;
-	}
+	    errno != EINVAL && errno != EINTR)
+		return chunk_failed(r, at, errno);
 	vec[0].base = at;
 	vec[0].len = len;
 	r->body_given += len;
 	if (r->body_given == r->body_len)
 		*pflags |= NGHTTP3_DATA_FLAG_EOF;
+	else if (r->paged) /* read the next one while this one goes out */
+		chunk_page(r, at + len,
+			   r->body_len - r->body_given < STOQ_BODY_CHUNK ?
+				   r->body_len - r->body_given :
+				   STOQ_BODY_CHUNK);
 	return 1;
+}
+
+int stoq_h3_paged(struct stoq_conn *c)
+{
+	for (struct stoq_req *r = c->reqs; r && c->n_paging; r = r->lnext) {
+		int rc;
+
+		if (!r->pg_wait || (rc = stoq_pager_poll(r->pg_job)) == -EINPROGRESS)
+			continue;
+		r->pg_wait = false;
+		r->pg_ready = true;
+		r->pg_err = -rc;
+		c->n_paging--;
+		c->ep->n_paging--;
+		/* (A no-op if the stream was not waiting: a read ahead.) */
+		rc = nghttp3_conn_resume_stream(c->h3, r->stream_id);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 int stoq_h3_body_errors(struct stoq_conn *c)
@@ -420,6 +516,7 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 	static const nghttp3_data_reader dr = { .read_data = read_body };
 	char rel[STOQ_PATH_MAX];
 	struct stat sb;
+	struct statfs fs;
 	uint64_t size, start = 0, end;
 	int fd, status = 200;
 	nghttp3_nv nva[5];
@@ -466,6 +563,9 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 			return respond_status(c, r, 500);
 		}
 		r->map_len = size;
+		/* Only a disk waits: tmpfs and ramfs pages are in memory. */
+		r->paged = c->ep->pager && fstatfs(fd, &fs) == 0 && fs.f_type != TMPFS_MAGIC &&
+			   fs.f_type != RAMFS_MAGIC && fs.f_type != HUGETLBFS_MAGIC;
 		/* One pass front to back: let the kernel read ahead. (Separate
 		 * calls: advice values are not flags.) */
 		madvise(r->map, size, MADV_SEQUENTIAL);

@@ -117,6 +117,14 @@ struct stoq_req {
 	int read_err;
 	size_t read_off;
 	bool read_told;
+	/* server, a body on a disk (not tmpfs): its chunks are read by the
+	 * endpoint's pager; pg_job reads the chunk at pg_off (of the file)
+	 * while pg_wait; pg_ready: that chunk is read (pg_err its errno) */
+	bool paged;
+	bool pg_wait, pg_ready;
+	int pg_err;
+	size_t pg_off;
+	struct stoq_page_job *pg_job;
 	int put_fd;
 	char put_tmp[PATH_MAX + 32];
 	uint64_t put_bytes;
@@ -175,6 +183,7 @@ struct stoq_conn {
 	 * copy into a packet (set by the SIGBUS guard: the connection closes) */
 	bool body_reset;
 	volatile sig_atomic_t body_fault;
+	unsigned n_paging; /* requests waiting for the pager (pg_wait) */
 	char authority[300];
 	size_t n_queued, n_active;
 };
@@ -216,6 +225,8 @@ struct stoq_endpoint {
 	struct stoq_pending pend[STOQ_PEND_MAX];
 	unsigned n_pend;
 	unsigned n_put_bufs; /* PUT write blocks held by this endpoint's requests */
+	struct stoq_pager *pager; /* server with a root and body_read_threads > 0 */
+	unsigned n_paging;	   /* requests waiting for it, all connections */
 	struct stoq_endpoint_stats st;
 };
 
@@ -243,6 +254,32 @@ struct stoq_conn *stoq_cid_table_find(struct stoq_endpoint *ep, const uint8_t *c
 extern __thread struct stoq_conn *stoq_guard_conn;
 int stoq_guard_init(void);
 
+/*
+ * stoq_pager.c: threads that read cold body chunks off the event loop
+ * (MADV_POPULATE_READ on a pager thread; see the file). Internal API:
+ * create with 1..STOQ_PAGER_MAX_THREADS threads (0 or -errno); the eventfd
+ * becomes readable when a job finishes (stoq_pager_drain() empties it);
+ * submit queues a read of [addr, addr+len) on *jp (allocated on first use;
+ * -EBUSY while it is still pending); poll gives -EINPROGRESS until it is
+ * done, then 0 or -errno of the read; release frees the job when its
+ * request goes, unmapping @map (the body) once no thread reads it.
+ */
+#define STOQ_PAGER_MAX_THREADS 64
+/* While a chunk is being read, the endpoint's next timer is at most this far
+ * off: a loop that does not poll the eventfd still finds the job done. */
+#define STOQ_PAGER_POLL_NS 1000000ull
+struct stoq_pager;
+struct stoq_page_job;
+int stoq_pager_create(unsigned threads, struct stoq_pager **out);
+void stoq_pager_destroy(struct stoq_pager *p);
+int stoq_pager_wakefd(const struct stoq_pager *p);
+void stoq_pager_drain(struct stoq_pager *p);
+int stoq_pager_submit(struct stoq_pager *p, struct stoq_page_job **jp, void *addr, size_t len);
+int stoq_pager_poll(const struct stoq_page_job *j);
+void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map, size_t map_len);
+/* CPU time the pager's threads have used, ns (0 without a pager). */
+uint64_t stoq_pager_cpu_ns(struct stoq_pager *p);
+
 /* stoq_h3.c: the HTTP/3 application on a connection */
 /*
  * stoq_h3.c's parsers of what comes off the wire, for the fuzz target:
@@ -267,6 +304,9 @@ void stoq_h3_stream_close(struct stoq_conn *c, int64_t stream_id, uint64_t app_e
  * 0, or ngtcp2's error from the reset.
  */
 int stoq_h3_body_errors(struct stoq_conn *c);
+/* Resume the streams of @c whose chunk the pager has read (c->n_paging > 0):
+ * 0, or nghttp3's error. */
+int stoq_h3_paged(struct stoq_conn *c);
 void stoq_h3_conn_free(struct stoq_conn *c);
 int stoq_h3_start_requests(struct stoq_conn *c);
 /* Client: the server refused our 0-RTT: drop the HTTP/3 state, queue the requests again. */

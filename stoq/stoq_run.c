@@ -81,7 +81,12 @@ int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)
 {
 	struct stoq_dgram rx[STOQ_RUN_RX_BURST];
 	uint8_t *bufs = malloc((size_t)STOQ_RUN_RX_BURST * STOQ_RX_BUF);
-	struct pollfd pfd = { .fd = stoq_io_ops_of(io)->pollfd(io), .events = POLLIN };
+	/* [1]: the pager's eventfd (-1, ignored by ppoll, without one): a
+	 * body chunk read off the disk wakes the loop to send it. */
+	struct pollfd pfd[2] = {
+		{ .fd = stoq_io_ops_of(io)->pollfd(io), .events = POLLIN },
+		{ .fd = stoq_pager_wakefd(ep->pager), .events = POLLIN },
+	};
 
 	if (!bufs)
 		return -ENOMEM;
@@ -97,14 +102,15 @@ int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)
 		next = stoq_endpoint_next_timer(ep);
 		now = stoq_now();
 		/* No descriptor (DPDK): poll the port again at once, as a PMD does. */
-		if (next <= now || pfd.fd < 0)
+		if (next <= now || pfd[0].fd < 0)
 			continue;
 		next -= now;
 		if (next > 200000000ull)
 			next = 200000000ull; /* wake up to check *stop */
 		ts.tv_sec = (time_t)(next / 1000000000ull);
 		ts.tv_nsec = (long)(next % 1000000000ull);
-		ppoll(&pfd, 1, &ts, NULL);
+		if (ppoll(pfd, 2, &ts, NULL) > 0 && (pfd[1].revents & POLLIN))
+			stoq_pager_drain(ep->pager);
 	}
 	free(bufs);
 	return 0;

@@ -36,6 +36,10 @@ static const struct {
 	{ "stoq_connections", "connections open now", HM_STATS_GAUGE },
 	{ "stoq_body_read_errors", "response bodies cut short: file shrank or unreadable",
 	  HM_STATS_COUNTER },
+	{ "stoq_body_chunks_paged", "2 MiB body chunks read from a disk by the pager threads",
+	  HM_STATS_COUNTER },
+	{ "stoq_body_page_waits", "times a stream waited for the pager: the disk was behind",
+	  HM_STATS_COUNTER },
 };
 _Static_assert(sizeof(seg_def) / sizeof(seg_def[0]) <= SEG_HS, "stoq_seg: counters overlap");
 
@@ -57,7 +61,9 @@ struct stoq_seg *stoq_seg_open(const char *name, struct stoq_endpoint *ep)
 		return NULL;
 	}
 	x->ep = ep;
-	x->seg = hm_stats_create(name, 1, (SEG_REQ + HM_HIST_WORDS) * 8, 16);
+	/* Entries: as many counters as there are words before SEG_HS, and the
+	 * two histograms. */
+	x->seg = hm_stats_create(name, 1, (SEG_REQ + HM_HIST_WORDS) * 8, SEG_HS + 2);
 	if (!x->seg) {
 		rc = -errno;
 		HM_ERR(STOQ_LOG, "stats segment %s: %s", name, strerror(errno));
@@ -103,6 +109,8 @@ void stoq_seg_publish(struct stoq_seg *x)
 	hm_stats_set(&x->w[10], st.requests_done);
 	hm_stats_set(&x->w[11], stoq_endpoint_conn_count(x->ep));
 	hm_stats_set(&x->w[12], st.body_read_errors);
+	hm_stats_set(&x->w[13], st.body_chunks_paged);
+	hm_stats_set(&x->w[14], st.body_page_waits);
 	for (unsigned i = 0; i < HM_HIST_WORDS; i++) {
 		hm_stats_set(&x->w[SEG_HS + i], st.handshake_ns[i]);
 		hm_stats_set(&x->w[SEG_REQ + i], st.request_ns[i]);

@@ -5,7 +5,9 @@
 #     limits, the warm pool, networking) on the sanitized hmesh-run;
 #  2. tests/integration/test_stoq_interop.sh (gtlsclient and gtlsserver,
 #     100 MB, loss, handshake failures) on the sanitized hmesh-stoq;
-#  3. tests/integration/test_stoq_dpdk.sh (the DPDK back end on a veth).
+#  3. tests/integration/test_stoq_dpdk.sh (the DPDK back end on a veth);
+#  4. tests/integration/test_stoq_pager.sh (bodies read off a held disk by
+#     the pager threads).
 # Every process writes any sanitizer report to a file of its own
 # (log_path), so a report from a server the test stopped, or from a
 # container's set-up before its exec, is not lost in a log: the test fails
@@ -47,9 +49,9 @@ reports() {
 	return $found
 }
 
-for t in test_runtime.sh test_stoq_interop.sh test_stoq_dpdk.sh; do
+for t in test_runtime.sh test_stoq_interop.sh test_stoq_dpdk.sh test_stoq_pager.sh; do
 	echo "--- $t on sanitized binaries"
 	HMESH_BUILD=$asan bash "$here/$t" || { reports || true; echo "FAIL: $t under ASan/UBSan"; exit 1; }
 	reports || { echo "FAIL: sanitizer reports during $t"; exit 1; }
 done
-echo "PASS: hmesh-run and hmesh-stoq under ASan/UBSan/LSan: runtime, interop and DPDK back-end tests, no report"
+echo "PASS: hmesh-run and hmesh-stoq under ASan/UBSan/LSan: runtime, interop, DPDK back-end and pager tests, no report"

@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "hm_hex.h"
 #include "stoq_priv.h"
@@ -520,7 +523,7 @@ static bool all_done(void *arg)
 	return true;
 }
 
-static uint8_t *make_file(const char *name, size_t len)
+static uint8_t *make_file_in(const char *dir, const char *name, size_t len)
 {
 	char path[160];
 	uint8_t *data = malloc(len);
@@ -534,12 +537,17 @@ static uint8_t *make_file(const char *name, size_t len)
 		x ^= x << 5;
 		data[i] = (uint8_t)x;
 	}
-	snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, data, len), (ssize_t)len);
 	close(fd);
 	return data;
+}
+
+static uint8_t *make_file(const char *name, size_t len)
+{
+	return make_file_in(g_dir, name, len);
 }
 
 /* What the HTTP/3 layer accepts of request paths, Range values and chunk names. */
@@ -879,11 +887,11 @@ Test(stoq_sim, put_many_at_once_all_stored)
 	struct body b[N] = {0};
 	struct peak_bufs p = {.w = {.b = b, .n = N}};
 	size_t len = (2u << 20) + 1000; /* a whole block and a part */
-	uint8_t *data = malloc(len + N);
+	uint8_t *data = malloc(len + 2 * N); /* PUT i: len + i bytes from data + i */
 	struct stoq_conn *c[N];
 
 	cr_assert_not_null(data);
-	for (size_t i = 0; i < len + N; i++)
+	for (size_t i = 0; i < len + 2 * N; i++)
 		data[i] = (uint8_t)(i * 7 + (i >> 11));
 	configs(&scfg, &ccfg);
 	sim_init(&s, &scfg, &ccfg, g_dir);
@@ -1163,6 +1171,161 @@ Test(stoq_sim, file_cut_under_the_copy_closes_the_connection)
 	cr_assert_eq(b.status, -ECONNABORTED);
 	free(b.buf);
 	free((void *)data);
+}
+
+/*
+ * Bodies on a disk are read by the endpoint's pager threads (stoq_pager.c)
+ * so a cold file does not stall the event loop; tmpfs bodies are not (see
+ * test_stoq_pager.sh for a disk that holds its reads back). /var/tmp is a
+ * disk filesystem on Debian where /tmp may be tmpfs.
+ */
+static void pager_dir(char *dir, size_t len)
+{
+	struct statfs fs;
+
+	snprintf(dir, len, "/var/tmp/stoq-pager-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(statfs(dir, &fs), 0);
+	cr_assert(fs.f_type != TMPFS_MAGIC, "%s is on tmpfs: no disk to read from", dir);
+}
+
+/* Drop @name's pages from the page cache: its first chunk is cold too. */
+static void evict(const char *dir, const char *name)
+{
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fdatasync(fd), 0);
+	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+/* GET all of cold.bin and a range from inside its second chunk; the
+ * server's paged chunk count. */
+static uint64_t get_cold(unsigned threads, const char *dir, const uint8_t *data, size_t len)
+{
+	struct stoq_config scfg, ccfg;
+	struct stoq_endpoint_stats st;
+	struct body b[2] = {0};
+	struct want w = {.b = b, .n = 2};
+	struct sim s;
+	struct stoq_conn *c;
+	const size_t from = (3u << 20) + 5;
+
+	configs(&scfg, &ccfg);
+	scfg.body_read_threads = threads;
+	evict(dir, "cold.bin");
+	sim_init(&s, &scfg, &ccfg, dir);
+	cr_assert_eq(threads != 0, s.srv->pager != NULL);
+	c = sim_connect(&s);
+	w.c = c;
+	cr_assert_eq(stoq_conn_get(c, "/cold.bin", 0, -1, &body_ops, &b[0]), 0);
+	cr_assert_eq(stoq_conn_get(c, "/cold.bin", (int64_t)from, (int64_t)len - 1, &body_ops,
+				   &b[1]),
+		     0);
+	sim_run(&s, all_done, &w, 60ull * 1000000000ull);
+	expect_body(&b[0], 200, data, len);
+	expect_body(&b[1], 206, data + from, len - from);
+	stoq_endpoint_stats(s.srv, &st);
+	cr_assert_eq(s.srv->n_paging, 0, "requests still waiting for the pager");
+	free(b[0].buf);
+	free(b[1].buf);
+	sim_fini(&s);
+	return st.body_chunks_paged;
+}
+
+Test(stoq_sim, disk_bodies_are_read_by_the_pager)
+{
+	const size_t len = (5u << 20) + 123; /* chunks of 2, 2 and 1 MiB + 123 */
+	char dir[64], cmd[96];
+	uint8_t *data;
+	uint64_t paged;
+
+	pager_dir(dir, sizeof(dir));
+	data = make_file_in(dir, "cold.bin", len);
+	/* Every chunk of both bodies: each one read ahead while the one
+	 * before goes out, the first because it is not in the page cache
+	 * (unless the other GET's read brought it in first). */
+	paged = get_cold(2, dir, data, len);
+	cr_assert(paged >= 3 && paged <= 5, "%llu chunks paged", (unsigned long long)paged);
+	cr_assert_eq(get_cold(0, dir, data, len), 0, "no pager, yet chunks were paged");
+	free(data);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)system(cmd);
+}
+
+/* Whether this process still maps a file whose path holds @needle. */
+static bool mapped(const char *needle)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	cr_assert_not_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/*
+ * The server goes away while a chunk of a body is queued for the pager or
+ * being read by it: the request is freed under the thread, which must not
+ * read a mapping unmapped (or mapped again by something else) meanwhile,
+ * and the mapping must not leak either (stoq_pager_release).
+ */
+Test(stoq_sim, request_gone_while_the_pager_reads)
+{
+	const size_t len = 16u << 20;
+	struct stoq_config scfg, ccfg;
+	char dir[64], needle[96], path[96], path2[96], cmd[96];
+	struct body b[2] = {0};
+	struct sim s;
+	struct stoq_conn *c;
+	unsigned hit = 0;
+	uint8_t *data;
+
+	pager_dir(dir, sizeof(dir));
+	data = make_file_in(dir, "cold.bin", len);
+	snprintf(path, sizeof(path), "%s/cold.bin", dir);
+	snprintf(path2, sizeof(path2), "%s/cold2.bin", dir);
+	cr_assert_eq(link(path, path2), 0);
+	snprintf(needle, sizeof(needle), "%s/cold", dir);
+	for (unsigned round = 0; round < 8; round++) {
+		configs(&scfg, &ccfg);
+		/* One thread for two bodies: one job queued behind the other. */
+		scfg.body_read_threads = 1;
+		evict(dir, "cold.bin");
+		sim_init(&s, &scfg, &ccfg, dir);
+		c = sim_connect(&s);
+		cr_assert_eq(stoq_conn_get(c, "/cold.bin", 0, -1, &body_ops, &b[0]), 0);
+		cr_assert_eq(stoq_conn_get(c, "/cold2.bin", 0, -1, &body_ops, &b[1]), 0);
+		/* Until the server has queued a chunk: the first (round 0), or
+		 * a read ahead further into the bodies each round. A read ahead
+		 * of pages the kernel's own readahead brought in is over in
+		 * microseconds, so a round may miss its job: then the server is
+		 * gone at that moment instead, which must be as clean. */
+		for (unsigned i = 0;
+		     i < 5000 && !(s.srv->n_paging && b[0].len >= round * (256u << 10)); i++)
+			sim_run(&s, NULL, NULL, 100000ull);
+		if (s.srv->n_paging) {
+			hit++;
+			cr_assert(mapped(needle), "round %u: the body is not mapped", round);
+		}
+		sim_fini(&s);
+		cr_assert(!mapped(needle), "round %u: a body's mapping outlived its server", round);
+		for (int i = 0; i < 2; i++) {
+			free(b[i].buf);
+			b[i] = (struct body){0};
+		}
+	}
+	cr_assert_geq(hit, 1, "no round ended with a chunk waiting for the pager");
+	free(data);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)system(cmd);
 }
 
 static void expect_failure(struct stoq_config *scfg, struct stoq_config *ccfg, const char *what)

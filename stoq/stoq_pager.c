@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * stoq_pager.c — threads that read response bodies from the disk, so the
+ * event loop does not.
+ *
+ * A server sends a file from a shared mapping (stoq_h3.c) and maps each
+ * 2 MiB chunk with MADV_POPULATE_READ before handing it to nghttp3. For a
+ * file in the page cache that is page-table work; for one that is not, the
+ * call waits for the disk, and the thread waiting is the one that runs
+ * every connection of the endpoint: one GET of a cold file stalled all of
+ * them for as long as its chunk took to read (milliseconds on an SSD, tens
+ * of them on a busy or network disk).
+ *
+ * Here the same call runs on a pager thread: the event loop queues the
+ * chunk, tells nghttp3 the stream has nothing yet (NGHTTP3_ERR_WOULDBLOCK)
+ * and goes on with the other connections; the thread populates the pages
+ * (this process's page tables, so the loop's own MADV_POPULATE_READ that
+ * follows finds them mapped), marks the job done and writes the endpoint's
+ * eventfd, which stoq_endpoint_run() polls beside the socket. The stream is
+ * resumed on the next turn (stoq_h3_paged). While a chunk goes out the next
+ * one is read ahead the same way, so a warm file never waits.
+ *
+ * Jobs are few (one per request at a time) and the queue is touched twice
+ * per 2 MiB, so one mutex is enough; nothing here is on the per-packet path.
+ * A request freed while its job is queued or running cannot unmap its body
+ * under the thread: the job is orphaned, and whoever finishes with it last
+ * (the thread, or the release for a job not started) unmaps and frees.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hm_log.h"
+#include "stoq_priv.h"
+
+enum { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+struct stoq_page_job {
+	struct stoq_page_job *next; /* queue */
+	uint8_t *addr;
+	size_t len;
+	int state; /* JOB_*: written under the pager's lock, read by stoq_pager_poll */
+	int err;   /* the read's errno (0: read), valid once JOB_DONE */
+	bool orphan;
+	void *unmap; /* orphan: the body mapping to drop when the read is over */
+	size_t unmap_len;
+};
+
+struct stoq_pager {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct stoq_page_job *head, *tail;
+	bool stop;
+	int wakefd;
+	unsigned n_threads;
+	pthread_t threads[STOQ_PAGER_MAX_THREADS];
+};
+
+static void job_orphan_free(struct stoq_page_job *j)
+{
+	if (j->unmap)
+		munmap(j->unmap, j->unmap_len);
+	free(j);
+}
+
+static void *pager_main(void *arg)
+{
+	struct stoq_pager *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct stoq_page_job *j;
+		bool orphan;
+		int err;
+
+		while (!p->stop && !p->head)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (!p->head)
+			break; /* stopping with nothing left */
+		j = p->head;
+		p->head = j->next;
+		if (!p->head)
+			p->tail = NULL;
+		j->state = JOB_RUNNING;
+		pthread_mutex_unlock(&p->lock);
+
+		/* EFAULT (past the end of a file cut short, or a page the disk
+		 * could not give) is the loop's to report: it is the same error
+		 * its own call would have had, without a SIGBUS anywhere. */
+		err = madvise(j->addr, j->len, MADV_POPULATE_READ) < 0 ? errno : 0;
+
+		pthread_mutex_lock(&p->lock);
+		orphan = j->orphan;
+		if (!orphan) {
+			j->err = err;
+			__atomic_store_n(&j->state, JOB_DONE, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (orphan) {
+			job_orphan_free(j);
+		} else {
+			uint64_t one = 1;
+
+			/* Cannot fail short of a counter at 2^64-2; the loop
+			 * also looks at least every STOQ_PAGER_POLL_NS. */
+			(void)!write(p->wakefd, &one, sizeof(one));
+		}
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int stoq_pager_create(unsigned threads, struct stoq_pager **out)
+{
+	struct stoq_pager *p;
+	int rc;
+
+	*out = NULL;
+	if (threads == 0 || threads > STOQ_PAGER_MAX_THREADS)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (p->wakefd < 0) {
+		rc = -errno;
+		goto err_free;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	for (; p->n_threads < threads; p->n_threads++) {
+		rc = -pthread_create(&p->threads[p->n_threads], NULL, pager_main, p);
+		if (rc < 0)
+			goto err_stop;
+		pthread_setname_np(p->threads[p->n_threads], "stoq-pager");
+	}
+	*out = p;
+	return 0;
+
+err_stop:
+	stoq_pager_destroy(p);
+	return rc;
+err_free:
+	free(p);
+	return rc;
+}
+
+void stoq_pager_destroy(struct stoq_pager *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	/* The threads finish what is queued first: only orphans are left by
+	 * then (every request was freed before its endpoint), and each is
+	 * unmapped and freed by the thread that reads it. */
+	for (unsigned i = 0; i < p->n_threads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	close(p->wakefd);
+	free(p);
+}
+
+int stoq_pager_wakefd(const struct stoq_pager *p)
+{
+	return p ? p->wakefd : -1;
+}
+
+void stoq_pager_drain(struct stoq_pager *p)
+{
+	uint64_t n;
+
+	(void)!read(p->wakefd, &n, sizeof(n));
+}
+
+int stoq_pager_submit(struct stoq_pager *p, struct stoq_page_job **jp, void *addr, size_t len)
+{
+	struct stoq_page_job *j = *jp;
+
+	if (!j) {
+		j = calloc(1, sizeof(*j));
+		if (!j)
+			return -ENOMEM;
+		*jp = j;
+	}
+	if (stoq_pager_poll(j) == -EINPROGRESS)
+		return -EBUSY;
+	j->addr = addr;
+	j->len = len;
+	j->err = 0;
+	j->next = NULL;
+	pthread_mutex_lock(&p->lock);
+	j->state = JOB_QUEUED;
+	if (p->tail)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+int stoq_pager_poll(const struct stoq_page_job *j)
+{
+	int st = __atomic_load_n(&j->state, __ATOMIC_ACQUIRE);
+
+	if (st == JOB_QUEUED || st == JOB_RUNNING)
+		return -EINPROGRESS;
+	return -j->err;
+}
+
+void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map, size_t map_len)
+{
+	bool now = true;
+
+	if (!j) {
+		if (map)
+			munmap(map, map_len);
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (j->state == JOB_QUEUED) {
+		/* Not started: out of the queue, and gone with the request. */
+		struct stoq_page_job **pp = &p->head, *prev = NULL;
+
+		while (*pp != j) {
+			prev = *pp;
+			pp = &(*pp)->next;
+		}
+		*pp = j->next;
+		if (p->tail == j)
+			p->tail = prev;
+	} else if (j->state == JOB_RUNNING) {
+		/* A thread is in madvise() on the mapping: it unmaps after. */
+		j->orphan = true;
+		j->unmap = map;
+		j->unmap_len = map_len;
+		now = false;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (now) {
+		if (map)
+			munmap(map, map_len);
+		free(j);
+	}
+}
+
+uint64_t stoq_pager_cpu_ns(struct stoq_pager *p)
+{
+	uint64_t ns = 0;
+
+	for (unsigned i = 0; p && i < p->n_threads; i++) {
+		clockid_t id;
+		struct timespec ts;
+
+		if (pthread_getcpuclockid(p->threads[i], &id) == 0 && clock_gettime(id, &ts) == 0)
+			ns += (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	return ns;
+}
