@@ -85,7 +85,8 @@ static void usage(FILE *out)
 		"  --put FILE        PUT FILE's bytes to every URL instead of GET; a URL\n"
 		"                    ending in /sha256/ gets FILE's SHA-256 appended (a\n"
 		"                    content-addressed chunk the server checks); the\n"
-		"                    server's repr-digest is checked against FILE\n"
+		"                    server's repr-digest is checked against FILE; FILE\n"
+		"                    cut short while it is sent fails the PUT (exit 1)\n"
 		"Bench options:\n"
 		"  --connections C   concurrent connections (default 1)\n"
 		"  --streams S       concurrent GETs per connection (default 1)\n"
@@ -539,7 +540,7 @@ struct client {
 	unsigned n_conns;
 	struct get *gets;
 	unsigned n_gets, next, in_flight, finished, parallel;
-	const uint8_t *put_body; /* --put: the file's bytes, mapped, and their SHA-256 */
+	int put_fd; /* --put: the file (mapped by each PUT, stoq_conn_put_fd), its SHA-256 */
 	size_t put_len;
 	uint8_t put_sha[32];
 	int64_t range_start, range_end;
@@ -615,6 +616,7 @@ static bool client_step(void *arg)
 {
 	struct client *cl = arg;
 	bool all_closed = true;
+	int rc;
 
 	for (unsigned i = 0; i < cl->n_conns; i++) {
 		if (!stoq_conn_is_closed(cl->conns[i]))
@@ -628,21 +630,23 @@ static bool client_step(void *arg)
 		g->started = true;
 		cl->next++;
 		cl->in_flight++;
-		if ((g->put ? stoq_conn_put(c, g->path, cl->put_body, cl->put_len, cl->put_sha,
-					    &get_ops, g)
-			    : stoq_conn_get(c, g->path, cl->range_start, cl->range_end, &get_ops,
-					    g)) < 0)
-			get_on_done(g, -EPIPE, 0);
+		rc = g->put ? stoq_conn_put_fd(c, g->path, cl->put_fd, cl->put_sha, &get_ops, g)
+			    : stoq_conn_get(c, g->path, cl->range_start, cl->range_end, &get_ops, g);
+		if (rc < 0)
+			get_on_done(g, rc, 0);
 	}
 	return cl->finished == cl->n_gets || all_closed;
 }
 
-/* --put FILE: its bytes mapped into @cl and its SHA-256 in @hex. */
-static int map_put_file(const char *path, struct client *cl, char hex[65])
+/*
+ * --put FILE: open in @cl->put_fd, its SHA-256 in @hex. Hashed with
+ * read(2), not from a mapping: a file cut short meanwhile is an error
+ * here, not a SIGBUS; each PUT maps it under the library's guard.
+ */
+static int open_put_file(const char *path, struct client *cl, char hex[65])
 {
 	struct stat sb;
-	void *m = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		HM_ERR(LOG, "--put %s: %s", path, strerror(errno));
@@ -655,22 +659,16 @@ static int map_put_file(const char *path, struct client *cl, char hex[65])
 		close(fd);
 		return -1;
 	}
-	if (sb.st_size > 0) {
-		m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (m == MAP_FAILED) {
-			HM_ERR(LOG, "--put %s: %s", path, strerror(errno));
-			close(fd);
-			return -1;
-		}
-	}
-	close(fd);
-	cl->put_body = m;
-	cl->put_len = (size_t)sb.st_size;
 	/* Hashed once: the /sha256/ name and every PUT's check use it. */
-	if (stoq_sha256(cl->put_body, cl->put_len, cl->put_sha) < 0) {
-		HM_ERR(LOG, "--put %s: SHA-256 failed", path);
+	rc = stoq_sha256_fd(fd, (uint64_t)sb.st_size, cl->put_sha);
+	if (rc < 0) {
+		HM_ERR(LOG, "--put %s: reading it for its SHA-256: %s", path,
+		       rc == -EIO ? "cut short or unreadable" : strerror(-rc));
+		close(fd);
 		return -1;
 	}
+	cl->put_fd = fd;
+	cl->put_len = (size_t)sb.st_size;
 	hm_hex_encode(cl->put_sha, sizeof(cl->put_sha), hex);
 	return 0;
 }
@@ -714,7 +712,7 @@ static int cmd_client(int argc, char **argv)
 {
 	struct args a = { 0 };
 	struct stoq_config cfg;
-	struct client cl = { 0 };
+	struct client cl = { .put_fd = -1 };
 	struct url u0, u;
 	struct sockaddr_storage remote, any = { 0 }, local;
 	socklen_t rlen, llen, alen;
@@ -749,7 +747,7 @@ static int cmd_client(int argc, char **argv)
 		HM_ERR(LOG, "--put sends FILE; --download and --range are for GET");
 		return 2;
 	}
-	if (a.put && map_put_file(a.put, &cl, put_hex) < 0)
+	if (a.put && open_put_file(a.put, &cl, put_hex) < 0)
 		return 1;
 	cl.gets = calloc((size_t)nurl, sizeof(*cl.gets));
 	if (!cl.gets)
@@ -850,7 +848,7 @@ static int cmd_client(int argc, char **argv)
 		bool ok = g->done && (g->put ? g->status >= 200 && g->status < 300
 					     : g->status == 200 || g->status == 206);
 
-		bytes += g->put ? cl.put_len : g->bytes;
+		bytes += g->put ? (ok ? cl.put_len : 0) : g->bytes;
 		if (g->dl_name && download_finish(g, ok) < 0)
 			ok = false;
 		if (ok) {
@@ -863,6 +861,9 @@ static int cmd_client(int argc, char **argv)
 		if (g->status == -EBADMSG)
 			HM_ERR(LOG, "PUT %s: the server's repr-digest is not %s's SHA-256", g->path,
 			       a.put);
+		else if (g->put && g->status == -EIO)
+			HM_ERR(LOG, "PUT %s: %s could not be read while it was sent (cut short?)",
+			       g->path, a.put);
 		else if (!stoq_conn_last_error(c)[0] || g->status > 0)
 			HM_ERR(LOG, "%s %s: %s %d", g->put ? "PUT" : "GET", g->path,
 			       g->status > 0 ? "HTTP status" : "failed", g->status);
@@ -877,12 +878,18 @@ static int cmd_client(int argc, char **argv)
 			HM_INFO(LOG, "0-RTT: requests sent before the handshake, %s by the server",
 				st.early_accepted ? "accepted" : "refused (sent again after it)");
 	}
-	/* Say goodbye so the server frees its state now rather than at idle timeout. */
-	if (!stoq_conn_is_closed(c)) {
+	/*
+	 * Say goodbye so the server frees its state now rather than at idle
+	 * timeout: with our CONNECTION_CLOSE, or with the one a failure here
+	 * queued (a PUT's file cut short, say), which the loop, done as soon
+	 * as the connection closed, never sent.
+	 */
+	{
 		struct stoq_dgram out[16];
 		size_t n;
 
-		stoq_conn_close(c, stoq_now());
+		if (!stoq_conn_is_closed(c))
+			stoq_conn_close(c, stoq_now());
 		n = stoq_endpoint_send(cl.ep, out, 16, stoq_now());
 		stoq_io_send(io, out, n);
 	}
@@ -897,8 +904,8 @@ out:
 		free(cl.gets[i].path_owned);
 	}
 	free(cl.gets);
-	if (cl.put_len)
-		munmap((void *)(uintptr_t)cl.put_body, cl.put_len);
+	if (cl.put_fd >= 0)
+		close(cl.put_fd);
 	return rc;
 }
 

@@ -292,8 +292,25 @@ int stoq_conn_get(struct stoq_conn *c, const char *path, int64_t range_start, in
  */
 int stoq_conn_put(struct stoq_conn *c, const char *path, const uint8_t *body, size_t len,
 		  const uint8_t *sha256, const struct stoq_request_ops *ops, void *arg);
+/*
+ * stoq_conn_put() of the file open at @fd (its size when called): the
+ * library maps it and drops the mapping when the request ends, so @fd may
+ * be closed at once. A file cut short (or unreadable) while it is sent
+ * fails the request with -EIO instead of killing the process with SIGBUS:
+ * seen before a 2 MiB chunk is handed out, that stream alone is reset;
+ * under the copy into a packet, the connection is closed (its other
+ * requests end with -ECONNABORTED). @sha256 NULL: hashed here with read(2)
+ * (stoq_sha256_fd). Returns as stoq_conn_put(), and -errno from fstat or
+ * mmap, -EINVAL for anything but a regular file, -EIO when it could not be
+ * read whole for the hash.
+ */
+int stoq_conn_put_fd(struct stoq_conn *c, const char *path, int fd, const uint8_t *sha256,
+		     const struct stoq_request_ops *ops, void *arg);
 /* The SHA-256 of @len bytes (a content-addressed chunk's name in hex). 0 or -EIO. */
 int stoq_sha256(const uint8_t *data, size_t len, uint8_t digest[32]);
+/* The SHA-256 of the first @len bytes of the file at @fd, read with
+ * pread(2): 0, -EIO if it holds fewer (cut short) or a read fails, -ENOMEM. */
+int stoq_sha256_fd(int fd, uint64_t len, uint8_t digest[32]);
 
 bool stoq_conn_is_established(const struct stoq_conn *c);
 /* True once the connection is closed, drained or failed (see last_error). */

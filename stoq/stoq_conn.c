@@ -396,12 +396,23 @@ static int stream_reset_cb(ngtcp2_conn *q, int64_t stream_id, uint64_t final_siz
 {
 	struct stoq_conn *c = user_data;
 
-	(void)q;
 	(void)final_size;
 	(void)app_error_code;
 	(void)stream_user_data;
 	if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, stream_id) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
+	/*
+	 * A client that abandons a request mid-body (a PUT whose file it
+	 * could not read, say) will not read an answer: without one the
+	 * stream never closed, and the request held its temporary file and
+	 * write block until the connection ended. (A reset already sent, or
+	 * an answer all acknowledged, makes this a no-op.)
+	 */
+	if (c->server && c->h3 && ngtcp2_is_bidi_stream(stream_id)) {
+		nghttp3_conn_shutdown_stream_write(c->h3, stream_id);
+		if (ngtcp2_conn_shutdown_stream_write(q, stream_id, NGHTTP3_H3_REQUEST_CANCELLED) != 0)
+			return NGTCP2_ERR_CALLBACK_FAILURE;
+	}
 	return 0;
 }
 
@@ -1460,13 +1471,15 @@ static size_t conn_write_train(struct stoq_conn *c, struct tx_dst *t, size_t *se
  */
 static void conn_body_fault(struct stoq_conn *c, uint64_t now)
 {
-	static const char why[] = "response body unreadable";
+	/* A server's bodies are responses; a client's, PUT requests. */
+	const char *why = c->server ? "response body unreadable" : "request body unreadable";
 	ngtcp2_connection_close_error e;
 
 	stoq_h3_body_errors(c);
-	stoq_conn_set_error(c, "a response body could not be read (file cut short or unreadable)");
+	stoq_conn_set_error(c, "a %s body could not be read (file cut short or unreadable)",
+			    c->server ? "response" : "request");
 	ngtcp2_connection_close_error_set_application_error(&e, NGHTTP3_H3_INTERNAL_ERROR,
-							    (const uint8_t *)why, sizeof(why) - 1);
+							    (const uint8_t *)why, strlen(why));
 	conn_enter_closing(c, &e, now);
 }
 

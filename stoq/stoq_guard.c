@@ -7,7 +7,8 @@
  * retransmission. If the file is truncated meanwhile, or a page of it
  * cannot be read from the disk, that copy takes SIGBUS: with the default
  * action, the whole process (hmesh-stoq server, or hmesh-dataplane hosting
- * STOQ) dies and every connection with it.
+ * STOQ) dies and every connection with it. A client's PUT of a file
+ * (stoq_conn_put_fd) is a mapping the same way, and guarded the same way.
  *
  * The copy cannot be abandoned halfway (ngtcp2 is mid-packet), so the
  * handler lets it finish: it maps a page of zeros over the faulting page

@@ -96,6 +96,34 @@ int stoq_sha256(const uint8_t *data, size_t len, uint8_t d[WC_SHA256_DIGEST_SIZE
 	return rc == 0 ? 0 : -EIO;
 }
 
+int stoq_sha256_fd(int fd, uint64_t len, uint8_t d[WC_SHA256_DIGEST_SIZE])
+{
+	const size_t blk = 1u << 20;
+	uint8_t *buf = malloc(blk);
+	wc_Sha256 sha;
+	uint64_t off = 0;
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	rc = wc_InitSha256(&sha) == 0 ? 0 : -EIO;
+	while (rc == 0 && off < len) {
+		ssize_t n = pread(fd, buf, len - off < blk ? (size_t)(len - off) : blk, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || wc_Sha256Update(&sha, buf, (word32)n) != 0)
+			rc = -EIO; /* 0: the file ends before @len, cut short */
+		else
+			off += (uint64_t)n;
+	}
+	if (rc == 0 && wc_Sha256Final(&sha, d) != 0)
+		rc = -EIO;
+	wc_Sha256Free(&sha);
+	free(buf);
+	return rc;
+}
+
 #define NV(n, v, vl)                                                                               \
 	{ .name = (uint8_t *)(n), .value = (uint8_t *)(v), .namelen = sizeof(n) - 1,               \
 	  .valuelen = (vl), .flags = NGHTTP3_NV_FLAG_NONE }
@@ -442,17 +470,23 @@ int stoq_h3_body_errors(struct stoq_conn *c)
 			continue;
 		r->read_told = true;
 		c->ep->st.body_read_errors++;
-		HM_WARN(STOQ_LOG, "GET %s: the file could not be read at byte %zu (%s): %s", r->path,
-			r->read_off,
+		/* A server's bodies are GET responses, a client's PUT requests. */
+		HM_WARN(STOQ_LOG, "%s %s: the file could not be read at byte %zu (%s): %s",
+			r->method == STOQ_M_PUT ? "PUT" : "GET", r->path, r->read_off,
 			r->read_err == EFAULT || r->read_err == EIO ?
-				"cut short since the GET began, or unreadable" :
+				"cut short since the request began, or unreadable" :
 				strerror(r->read_err),
 			c->body_fault ? "closing the connection" : "stream reset");
+		if (!c->server)
+			req_done(r, -EIO);
 		if (c->body_fault || rv)
 			continue;
 		nghttp3_conn_shutdown_stream_write(c->h3, r->stream_id);
-		rv = ngtcp2_conn_shutdown_stream_write(c->q, r->stream_id,
-						       NGHTTP3_H3_INTERNAL_ERROR);
+		/* A client does not want the answer to a body it could not send. */
+		rv = c->server ? ngtcp2_conn_shutdown_stream_write(c->q, r->stream_id,
+								   NGHTTP3_H3_INTERNAL_ERROR) :
+				 ngtcp2_conn_shutdown_stream(c->q, r->stream_id,
+							     NGHTTP3_H3_REQUEST_CANCELLED);
 	}
 	c->body_reset = false;
 	return rv;
@@ -1105,6 +1139,47 @@ int stoq_conn_put(struct stoq_conn *c, const char *path, const uint8_t *body, si
 	r->method = STOQ_M_PUT;
 	r->map = (uint8_t *)(uintptr_t)body; /* map_len 0: the caller's, not unmapped */
 	r->body_len = len;
+	base64(d, sizeof(d), r->put_b64);
+	return stoq_h3_start_requests(c);
+}
+
+int stoq_conn_put_fd(struct stoq_conn *c, const char *path, int fd, const uint8_t *sha256,
+		     const struct stoq_request_ops *ops, void *arg)
+{
+	uint8_t d[WC_SHA256_DIGEST_SIZE];
+	struct stoq_req *r;
+	struct stat sb;
+	uint8_t *map = NULL;
+	int rc;
+
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	if (!S_ISREG(sb.st_mode))
+		return -EINVAL;
+	/* The copy from the mapping into packets is guarded (stoq_guard.c). */
+	rc = stoq_guard_init();
+	if (rc < 0)
+		return rc;
+	if (sha256)
+		memcpy(d, sha256, sizeof(d));
+	else if ((rc = stoq_sha256_fd(fd, (uint64_t)sb.st_size, d)) < 0)
+		return rc;
+	if (sb.st_size) {
+		map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED)
+			return -errno;
+		madvise(map, (size_t)sb.st_size, MADV_SEQUENTIAL);
+	}
+	r = req_queue(c, path, ops, arg, &rc);
+	if (!r) {
+		if (map)
+			munmap(map, (size_t)sb.st_size);
+		return rc;
+	}
+	r->method = STOQ_M_PUT;
+	r->map = map;
+	r->map_len = (size_t)sb.st_size; /* ours: unmapped with the request */
+	r->body_len = (size_t)sb.st_size;
 	base64(d, sizeof(d), r->put_b64);
 	return stoq_h3_start_requests(c);
 }

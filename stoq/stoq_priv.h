@@ -107,7 +107,8 @@ struct stoq_req {
 	bool has_range;
 	int64_t range_start, range_end; /* inclusive; range_end -1 = to the end */
 	/* response body (server: a read-only mapping of the file, map_len > 0)
-	 * or PUT body (client: the caller's bytes, map_len 0: not ours) */
+	 * or PUT body (client: the caller's bytes, map_len 0: not ours; or,
+	 * from stoq_conn_put_fd, our mapping of the file, map_len > 0) */
 	uint8_t *map;
 	size_t map_len;
 	size_t body_off, body_len;

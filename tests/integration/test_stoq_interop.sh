@@ -145,6 +145,34 @@ assert v["stoq_body_read_errors"]["value"] == 1, v["stoq_body_read_errors"]
 ' || fail "stoq_body_read_errors is not 1"
 echo "    client: $(grep -m1 -e 'reset' -e 'unreadable' "$tmp/cut.log")"
 
+# The client maps the file it PUTs: cut short under the upload, the copy
+# into a packet used to take SIGBUS and kill the client.
+step "a file cut short under a PUT: the client says so and exits, the server keeps nothing"
+truncate -s 512M "$tmp/putcut.bin" # sparse; hashed first (a few seconds), then sent
+timeout 60 "$bin" client --ca "$cert" --put "$tmp/putcut.bin" \
+	"https://localhost:$port/putcut.bin" 2>"$tmp/putcut.log" &
+cpid=$!
+for _ in $(seq 3000); do # until the server holds 8 MiB of it
+	(($(stat -c %s "$tmp"/root/.stoq-put-* 2>/dev/null | sort -n | tail -1 || echo 0) >= 8 << 20)) &&
+		break
+	sleep 0.01
+done
+truncate -s 4M "$tmp/putcut.bin"
+rc=0
+wait "$cpid" || rc=$?
+((rc == 1)) || { cat "$tmp/putcut.log"; fail "the PUT of a file cut under it: exit $rc, want 1"; }
+grep -q "could not be read while it was sent" "$tmp/putcut.log" ||
+	{ cat "$tmp/putcut.log"; fail "the client did not say its file could not be read"; }
+kill -0 "${pids[0]}" 2>/dev/null || { cat "$tmp/server.log"; fail "the server died"; }
+for _ in $(seq 50); do
+	compgen -G "$tmp/root/.stoq-put-*" >/dev/null || break
+	sleep 0.1
+done
+! compgen -G "$tmp/root/.stoq-put-*" >/dev/null || fail "the server kept the PUT's temporary file"
+[[ ! -e "$tmp/root/putcut.bin" ]] || fail "the server stored a PUT that was cut short"
+echo "    client: $(grep -m1 'could not be read' "$tmp/putcut.log")"
+rm -f "$tmp/putcut.bin"
+
 step "PUT by name and by content hash; gtlsclient fetches the chunk by its name"
 timeout 60 "$bin" client --ca "$cert" --put "$tmp/root/medium.bin" \
 	"https://localhost:$port/put-medium.bin" "https://localhost:$port/sha256/" \

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -405,6 +406,11 @@ static void sim_run(struct sim *s, bool (*done)(void *), void *arg, uint64_t lim
 			next = t;
 		if (next == UINT64_MAX)
 			break;
+		/* Not past the limit: a caller that stops at its condition
+		 * must not find the clock at a far timer (idle timeout) that
+		 * the next run then fires. */
+		if (next > end)
+			next = end;
 		s->now = next > s->now ? next : s->now + 1;
 	}
 }
@@ -1326,6 +1332,154 @@ Test(stoq_sim, request_gone_while_the_pager_reads)
 	free(data);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	(void)system(cmd);
+}
+
+/* Temporary files a PUT left in the served directory. */
+static unsigned put_leftovers(void)
+{
+	DIR *d = opendir(g_dir);
+	struct dirent *e;
+	unsigned n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, ".stoq-put-", 10) == 0;
+	closedir(d);
+	return n;
+}
+
+static bool no_put_leftovers(void *arg)
+{
+	(void)arg;
+	return put_leftovers() == 0;
+}
+
+static bool put_started(void *arg)
+{
+	struct stoq_conn *c = arg;
+
+	return (c->reqs && c->reqs->body_given > 0) || stoq_conn_is_closed(c);
+}
+
+/*
+ * The client side of get_while_cut: stoq_conn_put_fd() of an 8 MiB file
+ * that is cut to @cut bytes once its first 2 MiB chunk is handed to
+ * nghttp3. The client must neither die of SIGBUS nor send bytes it could
+ * not read: the PUT ends with -EIO, the server stores nothing and keeps no
+ * temporary file once it hears of it, and it goes on serving. Returns the
+ * client's body_read_errors; *@closed: whether the connection closed.
+ */
+static uint64_t put_while_cut(size_t cut, bool *closed)
+{
+	const size_t len = 8u << 20;
+	struct stoq_config scfg, ccfg;
+	struct stoq_endpoint_stats st;
+	struct body b = {0}, again = {0};
+	struct want w = {.b = &b, .n = 1};
+	struct sim s;
+	struct stoq_conn *c, *c2;
+	char path[160], stored[160];
+	uint8_t *data = make_file("put-src.bin", len);
+	int fd;
+
+	configs(&scfg, &ccfg);
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	c = sim_connect(&s);
+	snprintf(path, sizeof(path), "%s/put-src.bin", g_dir);
+	snprintf(stored, sizeof(stored), "%s/put-cut.bin", g_dir);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(stoq_conn_put_fd(c, "/put-cut.bin", fd, NULL, &body_ops, &b), 0);
+	close(fd); /* the request holds its own mapping */
+	sim_run(&s, put_started, c, 30ull * 1000000000ull);
+	cr_assert(!stoq_conn_is_closed(c) && c->reqs->body_given == 2u << 20,
+		  "%zu bytes handed out before the cut", c->reqs->body_given);
+	cr_assert_eq(truncate(path, (off_t)cut), 0);
+	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
+	cr_assert(b.done, "the PUT never ended");
+	cr_assert_eq(b.status, -EIO, "status %d after the file was cut", b.status);
+	*closed = stoq_conn_is_closed(c);
+	if (*closed)
+		cr_assert(strstr(stoq_conn_last_error(c), "request body could not be read"),
+			  "the client was told \"%s\"", stoq_conn_last_error(c));
+	/* Until the server has heard: its request and temporary file go. */
+	sim_run(&s, no_put_leftovers, NULL, 5ull * 1000000000ull);
+	cr_assert_eq(put_leftovers(), 0, "the server kept the abandoned PUT's temporary file");
+	cr_assert_neq(access(stored, F_OK), 0, "the server stored a PUT that was cut short");
+	/* The server goes on: a PUT of the same name on this or a new connection. */
+	c2 = *closed ? sim_connect(&s) : c;
+	w.b = &again;
+	w.c = c2;
+	cr_assert_eq(stoq_conn_put(c2, "/put-cut.bin", data, 100000, NULL, &body_ops, &again), 0);
+	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
+	cr_assert(again.done && again.status == 201, "PUT after the cut: %d (%s)", again.status,
+		  stoq_conn_last_error(c2));
+	expect_stored("put-cut.bin", data, 100000);
+	stoq_endpoint_stats(s.cli, &st);
+	unlink(stored);
+	unlink(path);
+	free(data);
+	free(b.buf);
+	free(again.buf);
+	sim_fini(&s);
+	return st.body_read_errors;
+}
+
+/*
+ * A client (any client, not only ours) that abandons a PUT with
+ * RESET_STREAM alone, without STOP_SENDING: the server used to wait for
+ * the rest of the body forever, holding the request, its temporary file
+ * and write block until the connection ended. It resets its side too.
+ */
+Test(stoq_sim, put_abandoned_with_reset_stream_frees_the_server_request)
+{
+	const size_t len = 8u << 20;
+	struct stoq_config scfg, ccfg;
+	struct body b = {0};
+	struct want w = {.b = &b, .n = 1};
+	struct sim s;
+	struct stoq_conn *c;
+	uint8_t *data = malloc(len);
+	int64_t sid;
+
+	cr_assert_not_null(data);
+	memset(data, 0x5a, len);
+	configs(&scfg, &ccfg);
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	c = sim_connect(&s);
+	cr_assert_eq(stoq_conn_put(c, "/abandoned.bin", data, len, NULL, &body_ops, &b), 0);
+	sim_run(&s, put_started, c, 30ull * 1000000000ull);
+	sim_run(&s, NULL, NULL, 5000000ull); /* some of the body reaches the server */
+	cr_assert_eq(put_leftovers(), 1, "the server has no temporary file for the PUT");
+	sid = c->reqs->stream_id;
+	nghttp3_conn_shutdown_stream_write(c->h3, sid);
+	cr_assert_eq(ngtcp2_conn_shutdown_stream_write(c->q, sid, NGHTTP3_H3_REQUEST_CANCELLED), 0);
+	sim_run(&s, no_put_leftovers, NULL, 5ull * 1000000000ull);
+	cr_assert_eq(put_leftovers(), 0, "the server kept the abandoned PUT's temporary file");
+	sim_run(&s, all_done, &w, 5ull * 1000000000ull);
+	cr_assert(b.done && b.status == -ECONNRESET, "the PUT ended with %d", b.status);
+	cr_assert(!stoq_conn_is_closed(c), "the connection closed: %s", stoq_conn_last_error(c));
+	free(b.buf);
+	free(data);
+	sim_fini(&s);
+}
+
+/* A client PUT from a file cut past the chunk being sent: that stream alone is reset. */
+Test(stoq_sim, put_file_cut_before_a_chunk_resets_the_stream)
+{
+	bool closed;
+
+	cr_assert_eq(put_while_cut(3u << 20, &closed), 1);
+	cr_assert(!closed, "the connection closed for one PUT's file");
+}
+
+/* ... cut inside the chunk being copied: the client's SIGBUS guard, the connection closes. */
+Test(stoq_sim, put_file_cut_under_the_copy_closes_the_connection)
+{
+	bool closed;
+
+	cr_assert_eq(put_while_cut(1u << 20, &closed), 1);
+	cr_assert(closed, "the connection stayed open after a fault in a request body");
 }
 
 static void expect_failure(struct stoq_config *scfg, struct stoq_config *ccfg, const char *what)
