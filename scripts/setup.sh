@@ -40,7 +40,7 @@ pkgs=(
 	iproute2 python3 curl gnuplot-nox nftables
 	libseccomp-dev libcap-dev busybox-static crun runc
 	etcd-server etcd-client ethtool iputils-ping openssl bc
-	fuse3 libfuse3-dev
+	fuse3 libfuse3-dev strace
 )
 
 step "Debian packages"

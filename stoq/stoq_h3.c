@@ -331,6 +331,8 @@ int stoq_h3_parse_range(const char *v, size_t len, struct stoq_req *r)
 	return 0;
 }
 
+static int put_committed(struct stoq_conn *c, struct stoq_req *r, int rc);
+
 /* Whether every page of [at, at+len) is in the page cache (mincore). */
 static bool chunk_resident(const uint8_t *at, size_t len)
 {
@@ -449,10 +451,16 @@ int stoq_h3_paged(struct stoq_conn *c)
 		if (!r->pg_wait || (rc = stoq_pager_poll(r->pg_job)) == -EINPROGRESS)
 			continue;
 		r->pg_wait = false;
-		r->pg_ready = true;
-		r->pg_err = -rc;
 		c->n_paging--;
 		c->ep->n_paging--;
+		if (r->method == STOQ_M_PUT) { /* a PUT stored (or not): its answer */
+			rc = put_committed(c, r, rc);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		r->pg_ready = true;
+		r->pg_err = -rc;
 		/* (A no-op if the stream was not waiting: a read ahead.) */
 		rc = nghttp3_conn_resume_stream(c->h3, r->stream_id);
 		if (rc != 0)
@@ -671,11 +679,28 @@ static int respond_created(struct stoq_conn *c, struct stoq_req *r,
 	return nghttp3_conn_submit_response(c->h3, r->stream_id, nva, 4, NULL);
 }
 
-/* The body is in: check a chunk against its name, then move it in place. */
+/* The PUT's file is stored under its name (@rc 0) or not (-errno): the answer. */
+static int put_committed(struct stoq_conn *c, struct stoq_req *r, int rc)
+{
+	if (rc == 0)
+		return respond_created(c, r, r->put_digest);
+	HM_WARN(STOQ_LOG, "PUT %s: storing it: %s", r->path, strerror(-rc));
+	return respond_status(c, r,
+			      rc == -ENOENT			  ? 404 :
+			      rc == -ENOSPC || rc == -EDQUOT ? 507 :
+								 500);
+}
+
+/*
+ * The body is in: check a chunk against its name, then store it for good
+ * (stoq_commit_file: fdatasync, rename, fsync of the directory) before the
+ * 201, so that what a client was told is stored survives a power cut.
+ * Those wait for the disk, so a pager thread does them when there is one;
+ * the answer goes when it is done (stoq_h3_paged).
+ */
 static int put_finish(struct stoq_conn *c, struct stoq_req *r)
 {
 	char rel[STOQ_PATH_MAX], dst[PATH_MAX + STOQ_PATH_MAX], hex[65];
-	uint8_t d[WC_SHA256_DIGEST_SIZE];
 	int fd, status;
 
 	if (r->put_fd >= 0 && r->put_fill)
@@ -683,32 +708,32 @@ static int put_finish(struct stoq_conn *c, struct stoq_req *r)
 	put_buf_free(r);
 	fd = r->put_fd;
 	status = r->put_status;
-	r->put_fd = -1;
-	if (!status && close(fd) < 0)
-		status = 500;
-	else if (status && fd >= 0)
-		close(fd);
-	if (!status && wc_Sha256Final(&r->put_sha, d) != 0)
+	r->put_fd = -1; /* the commit's now, or closed below */
+	if (!status && wc_Sha256Final(&r->put_sha, r->put_digest) != 0)
 		status = 500;
 	if (!status && r->put_hash[0]) {
-		hm_hex_encode(d, WC_SHA256_DIGEST_SIZE, hex);
+		hm_hex_encode(r->put_digest, WC_SHA256_DIGEST_SIZE, hex);
 		if (strcmp(hex, r->put_hash) != 0)
 			status = 400; /* the bytes are not the chunk the name says */
 		else if (mkdirat(c->ep->root_fd, STOQ_HASH_DIR, 0755) < 0 && errno != EEXIST)
 			status = 500;
 	}
-	if (!status) {
-		stoq_h3_rel_path(r->path, rel, sizeof(rel)); /* checked in put_begin */
-		snprintf(dst, sizeof(dst), "%s/%s", c->ep->root, rel);
-		if (rename(r->put_tmp, dst) < 0)
-			status = errno == ENOENT ? 404 : 500;
-	}
 	if (status) {
+		if (fd >= 0)
+			close(fd);
 		if (r->put_tmp[0])
 			unlink(r->put_tmp);
 		return respond_status(c, r, status);
 	}
-	return respond_created(c, r, d);
+	stoq_h3_rel_path(r->path, rel, sizeof(rel)); /* checked in put_begin */
+	snprintf(dst, sizeof(dst), "%s/%s", c->ep->root, rel);
+	if (c->ep->pager && stoq_pager_commit(c->ep->pager, &r->pg_job, fd, r->put_tmp, dst) == 0) {
+		r->pg_wait = true;
+		c->n_paging++;
+		c->ep->n_paging++;
+		return 0;
+	}
+	return put_committed(c, r, stoq_commit_file(fd, r->put_tmp, dst));
 }
 
 /* ---- nghttp3 callbacks ---- */

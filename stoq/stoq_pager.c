@@ -25,8 +25,17 @@
  * A request freed while its job is queued or running cannot unmap its body
  * under the thread: the job is orphaned, and whoever finishes with it last
  * (the thread, or the release for a job not started) unmaps and frees.
+ *
+ * The threads also commit what a PUT wrote (stoq_pager_commit): fdatasync
+ * of the file, its rename into place, fsync of the directory, so that a
+ * 201 means the chunk survives a power cut. Each of those waits for the
+ * disk too. A commit orphaned while it runs still finishes (the chunk is
+ * stored; the client, gone, is not told); one orphaned in the queue is
+ * dropped with its temporary file.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,8 +52,11 @@ enum { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
 struct stoq_page_job {
 	struct stoq_page_job *next; /* queue */
-	uint8_t *addr;
+	uint8_t *addr; /* populate [addr, addr+len), or (addr NULL) commit: */
 	size_t len;
+	int fd;	   /* the PUT's file, the job's to close */
+	char *tmp; /* its temporary name and where it goes (one allocation) */
+	char *dst;
 	int state; /* JOB_*: written under the pager's lock, read by stoq_pager_poll */
 	int err;   /* the read's errno (0: read), valid once JOB_DONE */
 	bool orphan;
@@ -66,7 +78,43 @@ static void job_orphan_free(struct stoq_page_job *j)
 {
 	if (j->unmap)
 		munmap(j->unmap, j->unmap_len);
+	free(j->tmp);
 	free(j);
+}
+
+int stoq_commit_file(int fd, const char *tmp, const char *dst)
+{
+	const char *slash = strrchr(dst, '/');
+	char dir[PATH_MAX];
+	int dfd, err = 0;
+
+	/* The bytes, then the name, then the name's directory entry. */
+	if (fdatasync(fd) < 0)
+		err = errno;
+	if (close(fd) < 0 && !err)
+		err = errno;
+	if (err) {
+		unlink(tmp);
+		return -err;
+	}
+	if (rename(tmp, dst) < 0) {
+		err = errno;
+		unlink(tmp);
+		return -err;
+	}
+	/* Renamed: a failure from here leaves the file in place, its name
+	 * perhaps not on the disk yet; the caller says so (500). */
+	if (!slash || (size_t)(slash - dst) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, dst, (size_t)(slash - dst));
+	dir[slash - dst] = '\0';
+	dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fsync(dfd) < 0)
+		err = errno;
+	close(dfd);
+	return -err;
 }
 
 static void *pager_main(void *arg)
@@ -93,7 +141,10 @@ static void *pager_main(void *arg)
 		/* EFAULT (past the end of a file cut short, or a page the disk
 		 * could not give) is the loop's to report: it is the same error
 		 * its own call would have had, without a SIGBUS anywhere. */
-		err = madvise(j->addr, j->len, MADV_POPULATE_READ) < 0 ? errno : 0;
+		if (j->addr)
+			err = madvise(j->addr, j->len, MADV_POPULATE_READ) < 0 ? errno : 0;
+		else
+			err = -stoq_commit_file(j->fd, j->tmp, j->dst);
 
 		pthread_mutex_lock(&p->lock);
 		orphan = j->orphan;
@@ -183,22 +234,31 @@ void stoq_pager_drain(struct stoq_pager *p)
 	(void)!read(p->wakefd, &n, sizeof(n));
 }
 
-int stoq_pager_submit(struct stoq_pager *p, struct stoq_page_job **jp, void *addr, size_t len)
+/* *@jp (allocated on first use), ready for a new job; NULL if busy or no memory. */
+static struct stoq_page_job *job_get(struct stoq_page_job **jp, int *rc)
 {
 	struct stoq_page_job *j = *jp;
 
 	if (!j) {
 		j = calloc(1, sizeof(*j));
-		if (!j)
-			return -ENOMEM;
+		if (!j) {
+			*rc = -ENOMEM;
+			return NULL;
+		}
+		j->fd = -1;
 		*jp = j;
 	}
-	if (stoq_pager_poll(j) == -EINPROGRESS)
-		return -EBUSY;
-	j->addr = addr;
-	j->len = len;
+	if (stoq_pager_poll(j) == -EINPROGRESS) {
+		*rc = -EBUSY;
+		return NULL;
+	}
 	j->err = 0;
 	j->next = NULL;
+	return j;
+}
+
+static void job_queue(struct stoq_pager *p, struct stoq_page_job *j)
+{
 	pthread_mutex_lock(&p->lock);
 	j->state = JOB_QUEUED;
 	if (p->tail)
@@ -208,6 +268,40 @@ int stoq_pager_submit(struct stoq_pager *p, struct stoq_page_job **jp, void *add
 	p->tail = j;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+}
+
+int stoq_pager_submit(struct stoq_pager *p, struct stoq_page_job **jp, void *addr, size_t len)
+{
+	int rc;
+	struct stoq_page_job *j = job_get(jp, &rc);
+
+	if (!j)
+		return rc;
+	j->addr = addr;
+	j->len = len;
+	job_queue(p, j);
+	return 0;
+}
+
+int stoq_pager_commit(struct stoq_pager *p, struct stoq_page_job **jp, int fd, const char *tmp,
+		      const char *dst)
+{
+	size_t lt = strlen(tmp) + 1, ld = strlen(dst) + 1;
+	int rc;
+	struct stoq_page_job *j = job_get(jp, &rc);
+	char *names;
+
+	if (!j)
+		return rc;
+	names = malloc(lt + ld);
+	if (!names)
+		return -ENOMEM;
+	free(j->tmp);
+	j->tmp = memcpy(names, tmp, lt);
+	j->dst = memcpy(names + lt, dst, ld);
+	j->addr = NULL;
+	j->fd = fd; /* the job's from here: closed by the commit */
+	job_queue(p, j);
 	return 0;
 }
 
@@ -249,11 +343,18 @@ void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map
 		now = false;
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (now) {
-		if (map)
-			munmap(map, map_len);
-		free(j);
+	if (!now)
+		return;
+	if (j->state == JOB_QUEUED && !j->addr) {
+		/* A commit never started: the PUT is dropped, as it would have
+		 * been without the pager. */
+		close(j->fd);
+		unlink(j->tmp);
 	}
+	if (map)
+		munmap(map, map_len);
+	free(j->tmp);
+	free(j);
 }
 
 uint64_t stoq_pager_cpu_ns(struct stoq_pager *p)

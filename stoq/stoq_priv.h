@@ -138,6 +138,7 @@ struct stoq_req {
 	wc_Sha256 put_sha;
 	bool put_sha_on;
 	int put_status;	   /* server: the answer decided before the body ended (0: none) */
+	uint8_t put_digest[WC_SHA256_DIGEST_SIZE]; /* server: the body's, for the 201 */
 	char put_hash[65]; /* server: the hex digest a /sha256/ path names, else "" */
 	char put_b64[48];  /* client: base64 of the digest sent, for repr-digest */
 	bool digest_bad;   /* client: the server's repr-digest is not ours */
@@ -276,6 +277,14 @@ void stoq_pager_destroy(struct stoq_pager *p);
 int stoq_pager_wakefd(const struct stoq_pager *p);
 void stoq_pager_drain(struct stoq_pager *p);
 int stoq_pager_submit(struct stoq_pager *p, struct stoq_page_job **jp, void *addr, size_t len);
+/* Queue stoq_commit_file(@fd, @tmp, @dst) on *jp: 0 (@fd is the job's
+ * then), or -EBUSY/-ENOMEM (@fd still the caller's). */
+int stoq_pager_commit(struct stoq_pager *p, struct stoq_page_job **jp, int fd, const char *tmp,
+		      const char *dst);
+/* A PUT's file made durable under its name: fdatasync and close @fd,
+ * rename @tmp to @dst, fsync @dst's directory. 0 or -errno; @tmp is
+ * unlinked when the rename did not happen. */
+int stoq_commit_file(int fd, const char *tmp, const char *dst);
 int stoq_pager_poll(const struct stoq_page_job *j);
 void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map, size_t map_len);
 /* CPU time the pager's threads have used, ns (0 without a pager). */
@@ -305,8 +314,8 @@ void stoq_h3_stream_close(struct stoq_conn *c, int64_t stream_id, uint64_t app_e
  * 0, or ngtcp2's error from the reset.
  */
 int stoq_h3_body_errors(struct stoq_conn *c);
-/* Resume the streams of @c whose chunk the pager has read (c->n_paging > 0):
- * 0, or nghttp3's error. */
+/* Resume the streams of @c whose chunk the pager has read, and answer the
+ * PUTs it has stored (c->n_paging > 0): 0, or nghttp3's error. */
 int stoq_h3_paged(struct stoq_conn *c);
 void stoq_h3_conn_free(struct stoq_conn *c);
 int stoq_h3_start_requests(struct stoq_conn *c);

@@ -6,7 +6,9 @@
 #   1. default body_read_threads (2): while a GET of slow/big.bin waits on
 #      the "disk" (a pager thread holds the read), GETs of fast.bin on other
 #      connections complete; let the reads go and big.bin arrives whole, and
-#      stoq_body_chunks_paged and stoq_body_page_waits count what happened
+#      stoq_body_chunks_paged and stoq_body_page_waits count what happened;
+#      a PUT is made durable (fdatasync, rename, directory fsync) by a pager
+#      thread before its 201 (strace)
 #   2. body_read_threads=0 (the event loop reads, as before the pager): the
 #      same GET of fast.bin does not complete while the disk holds back, so
 #      step 1 does tell the two apart
@@ -47,7 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for t in "$bin" fusermount3 mountpoint ss cc pkg-config; do
+for t in "$bin" fusermount3 mountpoint ss cc pkg-config strace; do
 	command -v "$t" >/dev/null || [[ -x "$t" ]] || fail "$t is missing"
 done
 [[ -e /dev/fuse ]] || fail "/dev/fuse is missing"
@@ -128,6 +130,43 @@ assert paged >= 4, paged
 assert waits >= 1, waits
 print("    stats: %d chunks paged, %d waits" % (paged, waits))
 ' || fail "stats segment: paged chunks and waits"
+
+step "a PUT is on the disk before its 201: fdatasync, rename, directory fsync, on a pager thread"
+strace -f -qq -p "$srv" -e trace=fdatasync,rename,fsync -o "$tmp/strace.log" &
+st=$!
+traced() { # every thread of the server has strace as its tracer
+	local f
+	for f in /proc/"$srv"/task/*/status; do
+		grep -q "^TracerPid:[[:space:]]*$st\$" "$f" || return 1
+	done
+}
+for _ in $(seq 100); do
+	traced && break
+	sleep 0.05
+done
+traced || fail "strace did not attach to every thread of the server"
+timeout 20 "$bin" client --ca "$cert" --put "$tmp/root/fast.bin" \
+	"https://localhost:$port/stored.bin" 2>"$tmp/put.log" || { cat "$tmp/put.log"; fail "PUT"; }
+grep -q "PUT /stored.bin: 201" "$tmp/put.log" || { cat "$tmp/put.log"; fail "no 201 for the PUT"; }
+kill "$st"
+wait "$st" 2>/dev/null || true
+cmp -s "$tmp/root/stored.bin" "$tmp/root/fast.bin" || fail "stored.bin: other bytes than were PUT"
+python3 - "$tmp/strace.log" "$srv" "$tmp/root/stored.bin" <<'PY' || { cat "$tmp/strace.log"; fail "the PUT was not made durable by a pager thread"; }
+import re, sys
+log, main, dst = sys.argv[1], sys.argv[2], sys.argv[3]
+calls = [l.split(None, 1) for l in open(log) if re.match(r"\d+ +(fdatasync|rename|fsync)\(", l)]
+names = [(tid, c.split("(")[0]) for tid, c in calls]
+ren = [i for i, (tid, c) in enumerate(calls) if c.startswith("rename(") and dst in c]
+assert len(ren) == 1, calls
+i = ren[0]
+tid = calls[i][0]
+assert i >= 1 and names[i - 1] == (tid, "fdatasync"), names
+assert i + 1 < len(names) and names[i + 1] == (tid, "fsync"), names
+assert all(c.rstrip().endswith("= 0") for _, c in calls[i - 1:i + 2]), calls[i - 1:i + 2]
+assert tid != main, "the event loop's own thread stored it"
+print("    thread %s: fdatasync, rename, fsync (the event loop is %s)" % (tid, main))
+PY
+rm -f "$tmp/root/stored.bin"
 stop_server
 stop_fs
 
