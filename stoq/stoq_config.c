@@ -116,9 +116,10 @@ static const struct hm_cfg_key stoq_config_keys[] = {
 	  .max = 64, .help = "packets per UDP GSO send (1 = one sendmmsg entry per packet)" },
 	{ .name = "body_read_threads", .type = HM_CFG_U32, .def = "2", F(body_read_threads),
 	  .min = 0, .max = STOQ_PAGER_MAX_THREADS,
-	  .help = "server: threads that read file bodies from a disk, a 2 MiB chunk ahead, and "
-		  "make PUTs durable (fdatasync, rename, fsync), so a disk does not stall the "
-		  "event loop (0 = the loop does both; tmpfs bodies are never read by them)" },
+	  .help = "server: threads that open files and read their bodies from a disk, a 2 MiB "
+		  "chunk ahead, and make PUTs durable (fdatasync, rename, fsync), so a disk "
+		  "does not stall the event loop (0 = the loop does all that; tmpfs bodies are "
+		  "never read by them)" },
 };
 
 #undef F

@@ -381,13 +381,24 @@ static int stream_close_cb(ngtcp2_conn *q, uint32_t flags, int64_t stream_id,
 {
 	struct stoq_conn *c = user_data;
 
-	(void)q;
 	(void)stream_user_data;
 	if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
 		app_error_code = NGHTTP3_H3_NO_ERROR;
 	if (c->ack_n && c->ack_sid == stream_id && h3_ack_flush(c) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	stoq_h3_stream_close(c, stream_id, app_error_code);
+	/*
+	 * A stream the peer opened is done: let it open another (MAX_STREAMS,
+	 * RFC 9000 §4.6). ngtcp2 0.12 leaves this to the application; without
+	 * it a client could make max_streams_bidi requests on a connection in
+	 * all, and the next one waited until the idle timeout.
+	 */
+	if (!ngtcp2_conn_is_local_stream(q, stream_id)) {
+		if (ngtcp2_is_bidi_stream(stream_id))
+			ngtcp2_conn_extend_max_streams_bidi(q, 1);
+		else
+			ngtcp2_conn_extend_max_streams_uni(q, 1);
+	}
 	return 0;
 }
 

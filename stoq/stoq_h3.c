@@ -332,6 +332,8 @@ int stoq_h3_parse_range(const char *v, size_t len, struct stoq_req *r)
 }
 
 static int put_committed(struct stoq_conn *c, struct stoq_req *r, int rc);
+static int respond_opened(struct stoq_conn *c, struct stoq_req *r, int rc,
+			  const struct stoq_file_open *f);
 
 /* Whether every page of [at, at+len) is in the page cache (mincore). */
 static bool chunk_resident(const uint8_t *at, size_t len)
@@ -459,6 +461,15 @@ int stoq_h3_paged(struct stoq_conn *c)
 				return rc;
 			continue;
 		}
+		if (r->pg_open) { /* its file opened (or not): the answer */
+			struct stoq_file_open f = { 0 };
+
+			r->pg_open = false;
+			rc = respond_opened(c, r, stoq_pager_opened(r->pg_job, &f), &f);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		r->pg_ready = true;
 		r->pg_err = -rc;
 		/* (A no-op if the stream was not waiting: a read ahead.) */
@@ -553,28 +564,30 @@ static void body_advise(uint8_t *map, uint64_t start, uint64_t end)
 	madvise(map + from, end - from + 1, MADV_WILLNEED);
 }
 
-static int respond_file(struct stoq_conn *c, struct stoq_req *r)
+/*
+ * The answer to a GET or HEAD whose file is open (@rc 0, @f its mapping,
+ * which the request owns from here) or could not be (-errno).
+ */
+static int respond_opened(struct stoq_conn *c, struct stoq_req *r, int rc,
+			  const struct stoq_file_open *f)
 {
 	static const nghttp3_data_reader dr = { .read_data = read_body };
-	char rel[STOQ_PATH_MAX];
-	struct stat sb;
-	struct statfs fs;
-	uint64_t size, start = 0, end;
-	int fd, status = 200;
+	uint64_t size = f->size, start = 0, end = size ? size - 1 : 0;
+	int status = 200;
 	nghttp3_nv nva[5];
 	size_t n = 0;
 
-	if (c->ep->root_fd < 0 || stoq_h3_rel_path(r->path, rel, sizeof(rel)) < 0)
+	if (rc == -EACCES || rc == -EPERM)
+		return respond_status(c, r, 403);
+	if (rc == -ENOENT || rc == -ENOTDIR || rc == -EISDIR || rc == -ELOOP ||
+	    rc == -ENAMETOOLONG)
 		return respond_status(c, r, 404);
-	fd = openat(c->ep->root_fd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return respond_status(c, r, errno == EACCES ? 403 : 404);
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		return respond_status(c, r, 404);
+	if (rc < 0) {
+		HM_WARN(STOQ_LOG, "GET %s: opening it: %s", r->path, strerror(-rc));
+		return respond_status(c, r, 500);
 	}
-	size = (uint64_t)sb.st_size;
-	end = size ? size - 1 : 0;
+	r->map = f->map;
+	r->map_len = f->map ? size : 0;
 	if (r->has_range) {
 		if (r->range_start < 0) { /* suffix range */
 			start = (uint64_t)r->range_end >= size ? 0 : size - (uint64_t)r->range_end;
@@ -585,7 +598,6 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 		}
 		if (start >= size) {
 			/* RFC 9110 §15.5.17 */
-			close(fd);
 			snprintf(r->hdr_buf2, sizeof(r->hdr_buf2), "bytes */%" PRIu64, size);
 			nva[0] = (nghttp3_nv)NV(":status", "416", 3);
 			nva[1] = (nghttp3_nv)NV("content-range", r->hdr_buf2, strlen(r->hdr_buf2));
@@ -598,16 +610,9 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 			 start, end, size);
 	}
 	if (size) {
-		r->map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-		if (r->map == MAP_FAILED) {
-			r->map = NULL;
-			close(fd);
-			return respond_status(c, r, 500);
-		}
-		r->map_len = size;
 		/* Only a disk waits: tmpfs and ramfs pages are in memory. */
-		r->paged = c->ep->pager && fstatfs(fd, &fs) == 0 && fs.f_type != TMPFS_MAGIC &&
-			   fs.f_type != RAMFS_MAGIC && fs.f_type != HUGETLBFS_MAGIC;
+		r->paged = c->ep->pager && f->fs_type != TMPFS_MAGIC && f->fs_type != RAMFS_MAGIC &&
+			   f->fs_type != HUGETLBFS_MAGIC;
 		/* One pass front to back: let the kernel read ahead. (Separate
 		 * calls: advice values are not flags.) */
 		madvise(r->map, size, MADV_SEQUENTIAL);
@@ -615,7 +620,6 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 		r->body_off = start;
 		r->body_len = end - start + 1;
 	}
-	close(fd);
 	snprintf(r->hdr_buf, sizeof(r->hdr_buf), "%zu", r->body_len);
 	nva[n++] = (nghttp3_nv)NV(":status", status == 206 ? "206" : "200", 3);
 	nva[n++] = (nghttp3_nv)NV("content-length", r->hdr_buf, strlen(r->hdr_buf));
@@ -625,6 +629,31 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 	r->status = status;
 	return nghttp3_conn_submit_response(c->h3, r->stream_id, nva, n,
 					    r->body_len && r->method == STOQ_M_GET ? &dr : NULL);
+}
+
+/*
+ * GET or HEAD: open and map the file. Opening waits for the disk when the
+ * file's directory entry or inode is not cached, as reading its pages
+ * does, so a pager thread opens it when there is one and the answer goes
+ * when it is done (stoq_h3_paged).
+ */
+static int respond_file(struct stoq_conn *c, struct stoq_req *r)
+{
+	char rel[STOQ_PATH_MAX];
+	struct stoq_file_open f;
+	int rc;
+
+	if (c->ep->root_fd < 0 || stoq_h3_rel_path(r->path, rel, sizeof(rel)) < 0)
+		return respond_status(c, r, 404);
+	if (c->ep->pager && stoq_pager_open(c->ep->pager, &r->pg_job, c->ep->root_fd, rel) == 0) {
+		r->pg_open = true;
+		r->pg_wait = true;
+		c->n_paging++;
+		c->ep->n_paging++;
+		return 0;
+	}
+	rc = stoq_file_open(c->ep->root_fd, rel, &f);
+	return respond_opened(c, r, rc, &f);
 }
 
 /*

@@ -26,6 +26,9 @@
  * under the thread: the job is orphaned, and whoever finishes with it last
  * (the thread, or the release for a job not started) unmaps and frees.
  *
+ * They also open and map the file a GET asks for (stoq_pager_open): a
+ * lookup of a name or inode not in the cache reads the disk too.
+ *
  * The threads also commit what a PUT wrote (stoq_pager_commit): fdatasync
  * of the file, its rename into place, fsync of the directory, so that a
  * 201 means the chunk survives a power cut. Each of those waits for the
@@ -42,6 +45,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,13 +55,18 @@
 
 enum { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
+enum { JOB_POPULATE, JOB_COMMIT, JOB_OPEN };
+
 struct stoq_page_job {
 	struct stoq_page_job *next; /* queue */
-	uint8_t *addr; /* populate [addr, addr+len), or (addr NULL) commit: */
+	int kind;		    /* JOB_* */
+	uint8_t *addr;		    /* populate [addr, addr+len) */
 	size_t len;
-	int fd;	   /* the PUT's file, the job's to close */
-	char *tmp; /* its temporary name and where it goes (one allocation) */
-	char *dst;
+	int fd;	   /* commit: the PUT's file, the job's to close */
+	char *tmp; /* commit: its temporary name and where it goes (one allocation); */
+	char *dst; /* open: tmp is the name under dirfd */
+	int dirfd;
+	struct stoq_file_open opened; /* open: the result */
 	int state; /* JOB_*: written under the pager's lock, read by stoq_pager_poll */
 	int err;   /* the read's errno (0: read), valid once JOB_DONE */
 	bool orphan;
@@ -78,8 +88,41 @@ static void job_orphan_free(struct stoq_page_job *j)
 {
 	if (j->unmap)
 		munmap(j->unmap, j->unmap_len);
+	if (j->kind == JOB_OPEN && j->opened.map) /* opened for a request gone */
+		munmap(j->opened.map, j->opened.size);
 	free(j->tmp);
 	free(j);
+}
+
+int stoq_file_open(int dirfd, const char *rel, struct stoq_file_open *out)
+{
+	struct stat sb;
+	struct statfs fs;
+	int fd, err = 0;
+
+	memset(out, 0, sizeof(*out));
+	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0)
+		err = errno;
+	else if (!S_ISREG(sb.st_mode))
+		err = EISDIR; /* a directory, a device, a socket: not a chunk */
+	else if (fstatfs(fd, &fs) < 0)
+		err = errno;
+	if (!err && sb.st_size > 0) {
+		out->map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		if (out->map == MAP_FAILED) {
+			out->map = NULL;
+			err = errno;
+		}
+	}
+	close(fd); /* the mapping holds the file */
+	if (err)
+		return -err;
+	out->size = (uint64_t)sb.st_size;
+	out->fs_type = (long)fs.f_type;
+	return 0;
 }
 
 int stoq_commit_file(int fd, const char *tmp, const char *dst)
@@ -141,10 +184,12 @@ static void *pager_main(void *arg)
 		/* EFAULT (past the end of a file cut short, or a page the disk
 		 * could not give) is the loop's to report: it is the same error
 		 * its own call would have had, without a SIGBUS anywhere. */
-		if (j->addr)
+		if (j->kind == JOB_POPULATE)
 			err = madvise(j->addr, j->len, MADV_POPULATE_READ) < 0 ? errno : 0;
-		else
+		else if (j->kind == JOB_COMMIT)
 			err = -stoq_commit_file(j->fd, j->tmp, j->dst);
+		else
+			err = -stoq_file_open(j->dirfd, j->tmp, &j->opened);
 
 		pthread_mutex_lock(&p->lock);
 		orphan = j->orphan;
@@ -277,10 +322,44 @@ int stoq_pager_submit(struct stoq_pager *p, struct stoq_page_job **jp, void *add
 
 	if (!j)
 		return rc;
+	j->kind = JOB_POPULATE;
 	j->addr = addr;
 	j->len = len;
 	job_queue(p, j);
 	return 0;
+}
+
+int stoq_pager_open(struct stoq_pager *p, struct stoq_page_job **jp, int dirfd, const char *rel)
+{
+	size_t l = strlen(rel) + 1;
+	int rc;
+	struct stoq_page_job *j = job_get(jp, &rc);
+	char *name;
+
+	if (!j)
+		return rc;
+	name = malloc(l);
+	if (!name)
+		return -ENOMEM;
+	free(j->tmp);
+	j->tmp = memcpy(name, rel, l);
+	j->dst = NULL;
+	j->kind = JOB_OPEN;
+	j->dirfd = dirfd;
+	memset(&j->opened, 0, sizeof(j->opened));
+	job_queue(p, j);
+	return 0;
+}
+
+int stoq_pager_opened(struct stoq_page_job *j, struct stoq_file_open *out)
+{
+	int rc = stoq_pager_poll(j);
+
+	if (rc == 0) { /* the mapping is the caller's from here */
+		*out = j->opened;
+		memset(&j->opened, 0, sizeof(j->opened));
+	}
+	return rc;
 }
 
 int stoq_pager_commit(struct stoq_pager *p, struct stoq_page_job **jp, int fd, const char *tmp,
@@ -299,7 +378,7 @@ int stoq_pager_commit(struct stoq_pager *p, struct stoq_page_job **jp, int fd, c
 	free(j->tmp);
 	j->tmp = memcpy(names, tmp, lt);
 	j->dst = memcpy(names + lt, dst, ld);
-	j->addr = NULL;
+	j->kind = JOB_COMMIT;
 	j->fd = fd; /* the job's from here: closed by the commit */
 	job_queue(p, j);
 	return 0;
@@ -345,7 +424,7 @@ void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map
 	pthread_mutex_unlock(&p->lock);
 	if (!now)
 		return;
-	if (j->state == JOB_QUEUED && !j->addr) {
+	if (j->state == JOB_QUEUED && j->kind == JOB_COMMIT) {
 		/* A commit never started: the PUT is dropped, as it would have
 		 * been without the pager. */
 		close(j->fd);
@@ -353,6 +432,8 @@ void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map
 	}
 	if (map)
 		munmap(map, map_len);
+	if (j->kind == JOB_OPEN && j->opened.map) /* opened, never taken */
+		munmap(j->opened.map, j->opened.size);
 	free(j->tmp);
 	free(j);
 }

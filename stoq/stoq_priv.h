@@ -123,6 +123,7 @@ struct stoq_req {
 	 * while pg_wait; pg_ready: that chunk is read (pg_err its errno) */
 	bool paged;
 	bool pg_wait, pg_ready;
+	bool pg_open; /* pg_job opens the file (stoq_pager_open) */
 	int pg_err;
 	size_t pg_off;
 	struct stoq_page_job *pg_job;
@@ -281,6 +282,20 @@ int stoq_pager_submit(struct stoq_pager *p, struct stoq_page_job **jp, void *add
  * then), or -EBUSY/-ENOMEM (@fd still the caller's). */
 int stoq_pager_commit(struct stoq_pager *p, struct stoq_page_job **jp, int fd, const char *tmp,
 		      const char *dst);
+/* A file to serve, opened and mapped whole (map NULL when empty). */
+struct stoq_file_open {
+	uint8_t *map;
+	uint64_t size;
+	long fs_type; /* statfs f_type: tmpfs needs no pager */
+};
+/* Open @rel under @dirfd, check it is a regular file, map it read-only:
+ * 0, or -errno (-EISDIR for anything but a regular file). */
+int stoq_file_open(int dirfd, const char *rel, struct stoq_file_open *out);
+/* Queue stoq_file_open() on *jp; stoq_pager_opened() is stoq_pager_poll()
+ * that also gives the result once done (the mapping is the caller's then;
+ * released with the job before that, the thread unmaps it). */
+int stoq_pager_open(struct stoq_pager *p, struct stoq_page_job **jp, int dirfd, const char *rel);
+int stoq_pager_opened(struct stoq_page_job *j, struct stoq_file_open *out);
 /* A PUT's file made durable under its name: fdatasync and close @fd,
  * rename @tmp to @dst, fsync @dst's directory. 0 or -errno; @tmp is
  * unlinked when the rename did not happen. */

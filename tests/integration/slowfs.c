@@ -6,11 +6,13 @@
  *   slowfs MOUNTPOINT SIZE MARKER   serve /big.bin (foreground)
  *   slowfs --dump SIZE              the same bytes on stdout
  *
- * One read-only file, /big.bin: SIZE bytes of a fixed pattern that
- * differs at every 4 KiB page (a page sent twice or out of place shows).
- * Every read of it waits until the process gets SIGUSR1, which opens the
- * gate for good; the first read that waits creates MARKER, so the test
- * knows a reader is held on the "disk" before it looks at anything else.
+ * Two read-only files, /big.bin and /open.bin: SIZE bytes each of a fixed
+ * pattern that differs at every 4 KiB page (a page sent twice or out of
+ * place shows). Every read of big.bin, and every open of open.bin (as a
+ * disk that has to read an inode first), waits until the process gets
+ * SIGUSR1, which opens the gate for good; the first one that waits creates
+ * MARKER, so the test knows a request is held on the "disk" before it
+ * looks at anything else.
  * The loop is libfuse's multi-threaded one: a waiting read holds one
  * thread, not the filesystem.
  */
@@ -19,6 +21,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,27 @@ static volatile sig_atomic_t g_gate_open;
 static uint8_t pattern(uint64_t i)
 {
 	return (uint8_t)(i * 131u + (i >> 12) * 7u);
+}
+
+static bool is_file(const char *path)
+{
+	return strcmp(path, "/big.bin") == 0 || strcmp(path, "/open.bin") == 0;
+}
+
+/* Wait for SIGUSR1; the first to wait creates the marker. */
+static void gate(void)
+{
+	static int marked;
+	struct timespec ms10 = {.tv_nsec = 10000000};
+
+	if (!g_gate_open && !__atomic_exchange_n(&marked, 1, __ATOMIC_SEQ_CST)) {
+		int fd = open(g_marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd >= 0)
+			close(fd);
+	}
+	while (!g_gate_open)
+		nanosleep(&ms10, NULL);
 }
 
 static void on_usr1(int sig)
@@ -50,7 +74,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		st->st_nlink = 2;
 		return 0;
 	}
-	if (strcmp(path, "/big.bin") == 0) {
+	if (is_file(path)) {
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		st->st_size = g_size;
@@ -70,33 +94,26 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 	fill(buf, ".", NULL, 0, 0);
 	fill(buf, "..", NULL, 0, 0);
 	fill(buf, "big.bin", NULL, 0, 0);
+	fill(buf, "open.bin", NULL, 0, 0);
 	return 0;
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
-	if (strcmp(path, "/big.bin") != 0)
+	if (!is_file(path))
 		return -ENOENT;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return -EACCES;
+	if (strcmp(path, "/open.bin") == 0)
+		gate();
 	return 0;
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	static int marked;
-	struct timespec ms10 = {.tv_nsec = 10000000};
-
-	(void)path;
 	(void)fi;
-	if (!g_gate_open && !__atomic_exchange_n(&marked, 1, __ATOMIC_SEQ_CST)) {
-		int fd = open(g_marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		if (fd >= 0)
-			close(fd);
-	}
-	while (!g_gate_open)
-		nanosleep(&ms10, NULL);
+	if (strcmp(path, "/big.bin") == 0)
+		gate();
 	if (off >= g_size)
 		return 0;
 	if ((off_t)size > g_size - off)
@@ -117,8 +134,9 @@ static void usage(FILE *to)
 {
 	fprintf(to, "usage: slowfs MOUNTPOINT SIZE MARKER\n"
 		    "       slowfs --dump SIZE\n"
-		    "Serves /big.bin (SIZE bytes); every read waits for SIGUSR1, the first\n"
-		    "one that waits creates MARKER. --dump writes the file's bytes.\n");
+		    "Serves /big.bin and /open.bin (SIZE bytes each); every read of big.bin\n"
+		    "and open of open.bin waits for SIGUSR1, the first one that waits creates\n"
+		    "MARKER. --dump writes the files' bytes.\n");
 }
 
 static off_t parse_size(const char *s)

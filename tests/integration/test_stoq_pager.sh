@@ -4,8 +4,9 @@
 # (in the page cache) and slow/, a FUSE mount (slowfs.c) whose reads wait
 # until the test lets them go.
 #   1. default body_read_threads (2): while a GET of slow/big.bin waits on
-#      the "disk" (a pager thread holds the read), GETs of fast.bin on other
-#      connections complete; let the reads go and big.bin arrives whole, and
+#      the "disk" (a pager thread holds the read), or one of slow/open.bin
+#      waits for the file's open, GETs of fast.bin on other connections
+#      complete; let the reads go and big.bin arrives whole, and
 #      stoq_body_chunks_paged and stoq_body_page_waits count what happened;
 #      a PUT is made durable (fdatasync, rename, directory fsync) by a pager
 #      thread before its 201 (strace)
@@ -83,24 +84,25 @@ start_server() { # extra args: --set KEY=VALUE...
 	cat "$tmp/server.log"
 	fail "nothing listens on udp port $port"
 }
-get_slow() { # in the background; its pid in $slow
+get_slow() { # [NAME, default big.bin] in the background; its pid in $slow
+	slow_name=${1:-big.bin}
 	timeout 120 "$bin" client --ca "$cert" --download "$tmp/dl" \
-		"https://localhost:$port/slow/big.bin" 2>"$tmp/slow.log" &
+		"https://localhost:$port/slow/$slow_name" 2>"$tmp/slow.log" &
 	slow=$!
 	for _ in $(seq 200); do
 		[[ -e "$tmp/held" ]] && return 0
 		sleep 0.05
 	done
 	cat "$tmp/slow.log" "$tmp/server.log"
-	fail "no read of slow/big.bin reached the disk"
+	fail "no request for slow/$slow_name reached the disk"
 }
 
 finish_slow() { # let the disk answer: the held GET completes, with the disk's bytes
 	local rc=0
 	kill -USR1 "$fs"
 	wait "$slow" || rc=$?
-	((rc == 0)) || { cat "$tmp/slow.log" "$tmp/server.log"; fail "GET of slow/big.bin: exit $rc"; }
-	cmp "$tmp/dl/big.bin" "$tmp/want.bin" || fail "slow/big.bin: other bytes than the disk's"
+	((rc == 0)) || { cat "$tmp/slow.log" "$tmp/server.log"; fail "GET of slow/$slow_name: exit $rc"; }
+	cmp "$tmp/dl/$slow_name" "$tmp/want.bin" || fail "slow/$slow_name: other bytes than the disk's"
 	rm -f "$tmp/dl"/*
 }
 
@@ -130,6 +132,20 @@ assert paged >= 4, paged
 assert waits >= 1, waits
 print("    stats: %d chunks paged, %d waits" % (paged, waits))
 ' || fail "stats segment: paged chunks and waits"
+
+step "body_read_threads 2: a GET whose file takes the disk to open, GETs of a cached file go on"
+stop_fs
+start_fs
+get_slow open.bin
+for i in 1 2 3; do
+	timeout 20 "$bin" client --ca "$cert" --download "$tmp/dl2" \
+		"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" ||
+		{ cat "$tmp/fast.log"; fail "GET $i of fast.bin did not finish while slow/open.bin's open was held"; }
+	rm -f "$tmp/dl2"/*
+done
+kill -0 "$slow" 2>/dev/null || { cat "$tmp/slow.log"; fail "the GET of slow/open.bin ended while its open was held"; }
+echo "    3 GETs of fast.bin while the disk held the open of slow/open.bin"
+finish_slow
 
 step "a PUT is on the disk before its 201: fdatasync, rename, directory fsync, on a pager thread"
 strace -f -qq -p "$srv" -e trace=fdatasync,rename,fsync -o "$tmp/strace.log" &

@@ -1532,6 +1532,38 @@ Test(stoq_sim, server_gone_while_puts_are_committed)
 	free(data);
 }
 
+/*
+ * A connection lives on past max_streams_bidi requests: the server gives
+ * back a stream for each one done (MAX_STREAMS). It never did, and the
+ * 11th GET with max_streams_bidi 10 waited for the idle timeout.
+ */
+Test(stoq_sim, more_requests_than_max_streams_on_one_connection)
+{
+	enum { LIMIT = 10, N = 35 };
+	struct stoq_config scfg, ccfg;
+	struct body b[N] = {0};
+	struct want w = {.b = b, .n = N};
+	struct sim s;
+	struct stoq_conn *c;
+	uint8_t *data = make_file("many.bin", 3000);
+
+	configs(&scfg, &ccfg);
+	scfg.max_streams_bidi = LIMIT;
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	c = sim_connect(&s);
+	w.c = c;
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(stoq_conn_get(c, "/many.bin", 0, -1, &body_ops, &b[i]), 0);
+	sim_run(&s, all_done, &w, 20ull * 1000000000ull);
+	cr_assert(!stoq_conn_is_closed(c), "closed: %s", stoq_conn_last_error(c));
+	for (int i = 0; i < N; i++) {
+		expect_body(&b[i], 200, data, 3000);
+		free(b[i].buf);
+	}
+	free(data);
+	sim_fini(&s);
+}
+
 /* A client PUT from a file cut past the chunk being sent: that stream alone is reset. */
 Test(stoq_sim, put_file_cut_before_a_chunk_resets_the_stream)
 {
