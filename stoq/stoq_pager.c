@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * stoq_pager.c — threads that read response bodies from the disk, so the
- * event loop does not.
+ * stoq_pager.c — threads that wait for the disk (response bodies read,
+ * files opened, PUTs made durable), so the event loop does not.
  *
  * A server sends a file from a shared mapping (stoq_h3.c) and maps each
  * 2 MiB chunk with MADV_POPULATE_READ before handing it to nghttp3. For a
@@ -181,9 +181,9 @@ static void *pager_main(void *arg)
 		j->state = JOB_RUNNING;
 		pthread_mutex_unlock(&p->lock);
 
-		/* EFAULT (past the end of a file cut short, or a page the disk
-		 * could not give) is the loop's to report: it is the same error
-		 * its own call would have had, without a SIGBUS anywhere. */
+		/* Populate: EFAULT (past the end of a file cut short, or a page
+		 * the disk could not give) is the loop's to report: it is the
+		 * same error its own call would have had, without a SIGBUS. */
 		if (j->kind == JOB_POPULATE)
 			err = madvise(j->addr, j->len, MADV_POPULATE_READ) < 0 ? errno : 0;
 		else if (j->kind == JOB_COMMIT)
