@@ -197,14 +197,28 @@ static void put_append(struct stoq_req *r, const uint8_t *data, size_t len)
 	}
 }
 
+/* @r's job is queued on the pager: counted until stoq_h3_paged (or
+ * stoq_req_free) sees it end. */
+static void pager_wait(struct stoq_req *r)
+{
+	r->pg_wait = true;
+	r->conn->n_paging++;
+	r->conn->ep->n_paging++;
+}
+
+static void pager_unwait(struct stoq_req *r)
+{
+	r->pg_wait = false;
+	r->conn->n_paging--;
+	r->conn->ep->n_paging--;
+}
+
 void stoq_req_free(struct stoq_req *r)
 {
 	struct stoq_conn *c = r->conn;
 
-	if (r->pg_wait) {
-		c->n_paging--;
-		c->ep->n_paging--;
-	}
+	if (r->pg_wait)
+		pager_unwait(r);
 	if (r->pg_job) /* the pager unmaps it once no thread reads it */
 		stoq_pager_release(c->ep->pager, r->pg_job, r->map_len ? r->map : NULL, r->map_len);
 	else if (r->map && r->map_len)
@@ -363,11 +377,9 @@ static int chunk_page(struct stoq_req *r, uint8_t *at, size_t len)
 
 	if (rc < 0)
 		return rc;
-	r->pg_wait = true;
+	pager_wait(r);
 	r->pg_ready = false;
 	r->pg_off = (size_t)(at - r->map);
-	r->conn->n_paging++;
-	ep->n_paging++;
 	ep->st.body_chunks_paged++;
 	return 0;
 }
@@ -452,9 +464,7 @@ int stoq_h3_paged(struct stoq_conn *c)
 
 		if (!r->pg_wait || (rc = stoq_pager_poll(r->pg_job)) == -EINPROGRESS)
 			continue;
-		r->pg_wait = false;
-		c->n_paging--;
-		c->ep->n_paging--;
+		pager_unwait(r);
 		if (r->method == STOQ_M_PUT) { /* a PUT stored (or not): its answer */
 			rc = put_committed(c, r, rc);
 			if (rc != 0)
@@ -647,9 +657,7 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 		return respond_status(c, r, 404);
 	if (c->ep->pager && stoq_pager_open(c->ep->pager, &r->pg_job, c->ep->root_fd, rel) == 0) {
 		r->pg_open = true;
-		r->pg_wait = true;
-		c->n_paging++;
-		c->ep->n_paging++;
+		pager_wait(r);
 		return 0;
 	}
 	rc = stoq_file_open(c->ep->root_fd, rel, &f);
@@ -757,9 +765,7 @@ static int put_finish(struct stoq_conn *c, struct stoq_req *r)
 	stoq_h3_rel_path(r->path, rel, sizeof(rel)); /* checked in put_begin */
 	snprintf(dst, sizeof(dst), "%s/%s", c->ep->root, rel);
 	if (c->ep->pager && stoq_pager_commit(c->ep->pager, &r->pg_job, fd, r->put_tmp, dst) == 0) {
-		r->pg_wait = true;
-		c->n_paging++;
-		c->ep->n_paging++;
+		pager_wait(r);
 		return 0;
 	}
 	return put_committed(c, r, stoq_commit_file(fd, r->put_tmp, dst));
