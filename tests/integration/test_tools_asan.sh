@@ -7,7 +7,9 @@
 #     100 MB, loss, handshake failures) on the sanitized hmesh-stoq;
 #  3. tests/integration/test_stoq_dpdk.sh (the DPDK back end on a veth);
 #  4. tests/integration/test_stoq_pager.sh (bodies read off a held disk by
-#     the pager threads).
+#     the pager threads);
+# and, first, tests/stoq/test_stoq (the library's own tests: the pager's
+# orphaned jobs, the SIGBUS guard, PUTs cut short) built the same way.
 # Every process writes any sanitizer report to a file of its own
 # (log_path), so a report from a server the test stopped, or from a
 # container's set-up before its exec, is not lost in a log: the test fails
@@ -22,7 +24,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 make -s -C "$top" BUILD="$asan" SANITIZE=1 "$asan/bin/hmesh-run" "$asan/bin/hmesh-stoq" \
-	"$asan/bin/hmesh-stat" "$asan/bin/hmesh-stamp" >/dev/null
+	"$asan/bin/hmesh-stat" "$asan/bin/hmesh-stamp" "$asan/tests/stoq/test_stoq" >/dev/null
 for b in hmesh-run hmesh-stoq; do
 	[[ "$(nm "$asan/bin/$b")" == *__asan_init* ]] || { echo "FAIL: $asan/bin/$b is not instrumented"; exit 1; }
 done
@@ -49,9 +51,14 @@ reports() {
 	return $found
 }
 
+echo "--- tests/stoq/test_stoq (the STOQ library's unit and simulated-link tests) sanitized"
+"$asan/tests/stoq/test_stoq" 2>"$tmp/test_stoq.log" || { tail -20 "$tmp/test_stoq.log"; reports || true; echo "FAIL: test_stoq under ASan/UBSan"; exit 1; }
+grep -m1 "Synthesis" "$tmp/test_stoq.log"
+reports || { echo "FAIL: sanitizer reports during test_stoq"; exit 1; }
+
 for t in test_runtime.sh test_stoq_interop.sh test_stoq_dpdk.sh test_stoq_pager.sh; do
 	echo "--- $t on sanitized binaries"
 	HMESH_BUILD=$asan bash "$here/$t" || { reports || true; echo "FAIL: $t under ASan/UBSan"; exit 1; }
 	reports || { echo "FAIL: sanitizer reports during $t"; exit 1; }
 done
-echo "PASS: hmesh-run and hmesh-stoq under ASan/UBSan/LSan: runtime, interop, DPDK back-end and pager tests, no report"
+echo "PASS: hmesh-run and hmesh-stoq under ASan/UBSan/LSan: test_stoq, runtime, interop, DPDK back-end and pager tests, no report"

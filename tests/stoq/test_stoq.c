@@ -189,6 +189,12 @@ static void keys_init(struct keys *k)
 	cr_assert_eq(stoq_token_keys_init(&k->k, &k->rng), 0);
 }
 
+static void keys_fini(struct keys *k)
+{
+	stoq_token_keys_fini(&k->k);
+	wc_FreeRng(&k->rng);
+}
+
 static void addr4(struct sockaddr_in *sa, const char *ip, int port)
 {
 	memset(sa, 0, sizeof(*sa));
@@ -244,6 +250,7 @@ Test(stoq_token, retry_validates_expires_and_detects_tampering)
 	cr_assert_eq(stoq_token_retry_check(&k.k, (struct sockaddr *)&a, sizeof(a), scid, 8, tok,
 					    (size_t)n - 1, now, out, &outlen),
 		     -EBADMSG);
+	keys_fini(&k);
 }
 
 Test(stoq_token, stateless_reset_is_stable_per_cid)
@@ -260,6 +267,8 @@ Test(stoq_token, stateless_reset_is_stable_per_cid)
 	cr_assert_eq(memcmp(t1, t1b, 16), 0);
 	cr_assert_neq(memcmp(t1, t2, 16), 0);
 	cr_assert_neq(memcmp(t1, t3, 16), 0);
+	keys_fini(&k);
+	keys_fini(&k2);
 }
 
 /* ------------------------------------------- simulated link exchanges */
