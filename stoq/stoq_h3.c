@@ -349,6 +349,14 @@ static int put_committed(struct stoq_conn *c, struct stoq_req *r, int rc);
 static int respond_opened(struct stoq_conn *c, struct stoq_req *r, int rc,
 			  const struct stoq_file_open *f);
 
+/* Bytes of @r's body from body_given on that go out together: one chunk. */
+static size_t chunk_len(const struct stoq_req *r)
+{
+	size_t left = r->body_len - r->body_given;
+
+	return left < STOQ_BODY_CHUNK ? left : STOQ_BODY_CHUNK;
+}
+
 /* Whether every page of [at, at+len) is in the page cache (mincore). */
 static bool chunk_resident(const uint8_t *at, size_t len)
 {
@@ -409,8 +417,7 @@ static nghttp3_ssize read_body(nghttp3_conn *h3, int64_t stream_id, nghttp3_vec 
 	if (veccnt < 1)
 		return 0;
 	at = r->map + r->body_off + r->body_given;
-	len = r->body_len - r->body_given < STOQ_BODY_CHUNK ? r->body_len - r->body_given
-							    : STOQ_BODY_CHUNK;
+	len = chunk_len(r);
 	if (r->paged) {
 		/* A body on a disk: the pager reads each chunk (stoq_pager.c),
 		 * the first one too unless it is in the page cache already. The
@@ -450,10 +457,7 @@ static nghttp3_ssize read_body(nghttp3_conn *h3, int64_t stream_id, nghttp3_vec 
 	if (r->body_given == r->body_len)
 		*pflags |= NGHTTP3_DATA_FLAG_EOF;
 	else if (r->paged) /* read the next one while this one goes out */
-		chunk_page(r, at + len,
-			   r->body_len - r->body_given < STOQ_BODY_CHUNK ?
-				   r->body_len - r->body_given :
-				   STOQ_BODY_CHUNK);
+		chunk_page(r, at + len, chunk_len(r));
 	return 1;
 }
 
@@ -1207,39 +1211,33 @@ int stoq_conn_put_fd(struct stoq_conn *c, const char *path, int fd, const uint8_
 		     const struct stoq_request_ops *ops, void *arg)
 {
 	uint8_t d[WC_SHA256_DIGEST_SIZE];
+	struct stoq_file_open f;
 	struct stoq_req *r;
-	struct stat sb;
-	uint8_t *map = NULL;
 	int rc;
 
-	if (fstat(fd, &sb) < 0)
-		return -errno;
-	if (!S_ISREG(sb.st_mode))
-		return -EINVAL;
 	/* The copy from the mapping into packets is guarded (stoq_guard.c). */
 	rc = stoq_guard_init();
 	if (rc < 0)
 		return rc;
+	rc = stoq_file_map(fd, &f);
+	if (rc < 0)
+		return rc == -EISDIR ? -EINVAL : rc;
 	if (sha256)
 		memcpy(d, sha256, sizeof(d));
-	else if ((rc = stoq_sha256_fd(fd, (uint64_t)sb.st_size, d)) < 0)
-		return rc;
-	if (sb.st_size) {
-		map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-		if (map == MAP_FAILED)
-			return -errno;
-		madvise(map, (size_t)sb.st_size, MADV_SEQUENTIAL);
-	}
-	r = req_queue(c, path, ops, arg, &rc);
+	else
+		rc = stoq_sha256_fd(fd, f.size, d);
+	r = rc < 0 ? NULL : req_queue(c, path, ops, arg, &rc);
 	if (!r) {
-		if (map)
-			munmap(map, (size_t)sb.st_size);
+		if (f.map)
+			munmap(f.map, f.size);
 		return rc;
 	}
+	if (f.map)
+		madvise(f.map, f.size, MADV_SEQUENTIAL);
 	r->method = STOQ_M_PUT;
-	r->map = map;
-	r->map_len = (size_t)sb.st_size; /* ours: unmapped with the request */
-	r->body_len = (size_t)sb.st_size;
+	r->map = f.map;
+	r->map_len = f.map ? f.size : 0; /* ours: unmapped with the request */
+	r->body_len = f.size;
 	base64(d, sizeof(d), r->put_b64);
 	return stoq_h3_start_requests(c);
 }

@@ -94,35 +94,41 @@ static void job_orphan_free(struct stoq_page_job *j)
 	free(j);
 }
 
-int stoq_file_open(int dirfd, const char *rel, struct stoq_file_open *out)
+int stoq_file_map(int fd, struct stoq_file_open *out)
 {
 	struct stat sb;
 	struct statfs fs;
-	int fd, err = 0;
 
 	memset(out, 0, sizeof(*out));
-	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	if (fstat(fd, &sb) < 0)
-		err = errno;
-	else if (!S_ISREG(sb.st_mode))
-		err = EISDIR; /* a directory, a device, a socket: not a chunk */
-	else if (fstatfs(fd, &fs) < 0)
-		err = errno;
-	if (!err && sb.st_size > 0) {
+		return -errno;
+	if (!S_ISREG(sb.st_mode))
+		return -EISDIR; /* a directory, a device, a socket: not a chunk */
+	if (fstatfs(fd, &fs) < 0)
+		return -errno;
+	if (sb.st_size > 0) {
 		out->map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
 		if (out->map == MAP_FAILED) {
 			out->map = NULL;
-			err = errno;
+			return -errno;
 		}
 	}
-	close(fd); /* the mapping holds the file */
-	if (err)
-		return -err;
 	out->size = (uint64_t)sb.st_size;
 	out->fs_type = (long)fs.f_type;
 	return 0;
+}
+
+int stoq_file_open(int dirfd, const char *rel, struct stoq_file_open *out)
+{
+	int rc, fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		memset(out, 0, sizeof(*out));
+		return -errno;
+	}
+	rc = stoq_file_map(fd, out);
+	close(fd); /* the mapping holds the file */
+	return rc;
 }
 
 int stoq_commit_file(int fd, const char *tmp, const char *dst)
@@ -329,21 +335,27 @@ int stoq_pager_submit(struct stoq_pager *p, struct stoq_page_job **jp, void *add
 	return 0;
 }
 
-int stoq_pager_open(struct stoq_pager *p, struct stoq_page_job **jp, int dirfd, const char *rel)
+/* @j's names, in one allocation: tmp = @a, dst = @b (NULL: none). */
+static int job_names(struct stoq_page_job *j, const char *a, const char *b)
 {
-	size_t l = strlen(rel) + 1;
-	int rc;
-	struct stoq_page_job *j = job_get(jp, &rc);
-	char *name;
+	size_t la = strlen(a) + 1, lb = b ? strlen(b) + 1 : 0;
+	char *names = malloc(la + lb);
 
-	if (!j)
-		return rc;
-	name = malloc(l);
-	if (!name)
+	if (!names)
 		return -ENOMEM;
 	free(j->tmp);
-	j->tmp = memcpy(name, rel, l);
-	j->dst = NULL;
+	j->tmp = memcpy(names, a, la);
+	j->dst = b ? memcpy(names + la, b, lb) : NULL;
+	return 0;
+}
+
+int stoq_pager_open(struct stoq_pager *p, struct stoq_page_job **jp, int dirfd, const char *rel)
+{
+	int rc;
+	struct stoq_page_job *j = job_get(jp, &rc);
+
+	if (!j || (rc = job_names(j, rel, NULL)) < 0)
+		return rc;
 	j->kind = JOB_OPEN;
 	j->dirfd = dirfd;
 	memset(&j->opened, 0, sizeof(j->opened));
@@ -365,19 +377,11 @@ int stoq_pager_opened(struct stoq_page_job *j, struct stoq_file_open *out)
 int stoq_pager_commit(struct stoq_pager *p, struct stoq_page_job **jp, int fd, const char *tmp,
 		      const char *dst)
 {
-	size_t lt = strlen(tmp) + 1, ld = strlen(dst) + 1;
 	int rc;
 	struct stoq_page_job *j = job_get(jp, &rc);
-	char *names;
 
-	if (!j)
+	if (!j || (rc = job_names(j, tmp, dst)) < 0)
 		return rc;
-	names = malloc(lt + ld);
-	if (!names)
-		return -ENOMEM;
-	free(j->tmp);
-	j->tmp = memcpy(names, tmp, lt);
-	j->dst = memcpy(names + lt, dst, ld);
 	j->kind = JOB_COMMIT;
 	j->fd = fd; /* the job's from here: closed by the commit */
 	job_queue(p, j);

@@ -288,8 +288,10 @@ struct stoq_file_open {
 	uint64_t size;
 	long fs_type; /* statfs f_type: tmpfs needs no pager */
 };
-/* Open @rel under @dirfd, check it is a regular file, map it read-only:
- * 0, or -errno (-EISDIR for anything but a regular file). */
+/* Map the file open at @fd whole, read-only, once it is checked to be a
+ * regular file: 0, or -errno (-EISDIR for anything but a regular file),
+ * *@out zeroed. stoq_file_open() does it for @rel under @dirfd. */
+int stoq_file_map(int fd, struct stoq_file_open *out);
 int stoq_file_open(int dirfd, const char *rel, struct stoq_file_open *out);
 /* Queue stoq_file_open() on *jp; stoq_pager_opened() is stoq_pager_poll()
  * that also gives the result once done (the mapping is the caller's then;
