@@ -213,6 +213,14 @@ struct stoq_endpoint_stats {
 	 * disk was slower than the connection */
 	uint64_t body_chunks_paged;
 	uint64_t body_page_waits;
+	/* server: PUT blocks written to a disk by the pager threads; those
+	 * queued while the PUT's block before was still being written (the
+	 * disk behind the client: its flow-control credit is held back); and
+	 * writes the event loop did itself, the endpoint's PUT blocks (or a
+	 * PUT's ring) being all in use */
+	uint64_t put_blocks_paged;
+	uint64_t put_writes_behind;
+	uint64_t put_writes_inline;
 	uint64_t pager_cpu_ns; /* CPU time of the pager threads (read-ahead, mapping) */
 	/* Latency histograms (common/hm_hist.h, ns): handshake from the first
 	 * packet to completion; request from when it was issued (client) or its

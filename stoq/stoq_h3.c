@@ -35,8 +35,10 @@
  * instead of a page at a time: bench_stoq_ring served a 1 GiB file on ext4
  * at 13.3 Gbit/s per server core written in 2 MiB blocks, 12.8 in 512 KiB
  * ones, 11.4 in 4 KiB ones (medians of 6, 2026-12-03). And one write(2)
- * per 2 MiB, not per packet. At most STOQ_PUT_BUFS blocks per endpoint
- * (64 MiB): further concurrent PUTs write as the bytes arrive.
+ * per 2 MiB, not per packet. On a disk a pager thread writes each block
+ * (put_flush), as the loop would wait there whenever the disk is behind.
+ * At most STOQ_PUT_BUFS blocks per endpoint (64 MiB), those being written
+ * included: past that, bytes are written by the loop as they arrive.
  */
 #define STOQ_PUT_BLOCK (2u << 20)
 #define STOQ_PUT_BUFS 32
@@ -49,6 +51,14 @@ static uintptr_t page_mask(void)
 	if (!mask)
 		mask = (uintptr_t)sysconf(_SC_PAGESIZE) - 1;
 	return mask;
+}
+
+/* Whether a file on a filesystem of statfs type @t is read from (and
+ * written to) a disk: not tmpfs, ramfs or hugetlbfs, whose pages are all
+ * in memory. */
+static bool on_disk(long t)
+{
+	return t != TMPFS_MAGIC && t != RAMFS_MAGIC && t != HUGETLBFS_MAGIC;
 }
 
 /* Content-addressed chunks live under this directory of the root. */
@@ -146,86 +156,197 @@ static struct stoq_req *req_new(struct stoq_conn *c)
 	return r;
 }
 
-static void put_buf_free(struct stoq_req *r)
+static void consume(struct stoq_conn *c, int64_t stream_id, size_t n)
 {
-	if (!r->put_buf)
+	if (!n)
 		return;
-	free(r->put_buf);
-	r->put_buf = NULL;
-	r->put_fill = 0;
-	r->conn->ep->n_put_bufs--;
+	ngtcp2_conn_extend_max_stream_offset(c->q, stream_id, n);
+	ngtcp2_conn_extend_max_offset(c->q, n);
 }
 
-/* @len bytes to the PUT's file; a failure decides the answer (507 when full). */
-static void put_write(struct stoq_req *r, const uint8_t *data, size_t len)
+/* @r's job is queued on the pager (*@flag: r->pg_wait, or r->put_wait for
+ * its blocks): counted until stoq_h3_paged (or stoq_req_free) sees it end. */
+static void pager_wait(struct stoq_req *r, bool *flag)
 {
-	for (size_t off = 0; !r->put_status && off < len;) {
-		ssize_t w = write(r->put_fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			r->put_status = errno == ENOSPC || errno == EDQUOT ? 507 : 500;
-			break;
-		}
-		off += (size_t)w;
-	}
-}
-
-/* Body bytes of a PUT: into its block, written out when the block is full. */
-static void put_append(struct stoq_req *r, const uint8_t *data, size_t len)
-{
-	struct stoq_endpoint *ep = r->conn->ep;
-
-	if (!r->put_buf && ep->n_put_bufs < STOQ_PUT_BUFS && (r->put_buf = malloc(STOQ_PUT_BLOCK)))
-		ep->n_put_bufs++;
-	if (!r->put_buf) {
-		put_write(r, data, len);
+	if (*flag)
 		return;
-	}
-	while (len && !r->put_status) {
-		size_t n = STOQ_PUT_BLOCK - r->put_fill < len ? STOQ_PUT_BLOCK - r->put_fill : len;
-
-		memcpy(r->put_buf + r->put_fill, data, n);
-		r->put_fill += n;
-		data += n;
-		len -= n;
-		if (r->put_fill == STOQ_PUT_BLOCK) {
-			put_write(r, r->put_buf, r->put_fill);
-			r->put_fill = 0;
-		}
-	}
-}
-
-/* @r's job is queued on the pager: counted until stoq_h3_paged (or
- * stoq_req_free) sees it end. */
-static void pager_wait(struct stoq_req *r)
-{
-	r->pg_wait = true;
+	*flag = true;
 	r->conn->n_paging++;
 	r->conn->ep->n_paging++;
 }
 
-static void pager_unwait(struct stoq_req *r)
+static void pager_unwait(struct stoq_req *r, bool *flag)
 {
-	r->pg_wait = false;
+	if (!*flag)
+		return;
+	*flag = false;
 	r->conn->n_paging--;
 	r->conn->ep->n_paging--;
+}
+
+/* A STOQ_PUT_BLOCK block for a PUT's body, while the endpoint has one to spare. */
+static uint8_t *put_block_new(struct stoq_req *r)
+{
+	struct stoq_endpoint *ep = r->conn->ep;
+	uint8_t *b;
+
+	if (ep->n_put_bufs >= STOQ_PUT_BUFS || !(b = malloc(STOQ_PUT_BLOCK)))
+		return NULL;
+	ep->n_put_bufs++;
+	return b;
+}
+
+static void put_block_free(struct stoq_req *r, void *b)
+{
+	if (!b)
+		return;
+	free(b);
+	r->conn->ep->n_put_bufs--;
+}
+
+/* Writing the PUT's file failed (@err): the answer (507 when full), told once. */
+static void put_failed(struct stoq_req *r, int err)
+{
+	if (r->put_status)
+		return;
+	r->put_status = err == ENOSPC || err == EDQUOT ? 507 : 500;
+	HM_WARN(STOQ_LOG, "PUT %s: writing it: %s", r->path, strerror(err));
+}
+
+/* @len bytes at @off of the PUT's file, written by the loop itself. */
+static void put_write(struct stoq_req *r, const uint8_t *data, size_t len, uint64_t off)
+{
+	int rc = r->put_status ? 0 : stoq_write_all(r->put_fd, data, len, off);
+
+	if (rc < 0)
+		put_failed(r, -rc);
+}
+
+/* The oldest block of the ring to a pager thread: 0, or -errno (no job:
+ * the caller writes it itself). */
+static int put_submit(struct stoq_req *r)
+{
+	unsigned h = r->put_head;
+
+	return stoq_pager_write(r->conn->ep->pager, &r->put_job, r->put_fd, r->put_ring[h].buf,
+				r->put_ring[h].len, r->put_ring[h].off);
+}
+
+/*
+ * put_buf goes to the file: on a disk, into the ring for a pager thread
+ * while there is room, the credit held for its bytes going with it; else
+ * written here, and that credit given now.
+ */
+static void put_flush(struct stoq_req *r)
+{
+	struct stoq_endpoint *ep = r->conn->ep;
+	size_t len = r->put_fill;
+
+	if (!len)
+		return;
+	if (r->put_paged && !r->put_status && r->put_n < STOQ_PUT_RING) {
+		unsigned slot = (r->put_head + r->put_n) % STOQ_PUT_RING;
+
+		r->put_ring[slot].buf = r->put_buf;
+		r->put_ring[slot].len = len;
+		r->put_ring[slot].off = r->put_off;
+		r->put_ring[slot].credit = r->put_held;
+		/* Behind one being written, it waits its turn (put_reap). */
+		if (r->put_n || put_submit(r) == 0) {
+			if (r->put_n)
+				ep->st.put_writes_behind++;
+			ep->st.put_blocks_paged++;
+			r->put_n++;
+			r->put_held = 0;
+			r->put_buf = NULL; /* the ring's now */
+			r->put_fill = 0;
+			r->put_off += len;
+			pager_wait(r, &r->put_wait);
+			return;
+		}
+	}
+	if (r->put_paged)
+		ep->st.put_writes_inline++;
+	put_write(r, r->put_buf, len, r->put_off);
+	r->put_off += len;
+	r->put_fill = 0;
+	consume(r->conn, r->stream_id, r->put_held);
+	r->put_held = 0;
+}
+
+/*
+ * Body bytes of a PUT: into its block, which goes to the file when full.
+ * The stream gets their credit back now, unless a block of it is being
+ * written: then not before the writes are done (put_reap).
+ */
+static void put_append(struct stoq_req *r, const uint8_t *data, size_t len)
+{
+	size_t now = 0;
+
+	while (len) {
+		size_t n;
+
+		if (r->put_status) { /* the answer is decided: the rest is dropped */
+			now += len;
+			break;
+		}
+		if (!r->put_buf && !(r->put_buf = put_block_new(r))) {
+			/* None to spare: written as they arrive, by the loop. */
+			if (r->put_paged)
+				r->conn->ep->st.put_writes_inline++;
+			put_write(r, data, len, r->put_off);
+			r->put_off += len;
+			now += len;
+			break;
+		}
+		n = STOQ_PUT_BLOCK - r->put_fill < len ? STOQ_PUT_BLOCK - r->put_fill : len;
+		memcpy(r->put_buf + r->put_fill, data, n);
+		r->put_fill += n;
+		if (r->put_n)
+			r->put_held += n;
+		else
+			now += n;
+		data += n;
+		len -= n;
+		if (r->put_fill == STOQ_PUT_BLOCK)
+			put_flush(r);
+	}
+	consume(r->conn, r->stream_id, now);
 }
 
 void stoq_req_free(struct stoq_req *r)
 {
 	struct stoq_conn *c = r->conn;
 
-	if (r->pg_wait)
-		pager_unwait(r);
+	size_t held = r->put_held;
+
+	pager_unwait(r, &r->pg_wait);
+	pager_unwait(r, &r->put_wait);
 	if (r->pg_job) /* the pager unmaps it once no thread reads it */
 		stoq_pager_release(c->ep->pager, r->pg_job, r->map_len ? r->map : NULL, r->map_len);
 	else if (r->map && r->map_len)
 		munmap(r->map, r->map_len);
+	/* The block being written goes with its job (one a thread is writing
+	 * is freed when it is done, into a file by then unlinked); those
+	 * waiting behind it are the request's. */
+	for (unsigned i = 0; i < r->put_n; i++) {
+		unsigned slot = (r->put_head + i) % STOQ_PUT_RING;
+
+		held += r->put_ring[slot].credit;
+		if (i)
+			free(r->put_ring[slot].buf);
+		c->ep->n_put_bufs--;
+	}
+	if (r->put_job)
+		stoq_pager_release(c->ep->pager, r->put_job, NULL, 0);
+	/* The credit held back for bytes that were never written is the
+	 * connection's again: its window would shrink for good otherwise
+	 * (ngtcp2 gives back itself only what it never passed on). */
+	if (held && c->q)
+		ngtcp2_conn_extend_max_offset(c->q, held);
 	if (r->put_sha_on)
 		wc_Sha256Free(&r->put_sha);
-	put_buf_free(r);
+	put_block_free(r, r->put_buf);
 	if (r->put_fd >= 0) {
 		close(r->put_fd);
 		unlink(r->put_tmp);
@@ -273,11 +394,6 @@ void stoq_h3_conn_free(struct stoq_conn *c)
 	}
 }
 
-static void consume(struct stoq_conn *c, int64_t stream_id, size_t n)
-{
-	ngtcp2_conn_extend_max_stream_offset(c->q, stream_id, n);
-	ngtcp2_conn_extend_max_offset(c->q, n);
-}
 
 /* ---- server side ---- */
 
@@ -346,6 +462,7 @@ int stoq_h3_parse_range(const char *v, size_t len, struct stoq_req *r)
 }
 
 static int put_committed(struct stoq_conn *c, struct stoq_req *r, int rc);
+static int put_reap(struct stoq_conn *c, struct stoq_req *r);
 static int respond_opened(struct stoq_conn *c, struct stoq_req *r, int rc,
 			  const struct stoq_file_open *f);
 
@@ -385,7 +502,7 @@ static int chunk_page(struct stoq_req *r, uint8_t *at, size_t len)
 
 	if (rc < 0)
 		return rc;
-	pager_wait(r);
+	pager_wait(r, &r->pg_wait);
 	r->pg_ready = false;
 	r->pg_off = (size_t)(at - r->map);
 	ep->st.body_chunks_paged++;
@@ -466,9 +583,11 @@ int stoq_h3_paged(struct stoq_conn *c)
 	for (struct stoq_req *r = c->reqs; r && c->n_paging; r = r->lnext) {
 		int rc;
 
+		if (r->put_wait && (rc = put_reap(c, r)) != 0)
+			return rc;
 		if (!r->pg_wait || (rc = stoq_pager_poll(r->pg_job)) == -EINPROGRESS)
 			continue;
-		pager_unwait(r);
+		pager_unwait(r, &r->pg_wait);
 		if (r->method == STOQ_M_PUT) { /* a PUT stored (or not): its answer */
 			rc = put_committed(c, r, rc);
 			if (rc != 0)
@@ -625,8 +744,7 @@ static int respond_opened(struct stoq_conn *c, struct stoq_req *r, int rc,
 	}
 	if (size) {
 		/* Only a disk waits: tmpfs and ramfs pages are in memory. */
-		r->paged = c->ep->pager && f->fs_type != TMPFS_MAGIC && f->fs_type != RAMFS_MAGIC &&
-			   f->fs_type != HUGETLBFS_MAGIC;
+		r->paged = c->ep->pager && on_disk(f->fs_type);
 		/* One pass front to back: let the kernel read ahead. (Separate
 		 * calls: advice values are not flags.) */
 		madvise(r->map, size, MADV_SEQUENTIAL);
@@ -661,7 +779,7 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 		return respond_status(c, r, 404);
 	if (c->ep->pager && stoq_pager_open(c->ep->pager, &r->pg_job, c->ep->root_fd, rel) == 0) {
 		r->pg_open = true;
-		pager_wait(r);
+		pager_wait(r, &r->pg_wait);
 		return 0;
 	}
 	rc = stoq_file_open(c->ep->root_fd, rel, &f);
@@ -677,6 +795,8 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
 static int put_begin(struct stoq_conn *c, struct stoq_req *r)
 {
 	char rel[STOQ_PATH_MAX];
+	const char *dir;
+	struct statfs fs;
 
 	if (c->ep->root_fd < 0 || stoq_h3_rel_path(r->path, rel, sizeof(rel)) < 0) {
 		r->put_status = 403;
@@ -694,11 +814,32 @@ static int put_begin(struct stoq_conn *c, struct stoq_req *r)
 		return 0;
 	}
 	r->put_sha_on = true;
-	snprintf(r->put_tmp, sizeof(r->put_tmp), "%s/.stoq-put-XXXXXX", c->ep->root);
+	/* The temporary file is made where the chunk goes, so that its rename
+	 * is on one filesystem (a directory under the root may be a mount). */
+	if (r->put_hash[0] && mkdirat(c->ep->root_fd, STOQ_HASH_DIR, 0755) < 0 && errno != EEXIST) {
+		put_failed(r, errno);
+		return 0;
+	}
+	dir = strrchr(rel, '/');
+	snprintf(r->put_tmp, sizeof(r->put_tmp), "%s/%.*s%s.stoq-put-XXXXXX", c->ep->root,
+		 dir ? (int)(dir - rel) : 0, rel, dir ? "/" : "");
 	r->put_fd = mkstemp(r->put_tmp);
+	if (r->put_fd < 0) {
+		r->put_tmp[0] = '\0'; /* nothing to unlink */
+		/* A directory that is not there: nowhere to store it (404). */
+		if (errno == ENOENT || errno == ENOTDIR)
+			r->put_status = 404;
+		else
+			put_failed(r, errno);
+		return 0;
+	}
 	/* mkstemp makes it 0600; a stored file is served like any other. */
-	if (r->put_fd < 0 || fchmod(r->put_fd, 0644) < 0)
-		r->put_status = 500;
+	if (fchmod(r->put_fd, 0644) < 0 || fstatfs(r->put_fd, &fs) < 0) {
+		put_failed(r, errno);
+		return 0;
+	}
+	/* On a disk, its blocks are written by the pager (put_flush). */
+	r->put_paged = c->ep->pager && on_disk(fs.f_type);
 	return 0;
 }
 
@@ -739,14 +880,13 @@ static int put_committed(struct stoq_conn *c, struct stoq_req *r, int rc)
  * Those wait for the disk, so a pager thread does them when there is one;
  * the answer goes when it is done (stoq_h3_paged).
  */
-static int put_finish(struct stoq_conn *c, struct stoq_req *r)
+static int put_store(struct stoq_conn *c, struct stoq_req *r)
 {
 	char rel[STOQ_PATH_MAX], dst[PATH_MAX + STOQ_PATH_MAX], hex[65];
 	int fd, status;
 
-	if (r->put_fd >= 0 && r->put_fill)
-		put_write(r, r->put_buf, r->put_fill); /* the last, partial block */
-	put_buf_free(r);
+	put_block_free(r, r->put_buf);
+	r->put_buf = NULL;
 	fd = r->put_fd;
 	status = r->put_status;
 	r->put_fd = -1; /* the commit's now, or closed below */
@@ -756,8 +896,6 @@ static int put_finish(struct stoq_conn *c, struct stoq_req *r)
 		hm_hex_encode(r->put_digest, WC_SHA256_DIGEST_SIZE, hex);
 		if (strcmp(hex, r->put_hash) != 0)
 			status = 400; /* the bytes are not the chunk the name says */
-		else if (mkdirat(c->ep->root_fd, STOQ_HASH_DIR, 0755) < 0 && errno != EEXIST)
-			status = 500;
 	}
 	if (status) {
 		if (fd >= 0)
@@ -769,10 +907,69 @@ static int put_finish(struct stoq_conn *c, struct stoq_req *r)
 	stoq_h3_rel_path(r->path, rel, sizeof(rel)); /* checked in put_begin */
 	snprintf(dst, sizeof(dst), "%s/%s", c->ep->root, rel);
 	if (c->ep->pager && stoq_pager_commit(c->ep->pager, &r->pg_job, fd, r->put_tmp, dst) == 0) {
-		pager_wait(r);
+		pager_wait(r, &r->pg_wait);
 		return 0;
 	}
 	return put_committed(c, r, stoq_commit_file(fd, r->put_tmp, dst));
+}
+
+/* The body is in: its last block to the file, then stored (put_store) once
+ * every block is written; put_reap does that when some are still being. */
+static int put_finish(struct stoq_conn *c, struct stoq_req *r)
+{
+	if (r->put_fd >= 0)
+		put_flush(r);
+	if (r->put_n) {
+		r->put_ending = true;
+		return 0;
+	}
+	return put_store(c, r);
+}
+
+/*
+ * Take back the blocks the pager has written, oldest first, and hand it the
+ * next: the credit held for their bytes goes to the client, and, once none
+ * is left, that for the bytes in put_buf too. The body all in and every
+ * block written: it is stored. 0, or nghttp3's error from the answer.
+ */
+static int put_reap(struct stoq_conn *c, struct stoq_req *r)
+{
+	size_t now = 0;
+	void *buf;
+	int rc;
+
+	while (r->put_n && (rc = stoq_pager_written(r->put_job, &buf)) != -EINPROGRESS) {
+		if (rc < 0)
+			put_failed(r, -rc);
+		now += r->put_ring[r->put_head].credit;
+		if (!r->put_buf) /* the next block to fill */
+			r->put_buf = buf;
+		else
+			put_block_free(r, buf);
+		r->put_head = (r->put_head + 1) % STOQ_PUT_RING;
+		r->put_n--;
+		/* The next one, or (no job to be had) the loop writes it. */
+		while (r->put_n && (r->put_status || put_submit(r) < 0)) {
+			unsigned h = r->put_head;
+
+			c->ep->st.put_writes_inline += !r->put_status;
+			put_write(r, r->put_ring[h].buf, r->put_ring[h].len, r->put_ring[h].off);
+			now += r->put_ring[h].credit;
+			put_block_free(r, r->put_ring[h].buf);
+			r->put_head = (h + 1) % STOQ_PUT_RING;
+			r->put_n--;
+		}
+	}
+	if (!r->put_n) {
+		now += r->put_held;
+		r->put_held = 0;
+		pager_unwait(r, &r->put_wait);
+	}
+	consume(c, r->stream_id, now);
+	if (r->put_n || !r->put_ending)
+		return 0;
+	r->put_ending = false;
+	return put_store(c, r);
 }
 
 /* ---- nghttp3 callbacks ---- */
@@ -807,16 +1004,17 @@ static int h3_recv_data(nghttp3_conn *h3, int64_t stream_id, const uint8_t *data
 	struct stoq_req *r = stream_user_data;
 
 	(void)h3;
-	consume(c, stream_id, datalen);
+	if (!r || !c->server || r->put_fd < 0)
+		consume(c, stream_id, datalen);
 	if (!r)
 		return 0;
 	if (c->server) {
-		if (r->put_fd >= 0 && !r->put_status)
-			put_append(r, data, datalen);
 		if (r->put_sha_on && !r->put_status &&
 		    wc_Sha256Update(&r->put_sha, data, (word32)datalen) != 0)
 			r->put_status = 500;
 		r->put_bytes += datalen;
+		if (r->put_fd >= 0) /* it gives the credit (flow control) back */
+			put_append(r, data, datalen);
 		return 0;
 	}
 	r->bytes += datalen;

@@ -35,6 +35,14 @@
  * disk too. A commit orphaned while it runs still finishes (the chunk is
  * stored; the client, gone, is not told); one orphaned in the queue is
  * dropped with its temporary file.
+ *
+ * And they write a PUT's body (stoq_pager_write): a write(2) into the page
+ * cache waits when the disk is behind (dirty-page throttling, a journal,
+ * FUSE or a network filesystem), and on the loop that wait held every
+ * connection. A write job owns its block and a dup of the file's
+ * descriptor, so a request gone while its block is being written neither
+ * frees the block under the thread nor lets the descriptor's number be
+ * reused for another file under it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,14 +63,15 @@
 
 enum { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
-enum { JOB_POPULATE, JOB_COMMIT, JOB_OPEN };
+enum { JOB_POPULATE, JOB_COMMIT, JOB_OPEN, JOB_WRITE };
 
 struct stoq_page_job {
 	struct stoq_page_job *next; /* queue */
 	int kind;		    /* JOB_* */
-	uint8_t *addr;		    /* populate [addr, addr+len) */
+	uint8_t *addr;		    /* populate [addr, addr+len); write: the block (the job's) */
 	size_t len;
-	int fd;	   /* commit: the PUT's file, the job's to close */
+	uint64_t off; /* write: where in the file */
+	int fd;	      /* commit, write: the PUT's file (write: a dup), the job's to close */
 	char *tmp; /* commit: its temporary name and where it goes (one allocation); */
 	char *dst; /* open: tmp is the name under dirfd */
 	int dirfd;
@@ -90,8 +99,30 @@ static void job_orphan_free(struct stoq_page_job *j)
 		munmap(j->unmap, j->unmap_len);
 	if (j->kind == JOB_OPEN && j->opened.map) /* opened for a request gone */
 		munmap(j->opened.map, j->opened.size);
+	if (j->kind == JOB_WRITE)
+		free(j->addr);
 	free(j->tmp);
 	free(j);
+}
+
+int stoq_write_all(int fd, const void *data, size_t len, uint64_t off)
+{
+	const uint8_t *buf = data;
+
+	while (len) {
+		ssize_t w = pwrite(fd, buf, len, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO; /* a regular file that takes nothing: never loop on it */
+		buf += w;
+		len -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
 }
 
 int stoq_file_map(int fd, struct stoq_file_open *out)
@@ -194,6 +225,11 @@ static void *pager_main(void *arg)
 			err = madvise(j->addr, j->len, MADV_POPULATE_READ) < 0 ? errno : 0;
 		else if (j->kind == JOB_COMMIT)
 			err = -stoq_commit_file(j->fd, j->tmp, j->dst);
+		else if (j->kind == JOB_WRITE) {
+			err = -stoq_write_all(j->fd, j->addr, j->len, j->off);
+			close(j->fd);
+			j->fd = -1;
+		}
 		else
 			err = -stoq_file_open(j->dirfd, j->tmp, &j->opened);
 
@@ -388,6 +424,37 @@ int stoq_pager_commit(struct stoq_pager *p, struct stoq_page_job **jp, int fd, c
 	return 0;
 }
 
+int stoq_pager_write(struct stoq_pager *p, struct stoq_page_job **jp, int fd, void *buf, size_t len,
+		     uint64_t off)
+{
+	int rc, dfd;
+	struct stoq_page_job *j = job_get(jp, &rc);
+
+	if (!j)
+		return rc;
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0)
+		return -errno;
+	j->kind = JOB_WRITE;
+	j->fd = dfd;
+	j->addr = buf;
+	j->len = len;
+	j->off = off;
+	job_queue(p, j);
+	return 0;
+}
+
+int stoq_pager_written(struct stoq_page_job *j, void **buf)
+{
+	int rc = stoq_pager_poll(j);
+
+	if (rc != -EINPROGRESS) {
+		*buf = j->addr;
+		j->addr = NULL;
+	}
+	return rc;
+}
+
 int stoq_pager_poll(const struct stoq_page_job *j)
 {
 	int st = __atomic_load_n(&j->state, __ATOMIC_ACQUIRE);
@@ -433,6 +500,11 @@ void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map
 		 * been without the pager. */
 		close(j->fd);
 		unlink(j->tmp);
+	}
+	if (j->kind == JOB_WRITE) { /* a block never written, or never taken back */
+		if (j->state == JOB_QUEUED)
+			close(j->fd);
+		free(j->addr);
 	}
 	if (map)
 		munmap(map, map_len);

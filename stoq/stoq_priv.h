@@ -94,6 +94,15 @@ int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct hm_quiclb_ae
 
 enum stoq_method { STOQ_M_OTHER, STOQ_M_GET, STOQ_M_HEAD, STOQ_M_PUT };
 
+/*
+ * Blocks of one PUT waiting for the pager at a time (stoq_h3.c): the bytes
+ * held back from the client are at most its stream window (16 MiB by
+ * default, max_stream_window), eight 2 MiB blocks, plus the block that was
+ * being written when the holding began. A larger window overflows it:
+ * those blocks are written by the loop itself (stoq_put_writes_inline).
+ */
+#define STOQ_PUT_RING 10
+
 /* One HTTP/3 request stream, either role. */
 struct stoq_req {
 	uint64_t t_start; /* ep->now when the request began (request-time histogram) */
@@ -131,9 +140,30 @@ struct stoq_req {
 	char put_tmp[PATH_MAX + 32];
 	uint64_t put_bytes;
 	/* server: body bytes not yet written, up to STOQ_PUT_BLOCK (NULL: the
-	 * endpoint had none to spare, bytes are written as they arrive) */
+	 * endpoint had none to spare, bytes are written as they arrive), the
+	 * first of them to go at put_off of the file */
 	uint8_t *put_buf;
 	size_t put_fill;
+	uint64_t put_off;
+	/* server, a PUT to a disk (put_paged): full blocks waiting for the
+	 * pager, oldest first, in a ring (put_head, put_n); put_job writes the
+	 * oldest (one at a time: a file's writes are serialised by the kernel
+	 * anyway, and a disk that stops answering then holds one pager thread
+	 * per PUT, not all of them). Bytes that arrive while a block waits get
+	 * no flow-control credit until the ring is empty (those in a block:
+	 * its .credit; those in put_buf: put_held): a disk slower than the
+	 * network slows the client, not the event loop, and memory stays
+	 * within the stream's window. put_wait: counted in n_paging;
+	 * put_ending: the body is all in, stored once the ring is empty. */
+	bool put_paged, put_wait, put_ending;
+	unsigned put_head, put_n;
+	size_t put_held;
+	struct stoq_page_job *put_job;
+	struct {
+		uint8_t *buf;
+		size_t len, credit;
+		uint64_t off;
+	} put_ring[STOQ_PUT_RING];
 	/* PUT body's SHA-256 (server: as it arrives; client: what is sent),
 	 * for /sha256/<hex> names and repr-digest (RFC 9530) */
 	wc_Sha256 put_sha;
@@ -265,7 +295,8 @@ int stoq_guard_init(void);
  * submit queues a read of [addr, addr+len) on *jp (allocated on first use;
  * -EBUSY while it is still pending); poll gives -EINPROGRESS until it is
  * done, then 0 or -errno of the read; release frees the job when its
- * request goes, unmapping @map (the body) once no thread reads it.
+ * request goes, unmapping @map (the body), or freeing a write's block,
+ * once no thread reads it.
  */
 #define STOQ_PAGER_MAX_THREADS 64
 /* While a chunk is being read, the endpoint's next timer is at most this far
@@ -302,6 +333,16 @@ int stoq_pager_opened(struct stoq_page_job *j, struct stoq_file_open *out);
  * rename @tmp to @dst, fsync @dst's directory. 0 or -errno; @tmp is
  * unlinked when the rename did not happen. */
 int stoq_commit_file(int fd, const char *tmp, const char *dst);
+/* Queue pwrite(2) of @len bytes of @buf at @off of @fd on *jp: 0, or
+ * -EBUSY/-ENOMEM/-EMFILE (@buf still the caller's). Once queued, @buf (from
+ * malloc) is the job's until stoq_pager_written() hands it back, and the
+ * job writes through its own dup of @fd, closed when it is done. */
+int stoq_pager_write(struct stoq_pager *p, struct stoq_page_job **jp, int fd, void *buf, size_t len,
+		     uint64_t off);
+/* All @len bytes of @data at @off of @fd (pwrite): 0 or -errno (-ENOSPC: full). */
+int stoq_write_all(int fd, const void *data, size_t len, uint64_t off);
+/* stoq_pager_poll() that, once the write is done, gives its block back in *@buf. */
+int stoq_pager_written(struct stoq_page_job *j, void **buf);
 int stoq_pager_poll(const struct stoq_page_job *j);
 void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map, size_t map_len);
 /* CPU time the pager's threads have used, ns (0 without a pager). */

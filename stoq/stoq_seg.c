@@ -14,7 +14,7 @@
 #include "hm_stats.h"
 #include "stoq_priv.h"
 
-#define SEG_HS 16 /* first word of the handshake histogram */
+#define SEG_HS 20 /* first word of the handshake histogram */
 #define SEG_REQ (SEG_HS + HM_HIST_WORDS)
 #define SEG_PERIOD_NS 100000000ull
 
@@ -39,6 +39,14 @@ static const struct {
 	{ "stoq_body_chunks_paged", "2 MiB body chunks read from a disk by the pager threads",
 	  HM_STATS_COUNTER },
 	{ "stoq_body_page_waits", "times a stream waited for the pager: the disk was behind",
+	  HM_STATS_COUNTER },
+	{ "stoq_put_blocks_paged", "2 MiB PUT blocks written to a disk by the pager threads",
+	  HM_STATS_COUNTER },
+	{ "stoq_put_writes_behind",
+	  "PUT blocks queued while the one before was still being written: the disk was behind",
+	  HM_STATS_COUNTER },
+	{ "stoq_put_writes_inline",
+	  "PUT writes the event loop did itself: every PUT block of the endpoint in use",
 	  HM_STATS_COUNTER },
 };
 _Static_assert(sizeof(seg_def) / sizeof(seg_def[0]) <= SEG_HS, "stoq_seg: counters overlap");
@@ -111,6 +119,9 @@ void stoq_seg_publish(struct stoq_seg *x)
 	hm_stats_set(&x->w[12], st.body_read_errors);
 	hm_stats_set(&x->w[13], st.body_chunks_paged);
 	hm_stats_set(&x->w[14], st.body_page_waits);
+	hm_stats_set(&x->w[15], st.put_blocks_paged);
+	hm_stats_set(&x->w[16], st.put_writes_behind);
+	hm_stats_set(&x->w[17], st.put_writes_inline);
 	for (unsigned i = 0; i < HM_HIST_WORDS; i++) {
 		hm_stats_set(&x->w[SEG_HS + i], st.handshake_ns[i]);
 		hm_stats_set(&x->w[SEG_REQ + i], st.request_ns[i]);

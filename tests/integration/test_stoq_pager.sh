@@ -10,9 +10,14 @@
 #      stoq_body_chunks_paged and stoq_body_page_waits count what happened;
 #      a PUT is made durable (fdatasync, rename, directory fsync) by a pager
 #      thread before its 201 (strace)
-#   2. body_read_threads=0 (the event loop reads, as before the pager): the
-#      same GET of fast.bin does not complete while the disk holds back, so
-#      step 1 does tell the two apart
+#      a PUT to slow/, whose writes the disk holds back: GETs of fast.bin
+#      complete meanwhile, the server holds the client back (flow control)
+#      instead of taking the body into memory, and once the disk writes
+#      the PUT is stored whole (stoq_put_blocks_paged, _writes_behind)
+#   2. body_read_threads=0 (the event loop reads and writes, as before the
+#      pager): the same GET of fast.bin does not complete while the disk
+#      holds back a read, nor while it holds back a PUT's write, so step 1
+#      does tell the two apart
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -31,6 +36,7 @@ step() { echo "--- $*"; }
 stop_fs() {
 	[[ -n "$fs" ]] || return 0
 	kill -USR1 "$fs" 2>/dev/null || true # let any held read go first
+	kill -USR2 "$fs" 2>/dev/null || true # and any held write
 	kill "$fs" 2>/dev/null || true
 	wait "$fs" 2>/dev/null || true
 	fs=
@@ -44,6 +50,7 @@ stop_server() {
 }
 cleanup() {
 	[[ -z "$fs" ]] || kill -USR1 "$fs" 2>/dev/null || true
+	[[ -z "$fs" ]] || kill -USR2 "$fs" 2>/dev/null || true
 	stop_server
 	stop_fs
 	rm -rf "$tmp"
@@ -63,8 +70,10 @@ head -c $((3 << 20)) /dev/urandom >"$tmp/root/fast.bin" # just written: in the p
 "$tmp/slowfs" --dump "$size" >"$tmp/want.bin"
 
 start_fs() { # a fresh mount: nothing of big.bin in the page cache
-	rm -f "$tmp/held"
-	"$tmp/slowfs" "$mnt" "$size" "$tmp/held" 2>>"$tmp/slowfs.log" &
+	rm -f "$tmp/held" "$tmp/wheld"
+	rm -rf "$tmp/back" # nothing written by an earlier mount
+	mkdir -p "$tmp/back"
+	"$tmp/slowfs" "$mnt" "$size" "$tmp/held" "$tmp/wheld" "$tmp/back" 2>>"$tmp/slowfs.log" &
 	fs=$!
 	for _ in $(seq 100); do
 		mountpoint -q "$mnt" && return 0
@@ -183,6 +192,62 @@ assert tid != main, "the event loop's own thread stored it"
 print("    thread %s: fdatasync, rename, fsync (the event loop is %s)" % (tid, main))
 PY
 rm -f "$tmp/root/stored.bin"
+
+# $1 bytes PUT to slow/up.bin in the background (pid in $up), held on the
+# disk: returns once a write of it waits there.
+head -c $((24 << 20)) /dev/urandom >"$tmp/up.bin"
+put_held() {
+	timeout 120 "$bin" client --ca "$cert" --put "$tmp/up.bin" \
+		"https://localhost:$port/slow/up.bin" 2>"$tmp/up.log" &
+	up=$!
+	for _ in $(seq 200); do
+		[[ -e "$tmp/wheld" ]] && return 0
+		sleep 0.05
+	done
+	cat "$tmp/up.log" "$tmp/server.log"
+	fail "no write of the PUT to slow/up.bin reached the disk"
+}
+finish_put() { # let the disk write: the PUT is stored, whole
+	local rc=0
+	kill -USR2 "$fs"
+	wait "$up" || rc=$?
+	((rc == 0)) || { cat "$tmp/up.log" "$tmp/server.log"; fail "PUT of slow/up.bin: exit $rc"; }
+	grep -q "PUT /slow/up.bin: 201" "$tmp/up.log" || { cat "$tmp/up.log"; fail "no 201 for slow/up.bin"; }
+	cmp -s "$tmp/back/up.bin" "$tmp/up.bin" || fail "slow/up.bin: other bytes than were PUT"
+	ls -A "$tmp/back" | grep -q '^\.stoq-put-' && fail "a temporary file of the PUT is left in slow/"
+	return 0
+}
+stats() { # NAME...: their values in the server's stats segment, one per line
+	sleep 0.3 # one period of the stats segment
+	"$build/bin/hmesh-stat" -s "stoq-pager-$$" -j | python3 -c '
+import json, sys
+v = {e["name"]: e.get("value") for e in json.load(sys.stdin)["values"]}
+for n in sys.argv[1:]:
+    print(v[n])
+' "$@"
+}
+
+step "body_read_threads 2: a PUT held on the disk's writes, GETs of a cached file go on"
+put_held
+for i in 1 2 3; do
+	timeout 20 "$bin" client --ca "$cert" --download "$tmp/dl2" \
+		"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" ||
+		{ cat "$tmp/fast.log"; fail "GET $i of fast.bin did not finish while a PUT's write was held"; }
+	rm -f "$tmp/dl2"/*
+done
+kill -0 "$up" 2>/dev/null || { cat "$tmp/up.log"; fail "the PUT ended while its disk held every write"; }
+echo "    3 GETs of fast.bin while the disk held a write of the PUT to slow/up.bin"
+# The client is held back: no more of the 24 MiB than the block being
+# written and the stream's window (6 MiB at first) reaches the server.
+sleep 1
+mapfile -t v < <(stats stoq_rx_bytes stoq_put_blocks_paged stoq_put_writes_behind)
+((v[0] < (12 << 20))) || fail "the server took ${v[0]} bytes while the disk wrote none: not held back"
+((v[2] >= 1)) || fail "stoq_put_writes_behind ${v[2]}: no block queued behind the held one"
+echo "    held: the server has received $((v[0] >> 20)) MiB of 24, ${v[1]} blocks queued"
+finish_put
+mapfile -t v < <(stats stoq_put_blocks_paged stoq_put_writes_inline)
+((v[0] >= 12 && v[1] == 0)) || fail "stoq_put_blocks_paged ${v[0]} (want 12), stoq_put_writes_inline ${v[1]}"
+echo "    stored whole once the disk wrote: ${v[0]} blocks written by the pager"
 stop_server
 stop_fs
 
@@ -196,5 +261,12 @@ timeout 3 "$bin" client --ca "$cert" --download "$tmp/dl2" \
 ((rc != 0)) || fail "fast.bin came through with the event loop held on the disk: step 1 proves nothing"
 echo "    GET of fast.bin: no answer in 3 s (exit $rc) while the loop waited on the disk"
 finish_slow
+put_held
+rc=0
+timeout 3 "$bin" client --ca "$cert" --download "$tmp/dl2" \
+	"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" || rc=$?
+((rc != 0)) || fail "fast.bin came through with the event loop held in a PUT's write: step 1 proves nothing"
+echo "    GET of fast.bin: no answer in 3 s (exit $rc) while the loop waited on a PUT's write"
+finish_put
 kill -0 "$srv" 2>/dev/null || { cat "$tmp/server.log"; fail "the server died"; }
-echo "PASS: a file held on the disk stalls only its own GET (pager), and every GET without it"
+echo "PASS: a file held on the disk stalls only its own GET or PUT (pager), and every request without it"

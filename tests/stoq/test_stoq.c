@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -793,14 +794,15 @@ Test(stoq_sim, first_answer_not_held_by_pacing_jumbo)
 }
 
 /* The file @name under the server's root holds exactly @len bytes at @want. */
-static void expect_stored(const char *name, const uint8_t *want, size_t len)
+/* @name under @dir holds @len bytes, those of @want. */
+static void expect_stored_in(const char *dir, const char *name, const uint8_t *want, size_t len)
 {
 	char path[256];
 	struct stat sb;
 	uint8_t *got;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_RDONLY);
 	cr_assert_geq(fd, 0, "%s was not stored", name);
 	cr_assert_eq(fstat(fd, &sb), 0);
@@ -812,6 +814,11 @@ static void expect_stored(const char *name, const uint8_t *want, size_t len)
 	cr_assert_eq(memcmp(got, want, len), 0, "%s: bytes differ", name);
 	free(got);
 	close(fd);
+}
+
+static void expect_stored(const char *name, const uint8_t *want, size_t len)
+{
+	expect_stored_in(g_dir, name, want, len);
 }
 
 /*
@@ -1353,9 +1360,10 @@ Test(stoq_sim, request_gone_while_the_pager_reads)
 }
 
 /* Temporary files a PUT left in the served directory. */
-static unsigned put_leftovers(void)
+/* Temporary files of PUTs under @dir. */
+static unsigned put_leftovers_in(const char *dir)
 {
-	DIR *d = opendir(g_dir);
+	DIR *d = opendir(dir);
 	struct dirent *e;
 	unsigned n = 0;
 
@@ -1364,6 +1372,11 @@ static unsigned put_leftovers(void)
 		n += strncmp(e->d_name, ".stoq-put-", 10) == 0;
 	closedir(d);
 	return n;
+}
+
+static unsigned put_leftovers(void)
+{
+	return put_leftovers_in(g_dir);
 }
 
 static bool no_put_leftovers(void *arg)
@@ -1480,6 +1493,162 @@ Test(stoq_sim, put_abandoned_with_reset_stream_frees_the_server_request)
 	free(b.buf);
 	free(data);
 	sim_fini(&s);
+}
+
+/* A PUT of @len bytes to @dir by a server with @threads pager threads:
+ * stored whole; returns the blocks its pager wrote. */
+static uint64_t put_to_disk(unsigned threads, const char *dir, const uint8_t *data, size_t len)
+{
+	struct stoq_config scfg, ccfg;
+	struct body b = {0};
+	struct want w = {.b = &b, .n = 1};
+	struct sim s;
+	struct stoq_conn *c;
+	uint64_t paged;
+
+	configs(&scfg, &ccfg);
+	scfg.body_read_threads = threads;
+	sim_init(&s, &scfg, &ccfg, dir);
+	c = sim_connect(&s);
+	cr_assert_eq(stoq_conn_put(c, "/disk.bin", data, len, NULL, &body_ops, &b), 0);
+	sim_run(&s, all_done, &w, 60ull * 1000000000ull);
+	cr_assert_eq(b.status, 201, "PUT with %u pager threads: %d (%s)", threads, b.status,
+		     stoq_conn_last_error(c));
+	expect_stored_in(dir, "disk.bin", data, len);
+	cr_assert_eq(s.srv->n_put_bufs, 0, "%u write blocks still held", s.srv->n_put_bufs);
+	cr_assert_eq(s.srv->st.put_writes_inline, 0);
+	paged = s.srv->st.put_blocks_paged;
+	free(b.buf);
+	sim_fini(&s);
+	return paged;
+}
+
+/* On a disk a PUT's blocks are written by the pager, the last partial one
+ * too; without a pager by the loop, with the same bytes stored. */
+Test(stoq_sim, put_blocks_on_a_disk_are_written_by_the_pager)
+{
+	const size_t len = (9u << 20) + 5; /* four whole 2 MiB blocks and a part */
+	char dir[64], cmd[96];
+	uint8_t *data = malloc(len);
+
+	cr_assert_not_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(i * 29 + (i >> 13));
+	pager_dir(dir, sizeof(dir));
+	cr_assert_eq(put_to_disk(2, dir, data, len), 5);
+	cr_assert_eq(unlink(strcat(strcpy(cmd, dir), "/disk.bin")), 0);
+	cr_assert_eq(put_to_disk(0, dir, data, len), 0);
+	free(data);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)system(cmd);
+}
+
+/*
+ * A disk that stops taking writes: the single pager thread is held in the
+ * open of a FIFO nobody writes to, so every block of a PUT queues behind it,
+ * as behind a disk that does not answer. The server must hold back the
+ * client (flow control: no credit for bytes that arrive while a block is
+ * being written), not take the whole body into memory; the client gives
+ * up on the PUT (RESET_STREAM): the held credit goes back to the
+ * connection, whose next PUT goes through once the disk answers. With
+ * @server_gone the server is destroyed instead while the blocks are
+ * queued or being written: nothing is left behind (ASan sees the rest).
+ */
+static void put_held_by_the_disk(bool server_gone)
+{
+	const size_t len = 12u << 20, win = 4u << 20;
+	struct stoq_config scfg, ccfg;
+	struct body b[2] = {0};
+	struct want w = {.b = &b[1], .n = 1};
+	struct stoq_page_job *hold = NULL;
+	struct sim s;
+	struct stoq_conn *c;
+	struct stoq_req *r;
+	char dir[64], fifo[96], cmd[96];
+	uint8_t *data = malloc(len);
+	int64_t sid;
+	int wfd;
+
+	cr_assert_not_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(i * 11 + (i >> 12));
+	pager_dir(dir, sizeof(dir));
+	snprintf(fifo, sizeof(fifo), "%s/disk.fifo", dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	configs(&scfg, &ccfg);
+	scfg.body_read_threads = 1;
+	/* Fixed windows, as large as each other: the connection's is what a
+	 * PUT abandoned with its credit held would leave empty for good. */
+	scfg.initial_max_data = win;
+	scfg.initial_max_stream_data = win;
+	scfg.max_window = 0;
+	scfg.max_stream_window = 0;
+	sim_init(&s, &scfg, &ccfg, dir);
+	s.pager_race = true; /* the clock runs while the "disk" holds on */
+	cr_assert_eq(stoq_pager_open(s.srv->pager, &hold, s.srv->root_fd, "disk.fifo"), 0);
+	c = sim_connect(&s);
+	cr_assert_eq(stoq_conn_put(c, "/held.bin", data, len, NULL, &body_ops, &b[0]), 0);
+	sim_run(&s, NULL, NULL, 2ull * 1000000000ull);
+	cr_assert_not_null(s.srv->conns);
+	r = s.srv->conns->reqs;
+	cr_assert(r && r->method == STOQ_M_PUT, "the server has no PUT");
+	/* The first block's 2 MiB had their credit on arrival (nothing was
+	 * being written); then no more than the window. */
+	cr_assert(!b[0].done, "the PUT ended while the disk held every write: %d", b[0].status);
+	cr_assert(r->put_bytes > (2u << 20) && r->put_bytes <= (2u << 20) + win,
+		  "%llu bytes of the body in the server's memory",
+		  (unsigned long long)r->put_bytes);
+	cr_assert_geq(r->put_n, 2, "%u blocks queued", r->put_n);
+	cr_assert_geq(s.srv->st.put_writes_behind, 1);
+	if (server_gone) {
+		/* Let the disk go as the server goes: its blocks are queued,
+		 * being written, or written; its thread ends (joined). */
+		wfd = open(fifo, O_WRONLY | O_NONBLOCK);
+		cr_assert_geq(wfd, 0, "open %s: %s", fifo, strerror(errno));
+		close(wfd);
+		stoq_pager_release(s.srv->pager, hold, NULL, 0);
+		sim_fini(&s);
+		cr_assert_eq(put_leftovers_in(dir), 0, "temporary files left by a PUT never stored");
+		goto out;
+	}
+	sid = c->reqs->stream_id;
+	nghttp3_conn_shutdown_stream_write(c->h3, sid);
+	cr_assert_eq(ngtcp2_conn_shutdown_stream_write(c->q, sid, NGHTTP3_H3_REQUEST_CANCELLED), 0);
+	sim_run(&s, all_done, &(struct want){.b = &b[0], .n = 1}, 5ull * 1000000000ull);
+	sim_run(&s, NULL, NULL, 100000000ull);
+	cr_assert_null(s.srv->conns->reqs, "the server kept the abandoned PUT");
+	cr_assert_eq(s.srv->n_put_bufs, 0, "%u write blocks still held", s.srv->n_put_bufs);
+	cr_assert_eq(put_leftovers_in(dir), 0);
+	/* The disk answers (the held open fails: a FIFO is not a file). */
+	wfd = open(fifo, O_WRONLY | O_NONBLOCK);
+	cr_assert_geq(wfd, 0, "open %s: %s", fifo, strerror(errno));
+	close(wfd);
+	while (stoq_pager_poll(hold) == -EINPROGRESS)
+		usleep(1000);
+	stoq_pager_release(s.srv->pager, hold, NULL, 0);
+	s.pager_race = false;
+	cr_assert_eq(stoq_conn_put(c, "/after.bin", data, len, NULL, &body_ops, &b[1]), 0);
+	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
+	cr_assert_eq(b[1].status, 201, "the next PUT on the connection: %d (%s)", b[1].status,
+		     stoq_conn_last_error(c));
+	expect_stored_in(dir, "after.bin", data, len);
+	sim_fini(&s);
+out:
+	free(b[0].buf);
+	free(b[1].buf);
+	free(data);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)system(cmd);
+}
+
+Test(stoq_sim, put_held_back_while_the_disk_does_not_write)
+{
+	put_held_by_the_disk(false);
+}
+
+Test(stoq_sim, server_gone_while_put_blocks_are_written)
+{
+	put_held_by_the_disk(true);
 }
 
 static bool srv_committing(void *arg)
