@@ -40,8 +40,6 @@
  * At most STOQ_PUT_BUFS blocks per endpoint (64 MiB), those being written
  * included: past that, bytes are written by the loop as they arrive.
  */
-#define STOQ_PUT_BLOCK (2u << 20)
-#define STOQ_PUT_BUFS 32
 
 /* The page size, for madvise's alignment. */
 static uintptr_t page_mask(void)
@@ -106,31 +104,39 @@ int stoq_sha256(const uint8_t *data, size_t len, uint8_t d[WC_SHA256_DIGEST_SIZE
 	return rc == 0 ? 0 : -EIO;
 }
 
-int stoq_sha256_fd(int fd, uint64_t len, uint8_t d[WC_SHA256_DIGEST_SIZE])
+int stoq_sha256_update_fd(wc_Sha256 *sha, int fd, uint64_t from, uint64_t to)
 {
 	const size_t blk = 1u << 20;
 	uint8_t *buf = malloc(blk);
-	wc_Sha256 sha;
-	uint64_t off = 0;
-	int rc;
+	int rc = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	rc = wc_InitSha256(&sha) == 0 ? 0 : -EIO;
-	while (rc == 0 && off < len) {
-		ssize_t n = pread(fd, buf, len - off < blk ? (size_t)(len - off) : blk, (off_t)off);
+	while (rc == 0 && from < to) {
+		ssize_t n = pread(fd, buf, to - from < blk ? (size_t)(to - from) : blk, (off_t)from);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || wc_Sha256Update(&sha, buf, (word32)n) != 0)
-			rc = -EIO; /* 0: the file ends before @len, cut short */
+		if (n <= 0 || wc_Sha256Update(sha, buf, (word32)n) != 0)
+			rc = -EIO; /* 0: the file ends before @to, cut short */
 		else
-			off += (uint64_t)n;
+			from += (uint64_t)n;
 	}
+	free(buf);
+	return rc;
+}
+
+int stoq_sha256_fd(int fd, uint64_t len, uint8_t d[WC_SHA256_DIGEST_SIZE])
+{
+	wc_Sha256 sha;
+	int rc;
+
+	if (wc_InitSha256(&sha) != 0)
+		return -EIO;
+	rc = stoq_sha256_update_fd(&sha, fd, 0, len);
 	if (rc == 0 && wc_Sha256Final(&sha, d) != 0)
 		rc = -EIO;
 	wc_Sha256Free(&sha);
-	free(buf);
 	return rc;
 }
 
@@ -213,11 +219,26 @@ static void put_failed(struct stoq_req *r, int err)
 	HM_WARN(STOQ_LOG, "PUT %s: writing it: %s", r->path, strerror(err));
 }
 
-/* @len bytes at @off of the PUT's file, written by the loop itself. */
+/*
+ * @len bytes at @off of the PUT's file, written by the loop itself, and
+ * into its hash when they come next there; when the pager has the hash or
+ * they do not (bytes behind blocks still waiting), whoever hashes the
+ * bytes after them reads them back from the file first.
+ */
 static void put_write(struct stoq_req *r, const uint8_t *data, size_t len, uint64_t off)
 {
-	int rc = r->put_status ? 0 : stoq_write_all(r->put_fd, data, len, off);
+	int rc;
 
+	if (r->put_status)
+		return;
+	if (!r->put_sha_moved && off == r->put_hashed) {
+		if (wc_Sha256Update(&r->put_sha, data, (word32)len) != 0) {
+			r->put_status = 500;
+			return;
+		}
+		r->put_hashed += len;
+	}
+	rc = stoq_write_all(r->put_fd, data, len, off);
 	if (rc < 0)
 		put_failed(r, -rc);
 }
@@ -227,9 +248,12 @@ static void put_write(struct stoq_req *r, const uint8_t *data, size_t len, uint6
 static int put_submit(struct stoq_req *r)
 {
 	unsigned h = r->put_head;
+	int rc = stoq_pager_write(r->conn->ep->pager, &r->put_job, r->put_fd, r->put_ring[h].buf,
+				  r->put_ring[h].len, r->put_ring[h].off, &r->put_sha, r->put_hashed);
 
-	return stoq_pager_write(r->conn->ep->pager, &r->put_job, r->put_fd, r->put_ring[h].buf,
-				r->put_ring[h].len, r->put_ring[h].off);
+	/* The hash goes with it: the thread hashes the block as it writes. */
+	r->put_sha_moved = rc == 0;
+	return rc;
 }
 
 /*
@@ -344,7 +368,7 @@ void stoq_req_free(struct stoq_req *r)
 	 * (ngtcp2 gives back itself only what it never passed on). */
 	if (held && c->q)
 		ngtcp2_conn_extend_max_offset(c->q, held);
-	if (r->put_sha_on)
+	if (r->put_sha_on && !r->put_sha_moved) /* else the job's, freed with it */
 		wc_Sha256Free(&r->put_sha);
 	put_block_free(r, r->put_buf);
 	if (r->put_fd >= 0) {
@@ -890,6 +914,11 @@ static int put_store(struct stoq_conn *c, struct stoq_req *r)
 	fd = r->put_fd;
 	status = r->put_status;
 	r->put_fd = -1; /* the commit's now, or closed below */
+	/* Bytes the loop wrote behind blocks then waiting are in the file
+	 * but not yet in the hash (put_write): read back. */
+	if (!status && fd >= 0 && r->put_hashed < r->put_off &&
+	    stoq_sha256_update_fd(&r->put_sha, fd, r->put_hashed, r->put_off) < 0)
+		status = 500;
 	if (!status && wc_Sha256Final(&r->put_sha, r->put_digest) != 0)
 		status = 500;
 	if (!status && r->put_hash[0]) {
@@ -938,7 +967,9 @@ static int put_reap(struct stoq_conn *c, struct stoq_req *r)
 	void *buf;
 	int rc;
 
-	while (r->put_n && (rc = stoq_pager_written(r->put_job, &buf)) != -EINPROGRESS) {
+	while (r->put_n && (rc = stoq_pager_written(r->put_job, &buf, &r->put_sha, &r->put_hashed)) !=
+				   -EINPROGRESS) {
+		r->put_sha_moved = false;
 		if (rc < 0)
 			put_failed(r, -rc);
 		now += r->put_ring[r->put_head].credit;
@@ -1009,9 +1040,6 @@ static int h3_recv_data(nghttp3_conn *h3, int64_t stream_id, const uint8_t *data
 	if (!r)
 		return 0;
 	if (c->server) {
-		if (r->put_sha_on && !r->put_status &&
-		    wc_Sha256Update(&r->put_sha, data, (word32)datalen) != 0)
-			r->put_status = 500;
 		r->put_bytes += datalen;
 		if (r->put_fd >= 0) /* it gives the credit (flow control) back */
 			put_append(r, data, datalen);

@@ -39,7 +39,8 @@
  * And they write a PUT's body (stoq_pager_write): a write(2) into the page
  * cache waits when the disk is behind (dirty-page throttling, a journal,
  * FUSE or a network filesystem), and on the loop that wait held every
- * connection. A write job owns its block and a dup of the file's
+ * connection. The block goes into the PUT's SHA-256 there too, which was
+ * a third of the loop's time on a PUT (wolfSSL's SHA-256, ~0.6 GB/s). A write job owns its block and a dup of the file's
  * descriptor, so a request gone while its block is being written neither
  * frees the block under the thread nor lets the descriptor's number be
  * reused for another file under it.
@@ -71,6 +72,12 @@ struct stoq_page_job {
 	uint8_t *addr;		    /* populate [addr, addr+len); write: the block (the job's) */
 	size_t len;
 	uint64_t off; /* write: where in the file */
+	/* write: the PUT's SHA-256, the job's while it runs (hash): the bytes
+	 * of the file before off not in it yet (from hashed on) are read back
+	 * first, then the block's own go in */
+	wc_Sha256 sha;
+	uint64_t hashed;
+	bool hash;
 	int fd;	      /* commit, write: the PUT's file (write: a dup), the job's to close */
 	char *tmp; /* commit: its temporary name and where it goes (one allocation); */
 	char *dst; /* open: tmp is the name under dirfd */
@@ -101,6 +108,8 @@ static void job_orphan_free(struct stoq_page_job *j)
 		munmap(j->opened.map, j->opened.size);
 	if (j->kind == JOB_WRITE)
 		free(j->addr);
+	if (j->hash)
+		wc_Sha256Free(&j->sha);
 	free(j->tmp);
 	free(j);
 }
@@ -197,6 +206,21 @@ int stoq_commit_file(int fd, const char *tmp, const char *dst)
 	return -err;
 }
 
+/* A write job's block into the PUT's hash, after what the file holds
+ * before it and the hash does not (bytes the loop wrote itself). */
+static int write_hash(struct stoq_page_job *j)
+{
+	int rc = 0;
+
+	if (j->hashed < j->off)
+		rc = stoq_sha256_update_fd(&j->sha, j->fd, j->hashed, j->off);
+	if (rc == 0 && wc_Sha256Update(&j->sha, j->addr, (word32)j->len) != 0)
+		rc = -EIO;
+	if (rc == 0)
+		j->hashed = j->off + j->len;
+	return rc;
+}
+
 static void *pager_main(void *arg)
 {
 	struct stoq_pager *p = arg;
@@ -226,7 +250,9 @@ static void *pager_main(void *arg)
 		else if (j->kind == JOB_COMMIT)
 			err = -stoq_commit_file(j->fd, j->tmp, j->dst);
 		else if (j->kind == JOB_WRITE) {
-			err = -stoq_write_all(j->fd, j->addr, j->len, j->off);
+			err = j->hash ? -write_hash(j) : 0;
+			if (!err)
+				err = -stoq_write_all(j->fd, j->addr, j->len, j->off);
 			close(j->fd);
 			j->fd = -1;
 		}
@@ -425,7 +451,7 @@ int stoq_pager_commit(struct stoq_pager *p, struct stoq_page_job **jp, int fd, c
 }
 
 int stoq_pager_write(struct stoq_pager *p, struct stoq_page_job **jp, int fd, void *buf, size_t len,
-		     uint64_t off)
+		     uint64_t off, wc_Sha256 *sha, uint64_t hashed)
 {
 	int rc, dfd;
 	struct stoq_page_job *j = job_get(jp, &rc);
@@ -440,17 +466,27 @@ int stoq_pager_write(struct stoq_pager *p, struct stoq_page_job **jp, int fd, vo
 	j->addr = buf;
 	j->len = len;
 	j->off = off;
+	j->hash = sha != NULL;
+	if (sha) { /* moved, not copied: the caller's is the job's until written */
+		memcpy(&j->sha, sha, sizeof(*sha));
+		j->hashed = hashed;
+	}
 	job_queue(p, j);
 	return 0;
 }
 
-int stoq_pager_written(struct stoq_page_job *j, void **buf)
+int stoq_pager_written(struct stoq_page_job *j, void **buf, wc_Sha256 *sha, uint64_t *hashed)
 {
 	int rc = stoq_pager_poll(j);
 
 	if (rc != -EINPROGRESS) {
 		*buf = j->addr;
 		j->addr = NULL;
+		if (j->hash) {
+			memcpy(sha, &j->sha, sizeof(*sha));
+			*hashed = j->hashed;
+			j->hash = false;
+		}
 	}
 	return rc;
 }
@@ -505,6 +541,8 @@ void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map
 		if (j->state == JOB_QUEUED)
 			close(j->fd);
 		free(j->addr);
+		if (j->hash)
+			wc_Sha256Free(&j->sha);
 	}
 	if (map)
 		munmap(map, map_len);

@@ -94,6 +94,10 @@ int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct hm_quiclb_ae
 
 enum stoq_method { STOQ_M_OTHER, STOQ_M_GET, STOQ_M_HEAD, STOQ_M_PUT };
 
+/* A PUT's body is written in blocks of STOQ_PUT_BLOCK, at most
+ * STOQ_PUT_BUFS of them per endpoint (stoq_h3.c says why). */
+#define STOQ_PUT_BLOCK (2u << 20)
+#define STOQ_PUT_BUFS 32
 /*
  * Blocks of one PUT waiting for the pager at a time (stoq_h3.c): the bytes
  * held back from the client are at most its stream window (16 MiB by
@@ -164,10 +168,14 @@ struct stoq_req {
 		size_t len, credit;
 		uint64_t off;
 	} put_ring[STOQ_PUT_RING];
-	/* PUT body's SHA-256 (server: as it arrives; client: what is sent),
+	/* PUT body's SHA-256 (server: as it is written; client: what is sent),
 	 * for /sha256/<hex> names and repr-digest (RFC 9530) */
 	wc_Sha256 put_sha;
 	bool put_sha_on;
+	/* server: the file's bytes before put_hashed are in put_sha; while
+	 * put_sha_moved the pager's write job has put_sha (stoq_pager_write) */
+	bool put_sha_moved;
+	uint64_t put_hashed;
 	int put_status;	   /* server: the answer decided before the body ended (0: none) */
 	uint8_t put_digest[WC_SHA256_DIGEST_SIZE]; /* server: the body's, for the 201 */
 	char put_hash[65]; /* server: the hex digest a /sha256/ path names, else "" */
@@ -336,13 +344,21 @@ int stoq_commit_file(int fd, const char *tmp, const char *dst);
 /* Queue pwrite(2) of @len bytes of @buf at @off of @fd on *jp: 0, or
  * -EBUSY/-ENOMEM/-EMFILE (@buf still the caller's). Once queued, @buf (from
  * malloc) is the job's until stoq_pager_written() hands it back, and the
- * job writes through its own dup of @fd, closed when it is done. */
+ * job writes through its own dup of @fd, closed when it is done. With
+ * @sha (holding the file's bytes before @hashed) the job moves it in and
+ * hashes the file up to the block's end (the bytes before @off from the
+ * file itself); it is the job's until stoq_pager_written(). */
 int stoq_pager_write(struct stoq_pager *p, struct stoq_page_job **jp, int fd, void *buf, size_t len,
-		     uint64_t off);
+		     uint64_t off, wc_Sha256 *sha, uint64_t hashed);
 /* All @len bytes of @data at @off of @fd (pwrite): 0 or -errno (-ENOSPC: full). */
 int stoq_write_all(int fd, const void *data, size_t len, uint64_t off);
-/* stoq_pager_poll() that, once the write is done, gives its block back in *@buf. */
-int stoq_pager_written(struct stoq_page_job *j, void **buf);
+/* Bytes [@from, @to) of the file at @fd into @sha (pread): 0, -EIO (the
+ * file ends before @to, or a read or hash failed) or -ENOMEM. */
+int stoq_sha256_update_fd(wc_Sha256 *sha, int fd, uint64_t from, uint64_t to);
+/* stoq_pager_poll() that, once the write is done, gives its block back in
+ * *@buf and, if it was given one, the hash in *@sha with the offset up to
+ * which the file is in it in *@hashed. */
+int stoq_pager_written(struct stoq_page_job *j, void **buf, wc_Sha256 *sha, uint64_t *hashed);
 int stoq_pager_poll(const struct stoq_page_job *j);
 void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map, size_t map_len);
 /* CPU time the pager's threads have used, ns (0 without a pager). */

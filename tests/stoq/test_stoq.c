@@ -1641,6 +1641,114 @@ out:
 	(void)system(cmd);
 }
 
+/*
+ * A pager write job given the PUT's hash: the bytes of the file before its
+ * block that the hash does not hold yet (written by the loop itself) are
+ * read back first, then the block's own go in; the hash and the offset it
+ * covers come back with the block, and the file holds every byte.
+ */
+Test(stoq_pager, write_job_hashes_the_bytes_before_its_block_from_the_file)
+{
+	const size_t a = (3u << 20) + 17, n = (1u << 20) + 5;
+	struct stoq_pager *p;
+	struct stoq_page_job *j = NULL;
+	char dir[64], path[96], cmd[96];
+	uint8_t *data = malloc(a + n), *blk = malloc(n), want[32], got[32], *back = NULL;
+	uint64_t hashed = 0;
+	wc_Sha256 sha;
+	int fd, rc;
+
+	cr_assert(data && blk);
+	for (size_t i = 0; i < a + n; i++)
+		data[i] = (uint8_t)(i * 5 + (i >> 9));
+	memcpy(blk, data + a, n);
+	pager_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/part.bin", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(stoq_write_all(fd, data, a, 0), 0); /* what the loop wrote */
+	cr_assert_eq(stoq_pager_create(1, &p), 0);
+	cr_assert_eq(wc_InitSha256(&sha), 0);
+	cr_assert_eq(stoq_pager_write(p, &j, fd, blk, n, a, &sha, 0), 0);
+	while ((rc = stoq_pager_written(j, (void **)&back, &sha, &hashed)) == -EINPROGRESS)
+		usleep(1000);
+	cr_assert_eq(rc, 0, "the write job: %s", strerror(-rc));
+	cr_assert_eq(back, blk, "the block did not come back");
+	cr_assert_eq(hashed, a + n);
+	cr_assert_eq(wc_Sha256Final(&sha, got), 0);
+	cr_assert_eq(stoq_sha256(data, a + n, want), 0);
+	cr_assert_eq(memcmp(got, want, sizeof(want)), 0, "the hash is not the file's");
+	close(fd);
+	expect_stored_in(dir, "part.bin", data, a + n);
+	stoq_pager_release(p, j, NULL, 0);
+	stoq_pager_destroy(p);
+	wc_Sha256Free(&sha);
+	free(blk);
+	free(data);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)system(cmd);
+}
+
+/*
+ * Every write block of the server in use but one (as by other PUTs): a PUT
+ * to its content hash fills that one, which waits for a pager held on the
+ * "disk" (a FIFO's open) with the hash; the rest of the body is written by
+ * the loop itself behind it, out of the hash's order. The hash must still
+ * be that of the file, read back where the loop wrote (the name checks it:
+ * 400 otherwise), and the file whole.
+ */
+Test(stoq_sim, put_hashed_right_when_the_loop_writes_behind_a_waiting_block)
+{
+	const size_t len = (12u << 20) + 3;
+	struct stoq_config scfg, ccfg;
+	struct body b = {0};
+	struct want w = {.b = &b, .n = 1};
+	struct stoq_page_job *hold = NULL;
+	struct sim s;
+	struct stoq_conn *c;
+	char dir[64], fifo[96], path[96], hex[65], cmd[96];
+	uint8_t *data = malloc(len), d[32];
+	int wfd;
+
+	cr_assert_not_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(i * 3 + (i >> 14));
+	cr_assert_eq(stoq_sha256(data, len, d), 0);
+	hm_hex_encode(d, sizeof(d), hex);
+	snprintf(path, sizeof(path), "/sha256/%s", hex);
+	pager_dir(dir, sizeof(dir));
+	snprintf(fifo, sizeof(fifo), "%s/disk.fifo", dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	configs(&scfg, &ccfg);
+	scfg.body_read_threads = 1;
+	sim_init(&s, &scfg, &ccfg, dir);
+	s.pager_race = true;
+	cr_assert_eq(stoq_pager_open(s.srv->pager, &hold, s.srv->root_fd, "disk.fifo"), 0);
+	s.srv->n_put_bufs = STOQ_PUT_BUFS - 1;
+	c = sim_connect(&s);
+	cr_assert_eq(stoq_conn_put(c, path, data, len, d, &body_ops, &b), 0);
+	sim_run(&s, NULL, NULL, 2ull * 1000000000ull);
+	cr_assert_geq(s.srv->st.put_writes_inline, 1, "the loop wrote nothing behind the block");
+	cr_assert_eq(s.srv->st.put_blocks_paged, 1);
+	wfd = open(fifo, O_WRONLY | O_NONBLOCK);
+	cr_assert_geq(wfd, 0, "open %s: %s", fifo, strerror(errno));
+	close(wfd);
+	while (stoq_pager_poll(hold) == -EINPROGRESS)
+		usleep(1000);
+	stoq_pager_release(s.srv->pager, hold, NULL, 0);
+	s.pager_race = false;
+	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
+	cr_assert_eq(b.status, 201, "PUT %s: %d (%s)", path, b.status, stoq_conn_last_error(c));
+	expect_stored_in(dir, path + 1, data, len);
+	cr_assert_eq(s.srv->n_put_bufs, STOQ_PUT_BUFS - 1, "%u blocks", s.srv->n_put_bufs);
+	s.srv->n_put_bufs = 0;
+	free(b.buf);
+	free(data);
+	sim_fini(&s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)system(cmd);
+}
+
 Test(stoq_sim, put_held_back_while_the_disk_does_not_write)
 {
 	put_held_by_the_disk(false);
