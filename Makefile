@@ -109,7 +109,7 @@ FUZZ_LIBS_rest = -lmicrohttpd -ljansson $(STOQ_LIBS)
 FUZZ_SRCS_bft := controlplane/consensus.c
 FUZZ_XFLAGS_bft = $(STOQ_CFLAGS)
 FUZZ_LIBS_bft = $(STOQ_LIBS)
-FUZZ_SRCS_config := common/hm_config.c common/hm_log.c common/hm_hist.c dataplane/dp_config.c \
+FUZZ_SRCS_config := common/hm_config.c common/hm_log.c common/hm_hist.c common/hm_idlist.c dataplane/dp_config.c \
 	telemetry/hm_stats.c \
 	dataplane/dp_mfn_static.c dataplane/dp_quiclb.c common/hm_quiclb.c
 FUZZ_XFLAGS_config = $(STOQ_CFLAGS)
@@ -118,17 +118,17 @@ FUZZ_SRCS_oci := runtime/rt_spec.c runtime/rt_net.c
 FUZZ_XFLAGS_oci := -Iruntime
 FUZZ_LIBS_oci := -ljansson -lcap
 FUZZ_SRCS_stats_reader := telemetry/hm_stats.c common/hm_log.c common/hm_hist.c
-FUZZ_SRCS_cid := stoq/stoq_cid.c stoq/stoq_config.c common/hm_config.c common/hm_log.c \
+FUZZ_SRCS_cid := stoq/stoq_cid.c stoq/stoq_config.c common/hm_config.c common/hm_log.c common/hm_idlist.c \
 	common/hm_quiclb.c
 FUZZ_XFLAGS_cid = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_cid = $(STOQ_LIBS)
 # recursive (=): STOQ_SRCS is set in the STOQ section further down
 FUZZ_SRCS_stoq_frame = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c \
-	common/hm_quiclb.c common/hm_ethdev.c telemetry/hm_stats.c
+	common/hm_quiclb.c common/hm_ethdev.c common/hm_idlist.c telemetry/hm_stats.c
 FUZZ_XFLAGS_stoq_frame = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_stoq_frame = $(STOQ_LIBS) -lrte_net_ring
 FUZZ_SRCS_stoq_h3 = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c \
-	common/hm_quiclb.c common/hm_ethdev.c telemetry/hm_stats.c
+	common/hm_quiclb.c common/hm_ethdev.c common/hm_idlist.c telemetry/hm_stats.c
 FUZZ_XFLAGS_stoq_h3 = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_stoq_h3 = $(STOQ_LIBS)
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

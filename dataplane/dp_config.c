@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "dp_config.h"
+#include "hm_idlist.h"
 #include "hm_stats.h"
 #include "dp_mfn.h"
 
@@ -81,54 +82,30 @@ static int validate_prime(const struct hm_cfg_key *key, const void *obj, char *w
 	return 0;
 }
 
+/* One more lcore of a list: at most DP_LCORE_LIST_MAX, none twice. */
+static int lcore_list_add(void *arg, unsigned int id, char *why, size_t whylen)
+{
+	struct dp_lcore_list *l = arg;
+
+	for (uint16_t j = 0; j < l->n; j++) {
+		if (l->id[j] == id) {
+			snprintf(why, whylen, "lcore %u listed twice", id);
+			return -EINVAL;
+		}
+	}
+	if (l->n == DP_LCORE_LIST_MAX) {
+		snprintf(why, whylen, "more than %d lcores", DP_LCORE_LIST_MAX);
+		return -EINVAL;
+	}
+	l->id[l->n++] = (uint16_t)id;
+	return 0;
+}
+
 /* "1,3-5" → ids; empty text is an empty list (meaning: choose automatically). */
 static int parse_lcore_list(const char *text, void *field, char *why, size_t whylen)
 {
-	struct dp_lcore_list *l = field;
-	const char *p = text;
-
-	memset(l, 0, sizeof(*l));
-	while (*p) {
-		char *end;
-		unsigned long a, b;
-
-		a = strtoul(p, &end, 10);
-		if (end == p)
-			goto bad;
-		b = a;
-		if (*end == '-') {
-			p = end + 1;
-			b = strtoul(p, &end, 10);
-			if (end == p || b < a)
-				goto bad;
-		}
-		if (b >= 1024) {
-			snprintf(why, whylen, "lcore id %lu above 1023", b);
-			return -EINVAL;
-		}
-		for (unsigned long i = a; i <= b; i++) {
-			for (uint16_t j = 0; j < l->n; j++) {
-				if (l->id[j] == i) {
-					snprintf(why, whylen, "lcore %lu listed twice", i);
-					return -EINVAL;
-				}
-			}
-			if (l->n == DP_LCORE_LIST_MAX) {
-				snprintf(why, whylen, "more than %d lcores", DP_LCORE_LIST_MAX);
-				return -EINVAL;
-			}
-			l->id[l->n++] = (uint16_t)i;
-		}
-		if (*end == ',')
-			end++;
-		else if (*end != '\0')
-			goto bad;
-		p = end;
-	}
-	return 0;
-bad:
-	snprintf(why, whylen, "expected a list like \"1,3-5\"");
-	return -EINVAL;
+	memset(field, 0, sizeof(struct dp_lcore_list));
+	return hm_idlist_parse(text, 1023, "lcore", lcore_list_add, field, why, whylen);
 }
 
 static int format_lcore_list(const void *field, char *buf, size_t buflen)

@@ -72,6 +72,9 @@ struct stoq_key16 {
  * stoq_config_check() for the rules that join two keys. Key names are the
  * member names; `hmesh-stoq server --help` prints them with bounds.
  */
+/* CPUs body_read_cpus can name: ids 0..STOQ_MAX_CPUS-1 (glibc's cpu_set_t). */
+#define STOQ_MAX_CPUS 1024
+
 struct stoq_config {
 	/* flow control (RFC 9000 §4) */
 	uint32_t max_streams_bidi;	   /* peer may open this many request streams */
@@ -110,6 +113,9 @@ struct stoq_config {
 	uint32_t gso_segments; /* datagrams per GSO send (1 = no GSO) */
 	/* server: threads reading file bodies off a disk (0 = the event loop) */
 	uint32_t body_read_threads;
+	/* server: CPUs those threads run on, bit i of [i / 64] (none set: the
+	 * affinity of the thread that creates the endpoint) */
+	unsigned long long body_read_cpus[STOQ_MAX_CPUS / 64];
 };
 
 extern const struct hm_cfg_table stoq_config_table;

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* stoq_config.c — the STOQ key table (STYLE §10) and the rules between keys. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hm_hex.h"
+#include "hm_idlist.h"
 #include "stoq_priv.h"
 
 static const char *const stoq_cc_names[] = { "cubic", "bbr", "bbr2", "reno", NULL };
@@ -39,6 +42,31 @@ static int format_key16(const void *field, char *buf, size_t buflen)
 }
 
 #define F(member) HM_CFG_FIELD(struct stoq_config, member)
+
+/* One CPU more of body_read_cpus: none twice. */
+static int cpu_add(void *arg, unsigned int id, char *why, size_t whylen)
+{
+	unsigned long long *bits = arg;
+
+	if ((bits[id / 64] >> (id % 64)) & 1) {
+		snprintf(why, whylen, "CPU %u listed twice", id);
+		return -EINVAL;
+	}
+	bits[id / 64] |= 1ull << (id % 64);
+	return 0;
+}
+
+/* "2-3,6" into a bit set; empty: none. */
+static int parse_cpus(const char *text, void *field, char *why, size_t whylen)
+{
+	memset(field, 0, STOQ_MAX_CPUS / 8);
+	return hm_idlist_parse(text, STOQ_MAX_CPUS - 1, "CPU", cpu_add, field, why, whylen);
+}
+
+static int format_cpus(const void *field, char *buf, size_t buflen)
+{
+	return hm_idlist_format(field, STOQ_MAX_CPUS, buf, buflen);
+}
 
 static const struct hm_cfg_key stoq_config_keys[] = {
 	{ .name = "max_streams_bidi", .type = HM_CFG_U32, .def = "100", F(max_streams_bidi),
@@ -117,9 +145,14 @@ static const struct hm_cfg_key stoq_config_keys[] = {
 	{ .name = "body_read_threads", .type = HM_CFG_U32, .def = "2", F(body_read_threads),
 	  .min = 0, .max = STOQ_PAGER_MAX_THREADS,
 	  .help = "server: threads that open files and read their bodies from a disk, a 2 MiB "
-		  "chunk ahead, and make PUTs durable (fdatasync, rename, fsync), so a disk "
-		  "does not stall the event loop (0 = the loop does all that; tmpfs bodies are "
-		  "never read by them)" },
+		  "chunk ahead, write and hash PUT bodies, and make PUTs durable (fdatasync, "
+		  "rename, fsync), so a disk does not stall the event loop (0 = the loop does "
+		  "all that; tmpfs bodies are never read by them)" },
+	{ .name = "body_read_cpus", .type = HM_CFG_CUSTOM, .def = "", F(body_read_cpus),
+	  .parse = parse_cpus, .format = format_cpus,
+	  .help = "server: CPUs the body_read_threads run on, a list like \"2-3,6\" (empty = "
+		  "those of the thread that starts the server: under taskset its CPU, in "
+		  "hmesh-dataplane the main lcore's)" },
 };
 
 #undef F
@@ -140,6 +173,25 @@ int stoq_config_defaults(struct stoq_config *cfg)
 
 int stoq_config_check(const struct stoq_config *cfg, char *err, size_t errlen)
 {
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	bool any = false;
+
+	for (unsigned int i = 0; i < STOQ_MAX_CPUS; i++) {
+		if (!((cfg->body_read_cpus[i / 64] >> (i % 64)) & 1))
+			continue;
+		any = true;
+		if (ncpu > 0 && i >= (unsigned long)ncpu) {
+			snprintf(err, errlen,
+				 "\"body_read_cpus\" names CPU %u: this machine has %ld (0-%ld)", i,
+				 ncpu, ncpu - 1);
+			return -EINVAL;
+		}
+	}
+	if (any && !cfg->body_read_threads) {
+		snprintf(err, errlen,
+			 "\"body_read_cpus\" is set but body_read_threads is 0: no thread to place");
+		return -EINVAL;
+	}
 	if (cfg->server_id_len < 4 && cfg->server_id >> (8 * cfg->server_id_len)) {
 		snprintf(err, errlen, "\"server_id\" is %u: does not fit server_id_len %u octets",
 			 cfg->server_id, cfg->server_id_len);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hm_idlist.h"
 #include "hm_log.h"
 #include "stoq_priv.h"
 
@@ -1683,6 +1684,7 @@ struct stoq_endpoint *stoq_endpoint_create(const struct stoq_config *cfg, bool s
 {
 	struct stoq_endpoint *ep;
 	char err[256];
+	int rc;
 
 	if (stoq_config_check(cfg, err, sizeof(err)) < 0) {
 		HM_ERR(STOQ_LOG, "%s", err);
@@ -1714,9 +1716,17 @@ struct stoq_endpoint *stoq_endpoint_create(const struct stoq_config *cfg, bool s
 		if ((errno = -stoq_guard_init()) != 0)
 			goto err_close_root;
 		if (cfg->body_read_threads &&
-		    (errno = -stoq_pager_create(cfg->body_read_threads, &ep->pager)) != 0) {
-			HM_ERR(STOQ_LOG, "starting %u body_read_threads: %s",
-			       cfg->body_read_threads, strerror(errno));
+		    (rc = stoq_pager_create(cfg->body_read_threads, cfg->body_read_cpus,
+					    &ep->pager)) != 0) {
+			char cpus[256];
+
+			if (hm_idlist_format(cfg->body_read_cpus, STOQ_MAX_CPUS, cpus, sizeof(cpus)) < 0)
+				snprintf(cpus, sizeof(cpus), "(too many to list)");
+			HM_ERR(STOQ_LOG, "starting %u body_read_threads%s%s: %s", cfg->body_read_threads,
+			       cpus[0] ? " on body_read_cpus " : "", cpus,
+			       rc == -EINVAL && cpus[0] ? "none of those CPUs is one this process may use"
+							: strerror(-rc));
+			errno = -rc;
 			goto err_close_root;
 		}
 	}

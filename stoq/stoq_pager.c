@@ -49,6 +49,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,9 +283,12 @@ static void *pager_main(void *arg)
 	return NULL;
 }
 
-int stoq_pager_create(unsigned threads, struct stoq_pager **out)
+int stoq_pager_create(unsigned threads, const unsigned long long *cpus, struct stoq_pager **out)
 {
 	struct stoq_pager *p;
+	pthread_attr_t attr;
+	cpu_set_t set;
+	bool pin = false;
 	int rc;
 
 	*out = NULL;
@@ -299,12 +304,29 @@ int stoq_pager_create(unsigned threads, struct stoq_pager **out)
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	/* Placed where asked (body_read_cpus), else they take the affinity
+	 * of this thread. A set with no CPU this process may use (a cpuset
+	 * cgroup) fails the create: EINVAL. */
+	CPU_ZERO(&set);
+	for (unsigned int i = 0; cpus && i < STOQ_MAX_CPUS && i < CPU_SETSIZE; i++)
+		if ((cpus[i / 64] >> (i % 64)) & 1) {
+			CPU_SET(i, &set);
+			pin = true;
+		}
+	pthread_attr_init(&attr);
+	if (pin && (rc = -pthread_attr_setaffinity_np(&attr, sizeof(set), &set)) < 0) {
+		pthread_attr_destroy(&attr);
+		goto err_stop;
+	}
 	for (; p->n_threads < threads; p->n_threads++) {
-		rc = -pthread_create(&p->threads[p->n_threads], NULL, pager_main, p);
+		rc = -pthread_create(&p->threads[p->n_threads], &attr, pager_main, p);
 		if (rc < 0)
-			goto err_stop;
+			break;
 		pthread_setname_np(p->threads[p->n_threads], "stoq-pager");
 	}
+	pthread_attr_destroy(&attr);
+	if (rc < 0)
+		goto err_stop;
 	*out = p;
 	return 0;
 

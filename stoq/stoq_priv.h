@@ -312,7 +312,9 @@ int stoq_guard_init(void);
 #define STOQ_PAGER_POLL_NS 1000000ull
 struct stoq_pager;
 struct stoq_page_job;
-int stoq_pager_create(unsigned threads, struct stoq_pager **out);
+/* @cpus: the threads' CPUs (bit i of [i / 64], STOQ_MAX_CPUS), NULL or
+ * none set: this thread's affinity. */
+int stoq_pager_create(unsigned threads, const unsigned long long *cpus, struct stoq_pager **out);
 void stoq_pager_destroy(struct stoq_pager *p);
 int stoq_pager_wakefd(const struct stoq_pager *p);
 void stoq_pager_drain(struct stoq_pager *p);

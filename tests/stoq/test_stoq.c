@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -61,6 +62,9 @@ Test(stoq_config, bad_values_name_the_key)
 	expect_refused("cc", "vegas", -EINVAL);
 	expect_refused("cid_key", "00112233", -EINVAL);
 	expect_refused("max_udp_payload", "1100", -EINVAL);
+	expect_refused("body_read_cpus", "0-x", -EINVAL);
+	expect_refused("body_read_cpus", "1,1", -EINVAL);
+	expect_refused("body_read_cpus", "1024", -EINVAL);
 	expect_refused("no_such_key", "1", -ENOENT);
 }
 
@@ -82,7 +86,7 @@ Test(stoq_config, accepts_every_cc)
 Test(stoq_config, rules_between_keys)
 {
 	struct stoq_config cfg;
-	char err[256];
+	char err[256], val[32];
 
 	stoq_config_defaults(&cfg);
 	cfg.server_id = 70000; /* does not fit 2 octets */
@@ -102,6 +106,24 @@ Test(stoq_config, rules_between_keys)
 	cr_assert_eq(stoq_config_check(&cfg, err, sizeof(err)), 0, "%s", err); /* cid_len 8 */
 	cfg.cid_len = 17;
 	cr_assert_eq(stoq_config_check(&cfg, err, sizeof(err)), 0, "%s", err);
+
+	/* Pager CPUs: ones this machine has, and threads to place on them. */
+	stoq_config_defaults(&cfg);
+	cr_assert_eq(hm_cfg_set(&stoq_config_table, &cfg, "body_read_cpus", "0", false, err,
+				sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(stoq_config_check(&cfg, err, sizeof(err)), 0, "%s", err);
+	cfg.body_read_threads = 0;
+	cr_assert_eq(stoq_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "\"body_read_cpus\"") && strstr(err, "body_read_threads is 0"), "%s",
+		  err);
+	stoq_config_defaults(&cfg);
+	snprintf(val, sizeof(val), "%ld", sysconf(_SC_NPROCESSORS_CONF)); /* one past the last */
+	cr_assert_eq(hm_cfg_set(&stoq_config_table, &cfg, "body_read_cpus", val, false, err,
+				sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(stoq_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "\"body_read_cpus\" names CPU"), "%s", err);
 }
 
 /* ---------------------------------------------------------------- CIDs */
@@ -1543,6 +1565,71 @@ Test(stoq_sim, put_blocks_on_a_disk_are_written_by_the_pager)
 	(void)system(cmd);
 }
 
+/* The CPUs the server's pager threads may run on, as the kernel lists them
+ * ("Cpus_allowed_list"), each thread's on a line of @out. */
+static void pager_cpus(char *out, size_t len)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	size_t n = 0;
+
+	cr_assert_not_null(d);
+	out[0] = '\0';
+	while ((e = readdir(d)) != NULL) {
+		char path[300], line[256], name[64] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* a thread that has just ended */
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "Name: %63s", name) == 1 && strcmp(name, "stoq-pager") != 0)
+				break;
+			if (strncmp(line, "Cpus_allowed_list:", 18) == 0) {
+				n += (size_t)snprintf(out + n, len - n, "%s", line + 19);
+				break;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+}
+
+/* Pager threads on the CPUs body_read_cpus names, else on those of the
+ * thread that made the endpoint (here: this one, pinned to CPU 0). */
+Test(stoq_sim, pager_threads_run_on_body_read_cpus)
+{
+	struct stoq_config scfg, ccfg;
+	struct sim s;
+	cpu_set_t mine, zero;
+	char got[256], err[256];
+	long last = sysconf(_SC_NPROCESSORS_CONF) - 1;
+
+	cr_assert_eq(sched_getaffinity(0, sizeof(mine), &mine), 0);
+	CPU_ZERO(&zero);
+	CPU_SET(0, &zero);
+	cr_assert_eq(sched_setaffinity(0, sizeof(zero), &zero), 0);
+	configs(&scfg, &ccfg);
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	pager_cpus(got, sizeof(got));
+	cr_assert_str_eq(got, "0\n0\n", "default: the creating thread's CPU, got:\n%s", got);
+	sim_fini(&s);
+	configs(&scfg, &ccfg);
+	snprintf(got, sizeof(got), "%ld", last);
+	cr_assert_eq(hm_cfg_set(&stoq_config_table, &scfg, "body_read_cpus", got, false, err,
+				sizeof(err)),
+		     0, "%s", err);
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	pager_cpus(got, sizeof(got));
+	snprintf(err, sizeof(err), "%ld\n%ld\n", last, last);
+	cr_assert_str_eq(got, err, "body_read_cpus=%ld, got:\n%s", last, got);
+	sim_fini(&s);
+	cr_assert_eq(sched_setaffinity(0, sizeof(mine), &mine), 0);
+}
+
 /*
  * A disk that stops taking writes: the single pager thread is held in the
  * open of a FIFO nobody writes to, so every block of a PUT queues behind it,
@@ -1667,7 +1754,7 @@ Test(stoq_pager, write_job_hashes_the_bytes_before_its_block_from_the_file)
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(stoq_write_all(fd, data, a, 0), 0); /* what the loop wrote */
-	cr_assert_eq(stoq_pager_create(1, &p), 0);
+	cr_assert_eq(stoq_pager_create(1, NULL, &p), 0);
 	cr_assert_eq(wc_InitSha256(&sha), 0);
 	cr_assert_eq(stoq_pager_write(p, &j, fd, blk, n, a, &sha, 0), 0);
 	while ((rc = stoq_pager_written(j, (void **)&back, &sha, &hashed)) == -EINPROGRESS)
