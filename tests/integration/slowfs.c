@@ -77,6 +77,16 @@ static const char *backing_name(const char *path)
 	return path + 1;
 }
 
+/* *@name: PATH's name in BACKDIR, for an operation that changes it: 0, or
+ * -EACCES for the two fixed files, -ENOENT for a name in a subdirectory. */
+static int writable(const char *path, const char **name)
+{
+	if (is_file(path))
+		return -EACCES;
+	*name = backing_name(path);
+	return *name ? 0 : -ENOENT;
+}
+
 static bool has_fd(const struct fuse_file_info *fi)
 {
 	return fi && fi->fh != FIXED_FH;
@@ -175,13 +185,10 @@ static int fs_mkdir(const char *path, mode_t mode)
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	const char *name;
-	int fd;
+	int fd, rc;
 
-	if (is_file(path))
-		return -EACCES;
-	name = backing_name(path);
-	if (!name)
-		return -ENOENT;
+	if ((rc = writable(path, &name)) < 0)
+		return rc;
 	fd = openat(g_backfd, name, fi->flags | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
@@ -249,13 +256,10 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	const char *name;
 	int fd, rc;
 
-	if (is_file(path))
-		return -EACCES;
+	if ((rc = writable(path, &name)) < 0)
+		return rc;
 	if (has_fd(fi))
 		return ftruncate((int)fi->fh, size) < 0 ? -errno : 0;
-	name = backing_name(path);
-	if (!name)
-		return -ENOENT;
 	fd = openat(g_backfd, name, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -267,40 +271,34 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	const char *name;
+	int rc;
 
-	if (is_file(path))
-		return -EACCES;
+	if ((rc = writable(path, &name)) < 0)
+		return rc;
 	if (has_fd(fi))
 		return fchmod((int)fi->fh, mode) < 0 ? -errno : 0;
-	name = backing_name(path);
-	if (!name)
-		return -ENOENT;
 	return fchmodat(g_backfd, name, mode, 0) < 0 ? -errno : 0;
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	const char *name;
+	int rc;
 
-	if (is_file(path))
-		return -EACCES;
+	if ((rc = writable(path, &name)) < 0)
+		return rc;
 	if (has_fd(fi))
 		return futimens((int)fi->fh, tv) < 0 ? -errno : 0;
-	name = backing_name(path);
-	if (!name)
-		return -ENOENT;
 	return utimensat(g_backfd, name, tv, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 static int fs_unlink(const char *path)
 {
 	const char *name;
+	int rc;
 
-	if (is_file(path))
-		return -EACCES;
-	name = backing_name(path);
-	if (!name)
-		return -ENOENT;
+	if ((rc = writable(path, &name)) < 0)
+		return rc;
 	return unlinkat(g_backfd, name, 0) < 0 ? -errno : 0;
 }
 

@@ -93,17 +93,27 @@ start_server() { # extra args: --set KEY=VALUE...
 	cat "$tmp/server.log"
 	fail "nothing listens on udp port $port"
 }
-get_slow() { # [NAME, default big.bin] in the background; its pid in $slow
-	slow_name=${1:-big.bin}
-	timeout 120 "$bin" client --ca "$cert" --download "$tmp/dl" \
-		"https://localhost:$port/slow/$slow_name" 2>"$tmp/slow.log" &
-	slow=$!
+# MARKER LOG WHAT CMD...: CMD (stderr to LOG) in the background, its pid in
+# $held_pid; returns once slowfs holds a request of it (MARKER), failing
+# with "no WHAT reached the disk" if none does.
+held_bg() {
+	local marker=$1 log=$2 what=$3
+	shift 3
+	"$@" 2>"$log" &
+	held_pid=$!
 	for _ in $(seq 200); do
-		[[ -e "$tmp/held" ]] && return 0
+		[[ -e "$marker" ]] && return 0
 		sleep 0.05
 	done
-	cat "$tmp/slow.log" "$tmp/server.log"
-	fail "no request for slow/$slow_name reached the disk"
+	cat "$log" "$tmp/server.log"
+	fail "no $what reached the disk"
+}
+get_slow() { # [NAME, default big.bin] in the background; its pid in $slow
+	slow_name=${1:-big.bin}
+	held_bg "$tmp/held" "$tmp/slow.log" "request for slow/$slow_name" \
+		timeout 120 "$bin" client --ca "$cert" --download "$tmp/dl" \
+		"https://localhost:$port/slow/$slow_name"
+	slow=$held_pid
 }
 
 finish_slow() { # let the disk answer: the held GET completes, with the disk's bytes
@@ -115,20 +125,25 @@ finish_slow() { # let the disk answer: the held GET completes, with the disk's b
 	rm -f "$tmp/dl"/*
 }
 
+# 3 GETs of fast.bin, each whole, while WHAT ($1) holds the disk.
+fast_gets() {
+	for i in 1 2 3; do
+		timeout 20 "$bin" client --ca "$cert" --download "$tmp/dl2" \
+			"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" ||
+			{ cat "$tmp/fast.log"; fail "GET $i of fast.bin did not finish while $1"; }
+		cmp -s "$tmp/dl2/fast.bin" "$tmp/root/fast.bin" || fail "fast.bin: other bytes"
+		rm -f "$tmp/dl2"/*
+	done
+	echo "    3 GETs of fast.bin while $1"
+}
+
 step "body_read_threads 2: a GET held on the disk, GETs of a cached file go on"
 start_fs
 start_server
 get_slow
-for i in 1 2 3; do
-	timeout 20 "$bin" client --ca "$cert" --download "$tmp/dl2" \
-		"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" ||
-		{ cat "$tmp/fast.log"; fail "GET $i of fast.bin did not finish while slow/big.bin was held"; }
-	cmp -s "$tmp/dl2/fast.bin" "$tmp/root/fast.bin" || fail "fast.bin: other bytes"
-	rm -f "$tmp/dl2"/*
-done
+fast_gets "the disk held slow/big.bin"
 kill -0 "$slow" 2>/dev/null && [[ ! -e "$tmp/dl/big.bin" ]] ||
 	{ cat "$tmp/slow.log"; fail "the GET of slow/big.bin ended while its disk held every read"; }
-echo "    3 GETs of fast.bin while the disk held slow/big.bin"
 finish_slow
 sleep 0.3 # one period of the stats segment
 "$build/bin/hmesh-stat" -s "stoq-pager-$$" -j | python3 -c '
@@ -146,14 +161,8 @@ step "body_read_threads 2: a GET whose file takes the disk to open, GETs of a ca
 stop_fs
 start_fs
 get_slow open.bin
-for i in 1 2 3; do
-	timeout 20 "$bin" client --ca "$cert" --download "$tmp/dl2" \
-		"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" ||
-		{ cat "$tmp/fast.log"; fail "GET $i of fast.bin did not finish while slow/open.bin's open was held"; }
-	rm -f "$tmp/dl2"/*
-done
+fast_gets "the disk held the open of slow/open.bin"
 kill -0 "$slow" 2>/dev/null || { cat "$tmp/slow.log"; fail "the GET of slow/open.bin ended while its open was held"; }
-echo "    3 GETs of fast.bin while the disk held the open of slow/open.bin"
 finish_slow
 
 step "a PUT is on the disk before its 201: fdatasync, rename, directory fsync, on a pager thread"
@@ -193,19 +202,14 @@ print("    thread %s: fdatasync, rename, fsync (the event loop is %s)" % (tid, m
 PY
 rm -f "$tmp/root/stored.bin"
 
-# $1 bytes PUT to slow/up.bin in the background (pid in $up), held on the
+# up.bin PUT to slow/up.bin in the background (pid in $up), held on the
 # disk: returns once a write of it waits there.
 head -c $((24 << 20)) /dev/urandom >"$tmp/up.bin"
 put_held() {
-	timeout 120 "$bin" client --ca "$cert" --put "$tmp/up.bin" \
-		"https://localhost:$port/slow/up.bin" 2>"$tmp/up.log" &
-	up=$!
-	for _ in $(seq 200); do
-		[[ -e "$tmp/wheld" ]] && return 0
-		sleep 0.05
-	done
-	cat "$tmp/up.log" "$tmp/server.log"
-	fail "no write of the PUT to slow/up.bin reached the disk"
+	held_bg "$tmp/wheld" "$tmp/up.log" "write of the PUT to slow/up.bin" \
+		timeout 120 "$bin" client --ca "$cert" --put "$tmp/up.bin" \
+		"https://localhost:$port/slow/up.bin"
+	up=$held_pid
 }
 finish_put() { # let the disk write: the PUT is stored, whole
 	local rc=0
@@ -229,21 +233,15 @@ for n in sys.argv[1:]:
 
 step "body_read_threads 2: a PUT held on the disk's writes, GETs of a cached file go on"
 put_held
-for i in 1 2 3; do
-	timeout 20 "$bin" client --ca "$cert" --download "$tmp/dl2" \
-		"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" ||
-		{ cat "$tmp/fast.log"; fail "GET $i of fast.bin did not finish while a PUT's write was held"; }
-	rm -f "$tmp/dl2"/*
-done
+fast_gets "the disk held a write of the PUT to slow/up.bin"
 kill -0 "$up" 2>/dev/null || { cat "$tmp/up.log"; fail "the PUT ended while its disk held every write"; }
-echo "    3 GETs of fast.bin while the disk held a write of the PUT to slow/up.bin"
 # The client is held back: no more of the 24 MiB than the block being
 # written and the stream's window (6 MiB at first) reaches the server.
 sleep 1
 mapfile -t v < <(stats stoq_rx_bytes stoq_put_blocks_paged stoq_put_writes_behind)
 ((v[0] < (12 << 20))) || fail "the server took ${v[0]} bytes while the disk wrote none: not held back"
 ((v[2] >= 1)) || fail "stoq_put_writes_behind ${v[2]}: no block queued behind the held one"
-echo "    held: the server has received $((v[0] >> 20)) MiB of 24, ${v[1]} blocks queued"
+echo "    held: the server has received $((v[0] >> 20)) MiB in all, ${v[2]} blocks queued behind another"
 finish_put
 mapfile -t v < <(stats stoq_put_blocks_paged stoq_put_writes_inline)
 ((v[0] >= 12 && v[1] == 0)) || fail "stoq_put_blocks_paged ${v[0]} (want 12), stoq_put_writes_inline ${v[1]}"
@@ -254,19 +252,19 @@ stop_fs
 step "body_read_threads 0: the same GET held on the disk stalls every connection"
 start_fs
 start_server --set body_read_threads=0
+# No GET of fast.bin completes in 3 s while the loop waits on WHAT ($1).
+fast_stalls() {
+	local rc=0
+	timeout 3 "$bin" client --ca "$cert" --download "$tmp/dl2" \
+		"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" || rc=$?
+	((rc != 0)) || fail "fast.bin came through with the event loop held $1: step 1 proves nothing"
+	echo "    GET of fast.bin: no answer in 3 s (exit $rc) while the loop waited $1"
+}
 get_slow
-rc=0
-timeout 3 "$bin" client --ca "$cert" --download "$tmp/dl2" \
-	"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" || rc=$?
-((rc != 0)) || fail "fast.bin came through with the event loop held on the disk: step 1 proves nothing"
-echo "    GET of fast.bin: no answer in 3 s (exit $rc) while the loop waited on the disk"
+fast_stalls "on the disk"
 finish_slow
 put_held
-rc=0
-timeout 3 "$bin" client --ca "$cert" --download "$tmp/dl2" \
-	"https://localhost:$port/fast.bin" 2>"$tmp/fast.log" || rc=$?
-((rc != 0)) || fail "fast.bin came through with the event loop held in a PUT's write: step 1 proves nothing"
-echo "    GET of fast.bin: no answer in 3 s (exit $rc) while the loop waited on a PUT's write"
+fast_stalls "in a PUT's write"
 finish_put
 kill -0 "$srv" 2>/dev/null || { cat "$tmp/server.log"; fail "the server died"; }
 echo "PASS: a file held on the disk stalls only its own GET or PUT (pager), and every request without it"

@@ -1630,6 +1630,32 @@ Test(stoq_sim, pager_threads_run_on_body_read_cpus)
 	cr_assert_eq(sched_setaffinity(0, sizeof(mine), &mine), 0);
 }
 
+/* A disk that does not answer: the server's pager (one thread) held in the
+ * open of a FIFO under @dir, its path in @fifo (96 bytes). */
+static struct stoq_page_job *disk_hold(struct sim *s, const char *dir, char *fifo)
+{
+	struct stoq_page_job *hold = NULL;
+
+	snprintf(fifo, 96, "%s/disk.fifo", dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_assert_eq(stoq_pager_open(s->srv->pager, &hold, s->srv->root_fd, "disk.fifo"), 0);
+	return hold;
+}
+
+/* The disk answers: the held open fails (a FIFO is not a file). With
+ * @wait the job is over before it is released; without, it may still run
+ * (the release orphans it). */
+static void disk_let_go(struct sim *s, const char *fifo, struct stoq_page_job *hold, bool wait)
+{
+	int wfd = open(fifo, O_WRONLY | O_NONBLOCK);
+
+	cr_assert_geq(wfd, 0, "open %s: %s", fifo, strerror(errno));
+	close(wfd);
+	while (wait && stoq_pager_poll(hold) == -EINPROGRESS)
+		usleep(1000);
+	stoq_pager_release(s->srv->pager, hold, NULL, 0);
+}
+
 /*
  * A disk that stops taking writes: the single pager thread is held in the
  * open of a FIFO nobody writes to, so every block of a PUT queues behind it,
@@ -1647,21 +1673,18 @@ static void put_held_by_the_disk(bool server_gone)
 	struct stoq_config scfg, ccfg;
 	struct body b[2] = {0};
 	struct want w = {.b = &b[1], .n = 1};
-	struct stoq_page_job *hold = NULL;
+	struct stoq_page_job *hold;
 	struct sim s;
 	struct stoq_conn *c;
 	struct stoq_req *r;
 	char dir[64], fifo[96], cmd[96];
 	uint8_t *data = malloc(len);
 	int64_t sid;
-	int wfd;
 
 	cr_assert_not_null(data);
 	for (size_t i = 0; i < len; i++)
 		data[i] = (uint8_t)(i * 11 + (i >> 12));
 	pager_dir(dir, sizeof(dir));
-	snprintf(fifo, sizeof(fifo), "%s/disk.fifo", dir);
-	cr_assert_eq(mkfifo(fifo, 0600), 0);
 	configs(&scfg, &ccfg);
 	scfg.body_read_threads = 1;
 	/* Fixed windows, as large as each other: the connection's is what a
@@ -1672,7 +1695,7 @@ static void put_held_by_the_disk(bool server_gone)
 	scfg.max_stream_window = 0;
 	sim_init(&s, &scfg, &ccfg, dir);
 	s.pager_race = true; /* the clock runs while the "disk" holds on */
-	cr_assert_eq(stoq_pager_open(s.srv->pager, &hold, s.srv->root_fd, "disk.fifo"), 0);
+	hold = disk_hold(&s, dir, fifo);
 	c = sim_connect(&s);
 	cr_assert_eq(stoq_conn_put(c, "/held.bin", data, len, NULL, &body_ops, &b[0]), 0);
 	sim_run(&s, NULL, NULL, 2ull * 1000000000ull);
@@ -1690,10 +1713,7 @@ static void put_held_by_the_disk(bool server_gone)
 	if (server_gone) {
 		/* Let the disk go as the server goes: its blocks are queued,
 		 * being written, or written; its thread ends (joined). */
-		wfd = open(fifo, O_WRONLY | O_NONBLOCK);
-		cr_assert_geq(wfd, 0, "open %s: %s", fifo, strerror(errno));
-		close(wfd);
-		stoq_pager_release(s.srv->pager, hold, NULL, 0);
+		disk_let_go(&s, fifo, hold, false);
 		sim_fini(&s);
 		cr_assert_eq(put_leftovers_in(dir), 0, "temporary files left by a PUT never stored");
 		goto out;
@@ -1706,13 +1726,7 @@ static void put_held_by_the_disk(bool server_gone)
 	cr_assert_null(s.srv->conns->reqs, "the server kept the abandoned PUT");
 	cr_assert_eq(s.srv->n_put_bufs, 0, "%u write blocks still held", s.srv->n_put_bufs);
 	cr_assert_eq(put_leftovers_in(dir), 0);
-	/* The disk answers (the held open fails: a FIFO is not a file). */
-	wfd = open(fifo, O_WRONLY | O_NONBLOCK);
-	cr_assert_geq(wfd, 0, "open %s: %s", fifo, strerror(errno));
-	close(wfd);
-	while (stoq_pager_poll(hold) == -EINPROGRESS)
-		usleep(1000);
-	stoq_pager_release(s.srv->pager, hold, NULL, 0);
+	disk_let_go(&s, fifo, hold, true);
 	s.pager_race = false;
 	cr_assert_eq(stoq_conn_put(c, "/after.bin", data, len, NULL, &body_ops, &b[1]), 0);
 	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
@@ -1790,12 +1804,11 @@ Test(stoq_sim, put_hashed_right_when_the_loop_writes_behind_a_waiting_block)
 	struct stoq_config scfg, ccfg;
 	struct body b = {0};
 	struct want w = {.b = &b, .n = 1};
-	struct stoq_page_job *hold = NULL;
+	struct stoq_page_job *hold;
 	struct sim s;
 	struct stoq_conn *c;
 	char dir[64], fifo[96], path[96], hex[65], cmd[96];
 	uint8_t *data = malloc(len), d[32];
-	int wfd;
 
 	cr_assert_not_null(data);
 	for (size_t i = 0; i < len; i++)
@@ -1804,25 +1817,18 @@ Test(stoq_sim, put_hashed_right_when_the_loop_writes_behind_a_waiting_block)
 	hm_hex_encode(d, sizeof(d), hex);
 	snprintf(path, sizeof(path), "/sha256/%s", hex);
 	pager_dir(dir, sizeof(dir));
-	snprintf(fifo, sizeof(fifo), "%s/disk.fifo", dir);
-	cr_assert_eq(mkfifo(fifo, 0600), 0);
 	configs(&scfg, &ccfg);
 	scfg.body_read_threads = 1;
 	sim_init(&s, &scfg, &ccfg, dir);
 	s.pager_race = true;
-	cr_assert_eq(stoq_pager_open(s.srv->pager, &hold, s.srv->root_fd, "disk.fifo"), 0);
+	hold = disk_hold(&s, dir, fifo);
 	s.srv->n_put_bufs = STOQ_PUT_BUFS - 1;
 	c = sim_connect(&s);
 	cr_assert_eq(stoq_conn_put(c, path, data, len, d, &body_ops, &b), 0);
 	sim_run(&s, NULL, NULL, 2ull * 1000000000ull);
 	cr_assert_geq(s.srv->st.put_writes_inline, 1, "the loop wrote nothing behind the block");
 	cr_assert_eq(s.srv->st.put_blocks_paged, 1);
-	wfd = open(fifo, O_WRONLY | O_NONBLOCK);
-	cr_assert_geq(wfd, 0, "open %s: %s", fifo, strerror(errno));
-	close(wfd);
-	while (stoq_pager_poll(hold) == -EINPROGRESS)
-		usleep(1000);
-	stoq_pager_release(s.srv->pager, hold, NULL, 0);
+	disk_let_go(&s, fifo, hold, true);
 	s.pager_race = false;
 	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
 	cr_assert_eq(b.status, 201, "PUT %s: %d (%s)", path, b.status, stoq_conn_last_error(c));
