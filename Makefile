@@ -19,7 +19,7 @@
 #   make format       clang-format every C source and header
 #   make clean        remove build/ except the cached dependency prefix build/deps
 #   make help         this text
-#   make stoq         the STOQ library, hmesh-stoq, tests/stoq and perf/bench_aesgcm only
+#   make stoq         the STOQ library, hmesh-stoq, tests/stoq and its perf/bench_* only
 #
 # Variables: BUILD (default build), CC (default gcc), SANITIZE=1 (ASan+UBSan),
 #            ARGS (make run ARGS="--duration 20"),
@@ -185,7 +185,7 @@ $(BUILD)/perf/%: $(BUILD)/obj/perf/%.o $(ALL_LIBS)
 # ==== STOQ (stoq/): QUIC on ngtcp2 + wolfSSL, HTTP/3 on nghttp3 ==========
 # wolfSSL and ngtcp2 come from the setup script's prefix (always build/deps,
 # also for BUILD=build-asan); nghttp3 from Debian. Only stoq objects, the
-# hmesh-stoq tool, tests/stoq/, perf/bench_aesgcm and perf/bench_stoq_ring see these flags.
+# hmesh-stoq tool, tests/stoq/, perf/bench_aesgcm, bench_stoq_ring and bench_sha256 see these flags.
 STOQ_DEPS ?= $(abspath build/deps)
 STOQ_PC := PKG_CONFIG_PATH=$(STOQ_DEPS)/lib/pkgconfig pkg-config
 STOQ_PKGS := libngtcp2 libngtcp2_crypto_wolfssl wolfssl libnghttp3
@@ -195,7 +195,7 @@ STOQ_SRCS := $(filter-out stoq/main.c,$(wildcard stoq/*.c))
 BIN_STOQ := $(BUILD)/bin/hmesh-stoq
 
 $(call obj,$(STOQ_SRCS) stoq/main.c $(wildcard tests/stoq/*.c) perf/bench_aesgcm.c \
-	perf/bench_stoq_ring.c \
+	perf/bench_stoq_ring.c perf/bench_sha256.c \
 	dataplane/dp_local.c tests/dataplane/test_parse.c tests/dataplane/test_parse_scalar.c): \
 	CPPFLAGS += -Istoq $(STOQ_CFLAGS)
 # The dataplane decodes QUIC-LB connection IDs with wolfCrypt's AES (dp_quiclb.c,
@@ -226,7 +226,7 @@ $(BUILD)/perf/bench_aesgcm: $(call obj,perf/bench_aesgcm.c)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STOQ_LIBS)
 
 stoq: $(LIB_STOQ) $(BIN_STOQ) $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/stoq/test_*.c)) \
-	$(BUILD)/perf/bench_aesgcm $(BUILD)/perf/bench_stoq_ring
+	$(BUILD)/perf/bench_aesgcm $(BUILD)/perf/bench_stoq_ring $(BUILD)/perf/bench_sha256
 .PHONY: stoq
 # ==== end STOQ ============================================================
 

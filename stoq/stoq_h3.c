@@ -89,22 +89,20 @@ bool stoq_h3_is_hash_name(const char *s)
 	return n == 64 && s[n] == '\0';
 }
 
-/* wolfCrypt takes word32 lengths: a longer body is hashed in steps. */
 int stoq_sha256(const uint8_t *data, size_t len, uint8_t d[WC_SHA256_DIGEST_SIZE])
 {
-	wc_Sha256 sha;
-	int rc = wc_InitSha256(&sha);
+	struct stoq_sha256 sha;
+	int rc = stoq_sha256_init(&sha);
 
-	for (size_t off = 0; rc == 0 && off < len; off += 1u << 30)
-		rc = wc_Sha256Update(&sha, data + off,
-				     (word32)(len - off < (1u << 30) ? len - off : 1u << 30));
 	if (rc == 0)
-		rc = wc_Sha256Final(&sha, d);
-	wc_Sha256Free(&sha);
-	return rc == 0 ? 0 : -EIO;
+		rc = stoq_sha256_update(&sha, data, len);
+	if (rc == 0)
+		rc = stoq_sha256_final(&sha, d);
+	stoq_sha256_free(&sha);
+	return rc;
 }
 
-int stoq_sha256_update_fd(wc_Sha256 *sha, int fd, uint64_t from, uint64_t to)
+int stoq_sha256_update_fd(struct stoq_sha256 *sha, int fd, uint64_t from, uint64_t to)
 {
 	const size_t blk = 1u << 20;
 	uint8_t *buf = malloc(blk);
@@ -117,7 +115,7 @@ int stoq_sha256_update_fd(wc_Sha256 *sha, int fd, uint64_t from, uint64_t to)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || wc_Sha256Update(sha, buf, (word32)n) != 0)
+		if (n <= 0 || stoq_sha256_update(sha, buf, (size_t)n) != 0)
 			rc = -EIO; /* 0: the file ends before @to, cut short */
 		else
 			from += (uint64_t)n;
@@ -128,15 +126,14 @@ int stoq_sha256_update_fd(wc_Sha256 *sha, int fd, uint64_t from, uint64_t to)
 
 int stoq_sha256_fd(int fd, uint64_t len, uint8_t d[WC_SHA256_DIGEST_SIZE])
 {
-	wc_Sha256 sha;
-	int rc;
+	struct stoq_sha256 sha;
+	int rc = stoq_sha256_init(&sha);
 
-	if (wc_InitSha256(&sha) != 0)
-		return -EIO;
-	rc = stoq_sha256_update_fd(&sha, fd, 0, len);
-	if (rc == 0 && wc_Sha256Final(&sha, d) != 0)
-		rc = -EIO;
-	wc_Sha256Free(&sha);
+	if (rc == 0)
+		rc = stoq_sha256_update_fd(&sha, fd, 0, len);
+	if (rc == 0)
+		rc = stoq_sha256_final(&sha, d);
+	stoq_sha256_free(&sha);
 	return rc;
 }
 
@@ -232,7 +229,7 @@ static void put_write(struct stoq_req *r, const uint8_t *data, size_t len, uint6
 	if (r->put_status)
 		return;
 	if (!r->put_sha_moved && off == r->put_hashed) {
-		if (wc_Sha256Update(&r->put_sha, data, (word32)len) != 0) {
+		if (stoq_sha256_update(&r->put_sha, data, len) != 0) {
 			r->put_status = 500;
 			return;
 		}
@@ -369,7 +366,7 @@ void stoq_req_free(struct stoq_req *r)
 	if (held && c->q)
 		ngtcp2_conn_extend_max_offset(c->q, held);
 	if (r->put_sha_on && !r->put_sha_moved) /* else the job's, freed with it */
-		wc_Sha256Free(&r->put_sha);
+		stoq_sha256_free(&r->put_sha);
 	put_block_free(r, r->put_buf);
 	if (r->put_fd >= 0) {
 		close(r->put_fd);
@@ -833,7 +830,7 @@ static int put_begin(struct stoq_conn *c, struct stoq_req *r)
 		}
 		memcpy(r->put_hash, rel + sizeof(STOQ_HASH_DIR), sizeof(r->put_hash));
 	}
-	if (wc_InitSha256(&r->put_sha) != 0) {
+	if (stoq_sha256_init(&r->put_sha) != 0) {
 		r->put_status = 500;
 		return 0;
 	}
@@ -919,7 +916,7 @@ static int put_store(struct stoq_conn *c, struct stoq_req *r)
 	if (!status && fd >= 0 && r->put_hashed < r->put_off &&
 	    stoq_sha256_update_fd(&r->put_sha, fd, r->put_hashed, r->put_off) < 0)
 		status = 500;
-	if (!status && wc_Sha256Final(&r->put_sha, r->put_digest) != 0)
+	if (!status && stoq_sha256_final(&r->put_sha, r->put_digest) != 0)
 		status = 500;
 	if (!status && r->put_hash[0]) {
 		hm_hex_encode(r->put_digest, WC_SHA256_DIGEST_SIZE, hex);

@@ -40,7 +40,8 @@
  * cache waits when the disk is behind (dirty-page throttling, a journal,
  * FUSE or a network filesystem), and on the loop that wait held every
  * connection. The block goes into the PUT's SHA-256 there too, which was
- * a third of the loop's time on a PUT (wolfSSL's SHA-256, ~0.6 GB/s). A write job owns its block and a dup of the file's
+ * a third of the loop's time on a PUT (wolfSSL's SHA-256, ~0.6 GB/s,
+ * before stoq_sha256.c). A write job owns its block and a dup of the file's
  * descriptor, so a request gone while its block is being written neither
  * frees the block under the thread nor lets the descriptor's number be
  * reused for another file under it.
@@ -77,7 +78,7 @@ struct stoq_page_job {
 	/* write: the PUT's SHA-256, the job's while it runs (hash): the bytes
 	 * of the file before off not in it yet (from hashed on) are read back
 	 * first, then the block's own go in */
-	wc_Sha256 sha;
+	struct stoq_sha256 sha;
 	uint64_t hashed;
 	bool hash;
 	int fd;	      /* commit, write: the PUT's file (write: a dup), the job's to close */
@@ -111,7 +112,7 @@ static void job_orphan_free(struct stoq_page_job *j)
 	if (j->kind == JOB_WRITE)
 		free(j->addr);
 	if (j->hash)
-		wc_Sha256Free(&j->sha);
+		stoq_sha256_free(&j->sha);
 	free(j->tmp);
 	free(j);
 }
@@ -216,8 +217,8 @@ static int write_hash(struct stoq_page_job *j)
 
 	if (j->hashed < j->off)
 		rc = stoq_sha256_update_fd(&j->sha, j->fd, j->hashed, j->off);
-	if (rc == 0 && wc_Sha256Update(&j->sha, j->addr, (word32)j->len) != 0)
-		rc = -EIO;
+	if (rc == 0)
+		rc = stoq_sha256_update(&j->sha, j->addr, j->len);
 	if (rc == 0)
 		j->hashed = j->off + j->len;
 	return rc;
@@ -473,7 +474,7 @@ int stoq_pager_commit(struct stoq_pager *p, struct stoq_page_job **jp, int fd, c
 }
 
 int stoq_pager_write(struct stoq_pager *p, struct stoq_page_job **jp, int fd, void *buf, size_t len,
-		     uint64_t off, wc_Sha256 *sha, uint64_t hashed)
+		     uint64_t off, struct stoq_sha256 *sha, uint64_t hashed)
 {
 	int rc, dfd;
 	struct stoq_page_job *j = job_get(jp, &rc);
@@ -497,7 +498,8 @@ int stoq_pager_write(struct stoq_pager *p, struct stoq_page_job **jp, int fd, vo
 	return 0;
 }
 
-int stoq_pager_written(struct stoq_page_job *j, void **buf, wc_Sha256 *sha, uint64_t *hashed)
+int stoq_pager_written(struct stoq_page_job *j, void **buf, struct stoq_sha256 *sha,
+		       uint64_t *hashed)
 {
 	int rc = stoq_pager_poll(j);
 
@@ -564,7 +566,7 @@ void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map
 			close(j->fd);
 		free(j->addr);
 		if (j->hash)
-			wc_Sha256Free(&j->sha);
+			stoq_sha256_free(&j->sha);
 	}
 	if (map)
 		munmap(map, map_len);

@@ -94,6 +94,31 @@ int stoq_cid_decode_aes(const struct stoq_config *cfg, const struct hm_quiclb_ae
 
 enum stoq_method { STOQ_M_OTHER, STOQ_M_GET, STOQ_M_HEAD, STOQ_M_PUT };
 
+/*
+ * stoq_sha256.c: SHA-256 on the CPU's SHA extensions (SHA-NI) where it has
+ * them, wolfCrypt's otherwise (allow_ni false: wolfCrypt's always, for
+ * tests and perf/bench_sha256). A context may be moved with memcpy.
+ * init/update/final give 0 or -EIO; free releases what wolfCrypt holds.
+ */
+struct stoq_sha256 {
+	bool ni;
+	union {
+		wc_Sha256 wc;
+		struct {
+			uint32_t h[8];
+			uint64_t bytes;
+			uint8_t buf[64];
+			unsigned int fill;
+		} x;
+	} u;
+};
+bool stoq_sha256_has_ni(void);
+int stoq_sha256_init(struct stoq_sha256 *s);
+int stoq_sha256_init_impl(struct stoq_sha256 *s, bool allow_ni);
+int stoq_sha256_update(struct stoq_sha256 *s, const void *data, size_t len);
+int stoq_sha256_final(struct stoq_sha256 *s, uint8_t d[32]);
+void stoq_sha256_free(struct stoq_sha256 *s);
+
 /* A PUT's body is written in blocks of STOQ_PUT_BLOCK, at most
  * STOQ_PUT_BUFS of them per endpoint (stoq_h3.c says why). */
 #define STOQ_PUT_BLOCK (2u << 20)
@@ -170,7 +195,7 @@ struct stoq_req {
 	} put_ring[STOQ_PUT_RING];
 	/* PUT body's SHA-256 (server: as it is written; client: what is sent),
 	 * for /sha256/<hex> names and repr-digest (RFC 9530) */
-	wc_Sha256 put_sha;
+	struct stoq_sha256 put_sha;
 	bool put_sha_on;
 	/* server: the file's bytes before put_hashed are in put_sha; while
 	 * put_sha_moved the pager's write job has put_sha (stoq_pager_write) */
@@ -351,16 +376,17 @@ int stoq_commit_file(int fd, const char *tmp, const char *dst);
  * hashes the file up to the block's end (the bytes before @off from the
  * file itself); it is the job's until stoq_pager_written(). */
 int stoq_pager_write(struct stoq_pager *p, struct stoq_page_job **jp, int fd, void *buf, size_t len,
-		     uint64_t off, wc_Sha256 *sha, uint64_t hashed);
+		     uint64_t off, struct stoq_sha256 *sha, uint64_t hashed);
 /* All @len bytes of @data at @off of @fd (pwrite): 0 or -errno (-ENOSPC: full). */
 int stoq_write_all(int fd, const void *data, size_t len, uint64_t off);
 /* Bytes [@from, @to) of the file at @fd into @sha (pread): 0, -EIO (the
  * file ends before @to, or a read or hash failed) or -ENOMEM. */
-int stoq_sha256_update_fd(wc_Sha256 *sha, int fd, uint64_t from, uint64_t to);
+int stoq_sha256_update_fd(struct stoq_sha256 *sha, int fd, uint64_t from, uint64_t to);
 /* stoq_pager_poll() that, once the write is done, gives its block back in
  * *@buf and, if it was given one, the hash in *@sha with the offset up to
  * which the file is in it in *@hashed. */
-int stoq_pager_written(struct stoq_page_job *j, void **buf, wc_Sha256 *sha, uint64_t *hashed);
+int stoq_pager_written(struct stoq_page_job *j, void **buf, struct stoq_sha256 *sha,
+		       uint64_t *hashed);
 int stoq_pager_poll(const struct stoq_page_job *j);
 void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map, size_t map_len);
 /* CPU time the pager's threads have used, ns (0 without a pager). */
