@@ -1742,6 +1742,10 @@ struct stoq_endpoint *stoq_endpoint_create(const struct stoq_config *cfg, bool s
 		goto err_free_keys;
 	if (tls_ctx_create(ep) < 0)
 		goto err_free_txbuf;
+	/* Not fatal: the server works without it, the files just stay. */
+	if (server && root && (rc = stoq_sweep_start(ep->root, &ep->sweep)) < 0)
+		HM_WARN(STOQ_LOG, "not looking for unfinished PUTs of earlier runs under %s: %s",
+			ep->root, strerror(-rc));
 	return ep;
 
 err_free_txbuf:
@@ -1766,6 +1770,7 @@ void stoq_endpoint_destroy(struct stoq_endpoint *ep)
 {
 	if (!ep)
 		return;
+	stoq_sweep_stop(ep->sweep);
 	while (ep->conns)
 		conn_free(ep->conns);
 	stoq_pager_destroy(ep->pager); /* after the requests: they release their jobs */

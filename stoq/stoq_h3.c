@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -842,8 +843,8 @@ static int put_begin(struct stoq_conn *c, struct stoq_req *r)
 		return 0;
 	}
 	dir = strrchr(rel, '/');
-	snprintf(r->put_tmp, sizeof(r->put_tmp), "%s/%.*s%s.stoq-put-XXXXXX", c->ep->root,
-		 dir ? (int)(dir - rel) : 0, rel, dir ? "/" : "");
+	snprintf(r->put_tmp, sizeof(r->put_tmp), "%s/%.*s%s" STOQ_PUT_TMP_PREFIX "XXXXXX",
+		 c->ep->root, dir ? (int)(dir - rel) : 0, rel, dir ? "/" : "");
 	r->put_fd = mkstemp(r->put_tmp);
 	if (r->put_fd < 0) {
 		r->put_tmp[0] = '\0'; /* nothing to unlink */
@@ -854,7 +855,11 @@ static int put_begin(struct stoq_conn *c, struct stoq_req *r)
 			put_failed(r, errno);
 		return 0;
 	}
-	/* mkstemp makes it 0600; a stored file is served like any other. */
+	/* mkstemp makes it 0600; a stored file is served like any other. The
+	 * lock, held while the file is open, says a live server is writing
+	 * it (stoq_sweep.c removes those nobody holds). A filesystem without
+	 * locks refuses it: harmless, the sweep removes nothing there. */
+	(void)flock(r->put_fd, LOCK_EX | LOCK_NB);
 	if (fchmod(r->put_fd, 0644) < 0 || fstatfs(r->put_fd, &fs) < 0) {
 		put_failed(r, errno);
 		return 0;

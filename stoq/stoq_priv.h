@@ -292,6 +292,7 @@ struct stoq_endpoint {
 	unsigned n_pend;
 	unsigned n_put_bufs; /* PUT write blocks held by this endpoint's requests */
 	struct stoq_pager *pager; /* server with a root and body_read_threads > 0 */
+	struct stoq_sweep *sweep; /* server with a root: unfinished PUTs of earlier runs */
 	unsigned n_paging;	   /* requests waiting for it, all connections */
 	struct stoq_endpoint_stats st;
 };
@@ -391,6 +392,17 @@ int stoq_pager_poll(const struct stoq_page_job *j);
 void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map, size_t map_len);
 /* CPU time the pager's threads have used, ns (0 without a pager). */
 uint64_t stoq_pager_cpu_ns(struct stoq_pager *p);
+
+/*
+ * stoq_sweep.c: at a server's start, a thread removes the temporary files
+ * (STOQ_PUT_TMP_PREFIX...) of PUTs an earlier run left unfinished: those
+ * under the root older than the start that no process holds an flock on.
+ * stop ends the walk and joins it: the files removed.
+ */
+#define STOQ_PUT_TMP_PREFIX ".stoq-put-"
+struct stoq_sweep;
+int stoq_sweep_start(const char *root, struct stoq_sweep **out);
+unsigned long stoq_sweep_stop(struct stoq_sweep *s);
 
 /* stoq_h3.c: the HTTP/3 application on a connection */
 /*
