@@ -339,7 +339,6 @@ static void put_append(struct stoq_req *r, const uint8_t *data, size_t len)
 void stoq_req_free(struct stoq_req *r)
 {
 	struct stoq_conn *c = r->conn;
-
 	size_t held = r->put_held;
 
 	pager_unwait(r, &r->pg_wait);
@@ -415,7 +414,6 @@ void stoq_h3_conn_free(struct stoq_conn *c)
 		c->h3 = NULL;
 	}
 }
-
 
 /* ---- server side ---- */
 
