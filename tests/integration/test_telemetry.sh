@@ -15,7 +15,9 @@
 #     wait five minutes.
 #  4. collectd survives the dataplane restarting: a second run with another
 #     capture (same segment name) shows up in Prometheus.
-#  5. Every PromQL expression of every Grafana dashboard returns data.
+#  5. Every PromQL expression of every Grafana dashboard returns data (an
+#     hmesh-stoq server beside them, its own segment, has served a GET and
+#     stored a PUT: the STOQ dashboard's series).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -27,11 +29,12 @@ tmp=$(mktemp -d)
 prefix="hmt-tel-$$"
 seg="dataplane-$prefix"
 cseg="controld-$prefix"
+sseg="stoq-$prefix"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$tmp" "/dev/shm/hmesh-$seg" "/dev/shm/hmesh-$cseg"
+	rm -rf "$tmp" "/dev/shm/hmesh-$seg" "/dev/shm/hmesh-$cseg" "/dev/shm/hmesh-$sseg"
 }
 trap cleanup EXIT
 export PYTHONPATH="$here"
@@ -39,13 +42,14 @@ fail() {
 	echo "--- dataplane"; cat "$tmp"/dp*.log 2>/dev/null | tail -30
 	echo "--- collectd"; tail -20 "$tmp/collectd.log" 2>/dev/null
 	echo "--- prometheus"; tail -20 "$tmp/prom.log" 2>/dev/null
+	echo "--- hmesh-stoq"; tail -20 "$tmp/stoq.log" 2>/dev/null
 	echo "FAIL: $*"
 	exit 1
 }
-for t in collectd prometheus promtool dpdk-telemetry.py curl; do
+for t in collectd prometheus promtool dpdk-telemetry.py curl ss; do
 	command -v "$t" >/dev/null || fail "$t not installed (make setup)"
 done
-[[ -x "$bin" && -x "$stat" && -f "$plugin" ]] || fail "build first (make all)"
+[[ -x "$bin" && -x "$stat" && -f "$plugin" && -x "$build/bin/hmesh-stoq" ]] || fail "build first (make all)"
 
 python3 - "$tmp" <<'PY'
 import sys
@@ -114,6 +118,7 @@ LoadPlugin hmesh
 <Plugin hmesh>
   Segment "$seg"
   Segment "$cseg"
+  Segment "$sseg"
   PerBlock true
   DpdkTelemetry "/var/run/dpdk/$prefix/dpdk_telemetry.v2"
 </Plugin>
@@ -143,6 +148,25 @@ for _ in $(seq 100); do
 done
 curl -sf -XPOST -H 'Content-Type: application/json' -d '{"name":"tel","port":4433}' \
 	"http://127.0.0.1:$ctl_port/v1/services" >/dev/null || fail "controld: a write failed"
+
+# An hmesh-stoq server beside them (its own segment), its root on the disk so
+# that the pager reads and writes: one GET and one PUT, the STOQ dashboard's series.
+stoq_bin=$build/bin/hmesh-stoq
+stoq_port=$(free_port)
+bash "$top/stoq/stoq-cert.sh" "$tmp/pki" >/dev/null
+mkdir -p "$tmp/stoq-root" "$tmp/stoq-dl"
+head -c $((5 << 20)) /dev/urandom >"$tmp/stoq-root/chunk.bin"
+"$stoq_bin" server --listen "127.0.0.1:$stoq_port" --root "$tmp/stoq-root" --cert "$tmp/pki/cert.pem" \
+	--key "$tmp/pki/key.pem" --stats-segment "$sseg" >"$tmp/stoq.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 50); do
+	ss -Hlun "sport = :$stoq_port" | grep -q . && break
+	sleep 0.1
+done
+timeout 30 "$stoq_bin" client --ca "$tmp/pki/cert.pem" --download "$tmp/stoq-dl" \
+	"https://localhost:$stoq_port/chunk.bin" >>"$tmp/stoq.log" 2>&1 || fail "hmesh-stoq: GET failed"
+timeout 30 "$stoq_bin" client --ca "$tmp/pki/cert.pem" --put "$tmp/stoq-root/chunk.bin" \
+	"https://localhost:$stoq_port/stored.bin" >>"$tmp/stoq.log" 2>&1 || fail "hmesh-stoq: PUT failed"
 start_dataplane "$tmp/a.pcap" "$tmp/dp1.log"
 collectd -f -C "$tmp/collectd.conf" >"$tmp/collectd.log" 2>&1 &
 pids+=("$!")
