@@ -180,30 +180,27 @@ int stoq_commit_file(int fd, const char *tmp, const char *dst)
 	char dir[PATH_MAX];
 	int dfd, err = 0;
 
-	/* The bytes, then the name, then the name's directory entry. */
-	if (fdatasync(fd) < 0)
+	/* The bytes, then the name, then the name's directory entry. The file
+	 * is closed once it has its name, not before: until then its flock
+	 * (stoq_h3.c) keeps a starting server's sweep (stoq_sweep.c) off it. */
+	if (fdatasync(fd) < 0 || rename(tmp, dst) < 0) {
 		err = errno;
-	if (close(fd) < 0 && !err)
-		err = errno;
-	if (err) {
-		unlink(tmp);
-		return -err;
-	}
-	if (rename(tmp, dst) < 0) {
-		err = errno;
+		close(fd);
 		unlink(tmp);
 		return -err;
 	}
 	/* Renamed: a failure from here leaves the file in place, its name
 	 * perhaps not on the disk yet; the caller says so (500). */
+	if (close(fd) < 0)
+		err = errno;
 	if (!slash || (size_t)(slash - dst) >= sizeof(dir))
 		return -ENAMETOOLONG;
 	memcpy(dir, dst, (size_t)(slash - dst));
 	dir[slash - dst] = '\0';
 	dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return -errno;
-	if (fsync(dfd) < 0)
+		return err ? -err : -errno;
+	if (fsync(dfd) < 0 && !err)
 		err = errno;
 	close(dfd);
 	return -err;

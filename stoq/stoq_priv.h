@@ -365,9 +365,9 @@ int stoq_file_open(int dirfd, const char *rel, struct stoq_file_open *out);
  * released with the job before that, the thread unmaps it). */
 int stoq_pager_open(struct stoq_pager *p, struct stoq_page_job **jp, int dirfd, const char *rel);
 int stoq_pager_opened(struct stoq_page_job *j, struct stoq_file_open *out);
-/* A PUT's file made durable under its name: fdatasync and close @fd,
- * rename @tmp to @dst, fsync @dst's directory. 0 or -errno; @tmp is
- * unlinked when the rename did not happen. */
+/* A PUT's file made durable under its name: fdatasync @fd, rename @tmp
+ * to @dst, close @fd (always), fsync @dst's directory. 0 or -errno; @tmp
+ * is unlinked when the rename did not happen. */
 int stoq_commit_file(int fd, const char *tmp, const char *dst);
 /* Queue pwrite(2) of @len bytes of @buf at @off of @fd on *jp: 0, or
  * -EBUSY/-ENOMEM/-EMFILE (@buf still the caller's). Once queued, @buf (from
