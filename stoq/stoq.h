@@ -116,6 +116,9 @@ struct stoq_config {
 	/* server: CPUs those threads run on, bit i of [i / 64] (none set: the
 	 * affinity of the thread that creates the endpoint) */
 	unsigned long long body_read_cpus[STOQ_MAX_CPUS / 64];
+	/* server: 2 MiB blocks PUT bodies are gathered in, in all (each PUT
+	 * takes one as its bytes arrive, more while the disk is behind) */
+	uint32_t put_buffers;
 };
 
 extern const struct hm_cfg_table stoq_config_table;

@@ -148,6 +148,11 @@ static const struct hm_cfg_key stoq_config_keys[] = {
 		  "chunk ahead, write and hash PUT bodies, and make PUTs durable (fdatasync, "
 		  "rename, fsync), so a disk does not stall the event loop (0 = the loop does "
 		  "all that; tmpfs bodies are never read by them)" },
+	{ .name = "put_buffers", .type = HM_CFG_U32, .def = "32", F(put_buffers), .min = 1,
+	  .max = 65536,
+	  .help = "server: 2 MiB blocks PUT bodies are gathered in before they are written, for "
+		  "all PUTs together (32 = 64 MiB); past them the event loop writes PUT bytes as "
+		  "they arrive (stoq_put_writes_inline), and a slow disk then stalls it" },
 	{ .name = "body_read_cpus", .type = HM_CFG_CUSTOM, .def = "", F(body_read_cpus),
 	  .parse = parse_cpus, .format = format_cpus,
 	  .help = "server: CPUs the body_read_threads run on, a list like \"2-3,6\" (empty = "

@@ -38,8 +38,9 @@
  * ones, 11.4 in 4 KiB ones (medians of 6, 2026-12-03). And one write(2)
  * per 2 MiB, not per packet. On a disk a pager thread writes each block
  * (put_flush), as the loop would wait there whenever the disk is behind.
- * At most STOQ_PUT_BUFS blocks per endpoint (64 MiB), those being written
- * included: past that, bytes are written by the loop as they arrive.
+ * At most put_buffers blocks per endpoint (32 by default, 64 MiB), those
+ * being written included: past that, bytes are written by the loop as
+ * they arrive.
  */
 
 /* The page size, for madvise's alignment. */
@@ -194,7 +195,7 @@ static uint8_t *put_block_new(struct stoq_req *r)
 	struct stoq_endpoint *ep = r->conn->ep;
 	uint8_t *b;
 
-	if (ep->n_put_bufs >= STOQ_PUT_BUFS || !(b = malloc(STOQ_PUT_BLOCK)))
+	if (ep->n_put_bufs >= ep->cfg.put_buffers || !(b = malloc(STOQ_PUT_BLOCK)))
 		return NULL;
 	ep->n_put_bufs++;
 	return b;

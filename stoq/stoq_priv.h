@@ -120,9 +120,8 @@ int stoq_sha256_final(struct stoq_sha256 *s, uint8_t d[32]);
 void stoq_sha256_free(struct stoq_sha256 *s);
 
 /* A PUT's body is written in blocks of STOQ_PUT_BLOCK, at most
- * STOQ_PUT_BUFS of them per endpoint (stoq_h3.c says why). */
+ * put_buffers of them per endpoint (stoq_h3.c says why). */
 #define STOQ_PUT_BLOCK (2u << 20)
-#define STOQ_PUT_BUFS 32
 /*
  * Blocks of one PUT waiting for the pager at a time (stoq_h3.c): the bytes
  * held back from the client are at most its stream window (16 MiB by

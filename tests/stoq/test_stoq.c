@@ -67,6 +67,7 @@ Test(stoq_config, bad_values_name_the_key)
 	expect_refused("body_read_cpus", "0-x", -EINVAL);
 	expect_refused("body_read_cpus", "1,1", -EINVAL);
 	expect_refused("body_read_cpus", "1024", -EINVAL);
+	expect_refused("put_buffers", "0", -EINVAL);
 	expect_refused("no_such_key", "1", -ENOENT);
 }
 
@@ -996,7 +997,7 @@ Test(stoq_sim, put_by_name_and_by_content_hash)
 }
 
 /*
- * More PUTs at once than the server keeps write blocks for (32, per
+ * More PUTs at once than the server keeps write blocks for (put_buffers, per
  * endpoint): those with one write it in 2 MiB blocks, the rest as the
  * bytes arrive; every file is stored whole either way, and every block is
  * given back.
@@ -1016,7 +1017,9 @@ static bool all_done_peak_bufs(void *arg)
 	return all_done(&p->w);
 }
 
-Test(stoq_sim, put_many_at_once_all_stored)
+/* 40 PUTs at once on a server with @bufs write blocks (0: the default, 32):
+ * every one of the blocks in use at the peak, every file stored whole. */
+static void put_many_at_once(unsigned bufs)
 {
 	enum { N = 40 };
 	struct stoq_config scfg, ccfg;
@@ -1031,6 +1034,8 @@ Test(stoq_sim, put_many_at_once_all_stored)
 	for (size_t i = 0; i < len + 2 * N; i++)
 		data[i] = (uint8_t)(i * 7 + (i >> 11));
 	configs(&scfg, &ccfg);
+	if (bufs)
+		scfg.put_buffers = bufs;
 	sim_init(&s, &scfg, &ccfg, g_dir);
 	p.srv = s.srv;
 	for (int i = 0; i < N; i++) {
@@ -1046,7 +1051,8 @@ Test(stoq_sim, put_many_at_once_all_stored)
 	sim_run(&s, all_done_peak_bufs, &p, 120ull * 1000000000ull);
 	for (int i = 0; i < N; i++)
 		cr_assert_str_empty(stoq_conn_last_error(c[i]));
-	cr_assert_eq(p.peak, 32, "%u write blocks at most, want all 32 in use", p.peak);
+	cr_assert_eq(p.peak, scfg.put_buffers, "%u write blocks at most, want all %u in use", p.peak,
+		     scfg.put_buffers);
 	for (int i = 0; i < N; i++) {
 		char name[64];
 
@@ -1058,6 +1064,16 @@ Test(stoq_sim, put_many_at_once_all_stored)
 	cr_assert_eq(s.srv->n_put_bufs, 0);
 	free(data);
 	sim_fini(&s);
+}
+
+Test(stoq_sim, put_many_at_once_all_stored)
+{
+	put_many_at_once(0); /* put_buffers at its default: 32 */
+}
+
+Test(stoq_sim, put_many_at_once_with_put_buffers_4)
+{
+	put_many_at_once(4);
 }
 
 /*
@@ -1918,7 +1934,7 @@ Test(stoq_sim, put_hashed_right_when_the_loop_writes_behind_a_waiting_block)
 	sim_init(&s, &scfg, &ccfg, dir);
 	s.pager_race = true;
 	hold = disk_hold(&s, dir, fifo);
-	s.srv->n_put_bufs = STOQ_PUT_BUFS - 1;
+	s.srv->n_put_bufs = scfg.put_buffers - 1;
 	c = sim_connect(&s);
 	cr_assert_eq(stoq_conn_put(c, path, data, len, d, &body_ops, &b), 0);
 	sim_run(&s, NULL, NULL, 2ull * 1000000000ull);
@@ -1929,7 +1945,7 @@ Test(stoq_sim, put_hashed_right_when_the_loop_writes_behind_a_waiting_block)
 	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
 	cr_assert_eq(b.status, 201, "PUT %s: %d (%s)", path, b.status, stoq_conn_last_error(c));
 	expect_stored_in(dir, path + 1, data, len);
-	cr_assert_eq(s.srv->n_put_bufs, STOQ_PUT_BUFS - 1, "%u blocks", s.srv->n_put_bufs);
+	cr_assert_eq(s.srv->n_put_bufs, scfg.put_buffers - 1, "%u blocks", s.srv->n_put_bufs);
 	s.srv->n_put_bufs = 0;
 	free(b.buf);
 	free(data);
