@@ -956,6 +956,17 @@ static int put_finish(struct stoq_conn *c, struct stoq_req *r)
 	return put_store(c, r);
 }
 
+/* The ring's oldest block is done with: off the ring; its held credit,
+ * for the caller to give back. */
+static size_t put_pop(struct stoq_req *r)
+{
+	size_t credit = r->put_ring[r->put_head].credit;
+
+	r->put_head = (r->put_head + 1) % STOQ_PUT_RING;
+	r->put_n--;
+	return credit;
+}
+
 /*
  * Take back the blocks the pager has written, oldest first, and hand it the
  * next: the credit held for their bytes goes to the client, and, once none
@@ -973,23 +984,19 @@ static int put_reap(struct stoq_conn *c, struct stoq_req *r)
 		r->put_sha_moved = false;
 		if (rc < 0)
 			put_failed(r, -rc);
-		now += r->put_ring[r->put_head].credit;
+		now += put_pop(r);
 		if (!r->put_buf) /* the next block to fill */
 			r->put_buf = buf;
 		else
 			put_block_free(r, buf);
-		r->put_head = (r->put_head + 1) % STOQ_PUT_RING;
-		r->put_n--;
 		/* The next one, or (no job to be had) the loop writes it. */
 		while (r->put_n && (r->put_status || put_submit(r) < 0)) {
 			unsigned h = r->put_head;
 
 			c->ep->st.put_writes_inline += !r->put_status;
 			put_write(r, r->put_ring[h].buf, r->put_ring[h].len, r->put_ring[h].off);
-			now += r->put_ring[h].credit;
 			put_block_free(r, r->put_ring[h].buf);
-			r->put_head = (h + 1) % STOQ_PUT_RING;
-			r->put_n--;
+			now += put_pop(r);
 		}
 	}
 	if (!r->put_n) {

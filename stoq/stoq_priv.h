@@ -396,12 +396,12 @@ uint64_t stoq_pager_cpu_ns(struct stoq_pager *p);
  * stoq_sweep.c: at a server's start, a thread removes the temporary files
  * (STOQ_PUT_TMP_PREFIX...) of PUTs an earlier run left unfinished: those
  * under the root older than the start that no process holds an flock on.
- * stop ends the walk and joins it: the files removed.
+ * stop ends the walk and joins it.
  */
 #define STOQ_PUT_TMP_PREFIX ".stoq-put-"
 struct stoq_sweep;
 int stoq_sweep_start(const char *root, struct stoq_sweep **out);
-unsigned long stoq_sweep_stop(struct stoq_sweep *s);
+void stoq_sweep_stop(struct stoq_sweep *s);
 
 /* stoq_h3.c: the HTTP/3 application on a connection */
 /*

@@ -40,7 +40,7 @@ struct stoq_sweep {
 	char root[PATH_MAX];
 	struct timespec started;
 	int stop; /* atomic: the server is going */
-	unsigned long removed, failed;
+	unsigned long removed;
 };
 
 /* nftw() passes no argument to its callback: the walk's own, per thread. */
@@ -69,7 +69,6 @@ static int sweep_one(const char *path, const struct stat *sb, int type, struct F
 		if (unlink(path) == 0) {
 			s->removed++;
 		} else if (errno != ENOENT) {
-			s->failed++;
 			HM_WARN(STOQ_LOG, "removing %s, a PUT an earlier run left unfinished: %s", path,
 				strerror(errno));
 		}
@@ -115,15 +114,11 @@ int stoq_sweep_start(const char *root, struct stoq_sweep **out)
 	return 0;
 }
 
-unsigned long stoq_sweep_stop(struct stoq_sweep *s)
+void stoq_sweep_stop(struct stoq_sweep *s)
 {
-	unsigned long removed;
-
 	if (!s)
-		return 0;
+		return;
 	__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
 	pthread_join(s->thread, NULL);
-	removed = s->removed;
 	free(s);
-	return removed;
 }
