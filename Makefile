@@ -220,11 +220,6 @@ $(BUILD)/tests/stoq/%: $(BUILD)/obj/tests/stoq/%.o $(LIB_STOQ) $(LIB_DP) $(LIB_C
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB_STOQ) $(LIB_DP) $(LIB_COMMON) $(STOQ_LIBS) $(PKG_LIBS) -lm \
 		-lpthread $(CRITERION_LIBS) -lrte_net_ring
 
-$(BUILD)/perf/bench_aesgcm: $(call obj,perf/bench_aesgcm.c)
-	@mkdir -p $(@D)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(STOQ_LIBS)
-
 stoq: $(LIB_STOQ) $(BIN_STOQ) $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/stoq/test_*.c)) \
 	$(BUILD)/perf/bench_aesgcm $(BUILD)/perf/bench_stoq_ring $(BUILD)/perf/bench_sha256
 .PHONY: stoq

@@ -110,7 +110,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bench_stoq_ring --root DIR --file NAME --cert PEM --key PEM\n"
-		"                       [--payload N] [--eal \"ARGS\"] [--timeout S]\n"
+		"                       [--payload N] [--aes-gcm auto|wolfcrypt] [--eal \"ARGS\"]\n"
+		"                       [--timeout S]\n"
 		"A STOQ server and client on two ring-PMD ports in one process, one thread\n"
 		"taking turns; prints the server's goodput per core (body bits over the\n"
 		"time of its busy turns) and the client's.\n"
@@ -119,6 +120,8 @@ static void usage(FILE *f)
 		"  --cert, --key   the server's certificate and key (PEM)\n"
 		"  --payload N     max_udp_payload both sides, 1200..15972 (default 1452);\n"
 		"                  the ports' MTU is N + 28 (IPv4), at least 1500\n"
+		"  --aes-gcm W     the aes_gcm config key, both sides (default auto: the\n"
+		"                  VAES code where the CPU has it; wolfcrypt: wolfCrypt's)\n"
 		"  --eal \"ARGS\"    EAL arguments (default \"-l 0 --no-pci --in-memory\n"
 		"                  --no-telemetry --log-level=*:warning\")\n"
 		"  --timeout S     give up after S seconds (default 120)\n");
@@ -169,9 +172,10 @@ int main(int argc, char **argv)
 		{ "cert", required_argument, NULL, 'c' },    { "key", required_argument, NULL, 'k' },
 		{ "payload", required_argument, NULL, 'p' }, { "eal", required_argument, NULL, 'e' },
 		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+		{ "aes-gcm", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *root = NULL, *file = NULL, *cert = NULL, *key = NULL;
+	const char *root = NULL, *file = NULL, *cert = NULL, *key = NULL, *aes_gcm = "auto";
 	const char *eal = "-l 0 --no-pci --in-memory --no-telemetry --log-level=*:warning";
 	long payload = 1452, timeout = 120;
 	struct side srv = { 0 }, cli = { 0 };
@@ -198,6 +202,7 @@ int main(int argc, char **argv)
 		case 'c': cert = optarg; break;
 		case 'k': key = optarg; break;
 		case 'e': eal = optarg; break;
+		case 'a': aes_gcm = optarg; break;
 		case 'p':
 			errno = 0;
 			payload = strtol(optarg, &end, 10);
@@ -265,6 +270,11 @@ int main(int argc, char **argv)
 	stoq_config_defaults(&ccfg);
 	snprintf(ccfg.ca, sizeof(ccfg.ca), "%s", cert); /* verified, as a real client does */
 	scfg.max_udp_payload = ccfg.max_udp_payload = (uint32_t)payload;
+	if (hm_cfg_set(&stoq_config_table, &scfg, "aes_gcm", aes_gcm, false, err, sizeof(err)) ||
+	    hm_cfg_set(&stoq_config_table, &ccfg, "aes_gcm", aes_gcm, false, err, sizeof(err))) {
+		fprintf(stderr, "bench_stoq_ring: --aes-gcm: %s\n", err);
+		goto out_io;
+	}
 	srv.ep = stoq_endpoint_create(&scfg, true, root, (struct sockaddr *)&sl, sll);
 	cli.ep = stoq_endpoint_create(&ccfg, false, NULL, (struct sockaddr *)&cl, cll);
 	if (!srv.ep || !cli.ep) {

@@ -197,14 +197,25 @@ stop_servers
 # flatter every fraction held to it. Larger packets have a higher ceiling
 # (fewer per-packet setups): the 16 KiB-record figure is the one the jumbo
 # row is held to.
-ceil=0 jceil=0
+# bench_aesgcm's second line is STOQ's own AES-GCM (stoq/stoq_gcm.c, VAES),
+# which seals the packets where the CPU has it: the goal is held to
+# wolfCrypt's ceiling, as the issue sets it; the fraction of stoq_gcm's
+# says how much of a server core is left to everything but the crypto.
+ceil=0 jceil=0 vceil=0 vjceil=0
 for _ in 1 2 3; do
-	aes_line=$("$aes" 1)
+	aes_out=$("$aes" 1)
+	aes_line=$(grep '^wolfCrypt' <<<"$aes_out")
 	c=$(sed -n 's/.*one core: \([0-9.]*\) Gbit.*/\1/p' <<<"$aes_line")
 	j=$(sed -n 's/.*, \([0-9.]*\) Gbit\/s in 16 KiB records.*/\1/p' <<<"$aes_line")
-	[[ -n "$c" && -n "$j" ]] || { echo "perf/stoq.sh: no figure from bench_aesgcm: $aes_line" >&2; exit 1; }
+	[[ -n "$c" && -n "$j" ]] || { echo "perf/stoq.sh: no figure from bench_aesgcm: $aes_out" >&2; exit 1; }
 	ceil=$(larger "$ceil" "$c")
 	jceil=$(larger "$jceil" "$j")
+	v=$(sed -n 's/^stoq_gcm.*one core: \([0-9.]*\) Gbit.*/\1/p' <<<"$aes_out")
+	vj=$(sed -n 's/^stoq_gcm.*, \([0-9.]*\) in 16 KiB records.*/\1/p' <<<"$aes_out")
+	if [[ -n "$v" && -n "$vj" ]]; then
+		vceil=$(larger "$vceil" "$v")
+		vjceil=$(larger "$vjceil" "$vj")
+	fi
 done
 frac=$(fraction "$best_stoq" "$ceil")
 jfrac=$(fraction "$best_jumbo" "$jceil")
@@ -219,19 +230,25 @@ jcfrac=$(fraction "$best_jcpu" "$jceil")
 echo "per server CPU second: best $best_cpu Gbit/s = $(pct "$cfrac")% of the packet ceiling; with $jumbo-byte packets $best_jcpu = $(pct "$jcfrac")% of the 16 KiB-record ceiling"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling\",\"value\":$best_cpu,\"ref\":$ceil,\"ratio\":$cfrac}"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_$jumbo\",\"value\":$best_jcpu,\"ref\":$jceil,\"ratio\":$jcfrac}"
+if [[ $vceil != 0 ]]; then
+	echo "STOQ's AES-GCM (stoq_gcm, VAES) on this CPU: $vceil Gbit/s in packets ($(ratio "$vceil" "$ceil")x wolfCrypt), $vjceil in 16 KiB records ($(ratio "$vjceil" "$jceil")x);"
+	echo "  per server CPU second against it: $(pct "$(fraction "$best_cpu" "$vceil")")% of the packet figure, $(pct "$(fraction "$best_jcpu" "$vjceil")")% with $jumbo-byte packets"
+	echo "{\"bench\":\"aesgcm\",\"metric\":\"stoq_gcm_vs_wolfcrypt_packets\",\"value\":$vceil,\"ref\":$ceil,\"ratio\":$(ratio "$vceil" "$ceil")}"
+	echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_stoq_gcm\",\"value\":$best_cpu,\"ref\":$vceil,\"ratio\":$(fraction "$best_cpu" "$vceil")}"
+fi
 
 # ---- no kernel in the path: the DPDK back end on two ring ports in one
 # process, one thread taking turns, the server's turns timed (perf/bench_stoq_ring.c):
 # the server's goodput per core against the same ceilings.
-ring_rows() { # $1 = content root, $2 = suffix of the metric's name
+ring_rows() { # $1 = content root, $2 = suffix of the metric's name, [$3 = aes_gcm, $4 = payloads]
 	local p line g c what f r best
-	for p in 1452 "$jumbo"; do
+	for p in ${4:-1452 $jumbo}; do
 		best=0
 		for ((r = 0; r < reps; r++)); do # the best of $reps, as measure() takes
 			# The mbufs on hugepages, as hmesh-dataplane runs (within this
 			# host's noise of --no-huge, 2026-12-03).
 			line=$("$ring" --root "$1" --file one.bin --cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" \
-				--payload "$p" --eal "-l 0 --no-pci --in-memory --no-telemetry \
+				--payload "$p" --aes-gcm "${3:-auto}" --eal "-l 0 --no-pci --in-memory --no-telemetry \
 --log-level=*:warning" 2>"$tmp/err" | grep '^{') ||
 				{ cat "$tmp/err" >&2; echo "perf/stoq.sh: bench_stoq_ring --root $1 --payload $p failed" >&2; exit 1; }
 			g=$(sed -n 's/.*"server_gbps_per_core":\([0-9.]*\).*/\1/p' <<<"$line")
@@ -247,6 +264,8 @@ ring_rows() { # $1 = content root, $2 = suffix of the metric's name
 }
 echo "server on the DPDK back end, two ring ports in one process (its turns timed, the client's apart)"
 ring_rows "$tmp/root" ""
+echo "  the same with aes_gcm = wolfcrypt (wolfCrypt's AES-GCM in the packet callbacks):"
+ring_rows "$tmp/root" _wolfcrypt wolfcrypt 1452
 # The same with the content on a tmpfs of 2 MiB pages (huge=always), as an
 # appliance may keep its chunks: mapping the body's 4 KiB pages one by one
 # is about a tenth of the server above.

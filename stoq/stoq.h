@@ -56,6 +56,12 @@ enum stoq_cc {
 	STOQ_CC_RENO,  /* RFC 9002 §7 NewReno */
 };
 
+/* Who seals and opens AES-GCM packets (stoq_aead.c). */
+enum stoq_aes_gcm {
+	STOQ_AES_GCM_AUTO,	/* stoq_gcm (VAES) where the CPU has it, else wolfCrypt */
+	STOQ_AES_GCM_WOLFCRYPT, /* wolfCrypt's AES-NI/AVX2 code always */
+};
+
 #define STOQ_PATH_MAX 256
 #define STOQ_CID_KEY_LEN 16
 #define STOQ_CID_MAX_LEN_CFG 20 /* RFC 9000 §17.2: at most 20 octets */
@@ -85,6 +91,7 @@ struct stoq_config {
 	/* recovery and congestion control (RFC 9002) */
 	int cc;		  /* enum stoq_cc */
 	bool pacing;	  /* pace by ngtcp2's send quantum and tx time */
+	int aes_gcm;	  /* enum stoq_aes_gcm; process-wide, the last endpoint made sets it */
 	uint32_t idle_timeout_ms;
 	uint32_t max_ack_delay_ms;
 	uint32_t ack_delay_exponent;

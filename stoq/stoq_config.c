@@ -11,6 +11,7 @@
 #include "stoq_priv.h"
 
 static const char *const stoq_cc_names[] = { "cubic", "bbr", "bbr2", "reno", NULL };
+static const char *const stoq_aes_gcm_names[] = { "auto", "wolfcrypt", NULL };
 
 static int parse_key16(const char *text, void *field, char *why, size_t whylen)
 {
@@ -87,6 +88,10 @@ static const struct hm_cfg_key stoq_config_keys[] = {
 	  .help = "congestion control: cubic, bbr, bbr2, reno" },
 	{ .name = "pacing", .type = HM_CFG_BOOL, .def = "true", F(pacing),
 	  .help = "pace packets by the congestion controller's rate (RFC 9002 §7.7)" },
+	{ .name = "aes_gcm", .type = HM_CFG_ENUM, .def = "auto", F(aes_gcm),
+	  .enum_names = stoq_aes_gcm_names,
+	  .help = "AES-GCM packet protection: auto (VAES/AVX-512 code where the CPU has it), "
+		  "wolfcrypt; process-wide" },
 	{ .name = "idle_timeout_ms", .type = HM_CFG_U32, .def = "30000", F(idle_timeout_ms),
 	  .min = 0, .max = 600000, .help = "max_idle_timeout, ms (0 = none; RFC 9000 §10.1)" },
 	{ .name = "max_ack_delay_ms", .type = HM_CFG_U32, .def = "25", F(max_ack_delay_ms),

@@ -484,8 +484,8 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 	cb->decrypt = stoq_aead_decrypt_cb;
 	cb->hp_mask = stoq_aead_hp_mask_cb;
 	cb->update_key = ngtcp2_crypto_update_key_cb;
-	cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
-	cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+	cb->delete_crypto_aead_ctx = stoq_aead_delete_ctx_cb;
+	cb->delete_crypto_cipher_ctx = stoq_aead_delete_cipher_ctx_cb;
 	cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
 	cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
 	cb->handshake_completed = handshake_completed_cb;
@@ -1703,6 +1703,10 @@ struct stoq_endpoint *stoq_endpoint_create(const struct stoq_config *cfg, bool s
 	ep->cfg = *cfg;
 	ep->server = server;
 	ep->root_fd = -1;
+	stoq_aead_use_wolfcrypt(cfg->aes_gcm == STOQ_AES_GCM_WOLFCRYPT);
+	if (server) /* a server says it once at start; clients keep quiet */
+		HM_INFO(STOQ_LOG, "AES-GCM packets on %s",
+			stoq_aead_vaes() ? "VAES/AVX-512 (stoq_gcm)" : "wolfCrypt");
 	memcpy(&ep->local, local, local_len);
 	ep->local_len = local_len;
 	if (server && root) {

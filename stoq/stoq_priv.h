@@ -85,6 +85,20 @@ int stoq_aead_decrypt_cb(uint8_t *dest, const ngtcp2_crypto_aead *aead,
 			 const uint8_t *aad, size_t aadlen);
 int stoq_aead_hp_mask_cb(uint8_t *dest, const ngtcp2_crypto_cipher *hp,
 			 const ngtcp2_crypto_cipher_ctx *hp_ctx, const uint8_t *sample);
+/* aes_gcm = wolfcrypt: AES-GCM on wolfCrypt even where stoq_gcm could run
+ * (process-wide; the last endpoint made sets it). stoq_aead_vaes(): whether
+ * packets are sealed by stoq_gcm now. */
+void stoq_aead_use_wolfcrypt(bool on);
+bool stoq_aead_vaes(void);
+/* ngtcp2's delete_crypto_aead_ctx: drops this thread's stoq_gcm key for the
+ * context, then ngtcp2_crypto_delete_crypto_aead_ctx_cb. keys_held: how
+ * many this thread holds (tests). */
+void stoq_aead_delete_ctx_cb(ngtcp2_conn *conn, ngtcp2_crypto_aead_ctx *aead_ctx,
+			     void *user_data);
+/* delete_crypto_cipher_ctx: the same for header protection keys. */
+void stoq_aead_delete_cipher_ctx_cb(ngtcp2_conn *conn, ngtcp2_crypto_cipher_ctx *cipher_ctx,
+				    void *user_data);
+size_t stoq_aead_keys_held(void);
 
 int stoq_cid_aes_init(struct hm_quiclb_aes *a, const struct stoq_config *cfg);
 int stoq_cid_encode_aes(const struct stoq_config *cfg, const struct hm_quiclb_aes *a,
@@ -118,6 +132,34 @@ int stoq_sha256_init_impl(struct stoq_sha256 *s, bool allow_ni);
 int stoq_sha256_update(struct stoq_sha256 *s, const void *data, size_t len);
 int stoq_sha256_final(struct stoq_sha256 *s, uint8_t d[32]);
 void stoq_sha256_free(struct stoq_sha256 *s);
+
+/*
+ * stoq_gcm.c: AES-128/256-GCM on VAES and VPCLMULQDQ (AVX-512), for the
+ * packet protection callbacks. Call stoq_gcm_supported() first: the others
+ * use those instructions unchecked. init takes the raw key (16 or 32
+ * bytes; -EINVAL otherwise) and makes the round keys and H^1..H^16 once.
+ * seal/open take a 12-byte IV (QUIC's nonce) and work in place when out ==
+ * in; open gives -EBADMSG when the tag does not match (out then holds
+ * unauthenticated bytes the caller must drop).
+ */
+#define STOQ_GCM_IV_LEN 12
+#define STOQ_GCM_TAG_LEN 16 /* RFC 9001 §5.3: AEAD_AES_*_GCM tags are 16 bytes */
+struct stoq_gcm_key {
+	uint8_t rk[15][16] __attribute__((aligned(64))); /* round keys, FIPS 197 order */
+	uint8_t pw[32][16]; /* H^16 .. H^1 (reversed, times x), then zeros */
+	unsigned int rounds;
+};
+bool stoq_gcm_supported(void);
+int stoq_gcm_init(struct stoq_gcm_key *k, const uint8_t *key, size_t keylen);
+void stoq_gcm_seal(const struct stoq_gcm_key *k, uint8_t *out, const uint8_t *in, size_t len,
+		   const uint8_t iv[STOQ_GCM_IV_LEN], const uint8_t *aad, size_t aadlen,
+		   uint8_t tag[STOQ_GCM_TAG_LEN]);
+int stoq_gcm_open(const struct stoq_gcm_key *k, uint8_t *out, const uint8_t *in, size_t len,
+		  const uint8_t iv[STOQ_GCM_IV_LEN], const uint8_t *aad, size_t aadlen,
+		  const uint8_t tag[STOQ_GCM_TAG_LEN]);
+/* One AES block (ECB) under the key: QUIC header protection's mask (RFC
+ * 9001 §5.4.3). @in and @out need no alignment. */
+void stoq_gcm_block(const struct stoq_gcm_key *k, uint8_t out[16], const uint8_t in[16]);
 
 /* A PUT's body is written in blocks of STOQ_PUT_BLOCK, at most
  * put_buffers of them per endpoint (stoq_h3.c says why). */

@@ -212,6 +212,235 @@ Test(stoq_sha256, sha_ni_agrees_with_wolfcrypt_at_every_length_and_split)
 	free(m);
 }
 
+/* ------------------------------------------------------------- AES-GCM */
+
+static size_t unhex(const char *h, uint8_t *out)
+{
+	size_t n = strlen(h) / 2;
+
+	cr_assert_eq(hm_hex_decode(h, out, n), 0, "bad hex %s", h);
+	return n;
+}
+
+/* The GCM specification's test cases 2, 4 (AES-128) and 16 (AES-256). */
+Test(stoq_gcm, known_answers)
+{
+	static const struct {
+		const char *key, *iv, *pt, *aad, *ct, *tag;
+	} kat[] = {
+		{"00000000000000000000000000000000", "000000000000000000000000",
+		 "00000000000000000000000000000000", "", "0388dace60b6a392f328c2b971b2fe78",
+		 "ab6e47d42cec13bdf53a67b21257bddf"},
+		{"feffe9928665731c6d6a8f9467308308", "cafebabefacedbaddecaf888",
+		 "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+		 "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+		 "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+		 "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+		 "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091",
+		 "5bc94fbc3221a5db94fae95ae7121a47"},
+		{"feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+		 "cafebabefacedbaddecaf888",
+		 "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+		 "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+		 "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+		 "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+		 "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+		 "76fc6ece0f4e1768cddf8853bb2d551b"},
+	};
+
+	if (!stoq_gcm_supported())
+		cr_skip_test("this CPU has no VAES/VPCLMULQDQ/AVX-512: stoq_gcm is not used");
+	for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		uint8_t key[32], iv[12], pt[64], aad[32], ct[64], tag[16], out[64], t[16];
+		size_t kl = unhex(kat[i].key, key), n = unhex(kat[i].pt, pt),
+		       al = unhex(kat[i].aad, aad);
+		struct stoq_gcm_key k;
+
+		unhex(kat[i].iv, iv);
+		unhex(kat[i].ct, ct);
+		unhex(kat[i].tag, tag);
+		cr_assert_eq(stoq_gcm_init(&k, key, kl), 0);
+		stoq_gcm_seal(&k, out, pt, n, iv, aad, al, t);
+		cr_assert_eq(memcmp(out, ct, n), 0, "case %zu: ciphertext", i);
+		cr_assert_eq(memcmp(t, tag, 16), 0, "case %zu: tag", i);
+		cr_assert_eq(stoq_gcm_open(&k, out, out, n, iv, aad, al, tag), 0, "case %zu", i);
+		cr_assert_eq(memcmp(out, pt, n), 0, "case %zu: opened", i);
+	}
+}
+
+Test(stoq_gcm, refuses_a_key_of_another_length)
+{
+	struct stoq_gcm_key k;
+	uint8_t key[32] = { 0 };
+
+	if (!stoq_gcm_supported())
+		cr_skip_test("no VAES/VPCLMULQDQ/AVX-512");
+	cr_assert_eq(stoq_gcm_init(&k, key, 24), -EINVAL);
+	cr_assert_eq(stoq_gcm_init(&k, key, 0), -EINVAL);
+}
+
+static void xorshift_fill(uint8_t *p, size_t n, uint64_t *x)
+{
+	for (size_t i = 0; i < n; i++) {
+		*x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+		p[i] = (uint8_t)*x;
+	}
+}
+
+/*
+ * Against wolfCrypt's wc_AesGcmEncrypt/Decrypt: both key sizes, every
+ * payload length to 600 bytes and on to past a jumbo packet in odd steps
+ * (every tail shape of the 256-byte steps), AAD of 0 to 70 bytes (QUIC
+ * headers), in place and not. Any flipped bit of ciphertext, tag or AAD
+ * is refused.
+ */
+Test(stoq_gcm, agrees_with_wolfcrypt_at_every_length)
+{
+	enum { MAX = 9100 };
+	uint8_t *pt = malloc(MAX), *a = malloc(MAX), *b = malloc(MAX), *o = malloc(MAX);
+	uint8_t key[32], iv[12], aad[80], ta[16], tb[16];
+	uint64_t x = 0x2545f4914f6cdd1dull;
+
+	if (!stoq_gcm_supported())
+		cr_skip_test("no VAES/VPCLMULQDQ/AVX-512");
+	cr_assert(pt && a && b && o);
+	for (size_t kl = 16; kl <= 32; kl += 16) {
+		struct stoq_gcm_key k;
+		Aes wc;
+
+		xorshift_fill(key, kl, &x);
+		cr_assert_eq(stoq_gcm_init(&k, key, kl), 0);
+		cr_assert_eq(wc_AesInit(&wc, NULL, INVALID_DEVID), 0);
+		cr_assert_eq(wc_AesGcmSetKey(&wc, key, (word32)kl), 0);
+		for (size_t n = 0; n < MAX; n += n < 600 ? 1 : 97) {
+			size_t al = (n * 7) % 71;
+
+			xorshift_fill(pt, n, &x);
+			xorshift_fill(iv, sizeof(iv), &x);
+			xorshift_fill(aad, al, &x);
+			cr_assert_eq(wc_AesGcmEncrypt(&wc, a, pt, (word32)n, iv, 12, ta, 16, aad,
+						      (word32)al), 0);
+			memcpy(b, pt, n);
+			if (n & 1)
+				stoq_gcm_seal(&k, b, b, n, iv, aad, al, tb);
+			else
+				stoq_gcm_seal(&k, b, pt, n, iv, aad, al, tb);
+			cr_assert_eq(memcmp(a, b, n), 0, "AES-%zu, %zu bytes, aad %zu: ciphertext",
+				     kl * 8, n, al);
+			cr_assert_eq(memcmp(ta, tb, 16), 0, "AES-%zu, %zu bytes, aad %zu: tag", kl * 8,
+				     n, al);
+			cr_assert_eq(stoq_gcm_open(&k, o, a, n, iv, aad, al, ta), 0);
+			cr_assert_eq(memcmp(o, pt, n), 0, "AES-%zu, %zu bytes: opened", kl * 8, n);
+			/* One flipped bit anywhere: refused. */
+			if (n) {
+				a[(n * 13) % n] ^= 0x10;
+				cr_assert_eq(stoq_gcm_open(&k, o, a, n, iv, aad, al, ta), -EBADMSG,
+					     "%zu bytes: a changed ciphertext opened", n);
+				a[(n * 13) % n] ^= 0x10;
+			}
+			ta[n % 16] ^= 1;
+			cr_assert_eq(stoq_gcm_open(&k, o, a, n, iv, aad, al, ta), -EBADMSG);
+			ta[n % 16] ^= 1;
+			if (al) {
+				aad[al - 1] ^= 0x80;
+				cr_assert_eq(stoq_gcm_open(&k, o, a, n, iv, aad, al, ta), -EBADMSG);
+				aad[al - 1] ^= 0x80;
+			}
+			/* and wolfCrypt opens ours */
+			cr_assert_eq(wc_AesGcmDecrypt(&wc, o, b, (word32)n, iv, 12, tb, 16, aad,
+						      (word32)al), 0);
+		}
+		wc_AesFree(&wc);
+	}
+	free(pt), free(a), free(b), free(o);
+}
+
+/*
+ * ngtcp2's packet callbacks (stoq_aead.c) on contexts made as
+ * ngtcp2_crypto_wolfssl makes them: with aes_gcm auto (stoq_gcm) the
+ * packets are wolfCrypt's byte for byte, for both key sizes, so the key
+ * read out of wolfCrypt's schedule is the key; a context's stoq_gcm key
+ * lives until ngtcp2 deletes the context, across the table's growth.
+ */
+Test(stoq_aead, vaes_packets_match_wolfcrypt_and_keys_go_with_their_context)
+{
+	enum { NCTX = 300, LEN = 1410 };
+	static ngtcp2_crypto_aead_ctx enc[NCTX], dec[NCTX];
+	static uint8_t keys[NCTX][32];
+	uint8_t pt[LEN], a[LEN + 16], b[LEN + 16], o[LEN], nonce[12], hd[24];
+	uint64_t x = 0x1234567887654321ull;
+	size_t held0;
+
+	if (!stoq_gcm_supported())
+		cr_skip_test("no VAES/VPCLMULQDQ/AVX-512");
+	stoq_aead_use_wolfcrypt(false);
+	cr_assert(stoq_aead_vaes());
+	held0 = stoq_aead_keys_held();
+	for (int i = 0; i < NCTX; i++) {
+		size_t kl = i % 3 == 2 ? 32 : 16;
+		ngtcp2_crypto_aead aead = {
+			.native_handle = (void *)(kl == 16 ? wolfSSL_EVP_aes_128_gcm()
+							   : wolfSSL_EVP_aes_256_gcm()),
+			.max_overhead = 16,
+		};
+		Aes wc;
+
+		xorshift_fill(keys[i], kl, &x);
+		cr_assert_eq(ngtcp2_crypto_aead_ctx_encrypt_init(&enc[i], &aead, keys[i], 12), 0);
+		cr_assert_eq(ngtcp2_crypto_aead_ctx_decrypt_init(&dec[i], &aead, keys[i], 12), 0);
+		xorshift_fill(pt, LEN, &x);
+		xorshift_fill(nonce, 12, &x);
+		xorshift_fill(hd, sizeof(hd), &x);
+		memcpy(a, pt, LEN);
+		/* twice: made on the first packet, found on the second */
+		for (int r = 0; r < 2; r++) {
+			memcpy(a, pt, LEN);
+			cr_assert_eq(stoq_aead_encrypt_cb(a, &aead, &enc[i], a, LEN, nonce, 12, hd,
+							  sizeof(hd)), 0);
+		}
+		cr_assert_eq(wc_AesInit(&wc, NULL, INVALID_DEVID), 0);
+		cr_assert_eq(wc_AesGcmSetKey(&wc, keys[i], (word32)kl), 0);
+		cr_assert_eq(wc_AesGcmEncrypt(&wc, b, pt, LEN, nonce, 12, b + LEN, 16, hd,
+					      sizeof(hd)), 0);
+		wc_AesFree(&wc);
+		cr_assert_eq(memcmp(a, b, LEN + 16), 0, "context %d (AES-%zu): not wolfCrypt's bytes",
+			     i, kl * 8);
+		cr_assert_eq(stoq_aead_decrypt_cb(o, &aead, &dec[i], a, LEN + 16, nonce, 12, hd,
+						  sizeof(hd)), 0);
+		cr_assert_eq(memcmp(o, pt, LEN), 0);
+		a[7] ^= 4;
+		cr_assert_eq(stoq_aead_decrypt_cb(o, &aead, &dec[i], a, LEN + 16, nonce, 12, hd,
+						  sizeof(hd)), NGTCP2_ERR_DECRYPT);
+	}
+	cr_assert_eq(stoq_aead_keys_held(), held0 + 2 * NCTX);
+	/* Half deleted: every other one is still found where it is (a
+	 * deletion that broke a probe chain would make it again). */
+	for (int i = 0; i < NCTX; i += 2) {
+		stoq_aead_delete_ctx_cb(NULL, &enc[i], NULL);
+		stoq_aead_delete_ctx_cb(NULL, &dec[i], NULL);
+	}
+	cr_assert_eq(stoq_aead_keys_held(), held0 + NCTX);
+	for (int i = 1; i < NCTX; i += 2) {
+		ngtcp2_crypto_aead aead = {
+			.native_handle = (void *)(i % 3 == 2 ? wolfSSL_EVP_aes_256_gcm()
+							     : wolfSSL_EVP_aes_128_gcm()),
+			.max_overhead = 16,
+		};
+
+		cr_assert_eq(stoq_aead_encrypt_cb(a, &aead, &enc[i], pt, LEN, nonce, 12, hd,
+						  sizeof(hd)), 0);
+		cr_assert_eq(stoq_aead_decrypt_cb(o, &aead, &dec[i], a, LEN + 16, nonce, 12, hd,
+						  sizeof(hd)), 0);
+		cr_assert_eq(memcmp(o, pt, LEN), 0);
+	}
+	cr_assert_eq(stoq_aead_keys_held(), held0 + NCTX, "a live context's key was made again");
+	for (int i = 1; i < NCTX; i += 2) {
+		stoq_aead_delete_ctx_cb(NULL, &enc[i], NULL);
+		stoq_aead_delete_ctx_cb(NULL, &dec[i], NULL);
+	}
+	cr_assert_eq(stoq_aead_keys_held(), held0);
+}
+
 /* ---------------------------------------------------------------- CIDs */
 
 static void cid_cfg(struct stoq_config *cfg, bool encrypt, unsigned int cid_len)
