@@ -8,10 +8,12 @@
 # (max_udp_payload; gtls's --max-udp-payload-size), as a path of 9000-byte
 # jumbo frames carries. Then wolfCrypt AES-128-GCM on one core as the
 # crypto ceiling and the fractions of it reached (the server seals every
-# byte once), and the server's goodput per core on the DPDK back end with
-# no kernel in the path (two ring ports in one process, bench_stoq_ring)
-# against the same ceilings, with the content on /dev/shm, on a tmpfs of
-# 2 MiB pages and on the disk (read back into the page cache). Then over a
+# byte once), beside STOQ's own AES-GCM on VAES (stoq/stoq_gcm.c, what the
+# packets use where the CPU has it), and the server's goodput per core on
+# the DPDK back end with no kernel in the path (two ring ports in one
+# process, bench_stoq_ring) against the same ceilings, with the content on
+# /dev/shm (also once with aes_gcm = wolfcrypt), on a tmpfs of 2 MiB pages
+# and on the disk (read back into the page cache). Then over a
 # veth pair into a network namespace (client there on CPU 0, server on CPU
 # 0 or 1): hmesh-stoq on a kernel UDP socket against gtlsserver in 1 and 16
 # streams on one and two cores, and (server on CPU 1, one stream)
