@@ -36,6 +36,7 @@
 #include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
+#include "hm_log.h"
 #include "stoq_priv.h"
 
 /*
@@ -101,11 +102,42 @@ static bool aead_grow(void)
 }
 
 /*
+ * Once per key: one block through both, so a wolfSSL whose schedule were
+ * laid out otherwise (a build without AES-NI, another version) turns
+ * stoq_gcm off with an error instead of sealing with the wrong key.
+ */
+static bool aead_same_key(const struct stoq_gcm_key *k, const Aes *aes)
+{
+	static const uint8_t zero[16] __attribute__((aligned(16)));
+	uint8_t a[16], b[16];
+
+	stoq_gcm_block(k, a, zero);
+	if (wc_AesEncryptDirect((Aes *)aes, b, zero) == 0 && memcmp(a, b, 16) == 0)
+		return true;
+	HM_ERR(STOQ_LOG, "stoq_gcm: wolfCrypt's AES key schedule is not laid out as "
+			 "expected; AES-GCM stays on wolfCrypt");
+	aead_vaes = false;
+	return false;
+}
+
+/* @k made from @aes's key; false (k then matches no key) when it cannot be. */
+static bool aead_make(struct aead_key *k, const Aes *aes, unsigned int keylen)
+{
+	k->keylen = 0;
+	if (stoq_gcm_init(&k->key, (const uint8_t *)aes->key, keylen) != 0 ||
+	    !aead_same_key(&k->key, aes))
+		return false;
+	memcpy(k->raw, aes->key, 32);
+	k->keylen = keylen;
+	return true;
+}
+
+/*
  * The stoq_gcm key for the AEAD context @ctx (wolfCrypt's AES in @aes),
  * made on its first packet; NULL when stoq_gcm is not used (off, no VAES,
  * AES-192, out of memory: wolfCrypt's code runs then, as before).
  * wolfCrypt's AES-NI schedule starts with the key itself (round key 0, and
- * 1 for AES-256) in FIPS 197 byte order (tests/stoq checks the two agree).
+ * 1 for AES-256) in FIPS 197 byte order (aead_same_key checks each key).
  */
 static const struct stoq_gcm_key *aead_key(const void *ctx, const Aes *aes)
 {
@@ -120,12 +152,9 @@ static const struct stoq_gcm_key *aead_key(const void *ctx, const Aes *aes)
 			if (aead_tab.e[i].ctx != ctx)
 				continue;
 			k = aead_tab.e[i].k;
-			if (k->keylen != keylen || memcmp(k->raw, aes->key, 32) != 0) {
-				if (stoq_gcm_init(&k->key, (const uint8_t *)aes->key, keylen) != 0)
-					return NULL;
-				memcpy(k->raw, aes->key, 32);
-				k->keylen = keylen;
-			}
+			if ((k->keylen != keylen || memcmp(k->raw, aes->key, 32) != 0) &&
+			    !aead_make(k, aes, keylen))
+				return NULL;
 			return &k->key;
 		}
 	}
@@ -134,12 +163,10 @@ static const struct stoq_gcm_key *aead_key(const void *ctx, const Aes *aes)
 	k = aligned_alloc(64, sizeof(*k));
 	if (!k)
 		return NULL;
-	if (stoq_gcm_init(&k->key, (const uint8_t *)aes->key, keylen) != 0) {
+	if (!aead_make(k, aes, keylen)) {
 		free(k);
 		return NULL;
 	}
-	memcpy(k->raw, aes->key, 32);
-	k->keylen = keylen;
 	for (i = aead_slot(ctx, aead_tab.cap); aead_tab.e[i].ctx; i = (i + 1) & (aead_tab.cap - 1))
 		;
 	aead_tab.e[i] = (struct aead_ent){ ctx, k };
