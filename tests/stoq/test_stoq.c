@@ -441,6 +441,40 @@ Test(stoq_aead, vaes_packets_match_wolfcrypt_and_keys_go_with_their_context)
 	cr_assert_eq(stoq_aead_keys_held(), held0);
 }
 
+/*
+ * A wolfCrypt schedule that is not the expansion of its first round keys
+ * (as one laid out otherwise would look): the key is refused at its first
+ * packet, stoq_gcm is turned off, and that packet is wolfCrypt's.
+ */
+Test(stoq_aead, a_schedule_laid_out_otherwise_turns_vaes_off)
+{
+	ngtcp2_crypto_aead aead = { .native_handle = (void *)wolfSSL_EVP_aes_128_gcm(),
+				    .max_overhead = 16 };
+	ngtcp2_crypto_aead_ctx enc;
+	WOLFSSL_EVP_CIPHER_CTX *evp;
+	uint8_t key[16] = { 7 }, nonce[12] = { 1 }, hd[20] = { 0x40 }, pt[300], a[316], b[316];
+	size_t held0;
+
+	if (!stoq_gcm_supported())
+		cr_skip_test("no VAES/VPCLMULQDQ/AVX-512");
+	stoq_aead_use_wolfcrypt(false);
+	held0 = stoq_aead_keys_held();
+	memset(pt, 0x33, sizeof(pt));
+	cr_assert_eq(ngtcp2_crypto_aead_ctx_encrypt_init(&enc, &aead, key, 12), 0);
+	evp = enc.native_handle;
+	evp->cipher.aes.key[4 * 5] ^= 0x01000000; /* round key 5 */
+	cr_assert_eq(stoq_aead_encrypt_cb(a, &aead, &enc, pt, sizeof(pt), nonce, 12, hd,
+					  sizeof(hd)), 0);
+	cr_assert_not(stoq_aead_vaes(), "stoq_gcm still on after a key it could not read");
+	cr_assert_eq(stoq_aead_keys_held(), held0);
+	cr_assert_eq(wc_AesGcmEncrypt(&evp->cipher.aes, b, pt, sizeof(pt), nonce, 12,
+				      b + sizeof(pt), 16, hd, sizeof(hd)), 0);
+	cr_assert_eq(memcmp(a, b, sizeof(a)), 0, "the packet is not wolfCrypt's");
+	stoq_aead_delete_ctx_cb(NULL, &enc, NULL);
+	stoq_aead_use_wolfcrypt(false);
+	cr_assert(stoq_aead_vaes());
+}
+
 /* ---------------------------------------------------------------- CIDs */
 
 static void cid_cfg(struct stoq_config *cfg, bool encrypt, unsigned int cid_len)
