@@ -127,6 +127,9 @@ FUZZ_SRCS_stoq_frame = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm
 	common/hm_quiclb.c common/hm_ethdev.c common/hm_idlist.c telemetry/hm_stats.c
 FUZZ_XFLAGS_stoq_frame = -Istoq $(STOQ_CFLAGS)
 FUZZ_LIBS_stoq_frame = $(STOQ_LIBS) -lrte_net_ring
+FUZZ_SRCS_stoq_gcm := stoq/stoq_gcm.c common/hm_log.c
+FUZZ_XFLAGS_stoq_gcm = -Istoq $(STOQ_CFLAGS)
+FUZZ_LIBS_stoq_gcm = $(STOQ_LIBS)
 FUZZ_SRCS_stoq_h3 = $(STOQ_SRCS) common/hm_log.c common/hm_config.c common/hm_hist.c \
 	common/hm_quiclb.c common/hm_ethdev.c common/hm_idlist.c telemetry/hm_stats.c
 FUZZ_XFLAGS_stoq_h3 = -Istoq $(STOQ_CFLAGS)
