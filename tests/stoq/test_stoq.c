@@ -62,6 +62,7 @@ Test(stoq_config, bad_values_name_the_key)
 	expect_refused("ack_delay_exponent", "21", -EINVAL);	  /* RFC 9000 §18.2 */
 	expect_refused("active_connection_id_limit", "1", -EINVAL); /* must be >= 2 */
 	expect_refused("cc", "vegas", -EINVAL);
+	expect_refused("aes_gcm", "vaes", -EINVAL);
 	expect_refused("cid_key", "00112233", -EINVAL);
 	expect_refused("max_udp_payload", "1100", -EINVAL);
 	expect_refused("body_read_cpus", "0-x", -EINVAL);
