@@ -235,7 +235,7 @@ echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\
 if [[ $vceil != 0 ]]; then
 	echo "STOQ's AES-GCM (stoq_gcm, VAES) on this CPU: $vceil Gbit/s in packets ($(ratio "$vceil" "$ceil")x wolfCrypt), $vjceil in 16 KiB records ($(ratio "$vjceil" "$jceil")x);"
 	echo "  per server CPU second against it: $(pct "$(fraction "$best_cpu" "$vceil")")% of the packet figure, $(pct "$(fraction "$best_jcpu" "$vjceil")")% with $jumbo-byte packets"
-	echo "{\"bench\":\"aesgcm\",\"metric\":\"stoq_gcm_vs_wolfcrypt_packets\",\"value\":$vceil,\"ref\":$ceil,\"ratio\":$(ratio "$vceil" "$ceil")}"
+	echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"cpu\",\"size\":$size,\"metric\":\"stoq_gcm_vs_wolfcrypt_packets\",\"value\":$vceil,\"ref\":$ceil,\"ratio\":$(ratio "$vceil" "$ceil")}"
 	echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_stoq_gcm\",\"value\":$best_cpu,\"ref\":$vceil,\"ratio\":$(fraction "$best_cpu" "$vceil")}"
 fi
 
