@@ -48,6 +48,9 @@ static const struct {
 	{ "stoq_put_writes_inline",
 	  "PUT writes the event loop did itself: every PUT block of the endpoint in use",
 	  HM_STATS_COUNTER },
+	{ "stoq_aes_gcm_vaes",
+	  "1: AES-GCM packets sealed and opened on VAES (stoq_gcm); 0: on wolfCrypt's code",
+	  HM_STATS_GAUGE },
 };
 _Static_assert(sizeof(seg_def) / sizeof(seg_def[0]) <= SEG_HS, "stoq_seg: counters overlap");
 
@@ -122,6 +125,7 @@ void stoq_seg_publish(struct stoq_seg *x)
 	hm_stats_set(&x->w[15], st.put_blocks_paged);
 	hm_stats_set(&x->w[16], st.put_writes_behind);
 	hm_stats_set(&x->w[17], st.put_writes_inline);
+	hm_stats_set(&x->w[18], stoq_aead_vaes());
 	for (unsigned i = 0; i < HM_HIST_WORDS; i++) {
 		hm_stats_set(&x->w[SEG_HS + i], st.handshake_ns[i]);
 		hm_stats_set(&x->w[SEG_REQ + i], st.request_ns[i]);

@@ -167,6 +167,17 @@ timeout 30 "$stoq_bin" client --ca "$tmp/pki/cert.pem" --download "$tmp/stoq-dl"
 	"https://localhost:$stoq_port/chunk.bin" >>"$tmp/stoq.log" 2>&1 || fail "hmesh-stoq: GET failed"
 timeout 30 "$stoq_bin" client --ca "$tmp/pki/cert.pem" --put "$tmp/stoq-root/chunk.bin" \
 	"https://localhost:$stoq_port/stored.bin" >>"$tmp/stoq.log" 2>&1 || fail "hmesh-stoq: PUT failed"
+# stoq_aes_gcm_vaes says what the server said at start it seals with.
+want=0
+grep -q "AES-GCM packets on VAES" "$tmp/stoq.log" && want=1
+grep -q "AES-GCM packets on" "$tmp/stoq.log" || fail "hmesh-stoq server did not say what it seals with"
+sleep 0.3 # the segment is published every 100 ms
+got=$("$stat" -s "$sseg" -j | python3 -c '
+import json, sys
+print(next(e["value"] for e in json.load(sys.stdin)["values"] if e["name"] == "stoq_aes_gcm_vaes"))') ||
+	fail "hmesh-stat: no stoq_aes_gcm_vaes in segment $sseg"
+[[ "$got" == "$want" ]] || fail "stoq_aes_gcm_vaes is $got, the server's log says $want"
+echo "ok: stoq_aes_gcm_vaes $got, as the server said at start"
 start_dataplane "$tmp/a.pcap" "$tmp/dp1.log"
 collectd -f -C "$tmp/collectd.conf" >"$tmp/collectd.log" 2>&1 &
 pids+=("$!")
