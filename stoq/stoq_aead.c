@@ -62,6 +62,7 @@ static __thread struct {
 	size_t cap, n;
 } aead_tab;
 static bool aead_vaes = true; /* until stoq_aead_use_wolfcrypt(true) */
+static bool aead_unreadable; /* a wolfCrypt schedule did not read as expected: for good */
 
 void stoq_aead_use_wolfcrypt(bool on)
 {
@@ -70,7 +71,7 @@ void stoq_aead_use_wolfcrypt(bool on)
 
 bool stoq_aead_vaes(void)
 {
-	return aead_vaes && stoq_gcm_supported();
+	return aead_vaes && !aead_unreadable && stoq_gcm_supported();
 }
 
 static size_t aead_slot(const void *ctx, size_t cap)
@@ -116,7 +117,7 @@ static bool aead_same_key(const struct stoq_gcm_key *k, const Aes *aes)
 		return true;
 	HM_ERR(STOQ_LOG, "stoq_gcm: wolfCrypt's AES key schedule is not laid out as "
 			 "expected; AES-GCM stays on wolfCrypt");
-	aead_vaes = false;
+	aead_unreadable = true;
 	return false;
 }
 
