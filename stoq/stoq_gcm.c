@@ -179,7 +179,7 @@ static GCM_TARGET __m128i mul128(__m128i a, __m128i b)
 {
 	__m512i lo = _mm512_setzero_si512(), mi = lo, hi = lo;
 
-	mul_acc(_mm512_castsi128_si512(a), _mm512_castsi128_si512(b), &lo, &mi, &hi);
+	mul_acc(_mm512_zextsi128_si512(a), _mm512_zextsi128_si512(b), &lo, &mi, &hi);
 	return _mm512_castsi512_si128(reduce(lo, mi, hi));
 }
 
@@ -205,7 +205,7 @@ static inline GCM_TARGET __m128i ghash_chunk(const struct stoq_gcm_key *k, __m12
 	__m512i lo = _mm512_setzero_si512(), mi = lo, hi = lo;
 	unsigned int vecs = (n + 3) / 4;
 
-	mul_acc(_mm512_xor_si512(d[0], _mm512_castsi128_si512(acc)),
+	mul_acc(_mm512_xor_si512(d[0], _mm512_zextsi128_si512(acc)),
 		_mm512_loadu_si512(pw), &lo, &mi, &hi);
 	for (unsigned int j = 1; j < vecs; j++)
 		mul_acc(d[j], _mm512_loadu_si512(pw + 64 * j), &lo, &mi, &hi);
@@ -297,7 +297,7 @@ GCM_INLINE void step256(const __m512i *rk, const unsigned int rounds, __m512i *c
 			__m512i d = g[r - 1];
 
 			if (r == 1)
-				d = _mm512_xor_si512(d, _mm512_castsi128_si512(*acc));
+				d = _mm512_xor_si512(d, _mm512_zextsi128_si512(*acc));
 			mul_acc(d, pw[r - 1], &lo, &mi, &hi);
 		} else if (r == 5) {
 			t = _mm512_clmulepi64_epi128(lo, poly, 0x10);
