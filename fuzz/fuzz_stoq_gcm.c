@@ -3,7 +3,8 @@
  * libFuzzer target: stoq_gcm (stoq/stoq_gcm.c), which opens every AES-GCM
  * packet a STOQ endpoint receives on a CPU with VAES, against wolfCrypt's
  * AES-GCM on the same input. The input is the key size (first byte's low
- * bit: AES-128 or AES-256), the key, a 12-byte nonce, the AAD's length
+ * bit: AES-128 or AES-256) and register width (its next bit: the CPU's or
+ * 256 bits), the key, a 12-byte nonce, the AAD's length
  * (one byte, up to 255) and AAD, then the payload (any length the input
  * leaves). Invariants beyond "no sanitizer report": the two seal to the
  * same ciphertext and tag; stoq_gcm opens what it sealed in place; with
@@ -31,7 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!stoq_gcm_supported() || size < 1)
 		return 0;
 	kl = (data[0] & 1) ? 32 : 16;
-	flip = data[0] >> 1;
+	/* bit 1: 256-bit registers (what a CPU with VAES but no AVX-512 runs) */
+	if (stoq_gcm_use_width((data[0] & 2) ? 256 : 0) != 0)
+		abort();
+	flip = data[0] >> 2;
 	data++, size--;
 	if (size < kl + 12 + 1)
 		return 0;

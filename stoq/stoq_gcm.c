@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * stoq_gcm.c — AES-GCM (NIST SP 800-38D) on VAES and VPCLMULQDQ: the AES
- * rounds and the GHASH multiplications of four blocks per instruction, in
- * 512-bit registers.
+ * rounds and the GHASH multiplications of four blocks per instruction in
+ * 512-bit registers (AVX-512: Intel since Ice Lake, AMD since Zen 4), or
+ * of two in 256-bit ones (AVX2 with VAES: AMD Zen 3, Intel's client cores
+ * since Alder Lake). stoq_gcm_vec.h is the code for one width; it is
+ * included once for each.
  *
  * Why: every byte a STOQ server sends is sealed once (RFC 9001 §5.3), and
  * wolfSSL 5.5.4's fastest AES-GCM is AES-NI with AVX2 (one block per
  * instruction), which was a third of a server's profile. It also works
  * out H^1..H^8 again on every call, a cost per packet, not per byte. Here
  * the key schedule and H^1..H^16 are made once per key (stoq_gcm_init)
- * and a packet is 256-byte steps: sixteen counter blocks through the
- * rounds, then the sixteen ciphertext blocks multiplied by H^16..H^1,
- * summed and reduced once. CPUs without these instructions (before Ice
- * Lake, Zen 4) keep wolfCrypt's code (stoq_aead.c chooses).
+ * and a packet is 256-byte steps (128 bytes in 256-bit registers):
+ * sixteen counter blocks through the rounds, then the sixteen ciphertext
+ * blocks multiplied by H^16..H^1, summed and reduced once. CPUs without
+ * VAES keep wolfCrypt's code (stoq_aead.c chooses).
  *
  * GHASH arithmetic. GCM numbers a block's bits backwards (the first bit
  * is x^0). With each block's bytes reversed (vpshufb), a 128-bit register
@@ -34,38 +37,60 @@
 
 #include "stoq_priv.h"
 
-#define GCM_TARGET \
+/* The 128-bit code (key schedule, single blocks) and each width's. */
+#define GCM_TARGET __attribute__((target("aes,pclmul,avx2")))
+#define GCM_TARGET_256 __attribute__((target("aes,pclmul,avx2,vaes,vpclmulqdq")))
+#define GCM_TARGET_512 \
 	__attribute__((target("aes,pclmul,avx2,avx512f,avx512bw,avx512vl,vaes,vpclmulqdq")))
+
+/* The widest registers this CPU and OS run stoq_gcm in: 512, 256 or 0. */
+static unsigned int gcm_cpu_width(void)
+{
+	unsigned int a, b, c, d, xlo, xhi;
+
+	/* Leaf 1 ECX: bit 1 PCLMULQDQ, 25 AES-NI, 27 OSXSAVE, 28 AVX. */
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 1)) || !(c & (1u << 25)) ||
+	    !(c & (1u << 27)) || !(c & (1u << 28)))
+		return 0;
+	/* The OS saves the YMM state (XCR0 bits 1-2), or the registers would
+	 * not survive a switch; for ZMM also the opmask and upper halves (5-7). */
+	__asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+	if ((xlo & 0x6) != 0x6)
+		return 0;
+	/* Leaf 7 EBX: bit 5 AVX2, 16 AVX512F, 30 AVX512BW, 31 AVX512VL; ECX:
+	 * bit 9 VAES, 10 VPCLMULQDQ. */
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 5)) || !(c & (1u << 9)) ||
+	    !(c & (1u << 10)))
+		return 0;
+	if ((b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31)) && (xlo & 0xe6) == 0xe6)
+		return 512;
+	return 256;
+}
+
+static int gcm_width = -1; /* chosen on first use: the CPU's, or narrowed */
+
+unsigned int stoq_gcm_width(void)
+{
+	if (gcm_width < 0)
+		gcm_width = (int)gcm_cpu_width();
+	return (unsigned int)gcm_width;
+}
 
 bool stoq_gcm_supported(void)
 {
-	static int have = -1;
-	unsigned int a, b, c, d;
+	return stoq_gcm_width() != 0;
+}
 
-	if (have >= 0)
-		return have;
-	have = 0;
-	/* leaf 7: EBX bit 16 AVX512F, 30 AVX512BW, 31 AVX512VL; ECX bit 9
-	 * VAES, 10 VPCLMULQDQ. Leaf 1 ECX bit 25 AES-NI, 1 PCLMULQDQ, 27 OSXSAVE. */
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 25)) || !(c & (1u << 1)) ||
-	    !(c & (1u << 27)))
-		return false;
-	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
-		return false;
-	if (!(b & (1u << 16)) || !(b & (1u << 30)) || !(b & (1u << 31)) || !(c & (1u << 9)) ||
-	    !(c & (1u << 10)))
-		return false;
-	/* The OS saves the opmask and upper ZMM state (XCR0 bits 5-7) as well
-	 * as SSE/AVX (1-2), or the registers would not survive a switch. */
-	{
-		unsigned int lo, hi;
+int stoq_gcm_use_width(unsigned int w)
+{
+	unsigned int cpu = gcm_cpu_width();
 
-		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-		if ((lo & 0xe6) != 0xe6)
-			return false;
-	}
-	have = 1;
-	return true;
+	if (w == 0)
+		w = cpu;
+	if ((w != 256 && w != 512) || w > cpu)
+		return -ENOTSUP;
+	gcm_width = (int)w;
+	return 0;
 }
 
 /* ---- key schedule (FIPS 197 §5.2) ---- */
@@ -140,92 +165,16 @@ static inline GCM_TARGET __m128i bswap128(__m128i x)
 	return _mm_shuffle_epi8(x, _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
 }
 
-static inline GCM_TARGET __m512i bswap512(__m512i x)
-{
-	return _mm512_shuffle_epi8(x, _mm512_broadcast_i32x4(_mm_set_epi8(
-			0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
-}
-
-/* The unreduced product a*b of each lane, added into lo/mi/hi. */
-static inline GCM_TARGET void mul_acc(__m512i a, __m512i b, __m512i *lo, __m512i *mi,
-				       __m512i *hi)
-{
-	*lo = _mm512_xor_si512(*lo, _mm512_clmulepi64_epi128(a, b, 0x00));
-	*mi = _mm512_ternarylogic_epi64(*mi, _mm512_clmulepi64_epi128(a, b, 0x10),
-					_mm512_clmulepi64_epi128(a, b, 0x01), 0x96);
-	*hi = _mm512_xor_si512(*hi, _mm512_clmulepi64_epi128(a, b, 0x11));
-}
-
-/* lo/mi/hi reduced to 128 bits per lane: lo folded into mi, mi into hi. */
-static inline GCM_TARGET __m512i reduce(__m512i lo, __m512i mi, __m512i hi)
-{
-	const __m512i poly = _mm512_set1_epi64((long long)GF_POLY_HI);
-	__m512i t;
-
-	t = _mm512_clmulepi64_epi128(lo, poly, 0x10);
-	mi = _mm512_ternarylogic_epi64(mi, _mm512_shuffle_epi32(lo, 0x4e), t, 0x96);
-	t = _mm512_clmulepi64_epi128(mi, poly, 0x10);
-	return _mm512_ternarylogic_epi64(hi, _mm512_shuffle_epi32(mi, 0x4e), t, 0x96);
-}
-
-static inline GCM_TARGET __m128i fold_lanes(__m512i x)
-{
-	__m256i y = _mm256_xor_si256(_mm512_castsi512_si256(x), _mm512_extracti64x4_epi64(x, 1));
-
-	return _mm_xor_si128(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
-}
-
 static GCM_TARGET __m128i mul128(__m128i a, __m128i b)
 {
-	__m512i lo = _mm512_setzero_si512(), mi = lo, hi = lo;
+	const __m128i poly = _mm_set_epi64x((long long)GF_POLY_HI, 0);
+	__m128i lo = _mm_clmulepi64_si128(a, b, 0x00), hi = _mm_clmulepi64_si128(a, b, 0x11);
+	__m128i mi = _mm_xor_si128(_mm_clmulepi64_si128(a, b, 0x10), _mm_clmulepi64_si128(a, b, 0x01));
 
-	mul_acc(_mm512_zextsi128_si512(a), _mm512_zextsi128_si512(b), &lo, &mi, &hi);
-	return _mm512_castsi512_si128(reduce(lo, mi, hi));
-}
-
-/* Bytes [64j, 64j + 64) of a chunk of @len bytes that exist. */
-static inline __mmask64 lane_mask(size_t len, unsigned int j)
-{
-	size_t at = 64u * j;
-
-	if (len >= at + 64)
-		return ~(__mmask64)0;
-	return len > at ? (((__mmask64)1 << (len - at)) - 1) : 0;
-}
-
-/*
- * GHASH of up to 256 bytes in d[0..3] (byte-reversed blocks, zero past the
- * data), @n blocks, on top of @acc: block i is multiplied by H^(n-i),
- * which k->pw holds from pw[16 - n] on.
- */
-static inline GCM_TARGET __m128i ghash_chunk(const struct stoq_gcm_key *k, __m128i acc,
-					     const __m512i d[4], unsigned int n)
-{
-	const uint8_t *pw = k->pw[16 - n];
-	__m512i lo = _mm512_setzero_si512(), mi = lo, hi = lo;
-	unsigned int vecs = (n + 3) / 4;
-
-	mul_acc(_mm512_xor_si512(d[0], _mm512_zextsi128_si512(acc)),
-		_mm512_loadu_si512(pw), &lo, &mi, &hi);
-	for (unsigned int j = 1; j < vecs; j++)
-		mul_acc(d[j], _mm512_loadu_si512(pw + 64 * j), &lo, &mi, &hi);
-	return fold_lanes(reduce(lo, mi, hi));
-}
-
-static GCM_TARGET __m128i ghash_bytes(const struct stoq_gcm_key *k, __m128i acc,
-				      const uint8_t *p, size_t len)
-{
-	while (len) {
-		size_t c = len < 256 ? len : 256;
-		__m512i d[4];
-
-		for (unsigned int j = 0; j < 4; j++)
-			d[j] = bswap512(_mm512_maskz_loadu_epi8(lane_mask(c, j), p + 64 * j));
-		acc = ghash_chunk(k, acc, d, (unsigned int)((c + 15) / 16));
-		p += c;
-		len -= c;
-	}
-	return acc;
+	mi = _mm_xor_si128(_mm_xor_si128(mi, _mm_shuffle_epi32(lo, 0x4e)),
+			   _mm_clmulepi64_si128(lo, poly, 0x10));
+	return _mm_xor_si128(_mm_xor_si128(hi, _mm_shuffle_epi32(mi, 0x4e)),
+			     _mm_clmulepi64_si128(mi, poly, 0x10));
 }
 
 GCM_TARGET int stoq_gcm_init(struct stoq_gcm_key *k, const uint8_t *key, size_t keylen)
@@ -259,146 +208,12 @@ GCM_TARGET int stoq_gcm_init(struct stoq_gcm_key *k, const uint8_t *key, size_t 
 	return 0;
 }
 
-#define GCM_INLINE static inline __attribute__((always_inline)) GCM_TARGET
-
-/*
- * One full 256-byte step: 16 counter blocks through the rounds, XORed with
- * @in into @out (c[] gets the result), and, when @gh, GHASH of the 16
- * blocks g[] on top of *acc, its multiplications and reduction placed
- * between the rounds: AES waits on the AES unit, GHASH on the carry-less
- * multiplier, and in program order next to each other the core runs both
- * at once (one after the other, this ran at 0.9x wolfCrypt's AVX2 code).
- */
-GCM_INLINE void step256(const __m512i *rk, const unsigned int rounds, __m512i *ctr,
-			const uint8_t *in, uint8_t *out, __m512i c[4], const bool gh,
-			const __m512i g[4], const __m512i pw[4], __m128i *acc)
-{
-	const __m512i step4 = _mm512_broadcast_i32x4(_mm_set_epi32(0, 0, 0, 4));
-	const __m512i poly = _mm512_set1_epi64((long long)GF_POLY_HI);
-	__m512i x0, x1, x2, x3, lo = _mm512_setzero_si512(), mi = lo, hi = lo, t;
-
-	x0 = _mm512_xor_si512(bswap512(*ctr), rk[0]);
-	*ctr = _mm512_add_epi32(*ctr, step4);
-	x1 = _mm512_xor_si512(bswap512(*ctr), rk[0]);
-	*ctr = _mm512_add_epi32(*ctr, step4);
-	x2 = _mm512_xor_si512(bswap512(*ctr), rk[0]);
-	*ctr = _mm512_add_epi32(*ctr, step4);
-	x3 = _mm512_xor_si512(bswap512(*ctr), rk[0]);
-	*ctr = _mm512_add_epi32(*ctr, step4);
-#pragma GCC unroll 16
-	for (unsigned int r = 1; r < rounds; r++) {
-		x0 = _mm512_aesenc_epi128(x0, rk[r]);
-		x1 = _mm512_aesenc_epi128(x1, rk[r]);
-		x2 = _mm512_aesenc_epi128(x2, rk[r]);
-		x3 = _mm512_aesenc_epi128(x3, rk[r]);
-		if (!gh)
-			continue;
-		if (r <= 4) {
-			__m512i d = g[r - 1];
-
-			if (r == 1)
-				d = _mm512_xor_si512(d, _mm512_zextsi128_si512(*acc));
-			mul_acc(d, pw[r - 1], &lo, &mi, &hi);
-		} else if (r == 5) {
-			t = _mm512_clmulepi64_epi128(lo, poly, 0x10);
-			mi = _mm512_ternarylogic_epi64(mi, _mm512_shuffle_epi32(lo, 0x4e), t, 0x96);
-		} else if (r == 6) {
-			t = _mm512_clmulepi64_epi128(mi, poly, 0x10);
-			hi = _mm512_ternarylogic_epi64(hi, _mm512_shuffle_epi32(mi, 0x4e), t, 0x96);
-		} else if (r == 7) {
-			*acc = fold_lanes(hi);
-		}
-	}
-	c[0] = _mm512_xor_si512(_mm512_aesenclast_epi128(x0, rk[rounds]), _mm512_loadu_si512(in));
-	c[1] = _mm512_xor_si512(_mm512_aesenclast_epi128(x1, rk[rounds]),
-				_mm512_loadu_si512(in + 64));
-	c[2] = _mm512_xor_si512(_mm512_aesenclast_epi128(x2, rk[rounds]),
-				_mm512_loadu_si512(in + 128));
-	c[3] = _mm512_xor_si512(_mm512_aesenclast_epi128(x3, rk[rounds]),
-				_mm512_loadu_si512(in + 192));
-	_mm512_storeu_si512(out, c[0]);
-	_mm512_storeu_si512(out + 64, c[1]);
-	_mm512_storeu_si512(out + 128, c[2]);
-	_mm512_storeu_si512(out + 192, c[3]);
-}
-
-/*
- * CTR from block 2 of the counter (J0 + 1: J0 = IV || 1 is kept for the
- * tag) with GHASH of the ciphertext: @in's bytes when decrypting, @out's
- * when encrypting. In place when out == in: each 256-byte step loads
- * before it stores. Encrypting, the GHASH of one step's output runs in
- * the next step's rounds; decrypting, of the step's own input.
- */
-GCM_INLINE __m128i ctr_ghash(const struct stoq_gcm_key *k, uint8_t *out, const uint8_t *in,
-			     size_t len, __m128i j0r, __m128i acc, const bool enc,
-			     const unsigned int rounds)
-{
-	__m512i rk[15], pw[4], c[4], g[4];
-	__m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(j0r),
-				       _mm512_set_epi32(0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 1));
-	bool pending = false;
-
-	for (unsigned int r = 0; r <= rounds; r++)
-		rk[r] = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)k->rk[r]));
-	for (unsigned int j = 0; j < 4; j++)
-		pw[j] = _mm512_loadu_si512(k->pw[4 * j]);
-	for (; len >= 256; len -= 256, in += 256, out += 256) {
-		if (!enc) {
-			for (unsigned int j = 0; j < 4; j++)
-				g[j] = bswap512(_mm512_loadu_si512(in + 64 * j));
-			step256(rk, rounds, &ctr, in, out, c, true, g, pw, &acc);
-			continue;
-		}
-		if (pending)
-			step256(rk, rounds, &ctr, in, out, c, true, g, pw, &acc);
-		else
-			step256(rk, rounds, &ctr, in, out, c, false, g, pw, &acc);
-		for (unsigned int j = 0; j < 4; j++)
-			g[j] = bswap512(c[j]);
-		pending = true;
-	}
-	if (pending)
-		acc = ghash_chunk(k, acc, g, 16);
-	if (len) { /* the last 1..255 bytes, masked, in the vectors they reach */
-		unsigned int nv = (unsigned int)((len + 63) / 64);
-		__m512i x[4], d[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(),
-				       _mm512_setzero_si512(), _mm512_setzero_si512() };
-		__mmask64 m[4];
-
-		for (unsigned int j = 0; j < nv; j++) {
-			x[j] = _mm512_xor_si512(bswap512(ctr), rk[0]);
-			ctr = _mm512_add_epi32(ctr, _mm512_broadcast_i32x4(_mm_set_epi32(0, 0, 0, 4)));
-		}
-		for (unsigned int r = 1; r < rounds; r++)
-			for (unsigned int j = 0; j < nv; j++)
-				x[j] = _mm512_aesenc_epi128(x[j], rk[r]);
-		for (unsigned int j = 0; j < nv; j++) {
-			__m512i p;
-
-			m[j] = lane_mask(len, j);
-			p = _mm512_maskz_loadu_epi8(m[j], in + 64 * j);
-			x[j] = _mm512_xor_si512(_mm512_aesenclast_epi128(x[j], rk[rounds]), p);
-			/* GHASH covers ciphertext only, zero past its end. */
-			d[j] = bswap512(enc ? _mm512_maskz_mov_epi8(m[j], x[j]) : p);
-		}
-		for (unsigned int j = 0; j < nv; j++)
-			_mm512_mask_storeu_epi8(out + 64 * j, m[j], x[j]);
-		acc = ghash_chunk(k, acc, d, (unsigned int)((len + 15) / 16));
-	}
-	return acc;
-}
-
-static GCM_TARGET __m128i gcm_ctr_ghash(const struct stoq_gcm_key *k, uint8_t *out,
-					const uint8_t *in, size_t len, __m128i j0r, __m128i acc,
-					bool enc)
-{
-	/* One copy per key size and direction, the rounds unrolled. */
-	if (k->rounds == 10)
-		return enc ? ctr_ghash(k, out, in, len, j0r, acc, true, 10)
-			   : ctr_ghash(k, out, in, len, j0r, acc, false, 10);
-	return enc ? ctr_ghash(k, out, in, len, j0r, acc, true, 14)
-		   : ctr_ghash(k, out, in, len, j0r, acc, false, 14);
-}
+#define GCM_W 512
+#include "stoq_gcm_vec.h"
+#undef GCM_W
+#define GCM_W 256
+#include "stoq_gcm_vec.h"
+#undef GCM_W
 
 /* The tag: GHASH closed with the lengths block, XORed with E(K, J0) (@ekj0:
  * worked out first by the callers, so its rounds overlap the GHASH of
@@ -432,9 +247,15 @@ GCM_TARGET void stoq_gcm_seal(const struct stoq_gcm_key *k, uint8_t *out, const 
 			      size_t aadlen, uint8_t tag[STOQ_GCM_TAG_LEN])
 {
 	__m128i j0r = j0_of(iv), ekj0 = aes_block(k, bswap128(j0r));
-	__m128i acc = ghash_bytes(k, _mm_setzero_si128(), aad, aadlen);
+	__m128i acc;
 
-	acc = gcm_ctr_ghash(k, out, in, len, j0r, acc, true);
+	if (stoq_gcm_width() == 512) {
+		acc = ghash_bytes_512(k, _mm_setzero_si128(), aad, aadlen);
+		acc = crypt_512(k, out, in, len, j0r, acc, true);
+	} else {
+		acc = ghash_bytes_256(k, _mm_setzero_si128(), aad, aadlen);
+		acc = crypt_256(k, out, in, len, j0r, acc, true);
+	}
 	_mm_storeu_si128((__m128i *)tag, gcm_tag(k, acc, ekj0, aadlen, len));
 }
 
@@ -443,9 +264,15 @@ GCM_TARGET int stoq_gcm_open(const struct stoq_gcm_key *k, uint8_t *out, const u
 			     size_t aadlen, const uint8_t tag[STOQ_GCM_TAG_LEN])
 {
 	__m128i j0r = j0_of(iv), ekj0 = aes_block(k, bswap128(j0r)), t;
-	__m128i acc = ghash_bytes(k, _mm_setzero_si128(), aad, aadlen);
+	__m128i acc;
 
-	acc = gcm_ctr_ghash(k, out, in, len, j0r, acc, false);
+	if (stoq_gcm_width() == 512) {
+		acc = ghash_bytes_512(k, _mm_setzero_si128(), aad, aadlen);
+		acc = crypt_512(k, out, in, len, j0r, acc, false);
+	} else {
+		acc = ghash_bytes_256(k, _mm_setzero_si128(), aad, aadlen);
+		acc = crypt_256(k, out, in, len, j0r, acc, false);
+	}
 	t = gcm_tag(k, acc, ekj0, aadlen, len);
 	/* Compared whole, in constant time: no early exit on the first byte. */
 	t = _mm_xor_si128(t, _mm_loadu_si128((const __m128i *)tag));

@@ -134,8 +134,8 @@ int stoq_sha256_final(struct stoq_sha256 *s, uint8_t d[32]);
 void stoq_sha256_free(struct stoq_sha256 *s);
 
 /*
- * stoq_gcm.c: AES-128/256-GCM on VAES and VPCLMULQDQ (AVX-512), for the
- * packet protection callbacks. Call stoq_gcm_supported() first: the others
+ * stoq_gcm.c: AES-128/256-GCM on VAES and VPCLMULQDQ (AVX-512, or AVX2
+ * where the CPU has no AVX-512), for the packet protection callbacks. Call stoq_gcm_supported() first: the others
  * use those instructions unchecked. init takes the raw key (16 or 32
  * bytes; -EINVAL otherwise) and makes the round keys and H^1..H^16 once.
  * seal/open take a 12-byte IV (QUIC's nonce) and work in place when out ==
@@ -150,6 +150,11 @@ struct stoq_gcm_key {
 	unsigned int rounds;
 };
 bool stoq_gcm_supported(void);
+/* The register width in use, 512 or 256 bits (0: unsupported); use_width
+ * narrows it (256 on an AVX-512 CPU, for tests and perf/bench_aesgcm; 0:
+ * back to the CPU's), -ENOTSUP for a width the CPU lacks. */
+unsigned int stoq_gcm_width(void);
+int stoq_gcm_use_width(unsigned int w);
 int stoq_gcm_init(struct stoq_gcm_key *k, const uint8_t *key, size_t keylen);
 void stoq_gcm_seal(const struct stoq_gcm_key *k, uint8_t *out, const uint8_t *in, size_t len,
 		   const uint8_t iv[STOQ_GCM_IV_LEN], const uint8_t *aad, size_t aadlen,
