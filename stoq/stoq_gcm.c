@@ -242,38 +242,37 @@ GCM_TARGET void stoq_gcm_block(const struct stoq_gcm_key *k, uint8_t out[16], co
 	_mm_storeu_si128((__m128i *)out, aes_block(k, _mm_loadu_si128((const __m128i *)in)));
 }
 
-GCM_TARGET void stoq_gcm_seal(const struct stoq_gcm_key *k, uint8_t *out, const uint8_t *in,
-			      size_t len, const uint8_t iv[STOQ_GCM_IV_LEN], const uint8_t *aad,
-			      size_t aadlen, uint8_t tag[STOQ_GCM_TAG_LEN])
+/* CTR over @in into @out and the tag over @aad and the ciphertext. */
+static GCM_TARGET __m128i gcm_run(const struct stoq_gcm_key *k, uint8_t *out, const uint8_t *in,
+				  size_t len, const uint8_t iv[STOQ_GCM_IV_LEN], const uint8_t *aad,
+				  size_t aadlen, bool enc)
 {
 	__m128i j0r = j0_of(iv), ekj0 = aes_block(k, bswap128(j0r));
 	__m128i acc;
 
 	if (stoq_gcm_width() == 512) {
 		acc = ghash_bytes_512(k, _mm_setzero_si128(), aad, aadlen);
-		acc = crypt_512(k, out, in, len, j0r, acc, true);
+		acc = crypt_512(k, out, in, len, j0r, acc, enc);
 	} else {
 		acc = ghash_bytes_256(k, _mm_setzero_si128(), aad, aadlen);
-		acc = crypt_256(k, out, in, len, j0r, acc, true);
+		acc = crypt_256(k, out, in, len, j0r, acc, enc);
 	}
-	_mm_storeu_si128((__m128i *)tag, gcm_tag(k, acc, ekj0, aadlen, len));
+	return gcm_tag(k, acc, ekj0, aadlen, len);
+}
+
+GCM_TARGET void stoq_gcm_seal(const struct stoq_gcm_key *k, uint8_t *out, const uint8_t *in,
+			      size_t len, const uint8_t iv[STOQ_GCM_IV_LEN], const uint8_t *aad,
+			      size_t aadlen, uint8_t tag[STOQ_GCM_TAG_LEN])
+{
+	_mm_storeu_si128((__m128i *)tag, gcm_run(k, out, in, len, iv, aad, aadlen, true));
 }
 
 GCM_TARGET int stoq_gcm_open(const struct stoq_gcm_key *k, uint8_t *out, const uint8_t *in,
 			     size_t len, const uint8_t iv[STOQ_GCM_IV_LEN], const uint8_t *aad,
 			     size_t aadlen, const uint8_t tag[STOQ_GCM_TAG_LEN])
 {
-	__m128i j0r = j0_of(iv), ekj0 = aes_block(k, bswap128(j0r)), t;
-	__m128i acc;
+	__m128i t = gcm_run(k, out, in, len, iv, aad, aadlen, false);
 
-	if (stoq_gcm_width() == 512) {
-		acc = ghash_bytes_512(k, _mm_setzero_si128(), aad, aadlen);
-		acc = crypt_512(k, out, in, len, j0r, acc, false);
-	} else {
-		acc = ghash_bytes_256(k, _mm_setzero_si128(), aad, aadlen);
-		acc = crypt_256(k, out, in, len, j0r, acc, false);
-	}
-	t = gcm_tag(k, acc, ekj0, aadlen, len);
 	/* Compared whole, in constant time: no early exit on the first byte. */
 	t = _mm_xor_si128(t, _mm_loadu_si128((const __m128i *)tag));
 	return _mm_testz_si128(t, t) ? 0 : -EBADMSG;
