@@ -12,10 +12,11 @@
  * instruction), which was a third of a server's profile. It also works
  * out H^1..H^8 again on every call, a cost per packet, not per byte. Here
  * the key schedule and H^1..H^16 are made once per key (stoq_gcm_init)
- * and a packet is 256-byte steps (128 bytes in 256-bit registers):
- * sixteen counter blocks through the rounds, then the sixteen ciphertext
- * blocks multiplied by H^16..H^1, summed and reduced once. CPUs without
- * VAES keep wolfCrypt's code (stoq_aead.c chooses).
+ * and a packet is steps of four registers of blocks (256 bytes in 512-bit
+ * registers, 128 in 256-bit ones): the counter blocks through the rounds,
+ * then the ciphertext blocks multiplied by H^16..H^1 (H^8..H^1), summed
+ * and reduced once. CPUs without VAES keep wolfCrypt's code (stoq_aead.c
+ * chooses).
  *
  * GHASH arithmetic. GCM numbers a block's bits backwards (the first bit
  * is x^0). With each block's bytes reversed (vpshufb), a 128-bit register
