@@ -126,6 +126,10 @@ struct stoq_config {
 	/* server: 2 MiB blocks PUT bodies are gathered in, in all (each PUT
 	 * takes one as its bytes arrive, more while the disk is behind) */
 	uint32_t put_buffers;
+	/* server: files kept mapped between GETs (stoq_fcache.c), bytes in
+	 * all (0 = none), each until unused this long */
+	uint64_t file_cache_bytes;
+	uint32_t file_cache_idle_ms;
 };
 
 extern const struct hm_cfg_table stoq_config_table;
@@ -238,6 +242,12 @@ struct stoq_endpoint_stats {
 	uint64_t put_writes_behind;
 	uint64_t put_writes_inline;
 	uint64_t pager_cpu_ns; /* CPU time of the pager threads (read-ahead, mapping) */
+	/* server: GETs that found their file's mapping kept from an earlier
+	 * one, those that mapped it, and the bytes of mapping kept now
+	 * (file_cache_bytes; stoq_fcache.c) */
+	uint64_t file_cache_hits;
+	uint64_t file_cache_misses;
+	uint64_t file_cache_bytes;
 	/* Latency histograms (common/hm_hist.h, ns): handshake from the first
 	 * packet to completion; request from when it was issued (client) or its
 	 * headers arrived (server) to its end. */

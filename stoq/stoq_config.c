@@ -158,6 +158,15 @@ static const struct hm_cfg_key stoq_config_keys[] = {
 	  .help = "server: 2 MiB blocks PUT bodies are gathered in before they are written, for "
 		  "all PUTs together (32 = 64 MiB); past them the event loop writes PUT bytes as "
 		  "they arrive (stoq_put_writes_inline), and a slow disk then stalls it" },
+	{ .name = "file_cache_bytes", .type = HM_CFG_U64, .def = "4294967296",
+	  F(file_cache_bytes), .min = 0, .max = 1ull << 44,
+	  .help = "server: files kept mapped between GETs, with their page tables, bytes of "
+		  "mapping in all (at most 256 files; the least recently used go first; a larger "
+		  "file is mapped per GET; 0 = none kept)" },
+	{ .name = "file_cache_idle_ms", .type = HM_CFG_U32, .def = "10000",
+	  F(file_cache_idle_ms), .min = 1, .max = 3600000,
+	  .help = "server: a kept file mapping no GET has used for this long is unmapped, ms (a "
+		  "file deleted meanwhile frees its space then at the latest)" },
 	{ .name = "body_read_cpus", .type = HM_CFG_CUSTOM, .def = "", F(body_read_cpus),
 	  .parse = parse_cpus, .format = format_cpus,
 	  .help = "server: CPUs the body_read_threads run on, a list like \"2-3,6\" (empty = "

@@ -1509,6 +1509,10 @@ static size_t conn_write(struct stoq_conn *c, struct tx_dst *t, size_t *segsize,
 	stoq_guard_conn = c;
 	len = conn_write_train(c, t, segsize, ecn, remote, rlen, probe, now);
 	stoq_guard_conn = NULL;
+	/* Zeros under another connection's copy from a mapping this one's
+	 * GETs share (stoq_fcache.c): this train may hold them too. */
+	if (__builtin_expect(c->ep->fcache.poisoned != 0, 0))
+		stoq_h3_body_poisoned(c);
 	if (c->body_fault) {
 		conn_body_fault(c, now);
 		return 0;
@@ -1642,6 +1646,8 @@ uint64_t stoq_endpoint_next_timer(struct stoq_endpoint *ep)
 	}
 	if (ep->n_paging && ep->now + STOQ_PAGER_POLL_NS < t)
 		t = ep->now + STOQ_PAGER_POLL_NS;
+	if (ep->fcache.next < t) /* file mappings idle long enough to go */
+		t = ep->fcache.next;
 	return t;
 }
 
@@ -1650,6 +1656,8 @@ void stoq_endpoint_on_timer(struct stoq_endpoint *ep, uint64_t now)
 	ep->now = now;
 	struct stoq_conn *c, *next;
 
+	if (ep->fcache.next <= now)
+		stoq_fcache_expire(&ep->fcache, now);
 	for (c = ep->conns; c; c = next) {
 		next = c->next;
 		if (!c->dead && (c->closing || c->draining)) {
@@ -1706,6 +1714,7 @@ struct stoq_endpoint *stoq_endpoint_create(const struct stoq_config *cfg, bool s
 	ep->cfg = *cfg;
 	ep->server = server;
 	ep->root_fd = -1;
+	stoq_fcache_init(&ep->fcache, cfg->file_cache_bytes, cfg->file_cache_idle_ms);
 	stoq_aead_use_wolfcrypt(cfg->aes_gcm == STOQ_AES_GCM_WOLFCRYPT);
 	if (server) /* a server says it once at start; clients keep quiet */
 		HM_INFO(STOQ_LOG, "AES-GCM packets on %s",
@@ -1781,6 +1790,7 @@ void stoq_endpoint_destroy(struct stoq_endpoint *ep)
 	while (ep->conns)
 		conn_free(ep->conns);
 	stoq_pager_destroy(ep->pager); /* after the requests: they release their jobs */
+	stoq_fcache_clear(&ep->fcache); /* after both: the last to hold a mapping unmaps it */
 	wolfSSL_CTX_free(ep->ctx);
 	free(ep->txbuf);
 	stoq_token_keys_fini(&ep->keys);
@@ -1800,6 +1810,9 @@ void stoq_endpoint_stats(const struct stoq_endpoint *ep, struct stoq_endpoint_st
 {
 	*out = ep->st;
 	out->pager_cpu_ns = stoq_pager_cpu_ns(ep->pager);
+	out->file_cache_hits = ep->fcache.hits;
+	out->file_cache_misses = ep->fcache.misses;
+	out->file_cache_bytes = ep->fcache.bytes;
 }
 
 struct stoq_conn *stoq_endpoint_first_conn(struct stoq_endpoint *ep)

@@ -20,7 +20,9 @@
  * (ngtcp2_rtb.c's reclaim does not look at the stream's state), which
  * would send the zeros later. Where the shortening is seen before the
  * copy (a chunk's MADV_POPULATE_READ failing, stoq_h3.c), only the stream
- * is reset.
+ * is reset. The mapping is the endpoint's, shared by every GET of the
+ * file (stoq_fcache.c): the handler poisons it, and conn_write() closes
+ * each connection with a GET sending from it, as it does this one.
  *
  * The handler knows a body by the connection whose packets the faulting
  * thread is writing (stoq_guard_conn, set by conn_write around its
@@ -88,6 +90,13 @@ static void guard_handler(int sig, siginfo_t *si, void *uctx)
 		if (!r->read_err) {
 			r->read_err = EIO;
 			r->read_off = a - (uintptr_t)r->map;
+		}
+		/* Other GETs of the file send from this mapping too: they
+		 * must not send the zeros either (stoq_fcache.c). */
+		if (r->fmap && !r->fmap->poisoned) {
+			r->fmap->poison_off = a - (uintptr_t)r->map;
+			r->fmap->poisoned = 1;
+			c->ep->fcache.poisoned++;
 		}
 		c->body_fault = 1;
 		errno = saved;

@@ -24,7 +24,9 @@
  * per 2 MiB, so one mutex is enough; nothing here is on the per-packet path.
  * A request freed while its job is queued or running cannot unmap its body
  * under the thread: the job is orphaned, and whoever finishes with it last
- * (the thread, or the release for a job not started) unmaps and frees.
+ * (the thread, or the release for a job not started) lets go of the
+ * mapping (stoq_fmap_put: unmapped when no other GET or the endpoint's
+ * cache holds it, stoq_fcache.c) and frees the job.
  *
  * They also open and map the file a GET asks for (stoq_pager_open): a
  * lookup of a name or inode not in the cache reads the disk too.
@@ -89,8 +91,7 @@ struct stoq_page_job {
 	int state; /* JOB_*: written under the pager's lock, read by stoq_pager_poll */
 	int err;   /* the read's errno (0: read), valid once JOB_DONE */
 	bool orphan;
-	void *unmap; /* orphan: the body mapping to drop when the read is over */
-	size_t unmap_len;
+	struct stoq_fmap *fmap; /* orphan: the body mapping to let go of when the read is over */
 };
 
 struct stoq_pager {
@@ -105,8 +106,7 @@ struct stoq_pager {
 
 static void job_orphan_free(struct stoq_page_job *j)
 {
-	if (j->unmap)
-		munmap(j->unmap, j->unmap_len);
+	stoq_fmap_put(j->fmap);
 	if (j->kind == JOB_OPEN && j->opened.map) /* opened for a request gone */
 		munmap(j->opened.map, j->opened.size);
 	if (j->kind == JOB_WRITE)
@@ -158,6 +158,8 @@ int stoq_file_map(int fd, struct stoq_file_open *out)
 	}
 	out->size = (uint64_t)sb.st_size;
 	out->fs_type = (long)fs.f_type;
+	out->dev = sb.st_dev;
+	out->ino = sb.st_ino;
 	return 0;
 }
 
@@ -345,8 +347,8 @@ void stoq_pager_destroy(struct stoq_pager *p)
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	/* The threads finish what is queued first: only orphans are left by
-	 * then (every request was freed before its endpoint), and each is
-	 * unmapped and freed by the thread that reads it. */
+	 * then (every request was freed before its endpoint), and each lets
+	 * go of its mapping and is freed by the thread that reads it. */
 	for (unsigned i = 0; i < p->n_threads; i++)
 		pthread_join(p->threads[i], NULL);
 	pthread_cond_destroy(&p->cond);
@@ -521,13 +523,12 @@ int stoq_pager_poll(const struct stoq_page_job *j)
 	return -j->err;
 }
 
-void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map, size_t map_len)
+void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, struct stoq_fmap *fm)
 {
 	bool now = true;
 
 	if (!j) {
-		if (map)
-			munmap(map, map_len);
+		stoq_fmap_put(fm);
 		return;
 	}
 	pthread_mutex_lock(&p->lock);
@@ -543,10 +544,9 @@ void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map
 		if (p->tail == j)
 			p->tail = prev;
 	} else if (j->state == JOB_RUNNING) {
-		/* A thread is in madvise() on the mapping: it unmaps after. */
+		/* A thread is in madvise() on the mapping: it lets go after. */
 		j->orphan = true;
-		j->unmap = map;
-		j->unmap_len = map_len;
+		j->fmap = fm;
 		now = false;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -565,8 +565,7 @@ void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map
 		if (j->hash)
 			stoq_sha256_free(&j->sha);
 	}
-	if (map)
-		munmap(map, map_len);
+	stoq_fmap_put(fm);
 	if (j->kind == JOB_OPEN && j->opened.map) /* opened, never taken */
 		munmap(j->opened.map, j->opened.size);
 	free(j->tmp);

@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <signal.h>
+#include <sys/types.h>
 
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -178,6 +179,37 @@ void stoq_gcm_block(const struct stoq_gcm_key *k, uint8_t out[16], const uint8_t
  */
 #define STOQ_PUT_RING 10
 
+/* One file mapped whole, read-only and shared (stoq_fcache.c). */
+struct stoq_fmap {
+	uint8_t *map;
+	uint64_t size;
+	dev_t dev;
+	ino_t ino;
+	uint64_t used;	 /* ep->now of the last GET's start or end */
+	unsigned refs;	 /* atomic: the cache's, each request's, an orphaned job's */
+	/* set by the SIGBUS guard: zeros are mapped over a page at poison_off */
+	volatile sig_atomic_t poisoned;
+	uint64_t poison_off;
+	/* bit i: file bytes [i, i+1) * STOQ_FMAP_BLOCK are in this mapping's
+	 * page tables (a GET's MADV_POPULATE_READ of them succeeded) */
+	uint64_t mapped[];
+};
+#define STOQ_FMAP_BLOCK (2u << 20)
+
+/* At most this many files mapped per endpoint, whatever their size. */
+#define STOQ_FCACHE_MAX 256
+
+struct stoq_fcache {
+	struct stoq_fmap *e[STOQ_FCACHE_MAX];
+	unsigned n;
+	uint64_t bytes;	    /* mapped by the entries */
+	uint64_t max_bytes; /* file_cache_bytes; 0: none kept */
+	uint64_t idle_ns;
+	uint64_t next;	   /* when stoq_fcache_expire() is due (UINT64_MAX: never) */
+	uint64_t poisoned; /* entries the guard poisoned, ever */
+	uint64_t hits, misses;
+};
+
 /* One HTTP/3 request stream, either role. */
 struct stoq_req {
 	uint64_t t_start; /* ep->now when the request began (request-time histogram) */
@@ -195,6 +227,7 @@ struct stoq_req {
 	 * from stoq_conn_put_fd, our mapping of the file, map_len > 0) */
 	uint8_t *map;
 	size_t map_len;
+	struct stoq_fmap *fmap; /* server: the mapping map is (stoq_fcache.c), held */
 	size_t body_off, body_len;
 	size_t body_given; /* bytes of the body handed to nghttp3 so far */
 	/* server: the body could not be read (errno; EIO from the SIGBUS
@@ -340,8 +373,36 @@ struct stoq_endpoint {
 	struct stoq_pager *pager; /* server with a root and body_read_threads > 0 */
 	struct stoq_sweep *sweep; /* server with a root: unfinished PUTs of earlier runs */
 	unsigned n_paging;	   /* requests waiting for it, all connections */
+	struct stoq_fcache fcache; /* server: file mappings kept between GETs */
 	struct stoq_endpoint_stats st;
 };
+
+/*
+ * stoq_fcache.c: a file's mapping, shared by the GETs sending it and kept
+ * between them (see the file). adopt takes a fresh mapping from
+ * stoq_file_map() (*@f; the caller's no longer) and gives the entry for
+ * that file, held once for the caller: the cached one (the fresh mapping
+ * unmapped) or a new one, cached if it fits; NULL: no memory, @f still the
+ * caller's. done stamps the end of a GET (idle expiry counts from it)
+ * before the caller's stoq_fmap_put(). expire drops the entries idle for
+ * file_cache_idle_ms by @now; next is when that is due. The guard poisons
+ * an entry it put zeros in (poisoned, poison_off the file offset), and
+ * counts it in the cache's poisoned (conn_write looks for it then).
+ */
+struct stoq_file_open;
+void stoq_fcache_init(struct stoq_fcache *fc, uint64_t max_bytes, uint32_t idle_ms);
+struct stoq_fmap *stoq_fcache_adopt(struct stoq_fcache *fc, const struct stoq_file_open *f,
+				    uint64_t now);
+void stoq_fcache_done(struct stoq_fcache *fc, struct stoq_fmap *m, uint64_t now);
+void stoq_fcache_expire(struct stoq_fcache *fc, uint64_t now);
+void stoq_fcache_clear(struct stoq_fcache *fc);
+/* Let go of one reference (any thread): the last unmaps. */
+void stoq_fmap_put(struct stoq_fmap *m);
+/* Whether every STOQ_FMAP_BLOCK that file bytes [@off, @off+@len) touch
+ * was populated in @m; set_mapped records [@off, @off+@len) populated
+ * (the blocks it covers whole, or to the file's end). */
+bool stoq_fmap_mapped(const struct stoq_fmap *m, uint64_t off, uint64_t len);
+void stoq_fmap_set_mapped(struct stoq_fmap *m, uint64_t off, uint64_t len);
 
 /*
  * stoq_endpoint_send() for the driver loop: on a back end with tx_get the
@@ -400,6 +461,8 @@ struct stoq_file_open {
 	uint8_t *map;
 	uint64_t size;
 	long fs_type; /* statfs f_type: tmpfs needs no pager */
+	dev_t dev;    /* which file (stoq_fcache.c) */
+	ino_t ino;
 };
 /* Map the file open at @fd whole, read-only, once it is checked to be a
  * regular file: 0, or -errno (-EISDIR for anything but a regular file),
@@ -435,7 +498,7 @@ int stoq_sha256_update_fd(struct stoq_sha256 *sha, int fd, uint64_t from, uint64
 int stoq_pager_written(struct stoq_page_job *j, void **buf, struct stoq_sha256 *sha,
 		       uint64_t *hashed);
 int stoq_pager_poll(const struct stoq_page_job *j);
-void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, void *map, size_t map_len);
+void stoq_pager_release(struct stoq_pager *p, struct stoq_page_job *j, struct stoq_fmap *fm);
 /* CPU time the pager's threads have used, ns (0 without a pager). */
 uint64_t stoq_pager_cpu_ns(struct stoq_pager *p);
 
@@ -474,6 +537,10 @@ void stoq_h3_stream_close(struct stoq_conn *c, int64_t stream_id, uint64_t app_e
  * 0, or ngtcp2's error from the reset.
  */
 int stoq_h3_body_errors(struct stoq_conn *c);
+/* Mark @c's GETs sending from a mapping the SIGBUS guard poisoned while
+ * another connection copied from it (read_err EIO) and @c for closing
+ * (body_fault), as if the fault had been under @c's own copy. */
+void stoq_h3_body_poisoned(struct stoq_conn *c);
 /* Resume the streams of @c whose chunk the pager has read, and answer the
  * PUTs it has stored (c->n_paging > 0): 0, or nghttp3's error. */
 int stoq_h3_paged(struct stoq_conn *c);

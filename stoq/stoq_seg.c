@@ -14,7 +14,7 @@
 #include "hm_stats.h"
 #include "stoq_priv.h"
 
-#define SEG_HS 20 /* first word of the handshake histogram */
+#define SEG_HS 24 /* first word of the handshake histogram */
 #define SEG_REQ (SEG_HS + HM_HIST_WORDS)
 #define SEG_PERIOD_NS 100000000ull
 
@@ -50,6 +50,12 @@ static const struct {
 	  HM_STATS_COUNTER },
 	{ "stoq_aes_gcm_vaes",
 	  "1: AES-GCM packets sealed and opened on VAES (stoq_gcm); 0: on wolfCrypt's code",
+	  HM_STATS_GAUGE },
+	{ "stoq_file_cache_hits", "GETs sent from a file mapping kept from an earlier GET",
+	  HM_STATS_COUNTER },
+	{ "stoq_file_cache_misses", "GETs that mapped their file (not kept, or changed size)",
+	  HM_STATS_COUNTER },
+	{ "stoq_file_cache_bytes", "bytes of file mappings kept between GETs (file_cache_bytes)",
 	  HM_STATS_GAUGE },
 };
 _Static_assert(sizeof(seg_def) / sizeof(seg_def[0]) <= SEG_HS, "stoq_seg: counters overlap");
@@ -126,6 +132,9 @@ void stoq_seg_publish(struct stoq_seg *x)
 	hm_stats_set(&x->w[16], st.put_writes_behind);
 	hm_stats_set(&x->w[17], st.put_writes_inline);
 	hm_stats_set(&x->w[18], stoq_aead_vaes());
+	hm_stats_set(&x->w[19], st.file_cache_hits);
+	hm_stats_set(&x->w[20], st.file_cache_misses);
+	hm_stats_set(&x->w[21], st.file_cache_bytes);
 	for (unsigned i = 0; i < HM_HIST_WORDS; i++) {
 		hm_stats_set(&x->w[SEG_HS + i], st.handshake_ns[i]);
 		hm_stats_set(&x->w[SEG_REQ + i], st.request_ns[i]);

@@ -1599,6 +1599,291 @@ Test(stoq_sim, file_cut_under_the_copy_closes_the_connection)
 	free((void *)data);
 }
 
+/* ------------------------------------------------- kept file mappings */
+
+/* Whether [@p, @p + @len) is mapped in this process (mincore: ENOMEM if not). */
+static bool is_mapped(const void *p, size_t len)
+{
+	unsigned char vec[64];
+
+	return mincore((void *)p, len < sizeof(vec) * 4096 ? len : sizeof(vec) * 4096, vec) == 0;
+}
+
+/* @name in g_dir opened and mapped, as a GET does. */
+static void open_mapped(const char *name, struct stoq_file_open *f)
+{
+	int dirfd = open(g_dir, O_RDONLY | O_DIRECTORY);
+
+	cr_assert_geq(dirfd, 0);
+	cr_assert_eq(stoq_file_open(dirfd, name, f), 0, "opening %s", name);
+	close(dirfd);
+}
+
+/*
+ * The cache by itself: a file's mapping is handed out again while the
+ * file is the same size, and unmapped once nothing holds it; the bytes
+ * bound evicts the least recently used; a file larger than the bound, or
+ * a poisoned entry, is never kept; idle entries go at file_cache_idle_ms,
+ * those in use do not.
+ */
+Test(stoq_sim, file_cache_bounds_reuse_and_expiry)
+{
+	const uint64_t ms = 1000000ull, t0 = 5000 * ms;
+	struct stoq_fcache fc;
+	struct stoq_file_open f;
+	struct stoq_fmap *a, *a2, *b, *big, *c, *c2;
+	uint8_t *amap, *fresh;
+
+	free(make_file("a.bin", 3u << 20));
+	free(make_file("b.bin", 2u << 20));
+	free(make_file("c.bin", 100000));
+	free(make_file("big.bin", 5u << 20));
+	stoq_fcache_init(&fc, 4u << 20, 1000);
+
+	open_mapped("a.bin", &f);
+	a = stoq_fcache_adopt(&fc, &f, t0);
+	cr_assert_not_null(a);
+	cr_assert_eq(a->map, f.map);
+	amap = a->map;
+	stoq_fcache_done(&fc, a, t0);
+	stoq_fmap_put(a);
+	cr_assert(is_mapped(amap, a->size), "a kept mapping was unmapped with its GET");
+	cr_assert_eq(fc.next, t0 + 1000 * ms);
+
+	/* Again: the kept mapping, and the fresh one unmapped. */
+	open_mapped("a.bin", &f);
+	fresh = f.map;
+	a2 = stoq_fcache_adopt(&fc, &f, t0 + ms);
+	cr_assert_eq(a2, a);
+	cr_assert(!is_mapped(fresh, f.size), "the second mapping of a.bin leaked");
+	cr_assert_eq(fc.hits, 1);
+	cr_assert_eq(fc.misses, 1);
+	stoq_fcache_done(&fc, a2, t0 + ms);
+	stoq_fmap_put(a2);
+
+	/* 3 + 2 MiB > 4 MiB: a, least recently used, goes. */
+	open_mapped("b.bin", &f);
+	b = stoq_fcache_adopt(&fc, &f, t0 + 2 * ms);
+	cr_assert_eq(fc.n, 1);
+	cr_assert_eq(fc.bytes, 2u << 20);
+	cr_assert(!is_mapped(amap, 3u << 20), "a.bin stayed mapped once evicted");
+
+	/* Larger than the whole bound: the GET's alone. */
+	open_mapped("big.bin", &f);
+	big = stoq_fcache_adopt(&fc, &f, t0 + 3 * ms);
+	cr_assert_eq(fc.n, 1);
+	fresh = big->map;
+	stoq_fmap_put(big);
+	cr_assert(!is_mapped(fresh, 5u << 20), "a mapping too large to keep was kept");
+
+	/* c in use; b idle since t0 + 2 ms. */
+	open_mapped("c.bin", &f);
+	c = stoq_fcache_adopt(&fc, &f, t0 + 4 * ms);
+	stoq_fcache_done(&fc, b, t0 + 2 * ms);
+	stoq_fmap_put(b);
+	fresh = b->map;
+	stoq_fcache_expire(&fc, t0 + 1001 * ms);
+	cr_assert_eq(fc.n, 2, "an entry went before its idle time");
+	stoq_fcache_expire(&fc, t0 + 1002 * ms);
+	cr_assert_eq(fc.n, 1);
+	cr_assert(!is_mapped(fresh, 2u << 20), "an idle mapping stayed");
+	stoq_fcache_expire(&fc, t0 + 5000 * ms);
+	cr_assert_eq(fc.n, 1, "a mapping in use was dropped for idleness");
+	cr_assert_gt(fc.next, t0 + 5000 * ms, "expiry due again at once: the loop would spin");
+
+	/* Poisoned (zeros under a SIGBUS): never handed out again. */
+	c->poisoned = 1;
+	open_mapped("c.bin", &f);
+	c2 = stoq_fcache_adopt(&fc, &f, t0 + 6000 * ms);
+	cr_assert_neq(c2, c);
+	cr_assert(is_mapped(c->map, c->size), "the poisoned mapping went under its GET");
+	stoq_fmap_put(c);
+	stoq_fmap_put(c2);
+	stoq_fcache_clear(&fc);
+	cr_assert_eq(fc.n, 0);
+	cr_assert_eq(fc.bytes, 0);
+
+	/* file_cache_bytes = 0: nothing kept. */
+	stoq_fcache_init(&fc, 0, 1000);
+	open_mapped("c.bin", &f);
+	c = stoq_fcache_adopt(&fc, &f, t0);
+	cr_assert_eq(fc.n, 0);
+	fresh = c->map;
+	stoq_fmap_put(c);
+	cr_assert(!is_mapped(fresh, 100000));
+}
+
+/* Which 2 MiB blocks of a kept mapping a GET populated. */
+Test(stoq_sim, file_cache_records_populated_blocks)
+{
+	const uint64_t blk = STOQ_FMAP_BLOCK, size = 2 * blk + 7;
+	struct stoq_fcache fc;
+	struct stoq_file_open f;
+	struct stoq_fmap *m;
+
+	free(make_file("m.bin", size));
+	stoq_fcache_init(&fc, 1u << 30, 1000);
+	open_mapped("m.bin", &f);
+	m = stoq_fcache_adopt(&fc, &f, 1);
+	cr_assert(!stoq_fmap_mapped(m, 0, 1));
+	cr_assert(stoq_fmap_mapped(m, 5, 0), "nothing to map is mapped");
+	stoq_fmap_set_mapped(m, 0, blk - 1); /* not the whole block */
+	cr_assert(!stoq_fmap_mapped(m, 0, 1));
+	stoq_fmap_set_mapped(m, 0, blk);
+	cr_assert(stoq_fmap_mapped(m, 0, blk));
+	cr_assert(!stoq_fmap_mapped(m, 0, blk + 1));
+	stoq_fmap_set_mapped(m, 100, 2 * blk - 100); /* starts inside block 0: block 1 whole */
+	cr_assert(stoq_fmap_mapped(m, 0, 2 * blk));
+	cr_assert(!stoq_fmap_mapped(m, 2 * blk, 7));
+	stoq_fmap_set_mapped(m, 2 * blk, 7); /* the last block ends at the file's end */
+	cr_assert(stoq_fmap_mapped(m, 0, size));
+	stoq_fmap_put(m);
+	stoq_fcache_clear(&fc);
+}
+
+/* GET @path on @c into *@b, to the end. */
+static void get_all(struct sim *s, struct stoq_conn *c, const char *path, struct body *b)
+{
+	struct want w = {.b = b, .n = 1, .c = c};
+
+	memset(b, 0, sizeof(*b));
+	cr_assert_eq(stoq_conn_get(c, path, 0, -1, &body_ops, b), 0);
+	sim_run(s, all_done, &w, 30ull * 1000000000ull);
+}
+
+/* @len bytes of @data into @name under g_dir: in place (same inode) or
+ * written aside and renamed over it (a new inode, as a PUT stores). */
+static void rewrite(const char *name, const uint8_t *data, size_t len, bool rename_over)
+{
+	char path[160], tmp[170];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(rename_over ? tmp : path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	if (rename_over)
+		cr_assert_eq(rename(tmp, path), 0);
+}
+
+/*
+ * A server keeps a file's mapping for the next GET of it, and what it
+ * sends is always the file as it is: written over in place at the same
+ * size (the shared mapping shows it), at another size (mapped anew), or
+ * replaced by another file under its name.
+ */
+Test(stoq_sim, kept_mappings_send_the_file_as_it_is_now)
+{
+	const size_t len = (5u << 20) + 123, shorter = (3u << 20) + 5;
+	struct stoq_config scfg, ccfg;
+	struct sim s;
+	struct body b;
+	struct stoq_conn *c;
+	uint8_t *data = make_file("k.bin", len), *other = malloc(len);
+
+	cr_assert_not_null(other);
+	for (size_t i = 0; i < len; i++)
+		other[i] = (uint8_t)~data[i];
+	configs(&scfg, &ccfg);
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	c = sim_connect(&s);
+
+	get_all(&s, c, "/k.bin", &b);
+	expect_body(&b, 200, data, len);
+	free(b.buf);
+	get_all(&s, c, "/k.bin", &b);
+	expect_body(&b, 200, data, len);
+	free(b.buf);
+	cr_assert_eq(s.srv->fcache.hits, 1, "the second GET mapped the file again");
+	cr_assert_eq(s.srv->fcache.n, 1);
+
+	rewrite("k.bin", other, len, false); /* same inode, same size: kept */
+	get_all(&s, c, "/k.bin", &b);
+	expect_body(&b, 200, other, len);
+	free(b.buf);
+	cr_assert_eq(s.srv->fcache.hits, 2);
+
+	rewrite("k.bin", data, shorter, false); /* same inode, shorter */
+	get_all(&s, c, "/k.bin", &b);
+	expect_body(&b, 200, data, shorter);
+	free(b.buf);
+	cr_assert_eq(s.srv->fcache.misses, 2);
+
+	rewrite("k.bin", other, shorter, true); /* another inode, same size */
+	get_all(&s, c, "/k.bin", &b);
+	expect_body(&b, 200, other, shorter);
+	free(b.buf);
+	cr_assert_eq(s.srv->fcache.misses, 3);
+	cr_assert_eq(s.srv->fcache.n, 2, "the replaced file's mapping is kept until idle");
+
+	/* Idle: both go (the replaced file's blocks are freed then). */
+	sim_run(&s, NULL, NULL, (uint64_t)scfg.file_cache_idle_ms * 1000000ull + 1000000ull);
+	cr_assert_eq(s.srv->fcache.n, 0, "%u kept mappings outlived file_cache_idle_ms",
+		     s.srv->fcache.n);
+	sim_fini(&s);
+	free(data);
+	free(other);
+}
+
+static bool both_hold(void *arg)
+{
+	struct got *g = arg;
+
+	return got_enough(&g[0]) && got_enough(&g[1]);
+}
+
+/*
+ * Two connections GET the same file, so send from one kept mapping, and
+ * the file is cut inside the chunk both are copying from. The first copy
+ * to reach the cut faults and the guard maps zeros there; the other copy
+ * then reads those zeros without a fault of its own. Neither client may
+ * get a byte the file never held: both connections close.
+ */
+Test(stoq_sim, file_cut_under_a_shared_mapping_closes_every_connection_sending_it)
+{
+	const size_t len = 8u << 20, cut = 1u << 20;
+	struct stoq_config scfg, ccfg;
+	struct sim s;
+	struct body b[2] = {0};
+	struct got g[2];
+	struct want w = {.b = b, .n = 2};
+	struct stoq_conn *c[2];
+	char path[160];
+	uint8_t *data = make_file("shared.bin", len);
+
+	configs(&scfg, &ccfg);
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	for (int i = 0; i < 2; i++) {
+		c[i] = sim_connect(&s);
+		g[i] = (struct got){.b = &b[i], .at_least = 64u << 10, .c = c[i]};
+		cr_assert_eq(stoq_conn_get(c[i], "/shared.bin", 0, -1, &body_ops, &b[i]), 0);
+	}
+	sim_run(&s, both_hold, g, 30ull * 1000000000ull);
+	cr_assert_eq(s.srv->fcache.hits, 1, "the two GETs do not share a mapping");
+	for (int i = 0; i < 2; i++)
+		cr_assert(!b[i].done && b[i].len >= g[i].at_least && b[i].len < cut,
+			  "client %d holds %zu bytes (done %d) before the cut", i, b[i].len,
+			  b[i].done);
+	snprintf(path, sizeof(path), "%s/shared.bin", g_dir);
+	cr_assert_eq(truncate(path, (off_t)cut), 0);
+	sim_run(&s, all_done, &w, 30ull * 1000000000ull);
+	for (int i = 0; i < 2; i++) {
+		cr_assert(b[i].done, "request %d never ended", i);
+		cr_assert_lt(b[i].status, 0, "request %d: status %d after the cut", i, b[i].status);
+		cr_assert_leq(b[i].len, cut, "client %d got %zu bytes of a %zu-byte file", i,
+			      b[i].len, cut);
+		cr_assert_eq(memcmp(b[i].buf, data, b[i].len), 0,
+			     "client %d got bytes the file never held", i);
+		cr_assert(stoq_conn_is_closed(c[i]), "connection %d stayed open", i);
+		free(b[i].buf);
+	}
+	cr_assert_eq(s.srv->fcache.poisoned, 1);
+	sim_fini(&s);
+	free(data);
+}
+
 /*
  * Bodies on a disk are read by the endpoint's pager threads (stoq_pager.c)
  * so a cold file does not stall the event loop; tmpfs bodies are not (see
@@ -2038,7 +2323,7 @@ static void disk_let_go(struct sim *s, const char *fifo, struct stoq_page_job *h
 	close(wfd);
 	while (wait && stoq_pager_poll(hold) == -EINPROGRESS)
 		usleep(1000);
-	stoq_pager_release(s->srv->pager, hold, NULL, 0);
+	stoq_pager_release(s->srv->pager, hold, NULL);
 }
 
 /*
@@ -2166,7 +2451,7 @@ Test(stoq_pager, write_job_hashes_the_bytes_before_its_block_from_the_file)
 	cr_assert_eq(memcmp(got, want, sizeof(want)), 0, "the hash is not the file's");
 	close(fd);
 	expect_stored_in(dir, "part.bin", data, a + n);
-	stoq_pager_release(p, j, NULL, 0);
+	stoq_pager_release(p, j, NULL);
 	stoq_pager_destroy(p);
 	stoq_sha256_free(&sha);
 	free(blk);
