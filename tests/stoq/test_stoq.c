@@ -69,6 +69,9 @@ Test(stoq_config, bad_values_name_the_key)
 	expect_refused("body_read_cpus", "1,1", -EINVAL);
 	expect_refused("body_read_cpus", "1024", -EINVAL);
 	expect_refused("put_buffers", "0", -EINVAL);
+	expect_refused("file_cache_bytes", "-1", -EINVAL);
+	expect_refused("file_cache_bytes", "1T2", -EINVAL);
+	expect_refused("file_cache_idle_ms", "0", -EINVAL); /* never idle long enough: say 1 */
 	expect_refused("no_such_key", "1", -ENOENT);
 }
 
