@@ -519,6 +519,9 @@ static void fill_settings(struct stoq_endpoint *ep, ngtcp2_settings *s, uint64_t
 	 * it is from the first packet (RFC 9000 §14.1: at least 1200). */
 	s->no_tx_udp_payload_size_shaping =
 	    ep->cfg.max_udp_payload > NGTCP2_MAX_PMTUD_UDP_PAYLOAD_SIZE;
+	/* Nor is there anything to discover then: its probes (1406 and 1444
+	 * bytes) are smaller than the packets already sent. */
+	s->no_pmtud = s->no_tx_udp_payload_size_shaping;
 	s->max_window = ep->cfg.max_window;
 	s->max_stream_window = ep->cfg.max_stream_window;
 	s->handshake_timeout = (uint64_t)ep->cfg.handshake_timeout_ms * NGTCP2_MILLISECONDS;
@@ -1454,6 +1457,16 @@ static size_t conn_write_train(struct stoq_conn *c, struct tx_dst *t, size_t *se
 		}
 		if ((size_t)nw < first)
 			break; /* a short packet ends a GSO train */
+		/*
+		 * Nor may a train that is cut at its first packet's length
+		 * (UDP GSO, stoq_io_send()) go on after a short first one: the
+		 * next packets, written to the path's size, would be cut at that
+		 * length and arrive as pieces no peer can read. With 8952-byte
+		 * packets ngtcp2's PMTU probes (1406, 1444) headed such trains,
+		 * and every connection lost its first flight to it.
+		 */
+		if (!t->pk && npkts == 1 && first < mtu)
+			break;
 	}
 	/* The packets written are sent even so: ngtcp2 counts them in flight. */
 	if ((rv = h3_taken_flush(c, &taken)) != 0)
