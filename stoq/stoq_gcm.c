@@ -229,13 +229,27 @@ static GCM_TARGET __m128i gcm_tag(const struct stoq_gcm_key *k, __m128i acc, __m
 	return _mm_xor_si128(bswap128(acc), ekj0);
 }
 
+/*
+ * J0 = IV || 0^31 || 1, byte-reversed. The IV is read as bytes 0-3 and
+ * 4-11, not in one load: ngtcp2 makes each packet's nonce just before
+ * sealing it (memcpy of the 12-byte IV, glibc's two 8-byte stores at 0
+ * and 4, then an 8-byte XOR of the packet number into bytes 4-11), and a
+ * load spanning two of those stores cannot be forwarded from them. It
+ * waits instead for every store before it to reach the cache, the
+ * packet's whole body among them: in a profile of the server at 1452-byte
+ * packets the instruction after that load held 46 % of gcm_run's samples.
+ * J0 is put together in registers for the same reason (a 16-byte load of
+ * a buffer just written in three stores waited too).
+ */
 static GCM_TARGET __m128i j0_of(const uint8_t iv[STOQ_GCM_IV_LEN])
 {
-	uint8_t b[16];
+	uint32_t a;
+	uint64_t b;
 
-	memcpy(b, iv, STOQ_GCM_IV_LEN);
-	b[12] = 0, b[13] = 0, b[14] = 0, b[15] = 1;
-	return bswap128(_mm_loadu_si128((const __m128i *)b));
+	memcpy(&a, iv, 4);
+	memcpy(&b, iv + 4, 8);
+	return bswap128(_mm_set_epi64x((long long)((b >> 32) | (1ull << 56)),
+				       (long long)(a | (b << 32))));
 }
 
 GCM_TARGET void stoq_gcm_block(const struct stoq_gcm_key *k, uint8_t out[16], const uint8_t in[16])
