@@ -41,8 +41,12 @@ margin=()
 [[ -n "${BENCH_MARGIN:-}" ]] && margin=(--margin "$BENCH_MARGIN")
 if [[ "$refresh" == --refresh ]]; then
 	machine="$(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
+	# A figure that only CPUs with some feature print (it names it in
+	# "cpu_feature", e.g. STOQ's AES-GCM on VAES) stays out: a host
+	# without it would fail the check (and test_perf_smoke) as missing.
+	grep -v '"cpu_feature"' "$out" >"$out.base" || true
 	exec "$build/bin/hmesh-bench-check" --refresh --baseline "$top/perf/baseline.json" \
-		--results "$out" --machine "$machine" ${margin[@]+"${margin[@]}"}
+		--results "$out.base" --machine "$machine" ${margin[@]+"${margin[@]}"}
 fi
 exec "$build/bin/hmesh-bench-check" --baseline "$top/perf/baseline.json" --results "$out" \
 	${margin[@]+"${margin[@]}"}
