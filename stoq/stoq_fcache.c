@@ -63,16 +63,14 @@ bool stoq_fmap_mapped(const struct stoq_fmap *m, uint64_t off, uint64_t len)
 void stoq_fmap_set_mapped(struct stoq_fmap *m, uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len > m->size ? m->size : off + len;
+	/* Whole blocks only, from the first starting at or after @off to the
+	 * last ending by @end; the file's last block ends at the file's end. */
+	uint64_t b = (off + STOQ_FMAP_BLOCK - 1) / STOQ_FMAP_BLOCK;
+	uint64_t stop = end == m->size ? (end + STOQ_FMAP_BLOCK - 1) / STOQ_FMAP_BLOCK
+				       : end / STOQ_FMAP_BLOCK;
 
-	/* Whole blocks only (the last one ends at the file's end). */
-	for (uint64_t b = (off + STOQ_FMAP_BLOCK - 1) / STOQ_FMAP_BLOCK;
-	     b * STOQ_FMAP_BLOCK < end; b++) {
-		uint64_t bend = (b + 1) * STOQ_FMAP_BLOCK;
-
-		if ((bend < m->size ? bend : m->size) > end)
-			break;
+	for (; b < stop; b++)
 		m->mapped[b / 64] |= 1ull << (b % 64);
-	}
 }
 
 void stoq_fcache_init(struct stoq_fcache *fc, uint64_t max_bytes, uint32_t idle_ms)
