@@ -44,7 +44,8 @@ if [[ "$refresh" == --refresh ]]; then
 	# A figure that only CPUs with some feature print (it names it in
 	# "cpu_feature", e.g. STOQ's AES-GCM on VAES) stays out: a host
 	# without it would fail the check (and test_perf_smoke) as missing.
-	grep -v '"cpu_feature"' "$out" >"$out.base" || true
+	grep -v '"cpu_feature"' "$out" >"$out.base" ||
+		{ echo "perf/check.sh: no figure in $out to take as the baseline" >&2; exit 1; }
 	exec "$build/bin/hmesh-bench-check" --refresh --baseline "$top/perf/baseline.json" \
 		--results "$out.base" --machine "$machine" ${margin[@]+"${margin[@]}"}
 fi
