@@ -1555,10 +1555,14 @@ static size_t conn_write(struct stoq_conn *c, struct tx_dst *t, size_t *segsize,
 	stoq_guard_conn = c;
 	len = conn_write_train(c, t, segsize, ecn, remote, rlen, probe, now);
 	stoq_guard_conn = NULL;
-	/* Zeros under another connection's copy from a mapping this one's
-	 * GETs share (stoq_fcache.c): this train may hold them too. */
-	if (__builtin_expect(c->ep->fcache.poisoned != 0, 0))
-		stoq_h3_body_poisoned(c);
+	/* Zeros under a copy from a mapping other connections' GETs share
+	 * (stoq_fcache.c): mark every connection sending from it, this one
+	 * included, once. Each drops the train it writes next and closes. */
+	if (__builtin_expect(c->ep->fcache.poisoned != c->ep->fcache.swept, 0)) {
+		for (struct stoq_conn *o = c->ep->conns; o; o = o->next)
+			stoq_h3_body_poisoned(o);
+		c->ep->fcache.swept = c->ep->fcache.poisoned;
+	}
 	if (c->body_fault) {
 		conn_body_fault(c, now);
 		return 0;

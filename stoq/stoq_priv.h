@@ -207,6 +207,7 @@ struct stoq_fcache {
 	uint64_t idle_ns;
 	uint64_t next;	   /* when stoq_fcache_expire() is due (UINT64_MAX: never) */
 	uint64_t poisoned; /* entries the guard poisoned, ever */
+	uint64_t swept;	   /* of those, the ones every connection was checked for */
 	uint64_t hits, misses;
 };
 
@@ -387,7 +388,8 @@ struct stoq_endpoint {
  * before the caller's stoq_fmap_put(). expire drops the entries idle for
  * file_cache_idle_ms by @now; next is when that is due. The guard poisons
  * an entry it put zeros in (poisoned, poison_off the file offset), and
- * counts it in the cache's poisoned (conn_write looks for it then).
+ * counts it in the cache's poisoned; conn_write then marks, once, every
+ * connection sending from it (swept).
  */
 struct stoq_file_open;
 void stoq_fcache_init(struct stoq_fcache *fc, uint64_t max_bytes, uint32_t idle_ms);

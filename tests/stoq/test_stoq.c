@@ -1946,6 +1946,9 @@ Test(stoq_sim, file_cut_under_a_shared_mapping_closes_every_connection_sending_i
 		free(b[i].buf);
 	}
 	cr_assert_eq(s.srv->fcache.poisoned, 1);
+	/* Every connection was looked at once, at the fault; not at each
+	 * train of every connection from then on. */
+	cr_assert_eq(s.srv->fcache.swept, 1);
 	sim_fini(&s);
 	free(data);
 }
