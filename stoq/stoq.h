@@ -118,6 +118,9 @@ struct stoq_config {
 	/* datagrams */
 	uint32_t max_udp_payload;
 	uint32_t gso_segments; /* datagrams per GSO send (1 = no GSO) */
+	/* stoq_endpoint_run: after a turn that received or sent, look at the
+	 * socket again without sleeping for this long, µs (0 = sleep at once) */
+	uint32_t busy_poll_us;
 	/* server: threads reading file bodies off a disk (0 = the event loop) */
 	uint32_t body_read_threads;
 	/* server: CPUs those threads run on, bit i of [i / 64] (none set: the
@@ -541,7 +544,8 @@ bool stoq_endpoint_turn(struct stoq_endpoint *ep, struct stoq_io *io, struct sto
  * Drive @ep over @io until @done(@arg) returns true (checked after every
  * turn) or *@stop becomes nonzero: turns back to back on a back end
  * without a descriptor (DPDK), on a socket sleeping in ppoll(2) until the
- * next timer or datagram. Returns 0, or -ENOMEM.
+ * next timer or datagram, except for busy_poll_us after a turn that
+ * received or sent, when ppoll only looks. Returns 0, or -ENOMEM.
  */
 int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)(void *arg),
 		      void *arg, volatile int *stop);

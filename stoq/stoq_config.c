@@ -147,6 +147,12 @@ static const struct hm_cfg_key stoq_config_keys[] = {
 		  "frames, loopback)" },
 	{ .name = "gso_segments", .type = HM_CFG_U32, .def = "64", F(gso_segments), .min = 1,
 	  .max = 64, .help = "packets per UDP GSO send (1 = one sendmmsg entry per packet)" },
+	{ .name = "busy_poll_us", .type = HM_CFG_U32, .def = "0", F(busy_poll_us), .min = 0,
+	  .max = 1000000,
+	  .help = "after a turn that received or sent, check the socket again without sleeping "
+		  "for this long, µs, before waiting in ppoll (0 = wait at once): a core spent "
+		  "polling saves the wake-ups of this process, which the sender pays on the "
+		  "same host (an IPI, a VM exit in a guest)" },
 	{ .name = "body_read_threads", .type = HM_CFG_U32, .def = "2", F(body_read_threads),
 	  .min = 0, .max = STOQ_PAGER_MAX_THREADS,
 	  .help = "server: threads that open files and read their bodies from a disk, a 2 MiB "

@@ -92,20 +92,28 @@ int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)
 		return -ENOMEM;
 	for (size_t i = 0; i < STOQ_RUN_RX_BURST; i++)
 		rx[i].data = bufs + i * STOQ_RX_BUF;
+	/* Until then ppoll only looks (busy_poll_us after the last turn that
+	 * did something). */
+	uint64_t spin_ns = (uint64_t)ep->cfg.busy_poll_us * 1000u, spin_until = 0;
+
 	while (!(stop && *stop)) {
 		uint64_t now, next;
 		struct timespec ts;
+		bool worked = stoq_endpoint_turn(ep, io, rx);
 
-		stoq_endpoint_turn(ep, io, rx);
 		if (done && done(arg))
 			break;
 		next = stoq_endpoint_next_timer(ep);
 		now = stoq_now();
+		if (worked)
+			spin_until = now + spin_ns;
 		/* No descriptor (DPDK): poll the port again at once, as a PMD does. */
 		if (next <= now || pfd[0].fd < 0)
 			continue;
 		next -= now;
-		if (next > 200000000ull)
+		if (now < spin_until)
+			next = 0; /* the pager's descriptor is still looked at */
+		else if (next > 200000000ull)
 			next = 200000000ull; /* wake up to check *stop */
 		ts.tv_sec = (time_t)(next / 1000000000ull);
 		ts.tv_nsec = (long)(next % 1000000000ull);

@@ -3063,6 +3063,132 @@ Test(stoq_turn, acks_leave_while_a_long_burst_is_drained)
 	free(bufs);
 }
 
+/*
+ * busy_poll_us: stoq_endpoint_run looks at the socket again without
+ * sleeping for that long after a turn that did something. A back end on a
+ * pipe nobody writes to hands the endpoint one datagram (a short header
+ * without its fixed bit, dropped) on its first receive and nothing after;
+ * each receive is a turn, stamped. With no connection there is no timer, so
+ * a loop that sleeps sleeps 200 ms (the cap, to check *stop) at a time.
+ */
+struct spin_be {
+	int rfd, wfd;
+	unsigned turns;
+	uint64_t first, prev, last; /* when the first, last but one and last turns began */
+	uint64_t until;		    /* done() from here on */
+};
+
+static int spin_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t len,
+		     const void *params)
+{
+	memcpy(&io->local, addr, len);
+	io->local_len = len;
+	io->max_payload = 1452;
+	io->be = (void *)params;
+	return 0;
+}
+
+static size_t spin_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t max)
+{
+	struct spin_be *be = io->be;
+	struct sockaddr_in from;
+
+	(void)max;
+	be->prev = be->last;
+	be->last = stoq_now();
+	if (be->turns++)
+		return 0;
+	be->first = be->last;
+	memset(d[0].data, 0, 64);
+	d[0].len = 64;
+	d[0].segsize = 0;
+	d[0].ecn = 0;
+	addr4(&from, "10.0.0.9", 40000);
+	memcpy(&d[0].remote, &from, sizeof(from));
+	d[0].remote_len = sizeof(from);
+	return 1;
+}
+
+static size_t spin_send_burst(struct stoq_io *io, const struct stoq_dgram *d, size_t n)
+{
+	(void)io;
+	(void)d;
+	return n;
+}
+
+static int spin_pollfd(struct stoq_io *io)
+{
+	return ((struct spin_be *)io->be)->rfd;
+}
+
+static void spin_close(struct stoq_io *io)
+{
+	(void)io;
+}
+
+static const struct stoq_io_ops spin_ops = {
+	.name = "spin",
+	.open = spin_open,
+	.recv_burst = spin_recv_burst,
+	.send_burst = spin_send_burst,
+	.pollfd = spin_pollfd,
+	.close = spin_close,
+};
+
+static bool spin_done(void *arg)
+{
+	struct spin_be *be = arg;
+
+	return stoq_now() >= be->until;
+}
+
+/* Run an endpoint with busy_poll_us = @us over a spin_be until 100 ms have gone. */
+static void spin_run(struct spin_be *be, uint32_t us)
+{
+	struct stoq_config cfg, unused;
+	struct sockaddr_in local;
+	struct stoq_endpoint *ep;
+	struct stoq_io *io;
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	memset(be, 0, sizeof(*be));
+	be->rfd = p[0];
+	be->wfd = p[1];
+	addr4(&local, "10.0.0.1", 40001);
+	io = stoq_io_open(&spin_ops, (struct sockaddr *)&local, sizeof(local), be);
+	cr_assert_not_null(io);
+	configs(&unused, &cfg);
+	cfg.busy_poll_us = us;
+	ep = stoq_endpoint_create(&cfg, false, NULL, (struct sockaddr *)&local, sizeof(local));
+	cr_assert_not_null(ep);
+	be->until = stoq_now() + 100ull * 1000000ull;
+	cr_assert_eq(stoq_endpoint_run(ep, io, spin_done, be, NULL), 0);
+	stoq_endpoint_destroy(ep);
+	stoq_io_destroy(io);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(stoq_turn, busy_poll_looks_without_sleeping_for_its_time_after_work)
+{
+	struct spin_be be;
+
+	/* The default: after the turn with the datagram the loop sleeps. */
+	spin_run(&be, 0);
+	cr_assert_leq(be.turns, 3, "%u turns in 100 ms of nothing to do, sleeping", be.turns);
+	cr_assert_geq(be.turns, 2);
+
+	spin_run(&be, 30000);
+	/* Back to back for 30 ms (about 100,000 turns on an idle core here),
+	 * then one wait of the 200 ms cap, after which done() ends it. */
+	cr_assert_geq(be.turns, 20, "%u turns with 30 ms of looking", be.turns);
+	cr_assert_geq(be.prev - be.first, 30ull * 1000000ull - 1000000ull,
+		      "looked for %" PRIu64 " ns of the 30 ms", be.prev - be.first);
+	cr_assert_geq(be.last - be.prev, 100ull * 1000000ull,
+		      "no wait after the 30 ms of looking (%" PRIu64 " ns)", be.last - be.prev);
+}
+
 /* ------------------------------------------------- DPDK back end (mbufs) */
 /*
  * Two ring-PMD ports wired back to back (A's TX ring is B's RX ring and the
