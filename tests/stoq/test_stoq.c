@@ -73,6 +73,8 @@ Test(stoq_config, bad_values_name_the_key)
 	expect_refused("file_cache_bytes", "-1", -EINVAL);
 	expect_refused("file_cache_bytes", "1T2", -EINVAL);
 	expect_refused("file_cache_idle_ms", "0", -EINVAL); /* never idle long enough: say 1 */
+	expect_refused("busy_poll_us", "1000001", -EINVAL); /* a second at most */
+	expect_refused("busy_poll_us", "-1", -EINVAL);
 	expect_refused("no_such_key", "1", -ENOENT);
 }
 
