@@ -87,15 +87,14 @@ int stoq_endpoint_run(struct stoq_endpoint *ep, struct stoq_io *io, bool (*done)
 		{ .fd = stoq_io_ops_of(io)->pollfd(io), .events = POLLIN },
 		{ .fd = stoq_pager_wakefd(ep->pager), .events = POLLIN },
 	};
+	/* Until spin_until ppoll only looks: busy_poll_us after the last turn
+	 * that did something. */
+	uint64_t spin_ns = (uint64_t)ep->cfg.busy_poll_us * 1000u, spin_until = 0;
 
 	if (!bufs)
 		return -ENOMEM;
 	for (size_t i = 0; i < STOQ_RUN_RX_BURST; i++)
 		rx[i].data = bufs + i * STOQ_RX_BUF;
-	/* Until then ppoll only looks (busy_poll_us after the last turn that
-	 * did something). */
-	uint64_t spin_ns = (uint64_t)ep->cfg.busy_poll_us * 1000u, spin_until = 0;
-
 	while (!(stop && *stop)) {
 		uint64_t now, next;
 		struct timespec ts;
