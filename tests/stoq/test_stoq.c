@@ -3080,16 +3080,6 @@ struct spin_be {
 	uint64_t until;		    /* done() from here on */
 };
 
-static int spin_open(struct stoq_io *io, const struct sockaddr *addr, socklen_t len,
-		     const void *params)
-{
-	memcpy(&io->local, addr, len);
-	io->local_len = len;
-	io->max_payload = 1452;
-	io->be = (void *)params;
-	return 0;
-}
-
 static size_t spin_recv_burst(struct stoq_io *io, struct stoq_dgram *d, size_t max)
 {
 	struct spin_be *be = io->be;
@@ -3130,7 +3120,7 @@ static void spin_close(struct stoq_io *io)
 
 static const struct stoq_io_ops spin_ops = {
 	.name = "spin",
-	.open = spin_open,
+	.open = mem_open, /* io->be is the spin_be */
 	.recv_burst = spin_recv_burst,
 	.send_burst = spin_send_burst,
 	.pollfd = spin_pollfd,
