@@ -301,21 +301,21 @@ jcfrac=$(fraction "$best_jcpu" "$jceil")
 echo "per server CPU second: best $best_cpu Gbit/s = $(pct "$cfrac")% of the packet ceiling; with $jumbo-byte packets $best_jcpu = $(pct "$jcfrac")% of the 16 KiB-record ceiling"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling\",\"value\":$best_cpu,\"ref\":$ceil,\"ratio\":$cfrac}"
 echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_$jumbo\",\"value\":$best_jcpu,\"ref\":$jceil,\"ratio\":$jcfrac}"
-acfrac=$(fraction "$again_cpu" "$ceil")
-ajcfrac=$(fraction "$again_jcpu" "$jceil")
-echo "  a file sent again from its kept mapping: $again_cpu = $(pct "$acfrac")% of the packet ceiling; with $jumbo-byte packets $again_jcpu = $(pct "$ajcfrac")% of the 16 KiB-record ceiling"
-echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_again\",\"value\":$again_cpu,\"ref\":$ceil,\"ratio\":$acfrac}"
-echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_${jumbo}_again\",\"value\":$again_jcpu,\"ref\":$jceil,\"ratio\":$ajcfrac}"
-dcfrac=$(fraction "$disk_cpu" "$ceil")
-djcfrac=$(fraction "$disk_jcpu" "$jceil")
-echo "  a first GET of the file read back from $(findmnt -n -o FSTYPE --target "$disk"): $disk_cpu = $(pct "$dcfrac")% of the packet ceiling; with $jumbo-byte packets $disk_jcpu = $(pct "$djcfrac")% of the 16 KiB-record ceiling"
-echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_disk_content\",\"value\":$disk_cpu,\"ref\":$ceil,\"ratio\":$dcfrac}"
-echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_${jumbo}_disk_content\",\"value\":$disk_jcpu,\"ref\":$jceil,\"ratio\":$djcfrac}"
-pcfrac=$(fraction "$poll_cpu" "$ceil")
-pjcfrac=$(fraction "$poll_jcpu" "$jceil")
-echo "  a first GET with the client polling, not woken: $poll_cpu = $(pct "$pcfrac")% of the packet ceiling; with $jumbo-byte packets $poll_jcpu = $(pct "$pjcfrac")% of the 16 KiB-record ceiling"
-echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_client_polls\",\"value\":$poll_cpu,\"ref\":$ceil,\"ratio\":$pcfrac}"
-echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_${jumbo}_client_polls\",\"value\":$poll_jcpu,\"ref\":$jceil,\"ratio\":$pjcfrac}"
+# A pair of per-server-CPU-second figures held to the two ceilings: $1 =
+# what the first GETs were, $2 = the metrics' suffix, $3 and $4 = the
+# figures at 1452 and at $jumbo bytes.
+cpu_fractions() {
+	local f jf
+	f=$(fraction "$3" "$ceil")
+	jf=$(fraction "$4" "$jceil")
+	echo "  $1: $3 = $(pct "$f")% of the packet ceiling; with $jumbo-byte packets $4 = $(pct "$jf")% of the 16 KiB-record ceiling"
+	echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_$2\",\"value\":$3,\"ref\":$ceil,\"ratio\":$f}"
+	echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"loopback\",\"size\":$size,\"metric\":\"server_cpu_fraction_of_ceiling_${jumbo}_$2\",\"value\":$4,\"ref\":$jceil,\"ratio\":$jf}"
+}
+cpu_fractions "a file sent again from its kept mapping" again "$again_cpu" "$again_jcpu"
+cpu_fractions "a first GET of the file read back from $(findmnt -n -o FSTYPE --target "$disk")" \
+	disk_content "$disk_cpu" "$disk_jcpu"
+cpu_fractions "a first GET with the client polling, not woken" client_polls "$poll_cpu" "$poll_jcpu"
 # Only a CPU with VAES prints these two: they say "cpu_feature", and
 # perf/check.sh keeps such figures out of the baseline, which every host
 # must print in full.
