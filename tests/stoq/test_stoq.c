@@ -3074,7 +3074,7 @@ Test(stoq_turn, acks_leave_while_a_long_burst_is_drained)
  * a loop that sleeps sleeps 200 ms (the cap, to check *stop) at a time.
  */
 struct spin_be {
-	int rfd, wfd;
+	int rfd; /* a pipe's read end; its write end stays open, so no EOF wakes ppoll */
 	unsigned turns;
 	uint64_t first, prev, last; /* when the first, last but one and last turns began */
 	uint64_t until;		    /* done() from here on */
@@ -3146,7 +3146,6 @@ static void spin_run(struct spin_be *be, uint32_t us)
 	cr_assert_eq(pipe(p), 0);
 	memset(be, 0, sizeof(*be));
 	be->rfd = p[0];
-	be->wfd = p[1];
 	addr4(&local, "10.0.0.1", 40001);
 	io = stoq_io_open(&spin_ops, (struct sockaddr *)&local, sizeof(local), be);
 	cr_assert_not_null(io);
