@@ -32,8 +32,9 @@
 # alone.
 #
 #   perf/stoq.sh [--size BYTES[K|M|G] | --gb] [--reps N]
-#   default 256 MiB per transfer (--gb: 1 GiB), best of N=1 runs each;
-#   the AES-GCM ceiling is the best of three runs whatever N
+#   default 256 MiB per transfer (--gb: 1 GiB), best of N=1 runs each, a
+#   first GET's each on a server started anew; the AES-GCM ceiling is the
+#   best of three runs whatever N
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${HMESH_BUILD:-$top/build}
@@ -101,19 +102,29 @@ cat "$disk/one.bin" >/dev/null
 port=$((30000 + $$ % 20000))
 gport=$((port + 1))
 
-start_servers() { # $1 = taskset cpu list for the servers, [$2 = UDP payload size, $3 = root]
-	local root=${3:-$tmp/root}
-	"${pin[@]}" taskset -c "$1" "$bin" server --stats-segment off --listen "127.0.0.1:$port" --root "$root" \
+# The servers listen on $host; each start_* takes the arguments
+# start_servers was given: $1 = taskset cpu list, [$2 = UDP payload size,
+# $3 = root]. A server's pid is in spid, gpid or dpid (the DPDK ones).
+host=127.0.0.1
+srv=()
+start_stoq() {
+	taskset -c "$1" "$bin" server --stats-segment off --listen "$host:$port" --root "${3:-$tmp/root}" \
 		--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn \
 		${2:+--set max_udp_payload=$2} &
 	spid=$!
 	pids+=($!)
-	# gtlsserver at its defaults, except flow-control windows as large as ours
-	taskset -c "$1" gtlsserver -q -d "$root" --max-window=64M --max-stream-window=16M \
+}
+start_gtls() { # gtlsserver at its defaults, except flow-control windows as large as ours
+	taskset -c "$1" gtlsserver -q -d "${3:-$tmp/root}" --max-window=64M --max-stream-window=16M \
 		${2:+--max-udp-payload-size=$2} \
-		127.0.0.1 "$gport" "$tmp/pki/key.pem" "$tmp/pki/cert.pem" >/dev/null 2>&1 &
+		"$host" "$gport" "$tmp/pki/key.pem" "$tmp/pki/cert.pem" >/dev/null 2>&1 &
 	gpid=$!
 	pids+=($!)
+}
+start_servers() {
+	srv=("$@")
+	start_stoq "$@"
+	start_gtls "$@"
 	sleep 0.5
 }
 stop_servers() {
@@ -121,7 +132,19 @@ stop_servers() {
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	pids=()
 }
-pin=()
+# Server $1 (stoq, gtls, dpdk or hosted) stopped and started anew with the
+# same arguments: each run of a first GET after the first (--reps) gets a
+# server that has not mapped the file yet (both keep what they mapped).
+restart() {
+	local v=dpid p keep=()
+	case $1 in stoq) v=spid ;; gtls) v=gpid ;; esac
+	kill "${!v}" 2>/dev/null || { echo "perf/stoq.sh: the $1 server (pid ${!v}) had exited" >&2; exit 1; }
+	wait "${!v}" 2>/dev/null || true
+	for p in "${pids[@]}"; do if [[ $p != "${!v}" ]]; then keep+=("$p"); fi; done
+	pids=("${keep[@]}")
+	"start_$1" "${srv[@]}"
+	case $1 in stoq | gtls) sleep 0.5 ;; esac
+}
 
 # The larger of two decimal figures, as written (best-of-N everywhere below).
 larger() { if (($(echo "$2 > $1" | bc))); then echo "$2"; else echo "$1"; fi; }
@@ -137,20 +160,23 @@ fraction() { awk -v s="$1" -v c="$2" 'BEGIN { printf "%.4f", s / c }'; }
 # work, which makes the per-core figures below pessimistic, not flattering.
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f", s }'; }
 
-# "GOODPUT PERCORE", Gbit/s, each the best of $reps runs of a command
-# fetching $1 bytes from the server process $2: the bytes over the wall
+# got="GOODPUT PERCORE", Gbit/s, each the best of $reps runs of a command
+# fetching $1 bytes from the server whose pid is in the variable named $2
+# (restarted before each run after the first with "restart $fresh" when
+# fresh is set, for a first GET each time): the bytes over the wall
 # time, and over the server's CPU time in the run (as bench_stoq_ring
 # counts the server's busy turns alone: neither the client's share of a
 # shared core nor the server's idle waits count, but a sibling
 # hyperthread busy with the client slows it, and that does).
 measure() {
-	local bytes=$1 pid=$2 best=0 bestc=0 t0 t1 c0 c1 g pc
+	local bytes=$1 pidvar=$2 best=0 bestc=0 r pid t0 t1 c0 c1 g pc
 	shift 2
-	for _ in $(seq "$reps"); do
+	for ((r = 0; r < reps; r++)); do
+		if ((r > 0)) && [[ -n ${fresh:-} ]]; then restart "$fresh"; fi
+		pid=${!pidvar}
 		c0=$(cpu_ns "$pid")
 		t0=$(date +%s.%N)
-		# A failed transfer is no figure: stop the bench, saying which (the
-		# caller's assignment fails under set -e).
+		# A failed transfer is no figure: stop the bench, saying which.
 		"$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; echo "perf/stoq.sh: failed: $*" >&2; return 1; }
 		t1=$(date +%s.%N)
 		c1=$(cpu_ns "$pid")
@@ -159,7 +185,7 @@ measure() {
 		best=$(larger "$best" "$g")
 		bestc=$(larger "$bestc" "$pc")
 	done
-	echo "$best $bestc"
+	got="$best $bestc"
 }
 
 urls() { # $1 = port, $2 = streams
@@ -170,7 +196,7 @@ urls() { # $1 = port, $2 = streams
 
 # One row: the two goodputs and their ratio, then the same per server core
 # (the bytes over each server's CPU time). $1 = row name, then the
-# figures as measure() printed them for hmesh-stoq and for gtls.
+# figures as measure() gave them for hmesh-stoq and for gtls.
 row() {
 	local name=$1 s sc g gc
 	read -r s sc <<<"$2"
@@ -182,16 +208,18 @@ row() {
 }
 
 # Row $1: one.bin in one stream from the servers started last, client on
-# CPU 1, UDP payloads of $2 bytes (1452: the default). Sets one to
-# hmesh-stoq's figures as measure() printed them. Run twice on the same
-# servers, the second GET is sent from the mapping the first left.
+# CPU 1, UDP payloads of $2 bytes (1452: the default); $3 = first for a
+# first GET every run (see measure). Sets one to hmesh-stoq's figures as
+# measure() gave them. Run again on the same servers without $3, the GETs
+# are sent from the mapping the first left.
 one_stream_row() {
-	local g opt=() gopt=()
+	local opt=() gopt=() f=${3:+stoq}
 	if (($2 != 1452)); then opt=(--set "max_udp_payload=$2") gopt=(--max-udp-payload-size="$2"); fi
-	one=$(measure "$size" "$spid" taskset -c 1 "$bin" client --insecure "${opt[@]}" "https://localhost:$port/one.bin")
-	g=$(measure "$size" "$gpid" taskset -c 1 gtlsclient -q --exit-on-all-streams-close --max-window=64M \
-		--max-stream-window=16M "${gopt[@]}" 127.0.0.1 "$gport" "https://localhost:$gport/one.bin")
-	row "$1" "$one" "$g"
+	fresh=$f measure "$size" spid taskset -c 1 "$bin" client --insecure "${opt[@]}" "https://localhost:$port/one.bin"
+	one=$got
+	fresh=${f:+gtls} measure "$size" gpid taskset -c 1 gtlsclient -q --exit-on-all-streams-close --max-window=64M \
+		--max-stream-window=16M "${gopt[@]}" 127.0.0.1 "$gport" "https://localhost:$gport/one.bin"
+	row "$1" "$one" "$got"
 }
 
 best_stoq=0 best_cpu=0
@@ -204,24 +232,26 @@ for cores in 1 2; do
 	for streams in 1 16; do
 		mapfile -t su < <(urls "$port" "$streams")
 		mapfile -t gu < <(urls "$gport" "$streams")
-		s=$(measure "$size" "$spid" taskset -c "$ccpu" "$bin" client --insecure --parallel 16 "${su[@]}")
-		g=$(measure "$size" "$gpid" taskset -c "$ccpu" gtlsclient -q --exit-on-all-streams-close \
-			--max-window=64M --max-stream-window=16M 127.0.0.1 "$gport" "${gu[@]}")
-		row "${streams}stream_${cores}core" "$s" "$g"
+		fresh=stoq measure "$size" spid taskset -c "$ccpu" "$bin" client --insecure --parallel 16 "${su[@]}"
+		s=$got
+		fresh=gtls measure "$size" gpid taskset -c "$ccpu" gtlsclient -q --exit-on-all-streams-close \
+			--max-window=64M --max-stream-window=16M 127.0.0.1 "$gport" "${gu[@]}"
+		row "${streams}stream_${cores}core" "$s" "$got"
 		best_stoq=$(larger "$best_stoq" "${s% *}")
 		best_cpu=$(larger "$best_cpu" "${s#* }")
+		# Before the 16 streams, whose runs may restart the servers.
+		if ((cores == 2 && streams == 1)); then
+			one_stream_row 1stream_2core_again 1452
+			again_cpu=${one#* }
+		fi
 	done
-	if ((cores == 2)); then
-		one_stream_row 1stream_2core_again 1452
-		again_cpu=${one#* }
-	fi
 	stop_servers
 done
 
 # 8952-byte packets both sides: the per-packet work shrinks six times.
 jumbo=8952
 start_servers 0 "$jumbo"
-one_stream_row "1stream_2core_$jumbo" "$jumbo"
+one_stream_row "1stream_2core_$jumbo" "$jumbo" first
 best_jumbo=${one% *} best_jcpu=${one#* }
 one_stream_row "1stream_2core_${jumbo}_again" "$jumbo"
 again_jcpu=${one#* }
@@ -230,11 +260,11 @@ stop_servers
 # The first GETs of the two-core one-stream rows again, the file read back
 # from the disk: the same bytes from large folios instead of 4 KiB pages.
 start_servers 0 "" "$disk"
-one_stream_row 1stream_2core_disk_content 1452
+one_stream_row 1stream_2core_disk_content 1452 first
 disk_cpu=${one#* }
 stop_servers
 start_servers 0 "$jumbo" "$disk"
-one_stream_row "1stream_2core_${jumbo}_disk_content" "$jumbo"
+one_stream_row "1stream_2core_${jumbo}_disk_content" "$jumbo" first
 disk_jcpu=${one#* }
 stop_servers
 
@@ -249,8 +279,9 @@ stop_servers
 poll_row() {
 	local opt=(--set busy_poll_us=1000)
 	if (($2 != 1452)); then opt+=(--set "max_udp_payload=$2"); fi
-	one=$(measure "$size" "$spid" taskset -c 1 "$bin" client --insecure "${opt[@]}" \
-		"https://localhost:$port/one.bin")
+	fresh=stoq measure "$size" spid taskset -c 1 "$bin" client --insecure "${opt[@]}" \
+		"https://localhost:$port/one.bin"
+	one=$got
 	printf "%-22s %9s Gb/s %12s %8s   %7s %7s %6s\n" "$1" "${one% *}" "-" "-" "${one#* }" "-" "-"
 }
 start_servers 0
@@ -395,24 +426,17 @@ client_ns() { # $1 = port: one stream of one.bin from the namespace, on CPU 0
 }
 echo "over a veth pair into a namespace, client there on CPU 0, server on CPU 0 (1 core) or 1 (2 cores)"
 ip addr add 10.74.1.1/24 dev "$h_if"
+host=10.74.1.1
 for cores in 1 2; do
-	scpu=$((cores - 1))
-	taskset -c "$scpu" "$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
-		--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn &
-	spid=$!
-	pids+=($!)
-	taskset -c "$scpu" gtlsserver -q -d "$tmp/root" --max-window=64M --max-stream-window=16M \
-		10.74.1.1 "$gport" "$tmp/pki/key.pem" "$tmp/pki/cert.pem" >/dev/null 2>&1 &
-	gpid=$!
-	pids+=($!)
-	sleep 0.5
+	start_servers $((cores - 1))
 	for streams in 1 16; do
 		mapfile -t su < <(urls "$port" "$streams" | sed 's|//localhost:|//10.74.1.1:|')
 		mapfile -t gu < <(urls "$gport" "$streams" | sed 's|//localhost:|//10.74.1.1:|')
-		s=$(measure "$size" "$spid" ip netns exec "$ns" taskset -c 0 "$bin" client --insecure --parallel 16 "${su[@]}")
-		g=$(measure "$size" "$gpid" ip netns exec "$ns" taskset -c 0 gtlsclient -q --exit-on-all-streams-close \
-			--max-window=64M --max-stream-window=16M 10.74.1.1 "$gport" "${gu[@]}")
-		s=${s% *} g=${g% *} # goodput only: the loopback rows give the per-core figures
+		fresh=stoq measure "$size" spid ip netns exec "$ns" taskset -c 0 "$bin" client --insecure --parallel 16 "${su[@]}"
+		s=${got% *} # goodput only: the loopback rows give the per-core figures
+		fresh=gtls measure "$size" gpid ip netns exec "$ns" taskset -c 0 gtlsclient -q --exit-on-all-streams-close \
+			--max-window=64M --max-stream-window=16M 10.74.1.1 "$gport" "${gu[@]}"
+		g=${got% *}
 		r=$(ratio "$s" "$g")
 		# The two-core one-stream row keeps its name (and baseline); the DPDK
 		# rows below are held to it.
@@ -424,14 +448,18 @@ for cores in 1 2; do
 	stop_servers
 done
 ip addr del 10.74.1.1/24 dev "$h_if"
-"$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
-	--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn \
-	--dpdk "-l 1 --no-pci --in-memory --no-telemetry --log-level=*:warning \
+start_dpdk() {
+	"$bin" server --stats-segment off --listen "10.74.1.1:$port" --root "$tmp/root" \
+		--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn \
+		--dpdk "-l 1 --no-pci --in-memory --no-telemetry --log-level=*:warning \
 --file-prefix hmsp$$ --vdev=net_af_xdp0,iface=$h_if,start_queue=0,queue_count=1" &
-pids+=($!)
-sleep 1.5
-d=$(measure "$size" "${pids[0]}" client_ns "$port")
-d=${d% *}
+	dpid=$!
+	pids+=($!)
+	sleep 1.5
+}
+start_dpdk
+fresh=dpdk measure "$size" dpid client_ns "$port"
+d=${got% *}
 stop_servers
 r=$(ratio "$d" "$k")
 printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, DPDK back end vs kernel" "$d" "$k" "$r"
@@ -441,17 +469,21 @@ echo "{\"bench\":\"stoq_goodput\",\"vdev\":\"veth\",\"size\":$size,\"metric\":\"
 # forwarding lcore sleeping when a poll finds nothing (idle_sleep_us). On a
 # real box each has a core of its own; here they share one.
 printf 'cert = %s\nkey = %s\n' "$tmp/pki/cert.pem" "$tmp/pki/key.pem" >"$tmp/stoq.conf"
-"$build/bin/hmesh-dataplane" --lcores=0@1,1@1,2@1 --no-pci --in-memory --file-prefix="hmsp$$" \
-	--log-level='*:warning' --vdev="net_af_xdp0,iface=$h_if,start_queue=0,queue_count=1" -- \
-	--set stoq_ports=443 --set "stoq_listen=10.74.1.1:$port" --set "stoq_root=$tmp/root" \
-	--set "stoq_config=$tmp/stoq.conf" --set stats_segment=off --set idle_sleep_us=50 \
-	>"$tmp/dp.log" 2>&1 &
-pids+=($!)
-sleep 2
-# The namespace must ask again who has the address (a new owner, the same MAC).
-ip netns exec "$ns" ip neigh flush dev "$n_if"
-h=$(measure "$size" "${pids[0]}" client_ns "$port")
-h=${h% *}
+start_hosted() {
+	"$build/bin/hmesh-dataplane" --lcores=0@1,1@1,2@1 --no-pci --in-memory --file-prefix="hmsp$$" \
+		--log-level='*:warning' --vdev="net_af_xdp0,iface=$h_if,start_queue=0,queue_count=1" -- \
+		--set stoq_ports=443 --set "stoq_listen=10.74.1.1:$port" --set "stoq_root=$tmp/root" \
+		--set "stoq_config=$tmp/stoq.conf" --set stats_segment=off --set idle_sleep_us=50 \
+		>"$tmp/dp.log" 2>&1 &
+	dpid=$!
+	pids+=($!)
+	sleep 2
+	# The namespace must ask again who has the address (a new owner, the same MAC).
+	ip netns exec "$ns" ip neigh flush dev "$n_if"
+}
+start_hosted
+fresh=hosted measure "$size" dpid client_ns "$port"
+h=${got% *}
 stop_servers
 r=$(ratio "$h" "$d")
 printf "%-34s %9s Gb/s %7s Gb/s %8s\n" "veth, in hmesh-dataplane vs DPDK" "$h" "$d" "$r"
