@@ -2,11 +2,12 @@
 # The two benchmark scripts with the most moving parts, at their smallest
 # settings: perf/dataplane.sh (testpmd and hmesh-dataplane read in
 # windows) and perf/stoq.sh (loopback, ring ports, veth, the AES-GCM
-# ceiling). Not a measurement: each must finish, print every figure that
+# ceiling; two runs a row, so a first GET's second run restarts its server).
+# Not a measurement: each must finish, print every figure that
 # perf/baseline.json holds for it (a renamed or lost figure would only show
 # when someone runs make bench-check), each with positive rates and its
 # ratio equal to value / ref, refuse bad options naming them, and leave no
-# DPDK runtime files behind.
+# DPDK runtime files or servers behind.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
@@ -52,8 +53,8 @@ check_figures "$tmp/dp.jsonl" dataplane_ 1 || fail "perf/dataplane.sh figures"
 # Rows against testpmd carry the median windows' ratio too.
 [[ $(grep -c '"ratio_median"' "$tmp/dp.jsonl") -eq 5 ]] || fail "expected 5 rows with ratio_median"
 
-echo "--- perf/stoq.sh --size 4M"
-bash "$top/perf/stoq.sh" --size 4M >"$tmp/st.out" 2>"$tmp/st.err" ||
+echo "--- perf/stoq.sh --size 4M --reps 2"
+bash "$top/perf/stoq.sh" --size 4M --reps 2 >"$tmp/st.out" 2>"$tmp/st.err" ||
 	{ cat "$tmp/st.out" "$tmp/st.err"; fail "perf/stoq.sh"; }
 grep '^{"bench"' "$tmp/st.out" >"$tmp/st.jsonl" || fail "perf/stoq.sh printed no figures"
 check_figures "$tmp/st.jsonl" stoq_goodput 0 || fail "perf/stoq.sh figures"
@@ -76,4 +77,8 @@ left=$("$top/scripts/dpdk-leftovers.sh" --list 'hmp-|hmsp')
 [[ -z "$left" ]] || fail "DPDK runtime files left: $left"
 ls /dev/shm | grep -q '^hmesh-stoq-perf' && fail "perf/stoq.sh left its /dev/shm directory"
 ip netns list | grep -q '^hmsp-' && fail "perf/stoq.sh left a namespace"
+# Every server it started, restarted ones too, has its directory in its
+# command line.
+left=$(pgrep -af 'hmesh-stoq-perf\.' || true)
+[[ -z "$left" ]] || fail "perf/stoq.sh left servers running: $left"
 echo "ok: perf/dataplane.sh and perf/stoq.sh print every baseline figure, refuse bad options, clean up"
