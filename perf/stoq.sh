@@ -104,21 +104,23 @@ gport=$((port + 1))
 
 # The servers listen on $host; each start_* takes the arguments
 # start_servers was given: $1 = taskset cpu list, [$2 = UDP payload size,
-# $3 = root]. A server's pid is in spid, gpid or dpid (the DPDK ones).
+# $3 = root]. pid[NAME] is server NAME's: stoq, gtls, and on the veth dpdk
+# (the DPDK back end) and hosted (it in hmesh-dataplane).
 host=127.0.0.1
 srv=()
+declare -A pid=()
 start_stoq() {
 	taskset -c "$1" "$bin" server --stats-segment off --listen "$host:$port" --root "${3:-$tmp/root}" \
 		--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn \
 		${2:+--set max_udp_payload=$2} &
-	spid=$!
+	pid[stoq]=$!
 	pids+=($!)
 }
 start_gtls() { # gtlsserver at its defaults, except flow-control windows as large as ours
 	taskset -c "$1" gtlsserver -q -d "${3:-$tmp/root}" --max-window=64M --max-stream-window=16M \
 		${2:+--max-udp-payload-size=$2} \
 		"$host" "$gport" "$tmp/pki/key.pem" "$tmp/pki/cert.pem" >/dev/null 2>&1 &
-	gpid=$!
+	pid[gtls]=$!
 	pids+=($!)
 }
 start_servers() {
@@ -132,15 +134,14 @@ stop_servers() {
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	pids=()
 }
-# Server $1 (stoq, gtls, dpdk or hosted) stopped and started anew with the
-# same arguments: each run of a first GET after the first (--reps) gets a
-# server that has not mapped the file yet (both keep what they mapped).
+# Server $1 stopped and started anew with the same arguments: each run of
+# a first GET after the first (--reps) gets a server that has not mapped
+# the file yet (both keep what they mapped).
 restart() {
-	local v=dpid p keep=()
-	case $1 in stoq) v=spid ;; gtls) v=gpid ;; esac
-	kill "${!v}" 2>/dev/null || { echo "perf/stoq.sh: the $1 server (pid ${!v}) had exited" >&2; exit 1; }
-	wait "${!v}" 2>/dev/null || true
-	for p in "${pids[@]}"; do if [[ $p != "${!v}" ]]; then keep+=("$p"); fi; done
+	local old=${pid[$1]} p keep=()
+	kill "$old" 2>/dev/null || { echo "perf/stoq.sh: the $1 server (pid $old) had exited" >&2; exit 1; }
+	wait "$old" 2>/dev/null || true
+	for p in "${pids[@]}"; do if [[ $p != "$old" ]]; then keep+=("$p"); fi; done
 	pids=("${keep[@]}")
 	"start_$1" "${srv[@]}"
 	case $1 in stoq | gtls) sleep 0.5 ;; esac
@@ -161,25 +162,23 @@ fraction() { awk -v s="$1" -v c="$2" 'BEGIN { printf "%.4f", s / c }'; }
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f", s }'; }
 
 # got="GOODPUT PERCORE", Gbit/s, each the best of $reps runs of a command
-# fetching $1 bytes from the server whose pid is in the variable named $2
-# (restarted before each run after the first with "restart $fresh" when
-# fresh is set, for a first GET each time): the bytes over the wall
+# fetching $1 bytes from server $2 (restarted before each run after the
+# first when fresh is set, for a first GET each time): the bytes over the wall
 # time, and over the server's CPU time in the run (as bench_stoq_ring
 # counts the server's busy turns alone: neither the client's share of a
 # shared core nor the server's idle waits count, but a sibling
 # hyperthread busy with the client slows it, and that does).
 measure() {
-	local bytes=$1 pidvar=$2 best=0 bestc=0 r pid t0 t1 c0 c1 g pc
+	local bytes=$1 server=$2 best=0 bestc=0 r t0 t1 c0 c1 g pc
 	shift 2
 	for ((r = 0; r < reps; r++)); do
-		if ((r > 0)) && [[ -n ${fresh:-} ]]; then restart "$fresh"; fi
-		pid=${!pidvar}
-		c0=$(cpu_ns "$pid")
+		if ((r > 0)) && [[ -n ${fresh:-} ]]; then restart "$server"; fi
+		c0=$(cpu_ns "${pid[$server]}")
 		t0=$(date +%s.%N)
 		# A failed transfer is no figure: stop the bench, saying which.
 		"$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; echo "perf/stoq.sh: failed: $*" >&2; return 1; }
 		t1=$(date +%s.%N)
-		c1=$(cpu_ns "$pid")
+		c1=$(cpu_ns "${pid[$server]}")
 		g=$(awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.3f", b * 8 / (z - a) / 1e9 }')
 		pc=$(awk -v b="$bytes" -v n="$c1" -v m="$c0" 'BEGIN { printf "%.3f", (n > m ? b * 8 / (n - m) : 0) }')
 		best=$(larger "$best" "$g")
@@ -213,11 +212,11 @@ row() {
 # measure() gave them. Run again on the same servers without $3, the GETs
 # are sent from the mapping the first left.
 one_stream_row() {
-	local opt=() gopt=() f=${3:+stoq}
+	local opt=() gopt=()
 	if (($2 != 1452)); then opt=(--set "max_udp_payload=$2") gopt=(--max-udp-payload-size="$2"); fi
-	fresh=$f measure "$size" spid taskset -c 1 "$bin" client --insecure "${opt[@]}" "https://localhost:$port/one.bin"
+	fresh=${3:-} measure "$size" stoq taskset -c 1 "$bin" client --insecure "${opt[@]}" "https://localhost:$port/one.bin"
 	one=$got
-	fresh=${f:+gtls} measure "$size" gpid taskset -c 1 gtlsclient -q --exit-on-all-streams-close --max-window=64M \
+	fresh=${3:-} measure "$size" gtls taskset -c 1 gtlsclient -q --exit-on-all-streams-close --max-window=64M \
 		--max-stream-window=16M "${gopt[@]}" 127.0.0.1 "$gport" "https://localhost:$gport/one.bin"
 	row "$1" "$one" "$got"
 }
@@ -232,9 +231,9 @@ for cores in 1 2; do
 	for streams in 1 16; do
 		mapfile -t su < <(urls "$port" "$streams")
 		mapfile -t gu < <(urls "$gport" "$streams")
-		fresh=stoq measure "$size" spid taskset -c "$ccpu" "$bin" client --insecure --parallel 16 "${su[@]}"
+		fresh=1 measure "$size" stoq taskset -c "$ccpu" "$bin" client --insecure --parallel 16 "${su[@]}"
 		s=$got
-		fresh=gtls measure "$size" gpid taskset -c "$ccpu" gtlsclient -q --exit-on-all-streams-close \
+		fresh=1 measure "$size" gtls taskset -c "$ccpu" gtlsclient -q --exit-on-all-streams-close \
 			--max-window=64M --max-stream-window=16M 127.0.0.1 "$gport" "${gu[@]}"
 		row "${streams}stream_${cores}core" "$s" "$got"
 		best_stoq=$(larger "$best_stoq" "${s% *}")
@@ -279,7 +278,7 @@ stop_servers
 poll_row() {
 	local opt=(--set busy_poll_us=1000)
 	if (($2 != 1452)); then opt+=(--set "max_udp_payload=$2"); fi
-	fresh=stoq measure "$size" spid taskset -c 1 "$bin" client --insecure "${opt[@]}" \
+	fresh=1 measure "$size" stoq taskset -c 1 "$bin" client --insecure "${opt[@]}" \
 		"https://localhost:$port/one.bin"
 	one=$got
 	printf "%-22s %9s Gb/s %12s %8s   %7s %7s %6s\n" "$1" "${one% *}" "-" "-" "${one#* }" "-" "-"
@@ -432,9 +431,9 @@ for cores in 1 2; do
 	for streams in 1 16; do
 		mapfile -t su < <(urls "$port" "$streams" | sed 's|//localhost:|//10.74.1.1:|')
 		mapfile -t gu < <(urls "$gport" "$streams" | sed 's|//localhost:|//10.74.1.1:|')
-		fresh=stoq measure "$size" spid ip netns exec "$ns" taskset -c 0 "$bin" client --insecure --parallel 16 "${su[@]}"
+		fresh=1 measure "$size" stoq ip netns exec "$ns" taskset -c 0 "$bin" client --insecure --parallel 16 "${su[@]}"
 		s=${got% *} # goodput only: the loopback rows give the per-core figures
-		fresh=gtls measure "$size" gpid ip netns exec "$ns" taskset -c 0 gtlsclient -q --exit-on-all-streams-close \
+		fresh=1 measure "$size" gtls ip netns exec "$ns" taskset -c 0 gtlsclient -q --exit-on-all-streams-close \
 			--max-window=64M --max-stream-window=16M 10.74.1.1 "$gport" "${gu[@]}"
 		g=${got% *}
 		r=$(ratio "$s" "$g")
@@ -453,12 +452,12 @@ start_dpdk() {
 		--cert "$tmp/pki/cert.pem" --key "$tmp/pki/key.pem" --log-level warn \
 		--dpdk "-l 1 --no-pci --in-memory --no-telemetry --log-level=*:warning \
 --file-prefix hmsp$$ --vdev=net_af_xdp0,iface=$h_if,start_queue=0,queue_count=1" &
-	dpid=$!
+	pid[dpdk]=$!
 	pids+=($!)
 	sleep 1.5
 }
 start_dpdk
-fresh=dpdk measure "$size" dpid client_ns "$port"
+fresh=1 measure "$size" dpdk client_ns "$port"
 d=${got% *}
 stop_servers
 r=$(ratio "$d" "$k")
@@ -475,14 +474,14 @@ start_hosted() {
 		--set stoq_ports=443 --set "stoq_listen=10.74.1.1:$port" --set "stoq_root=$tmp/root" \
 		--set "stoq_config=$tmp/stoq.conf" --set stats_segment=off --set idle_sleep_us=50 \
 		>"$tmp/dp.log" 2>&1 &
-	dpid=$!
+	pid[hosted]=$!
 	pids+=($!)
 	sleep 2
 	# The namespace must ask again who has the address (a new owner, the same MAC).
 	ip netns exec "$ns" ip neigh flush dev "$n_if"
 }
 start_hosted
-fresh=hosted measure "$size" dpid client_ns "$port"
+fresh=1 measure "$size" hosted client_ns "$port"
 h=${got% *}
 stop_servers
 r=$(ratio "$h" "$d")
