@@ -302,7 +302,13 @@ for c in 0 1 2 3; do
 	) &
 	writers+=($!)
 done
-sleep 0.5
+# The power goes once 12 writes are acknowledged, not after a fixed time:
+# every service takes one of the 256 ids (--mfn-services), and a fast
+# machine acknowledged 106 in 0.5 s, leaving too few for the steps below.
+for _ in $(seq 250); do
+	(($(wc -l <"$tmp/pc.acked") >= 12)) && break
+	sleep 0.02
+done
 for i in 0 1 2 3; do cluster_kill "$tmp" $i; done
 wait "${writers[@]}" 2>/dev/null || true
 mapfile -t inflight <"$tmp/pc.acked"
