@@ -83,10 +83,8 @@ static struct stoq_dpdk_neigh *neigh_claim(struct stoq_dpdk_be *be, const union 
 /* Send @n frames now (ARP, NDP, packets that waited); returns how many left. */
 static uint16_t tx_frames(struct stoq_dpdk_be *be, struct rte_mbuf **m, uint16_t n)
 {
-	uint16_t sent = 0;
+	uint16_t sent = stoq_dpdk_tx_push(be, m, n, 0);
 
-	for (uint32_t tries = 0; sent < n && tries < TX_STALL_MAX; tries++)
-		sent += rte_eth_tx_burst(be->port, 0, m + sent, (uint16_t)(n - sent));
 	if (sent < n) {
 		be->st.tx_dropped += n - sent;
 		rte_pktmbuf_free_bulk(m + sent, n - sent);

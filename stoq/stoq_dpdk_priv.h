@@ -23,7 +23,14 @@
 #define NEIGH_PEND	 16	      /* packets waiting for one neighbour's MAC */
 #define RESOLVE_RETRY_NS 200000000ull /* 200 ms between requests for one next hop */
 #define RESOLVE_GIVE_UP	 5	      /* requests before the waiting packets are dropped */
-#define TX_STALL_MAX	 100000 /* zero-progress tx_burst calls before a datagram is dropped */
+/*
+ * A port that has taken nothing for this long has stalled, and what it
+ * holds back is dropped (QUIC sends it again). A time, not a count of
+ * tx_burst calls: counted, a faster core gave up sooner, and 100,000 calls
+ * (1-3 ms here) were shorter than the time slice for which a descheduled
+ * lcore draining the ring can stay away.
+ */
+#define TX_STALL_NS	 20000000ull /* 20 ms */
 /*
  * An address of either family. IPv4 is kept IPv4-mapped (::ffff:a.b.c.d,
  * RFC 4291 §2.5.5.2) so one neighbour table and one prefix test serve both.
@@ -62,7 +69,7 @@ struct stoq_dpdk_be {
 	uint16_t udp_port;		  /* network order */
 	uint16_t ip_id;
 	bool tx_cksum; /* the port computes the IP (v4) and UDP checksums */
-	uint32_t tx_stall;
+	uint64_t tx_stall_since; /* stoq_now() of the first send the port refused; 0: moving */
 	/*
 	 * Received datagrams are handed out in place, in their mbufs: these
 	 * are held until the next receive burst (or close). A datagram whose
@@ -169,6 +176,9 @@ void stoq_dpdk_neigh_learn(struct stoq_dpdk_be *be, const union stoq_dpdk_addr *
  * RESOLVE_RETRY_NS), NULL with *@wait NULL when it cannot be reached
  * (off-link without a gateway, or the queue is full).
  */
+/* Push m[sent..n-1] to the port until it has taken them all or has taken
+ * nothing for TX_STALL_NS; returns how many it took in all. */
+uint16_t stoq_dpdk_tx_push(struct stoq_dpdk_be *be, struct rte_mbuf **m, uint16_t n, uint16_t sent);
 const struct rte_ether_addr *stoq_dpdk_next_hop(struct stoq_dpdk_be *be,
 						const union stoq_dpdk_addr *dst, uint64_t now,
 						struct stoq_dpdk_neigh **wait);

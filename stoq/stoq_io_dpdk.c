@@ -574,6 +574,29 @@ static bool remote_of(const struct stoq_dpdk_be *be, const struct stoq_dgram *d,
 	return true;
 }
 
+uint16_t stoq_dpdk_tx_push(struct stoq_dpdk_be *be, struct rte_mbuf **m, uint16_t n, uint16_t sent)
+{
+	uint64_t since = 0;
+
+	while (sent < n) {
+		uint16_t s = rte_eth_tx_burst(be->port, 0, m + sent, (uint16_t)(n - sent));
+		uint64_t t;
+
+		if (s) {
+			sent += s;
+			since = 0;
+			continue;
+		}
+		/* The clock only while the port refuses: a moving port never reads it. */
+		t = stoq_now();
+		if (!since)
+			since = t;
+		else if (t - since >= TX_STALL_NS)
+			break;
+	}
+	return sent;
+}
+
 static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, size_t n)
 {
 	struct stoq_dpdk_be *be = io->be;
@@ -639,22 +662,21 @@ static size_t dpdk_send_burst(struct stoq_io *io, const struct stoq_dgram *d, si
 		if (k == 0)
 			continue;
 		sent = rte_eth_tx_burst(be->port, 0, m, k);
-		if (sent == 0 && ++be->tx_stall < TX_STALL_MAX) {
-			/* The queue is full: the caller offers this datagram again,
-			 * with its buffers if they are its own. */
-			if (!d[done].bufs)
-				rte_pktmbuf_free_bulk(m, k);
-			return done;
+		if (sent == 0) {
+			if (!be->tx_stall_since)
+				be->tx_stall_since = now;
+			if (now - be->tx_stall_since < TX_STALL_NS) {
+				/* The queue is full: the caller offers this datagram
+				 * again, with its buffers if they are its own. */
+				if (!d[done].bufs)
+					rte_pktmbuf_free_bulk(m, k);
+				return done;
+			}
+		} else {
+			/* A train partly sent: push the rest while the port moves. */
+			sent = stoq_dpdk_tx_push(be, m, k, sent);
 		}
-		/* A train partly sent: push the rest while the port moves. */
-		for (uint32_t idle = 0; sent && sent < k && idle < TX_STALL_MAX; idle++) {
-			uint16_t s = rte_eth_tx_burst(be->port, 0, m + sent, (uint16_t)(k - sent));
-
-			sent += s;
-			if (s)
-				idle = 0;
-		}
-		be->tx_stall = 0;
+		be->tx_stall_since = 0;
 		if (sent < k) {
 			/* The port has not moved for long: the rest is lost and QUIC
 			 * recovers it (RFC 9002 §6), counted. */

@@ -3854,6 +3854,98 @@ Test(stoq_dpdk, in_place_buffers_come_back)
 }
 
 /*
+ * A port that takes nothing holds a datagram back (the caller offers it
+ * again) until it has refused it for TX_STALL_NS, a time rather than a
+ * count of calls; then it is dropped, counted, its mbufs freed. A train
+ * the port took part of is pushed until the port stalls as long, and the
+ * rest dropped. The clock bounds are the patience itself, not a speed.
+ */
+Test(stoq_dpdk, a_stalled_port_holds_then_drops_after_the_patience)
+{
+	const struct stoq_io_ops *ops = &stoq_io_dpdk_ops;
+	static int filler; /* what fills the port's ring: never an mbuf */
+	struct rx_fixture f;
+	struct rte_mbuf *m;
+	struct stoq_dgram tx = { 0 };
+	struct sockaddr_in *to = (struct sockaddr_in *)&tx.remote;
+	struct stoq_io_dpdk_stats st;
+	struct stoq_txbuf b[3];
+	uint8_t payload[100];
+	struct stoq_dpdk_be *be;
+	unsigned int room, in_use;
+	uint64_t t0, t1;
+	size_t n;
+	void *p;
+
+	memset(payload, 0x5c, sizeof(payload));
+	rx_fixture_up(&f, "stall");
+	be = f.io->be;
+	cr_assert_eq(rte_ring_enqueue(f.w.ba, arp_request(f.mp)), 0);
+	cr_assert_eq(ops->recv_burst(f.io, f.rx, 32), 0);
+	cr_assert_eq(rte_ring_dequeue(f.w.ab, (void **)&m), 0);
+	rte_pktmbuf_free(m);
+	to->sin_family = AF_INET;
+	to->sin_port = htons(5555);
+	inet_pton(AF_INET, "10.9.0.7", &to->sin_addr);
+	tx.remote_len = sizeof(*to);
+	tx.data = payload;
+	tx.len = sizeof(payload);
+
+	room = rte_ring_free_count(f.w.ab);
+	for (unsigned int i = 0; i < room; i++)
+		cr_assert_eq(rte_ring_enqueue(f.w.ab, &filler), 0);
+	in_use = rte_mempool_in_use_count(be->mp);
+	t0 = stoq_now();
+	cr_assert_eq(stoq_io_send(f.io, &tx, 1), 0, "a refused datagram was not held back");
+	stoq_io_dpdk_get_stats(f.io, &st);
+	cr_assert_eq(st.tx_dropped, 0);
+	cr_assert_eq(rte_mempool_in_use_count(be->mp), in_use, "the held datagram's mbuf leaked");
+	do {
+		n = stoq_io_send(f.io, &tx, 1);
+		t1 = stoq_now();
+	} while (n == 0 && t1 - t0 < 10 * TX_STALL_NS);
+	cr_assert_eq(n, 1, "still held after %" PRIu64 " ms of refusals", (t1 - t0) / 1000000);
+	cr_assert_geq(t1 - t0, TX_STALL_NS, "dropped after %" PRIu64 " ns", t1 - t0);
+	stoq_io_dpdk_get_stats(f.io, &st);
+	cr_assert_eq(st.tx_dropped, 1);
+	cr_assert_eq(st.tx_packets, 0);
+	cr_assert_eq(rte_mempool_in_use_count(be->mp), in_use);
+
+	/* Room for one: a train of three leaves one and drops two. */
+	cr_assert_eq(rte_ring_dequeue(f.w.ab, &p), 0);
+	cr_assert_eq(ops->tx_get(f.io, b, 3), 3);
+	for (int i = 0; i < 3; i++) {
+		b[i].len = sizeof(payload);
+		memcpy(b[i].data, payload, sizeof(payload));
+	}
+	tx.data = NULL;
+	tx.bufs = b;
+	tx.nbufs = 3;
+	tx.len = 3 * sizeof(payload);
+	t0 = stoq_now();
+	cr_assert_eq(stoq_io_send(f.io, &tx, 1), 1);
+	cr_assert_geq(stoq_now() - t0, TX_STALL_NS, "the train's rest dropped before the patience");
+	stoq_io_dpdk_get_stats(f.io, &st);
+	cr_assert_eq(st.tx_dropped, 3);
+	cr_assert_eq(st.tx_packets, 1);
+
+	/* Once the port moves, the next datagram goes at once. */
+	while (rte_ring_dequeue(f.w.ab, &p) == 0)
+		if (p != &filler)
+			rte_pktmbuf_free(p); /* the train's first packet */
+	tx.data = payload;
+	tx.bufs = NULL;
+	tx.nbufs = 0;
+	tx.len = sizeof(payload);
+	cr_assert_eq(stoq_io_send(f.io, &tx, 1), 1);
+	expect_ipv4_frame(&f, payload, sizeof(payload));
+	stoq_io_dpdk_get_stats(f.io, &st);
+	cr_assert_eq(st.tx_dropped, 3);
+	cr_assert_eq(st.tx_packets, 2);
+	rx_fixture_down(&f);
+}
+
+/*
  * Received datagrams are handed out where they lie, in their mbufs, which
  * the back end holds until its next receive burst; one whose bytes span two
  * segments is copied into the back end's own memory. The caller's buffers
