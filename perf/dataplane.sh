@@ -79,8 +79,14 @@ PY
 # half second since the one before (the first, over the warm-up, is dropped).
 # One rate per line.
 testpmd_windows() { # $1 = vdev, $2 = size
+	# Commands go once its prompt shows (up to 20 s): sent before, they
+	# wait in the pipe and the "show port stats" run back to back.
+	rm -f "$tmp/tp.log"
 	{
-		sleep 2
+		for _ in $(seq 200); do
+			grep -qs "testpmd>" "$tmp/tp.log" && break
+			sleep 0.1
+		done
 		echo "set txpkts $2"
 		if [[ "$1" == net_ring* ]]; then echo "start tx_first $bursts"; else echo "start"; fi
 		sleep 1
@@ -116,7 +122,15 @@ hmesh_windows() { # $1 = vdev, $2 = size
 	local pid rc=0
 	hmesh_run "$((dur + 3))" "$1" "$2" &
 	pid=$!
-	sleep 1.5
+	# hmesh-stat opens the segment once: wait for the lcores (up to 10 s,
+	# as the tests do; hugepage set-up takes longer on a loaded machine),
+	# then for the same second of forwarding as testpmd's first window.
+	for _ in $(seq 100); do
+		grep -qs forwarding "$tmp/hm.log" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	sleep 1
 	"$stat" -s "dataplane-hmp-hm-$$" -w 0.5 -c "$((windows + 1))" -j -m rx_packets >"$tmp/st.log" 2>&1 || rc=$?
 	wait "$pid" || { cat "$tmp/hm.log" >&2; return 1; }
 	((rc == 0)) || { cat "$tmp/st.log" >&2; return 1; }

@@ -244,7 +244,13 @@ if ((soak)); then
 	wait_for 30 running || echo "  soak: the group did not settle at 2 running replicas"
 	for _ in $(seq 60); do (($(l1_flows) == 0)) && break; sleep 0.5; done
 	sleep 1
-	fds=$(ls "/proc/$cd_pid/fd" | wc -l)
+	# A replica still being stopped or prepared holds descriptors for a
+	# moment: up to 10 s for controld's count to come back to where it was.
+	for _ in $(seq 50); do
+		fds=$(ls "/proc/$cd_pid/fd" | wc -l)
+		((fds == base_fds)) && break
+		sleep 0.2
+	done
 	python3 - "$(dp_stats)" "$(l1_flows)" "$base_mbufs" "$base_fds" "$fds" "$base_cd_rss" \
 		"$(rss_kb "$cd_pid")" "$base_dp_rss" "$(rss_kb "$dp_pid")" "$tmp/client.results" "$dur" <<'PY'
 import json, sys

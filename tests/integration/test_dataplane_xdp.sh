@@ -65,7 +65,11 @@ except socket.timeout:
 print(n)
 PY
 listener=$!
-sleep 0.3
+# Its socket bound before anything is sent (up to 5 s).
+for _ in $(seq 50); do
+	ss -Hlun "sport = :9999" | grep -q . && break
+	sleep 0.1
+done
 got=$(ip netns exec "$ns" python3 - "$host" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

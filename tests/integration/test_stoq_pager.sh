@@ -137,6 +137,26 @@ fast_gets() {
 	echo "    3 GETs of fast.bin while $1"
 }
 
+# stats_when COND NAME...: the counters NAME... of the server's stats
+# segment in v[0], v[1]...; polled (it is published every 100 ms, and an
+# idle server's loop may sleep 200 ms first) until the bash arithmetic
+# COND holds on them, for up to 3 s; false if it never did.
+stats_when() {
+	local cond=$1
+	shift
+	for _ in $(seq 30); do
+		sleep 0.1
+		mapfile -t v < <("$build/bin/hmesh-stat" -s "stoq-pager-$$" -j | python3 -c '
+import json, sys
+v = {e["name"]: e.get("value") for e in json.load(sys.stdin)["values"]}
+for n in sys.argv[1:]:
+    print(v[n])
+' "$@")
+		((${#v[@]} == $#)) && (($cond)) && return 0
+	done
+	return 1
+}
+
 step "body_read_threads 2: a GET held on the disk, GETs of a cached file go on"
 start_fs
 start_server
@@ -145,17 +165,11 @@ fast_gets "the disk held slow/big.bin"
 kill -0 "$slow" 2>/dev/null && [[ ! -e "$tmp/dl/big.bin" ]] ||
 	{ cat "$tmp/slow.log"; fail "the GET of slow/big.bin ended while its disk held every read"; }
 finish_slow
-sleep 0.3 # one period of the stats segment
-"$build/bin/hmesh-stat" -s "stoq-pager-$$" -j | python3 -c '
-import json, sys
-v = {e["name"]: e.get("value") for e in json.load(sys.stdin)["values"]}
-paged, waits = v["stoq_body_chunks_paged"], v["stoq_body_page_waits"]
 # 8 MiB: four 2 MiB chunks, each read by the pager (fast.bin is on the
 # disk filesystem under /tmp too, and may add its own)
-assert paged >= 4, paged
-assert waits >= 1, waits
-print("    stats: %d chunks paged, %d waits" % (paged, waits))
-' || fail "stats segment: paged chunks and waits"
+stats_when 'v[0] >= 4 && v[1] >= 1' stoq_body_chunks_paged stoq_body_page_waits ||
+	fail "stats segment: ${v[0]} chunks paged (want 4 or more), ${v[1]} waits (want 1 or more)"
+echo "    stats: ${v[0]} chunks paged, ${v[1]} waits"
 
 step "body_read_threads 2: a GET whose file takes the disk to open, GETs of a cached file go on"
 stop_fs
@@ -221,16 +235,6 @@ finish_put() { # let the disk write: the PUT is stored, whole
 	ls -A "$tmp/back" | grep -q '^\.stoq-put-' && fail "a temporary file of the PUT is left in slow/"
 	return 0
 }
-stats() { # NAME...: their values in the server's stats segment, one per line
-	sleep 0.3 # one period of the stats segment
-	"$build/bin/hmesh-stat" -s "stoq-pager-$$" -j | python3 -c '
-import json, sys
-v = {e["name"]: e.get("value") for e in json.load(sys.stdin)["values"]}
-for n in sys.argv[1:]:
-    print(v[n])
-' "$@"
-}
-
 step "body_read_threads 2: a PUT held on the disk's writes, GETs of a cached file go on"
 put_held
 fast_gets "the disk held a write of the PUT to slow/up.bin"
@@ -238,13 +242,13 @@ kill -0 "$up" 2>/dev/null || { cat "$tmp/up.log"; fail "the PUT ended while its 
 # The client is held back: no more of the 24 MiB than the block being
 # written and the stream's window (6 MiB at first) reaches the server.
 sleep 1
-mapfile -t v < <(stats stoq_rx_bytes stoq_put_blocks_paged stoq_put_writes_behind)
+stats_when 'v[2] >= 1' stoq_rx_bytes stoq_put_blocks_paged stoq_put_writes_behind ||
+	fail "stoq_put_writes_behind ${v[2]}: no block queued behind the held one"
 ((v[0] < (12 << 20))) || fail "the server took ${v[0]} bytes while the disk wrote none: not held back"
-((v[2] >= 1)) || fail "stoq_put_writes_behind ${v[2]}: no block queued behind the held one"
 echo "    held: the server has received $((v[0] >> 20)) MiB in all, ${v[2]} blocks queued behind another"
 finish_put
-mapfile -t v < <(stats stoq_put_blocks_paged stoq_put_writes_inline)
-((v[0] >= 12 && v[1] == 0)) || fail "stoq_put_blocks_paged ${v[0]} (want 12), stoq_put_writes_inline ${v[1]}"
+stats_when 'v[0] >= 12 && v[1] == 0' stoq_put_blocks_paged stoq_put_writes_inline ||
+	fail "stoq_put_blocks_paged ${v[0]} (want 12), stoq_put_writes_inline ${v[1]}"
 echo "    stored whole once the disk wrote: ${v[0]} blocks written by the pager"
 stop_server
 stop_fs

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 
@@ -297,6 +298,7 @@ Test(alm, service_delete_removes_its_table_and_backends)
 struct rd_arg {
 	struct mfn_alm *alm;
 	atomic_bool stop;
+	atomic_bool running; /* a first pick done: the commits may start */
 	uint64_t picks, bad;
 };
 
@@ -312,6 +314,7 @@ static void *reader(void *p)
 		int rc = mfn_alm_pick(a->alm, 0, hash_n(i), &d);
 
 		a->picks++;
+		atomic_store(&a->running, true);
 		/* Backends 0..9 always exist; 10..19 come and go. */
 		if (rc != 0 || d.backend >= 20)
 			a->bad++;
@@ -339,6 +342,10 @@ Test(alm, readers_pick_valid_backends_while_the_writer_commits, .timeout = 120)
 	}
 	cr_assert_eq(mfn_alm_commit(a.alm), 0);
 	cr_assert_eq(pthread_create(&th, NULL, reader, &a), 0);
+	/* Not before the reader picks: on a busy machine the commits could
+	 * end before it was first scheduled, and nothing would be tested. */
+	while (!atomic_load(&a.running))
+		sched_yield();
 	for (int round = 0; round < 1000; round++) {
 		uint32_t id = 10 + (uint32_t)(round % 10);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include <rte_cycles.h>
@@ -395,6 +396,7 @@ struct reader_arg {
 	struct mfn_ifr *ifr;
 	struct mfn_ifr_reader rd;
 	atomic_bool stop;
+	atomic_bool running; /* a first bulk lookup done: the churn may start */
 	uint64_t lookups, wrong, missing;
 };
 
@@ -418,6 +420,7 @@ static void *reader(void *p)
 			uint64_t m = mfn_ifr_lookup_bulk(a->ifr, &a->rd, kp, 64, e, NULL);
 
 			a->lookups += 64;
+			atomic_store(&a->running, true);
 			a->missing += 64 - (unsigned int)__builtin_popcountll(m);
 			for (unsigned int i = 0; i < 64; i++) {
 				if (e[i] == NULL)
@@ -452,6 +455,10 @@ Test(ifr, readers_never_miss_stable_flows_while_writer_churns, .timeout = 120)
 		cr_assert_eq(mfn_ifr_insert(a.ifr, &k, 3, MFN_IFR_DECISION(i, 0, 0), 0), 0);
 	}
 	cr_assert_eq(pthread_create(&th, NULL, reader, &a), 0);
+	/* Not before the reader reads: on a busy machine the churn could end
+	 * before it was first scheduled, and nothing would be tested. */
+	while (!atomic_load(&a.running))
+		sched_yield();
 	/* Churn: fill the rest of the table, delete it again, flip stable decisions. */
 	for (int round = 0; round < 40; round++) {
 		for (uint32_t i = 0; i < cap - STABLE; i++) {
