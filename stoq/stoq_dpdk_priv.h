@@ -169,6 +169,10 @@ struct stoq_dpdk_neigh *stoq_dpdk_neigh_slot(struct stoq_dpdk_be *be,
 /* @ip is at @mac: record it and send what waited for it. */
 void stoq_dpdk_neigh_learn(struct stoq_dpdk_be *be, const union stoq_dpdk_addr *ip,
 			   const struct rte_ether_addr *mac);
+/* Push m[sent..n-1] to the port until it has taken them all or has taken
+ * nothing for TX_STALL_NS; returns how many it took in all. */
+uint16_t stoq_dpdk_tx_push(struct stoq_dpdk_be *be, struct rte_mbuf **m, uint16_t n,
+			   uint16_t sent);
 /*
  * Where a packet to @dst goes next: its own MAC on-link, the gateway's
  * otherwise. NULL with *@wait set when the next hop is being resolved (the
@@ -176,9 +180,6 @@ void stoq_dpdk_neigh_learn(struct stoq_dpdk_be *be, const union stoq_dpdk_addr *
  * RESOLVE_RETRY_NS), NULL with *@wait NULL when it cannot be reached
  * (off-link without a gateway, or the queue is full).
  */
-/* Push m[sent..n-1] to the port until it has taken them all or has taken
- * nothing for TX_STALL_NS; returns how many it took in all. */
-uint16_t stoq_dpdk_tx_push(struct stoq_dpdk_be *be, struct rte_mbuf **m, uint16_t n, uint16_t sent);
 const struct rte_ether_addr *stoq_dpdk_next_hop(struct stoq_dpdk_be *be,
 						const union stoq_dpdk_addr *dst, uint64_t now,
 						struct stoq_dpdk_neigh **wait);

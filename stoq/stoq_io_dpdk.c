@@ -574,7 +574,8 @@ static bool remote_of(const struct stoq_dpdk_be *be, const struct stoq_dgram *d,
 	return true;
 }
 
-uint16_t stoq_dpdk_tx_push(struct stoq_dpdk_be *be, struct rte_mbuf **m, uint16_t n, uint16_t sent)
+uint16_t stoq_dpdk_tx_push(struct stoq_dpdk_be *be, struct rte_mbuf **m, uint16_t n,
+			   uint16_t sent)
 {
 	uint64_t since = 0;
 
