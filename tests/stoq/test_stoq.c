@@ -3717,6 +3717,23 @@ Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
  * to the port's largest; and the payload arrives as it was given.
  */
 /* The frame of @len bytes of @payload sent to 10.9.0.7: checksums as DPDK's, bytes as sent. */
+/* The back end learns 10.9.0.7's MAC from its ARP request (the reply is
+ * dropped), and @tx is addressed to 10.9.0.7:5555. */
+static void rx_fixture_peer(struct rx_fixture *f, struct stoq_dgram *tx)
+{
+	struct sockaddr_in *to = (struct sockaddr_in *)&tx->remote;
+	struct rte_mbuf *m;
+
+	cr_assert_eq(rte_ring_enqueue(f->w.ba, arp_request(f->mp)), 0);
+	cr_assert_eq(stoq_io_ops_of(f->io)->recv_burst(f->io, f->rx, 32), 0);
+	cr_assert_eq(rte_ring_dequeue(f->w.ab, (void **)&m), 0);
+	rte_pktmbuf_free(m);
+	to->sin_family = AF_INET;
+	to->sin_port = htons(5555);
+	inet_pton(AF_INET, "10.9.0.7", &to->sin_addr);
+	tx->remote_len = sizeof(*to);
+}
+
 static void expect_ipv4_frame(struct rx_fixture *f, const uint8_t *payload, size_t len)
 {
 	struct rte_mbuf *m;
@@ -3745,9 +3762,7 @@ Test(stoq_dpdk, sent_ipv4_checksums_verify)
 {
 	const struct stoq_io_ops *ops = &stoq_io_dpdk_ops;
 	struct rx_fixture f;
-	struct rte_mbuf *m;
 	struct stoq_dgram tx = { 0 };
-	struct sockaddr_in *to = (struct sockaddr_in *)&tx.remote;
 	struct stoq_txbuf b[3];
 	uint8_t payload[1472];
 	unsigned int seed = 11;
@@ -3755,15 +3770,7 @@ Test(stoq_dpdk, sent_ipv4_checksums_verify)
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)rand_r(&seed);
 	rx_fixture_up(&f, "txsum");
-	/* Learn 10.9.0.7's MAC from its request, and drop the reply. */
-	cr_assert_eq(rte_ring_enqueue(f.w.ba, arp_request(f.mp)), 0);
-	cr_assert_eq(stoq_io_ops_of(f.io)->recv_burst(f.io, f.rx, 32), 0);
-	cr_assert_eq(rte_ring_dequeue(f.w.ab, (void **)&m), 0);
-	rte_pktmbuf_free(m);
-	to->sin_family = AF_INET;
-	to->sin_port = htons(5555);
-	inet_pton(AF_INET, "10.9.0.7", &to->sin_addr);
-	tx.remote_len = sizeof(*to);
+	rx_fixture_peer(&f, &tx);
 	for (size_t len = 0; len <= sizeof(payload); len += len < 200 ? 1 : 61) {
 		tx.data = payload;
 		tx.len = len;
@@ -3865,9 +3872,7 @@ Test(stoq_dpdk, a_stalled_port_holds_then_drops_after_the_patience)
 	const struct stoq_io_ops *ops = &stoq_io_dpdk_ops;
 	static int filler; /* what fills the port's ring: never an mbuf */
 	struct rx_fixture f;
-	struct rte_mbuf *m;
 	struct stoq_dgram tx = { 0 };
-	struct sockaddr_in *to = (struct sockaddr_in *)&tx.remote;
 	struct stoq_io_dpdk_stats st;
 	struct stoq_txbuf b[3];
 	uint8_t payload[100];
@@ -3880,14 +3885,7 @@ Test(stoq_dpdk, a_stalled_port_holds_then_drops_after_the_patience)
 	memset(payload, 0x5c, sizeof(payload));
 	rx_fixture_up(&f, "stall");
 	be = f.io->be;
-	cr_assert_eq(rte_ring_enqueue(f.w.ba, arp_request(f.mp)), 0);
-	cr_assert_eq(ops->recv_burst(f.io, f.rx, 32), 0);
-	cr_assert_eq(rte_ring_dequeue(f.w.ab, (void **)&m), 0);
-	rte_pktmbuf_free(m);
-	to->sin_family = AF_INET;
-	to->sin_port = htons(5555);
-	inet_pton(AF_INET, "10.9.0.7", &to->sin_addr);
-	tx.remote_len = sizeof(*to);
+	rx_fixture_peer(&f, &tx);
 	tx.data = payload;
 	tx.len = sizeof(payload);
 
