@@ -3716,7 +3716,6 @@ Test(stoq_dpdk, hostile_frames_are_counted_and_dropped)
  * helpers, at every payload length around the vector loop's steps and up
  * to the port's largest; and the payload arrives as it was given.
  */
-/* The frame of @len bytes of @payload sent to 10.9.0.7: checksums as DPDK's, bytes as sent. */
 /* The back end learns 10.9.0.7's MAC from its ARP request (the reply is
  * dropped), and @tx is addressed to 10.9.0.7:5555. */
 static void rx_fixture_peer(struct rx_fixture *f, struct stoq_dgram *tx)
@@ -3734,6 +3733,7 @@ static void rx_fixture_peer(struct rx_fixture *f, struct stoq_dgram *tx)
 	tx->remote_len = sizeof(*to);
 }
 
+/* The frame of @len bytes of @payload sent to 10.9.0.7: checksums as DPDK's, bytes as sent. */
 static void expect_ipv4_frame(struct rx_fixture *f, const uint8_t *payload, size_t len)
 {
 	struct rte_mbuf *m;
