@@ -2294,6 +2294,21 @@ void bft_tick(struct bft_replica *r, uint64_t now)
 
 	for (uint32_t i = 0; i < r->n_pend && !waiting; i++)
 		waiting = now >= r->pend[i].since + r->c.view_timeout_ms / 2;
+	/*
+	 * Or a peer committed the next number and we have not, for as long:
+	 * an equivocating primary gave us alone another pre-prepare and sends
+	 * us its COMMIT for another digest, so with n = 5 (quorum 4, every
+	 * honest replica) the other three honest COMMITs never certify it
+	 * here. No request of ours waits to make us ask, and once the log is
+	 * quiet no checkpoint comes; a peer's answer to STATUS carries the
+	 * COMMITs we were not sent (soak seed 2771, n4_add_a_member).
+	 */
+	if (!waiting && now >= r->progress_at + r->c.view_timeout_ms / 2) {
+		const struct slot *s = slot_of(r, r->last_exec + 1, false);
+
+		for (uint32_t i = 0; s && !s->committed && i < BFT_MAX_N && !waiting; i++)
+			waiting = i != r->c.id && s->com[i].has;
+	}
 	if (waiting) {
 		struct bft_hdr st = {
 		    .type = BFT_STATUS, .replica = r->c.id, .seq = r->last_exec, .view = r->view};
