@@ -39,6 +39,13 @@
  *   {0, 3, 4} commit Y at sequence number 1; with bft_quorum(5) = 4
  *   neither is prepared.
  *
+ * 2b. The same primary gives replica 4 alone a null batch for the number
+ *   the others get X at, and its PREPARE and COMMIT for another digest;
+ *   4 never sees X's REQUEST. The quorum of 4 is every honest replica, so
+ *   the three honest COMMITs 4 gets never certify X, 4 cannot vote for X,
+ *   nothing of its own waits, and the quiet log brings no checkpoint: it
+ *   must ask (STATUS), and a peer's answer carries 0's COMMIT for X.
+ *
  * 3. A replica cut off while 100 batches commit (window 8: the others keep
  *   only the last 64 in memory, and one state-transfer message used to have
  *   to carry the whole gap) catches up once healed: chunk by chunk, older
@@ -91,6 +98,8 @@ struct world {
 	uint8_t priv[MAXI][BFT_KEY];
 	int ids[MAXI];
 	int (*route)(int from, int to, uint8_t type);
+	/* When set, sees each message before route() (may replace its buffer); false drops it. */
+	bool (*rewrite)(struct qmsg *m);
 	struct qmsg q[QMAX];
 	size_t head, tail;
 	/* each replica's durable record: what it signed and sent or logged */
@@ -247,7 +256,7 @@ static void deliver(void)
 {
 	while (W.head != W.tail) {
 		struct qmsg m = W.q[W.head++ % QMAX];
-		int inst = W.route(m.from, m.to, m.b[0]);
+		int inst = W.rewrite && !W.rewrite(&m) ? -1 : W.route(m.from, m.to, m.b[0]);
 
 		if (inst >= 0)
 			bft_receive(W.r[inst], m.b, m.len, W.now);
@@ -582,6 +591,63 @@ Test(bft_scripted, equivocating_primary_cannot_split_five_replicas)
 	world_free();
 }
 
+static int route_all(int from, int to, uint8_t type)
+{
+	(void)from;
+	(void)type;
+	return to;
+}
+
+/* 2b: from replica 0 to 4, no REQUEST, a null batch, votes for another digest. */
+static bool rewrite_0_to_4(struct qmsg *m)
+{
+	static const uint8_t null_batch[2] = {0, 0};
+	struct bft_hdr h;
+	const uint8_t *body;
+	size_t blen, len;
+	uint8_t *b;
+
+	if (m->from != 0 || m->to != 4)
+		return true;
+	if (m->b[0] == BFT_REQUEST)
+		return false;
+	if (m->b[0] != BFT_PREPREPARE && m->b[0] != BFT_PREPARE && m->b[0] != BFT_COMMIT)
+		return true;
+	cr_assert_eq(bft_hdr_parse(m->b, m->len, &h, &body, &blen), 0);
+	if (h.type == BFT_PREPREPARE) {
+		bft_hash(null_batch, sizeof(null_batch), h.d);
+		body = null_batch;
+		blen = sizeof(null_batch);
+	} else {
+		h.d[0] ^= 0x5a;
+	}
+	cr_assert_eq(bft_msg_build(W.priv[0], &h, body, blen, &b, &len), 0);
+	free(m->b);
+	m->b = b;
+	m->len = len;
+	return true;
+}
+
+Test(bft_scripted, equivocating_primary_leaves_no_replica_behind_in_a_quiet_log)
+{
+	struct bft_stats st;
+
+	world_init(5, false, 32, route_all);
+	W.rewrite = rewrite_0_to_4;
+	cr_assert_eq(bft_submit(W.r[0], (const uint8_t *)"X", 1, W.now), 0);
+	deliver();
+	tick_all(W.now + 3000);
+	for (int i = 1; i <= 3; i++)
+		cr_assert_str_eq(executed_at(i, 1), "X", "replica %d executed '%s' at 1", i,
+				 executed_at(i, 1));
+	bft_stats_get(W.r[4], &st);
+	cr_assert_str_eq(executed_at(4, 1), "X",
+			 "replica 4 executed '%s' at 1 (executed seq %llu, view %llu)",
+			 executed_at(4, 1), (unsigned long long)st.executed_seq,
+			 (unsigned long long)st.view);
+	world_free();
+}
+
 /* ---- 3. catching up from far behind ----------------------------------------------- */
 
 static int route_lag(int from, int to, uint8_t type)
@@ -621,13 +687,6 @@ Test(bft_scripted, replica_far_behind_catches_up_by_chunks)
 }
 
 /* ---- 4. a FETCH flood ----------------------------------------------------------------- */
-
-static int route_all(int from, int to, uint8_t type)
-{
-	(void)from;
-	(void)type;
-	return to;
-}
 
 Test(bft_scripted, fetch_flood_is_answered_within_a_budget)
 {
