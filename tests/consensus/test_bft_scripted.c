@@ -645,6 +645,7 @@ Test(bft_scripted, equivocating_primary_leaves_no_replica_behind_in_a_quiet_log)
 			 "replica 4 executed '%s' at 1 (executed seq %llu, view %llu)",
 			 executed_at(4, 1), (unsigned long long)st.executed_seq,
 			 (unsigned long long)st.view);
+	cr_assert_eq(st.view, 0, "it took a view change");
 	world_free();
 }
 
