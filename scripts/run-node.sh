@@ -266,7 +266,10 @@ if flows: bad.append(f"{flows} L1 flows left after the idle timeout")
 if not 0 <= s["mbufs_in_use"] - bm <= slack: bad.append(f"mbufs in use {s['mbufs_in_use']}, {bm} before")
 if fd != bfd: bad.append(f"controld has {fd} descriptors, {bfd} before")
 if cd > bcd * 1.25 + 4096: bad.append(f"controld RSS {cd} kB, {bcd} kB before")
-if dpr > bdp * 1.05 + 4096: bad.append(f"dataplane RSS {dpr} kB, {bdp} kB before")
+# The dataplane takes and touches its memory at start (hugepages; no table is
+# left to fault in on an lcore), so the traffic may move its RSS by no more
+# than what its control thread's malloc holds: 1 MiB.
+if dpr > bdp + 1024: bad.append(f"dataplane RSS {dpr} kB, {bdp} kB before")
 if s["rx_packets"] != s["tx_packets"] + s["drops_total"]:
     bad.append(f"rx {s['rx_packets']} != tx {s['tx_packets']} + dropped {s['drops_total']}")
 if failed > 0: bad.append(f"{failed} downloads failed")
