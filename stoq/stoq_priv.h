@@ -397,6 +397,13 @@ struct stoq_fmap *stoq_fcache_adopt(struct stoq_fcache *fc, const struct stoq_fi
 				    uint64_t now);
 void stoq_fcache_done(struct stoq_fcache *fc, struct stoq_fmap *m, uint64_t now);
 void stoq_fcache_expire(struct stoq_fcache *fc, uint64_t now);
+
+/*
+ * stoq_rootfs.c: 1 if dir is on a tmpfs that keeps its files in 4 KiB
+ * pages (its huge= neither always nor within_size, none forced system-wide),
+ * with the mount point in mnt; 0 if it is not; -errno if that cannot be told.
+ */
+int stoq_rootfs_small_pages(const char *dir, char *mnt, size_t mntlen);
 void stoq_fcache_clear(struct stoq_fcache *fc);
 /* Let go of one reference (any thread): the last unmaps. */
 void stoq_fmap_put(struct stoq_fmap *m);

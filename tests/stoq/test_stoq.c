@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -4372,4 +4373,107 @@ Test(stoq_dpdk, bad_eal_arguments_are_named)
 
 	cr_assert_lt(stoq_dpdk_eal_init("--no-huge --no-such-eal-flag", err, sizeof(err)), 0);
 	cr_assert_not_null(strstr(err, "--no-such-eal-flag"), "%s", err);
+}
+
+/* ------------------------------------------------------------- rootfs */
+
+/*
+ * Each test runs in a process of its own (Criterion forks): a private
+ * mount namespace keeps its tmpfs mounts from the host. Mounting needs root,
+ * as the node's tests run.
+ */
+static void rootfs_private_ns(char *dir, size_t len)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		cr_skip_test("unshare(CLONE_NEWNS): %s: mounting needs root", strerror(errno));
+	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "%s", strerror(errno));
+	snprintf(dir, len, "/tmp/stoq-test-rootfs-%d", (int)getpid());
+	cr_assert_eq(mkdir(dir, 0700), 0, "%s: %s", dir, strerror(errno));
+}
+
+static void rootfs_mount(const char *dir, const char *opts)
+{
+	cr_assert_eq(mount("tmpfs", dir, "tmpfs", 0, opts), 0, "tmpfs %s on %s: %s", opts, dir,
+		     strerror(errno));
+}
+
+static bool rootfs_thp_forced(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	return strstr(buf, "[force]") || strstr(buf, "[deny]");
+}
+
+Test(stoq_rootfs, tmpfs_in_small_pages_names_its_mount_point)
+{
+	char dir[128], sub[192], link[192], mnt[256] = "";
+
+	if (rootfs_thp_forced())
+		cr_skip_test("shmem_enabled forces every tmpfs's page size here");
+	rootfs_private_ns(dir, sizeof(dir));
+	rootfs_mount(dir, "size=4m");
+	cr_assert_eq(stoq_rootfs_small_pages(dir, mnt, sizeof(mnt)), 1);
+	cr_assert_str_eq(mnt, dir);
+	/* A root below the mount point, reached through a symlink from outside. */
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/a/b", dir);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	snprintf(link, sizeof(link), "%s-link", dir);
+	cr_assert_eq(symlink(sub, link), 0, "%s: %s", link, strerror(errno));
+	mnt[0] = '\0';
+	cr_assert_eq(stoq_rootfs_small_pages(link, mnt, sizeof(mnt)), 1);
+	cr_assert_str_eq(mnt, dir);
+	unlink(link);
+	/* huge=advise gives huge pages only to writers that asked by madvise. */
+	rootfs_mount(dir, "size=4m,huge=advise");
+	cr_assert_eq(stoq_rootfs_small_pages(dir, mnt, sizeof(mnt)), 1);
+	umount2(dir, MNT_DETACH);
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+}
+
+Test(stoq_rootfs, huge_tmpfs_and_disk_are_not)
+{
+	char dir[128], inner[192], mnt[256] = "unchanged";
+
+	if (rootfs_thp_forced())
+		cr_skip_test("shmem_enabled forces every tmpfs's page size here");
+	rootfs_private_ns(dir, sizeof(dir));
+	rootfs_mount(dir, "size=8m,huge=within_size");
+	cr_assert_eq(stoq_rootfs_small_pages(dir, mnt, sizeof(mnt)), 0);
+	cr_assert_str_eq(mnt, "unchanged");
+	/* Stacked on the same point, the last mount is the one in use. */
+	rootfs_mount(dir, "size=8m");
+	cr_assert_eq(stoq_rootfs_small_pages(dir, mnt, sizeof(mnt)), 1);
+	rootfs_mount(dir, "size=8m,huge=always");
+	cr_assert_eq(stoq_rootfs_small_pages(dir, NULL, 0), 0);
+	/* A 4 KiB tmpfs inside a huge one: the longest mount point decides, and
+	 * a mount point with a space in it is read back from its escape. */
+	snprintf(inner, sizeof(inner), "%s/in ner", dir);
+	cr_assert_eq(mkdir(inner, 0700), 0);
+	rootfs_mount(inner, "size=4m,huge=never");
+	cr_assert_eq(stoq_rootfs_small_pages(inner, mnt, sizeof(mnt)), 1);
+	cr_assert_str_eq(mnt, inner);
+	umount2(inner, MNT_DETACH);
+	for (int i = 0; i < 3; i++)
+		umount2(dir, MNT_DETACH);
+	rmdir(dir);
+	/* A disk filesystem is not (/tmp is one here; on a tmpfs it says 1). */
+	struct statfs fs;
+
+	cr_assert_eq(statfs("/tmp", &fs), 0);
+	if (fs.f_type != TMPFS_MAGIC)
+		cr_assert_eq(stoq_rootfs_small_pages("/tmp", mnt, sizeof(mnt)), 0);
+}
+
+Test(stoq_rootfs, a_missing_root_is_an_error)
+{
+	cr_assert_eq(stoq_rootfs_small_pages("/nonexistent/stoq-root", NULL, 0), -ENOENT);
 }
