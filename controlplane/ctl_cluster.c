@@ -957,6 +957,8 @@ static void trace_msg(const char *dir, int peer, const uint8_t *m, size_t len)
 	       h.replica, h.view, h.seq, h.d[0], h.d[1], h.d[2], h.d[3], len);
 }
 
+static void publish(struct ctl_cluster *cl);
+
 /*
  * Send what the core produced, after making what binds us durable: one
  * fdatasync covers every record of this round (PBFT: a replica logs what
@@ -1023,6 +1025,12 @@ static void flush(struct ctl_cluster *cl)
 	}
 	cl->n_out = 0;
 	if (cl->n_ready) {
+		/*
+		 * /v1/cluster first: a client that reads commit_index after its
+		 * write's answer (to wait for another member to reach it) must
+		 * get a number that counts the write, not the 100 ms old one.
+		 */
+		publish(cl);
 		pthread_mutex_lock(&cl->lock);
 		for (struct waiter *w = cl->waiters; w; w = w->next)
 			if (w->ready)

@@ -323,17 +323,22 @@ echo "    5 downloads entering node $((n - 1)) (10.77.$n.1): $ok complete"
 # (mfn_quic_lb), and so does the serving node's; L3 alone would pick one of
 # the n backends anew.
 say "clients of node 0 change their address after the handshake: routed by their connection IDs"
-rebinding_ok=0
+rebinding_ok=0 rebinding_bad=""
 for k in 1 2 3 4; do
-	if rebinding_get hm-c0 "$tmp/gdl" 10.77.1.1 "https://10.77.1.1:4433/f$k.bin" "$tmp/gtls.log" &&
-		cmp -s "$tmp/gdl/f$k.bin" "$tmp/srv/f$k.bin"; then
+	rc=0
+	rebinding_get hm-c0 "$tmp/gdl" 10.77.1.1 "https://10.77.1.1:4433/f$k.bin" "$tmp/gtls.log" || rc=$?
+	if ((rc == 0)) && cmp -s "$tmp/gdl/f$k.bin" "$tmp/srv/f$k.bin"; then
 		rebinding_ok=$((rebinding_ok + 1))
+	else
+		rebinding_bad+=" f$k.bin: gtlsclient exit $rc$( ((rc == 124)) && echo " (timed out)");"
 	fi
 done
 routed=$(dp_stat 0 mfn_quic_lb_routed)
 echo "    4 rebinding clients: $rebinding_ok complete and byte-exact; node 0 routed $routed new paths by their CID"
 if ((check)); then
-	((rebinding_ok == 4)) || fail "$rebinding_ok of 4 rebinding clients completed: $(tail -3 "$tmp/gtls.log")"
+	((rebinding_ok == 4)) || fail "$rebinding_ok of 4 rebinding clients completed:$rebinding_bad" \
+		"node 0: mfn_quic_lb_routed $routed, mfn_quic_lb_miss $(dp_stat 0 mfn_quic_lb_miss);" \
+		"$(tail -3 "$tmp/gtls.log")"
 	((routed >= 4)) || fail "node 0 routed $routed new paths by their CID, not 4"
 fi
 
@@ -378,7 +383,10 @@ say "healed: node $cut catches up"
 write_delays "$base_delays"
 caught_up() { (($(commit_index "$cut") >= ci)); }
 wait_for 60 caught_up || fail "node $cut did not catch up to $ci (at $(commit_index "$cut"))"
-rest "$cut" GET /v1/services/part5 >/dev/null || fail "node $cut lacks the write made while it was cut off"
+got=$(in_ns "hm-n$cut" curl -s -w ' (HTTP %{http_code})' "$(api "$cut")/v1/services/part5" 2>&1 || true)
+[[ "$got" == *"(HTTP 200)" ]] ||
+	fail "node $cut lacks the write made while it was cut off: GET /v1/services/part5: $got;" \
+		"its commit index $(commit_index "$cut"), node 0's $ci"
 echo "    node $cut: commit index $(commit_index "$cut"), has the services written while it was away"
 
 if ((check)); then

@@ -113,6 +113,7 @@ write() {
 leader() {
 	curl -sf "$(cluster_api "$tmp" "$1")/v1/cluster" | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])'
 }
+index() { curl -sf "$(cluster_api "$tmp" "$1")/v1/cluster" | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit_index"])'; }
 # converge MEMBERS...: all list the same services, and every acknowledged one (20 s).
 converge() {
 	local ok
@@ -172,6 +173,17 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST -H 'Content-Type: applicati
 	-d '{"name":"svc0","port":1}' "$(cluster_api "$tmp" 3)/v1/services")
 [[ "$code" == 409 ]] || fail "a duplicate name through the cluster: $code, want 409"
 echo "ok: 12 writes over 4 members, same state everywhere"
+# Whoever reads commit_index after a write's 201 (to wait for another member
+# to reach it, as scripts/mesh.sh does) must get a number that counts the
+# write: /v1/cluster is brought up to date before the answer goes out.
+for k in 1 2 3 4 5; do
+	before=$(index 1)
+	write 1
+	[[ "$code" == 201 ]] || fail "write to member 1: $code $(cat "$tmp/w.out")"
+	after=$(index 1)
+	((after > before)) || fail "member 1's commit index $after after a committed write, $before before it"
+done
+echo "ok: a write's answer comes after /v1/cluster counts it (5 of 5)"
 
 # ---- 3. kill -9 a backup -----------------------------------------------------------------
 p=$(leader 0)
@@ -410,7 +422,6 @@ for k in $(seq 140); do
 	c2=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -XDELETE "$(cluster_api "$tmp" "$m")/v1/services/lag$k")
 	[[ "$c1" == 201 && "$c2" == 204 ]] || fail "with member $b down, write $k to $m: $c1 $c2"
 done
-index() { curl -sf "$(cluster_api "$tmp" "$1")/v1/cluster" | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit_index"])'; }
 cluster_start "$tmp" "$b" || fail "member $b did not restart"
 t0=$(date +%s%N)
 for _ in $(seq 200); do
