@@ -330,7 +330,11 @@ for k in 1 2 3 4; do
 	if ((rc == 0)) && cmp -s "$tmp/gdl/f$k.bin" "$tmp/srv/f$k.bin"; then
 		rebinding_ok=$((rebinding_ok + 1))
 	else
-		rebinding_bad+=" f$k.bin: gtlsclient exit $rc$( ((rc == 124)) && echo " (timed out)");"
+		case $rc in
+		0) rebinding_bad+=" f$k.bin: bytes differ;" ;;
+		124) rebinding_bad+=" f$k.bin: timed out after 30 s;" ;;
+		*) rebinding_bad+=" f$k.bin: gtlsclient exit $rc;" ;;
+		esac
 	fi
 done
 routed=$(dp_stat 0 mfn_quic_lb_routed)
