@@ -4379,14 +4379,16 @@ Test(stoq_dpdk, bad_eal_arguments_are_named)
 
 /*
  * Each test runs in a process of its own (Criterion forks): a private
- * mount namespace keeps its tmpfs mounts from the host. Mounting needs root,
- * as the node's tests run.
+ * mount namespace keeps its mounts from the host, and a scratch tmpfs over
+ * its /tmp its directories, so a test that fails half-way leaves nothing
+ * behind. Mounting needs root, as the node's tests run.
  */
 static void rootfs_private_ns(char *dir, size_t len)
 {
 	if (unshare(CLONE_NEWNS) < 0)
 		cr_skip_test("unshare(CLONE_NEWNS): %s: mounting needs root", strerror(errno));
 	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "%s", strerror(errno));
+	cr_assert_eq(mount("tmpfs", "/tmp", "tmpfs", 0, "size=1m"), 0, "%s", strerror(errno));
 	snprintf(dir, len, "/tmp/stoq-test-rootfs-%d", (int)getpid());
 	cr_assert_eq(mkdir(dir, 0700), 0, "%s: %s", dir, strerror(errno));
 }
@@ -4430,21 +4432,22 @@ Test(stoq_rootfs, tmpfs_in_small_pages_names_its_mount_point)
 	mnt[0] = '\0';
 	cr_assert_eq(stoq_rootfs_small_pages(link, mnt, sizeof(mnt)), 1);
 	cr_assert_str_eq(mnt, dir);
-	unlink(link);
 	/* huge=advise gives huge pages only to writers that asked by madvise. */
 	rootfs_mount(dir, "size=4m,huge=advise");
 	cr_assert_eq(stoq_rootfs_small_pages(dir, mnt, sizeof(mnt)), 1);
-	umount2(dir, MNT_DETACH);
-	umount2(dir, MNT_DETACH);
-	rmdir(dir);
 }
 
 Test(stoq_rootfs, huge_tmpfs_and_disk_are_not)
 {
 	char dir[128], inner[192], mnt[256] = "unchanged";
+	struct statfs fs;
 
 	if (rootfs_thp_forced())
 		cr_skip_test("shmem_enabled forces every tmpfs's page size here");
+	/* A disk filesystem is not (the host's /tmp is one here). */
+	cr_assert_eq(statfs("/tmp", &fs), 0);
+	if (fs.f_type != TMPFS_MAGIC)
+		cr_assert_eq(stoq_rootfs_small_pages("/tmp", mnt, sizeof(mnt)), 0);
 	rootfs_private_ns(dir, sizeof(dir));
 	rootfs_mount(dir, "size=8m,huge=within_size");
 	cr_assert_eq(stoq_rootfs_small_pages(dir, mnt, sizeof(mnt)), 0);
@@ -4461,16 +4464,6 @@ Test(stoq_rootfs, huge_tmpfs_and_disk_are_not)
 	rootfs_mount(inner, "size=4m,huge=never");
 	cr_assert_eq(stoq_rootfs_small_pages(inner, mnt, sizeof(mnt)), 1);
 	cr_assert_str_eq(mnt, inner);
-	umount2(inner, MNT_DETACH);
-	for (int i = 0; i < 3; i++)
-		umount2(dir, MNT_DETACH);
-	rmdir(dir);
-	/* A disk filesystem is not (/tmp is one here; on a tmpfs it says 1). */
-	struct statfs fs;
-
-	cr_assert_eq(statfs("/tmp", &fs), 0);
-	if (fs.f_type != TMPFS_MAGIC)
-		cr_assert_eq(stoq_rootfs_small_pages("/tmp", mnt, sizeof(mnt)), 0);
 }
 
 Test(stoq_rootfs, a_missing_root_is_an_error)
