@@ -4,8 +4,9 @@
 # 2 -> 3 -> 1 -> 2 replicas and a runtime setting changes; then the traffic
 # stops and scripts/run-node.sh --soak checks the node is back to its
 # baseline: no L1 flow left, mbufs in use as before, controld's descriptors
-# as before and RSS within bounds (the dataplane's within 1 MiB), every packet sent or dropped under a
-# counted reason, no failed download. It tears everything down.
+# as before and RSS within bounds (the dataplane's within 1 MiB), every
+# packet sent or dropped under a counted reason, no failed download. It
+# tears everything down.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
