@@ -98,7 +98,7 @@ int stoq_rootfs_small_pages(const char *dir, char *mnt, size_t mntlen)
 	size_t best_len = 0, cap = 0;
 	struct statfs sf;
 	char *line = NULL;
-	bool found = false;
+	bool found = false, best_tmpfs = false;
 	FILE *f;
 	int rc;
 
@@ -136,8 +136,8 @@ int stoq_rootfs_small_pages(const char *dir, char *mnt, size_t mntlen)
 			continue;
 		best_len = strlen(mp);
 		snprintf(best_mp, sizeof(best_mp), "%s", mp);
-		snprintf(best_opts, sizeof(best_opts), "%s%s",
-			 strcmp(fstype, "tmpfs") == 0 ? "" : "!", opts);
+		snprintf(best_opts, sizeof(best_opts), "%s", opts);
+		best_tmpfs = strcmp(fstype, "tmpfs") == 0;
 		found = true;
 	}
 	rc = ferror(f) ? -EIO : 0;
@@ -145,7 +145,7 @@ int stoq_rootfs_small_pages(const char *dir, char *mnt, size_t mntlen)
 	fclose(f);
 	if (rc < 0)
 		return rc;
-	if (!found || best_opts[0] == '!')
+	if (!found || !best_tmpfs)
 		return -ENOENT; /* statfs said tmpfs, mountinfo did not: say nothing */
 	switch (shmem_override()) {
 	case 1:
