@@ -1202,6 +1202,18 @@ static void recv_one(struct stoq_endpoint *ep, const uint8_t *data, size_t len,
 		return;
 	}
 	conn_read(c, data, len, remote, rlen, ecn, now);
+	/*
+	 * An Initial that did not decrypt (ngtcp2: drop the connection) leaves
+	 * it dead before it did anything: freed now, not at the next timer,
+	 * which a server whose connections are idle may not have for a long
+	 * time. Without retry, a flood of such datagrams from forged addresses
+	 * held one ngtcp2 connection and TLS object each (10,000 of them: 430
+	 * MB) until a timer fired.
+	 */
+	if (c->dead) {
+		ep->st.dropped++;
+		conn_free(c);
+	}
 }
 
 int stoq_endpoint_recv(struct stoq_endpoint *ep, const struct stoq_dgram *d, uint64_t now)
@@ -1688,8 +1700,13 @@ uint64_t stoq_endpoint_next_timer(struct stoq_endpoint *ep)
 	for (struct stoq_conn *c = ep->conns; c; c = c->next) {
 		uint64_t e;
 
-		if (c->dead)
+		if (c->dead) {
+			/* A server frees its dead connections in the timer at once
+			 * (a client keeps them for its caller to read). */
+			if (c->server)
+				t = 0;
 			continue;
+		}
 		e = (c->closing || c->draining) ? c->close_deadline : ngtcp2_conn_get_expiry(c->q);
 		if (e < t)
 			t = e;

@@ -2861,6 +2861,68 @@ Test(stoq_sim, unknown_cid_gets_stateless_reset)
 	sim_fini(&s);
 }
 
+/*
+ * Initials that look right to ngtcp2_accept() but do not decrypt, as anyone
+ * can send from forged addresses: the server must not keep a connection
+ * for any of them (it kept each, ngtcp2 connection and TLS object, until a
+ * timer fired: on a server with only idle connections, for good).
+ */
+Test(stoq_sim, initials_that_do_not_decrypt_leave_no_connection)
+{
+	struct stoq_config scfg, ccfg;
+	struct sim s;
+	struct stoq_endpoint_stats st;
+	struct stoq_dgram d = { 0 };
+	uint8_t pkt[1200], *data;
+	uint64_t dropped;
+	struct body b = { 0 };
+	struct want w = { .b = &b, .n = 1 };
+	struct stoq_conn *c;
+
+	configs(&scfg, &ccfg);
+	sim_init(&s, &scfg, &ccfg, g_dir);
+	stoq_endpoint_stats(s.srv, &st);
+	dropped = st.dropped;
+	d.data = pkt;
+	d.len = sizeof(pkt);
+	memcpy(&d.remote, &s.caddr, sizeof(s.caddr));
+	d.remote_len = sizeof(s.caddr);
+	for (unsigned i = 0; i < 64; i++) {
+		size_t off = 0;
+
+		pkt[off++] = 0xc3; /* long header, Initial, 4-byte packet number */
+		pkt[off++] = 0, pkt[off++] = 0, pkt[off++] = 0, pkt[off++] = 1;
+		pkt[off++] = 8; /* DCID and SCID, 8 bytes each, new every time */
+		for (unsigned k = 0; k < 16; k++) {
+			if (k == 8)
+				pkt[off++] = 8;
+			pkt[off++] = (uint8_t)(i * 31 + k * 7 + 1);
+		}
+		pkt[off++] = 0; /* no token */
+		pkt[off] = (uint8_t)(0x40 | (sizeof(pkt) - off - 2) >> 8);
+		pkt[off + 1] = (uint8_t)(sizeof(pkt) - off - 2);
+		off += 2;
+		for (; off < sizeof(pkt); off++) /* not what the Initial keys seal */
+			pkt[off] = (uint8_t)(off * 13 + i);
+		stoq_endpoint_recv(s.srv, &d, s.now);
+		cr_assert_eq(stoq_endpoint_conn_count(s.srv), 0,
+			     "Initial %u left %zu connections", i, stoq_endpoint_conn_count(s.srv));
+	}
+	stoq_endpoint_stats(s.srv, &st);
+	cr_assert_eq(st.dropped - dropped, 64);
+	/* And a real client is still served. */
+	data = make_file("after-initials.bin", 3000);
+	c = sim_connect(&s);
+	w.c = c;
+	cr_assert_eq(stoq_conn_get(c, "/after-initials.bin", 0, -1, &body_ops, &b), 0);
+	sim_run(&s, all_done, &w, 20ull * 1000000000ull);
+	expect_body(&b, 200, data, 3000);
+	cr_assert_eq(stoq_endpoint_conn_count(s.srv), 1);
+	free(b.buf);
+	free(data);
+	sim_fini(&s);
+}
+
 /* ------------------------------------------------ the driver loop's turn */
 
 /*
