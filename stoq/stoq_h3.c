@@ -850,7 +850,9 @@ static int respond_file(struct stoq_conn *c, struct stoq_req *r)
  * A PUT's headers are in: decide what can be decided now (the answer goes
  * out at the end of the body, which is read and dropped either way) and
  * open the temporary file the body goes to. /sha256/<hex> names a chunk by
- * its content: anything else under /sha256/ is refused.
+ * its content: anything else under /sha256/ is refused, and so is /sha256
+ * itself, which as a file stored by name would leave no directory for the
+ * chunks (every later one answered 404).
  */
 static int put_begin(struct stoq_conn *c, struct stoq_req *r)
 {
@@ -860,6 +862,10 @@ static int put_begin(struct stoq_conn *c, struct stoq_req *r)
 
 	if (c->ep->root_fd < 0 || stoq_h3_rel_path(r->path, rel, sizeof(rel)) < 0) {
 		r->put_status = 403;
+		return 0;
+	}
+	if (strcmp(rel, STOQ_HASH_DIR) == 0) {
+		r->put_status = 400;
 		return 0;
 	}
 	if (strncmp(rel, STOQ_HASH_DIR "/", sizeof(STOQ_HASH_DIR)) == 0) {
@@ -879,6 +885,23 @@ static int put_begin(struct stoq_conn *c, struct stoq_req *r)
 	if (r->put_hash[0] && mkdirat(c->ep->root_fd, STOQ_HASH_DIR, 0755) < 0 && errno != EEXIST) {
 		put_failed(r, errno);
 		return 0;
+	}
+	/* Something else by that name (put there by hand, or by a server from
+	 * before /sha256 was refused): the chunk has nowhere to go. A 500 and
+	 * a warning that names it, not the 404 of a directory not there. */
+	if (r->put_hash[0]) {
+		struct stat st;
+
+		if (fstatat(c->ep->root_fd, STOQ_HASH_DIR, &st, 0) < 0) {
+			put_failed(r, errno);
+			return 0;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			r->put_status = 500;
+			HM_WARN(STOQ_LOG, "PUT %s: %s/%s is not a directory: chunks named by "
+				"content cannot be stored", r->path, c->ep->root, STOQ_HASH_DIR);
+			return 0;
+		}
 	}
 	dir = strrchr(rel, '/');
 	snprintf(r->put_tmp, sizeof(r->put_tmp), "%s/%.*s%s" STOQ_PUT_TMP_PREFIX "XXXXXX",

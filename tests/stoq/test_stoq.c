@@ -1339,6 +1339,65 @@ Test(stoq_sim, put_by_name_and_by_content_hash)
 }
 
 /*
+ * /sha256 is the directory of chunks named by content: a PUT by that name
+ * is refused (stored as a file, it left every later chunk a 404), and a
+ * file of that name put there otherwise makes chunk PUTs fail as a server
+ * error, not as a directory missing.
+ */
+Test(stoq_sim, put_to_the_chunk_directory_itself_is_refused)
+{
+	struct stoq_config scfg, ccfg;
+	struct sim s;
+	struct body b[3] = {0};
+	struct want w = {.b = b, .n = 1};
+	char root[96], chunk[80], hex[65], at[256];
+	uint8_t data[100], d[32];
+	struct stoq_conn *c;
+	struct stat st;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 29 + 3);
+	cr_assert_eq(stoq_sha256(data, sizeof(data), d), 0);
+	hm_hex_encode(d, sizeof(d), hex);
+	snprintf(chunk, sizeof(chunk), "/sha256/%s", hex);
+	snprintf(root, sizeof(root), "%s/sha-root-XXXXXX", g_dir);
+	cr_assert_not_null(mkdtemp(root));
+	snprintf(at, sizeof(at), "%s/sha256", root);
+	configs(&scfg, &ccfg);
+	sim_init(&s, &scfg, &ccfg, root);
+	c = sim_connect(&s);
+	w.c = c;
+	cr_assert_eq(stoq_conn_put(c, "/sha256", data, sizeof(data), NULL, &body_ops, &b[0]), 0);
+	sim_run(&s, all_done, &w, 20ull * 1000000000ull);
+	cr_assert_eq(b[0].status, 400, "PUT /sha256: %d", b[0].status);
+	cr_assert_neq(lstat(at, &st), 0, "PUT /sha256 left something at %s", at);
+	/* A file there all the same. */
+	fd = open(at, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	w.b = &b[1];
+	cr_assert_eq(stoq_conn_put(c, chunk, data, sizeof(data), d, &body_ops, &b[1]), 0);
+	sim_run(&s, all_done, &w, 20ull * 1000000000ull);
+	cr_assert_eq(b[1].status, 500, "a chunk PUT with a file at /sha256: %d", b[1].status);
+	/* Gone again: the chunk is stored. */
+	cr_assert_eq(unlink(at), 0);
+	w.b = &b[2];
+	cr_assert_eq(stoq_conn_put(c, chunk, data, sizeof(data), d, &body_ops, &b[2]), 0);
+	sim_run(&s, all_done, &w, 20ull * 1000000000ull);
+	cr_assert_eq(b[2].status, 201);
+	expect_stored_in(root, chunk + 1, data, sizeof(data));
+	for (int i = 0; i < 3; i++)
+		free(b[i].buf);
+	sim_fini(&s);
+	snprintf(at, sizeof(at), "%s%s", root, chunk);
+	cr_assert_eq(unlink(at), 0);
+	snprintf(at, sizeof(at), "%s/sha256", root);
+	cr_assert_eq(rmdir(at), 0);
+	cr_assert_eq(rmdir(root), 0);
+}
+
+/*
  * More PUTs at once than the server keeps write blocks for (put_buffers, per
  * endpoint): those with one write it in 2 MiB blocks, the rest as the
  * bytes arrive; every file is stored whole either way, and every block is
