@@ -1365,6 +1365,11 @@ int stoq_h3_early_rejected(struct stoq_conn *c)
 		if (r->stream_id < 0)
 			continue;
 		r->stream_id = -1;
+		/* A PUT starts its body over on the new stream: what nghttp3
+		 * took in 0-RTT went with the streams. (Not seen here: this
+		 * client's first flight carries no body bytes before the
+		 * server's answer; a larger first flight could.) */
+		r->body_given = 0;
 		r->next = c->queue_head;
 		c->queue_head = r;
 		if (!c->queue_tail)
