@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <linux/openat2.h>
 
 #include "rt_cgroup.h"
 #include "rt_net.h"
@@ -97,8 +98,119 @@ static int mkdirs(const char *path, mode_t mode)
 	return mkdir(p, mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* The minimal /dev: host nodes bind-mounted (mknod may be refused), and links. */
-static void populate_dev(struct child *c, const char *dev)
+/*
+ * Mount destinations are resolved inside the rootfs, never by string
+ * (root + dest): until pivot_root the host's / is still the root, and a
+ * symlink in the image (untrusted content), rootfs/data -> /etc, would
+ * have a destination under /data made and mounted on the host.
+ */
+
+/* mount(2) takes no fd: this path names @fd's file through procfs. */
+#define FD_PATH_LEN 32
+static const char *fd_path(char *buf, int fd)
+{
+	snprintf(buf, FD_PATH_LEN, "/proc/self/fd/%d", fd);
+	return buf;
+}
+
+/*
+ * Open @path as if @rootfd were / (an absolute symlink or ".." stays
+ * under it). The kernel currently implies RESOLVE_NO_MAGICLINKS with
+ * RESOLVE_IN_ROOT but says it may not always: a symlink into an
+ * earlier-mounted /proc (proc/self/root) must not lead out either.
+ * Returns an fd or -errno; -ENOSYS before Linux 5.6.
+ */
+static int open_in_root(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * An O_PATH fd of mount destination @dest under @rootfd, making what is
+ * missing: directories (0755), and the last component a directory or, for
+ * a bind mount of a file (@file), an empty file (0644). Each is made in the
+ * fd of its parent as resolved inside the rootfs. Returns the fd or -errno:
+ * -ENOENT for a symlink on the way that leads nowhere (its target is not
+ * made), -ENOSYS without openat2.
+ */
+static int mount_target(int rootfd, const char *dest, bool file)
+{
+	char prefix[PATH_MAX] = "", comp[NAME_MAX + 1];
+	const char *p = dest;
+	int dir, fd;
+
+	dir = open_in_root(rootfd, "/", O_PATH | O_DIRECTORY);
+	while (dir >= 0) {
+		size_t n;
+		bool last, leaf_file;
+
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			return dir; /* dest was "/" or ended in '/' */
+		n = strcspn(p, "/");
+		if (n > NAME_MAX || strlen(prefix) + n + 2 > sizeof(prefix)) {
+			close(dir);
+			return -ENAMETOOLONG;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p += n;
+		last = p[strspn(p, "/")] == '\0';
+		leaf_file = last && file;
+		strcat(prefix, "/");
+		strcat(prefix, comp);
+
+		fd = open_in_root(rootfd, prefix, O_PATH | (leaf_file ? 0 : O_DIRECTORY));
+		if (fd == -ENOENT) {
+			int rc = 0;
+
+			if (leaf_file) {
+				/* O_EXCL: never follows a symlink in its last component. */
+				int f = openat(dir, comp,
+					       O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+					       0644);
+
+				if (f >= 0)
+					close(f);
+				else if (errno != EEXIST)
+					rc = -errno;
+			} else if (mkdirat(dir, comp, 0755) < 0 && errno != EEXIST) {
+				rc = -errno;
+			}
+			fd = rc < 0 ? rc : open_in_root(rootfd, prefix, O_PATH);
+		}
+		close(dir);
+		dir = fd;
+		if (last)
+			return dir;
+	}
+	return dir;
+}
+
+static void __attribute__((noreturn)) die_target(struct child *c, const char *dest, int rc)
+{
+	if (rc == -ENOSYS)
+		die(c,
+		    "mounts: %s: openat2(2) is not available (Linux 5.6 or later is "
+		    "needed to resolve a destination inside the rootfs)",
+		    dest);
+	if (rc == -ENOENT)
+		die(c, "mounts: %s: a symlink on the way leads nowhere in the rootfs", dest);
+	die(c, "mounts: %s: %s", dest, strerror(-rc));
+}
+
+/*
+ * The minimal /dev in the fresh tmpfs at @devfd: host nodes bind-mounted
+ * (mknod may be refused), and links.
+ */
+static void populate_dev(struct child *c, int devfd)
 {
 	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 	static const char *const links[][2] = {{"/proc/self/fd", "fd"},
@@ -106,91 +218,100 @@ static void populate_dev(struct child *c, const char *dev)
 					       {"/proc/self/fd/1", "stdout"},
 					       {"/proc/self/fd/2", "stderr"},
 					       {"pts/ptmx", "ptmx"}};
-	char p[PATH_MAX + 16], h[64];
+	char h[64], fp[FD_PATH_LEN];
 
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
-		int fd;
+		int fd = openat(devfd, nodes[i], O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666);
 
-		snprintf(p, sizeof(p), "%s/%s", dev, nodes[i]);
 		snprintf(h, sizeof(h), "/dev/%s", nodes[i]);
-		fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-		if (fd >= 0)
-			close(fd);
-		if (mount(h, p, NULL, MS_BIND, NULL) < 0)
+		if (fd < 0 || mount(h, fd_path(fp, fd), NULL, MS_BIND, NULL) < 0)
 			die(c, "/dev/%s: bind mount: %s", nodes[i], strerror(errno));
+		close(fd);
 	}
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", dev, links[i][1]);
-		if (symlink(links[i][0], p) < 0 && errno != EEXIST)
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		if (symlinkat(links[i][0], devfd, links[i][1]) < 0 && errno != EEXIST)
 			die(c, "/dev/%s: %s", links[i][1], strerror(errno));
-	}
 }
 
 static void do_mounts(struct child *c)
 {
 	const struct rt_spec *s = c->s;
-	char target[PATH_MAX - 16];
+	char fp[FD_PATH_LEN];
+	int rootfd;
 
 	if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		die(c, "making / private: %s", strerror(errno));
 	if (mount(s->root, s->root, NULL, MS_BIND | MS_REC, NULL) < 0)
 		die(c, "root.path %s: %s", s->root, strerror(errno));
+	/* After the bind: the destinations are resolved in that mount, the one pivoted into. */
+	rootfd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		die(c, "root.path %s: %s", s->root, strerror(errno));
 	for (uint32_t i = 0; i < s->n_mounts; i++) {
 		const struct rt_mount *m = &s->mounts[i];
 		unsigned long fl = m->flags & ~(MS_BIND | MS_REC);
+		bool file = false, dev = !m->bind && strcmp(m->dest, "/dev") == 0 &&
+					 strcmp(m->type, "tmpfs") == 0;
+		int fd;
 
-		snprintf(target, sizeof(target), "%s%s", s->root, m->dest);
 		if (m->bind) {
 			struct stat st;
 
 			if (stat(m->source, &st) < 0)
 				die(c, "mounts: %s: source %s: %s", m->dest, m->source,
 				    strerror(errno));
-			if (S_ISDIR(st.st_mode)) {
-				if (mkdirs(target, 0755) < 0)
-					die(c, "mounts: %s: %s", m->dest, strerror(errno));
-			} else {
-				int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-
-				if (fd >= 0)
-					close(fd);
-			}
-			if (mount(m->source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
+			file = !S_ISDIR(st.st_mode);
+		}
+		fd = mount_target(rootfd, m->dest, file);
+		if (fd < 0)
+			die_target(c, m->dest, fd);
+		if (m->bind) {
+			if (mount(m->source, fd_path(fp, fd), NULL, MS_BIND | (m->flags & MS_REC),
+				  NULL) < 0)
 				die(c, "mounts: bind %s on %s: %s", m->source, m->dest,
 				    strerror(errno));
-			if (fl && mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | fl, NULL) < 0)
-				die(c, "mounts: %s: remount: %s", m->dest, strerror(errno));
-			continue;
-		}
-		if (mkdirs(target, 0755) < 0)
-			die(c, "mounts: %s: %s", m->dest, strerror(errno));
-		if (strcmp(m->type, "cgroup") == 0) {
+		} else if (strcmp(m->type, "cgroup") == 0) {
 			/*
 			 * cgroup2 when the host is unified (scoped by a cgroup
 			 * namespace); on v1 hosts an empty read-only tmpfs: the
 			 * container does not see the host's hierarchies.
 			 */
 			if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
-				if (mount("cgroup2", target, "cgroup2", fl, NULL) < 0)
+				if (mount("cgroup2", fd_path(fp, fd), "cgroup2", fl, NULL) < 0)
 					die(c, "mounts: %s: cgroup2: %s", m->dest, strerror(errno));
-			} else if (mount("tmpfs", target, "tmpfs", fl | MS_RDONLY, "size=4k") < 0) {
+			} else if (mount("tmpfs", fd_path(fp, fd), "tmpfs", fl | MS_RDONLY,
+					 "size=4k") < 0) {
 				die(c, "mounts: %s: %s", m->dest, strerror(errno));
 			}
-			continue;
-		}
-		/* sysfs needs a network namespace of its own to be mountable; else bind ro. */
-		if (strcmp(m->type, "sysfs") == 0 && !(s->ns & RT_NS_NET)) {
-			if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-			    mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | fl, NULL) <
-				0)
+			fl = 0; /* applied */
+		} else if (strcmp(m->type, "sysfs") == 0 && !(s->ns & RT_NS_NET)) {
+			/* sysfs needs a network namespace of its own to mount; else bind ro. */
+			if (mount("/sys", fd_path(fp, fd), NULL, MS_BIND | MS_REC, NULL) < 0)
 				die(c, "mounts: %s: %s", m->dest, strerror(errno));
-			continue;
+			fl |= MS_RDONLY;
+		} else {
+			if (mount(m->source, fd_path(fp, fd), m->type, fl,
+				  m->data[0] ? m->data : NULL) < 0)
+				die(c, "mounts: %s (%s): %s", m->dest, m->type, strerror(errno));
+			fl = 0; /* applied */
 		}
-		if (mount(m->source, target, m->type, fl, m->data[0] ? m->data : NULL) < 0)
-			die(c, "mounts: %s (%s): %s", m->dest, m->type, strerror(errno));
-		if (strcmp(m->dest, "/dev") == 0 && strcmp(m->type, "tmpfs") == 0)
-			populate_dev(c, target);
+		close(fd);
+		if (!fl && !dev)
+			continue;
+		/*
+		 * A bind's flags take a remount, and /dev its nodes: both on the
+		 * new mount's root, which the fd of the directory under it is not.
+		 */
+		fd = open_in_root(rootfd, m->dest, O_PATH | (file ? 0 : O_DIRECTORY));
+		if (fd < 0)
+			die_target(c, m->dest, fd);
+		if (fl && mount(NULL, fd_path(fp, fd), NULL, MS_BIND | MS_REMOUNT | fl, NULL) < 0)
+			die(c, "mounts: %s: remount: %s", m->dest, strerror(errno));
+		if (dev)
+			populate_dev(c, fd);
+		close(fd);
 	}
+	close(rootfd);
 	/* pivot_root(".", "."): the old root ends up on top, then goes. */
 	if (chdir(s->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
 		die(c, "pivot_root into %s: %s", s->root, strerror(errno));

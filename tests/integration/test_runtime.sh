@@ -4,6 +4,7 @@
 #  - isolation: no host processes, host mounts or other containers visible,
 #    own hostname, read-only root, only the spec's capabilities, the default
 #    seccomp filter refuses mount and unshare;
+#  - mount destinations under a symlink in the rootfs resolve inside it;
 #  - limits: the memory limit kills a hog, the pids limit stops a fork bomb;
 #  - lifecycle: create/start/state/kill/delete/list, exit codes and signals
 #    propagated, cgroups removed;
@@ -90,6 +91,49 @@ maxpid=$(sed -n 's/^maxpid //p' <<<"$out")
 [[ -n "$maxpid" && "$maxpid" -lt 10 ]] || fail "a container sees another's processes: $out"
 "$run" kill other KILL
 echo "ok: isolation: own PID space, no host mounts, hostname, ro root, caps, seccomp, own netns"
+
+# ---- mount destinations stay in the rootfs ----------------------------------------------
+# The image is untrusted: rootfs/data is a symlink to $hostdir, a directory
+# that exists on the host and in the rootfs. A tmpfs and a read-only file
+# bind under /data resolve as if the rootfs were / (rootfs$hostdir/...):
+# nothing is made in the host's $hostdir. (This bundle has no tmpfs on /tmp,
+# which would hide rootfs$hostdir.) A symlink that leads nowhere in the
+# rootfs is refused by name, again with nothing made on the host.
+hostdir=$tmp/hostdir
+mkdir "$hostdir"
+echo bound >"$tmp/bind-src"
+bundle "$tmp/esc" -- sh -c "grep -q ' $hostdir/made/by/container tmpfs ' /proc/mounts &&
+	echo 'tmpfs in place'; cat /data/file-from-bind
+	echo x 2>/dev/null >/data/file-from-bind && echo 'bind rw' || echo 'bind ro'"
+mkdir -p "$tmp/esc/rootfs$hostdir"
+ln -s "$hostdir" "$tmp/esc/rootfs/data"
+ln -s "$hostdir/nowhere" "$tmp/esc/rootfs/dangling"
+esc_mounts() { # extra mounts under DIR of the rootfs
+	python3 -c "
+import json, sys
+f, src, d = sys.argv[1:]
+j = json.load(open(f))
+j['mounts'] = [m for m in j['mounts'] if m['destination'] != '/tmp'] + [
+    {'destination': d + '/made/by/container', 'type': 'tmpfs', 'source': 'tmpfs'},
+    {'destination': d + '/file-from-bind', 'type': 'bind', 'source': src, 'options': ['rbind', 'ro']}]
+json.dump(j, open(f, 'w'))" "$tmp/esc/config.json" "$tmp/bind-src" "$1"
+}
+cp "$tmp/esc/config.json" "$tmp/esc.json"
+esc_mounts /data
+out=$("$run" run esc --bundle "$tmp/esc" 2>&1) || true
+left=$(find "$hostdir" -mindepth 1)
+[[ -z "$left" ]] || fail "mounts under a symlink in the rootfs made on the host: $left (container: $out)"
+[[ "$out" == *"tmpfs in place"*bound*"bind ro"* ]] || fail "mounts under a symlink in the rootfs: $out"
+[[ -d "$tmp/esc/rootfs$hostdir/made/by/container" && -f "$tmp/esc/rootfs$hostdir/file-from-bind" ]] ||
+	fail "mounts under a symlink: not made at rootfs$hostdir"
+cp "$tmp/esc.json" "$tmp/esc/config.json"
+esc_mounts /dangling
+out=$("$run" run esc2 --bundle "$tmp/esc" 2>&1) && fail "a mount under a dangling symlink was accepted: $out"
+[[ "$out" == *"mounts: /dangling/made/by/container: a symlink on the way leads nowhere"* ]] ||
+	fail "a mount under a dangling symlink: $out"
+left=$(find "$hostdir" -mindepth 1)
+[[ -z "$left" ]] || fail "a mount under a dangling symlink made on the host: $left"
+echo "ok: mount destinations: a symlink in the rootfs resolves inside it, nothing made on the host"
 
 # ---- lifecycle ------------------------------------------------------------------------
 state() { "$run" state "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
@@ -221,4 +265,4 @@ done
 "$bb" ping -c 1 -W 1 "$net.3" >/dev/null 2>&1 && fail "net3 still answers after kill and delete"
 "$run" delete --force net2
 echo "ok: networking: veth pairs into bridge $br, host <-> containers and container <-> container, only lo and eth0 inside"
-echo "PASS: hmesh-run: bad bundles, isolation, lifecycle, limits, warm pool, networking"
+echo "PASS: hmesh-run: bad bundles, isolation, mount destinations, lifecycle, limits, warm pool, networking"
