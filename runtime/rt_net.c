@@ -58,7 +58,8 @@ static bool ifname_ok(const char *s)
 int rt_net_parse(const void *annotations, struct rt_net *n, char *err, size_t len)
 {
 	json_t *a = (json_t *)annotations, *v;
-	const char *akey;
+	const char *akey, *addr_s = NULL, *gw_s = NULL;
+	int gw_family = 0;
 
 	memset(n, 0, sizeof(*n));
 	n->mtu = 1500;
@@ -104,6 +105,7 @@ int rt_net_parse(const void *annotations, struct rt_net *n, char *err, size_t le
 					       "(IPv4 or IPv6)",
 					       s);
 			n->prefix = (uint8_t)p;
+			addr_s = s;
 		} else if (strcmp(key, "gateway") == 0) {
 			int fam = strchr(s, ':') ? AF_INET6 : AF_INET;
 
@@ -111,13 +113,10 @@ int rt_net_parse(const void *annotations, struct rt_net *n, char *err, size_t le
 				return rt_errf(err, len,
 					       "annotations." ANN "gateway \"%s\": not an address",
 					       s);
+			/* n->family is the address's alone: compared once both are known. */
 			n->has_gw = true;
-			if (n->family && fam != n->family)
-				return rt_errf(err, len,
-					       "annotations." ANN
-					       "gateway \"%s\": not the address's family",
-					       s);
-			n->family = n->family ? n->family : fam;
+			gw_family = fam;
+			gw_s = s;
 		} else if (strcmp(key, "mtu") == 0) {
 			char *end;
 			unsigned long m = strtoul(s, &end, 10);
@@ -140,17 +139,19 @@ int rt_net_parse(const void *annotations, struct rt_net *n, char *err, size_t le
 		return rt_errf(err, len,
 			       "annotations." ANN "bridge or " ANN
 			       "host_interface: exactly one of them");
-	{
-		/* The address's family must match the gateway's (checked in either order). */
-		const char *as = json_string_value(json_object_get(a, ANN "address"));
-
-		if (as == NULL)
-			return rt_errf(err, len, "annotations." ANN "address: required with a %s",
-				       n->bridge[0] ? "bridge" : "host_interface");
-		if (n->has_gw && (strchr(as, ':') ? AF_INET6 : AF_INET) != n->family)
-			return rt_errf(err, len,
-				       "annotations." ANN "gateway: not the address's family");
-	}
+	if (addr_s == NULL)
+		return rt_errf(err, len, "annotations." ANN "address: required with a %s",
+			       n->bridge[0] ? "bridge" : "host_interface");
+	/*
+	 * After the loop, so the annotations' order does not matter: the
+	 * gateway's bytes are used in the address's family (bridge address,
+	 * default route).
+	 */
+	if (n->has_gw && gw_family != n->family)
+		return rt_errf(err, len,
+			       "annotations." ANN "gateway \"%s\": not the family of " ANN
+			       "address \"%s\"",
+			       gw_s, addr_s);
 	return 0;
 }
 

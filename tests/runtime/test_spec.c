@@ -154,3 +154,48 @@ Test(spec, network_annotations)
 				   bad[i].ann, err, bad[i].field);
 	}
 }
+
+/*
+ * The gateway's family is the address's, whichever annotation comes first
+ * (jansson keeps the document's order): a v6 gateway read as v4 bytes would
+ * become the container's default route.
+ */
+Test(spec, gateway_of_another_family_refused_in_either_order)
+{
+	static const char *const bad[] = {
+	    "{\"org.hypermesh.net.bridge\":\"br0\",\"org.hypermesh.net.address\":\"10.0.0.2/24\","
+	    "\"org.hypermesh.net.gateway\":\"fd00::1\"}",
+	    "{\"org.hypermesh.net.bridge\":\"br0\",\"org.hypermesh.net.gateway\":\"fd00::1\","
+	    "\"org.hypermesh.net.address\":\"10.0.0.2/24\"}",
+	    "{\"org.hypermesh.net.bridge\":\"br0\",\"org.hypermesh.net.address\":\"fd00::2/64\","
+	    "\"org.hypermesh.net.gateway\":\"10.0.0.1\"}",
+	    "{\"org.hypermesh.net.bridge\":\"br0\",\"org.hypermesh.net.gateway\":\"10.0.0.1\","
+	    "\"org.hypermesh.net.address\":\"fd00::2/64\"}",
+	};
+	struct rt_spec s;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (net_spec(bad[i], &s, err, sizeof(err)) == 0) {
+			rt_spec_free(&s);
+			cr_expect(false, "accepted %s", bad[i]);
+			continue;
+		}
+		cr_expect_not_null(strstr(err, "org.hypermesh.net.gateway \""),
+				   "%s: error \"%s\" does not name the gateway", bad[i], err);
+		cr_expect_not_null(strstr(err, "org.hypermesh.net.address \""),
+				   "%s: error \"%s\" does not name the address", bad[i], err);
+	}
+
+	/* The same family, gateway first, still parses. */
+	cr_assert_eq(net_spec("{\"org.hypermesh.net.bridge\":\"br0\","
+			      "\"org.hypermesh.net.gateway\":\"10.0.0.1\","
+			      "\"org.hypermesh.net.address\":\"10.0.0.2/24\"}",
+			      &s, err, sizeof(err)),
+		     0, "%s", err);
+	cr_expect_eq(s.net.family, AF_INET);
+	cr_expect_eq(s.net.gw[0], 10);
+	cr_expect_eq(s.net.gw[3], 1);
+	rt_spec_free(&s);
+}
