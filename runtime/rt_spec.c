@@ -399,6 +399,11 @@ static int parse_linux(json_t *l, struct rt_spec *s, char *err, size_t len)
 			    u64_of(q, "linux.resources.cpu.shares", 262144, &s->cpu_shares, err,
 				   len) < 0)
 				return -1;
+			/* OCI's minimum is 2; 0 is "none". The v2 weight takes shares - 2. */
+			if (s->cpu_shares == 1)
+				return rt_errf(err, len,
+					       "linux.resources.cpu.shares is 1: must be 2..262144 "
+					       "(or 0 for none)");
 			if ((q = json_object_get(r, "quota"))) {
 				if (u64_of(q, "linux.resources.cpu.quota", INT32_MAX, &x, err,
 					   len) < 0)

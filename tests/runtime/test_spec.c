@@ -199,3 +199,26 @@ Test(spec, gateway_of_another_family_refused_in_either_order)
 	cr_expect_eq(s.net.gw[3], 1);
 	rt_spec_free(&s);
 }
+
+/*
+ * OCI's cpu.shares minimum is 2 (0 is "none"): 1 would wrap the v2 weight
+ * computed from shares - 2, a value the kernel refuses far from the spec.
+ */
+Test(spec, cpu_shares_below_oci_minimum_refused)
+{
+	struct rt_spec s;
+	char err[256] = "";
+
+	refuse("\"shares\":512", "\"shares\":1", "linux.resources.cpu.shares is 1");
+	for (unsigned v = 0; v <= 2; v += 2) {
+		char buf[4096];
+		const char *at = strstr(good, "\"shares\":512");
+
+		snprintf(buf, sizeof(buf), "%.*s\"shares\":%u%s", (int)(at - good), good, v,
+			 at + strlen("\"shares\":512"));
+		cr_assert_eq(rt_spec_parse(buf, strlen(buf), "/b", &s, err, sizeof(err)), 0,
+			     "shares %u: %s", v, err);
+		cr_expect_eq(s.cpu_shares, v);
+		rt_spec_free(&s);
+	}
+}
