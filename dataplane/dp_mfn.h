@@ -76,7 +76,9 @@ struct dp_mfn_static_ops {
 /*
  * Parse an mfn_static text (dp_mfn_static.c):
  *   SERVICE@UDPPORT=ADDR:PORT[*WEIGHT][#NODE][,...][;SERVICE@...]
- * ADDR is a.b.c.d or [IPv6]; backends are numbered 0, 1, ... in order.
+ * ADDR is a.b.c.d or [IPv6]; WEIGHT is 1..MFN_ALM_WEIGHT_MAX (default 1),
+ * NODE < MFN_ALM_NODES_MAX (default @ops->default_node); a service id or a
+ * UDP port listed twice is refused. Backends are numbered 0, 1, ... in order.
  * @ops NULL: only check it. Returns 0 or -EINVAL with the reason in @why.
  */
 int dp_mfn_static_parse(const char *text, const struct dp_mfn_static_ops *ops, void *ctx,

@@ -225,9 +225,9 @@ int mfn_alm_backend_set(struct mfn_alm *alm, const struct mfn_alm_backend *b)
 		       alm->p.max_nodes);
 		return -EINVAL;
 	}
-	if (b->weight < 1 || b->weight > 1000000) {
-		HM_ERR(MOD, "backend %" PRIu32 ": \"weight\" is %" PRIu32 ": must be 1..1000000",
-		       b->id, b->weight);
+	if (b->weight < 1 || b->weight > MFN_ALM_WEIGHT_MAX) {
+		HM_ERR(MOD, "backend %" PRIu32 ": \"weight\" is %" PRIu32 ": must be 1..%d", b->id,
+		       b->weight, MFN_ALM_WEIGHT_MAX);
 		return -EINVAL;
 	}
 	if (b->family != 2 /* AF_INET */ && b->family != 10 /* AF_INET6 */) {

@@ -51,6 +51,7 @@ struct rte_rcu_qsbr;
 #define MFN_ALM_LOSS_PENALTY 10.0     /* 10% loss doubles a link's cost */
 #define MFN_ALM_COST_REF_US 10000.0   /* a 10 ms path halves a backend's share */
 #define MFN_ALM_NODES_MAX 256
+#define MFN_ALM_WEIGHT_MAX 1000000 /* a backend's weight is 1..this */
 
 struct mfn_alm_params {
 	uint32_t max_services;	/* service ids 0..max_services-1 */
@@ -67,7 +68,7 @@ struct mfn_alm_backend {
 	uint32_t id;
 	uint32_t service;
 	uint16_t node;
-	uint32_t weight; /* >= 1 */
+	uint32_t weight; /* 1..MFN_ALM_WEIGHT_MAX */
 	bool healthy;
 	uint8_t family;	 /* AF_INET or AF_INET6 */
 	uint8_t addr[16]; /* IPv4: first 4 bytes */

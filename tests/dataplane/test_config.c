@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dp_config.h"
+#include "dp_mfn.h"
 
 static struct dp_config c;
 static char err[512];
@@ -189,4 +190,83 @@ Test(dp_config, stoq_listen_needs)
 	cr_assert_eq(set("stoq_listen", ""), 0, "%s", err);
 	cr_assert_eq(dp_config_check(&c, err, sizeof(err)), -EINVAL);
 	cr_assert(strstr(err, "\"stoq_root\" is set without stoq_listen") != NULL, "%s", err);
+}
+
+/* mfn_static: each number is range-checked as read, never wrapped into its field. */
+Test(dp_config, mfn_static_numbers)
+{
+	const char *ok = "1@443=10.0.0.1:4433*1000000#255,[fd00::2]:4433*1#0";
+
+	cr_assert_eq(set("mfn_static", ok), 0, "%s", err);
+	const struct {
+		const char *text, *says;
+	} bad[] = {
+		/* 65537 and 4294967297 were read as node 1 and weight 1 */
+		{ "0@443=10.0.0.1:443*4294967297#65537", "#NODE \"65537\" must be 0..255" },
+		{ "0@443=10.0.0.1:443#65537", "#NODE \"65537\" must be 0..255" },
+		{ "0@443=10.0.0.1:443#256", "#NODE \"256\" must be 0..255" },
+		{ "0@443=10.0.0.1:443#-1", "#NODE \"-1\"" },
+		{ "0@443=10.0.0.1:443#", "#NODE \"\"" },
+		{ "0@443=10.0.0.1:443*4294967297", "*WEIGHT \"4294967297\" must be 1..1000000" },
+		{ "0@443=10.0.0.1:443*18446744073709551617", "*WEIGHT \"18446744073709551617\"" },
+		{ "0@443=10.0.0.1:443*1000001", "*WEIGHT \"1000001\" must be 1..1000000" },
+		{ "0@443=10.0.0.1:443*0", "*WEIGHT \"0\"" },
+		{ "0@443=10.0.0.1:443*+2", "*WEIGHT \"+2\"" },
+		{ "0@443=10.0.0.1:-443", "port must be 1..65535" },
+		{ "0@65979=10.0.0.1:443", "service 0 port \"65979\"" },
+		{ "4096@443=10.0.0.1:443", "service id \"4096\"" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(set("mfn_static", bad[i].text), -EINVAL, "%s accepted", bad[i].text);
+		cr_assert(strstr(err, "\"mfn_static\"") && strstr(err, bad[i].says), "%s: %s",
+			  bad[i].text, err);
+		cr_assert_str_eq(c.mfn_static, ok, "%s changed the value", bad[i].text);
+	}
+}
+
+/* One UDP port per service and one service per port: a second mention would move it. */
+Test(dp_config, mfn_static_ports_once)
+{
+	cr_assert_eq(set("mfn_static", "0@443=10.0.0.1:443;1@4433=10.0.0.2:443"), 0, "%s", err);
+	cr_assert_eq(set("mfn_static", "0@443=10.0.0.1:443;1@443=10.0.0.2:443"), -EINVAL);
+	cr_assert(strstr(err, "\"mfn_static\"") &&
+		  strstr(err, "service 1 port 443: already service 0's"), "%s", err);
+	cr_assert_eq(set("mfn_static", "0@443=10.0.0.1:443;0@444=10.0.0.2:443"), -EINVAL);
+	cr_assert(strstr(err, "service 0: listed twice"), "%s", err);
+}
+
+static uint32_t got_node, got_weight;
+
+static int count_service(void *ctx, uint32_t id, uint16_t port)
+{
+	(void)ctx, (void)id, (void)port;
+	return 0;
+}
+
+static int keep_backend(void *ctx, const struct mfn_alm_backend *b)
+{
+	(void)ctx;
+	got_node = b->node;
+	got_weight = b->weight;
+	return 0;
+}
+
+/* The applying path (ops) gets the numbers as written, the bounds included. */
+Test(dp_config, mfn_static_applied_values)
+{
+	const struct dp_mfn_static_ops ops = {
+		.service = count_service, .backend = keep_backend, .default_node = 7 };
+	char why[160];
+
+	cr_assert_eq(dp_mfn_static_parse("1@443=10.0.0.1:4433*1000000#255", &ops, NULL, why,
+					 sizeof(why)),
+		     0, "%s", why);
+	cr_assert_eq(got_node, 255);
+	cr_assert_eq(got_weight, 1000000);
+	cr_assert_eq(dp_mfn_static_parse("1@443=10.0.0.1:4433*4294967297#65537", &ops, NULL, why,
+					 sizeof(why)),
+		     -EINVAL, "wrapped to node %u weight %u", got_node, got_weight);
+	cr_assert_eq(dp_mfn_static_parse("1@443=10.0.0.1:4433", &ops, NULL, why, sizeof(why)), 0);
+	cr_assert_eq(got_node, 7, "no #NODE: the default node");
+	cr_assert_eq(got_weight, 1);
 }
