@@ -48,6 +48,7 @@
 #include "cpe.h"
 #include "dp_app.h"
 #include "dp_mfn.h"
+#include "dp_mfn_priv.h"
 #include "dp_stats.h"
 #include "dp_quiclb.h"
 #include "dsr.h"
@@ -88,11 +89,6 @@ struct dp_mfn_fb {
 	struct mfn_dsr_vec vec;
 	bool used;
 	uint64_t tsc;
-};
-
-struct dp_mfn_bucket {
-	uint64_t tokens_x1000; /* fixed point */
-	uint64_t last_tsc;
 };
 
 struct dp_mfn_svc_ctr {
@@ -324,21 +320,12 @@ static inline bool rate_ok(const struct dp_mfn *m, struct dp_mfn_lcore *lc,
 {
 	/* Per source prefix, as L2 keeps its history: /24 for IPv4, /48 for IPv6. */
 	uint32_t h = rte_hash_crc(pi->src, pi->ip_version == 4 ? 3 : 6, 0x3c6ef372);
-	struct dp_mfn_bucket *b = &lc->rl[h & (DP_MFN_RL_BUCKETS - 1)];
-	uint64_t dt = tsc - b->last_tsc;
-
-	b->last_tsc = tsc;
 	/* Relaxed loads: the main lcore may change them (CONFIG_SET mfn_rate_limit). */
 	const uint64_t rate = __atomic_load_n(&m->rl_rate_x1000, __ATOMIC_RELAXED);
 	const uint64_t burst = __atomic_load_n(&m->rl_burst_x1000, __ATOMIC_RELAXED);
 
-	b->tokens_x1000 += dt * rate / m->tsc_hz;
-	if (b->tokens_x1000 > burst)
-		b->tokens_x1000 = burst;
-	if (b->tokens_x1000 < 1000)
-		return false;
-	b->tokens_x1000 -= 1000;
-	return true;
+	return dp_mfn_bucket_take(&lc->rl[h & (DP_MFN_RL_BUCKETS - 1)], tsc, rate, burst,
+				  m->tsc_hz);
 }
 
 /* L3: the backend for flow @k of @service; @t0 is when the decision began (TSC). */
