@@ -721,7 +721,7 @@ static void exec_one(struct bft_replica *r, const uint8_t *m, size_t len, const 
 	done_add(r, id);
 	pending_remove(r, id);
 	bft_hdr_parse(m, len, &h, &body, &blen);
-	r->c.ops.execute(r->c.ctx, r->last_exec, body, blen);
+	r->c.ops.execute(r->c.ctx, r->last_exec, h.replica, body, blen);
 	r->st.requests++;
 }
 

@@ -100,8 +100,14 @@ struct bft_ops {
 	 * for them, and a restart replays them).
 	 */
 	void (*send)(void *ctx, int to, const uint8_t *msg, size_t len);
-	/* The next request in the agreed order (@seq: its batch's sequence number). */
-	void (*execute)(void *ctx, uint64_t seq, const uint8_t *req, size_t len);
+	/*
+	 * The next request in the agreed order (@seq: its batch's sequence
+	 * number). @from: the member that signed the REQUEST (checked against
+	 * its key when the request was first accepted); a payload may claim
+	 * any origin, so whoever answers a client by what the payload says
+	 * must check that claim against @from.
+	 */
+	void (*execute)(void *ctx, uint64_t seq, uint32_t from, const uint8_t *req, size_t len);
 	/*
 	 * Optional: batch @seq is committed and about to execute. A durable
 	 * replica appends it to its batch log here, and after a restart hands

@@ -759,8 +759,15 @@ static int members_apply(struct ctl_cluster *cl, const char *m, const char *item
 	return 202;
 }
 
-/* Run one request of the log against the model: the same result on every member. */
-static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
+/*
+ * Run one request of the log against the model: the same result on every
+ * member. @from signed it; it answers one of our REST clients only when
+ * that is us: "o" is the payload's claim, and a faulty member that saw our
+ * request (multicast, its nonce in clear) could order a request of its own
+ * that claims our id and nonce first, and answer our client with it while
+ * the real write commits unseen.
+ */
+static void on_execute(void *ctx, uint64_t seq, uint32_t from, const uint8_t *req, size_t len)
 {
 	struct ctl_cluster *cl = ctx;
 	struct ctl_node *n = cl->n;
@@ -769,12 +776,12 @@ static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
 	const char *coll = json_string_value(json_object_get(j, "c"));
 	const char *item = json_string_value(json_object_get(j, "i"));
 	json_t *body = json_object_get(j, "b");
-	json_int_t origin = json_integer_value(json_object_get(j, "o"));
+	json_t *jo = json_object_get(j, "o");
+	json_int_t origin = json_is_integer(jo) ? json_integer_value(jo) : -1;
 	uint64_t nonce = (uint64_t)json_integer_value(json_object_get(j, "n"));
 	uint64_t ifv = (uint64_t)json_integer_value(json_object_get(j, "v"));
 	int status;
 
-	(void)seq;
 	if (m && coll && strcmp(coll, "@members") == 0 &&
 	    (strcmp(m, "POST") == 0 || strcmp(m, "DELETE") == 0)) {
 		status = members_apply(cl, m, item, body, &out);
@@ -788,7 +795,7 @@ static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
 						 &out);
 		pthread_mutex_unlock(&n->lock);
 	}
-	if (origin == (json_int_t)cl->c.id && !cl->replaying) {
+	if (from == cl->c.id && origin == (json_int_t)cl->c.id && !cl->replaying) {
 		for (uint32_t i = 0; i < 256; i++)
 			if (cl->inflight[i].nonce == nonce && cl->inflight[i].t0_ns) {
 				if (n->st_cons)
@@ -798,6 +805,12 @@ static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
 			}
 		finish(cl, nonce, status, out);
 	} else {
+		if (origin == (json_int_t)cl->c.id && !cl->replaying)
+			hm_log(HM_LOG_WARN, MOD,
+			       "sequence number %" PRIu64 ": member %u signed a request that "
+			       "claims to be ours (\"o\" %u, \"n\" %" PRIu64 "): executed, "
+			       "answers no client",
+			       seq, from, cl->c.id, nonce);
 		json_decref(out);
 	}
 	json_decref(j);

@@ -36,10 +36,11 @@ static void on_send(void *ctx, int to, const uint8_t *m, size_t len)
 	(void)len;
 }
 
-static void on_execute(void *ctx, uint64_t seq, const uint8_t *req, size_t len)
+static void on_execute(void *ctx, uint64_t seq, uint32_t from, const uint8_t *req, size_t len)
 {
 	(void)ctx;
 	(void)seq;
+	(void)from;
 	/* §4.1: at most once, whatever the Byzantine peers replay. */
 	if (len == 8 && memcmp(req, "own-req", 8) == 0 && ++own_execs > 1)
 		abort();

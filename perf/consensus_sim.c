@@ -73,13 +73,14 @@ static void on_send(void *cp, int to, const uint8_t *b, size_t len)
 	}
 }
 
-static void on_exec(void *cp, uint64_t seq, const uint8_t *req, size_t len)
+static void on_exec(void *cp, uint64_t seq, uint32_t from, const uint8_t *req, size_t len)
 {
 	struct ctx *c = cp;
 	char txt[32];
 	unsigned int id;
 
 	(void)seq;
+	(void)from;
 	snprintf(txt, sizeof(txt), "%.*s", (int)(len < sizeof(txt) ? len : sizeof(txt) - 1),
 		 (const char *)req);
 	if (c->id == 1 && sscanf(txt, "req %u", &id) == 1 && id < c->net->reqs) {

@@ -95,6 +95,8 @@ struct sim {
 	char *log[MAXN][64];
 	uint32_t nlog[MAXN];
 	bool dup_exec;
+	/* A request "sS-rO-K" executed as signed by another replica than O. */
+	bool wrong_signer;
 	/*
 	 * The PRE-PREPAREs and PREPAREs each honest replica signed, across its
 	 * restart: none may name another digest at the same view and sequence
@@ -339,11 +341,14 @@ static void on_send(void *cp, int to, const uint8_t *b, size_t len)
 	}
 }
 
-static void on_execute(void *cp, uint64_t seq, const uint8_t *req, size_t len)
+static void on_execute(void *cp, uint64_t seq, uint32_t from, const uint8_t *req, size_t len)
 {
 	struct ctx *c = cp;
 	struct sim *s = c->s;
 	char *p = strndup((const char *)req, len);
+	unsigned long long sd;
+	unsigned int o;
+	int k;
 
 	/* "M:0,1,2,3,4": the members from now on (the application's format). */
 	if (len > 2 && memcmp(req, "M:", 2) == 0) {
@@ -360,6 +365,9 @@ static void on_execute(void *cp, uint64_t seq, const uint8_t *req, size_t len)
 			    bft_reconfigure(s->r[c->id], ids, pubs, k);
 	}
 	(void)seq;
+	/* Every replica, Byzantine ones too, submits its requests under its own id and key. */
+	if (sscanf(p, "s%llu-r%u-%d", &sd, &o, &k) == 3 && o != from)
+		s->wrong_signer = true;
 	for (uint32_t i = 0; i < s->nlog[c->id]; i++)
 		if (strcmp(s->log[c->id][i], p) == 0)
 			s->dup_exec = true;
@@ -687,6 +695,10 @@ static const char *run(uint64_t seed, uint32_t n0, enum reconf reconf, bool verb
 		}
 	if (!fail && s.dup_exec) {
 		snprintf(why, wl, "safety: a request executed twice");
+		fail = why;
+	}
+	if (!fail && s.wrong_signer) {
+		snprintf(why, wl, "a request executed as another replica's than its sender's");
 		fail = why;
 	}
 	if (!fail && s.contradiction) {
