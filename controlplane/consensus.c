@@ -151,9 +151,10 @@ struct bft_replica {
 	 */
 	/*
 	 * Answering FETCH costs reads of our log and up to a message of
-	 * BFT_MSG_MAX: a byte budget per asking member (token bucket), so a
-	 * Byzantine one cannot keep us at it. An honest fetcher that runs dry
-	 * moves on to another peer at its next tick.
+	 * BFT_MSG_MAX, answering STATUS up to a window of pre-prepares and
+	 * COMMITs: one byte budget per asking member (token bucket) for both,
+	 * so a Byzantine one cannot keep us at it. An honest fetcher that runs
+	 * dry moves on to another peer at its next tick.
 	 */
 	int64_t fetch_tokens[BFT_MAX_N];
 	uint64_t fetch_tokens_at[BFT_MAX_N];
@@ -1993,15 +1994,41 @@ static void on_batches(struct bft_replica *r, const struct bft_hdr *h, const uin
 }
 
 /*
+ * Part of an answer to STATUS from @to, charged to its FETCH budget: a
+ * STATUS costs as much to answer (up to a window of pre-prepares and their
+ * COMMITs) and, never deduplicated, can be replayed at will. False once
+ * the budget is spent: the rest waits for its next STATUS.
+ */
+static bool status_send(struct bft_replica *r, uint32_t to, const struct raw *m)
+{
+	if (r->fetch_tokens[to] <= 0)
+		return false;
+	r->c.ops.send(r->c.ctx, (int)to, m->b, m->len);
+	r->fetch_tokens[to] -= (int64_t)m->len;
+	return true;
+}
+
+/*
  * A peer is behind (STATUS): send it what lets it catch up through the
  * normal paths — our stable checkpoint's proof (then it fetches state),
  * and for each later sequence number we executed, its pre-prepare and the
- * 2f + 1 COMMITs that committed it (a commit certificate).
+ * 2f + 1 COMMITs that committed it (a commit certificate). Only to members
+ * and to those the log is adding (they catch up before they vote); one the
+ * log removed has no vote left to catch up for.
  */
 static void on_status(struct bft_replica *r, const struct bft_hdr *h)
 {
-	int to = (int)h->replica;
+	uint32_t to = h->replica;
+	bool ok = true;
 
+	if (!r->m.in[to] && !(r->next_at && r->next.in[to])) {
+		r->st.non_member++;
+		return;
+	}
+	if (!fetch_budget_ok(r, to)) {
+		r->st.fetch_limited++;
+		return;
+	}
 	/*
 	 * At or behind the last membership change: the old members' proof of
 	 * it. (One that executed up to it may still wait for it to be stable,
@@ -2009,28 +2036,31 @@ static void on_status(struct bft_replica *r, const struct bft_hdr *h)
 	 * there no longer sends its own.)
 	 */
 	if (h->seq <= r->sw_seq && r->sw_seq <= r->h)
-		for (uint32_t i = 0; i < r->n_sw_proof; i++)
-			r->c.ops.send(r->c.ctx, to, r->sw_proof[i].b, r->sw_proof[i].len);
+		for (uint32_t i = 0; i < r->n_sw_proof && ok; i++)
+			ok = status_send(r, to, &r->sw_proof[i]);
 	if (h->seq >= r->last_exec)
-		return;
+		goto out;
 	if (h->seq < r->h && r->sw_seq != r->h)
-		for (uint32_t i = 0; i < r->n_h_proof; i++)
-			r->c.ops.send(r->c.ctx, to, r->h_proof[i].b, r->h_proof[i].len);
-	for (uint64_t seq = (h->seq > r->h ? h->seq : r->h) + 1; seq <= r->last_exec; seq++) {
+		for (uint32_t i = 0; i < r->n_h_proof && ok; i++)
+			ok = status_send(r, to, &r->h_proof[i]);
+	for (uint64_t seq = (h->seq > r->h ? h->seq : r->h) + 1; seq <= r->last_exec && ok; seq++) {
 		struct slot *s = slot_of(r, seq, false);
 
 		if (s == NULL || !s->committed || !s->has_pp)
 			continue;
-		r->c.ops.send(r->c.ctx, to, s->pp.b, s->pp.len);
-		for (uint32_t i = 0; i < BFT_MAX_N; i++) {
+		ok = status_send(r, to, &s->pp);
+		for (uint32_t i = 0; i < BFT_MAX_N && ok; i++) {
 			if (s->com[i].has && s->com[i].view == s->pp_view &&
 			    memcmp(s->com[i].d, s->d, BFT_DIGEST) == 0)
-				r->c.ops.send(r->c.ctx, to, s->com[i].m.b, s->com[i].m.len);
-			if (s->com2[i].has && s->com2[i].view == s->pp_view &&
+				ok = status_send(r, to, &s->com[i].m);
+			if (ok && s->com2[i].has && s->com2[i].view == s->pp_view &&
 			    memcmp(s->com2[i].d, s->d, BFT_DIGEST) == 0)
-				r->c.ops.send(r->c.ctx, to, s->com2[i].m.b, s->com2[i].m.len);
+				ok = status_send(r, to, &s->com2[i].m);
 		}
 	}
+out:
+	if (!ok)
+		r->st.fetch_limited++;
 }
 
 /* ---- entry points --------------------------------------------------------------------- */

@@ -38,7 +38,10 @@
  *   checks them against the checkpoint digest (the state is a hash chain
  *   over executed batches) before executing any, so a partitioned or
  *   restarted replica catches up however far behind (older batches come
- *   from the holders' logs: ops.load).
+ *   from the holders' logs: ops.load). What a replica sends in answer to
+ *   FETCH and STATUS comes out of one byte budget per asker (a signed
+ *   request can be replayed at will); STATUS is answered only to members
+ *   and to replicas the log is adding.
  *   Durability: the votes a replica sent, the prepared certificates it
  *   formed (§4.4 needs them after a crash) and its stable checkpoint are
  *   logged through send() to itself and restored with bft_restore_sent():
@@ -161,7 +164,7 @@ struct bft_stats {
 	uint64_t out_of_window;
 	uint64_t malformed;
 	uint64_t bad_new_view; /* NEW-VIEWs whose O did not match their proof */
-	uint64_t fetch_limited; /* FETCHes not answered: the asker spent its byte budget */
+	uint64_t fetch_limited; /* FETCH, STATUS not (fully) answered: the asker spent its budget */
 	uint64_t moot_votes;	/* PREPAREs/COMMITs after their quorum: not checked, not kept */
 	uint64_t fenced_votes;	/* PREPAREs not sent after a restart: behind its horizon */
 	uint32_t members;	/* voting members now */
