@@ -700,15 +700,10 @@ Test(bft_scripted, replica_far_behind_catches_up_by_chunks)
 	world_free();
 }
 
-/* ---- 4. a FETCH flood ----------------------------------------------------------------- */
-
-Test(bft_scripted, fetch_flood_is_answered_within_a_budget)
+/* Four replicas that have executed 100 requests of ~1000 bytes each. */
+static void world_with_100_big_batches(void)
 {
 	char req[1000];
-	struct bft_hdr h = {.type = BFT_FETCH, .replica = 3, .seq = 1, .view = 100};
-	struct bft_stats st;
-	uint8_t *m;
-	size_t len, answers = 0, bytes = 0;
 
 	world_init(4, false, 32, route_all);
 	memset(req, 'x', sizeof(req));
@@ -719,6 +714,18 @@ Test(bft_scripted, fetch_flood_is_answered_within_a_budget)
 		deliver();
 	}
 	cr_assert_eq(bft_last_executed(W.r[0]), 100);
+}
+
+/* ---- 4. a FETCH flood ----------------------------------------------------------------- */
+
+Test(bft_scripted, fetch_flood_is_answered_within_a_budget)
+{
+	struct bft_hdr h = {.type = BFT_FETCH, .replica = 3, .seq = 1, .view = 100};
+	struct bft_stats st;
+	uint8_t *m;
+	size_t len, answers = 0, bytes = 0;
+
+	world_with_100_big_batches();
 	/* 200 FETCHes for all 100 batches (~100 KB an answer) within one millisecond. */
 	cr_assert_eq(bft_msg_build(W.priv[3], &h, NULL, 0, &m, &len), 0);
 	W.now += 1000;
@@ -1067,19 +1074,10 @@ static void status_from(int asker, int at)
  */
 Test(bft_scripted, status_flood_is_answered_within_a_budget)
 {
-	char req[1000];
 	struct bft_stats st;
 	size_t first, bytes = 0;
 
-	world_init(4, false, 32, route_all);
-	memset(req, 'x', sizeof(req));
-	for (int k = 0; k < 100; k++) {
-		snprintf(req, 16, "big%03d", k);
-		req[6] = 'x';
-		cr_assert_eq(bft_submit(W.r[k % 3], (const uint8_t *)req, sizeof(req), W.now), 0);
-		deliver();
-	}
-	cr_assert_eq(bft_last_executed(W.r[0]), 100);
+	world_with_100_big_batches();
 	W.now += 1000;
 	status_from(3, 0);
 	first = drain_to(0, 3);
