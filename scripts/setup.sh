@@ -40,7 +40,7 @@ pkgs=(
 	iproute2 python3 curl gnuplot-nox nftables
 	libseccomp-dev libcap-dev busybox-static crun runc
 	etcd-server etcd-client ethtool iputils-ping openssl bc
-	fuse3 libfuse3-dev strace
+	fuse3 libfuse3-dev strace patch
 )
 
 step "Debian packages"
@@ -105,22 +105,58 @@ fetch_source() { # $1 = source package; leaves the unpacked dir name in $srcdir
 
 jobs=$(nproc)
 
+# wolfSSL's configure flags, stamped into the prefix like ngtcp2's below so
+# that a prefix built with others is rebuilt. --enable-sp --enable-sp-asm:
+# P-256 (the certificates' and key exchange's curve) in wolfSSL's
+# single-precision code with its x86_64 assembly instead of the generic
+# multi-precision math, which was over half of a handshake's CPU (perf
+# record of `hmesh-stoq bench`, 2026-12-05): 640 -> 1,740 handshakes/s.
+wolfssl_flags="--enable-quic --enable-aesni --enable-intelasm --enable-tls13 \
+--enable-session-ticket --enable-alpn --enable-sni --enable-ed25519 --enable-curve25519 \
+--enable-earlydata --enable-aesgcm --enable-hkdf --enable-keylog-export --enable-certgen \
+--enable-opensslextra --enable-sp --enable-sp-asm --disable-examples --disable-crypttests \
+--disable-benchmark"
+wolfssl_stamp="$deps/.wolfssl-configure"
+# Patches on Debian's source, applied in name order before configure
+# (each file says what and why); their digest goes into the stamp, so a
+# changed patch rebuilds the prefix too.
+wolfssl_patches=$(cd "$(dirname "$0")/patches/wolfssl" && pwd)
+wolfssl_id="$wolfssl_flags patches:$(cat "$wolfssl_patches"/*.patch | sha256sum | cut -c1-16)"
+
+wolfssl_built() {
+	[ -f "$deps/lib/libwolfssl.so" ] && [ "$(cat "$wolfssl_stamp" 2>/dev/null)" = "$wolfssl_id" ]
+}
+
+# Each patch once: one that reverses cleanly is in already (a source tree
+# kept from an earlier run); one that neither applies nor reverses stops
+# the setup, naming it.
+patch_wolfssl() {
+	local p
+	for p in "$wolfssl_patches"/*.patch; do
+		if patch -d "$srcdir" -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1; then
+			continue
+		fi
+		patch -d "$srcdir" -p1 -N -s <"$p" ||
+			{ echo "setup: $p does not apply to $srcdir" >&2; return 1; }
+		echo "applied $(basename "$p")"
+	done
+}
+
 build_wolfssl() {
-	if [ -f "$deps/lib/libwolfssl.so" ] && grep -q 'HAVE_QUIC' "$deps/include/wolfssl/options.h" 2>/dev/null &&
-		grep -q 'WOLFSSL_AESNI' "$deps/include/wolfssl/options.h"; then
-		echo "wolfSSL already built in $deps (QUIC, AES-NI)"
+	if wolfssl_built; then
+		echo "wolfSSL already built in $deps (QUIC, AES-NI, SP math)"
 		return
 	fi
 	fetch_source wolfssl
+	patch_wolfssl || exit 1
 	echo "building wolfSSL from $srcdir"
+	# shellcheck disable=SC2086 # the flags are words
 	(cd "$srcdir" &&
 		{ [ -x configure ] || ./autogen.sh; } &&
-		./configure -q --prefix="$deps" --enable-quic --enable-aesni --enable-intelasm \
-			--enable-tls13 --enable-session-ticket --enable-alpn --enable-sni \
-			--enable-ed25519 --enable-curve25519 --enable-earlydata --enable-aesgcm \
-			--enable-hkdf --enable-keylog-export --enable-certgen --enable-opensslextra \
-			--disable-examples --disable-crypttests --disable-benchmark &&
+		{ [ ! -f Makefile ] || make -s distclean; } &&
+		./configure -q --prefix="$deps" $wolfssl_flags &&
 		make -s -j"$jobs" && make -s install)
+	echo "$wolfssl_id" >"$wolfssl_stamp"
 }
 
 # ngtcp2 is built with link-time optimisation and without semantic
@@ -135,9 +171,11 @@ build_wolfssl() {
 ngtcp2_cflags="-g -O2 -flto=auto -ffat-lto-objects -fno-semantic-interposition"
 ngtcp2_stamp="$deps/.ngtcp2-cflags"
 
+# ngtcp2's crypto library is compiled against wolfSSL's headers, whose
+# structures follow wolfSSL's flags: its stamp holds both.
 ngtcp2_built() {
 	[ -f "$deps/lib/libngtcp2_crypto_wolfssl.so" ] && [ -f "$deps/lib/pkgconfig/libngtcp2.pc" ] &&
-		[ "$(cat "$ngtcp2_stamp" 2>/dev/null)" = "$ngtcp2_cflags" ]
+		[ "$(cat "$ngtcp2_stamp" 2>/dev/null)" = "$ngtcp2_cflags $wolfssl_id" ]
 }
 
 build_ngtcp2() {
@@ -155,12 +193,12 @@ build_ngtcp2() {
 			--with-wolfssl --without-openssl --without-gnutls --without-boringssl \
 			--without-picotls --enable-lib-only &&
 		make -s -j"$jobs" && make -s install)
-	echo "$ngtcp2_cflags" >"$ngtcp2_stamp"
+	echo "$ngtcp2_cflags $wolfssl_id" >"$ngtcp2_stamp"
 }
 
 if ((do_deps)); then
 	step "wolfSSL and ngtcp2 from Debian source packages into $deps"
-	if ngtcp2_built && [ -f "$deps/lib/libwolfssl.so" ]; then
+	if wolfssl_built && ngtcp2_built; then
 		echo "prefix complete"
 	else
 		if add_deb_src; then apt-get update -q; fi
