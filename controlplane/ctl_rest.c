@@ -527,6 +527,9 @@ int ctl_write_apply(struct ctl_node *n, struct ctl_stats_block *st, const char *
 		return ctl_rest_error(out, e.status, e.field, "%s", e.msg);
 	if (store) {
 		rc = ctl_store_append(n->store, &n->model, &c);
+		if (rc < 0 && ctl_store_wedged(n->store))
+			return ctl_rest_error(out, 503, "", "not applied: %s",
+					      ctl_store_wedged(n->store));
 		if (rc < 0)
 			return ctl_rest_error(out, 503, "",
 				   "the change could not be made durable: %s; not applied",

@@ -20,6 +20,13 @@ struct ctl_store {
 	int log_fd;
 	uint64_t since_compact;
 	uint64_t replayed;
+	/*
+	 * A failed append could not be cut back off the log: its bytes may
+	 * still be there, so nothing more is appended (it would land on the
+	 * fragment) until a restart's replay has dealt with them.
+	 */
+	bool wedged;
+	char why[PATH_MAX + 160];
 };
 
 uint32_t ctl_crc32c(const void *data, size_t len)
@@ -222,13 +229,49 @@ uint64_t ctl_store_replayed(const struct ctl_store *s)
 	return s->replayed;
 }
 
+/*
+ * Take an append that failed back off the log: its bytes, whole or in
+ * part, were never acknowledged, and the next record (the same revision)
+ * must not land on them. True when the log is back at @size, durably.
+ */
+static bool roll_back(struct ctl_store *s, const char *path, off_t size)
+{
+	int rc = 0;
+
+	if (ftruncate(s->log_fd, size) < 0 || fdatasync(s->log_fd) < 0)
+		rc = -errno;
+	if (rc == 0)
+		return true;
+	s->wedged = true;
+	snprintf(s->why, sizeof(s->why),
+		 "%s: a failed record could not be cut off at byte %lld (%s); no more writes "
+		 "until a restart",
+		 path, (long long)size, strerror(-rc));
+	hm_log(HM_LOG_ERR, MOD, "%s", s->why);
+	return false;
+}
+
 int ctl_store_append(struct ctl_store *s, const struct ctl_model *m, const struct ctl_change *c)
 {
-	json_t *j = ctl_change_json(m, c);
-	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	char *line;
+	char path[PATH_MAX + 32];
+	json_t *j;
+	char *txt, *line;
+	struct stat st;
 	int rc, n;
 
+	path_of(s, "changes.log", path, sizeof(path));
+	if (s->wedged) {
+		hm_log(HM_LOG_ERR, MOD, "%s", s->why);
+		return -EIO;
+	}
+	/* Where this record starts: a failure cuts the log back to here. */
+	if (fstat(s->log_fd, &st) < 0) {
+		rc = -errno;
+		hm_log(HM_LOG_ERR, MOD, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	j = ctl_change_json(m, c);
+	txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (txt == NULL)
 		return -ENOMEM;
@@ -241,11 +284,23 @@ int ctl_store_append(struct ctl_store *s, const struct ctl_model *m, const struc
 	if (rc == 0 && fdatasync(s->log_fd) < 0)
 		rc = -errno;
 	if (rc < 0) {
-		hm_log(HM_LOG_ERR, MOD, "change log: %s", strerror(-rc));
+		/*
+		 * Not acknowledged, so not in the log either: bytes left behind
+		 * would be a torn line under the next (acknowledged) record, or,
+		 * when only the sync failed, a whole record with its revision.
+		 */
+		hm_log(HM_LOG_ERR, MOD, "%s: revision %" PRIu64 " not written: %s", path, c->rev,
+		       strerror(-rc));
+		roll_back(s, path, st.st_size);
 		return rc;
 	}
 	s->since_compact++;
 	return 0;
+}
+
+const char *ctl_store_wedged(const struct ctl_store *s)
+{
+	return s->wedged ? s->why : NULL;
 }
 
 int ctl_store_maybe_compact(struct ctl_store *s, const struct ctl_model *m)

@@ -13,7 +13,9 @@
  * power loss. At open the snapshot is loaded and the log replayed; a torn
  * last line (the process died mid-write, before acknowledging) fails its
  * CRC and is cut off; a bad line followed by good ones is corruption and
- * refuses to start rather than lose later changes silently. After
+ * refuses to start rather than lose later changes silently. An append
+ * that fails (disk full, sync error) is cut off the log again before the
+ * error is returned, so such a line is never followed by another. After
  * CTL_STORE_COMPACT_EVERY appends, ctl_store_maybe_compact() writes the
  * model as the snapshot and empties the log.
  *
@@ -42,8 +44,18 @@ struct ctl_store;
 int ctl_store_open(const char *dir, struct ctl_model *m, struct ctl_store **out);
 void ctl_store_close(struct ctl_store *s);
 
-/* Write @c durably. 0 or a negative errno (nothing acknowledged then). */
+/*
+ * Write @c durably. 0, or a negative errno: nothing acknowledged then, and
+ * nothing left in the log either (what was written is cut off again, so
+ * the next record, with the same revision, starts on a clean line). When
+ * that cut fails the store is wedged: every later append fails (-EIO)
+ * until a restart, whose replay cuts a torn tail (a whole record whose
+ * sync alone failed is the one case replay keeps: it is the last line).
+ */
 int ctl_store_append(struct ctl_store *s, const struct ctl_model *m, const struct ctl_change *c);
+
+/* NULL, or why the store takes no more appends (naming the log file). */
+const char *ctl_store_wedged(const struct ctl_store *s);
 
 /* Snapshot @m and empty the log. 0 or a negative errno (the log is kept then). */
 int ctl_store_compact(struct ctl_store *s, const struct ctl_model *m);
