@@ -27,6 +27,9 @@ struct ctl_settings {
 	uint16_t listen_port;
 	char state_dir[256];
 	char dataplane_socket[108];
+	/* After the dataplane refused a push: the pause before the full state goes again
+	 * (0: 1000 ms); a change to the model ends it early. */
+	uint32_t refusal_retry_ms;
 	char tokens_file[256];
 	uint16_t node_id;
 	uint32_t write_rate;	/* writes per second over REST, 0 = unlimited */

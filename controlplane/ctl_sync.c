@@ -7,9 +7,12 @@
  * the dataplane holds that the model does not is removed and what is
  * unchanged keeps its flows; then COMMIT. After that it sends deltas: the
  * difference between the model and a private copy of what was last
- * committed. A refusal from the dataplane is recorded (/v1/health) and the
- * next round pushes the full state again. While the dataplane is away the
- * thread retries every second; the dataplane forwards with its last state.
+ * committed. A refusal from the dataplane is recorded (/v1/health), logged
+ * once (until the dataplane takes a push again or refuses something else),
+ * and the full state is pushed again after a pause (refusal_retry_ms, 1 s)
+ * or at the next change, whichever comes first. While the dataplane is away
+ * the thread retries every second; the dataplane forwards with its last
+ * state.
  */
 #include <errno.h>
 #include <poll.h>
@@ -34,6 +37,7 @@ struct sync {
 	int fd;
 	uint32_t seq;
 	bool full;		 /* the next push is a full one */
+	char logged[200];	 /* the refusal last logged ("": none since the last push) */
 	struct ctl_model shadow; /* what the dataplane has committed */
 	/* Cluster: the link RTTs last given to the dataplane's L3 ALM, and when. */
 	uint32_t rtt_sent[CTL_PEER_MAX];
@@ -55,7 +59,11 @@ static void set_error(struct sync *s, const char *fmt, ...)
 	va_end(ap);
 	s->n->dp.errors++;
 	ctl_stat_add(s->n->st_sync, CTL_S_DP_ERRORS, 1);
-	hm_log(HM_LOG_WARN, MOD, "dataplane: %s", s->n->dp.last_error);
+	/* A refusal repeats at every retry until something changes: one line for it. */
+	if (strcmp(s->logged, s->n->dp.last_error) != 0) {
+		hm_log(HM_LOG_WARN, MOD, "dataplane: %s", s->n->dp.last_error);
+		snprintf(s->logged, sizeof(s->logged), "%s", s->n->dp.last_error);
+	}
 	pthread_mutex_unlock(&s->n->lock);
 }
 
@@ -337,6 +345,7 @@ static int connect_dp(struct sync *s)
 	pthread_mutex_unlock(&s->n->lock);
 	hm_log(HM_LOG_INFO, MOD, "dataplane connected: %s", hello);
 	s->full = true;
+	s->logged[0] = '\0';
 	return 0;
 }
 
@@ -360,9 +369,11 @@ static void *sync_main(void *arg)
 	struct ctl_node *n = s->n;
 	struct ctl_model cur = {0};
 	bool warned = false;
+	const uint32_t retry_ms = n->cfg.refusal_retry_ms ? n->cfg.refusal_retry_ms : 1000;
 
 	while (!n->stop) {
 		struct timespec until;
+		bool refused = false;
 		int rc;
 
 		if (s->fd < 0) {
@@ -390,6 +401,7 @@ static void *sync_main(void *arg)
 				if (was_full) /* a new dataplane: it has no samples */
 					memset(s->rtt_sent, 0, sizeof(s->rtt_sent));
 				s->full = false;
+				s->logged[0] = '\0';
 				pthread_mutex_lock(&n->lock);
 				n->dp.synced_revision = cur.revision;
 				if (was_full)
@@ -401,8 +413,12 @@ static void *sync_main(void *arg)
 				disconnect(s, rc);
 				continue;
 			} else {
-				/* Refused (already recorded): start from scratch next time. */
+				/*
+				 * Refused (already recorded): start from scratch next
+				 * time, after a pause, or sooner at a change.
+				 */
 				s->full = true;
+				refused = true;
 			}
 		} else if (rc == 0) {
 			/* Idle: a HELLO notices a restarted dataplane within a second. */
@@ -418,10 +434,16 @@ static void *sync_main(void *arg)
 			disconnect(s, rc);
 			continue;
 		}
+		/*
+		 * Wait for a change, or a second (the idle HELLO); after a
+		 * refusal for the retry pause. A full push still owed for
+		 * another reason (a new connection) goes at once.
+		 */
 		pthread_mutex_lock(&n->lock);
-		until = hm_mono_deadline(1000);
-		if (!n->stop && n->model.revision == cur.revision && !s->full)
-			pthread_cond_timedwait(&n->changed, &n->lock, &until);
+		until = hm_mono_deadline(refused ? retry_ms : 1000);
+		for (int w = 0; w == 0 && !n->stop && n->model.revision == cur.revision &&
+				(!s->full || refused);)
+			w = pthread_cond_timedwait(&n->changed, &n->lock, &until);
 		pthread_mutex_unlock(&n->lock);
 	}
 	if (s->fd >= 0)
