@@ -64,6 +64,23 @@ static int bytes_reserve(struct bytes *b, size_t more)
 	return 0;
 }
 
+/*
+ * Room for @more bytes at the end of a send queue. The part already sent
+ * (before off) is given back first: a peer that reads steadily but never
+ * quite empties the queue would otherwise make the buffer grow for good,
+ * as queue_max bounds only what is unsent. So the buffer stays under twice
+ * the largest unsent part (queue_max).
+ */
+static int queue_reserve(struct bytes *q, size_t more)
+{
+	if (q->off && q->len + more > q->cap) {
+		memmove(q->b, q->b + q->off, q->len - q->off);
+		q->len -= q->off;
+		q->off = 0;
+	}
+	return bytes_reserve(q, more);
+}
+
 static void bytes_free(struct bytes *b)
 {
 	free(b->b);
@@ -190,7 +207,7 @@ void ctl_peer_send(struct ctl_peer *p, int to, const uint8_t *m, size_t len)
 		}
 		if (o->q.off && o->q.off == o->q.len)
 			o->q.len = o->q.off = 0;
-		if (bytes_reserve(&o->q, len + 4) < 0) {
+		if (queue_reserve(&o->q, len + 4) < 0) {
 			p->st.dropped++;
 			continue;
 		}
@@ -372,6 +389,8 @@ void ctl_peer_stats_get(const struct ctl_peer *p, struct ctl_peer_stats *out)
 		if (p->st.up[i] && p->out[i].fd >= 0 &&
 		    getsockopt(p->out[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
 			out->rtt_us[i] = ti.tcpi_rtt;
+		out->queued[i] = p->out[i].q.len - p->out[i].q.off;
+		out->queue_alloc[i] = p->out[i].q.cap;
 	}
 }
 

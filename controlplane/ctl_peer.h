@@ -45,6 +45,8 @@ struct ctl_peer_stats {
 	bool up[CTL_PEER_MAX];	 /* outgoing connection established */
 	/* The kernel's smoothed RTT of that connection (TCP_INFO), µs; 0: none yet */
 	uint32_t rtt_us[CTL_PEER_MAX];
+	/* Per peer: bytes queued and not yet sent, and the send buffer's size. */
+	size_t queued[CTL_PEER_MAX], queue_alloc[CTL_PEER_MAX];
 };
 
 struct ctl_peer;
