@@ -138,9 +138,13 @@ int ctl_sync_start(struct ctl_node *n, pthread_t *thr);
 
 /*
  * One request on a connection of its own (queries from the REST thread,
- * which must not share the sync thread's). Returns the reply's status with
- * its text in @text, or -errno of the channel (connect, timeout).
+ * which must not share the sync thread's). Returns 0 when the dataplane
+ * answered: its status in *@status (0, or the negative errno it refused
+ * with, e.g. -ENOENT for something it does not have) and its text in
+ * @text. Else -errno of the channel (connect: -ENOENT when the socket file
+ * is missing, -ECONNREFUSED; -ETIMEDOUT, -EPIPE, -EPROTO), *@status
+ * untouched and @text empty: the two are never confused.
  */
-int ctl_dp_call(const char *path, struct hm_ctl_msg *q, char *text, size_t text_len);
+int ctl_dp_call(const char *path, struct hm_ctl_msg *q, int *status, char *text, size_t text_len);
 
 #endif /* CTL_NODE_H */

@@ -905,15 +905,18 @@ static int forecast(struct ctl_orch *o, uint32_t sid, double *out)
 	char text[HM_CTL_TEXT_MAX + 1];
 	json_t *j, *a, *v;
 	size_t i;
-	int rc;
+	int rc, status = 0;
 
 	*out = 0;
 	q.u.service.id = sid;
-	rc = ctl_dp_call(o->n->cfg.dataplane_socket, &q, text, sizeof(text));
-	if (rc == -ENOENT)
-		return 0; /* no traffic seen yet: nothing to serve */
+	/* The dataplane down is no forecast (an error), not a forecast of nothing. */
+	rc = ctl_dp_call(o->n->cfg.dataplane_socket, &q, &status, text, sizeof(text));
 	if (rc < 0)
 		return rc;
+	if (status == -ENOENT)
+		return 0; /* no traffic seen yet: nothing to serve */
+	if (status < 0)
+		return status;
 	j = json_loads(text, 0, NULL);
 	a = json_object_get(j, "flows_per_s");
 	if (!json_is_array(a)) {

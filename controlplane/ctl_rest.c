@@ -371,22 +371,24 @@ static int predictions(struct ctl_rest *r, json_t **out)
 		struct hm_ctl_msg q = {.type = HM_CTL_PREDICT};
 		char text[HM_CTL_TEXT_MAX + 1];
 		json_t *f;
-		int rc;
+		int rc, status = 0;
 
 		q.u.service.id = ids[i];
-		rc = ctl_dp_call(n->cfg.dataplane_socket, &q, text, sizeof(text));
-		if (rc == -ENOENT) {
+		rc = ctl_dp_call(n->cfg.dataplane_socket, &q, &status, text, sizeof(text));
+		if (rc == 0 && status == -ENOENT) {
 			json_array_append_new(items, json_pack("{s:s, s:i, s:s}", "service",
 							       names[i], "id", ids[i], "status",
 							       "no traffic seen yet"));
 			continue;
 		}
-		f = rc == 0 ? json_loads(text, 0, NULL) : NULL;
+		f = rc == 0 && status == 0 ? json_loads(text, 0, NULL) : NULL;
 		if (f == NULL) {
 			json_decref(items);
 			items = NULL;
 			st = ctl_rest_error(out, 503, "", "dataplane %s: %s", n->cfg.dataplane_socket,
-				 rc < 0 ? strerror(-rc) : "unreadable forecast");
+					    rc < 0       ? strerror(-rc)
+					    : status < 0 ? strerror(-status)
+							 : "unreadable forecast");
 			goto done;
 		}
 		json_object_set_new(f, "service", json_string(names[i]));
@@ -415,7 +417,7 @@ static int live_routes(struct ctl_rest *r, const char *name, json_t **out)
 	const struct ctl_service *sv;
 	char text[HM_CTL_TEXT_MAX + 1];
 	json_t *j;
-	int rc;
+	int rc, status = 0;
 
 	if (!n->cfg.dataplane_socket[0])
 		return ctl_rest_error(out, 503, "", "no dataplane configured (--dataplane-socket)");
@@ -426,14 +428,16 @@ static int live_routes(struct ctl_rest *r, const char *name, json_t **out)
 	pthread_mutex_unlock(&n->lock);
 	if (sv == NULL)
 		return ctl_rest_error(out, 404, "service", "no service \"%s\"", name);
-	rc = ctl_dp_call(n->cfg.dataplane_socket, &q, text, sizeof(text));
-	if (rc == -ENOENT)
+	rc = ctl_dp_call(n->cfg.dataplane_socket, &q, &status, text, sizeof(text));
+	if (rc == 0 && status == -ENOENT)
 		return ctl_rest_error(out, 404, "service",
 				      "service \"%s\" is not in the dataplane's L3 yet", name);
-	j = rc == 0 ? json_loads(text, 0, NULL) : NULL;
+	j = rc == 0 && status == 0 ? json_loads(text, 0, NULL) : NULL;
 	if (j == NULL)
 		return ctl_rest_error(out, 503, "", "dataplane %s: %s", n->cfg.dataplane_socket,
-				      rc < 0 ? strerror(-rc) : "unreadable routes");
+				      rc < 0	   ? strerror(-rc)
+				      : status < 0 ? strerror(-status)
+						   : "unreadable routes");
 	json_object_set_new(j, "name", json_string(name));
 	*out = j;
 	return 200;
@@ -454,7 +458,7 @@ static int flows_op(struct ctl_rest *r, bool del, const json_t *body, json_t **o
 	char text[HM_CTL_TEXT_MAX + 1];
 	const char *src, *dst;
 	struct ctl_err e;
-	int rc;
+	int rc, status = 0;
 
 	if (!n->cfg.dataplane_socket[0])
 		return ctl_rest_error(out, 503, "", "no dataplane configured (--dataplane-socket)");
@@ -494,13 +498,20 @@ static int flows_op(struct ctl_rest *r, bool del, const json_t *body, json_t **o
 		if (!known)
 			return ctl_rest_error(out, 404, "backend", "no backend %u", q.u.flow.backend);
 	}
-	rc = ctl_dp_call(n->cfg.dataplane_socket, &q, text, sizeof(text));
-	if (rc < 0 && rc != -ENOENT && rc != -ENOTSUP && rc != -ENOSPC)
+	/* The channel failing (no socket, no answer) is not the dataplane saying no. */
+	rc = ctl_dp_call(n->cfg.dataplane_socket, &q, &status, text, sizeof(text));
+	if (rc < 0)
 		return ctl_rest_error(out, 503, "", "dataplane %s: %s", n->cfg.dataplane_socket,
 				      strerror(-rc));
-	if (rc < 0)
-		return ctl_rest_error(out, rc == -ENOENT ? 404 : rc == -ENOSPC ? 503 : 409, "",
-				      "dataplane: %s", text);
+	if (status < 0 && status != -ENOENT && status != -ENOTSUP && status != -ENOSPC)
+		return ctl_rest_error(out, 503, "", "dataplane %s: %s", n->cfg.dataplane_socket,
+				      strerror(-status));
+	if (status < 0)
+		return ctl_rest_error(out,
+				      status == -ENOENT	  ? 404
+				      : status == -ENOSPC ? 503
+							  : 409,
+				      "", "dataplane: %s", text);
 	if (del) {
 		*out = NULL;
 		return 204;

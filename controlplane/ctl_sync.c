@@ -474,14 +474,17 @@ int ctl_sync_start(struct ctl_node *n, pthread_t *thr)
 	return rc;
 }
 
-int ctl_dp_call(const char *path, struct hm_ctl_msg *q, char *text, size_t text_len)
+int ctl_dp_call(const char *path, struct hm_ctl_msg *q, int *status, char *text, size_t text_len)
 {
-	int fd = dp_connect(path), status, rc;
+	int fd, rc;
 
+	if (text_len)
+		text[0] = '\0';
+	fd = dp_connect(path);
 	if (fd < 0)
 		return fd;
 	q->seq = 1;
-	rc = roundtrip(fd, q, &status, text, text_len);
+	rc = roundtrip(fd, q, status, text, text_len);
 	close(fd);
-	return rc < 0 ? rc : status;
+	return rc;
 }
