@@ -146,11 +146,55 @@ static bool rate_ok(struct ctl_rest *r)
 	return ok;
 }
 
-static uint64_t query_version(const char *query)
+/*
+ * ?version=N, the precondition of a write: *@out = N, or 0 when the query
+ * has no "version" key. Anything else under that key (empty, not decimal,
+ * a sign, 0, out of range, given twice) is a 400 naming it: read as 0 it
+ * would turn a conditional write into an unconditional one. Returns 0 or
+ * the status.
+ */
+static int query_version(const char *query, uint64_t *out, json_t **err)
 {
-	const char *v = query ? strstr(query, "version=") : NULL;
+	static const char key[] = "version";
+	const size_t kl = sizeof(key) - 1;
+	bool seen = false;
 
-	return v ? strtoull(v + 8, NULL, 10) : 0;
+	*out = 0;
+	for (const char *p = query; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+		const char *v = p + kl + 1;
+		size_t vl = seg > kl ? seg - kl - 1 : 0;
+		unsigned long long x;
+		char val[24], *end;
+
+		if (seg < kl || strncmp(p, key, kl) != 0 || (seg > kl && p[kl] != '=')) {
+			p = amp ? amp + 1 : NULL;
+			continue;
+		}
+		if (seen)
+			return ctl_rest_error(err, 400, "version", "\"version\" is given twice");
+		seen = true;
+		if (seg == kl) /* "version" without "=" */
+			v = "", vl = 0;
+		if (vl == 0 || vl >= sizeof(val) || strspn(v, "0123456789") < vl)
+			return ctl_rest_error(err, 400, "version",
+					      "\"version\" must be a decimal integer in 1..%" PRIu64
+					      ", not \"%.*s\"",
+					      UINT64_MAX >> 1, (int)(vl > 64 ? 64 : vl), v);
+		memcpy(val, v, vl);
+		val[vl] = '\0';
+		errno = 0;
+		x = strtoull(val, &end, 10);
+		if (errno != 0 || *end != '\0' || x == 0 || x > UINT64_MAX >> 1)
+			return ctl_rest_error(err, 400, "version",
+					      "\"version\" must be a decimal integer in 1..%" PRIu64
+					      ", not \"%s\"",
+					      UINT64_MAX >> 1, val);
+		*out = x;
+		p = amp ? amp + 1 : NULL;
+	}
+	return 0;
 }
 
 static const char *query_param(const char *query, const char *key, char *buf, size_t len)
@@ -566,10 +610,13 @@ static int write_op(struct ctl_rest *r, const char *method, const char *coll, co
 		    const char *query, json_t *body, json_t **out)
 {
 	struct ctl_node *n = r->n;
-	uint64_t ifv = query_version(query);
+	uint64_t ifv;
 	int status;
 	uint64_t t0 = hm_mono_ns();
 
+	status = query_version(query, &ifv, out);
+	if (status)
+		return status;
 	if (n->cluster) {
 		status = ctl_cluster_write(n->cluster, method, coll, item, ifv, body, out);
 	} else {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * ctl_rest's handler without HTTP (ctl_rest_handle): the endpoints that
- * ask the dataplane when it is not there (503 naming its socket) or says it
- * has nothing (404 / no traffic).
+ * ctl_rest's handler without HTTP (ctl_rest_handle): the ?version=
+ * precondition, and the endpoints that ask the dataplane when it is not
+ * there (503 naming its socket) or says it has nothing (404 / no traffic).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -73,6 +73,61 @@ static void service_and_backend(void)
 			 "{\"service\":\"a\",\"address\":\"10.0.0.1\",\"port\":80}", NULL, 0, NULL,
 			 0),
 		     201);
+}
+
+/* A precondition the handler cannot read is refused, never dropped. */
+Test(rest, a_version_query_that_is_not_a_version_is_refused)
+{
+	static const struct {
+		const char *query, *quoted;
+	} bad[] = {
+	    {"version=abc", "\"abc\""},
+	    {"version=", "\"\""},
+	    {"version=0x9", "\"0x9\""},
+	    {"version=0", "\"0\""},
+	    {"version=-1", "\"-1\""},
+	    {"version=+1", "\"+1\""},
+	    {"version= 1", "\" 1\""},
+	    {"version=1x", "\"1x\""},
+	    {"version=99999999999999999999", "\"99999999999999999999\""},
+	    {"version=9223372036854775808", "\"9223372036854775808\""},
+	    {"version=1&version=1", "twice"},
+	};
+	char msg[256], field[32];
+	uint64_t rev;
+
+	service_and_backend();
+	rev = node.model.revision;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(req("PUT", "/v1/services/a", bad[i].query, "{\"port\":444}", msg,
+				 sizeof(msg), field, sizeof(field)),
+			     400, "?%s", bad[i].query);
+		cr_expect_str_eq(field, "version", "?%s", bad[i].query);
+		cr_expect_not_null(strstr(msg, bad[i].quoted), "?%s: %s", bad[i].query, msg);
+		cr_expect_eq(req("DELETE", "/v1/backends/0", bad[i].query, NULL, NULL, 0, field,
+				 sizeof(field)),
+			     400, "DELETE ?%s", bad[i].query);
+		cr_expect_str_eq(field, "version");
+	}
+	cr_expect_eq(node.model.revision, rev, "a refused precondition changed the model");
+
+	/* Another key that ends in "version" is not the precondition. */
+	cr_expect_eq(req("PUT", "/v1/services/a", "oldversion=2", "{\"port\":444}", msg,
+			 sizeof(msg), NULL, 0),
+		     200, "%s", msg);
+	/* The service is at version 2 now: the right one passes, a stale one is a 409. */
+	cr_expect_eq(req("PUT", "/v1/services/a", "oldversion=7&version=1", "{\"port\":445}", NULL,
+			 0, field, sizeof(field)),
+		     409);
+	cr_expect_str_eq(field, "version");
+	cr_expect_eq(req("PUT", "/v1/services/a", "version=2&x=1", "{\"port\":445}", msg,
+			 sizeof(msg), NULL, 0),
+		     200, "%s", msg);
+	cr_expect_eq(req("PUT", "/v1/services/a", "versions=1", "{\"port\":446}", NULL, 0, NULL, 0),
+		     200);
+	cr_expect_eq(req("DELETE", "/v1/services/a", "version=3", NULL, NULL, 0, NULL, 0), 409);
+	cr_expect_eq(req("DELETE", "/v1/services/a", "version=4", NULL, msg, sizeof(msg), NULL, 0),
+		     204, "%s", msg);
 }
 
 /* The dataplane's socket is absent: its endpoints say so, not "not found" or "no traffic". */
