@@ -118,6 +118,15 @@ static void reopen(struct ctl_model *r, uint64_t *replayed)
 	ctl_store_close(s);
 }
 
+/* A store in @m, @s with one service written; the log's size after it. */
+static off_t open_with_alpha(struct ctl_model *m, struct ctl_store **s)
+{
+	cr_assert_eq(ctl_model_init(m, &lim), 0);
+	cr_assert_eq(ctl_store_open(dir, m, s), 0);
+	cr_assert_eq(add_service(m, *s, "alpha", 1001), 0);
+	return log_size();
+}
+
 Test(store_faults, a_write_cut_short_by_a_full_disk_leaves_nothing)
 {
 	struct ctl_model m, r;
@@ -125,10 +134,7 @@ Test(store_faults, a_write_cut_short_by_a_full_disk_leaves_nothing)
 	uint64_t replayed;
 	off_t size;
 
-	cr_assert_eq(ctl_model_init(&m, &lim), 0);
-	cr_assert_eq(ctl_store_open(dir, &m, &s), 0);
-	cr_assert_eq(add_service(&m, s, "alpha", 1001), 0);
-	size = log_size();
+	size = open_with_alpha(&m, &s);
 	limit_file_size(20); /* the next record stops 20 bytes in */
 	cr_expect_eq(add_service(&m, s, "beta", 1002), -EFBIG);
 	cr_expect_eq(log_size(), size, "the refused record's first bytes stayed in the log");
@@ -157,10 +163,7 @@ Test(store_faults, a_record_whose_sync_failed_is_not_replayed)
 	uint64_t replayed;
 	off_t size;
 
-	cr_assert_eq(ctl_model_init(&m, &lim), 0);
-	cr_assert_eq(ctl_store_open(dir, &m, &s), 0);
-	cr_assert_eq(add_service(&m, s, "alpha", 1001), 0);
-	size = log_size();
+	size = open_with_alpha(&m, &s);
 	fail_fdatasync = 1;
 	cr_expect_eq(add_service(&m, s, "beta", 1002), -EIO);
 	cr_expect_eq(log_size(), size, "the unsynced record stayed in the log");

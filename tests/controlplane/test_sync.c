@@ -94,6 +94,17 @@ static bool wait_synced(void)
 	return false;
 }
 
+/* Stop the sync thread @thr, then the fake dataplane. */
+static void sync_stop(pthread_t thr)
+{
+	pthread_mutex_lock(&node.lock);
+	node.stop = true;
+	pthread_cond_broadcast(&node.changed);
+	pthread_mutex_unlock(&node.lock);
+	pthread_join(thr, NULL);
+	fake_dp_stop(&dp);
+}
+
 /* Lines of @path that contain @what. */
 static int count_lines(const char *path, const char *what)
 {
@@ -161,12 +172,7 @@ Test(sync, a_refusal_waits_for_a_change_and_is_logged_once)
 	cr_expect_eq(fake_dp_wait(&dp, HM_CTL_SYNC_BEGIN, begins + 1, 500), begins,
 		     "a refused delta was followed by a full push with no change and no pause");
 
-	pthread_mutex_lock(&node.lock);
-	node.stop = true;
-	pthread_cond_broadcast(&node.changed);
-	pthread_mutex_unlock(&node.lock);
-	pthread_join(thr, NULL);
-	fake_dp_stop(&dp);
+	sync_stop(thr);
 	dup2(saved, 2);
 	close(saved);
 
@@ -193,11 +199,6 @@ Test(sync, a_refusal_is_retried_after_the_pause)
 	cr_expect(wait_synced(), "no retry after the pause");
 	cr_expect_geq(fake_dp_count(&dp, HM_CTL_SYNC_BEGIN), 2);
 
-	pthread_mutex_lock(&node.lock);
-	node.stop = true;
-	pthread_cond_broadcast(&node.changed);
-	pthread_mutex_unlock(&node.lock);
-	pthread_join(thr, NULL);
-	fake_dp_stop(&dp);
+	sync_stop(thr);
 	ctl_model_fini(&node.model);
 }
