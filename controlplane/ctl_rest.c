@@ -814,15 +814,47 @@ static enum MHD_Result answer(struct MHD_Connection *con, int status, json_t *j)
 	return rc;
 }
 
+/*
+ * The query as ctl_rest_handle() reads it ("k=v&k=v"), rebuilt from the
+ * arguments libmicrohttpd has decoded. A decoded '&', '=' or '%' is
+ * written escaped again, or "?version=1%262" would read as version=1 and
+ * a key 2; a query that does not fit is refused whole (414), not cut: cut,
+ * "version=123456" could become "version=12".
+ */
+struct query_buf {
+	char q[512];
+	size_t len;
+	bool overflow;
+};
+
+/* @s into @b, its '&', '=' and '%' escaped unless @raw. */
+static void query_put(struct query_buf *b, const char *s, bool raw)
+{
+	for (; *s && !b->overflow; s++) {
+		bool esc = !raw && (*s == '&' || *s == '=' || *s == '%');
+
+		if (b->len + (esc ? 3 : 1) >= sizeof(b->q))
+			b->overflow = true;
+		else if (esc)
+			b->len += (size_t)snprintf(b->q + b->len, 4, "%%%02X", (unsigned char)*s);
+		else
+			b->q[b->len++] = *s;
+	}
+	b->q[b->len] = '\0';
+}
+
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
 				     const char *value)
 {
-	char *q = cls;
-	size_t l = strlen(q);
+	struct query_buf *b = cls;
 
 	(void)kind;
-	snprintf(q + l, 512 - l, "%s%s=%s", l ? "&" : "", key, value ? value : "");
-	return MHD_YES;
+	if (b->len)
+		query_put(b, "&", true);
+	query_put(b, key, false);
+	query_put(b, "=", true);
+	query_put(b, value ? value : "", false);
+	return b->overflow ? MHD_NO : MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
@@ -832,7 +864,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 	struct ctl_rest *r = cls;
 	struct req *q = *con_cls;
 	const char *auth, *token = NULL;
-	char query[512] = "";
+	struct query_buf query = { .len = 0 };
 	json_t *out = NULL;
 	int st;
 
@@ -866,11 +898,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 						   MHD_HTTP_HEADER_AUTHORIZATION);
 		if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
 			token = auth + 7;
-		MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, collect_query, query);
-		st = ctl_rest_handle(
-		    r, method, url, query, token,
-		    MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
-		    q->body, q->len, &out);
+		MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, collect_query, &query);
+		if (query.overflow)
+			st = ctl_rest_error(&out, 414, "", "the query is longer than %zu bytes",
+					    sizeof(query.q) - 1);
+		else
+			st = ctl_rest_handle(r, method, url, query.q, token,
+					     MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+									 MHD_HTTP_HEADER_CONTENT_TYPE),
+					     q->body, q->len, &out);
 	}
 	pthread_mutex_lock(&r->st_lock);
 	ctl_stat_add(r->n->st_rest,
