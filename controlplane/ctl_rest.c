@@ -147,6 +147,29 @@ static bool rate_ok(struct ctl_rest *r)
 }
 
 /*
+ * The next argument named exactly @key in the query at *@p ("k=v&k=v"),
+ * *@p moved past it: true with *@v its value and *@vl its length, *@v NULL
+ * for a bare "key" without '='.
+ */
+static bool query_next(const char **p, const char *key, const char **v, size_t *vl)
+{
+	size_t kl = strlen(key);
+
+	while (*p && **p) {
+		const char *s = *p, *amp = strchr(s, '&');
+		size_t seg = amp ? (size_t)(amp - s) : strlen(s);
+
+		*p = amp ? amp + 1 : NULL;
+		if (seg < kl || strncmp(s, key, kl) != 0 || (seg > kl && s[kl] != '='))
+			continue;
+		*v = seg > kl ? s + kl + 1 : NULL;
+		*vl = seg > kl ? seg - kl - 1 : 0;
+		return true;
+	}
+	return false;
+}
+
+/*
  * ?version=N, the precondition of a write: *@out = N, or 0 when the query
  * has no "version" key. Anything else under that key (empty, not decimal,
  * a sign, 0, out of range, given twice) is a 400 naming it: read as 0 it
@@ -155,28 +178,20 @@ static bool rate_ok(struct ctl_rest *r)
  */
 static int query_version(const char *query, uint64_t *out, json_t **err)
 {
-	static const char key[] = "version";
-	const size_t kl = sizeof(key) - 1;
+	const char *p = query, *v;
 	bool seen = false;
+	size_t vl;
 
 	*out = 0;
-	for (const char *p = query; p && *p;) {
-		const char *amp = strchr(p, '&');
-		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-		const char *v = p + kl + 1;
-		size_t vl = seg > kl ? seg - kl - 1 : 0;
+	while (query_next(&p, "version", &v, &vl)) {
 		unsigned long long x;
 		char val[24], *end;
 
-		if (seg < kl || strncmp(p, key, kl) != 0 || (seg > kl && p[kl] != '=')) {
-			p = amp ? amp + 1 : NULL;
-			continue;
-		}
 		if (seen)
 			return ctl_rest_error(err, 400, "version", "\"version\" is given twice");
 		seen = true;
-		if (seg == kl) /* "version" without "=" */
-			v = "", vl = 0;
+		if (!v) /* "version" without "=" */
+			v = "";
 		if (vl == 0 || vl >= sizeof(val) || strspn(v, "0123456789") < vl)
 			return ctl_rest_error(err, 400, "version",
 					      "\"version\" must be a decimal integer in 1..%" PRIu64
@@ -192,24 +207,21 @@ static int query_version(const char *query, uint64_t *out, json_t **err)
 					      ", not \"%s\"",
 					      UINT64_MAX >> 1, val);
 		*out = x;
-		p = amp ? amp + 1 : NULL;
 	}
 	return 0;
 }
 
+/* The value of the first "@key=..." in @query, in @buf; NULL when there is none. */
 static const char *query_param(const char *query, const char *key, char *buf, size_t len)
 {
-	size_t kl = strlen(key);
+	const char *p = query, *v;
+	size_t vl;
 
-	for (const char *p = query; p && *p;) {
-		const char *amp = strchr(p, '&');
-		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-
-		if (seg > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			snprintf(buf, len, "%.*s", (int)(seg - kl - 1), p + kl + 1);
+	while (query_next(&p, key, &v, &vl)) {
+		if (v) {
+			snprintf(buf, len, "%.*s", (int)vl, v);
 			return buf;
 		}
-		p = amp ? amp + 1 : NULL;
 	}
 	return NULL;
 }
